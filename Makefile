@@ -1,0 +1,51 @@
+# Each target installs what it needs: a virtual environment from pyproject.toml and, for
+# the distributed mode and the tests, the Kafka broker's jars from Maven Central.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test up down lint bench schemas kafka-jars clean help
+
+help:
+	@echo "make run    - the whole system in one process (embedded PostgreSQL, port 8000)"
+	@echo "make test   - every test, against real PostgreSQL and a real Kafka broker"
+	@echo "make up     - Kafka + PostgreSQL + four service processes (ports 8001-8004)"
+	@echo "make down   - stop what 'make up' started"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - benchmarks; figures printed and written to bench-results/"
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+kafka-jars: $(STAMP)
+	$(BIN)/ila kafka fetch
+
+run: $(STAMP)
+	$(BIN)/ila run
+
+test: $(STAMP) kafka-jars
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+up: $(STAMP) kafka-jars
+	$(BIN)/ila up
+
+down: $(STAMP)
+	$(BIN)/ila down
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared services tests
+	$(BIN)/mypy
+
+schemas: $(STAMP)
+	$(BIN)/ila schemas
+
+bench: $(STAMP) kafka-jars
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .cache var test-artifacts bench-results

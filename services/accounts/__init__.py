@@ -1,0 +1,1 @@
+"""Learners' accounts: opening, need profile, lifecycle, transfer, personal data."""

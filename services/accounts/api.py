@@ -1,0 +1,265 @@
+"""HTTP endpoints of the accounts service: parse, authorize, call a handler, shape the reply."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.accounts import handlers, imports, store
+from services.accounts.commands import LifecycleChange, OpenAccount, TransferAccount, UpdateProfile
+from services.accounts.domain import AccountError
+from shared.auth import Principal, require
+from shared.idempotency import run_idempotent
+from shared.outbox import EventContext
+from shared.problems import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from shared.service import ServiceRuntime, runtime_of
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of("accounts"))]
+Agency = Annotated[Principal, Depends(require("agency"))]
+Reader = Annotated[Principal, Depends(require("agency", "learner", "auditor"))]
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+class NeedProfilePublic(BaseModel):
+    qualification_level: int
+    employment_status: str
+    need_flags: list[str]
+
+
+class AccountPublic(BaseModel):
+    account_id: uuid.UUID
+    agency_id: str
+    status: Literal["active", "suspended", "closed"]
+    status_reason: str | None
+    country: str
+    region: str
+    birth_year: int
+    need_profile: NeedProfilePublic
+    personal: dict[str, Any] | None
+    personal_data_erased: bool
+    opened_at: datetime
+    updated_at: datetime
+
+
+class AccountOpenedReply(BaseModel):
+    account_id: uuid.UUID
+    status: str
+
+
+class AccountPage(BaseModel):
+    items: list[AccountPublic]
+    next: str | None
+
+
+def config_of(rt: ServiceRuntime) -> handlers.AccountsConfig:
+    cfg: handlers.AccountsConfig = rt.state["config"]
+    return cfg
+
+
+def ctx_for(request: Request, principal: Principal) -> EventContext:
+    cid = request.headers.get("x-correlation-id")
+    try:
+        correlation = uuid.UUID(cid) if cid else uuid.uuid4()
+    except ValueError:
+        correlation = uuid.uuid4()
+    return EventContext(correlation_id=correlation, actor=principal.actor)
+
+
+async def public(session: AsyncSession, row: store.AccountRow) -> AccountPublic:
+    return AccountPublic(
+        account_id=row.account_id,
+        agency_id=row.agency_id,
+        status=row.status,  # type: ignore[arg-type]
+        status_reason=row.status_reason,
+        country=row.country,
+        region=row.region,
+        birth_year=row.birth_year,
+        need_profile=NeedProfilePublic(
+            qualification_level=row.qualification_level,
+            employment_status=row.employment_status,
+            need_flags=list(row.need_flags),
+        ),
+        personal=await handlers.personal_data(session, row),
+        personal_data_erased=row.erased_at is not None,
+        opened_at=row.opened_at,
+        updated_at=row.updated_at,
+    )
+
+
+def authorize_read(principal: Principal, row: store.AccountRow) -> None:
+    if principal.role == "agency" and principal.agency_id != row.agency_id:
+        raise Forbidden("this account is managed by another agency")
+    if principal.role == "learner" and principal.account_id != row.account_id:
+        raise Forbidden("a learner may read only their own account")
+
+
+async def load_managed(session: AsyncSession, principal: Principal, account_id: uuid.UUID) -> store.AccountRow:
+    row = await store.get(session, account_id, lock=True)
+    if row is None:
+        raise NotFound(f"no account {account_id}")
+    if principal.agency_id != row.agency_id:
+        raise Forbidden("this account is managed by another agency")
+    return row
+
+
+def domain_problem(exc: AccountError) -> Exception:
+    if exc.code == "outside_working_age":
+        return Unprocessable(exc.detail, extra={"errors": [{"field": "birth_date", "message": exc.detail}]})
+    return Conflict(exc.detail, extra={"code": exc.code})
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=AccountOpenedReply,
+    responses={409: {"description": "an account exists for this national id"}},
+)
+async def open_account(body: OpenAccount, request: Request, rt: Runtime, principal: Agency) -> Response:
+    """Open an account for an adult of working age (idempotent on the national id)."""
+
+    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        try:
+            opened = await handlers.open_account(
+                session, rt.outbox, config_of(rt), body, principal.agency_id or "", ctx_for(request, principal)
+            )
+        except AccountError as exc:
+            raise domain_problem(exc) from exc
+        if not opened.created:
+            raise Conflict(
+                f"an account already exists for this national id: {opened.account_id}",
+                extra={"account_id": str(opened.account_id)},
+            )
+        location = f"/v1/accounts/{opened.account_id}"
+        return 201, {"account_id": str(opened.account_id), "status": "active"}, {"Location": location}
+
+    return await run_idempotent(rt.sessions, "accounts", request, principal, body.model_dump(mode="json"), effect)
+
+
+@router.get("", response_model=AccountPage)
+async def list_accounts(
+    rt: Runtime,
+    principal: Annotated[Principal, Depends(require("agency", "auditor"))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: uuid.UUID | None = None,
+) -> AccountPage:
+    """Accounts the agency manages (auditors: all), by account id."""
+    agency = principal.agency_id if principal.role == "agency" else None
+    async with rt.sessions() as session:
+        rows = await store.list_for_agency(session, agency, after, limit)
+        items = [await public(session, r) for r in rows]
+    nxt = str(rows[-1].account_id) if len(rows) == limit else None
+    return AccountPage(items=items, next=nxt)
+
+
+@router.get("/{account_id}", response_model=AccountPublic)
+async def get_account(account_id: uuid.UUID, rt: Runtime, principal: Reader) -> AccountPublic:
+    async with rt.sessions() as session:
+        row = await store.get(session, account_id)
+        if row is None:
+            if principal.role == "learner":
+                raise Forbidden("a learner may read only their own account")
+            raise NotFound(f"no account {account_id}")
+        authorize_read(principal, row)
+        return await public(session, row)
+
+
+@router.patch("/{account_id}/profile", response_model=AccountPublic)
+async def update_profile(
+    account_id: uuid.UUID, body: UpdateProfile, request: Request, rt: Runtime, principal: Agency
+) -> AccountPublic:
+    """Change the need profile (qualification, employment, flags)."""
+    async with rt.uow() as session:
+        row = await load_managed(session, principal, account_id)
+        try:
+            await handlers.update_profile(session, rt.outbox, row, body, ctx_for(request, principal))
+        except AccountError as exc:
+            raise domain_problem(exc) from exc
+        updated = await store.get(session, account_id)
+        assert updated is not None
+        return await public(session, updated)
+
+
+async def _lifecycle(
+    action: str, account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: ServiceRuntime, principal: Principal
+) -> AccountPublic:
+    async with rt.uow() as session:
+        row = await load_managed(session, principal, account_id)
+        try:
+            await handlers.change_status(session, rt.outbox, row, action, body, ctx_for(request, principal))
+        except AccountError as exc:
+            raise domain_problem(exc) from exc
+        updated = await store.get(session, account_id)
+        assert updated is not None
+        return await public(session, updated)
+
+
+@router.post("/{account_id}/suspend", response_model=AccountPublic)
+async def suspend(account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: Runtime, principal: Agency) -> AccountPublic:
+    """Suspend: no new reservations until reinstated."""
+    return await _lifecycle("suspend", account_id, body, request, rt, principal)
+
+
+@router.post("/{account_id}/reinstate", response_model=AccountPublic)
+async def reinstate(account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: Runtime, principal: Agency) -> AccountPublic:
+    return await _lifecycle("reinstate", account_id, body, request, rt, principal)
+
+
+@router.post("/{account_id}/close", response_model=AccountPublic)
+async def close(account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: Runtime, principal: Agency) -> AccountPublic:
+    """Close for good: no grants or reservations; the ledger keeps the history."""
+    return await _lifecycle("close", account_id, body, request, rt, principal)
+
+
+@router.post("/{account_id}/transfer", response_model=AccountPublic)
+async def transfer(
+    account_id: uuid.UUID, body: TransferAccount, request: Request, rt: Runtime, principal: Agency
+) -> AccountPublic:
+    """Hand the account over to another agency."""
+    async with rt.uow() as session:
+        row = await load_managed(session, principal, account_id)
+        try:
+            await handlers.transfer(session, rt.outbox, row, body, ctx_for(request, principal))
+        except AccountError as exc:
+            raise domain_problem(exc) from exc
+        updated = await store.get(session, account_id)
+        assert updated is not None
+        return await public(session, updated)
+
+
+@router.delete("/{account_id}/personal-data", status_code=204)
+async def erase_personal_data(account_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency) -> Response:
+    """Crypto-shred the personal data; the account, its events and the ledger stay whole."""
+    async with rt.uow() as session:
+        row = await load_managed(session, principal, account_id)
+        await handlers.erase(session, rt.outbox, row, ctx_for(request, principal))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/imports",
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
+)
+async def import_accounts(request: Request, rt: Runtime, principal: Agency) -> JSONResponse:
+    """Bulk onboarding from a CSV body; answers with a per-line report."""
+    raw = await request.body()
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise BadRequest(f"the file is larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        text_data = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the file is not UTF-8 text") from exc
+    try:
+        report = await imports.run_import(
+            rt.sessions, rt.outbox, config_of(rt), text_data, principal.agency_id or "", ctx_for(request, principal)
+        )
+    except imports.BadHeader as exc:
+        raise Unprocessable(str(exc)) from exc
+    rt.outbox.wake()
+    return JSONResponse(report.as_dict())

@@ -1,0 +1,83 @@
+"""What callers may ask of the accounts service (request models, validated strictly)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+EmploymentStatus = Literal["employed", "unemployed", "self_employed", "inactive"]
+NeedFlag = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PersonalData(Strict):
+    given_name: Text
+    family_name: Text
+    email: EmailStr | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{4,32}$")] | None = None
+    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class NeedProfileFields(Strict):
+    qualification_level: int = Field(ge=0, le=8, description="EQF level 0-8")
+    employment_status: EmploymentStatus
+    need_flags: list[NeedFlag] = Field(default_factory=list, max_length=20)
+
+    @field_validator("need_flags")
+    @classmethod
+    def _unique(cls, flags: list[str]) -> list[str]:
+        return sorted(set(flags))
+
+
+class OpenAccount(NeedProfileFields):
+    national_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9 .\-/]{4,32}$")
+    ]
+    birth_date: date = Field(description="ISO 8601 date")
+    country: Annotated[str, StringConstraints(min_length=2, max_length=2)] = Field(
+        description="ISO 3166-1 alpha-2"
+    )
+    region: Text
+    personal: PersonalData
+
+    @field_validator("birth_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        # strict mode refuses strings for dates; JSON has no date type, so parse ISO here
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError("must be a real date as YYYY-MM-DD") from exc
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        code = value.upper()
+        if pycountry.countries.get(alpha_2=code) is None:
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+        return code
+
+
+class UpdateProfile(Strict):
+    qualification_level: int | None = Field(default=None, ge=0, le=8)
+    employment_status: EmploymentStatus | None = None
+    need_flags: list[NeedFlag] | None = Field(default=None, max_length=20)
+
+
+class LifecycleChange(Strict):
+    reason: Reason
+
+
+class TransferAccount(Strict):
+    to_agency_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+    reason: Reason | None = None

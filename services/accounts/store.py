@@ -1,0 +1,138 @@
+"""The only place with SQL for the accounts service."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.accounts.domain import Account
+
+COLUMNS = (
+    "account_id, agency_id, birth_year, country, region, qualification_level, "
+    "employment_status, need_flags, status, status_reason, personal_nonce, "
+    "personal_ciphertext, erased_at, opened_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account_id: uuid.UUID
+    agency_id: str
+    birth_year: int
+    country: str
+    region: str
+    qualification_level: int
+    employment_status: str
+    need_flags: list[str]
+    status: str
+    status_reason: str | None
+    personal_nonce: bytes | None
+    personal_ciphertext: bytes | None
+    erased_at: datetime | None
+    opened_at: datetime
+    updated_at: datetime
+
+    def domain(self) -> Account:
+        return Account(
+            account_id=self.account_id,
+            agency_id=self.agency_id,
+            status=self.status,  # type: ignore[arg-type]
+            qualification_level=self.qualification_level,
+            employment_status=self.employment_status,
+            need_flags=tuple(self.need_flags),
+            erased=self.erased_at is not None,
+        )
+
+
+async def insert_account(session: AsyncSession, row: dict[str, Any], data_key: bytes) -> bool:
+    """Insert unless the national id hash exists; True when inserted."""
+    inserted = await session.scalar(
+        text(
+            "INSERT INTO accounts.accounts (account_id, national_id_hash, agency_id, birth_year, "
+            "country, region, qualification_level, employment_status, need_flags, "
+            "personal_nonce, personal_ciphertext, opened_at, updated_at) VALUES (:account_id, "
+            ":national_id_hash, :agency_id, :birth_year, :country, :region, "
+            ":qualification_level, :employment_status, :need_flags, :personal_nonce, "
+            ":personal_ciphertext, :opened_at, :opened_at) "
+            "ON CONFLICT (national_id_hash) DO NOTHING RETURNING account_id"
+        ),
+        row,
+    )
+    if inserted is None:
+        return False
+    await session.execute(
+        text("INSERT INTO accounts.personal_keys (account_id, data_key) VALUES (:a, :k)"),
+        {"a": row["account_id"], "k": data_key},
+    )
+    return True
+
+
+async def account_id_by_hash(session: AsyncSession, national_id_hash: str) -> uuid.UUID | None:
+    return await session.scalar(
+        text("SELECT account_id FROM accounts.accounts WHERE national_id_hash = :h"),
+        {"h": national_id_hash},
+    )
+
+
+async def get(session: AsyncSession, account_id: uuid.UUID, *, lock: bool = False) -> AccountRow | None:
+    sql = f"SELECT {COLUMNS} FROM accounts.accounts WHERE account_id = :a"
+    if lock:
+        sql += " FOR UPDATE"
+    row = (await session.execute(text(sql), {"a": account_id})).mappings().one_or_none()
+    return AccountRow(**row) if row else None
+
+
+async def data_key(session: AsyncSession, account_id: uuid.UUID) -> bytes | None:
+    return await session.scalar(
+        text("SELECT data_key FROM accounts.personal_keys WHERE account_id = :a"),
+        {"a": account_id},
+    )
+
+
+async def update(session: AsyncSession, account_id: uuid.UUID, **fields: Any) -> None:
+    assignments = ", ".join(f"{k} = :{k}" for k in fields)
+    await session.execute(
+        text(
+            f"UPDATE accounts.accounts SET {assignments}, updated_at = now() "
+            "WHERE account_id = :account_id"
+        ),
+        {**fields, "account_id": account_id},
+    )
+
+
+async def erase_personal_data(session: AsyncSession, account_id: uuid.UUID) -> None:
+    await session.execute(
+        text("DELETE FROM accounts.personal_keys WHERE account_id = :a"), {"a": account_id}
+    )
+    await session.execute(
+        text(
+            "UPDATE accounts.accounts SET personal_ciphertext = NULL, personal_nonce = NULL, "
+            "erased_at = now(), updated_at = now() WHERE account_id = :a"
+        ),
+        {"a": account_id},
+    )
+
+
+async def list_for_agency(
+    session: AsyncSession, agency_id: str | None, after: uuid.UUID | None, limit: int
+) -> list[AccountRow]:
+    clauses, params = [], {"limit": limit}
+    if agency_id is not None:
+        clauses.append("agency_id = :agency")
+        params["agency"] = agency_id
+    if after is not None:
+        clauses.append("account_id > :after")
+        params["after"] = after
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = (
+        await session.execute(
+            text(f"SELECT {COLUMNS} FROM accounts.accounts {where} ORDER BY account_id LIMIT :limit"),
+            params,
+        )
+    ).mappings()
+    return [AccountRow(**r) for r in rows]

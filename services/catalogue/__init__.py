@@ -1,0 +1,1 @@
+"""Providers, eligible training, the public registry and signed micro-credentials."""

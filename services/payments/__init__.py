@@ -1,0 +1,1 @@
+"""Enrolments (the saga that reserves credit), claims, payouts and fraud holds."""

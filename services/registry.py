@@ -1,0 +1,20 @@
+"""The four services by name (the CLI and the all-in-one app start them from here)."""
+
+from __future__ import annotations
+
+import importlib
+
+from shared.service import ServiceDefinition
+from shared.settings import SERVICES
+
+
+def definition(name: str) -> ServiceDefinition:
+    if name not in SERVICES:
+        raise KeyError(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
+    module = importlib.import_module(f"services.{name}.main")
+    result: ServiceDefinition = module.definition()
+    return result
+
+
+def all_definitions() -> list[ServiceDefinition]:
+    return [definition(name) for name in SERVICES]

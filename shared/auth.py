@@ -1,0 +1,136 @@
+"""Bearer-token authentication and role checks, as the public API contract states.
+
+Development and tests sign HS256 with ``ILA_JWT_SECRET``; production verifies RS256 or
+EdDSA signatures with a configured public key or JWKS and never accepts HS256.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+from fastapi import Request
+
+from shared.problems import Forbidden, Unauthorized
+from shared.settings import Settings
+
+Role = Literal["agency", "provider", "learner", "auditor", "admin"]
+ROLES: tuple[Role, ...] = ("agency", "provider", "learner", "auditor", "admin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    role: Role
+    agency_id: str | None = None
+    provider_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.sub}"
+
+    @property
+    def account_id(self) -> uuid.UUID | None:
+        """A learner token's subject is their account id."""
+        if self.role != "learner":
+            return None
+        try:
+            return uuid.UUID(self.sub)
+        except ValueError:
+            return None
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._jwks: jwt.PyJWKClient | None = None
+        self._key: Any = None
+        if settings.jwt_jwks_url:
+            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url)
+            self.algorithms = ["RS256", "EdDSA"]
+        elif settings.jwt_public_key:
+            self._key = settings.jwt_public_key
+            self.algorithms = ["RS256", "EdDSA"]
+        else:
+            self._key = settings.jwt_secret
+            self.algorithms = ["HS256"]
+
+    def verify(self, token: str) -> Principal:
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        role = claims.get("role")
+        if role not in ROLES:
+            raise Unauthorized("invalid token: unknown role")
+        if role == "agency" and not claims.get("agency_id"):
+            raise Unauthorized("invalid token: agency tokens need agency_id")
+        if role == "provider" and not claims.get("provider_id"):
+            raise Unauthorized("invalid token: provider tokens need provider_id")
+        return Principal(
+            sub=str(claims["sub"]),
+            role=role,
+            agency_id=claims.get("agency_id"),
+            provider_id=claims.get("provider_id"),
+        )
+
+
+def mint_token(
+    settings: Settings,
+    *,
+    role: Role,
+    sub: str,
+    agency_id: str | None = None,
+    provider_id: str | None = None,
+    ttl_seconds: int = 3600,
+) -> str:
+    """A development token signed HS256 with the configured secret."""
+    if settings.env == "production":
+        raise RuntimeError("development tokens are not minted in production")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": sub,
+        "role": role,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if agency_id:
+        claims["agency_id"] = agency_id
+    if provider_id:
+        claims["provider_id"] = provider_id
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+def principal_from(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(token.strip())
+
+
+def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A dependency admitting only tokens with one of ``roles``."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = principal_from(request)
+        if principal.role not in roles:
+            raise Forbidden(f"role {principal.role!r} may not do this")
+        return principal
+
+    return dependency

@@ -1,0 +1,10 @@
+"""One bus interface, two transports: Apache Kafka (aiokafka) and in-process.
+
+Producers hand the bus batches of :class:`Message`; consumers register a batch handler
+per consumer group. The handler owns exactly-once effects (inbox + one transaction);
+the transport only promises at-least-once delivery and per-key order.
+"""
+
+from shared.bus.base import Bus, BatchHandler, Message, dlt_topic, topic_for
+
+__all__ = ["BatchHandler", "Bus", "Message", "dlt_topic", "topic_for"]

@@ -1,0 +1,61 @@
+"""The transport-independent part of the bus."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+TOPIC_PREFIX = "ila."
+
+
+def topic_for(service: str) -> str:
+    """The topic a service publishes its events on."""
+    return f"{TOPIC_PREFIX}{service}"
+
+
+def dlt_topic(group: str) -> str:
+    """Where a consumer group parks the messages it gave up on."""
+    return f"{TOPIC_PREFIX}{group}.dlt"
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    key: str
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = field(default=())
+    partition: int | None = None
+    offset: int | None = None
+
+
+BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
+
+
+class Bus(ABC):
+    """Publish batches; deliver batches to one handler per consumer group."""
+
+    def __init__(self) -> None:
+        self.subscriptions: list[tuple[str, tuple[str, ...], BatchHandler]] = []
+
+    def subscribe(self, group: str, topics: Sequence[str], handler: BatchHandler) -> None:
+        """Register before :meth:`start`."""
+        self.subscriptions.append((group, tuple(topics), handler))
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    @abstractmethod
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Return only once every message is durably accepted (at-least-once)."""
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """Whether the transport is reachable (readiness)."""
+
+    async def lag(self) -> dict[str, int]:
+        """Messages not yet consumed, per consumer group (best effort)."""
+        return {}

@@ -1,0 +1,150 @@
+"""The Apache Kafka transport (aiokafka).
+
+The producer is idempotent with ``acks=all``. Each consumer group reads with auto-commit
+off and commits a batch's offsets only after its handler returned, i.e. after the effects
+committed in PostgreSQL; when the handler fails the batch is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.bus.base import BatchHandler, Bus, Message
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus(Bus):
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str = "ila",
+        max_batch: int = 500,
+        retry_backoff: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self.max_batch = max_batch
+        self.retry_backoff = retry_backoff
+        self._producer: AIOKafkaProducer | None = None
+        self._consumers: dict[str, AIOKafkaConsumer] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+        )
+        await self._producer.start()
+        for group, topics, handler in self.subscriptions:
+            consumer = AIOKafkaConsumer(
+                *topics,
+                bootstrap_servers=self.bootstrap,
+                client_id=f"{self.client_id}-{group}",
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.max_batch,
+            )
+            await consumer.start()
+            self._consumers[group] = consumer
+            self._tasks.append(
+                asyncio.create_task(self._consume(group, consumer, handler), name=f"kafka-{group}")
+            )
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for consumer in self._consumers.values():
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+        self._consumers.clear()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+
+    async def ping(self) -> bool:
+        if self._producer is None:
+            return False
+        try:
+            client: Any = self._producer.client
+            return bool(await asyncio.wait_for(client.fetch_all_metadata(), 5))
+        except Exception:
+            return False
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        if self._producer is None:
+            raise RuntimeError("bus not started")
+        futures = [
+            await self._producer.send(
+                m.topic, m.value, key=m.key.encode(), headers=list(m.headers) or None
+            )
+            for m in messages
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def lag(self) -> dict[str, int]:
+        lags: dict[str, int] = {}
+        for group, consumer in self._consumers.items():
+            total = 0
+            for tp in consumer.assignment():
+                with contextlib.suppress(Exception):
+                    high = consumer.highwater(tp)
+                    if high is not None:
+                        total += max(0, high - await consumer.position(tp))
+            lags[group] = total
+        return lags
+
+    async def _consume(self, group: str, consumer: AIOKafkaConsumer, handler: BatchHandler) -> None:
+        while not self._stopping.is_set():
+            records = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+            if not records:
+                continue
+            batch: list[Message] = []
+            first: dict[TopicPartition, int] = {}
+            last: dict[TopicPartition, int] = {}
+            for tp, recs in records.items():
+                for r in recs:
+                    first.setdefault(tp, r.offset)
+                    last[tp] = r.offset
+                    batch.append(
+                        Message(
+                            topic=r.topic,
+                            key=r.key.decode() if r.key else "",
+                            value=r.value,
+                            headers=tuple(r.headers or ()),
+                            partition=r.partition,
+                            offset=r.offset,
+                        )
+                    )
+            try:
+                await handler(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The effects did not commit: read the same records again after a pause.
+                log.exception("consumer group %s failed a batch; retrying", group)
+                for tp, offset in first.items():
+                    consumer.seek(tp, offset)
+                await asyncio.sleep(self.retry_backoff)
+                continue
+            await consumer.commit({tp: offset + 1 for tp, offset in last.items()})

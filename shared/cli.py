@@ -1,0 +1,253 @@
+"""The ``ila`` command: run the system, serve one service, mint tokens, migrate, run Kafka,
+write event schemas, and the operators' and auditors' tools."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shared.settings import SERVICE_PORTS, SERVICES, Settings, get_settings
+
+app = typer.Typer(help="Individual Learning Accounts back office", no_args_is_help=True)
+kafka_app = typer.Typer(help="The local Apache Kafka broker (KRaft, from Maven jars)")
+app.add_typer(kafka_app, name="kafka")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _serve(asgi: Any, host: str, port: int, log_level: str) -> None:
+    import uvicorn
+
+    uvicorn.run(asgi, host=host, port=port, log_level=log_level.lower(), access_log=False,
+                log_config=None)
+
+
+@app.command()
+def run(
+    port: Annotated[int | None, typer.Option(help="port (default ILA_PORT or 8000)")] = None,
+) -> None:
+    """All four services in one process: embedded PostgreSQL, in-process events."""
+    from services.registry import all_definitions
+    from shared.service import build_app
+
+    settings = get_settings()
+    if settings.kafka_bootstrap:
+        settings = settings.model_copy(update={"kafka_bootstrap": None})
+    _serve(build_app(all_definitions(), settings), settings.host, port or settings.port,
+           settings.log_level)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="accounts, ledger, catalogue or payments")],
+    port: Annotated[int | None, typer.Option(help="port (default: the service's own)")] = None,
+) -> None:
+    """One service on its own port, over Kafka (ILA_KAFKA_BOOTSTRAP)."""
+    from services.registry import all_definitions, definition
+    from shared.service import build_app
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"one of {', '.join(SERVICES)}")
+    settings = get_settings()
+    if not settings.kafka_bootstrap:
+        raise typer.BadParameter("set ILA_KAFKA_BOOTSTRAP: separate services talk over Kafka")
+    asgi = build_app([definition(service)], settings, all_topics=all_definitions())
+    _serve(asgi, settings.host, port or SERVICE_PORTS[service], settings.log_level)
+
+
+@app.command()
+def migrate(
+    service: Annotated[list[str] | None, typer.Argument(help="services (default: all)")] = None,
+) -> None:
+    """Apply each service's migrations to its database."""
+    from shared.db import embedded_postgres_url, make_engine
+    from shared.db import migrate as run_migrate
+
+    settings = get_settings()
+
+    async def go() -> None:
+        for name in service or list(SERVICES):
+            url = settings.database_url_for(name) or await asyncio.to_thread(
+                embedded_postgres_url, settings.data_dir
+            )
+            engine = make_engine(url, pool_size=1)
+            try:
+                await run_migrate(engine, name)
+                typer.echo(f"{name}: up to date")
+            finally:
+                await engine.dispose()
+
+    asyncio.run(go())
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Argument(help="agency, provider, learner, auditor or admin")],
+    sub: Annotated[str | None, typer.Option(help="subject (a learner's account id)")] = None,
+    agency_id: Annotated[str | None, typer.Option("--agency-id")] = None,
+    provider_id: Annotated[str | None, typer.Option("--provider-id")] = None,
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """Mint a development token (HS256 with ILA_JWT_SECRET)."""
+    from shared.auth import ROLES, mint_token
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"one of {', '.join(ROLES)}")
+    if role == "agency" and not agency_id:
+        raise typer.BadParameter("agency tokens need --agency-id")
+    if role == "provider" and not provider_id:
+        raise typer.BadParameter("provider tokens need --provider-id")
+    if role == "learner" and not sub:
+        raise typer.BadParameter("learner tokens need --sub <account id>")
+    typer.echo(
+        mint_token(get_settings(), role=role, sub=sub or f"{role}-cli",  # type: ignore[arg-type]
+                   agency_id=agency_id, provider_id=provider_id, ttl_seconds=ttl)
+    )
+
+
+@app.command()
+def schemas(
+    out: Annotated[Path, typer.Option(help="output folder")] = REPO / "docs" / "events",
+    check: Annotated[bool, typer.Option(help="fail if the files on disk are stale")] = False,
+) -> None:
+    """Write the events' JSON Schemas and the AsyncAPI 3 document."""
+    from shared.events.docs import render_all
+
+    files = render_all()
+    stale = [name for name, content in files.items()
+             if not (out / name).exists() or (out / name).read_text() != content]
+    if check:
+        if stale:
+            typer.echo("stale: " + ", ".join(stale), err=True)
+            raise typer.Exit(1)
+        typer.echo("event schemas are up to date")
+        return
+    for name, content in files.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    typer.echo(f"wrote {len(files)} files to {out}")
+
+
+@kafka_app.command("fetch")
+def kafka_fetch() -> None:
+    """Fetch the broker's jars with Maven into .cache/kafka."""
+    from shared.kafka_launcher import fetch_jars
+
+    typer.echo(str(fetch_jars()))
+
+
+@kafka_app.command("start")
+def kafka_start(
+    workdir: Annotated[Path, typer.Option()] = Path("var/kafka"),
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Start a detached broker; print its bootstrap address."""
+    from shared.kafka_launcher import start_broker
+
+    typer.echo(start_broker(workdir, port=port).bootstrap)
+
+
+@kafka_app.command("stop")
+def kafka_stop(workdir: Annotated[Path, typer.Option()] = Path("var/kafka")) -> None:
+    """Stop the broker started in ``workdir``."""
+    from shared.kafka_launcher import stop_from_workdir
+
+    typer.echo("stopped" if stop_from_workdir(workdir) else "not running")
+
+
+@app.command()
+def up(
+    kafka_port: Annotated[int, typer.Option()] = 19092,
+) -> None:
+    """The distributed mode: Kafka, PostgreSQL and four service processes (until Ctrl-C)."""
+    from shared.db import embedded_postgres_url
+    from shared.kafka_launcher import start_broker, stop_broker
+
+    settings = get_settings()
+    workdir = settings.data_dir / "kafka"
+    broker = start_broker(workdir, port=kafka_port)
+    url = settings.database_url or embedded_postgres_url(settings.data_dir, keep_running=True)
+    env = {**os.environ, "ILA_KAFKA_BOOTSTRAP": broker.bootstrap, "ILA_DATABASE_URL": url}
+    procs = []
+    for name in SERVICES:
+        procs.append(subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", name], env=env))
+        time.sleep(0.5)  # let migrations of each schema start in turn
+    (settings.data_dir / "up.json").write_text(
+        json.dumps({"pids": [p.pid for p in procs], "kafka": broker.bootstrap})
+    )
+    typer.echo(f"kafka {broker.bootstrap}; services on ports "
+               + ", ".join(f"{s} {p}" for s, p in SERVICE_PORTS.items()))
+
+    def stop(*_: Any) -> None:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        stop_broker(broker)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while all(p.poll() is None for p in procs):
+        time.sleep(1)
+    typer.echo("a service exited; stopping the rest", err=True)
+    stop()
+
+
+@app.command()
+def down() -> None:
+    """Stop what ``ila up`` started, and the embedded PostgreSQL."""
+    settings: Settings = get_settings()
+    state = settings.data_dir / "up.json"
+    if state.exists():
+        for pid in json.loads(state.read_text())["pids"]:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        state.unlink()
+    from shared.kafka_launcher import stop_from_workdir
+
+    stop_from_workdir(settings.data_dir / "kafka")
+    pgdata = settings.data_dir / "postgres"
+    if (pgdata / "postmaster.pid").exists():
+        from embedded_postgres import pg_ctl
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata.resolve(), user=user)
+    typer.echo("stopped")
+
+
+def _register_service_commands() -> None:
+    """Each service may add a sub-command group (``ila accounts ...``, ``ila audit ...``)."""
+    import importlib
+
+    for module_name in ("services.accounts.cli", "services.ledger.cli",
+                        "services.catalogue.cli", "services.payments.cli"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        for name, sub in getattr(module, "COMMANDS", {}).items():
+            app.add_typer(sub, name=name)
+
+
+_register_service_commands()
+
+if __name__ == "__main__":
+    app()

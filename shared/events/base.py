@@ -1,0 +1,144 @@
+"""Event payload base class, the registry of event types and the CloudEvents envelope.
+
+Every event published between services is a pydantic model registered here under a stable
+dotted name (``<service>.<EventName>``) and a schema version. On the wire it travels as a
+CloudEvents 1.0 structured-mode JSON document whose ``type`` is ``ila.<name>.v<version>``
+and whose ``data`` is the payload; the extension attributes ``correlationid``,
+``causationid``, ``actor`` and ``schemaversion`` carry the tracing and versioning.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TYPE_PREFIX = "ila."
+
+
+class Event(BaseModel):
+    """Base of every event payload. Subclasses are registered with :func:`event`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_name: ClassVar[str] = ""
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str] = ""
+
+    def aggregate_id(self) -> str:
+        """The key events are ordered by (partition key and CloudEvents subject)."""
+        raise NotImplementedError
+
+    @classmethod
+    def cloudevent_type(cls) -> str:
+        return f"{TYPE_PREFIX}{cls.event_name}.v{cls.schema_version}"
+
+
+E = TypeVar("E", bound=type[Event])
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+def event(name: str, *, version: int = 1) -> Callable[[E], E]:
+    """Register an event payload model under ``name`` (``service.EventName``) and ``version``.
+
+    The service part of the name is also the Kafka topic the event is published on.
+    """
+
+    def register(cls: E) -> E:
+        service, _, short = name.partition(".")
+        if not service or not short:
+            raise ValueError(f"event name must be '<service>.<Event>', got {name!r}")
+        cls.event_name = name
+        cls.schema_version = version
+        cls.topic = service
+        key = cls.cloudevent_type()
+        if key in _REGISTRY and _REGISTRY[key] is not cls:
+            raise ValueError(f"event type {key} registered twice")
+        _REGISTRY[key] = cls
+        return cls
+
+    return register
+
+
+def registry() -> dict[str, type[Event]]:
+    """All registered event types by CloudEvents ``type``, after importing every catalogue."""
+    from shared.events import load_all
+
+    load_all()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def model_for(ce_type: str) -> type[Event] | None:
+    return _REGISTRY.get(ce_type)
+
+
+class Envelope(BaseModel):
+    """CloudEvents 1.0 attributes plus the ILA extensions, with the payload as ``data``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    source: str
+    type: str
+    subject: str
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: Literal["application/json"] = "application/json"
+    correlationid: uuid.UUID
+    causationid: uuid.UUID | None = None
+    actor: str | None = None
+    schemaversion: int = 1
+    data: dict[str, Any]
+
+    @classmethod
+    def wrap(
+        cls,
+        payload: Event,
+        *,
+        source: str,
+        correlation_id: uuid.UUID | None = None,
+        causation_id: uuid.UUID | None = None,
+        actor: str | None = None,
+        event_id: uuid.UUID | None = None,
+        time: datetime | None = None,
+    ) -> Envelope:
+        eid = event_id or uuid.uuid4()
+        return cls(
+            id=eid,
+            source=source,
+            type=payload.cloudevent_type(),
+            subject=payload.aggregate_id(),
+            time=time or datetime.now(UTC),
+            correlationid=correlation_id or eid,
+            causationid=causation_id,
+            actor=actor,
+            schemaversion=payload.schema_version,
+            data=payload.model_dump(mode="json"),
+        )
+
+    def payload(self) -> Event:
+        """The typed payload; raises ``UnknownEventType`` for a type nobody registered."""
+        model = model_for(self.type)
+        if model is None:
+            raise UnknownEventType(self.type)
+        return model.model_validate(self.data)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            self.model_dump(mode="json"), separators=(",", ":"), sort_keys=True
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        return cls.model_validate_json(raw)
+
+
+class UnknownEventType(Exception):
+    def __init__(self, ce_type: str) -> None:
+        super().__init__(f"unknown event type {ce_type!r}")
+        self.ce_type = ce_type

@@ -1,0 +1,144 @@
+"""Inbox-based consumer: exactly-once effects over at-least-once delivery.
+
+For each batch the bus delivers, one transaction: every event id is recorded in the
+service's inbox together with the handler's effects (each event in its own savepoint).
+A redelivered event finds its id and changes nothing. A handler that keeps failing after
+``max_attempts`` tries sends the message to the group's dead-letter topic with its error,
+and the batch moves on. Offsets are committed by the transport only after this returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.bus import Bus, Message, dlt_topic
+from shared.db import transaction
+from shared.events import Envelope, Event, model_for
+from shared.logs import correlation_id
+from shared.metrics import DEAD_LETTERS, EVENTS_IN
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        service: str,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        *,
+        max_attempts: int = 3,
+        retry_delay: float = 0.05,
+        dead_letter_topic: str | None = None,
+    ) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.bus = bus
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.dead_letter_topic = dead_letter_topic or dlt_topic(service)
+        self.handlers: dict[str, Handler] = {}
+        self.topics: set[str] = set()
+
+    def on(self, event_type: type[Event]) -> Callable[[Handler], Handler]:
+        """Register ``handler(session, envelope, payload)`` for one event type."""
+
+        def register(fn: Handler) -> Handler:
+            self.handlers[event_type.cloudevent_type()] = fn
+            from shared.bus import topic_for
+
+            self.topics.add(topic_for(event_type.topic))
+            return fn
+
+        return register
+
+    def attach(self) -> None:
+        if self.topics:
+            self.bus.subscribe(self.service, sorted(self.topics), self.handle_batch)
+
+    async def handle_batch(self, messages: Sequence[Message]) -> None:
+        dead: list[Message] = []
+        async with transaction(self.sessions) as session:
+            for message in messages:
+                error = await self._handle_one(session, message)
+                if error is not None:
+                    dead.append(_with_error(message, self.service, error))
+            if dead:
+                # before the commit: if publishing fails, the batch is read again
+                await self.bus.publish(
+                    [Message(self.dead_letter_topic, m.key, m.value, m.headers) for m in dead]
+                )
+                DEAD_LETTERS.labels(self.service).inc(len(dead))
+
+    async def _handle_one(self, session: AsyncSession, message: Message) -> str | None:
+        """Apply one message; return an error text when it must be dead-lettered."""
+        try:
+            envelope = Envelope.from_bytes(message.value)
+        except (ValidationError, ValueError) as exc:
+            log.warning("unreadable message on %s: %s", message.topic, exc)
+            EVENTS_IN.labels(self.service, "unreadable", "dead_lettered").inc()
+            return f"unreadable envelope: {exc}"
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            return None  # not an event this service reacts to
+        token = correlation_id.set(str(envelope.correlationid))
+        try:
+            inserted = await session.scalar(
+                text(
+                    f'INSERT INTO "{self.service}".inbox (event_id, type, topic, outcome) '
+                    "VALUES (:id, :type, :topic, 'applied') "
+                    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+                ),
+                {"id": envelope.id, "type": envelope.type, "topic": message.topic},
+            )
+            if inserted is None:
+                EVENTS_IN.labels(self.service, envelope.type, "duplicate").inc()
+                return None
+            last_error = ""
+            for attempt in range(1, self.max_attempts + 1):
+                try:
+                    async with session.begin_nested():
+                        model = model_for(envelope.type)
+                        assert model is not None
+                        await handler(session, envelope, model.model_validate(envelope.data))
+                    EVENTS_IN.labels(self.service, envelope.type, "applied").inc()
+                    return None
+                except Exception as exc:
+                    last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning(
+                        "handler for %s failed (attempt %d/%d): %s",
+                        envelope.type, attempt, self.max_attempts, last_error,
+                        extra={"event_id": str(envelope.id), "service": self.service},
+                    )
+                    if attempt < self.max_attempts:
+                        await asyncio.sleep(self.retry_delay * attempt)
+            await session.execute(
+                text(
+                    f'UPDATE "{self.service}".inbox SET outcome = \'dead_lettered\', '
+                    "error = :error WHERE event_id = :id"
+                ),
+                {"id": envelope.id, "error": last_error[:2000]},
+            )
+            EVENTS_IN.labels(self.service, envelope.type, "dead_lettered").inc()
+            return last_error
+        finally:
+            correlation_id.reset(token)
+
+
+def _with_error(message: Message, group: str, error: str) -> Message:
+    headers = (
+        *message.headers,
+        ("ila-error", error[:2000].encode()),
+        ("ila-consumer-group", group.encode()),
+        ("ila-original-topic", message.topic.encode()),
+    )
+    return Message(message.topic, message.key, message.value, headers)

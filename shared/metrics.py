@@ -1,0 +1,22 @@
+"""Prometheus metrics every service exposes on ``/metrics`` (label ``service``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "ila_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "ila_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OUTBOX_BACKLOG = Gauge("ila_outbox_backlog", "Outbox rows not yet published", ["service"])
+CONSUMER_LAG = Gauge("ila_consumer_lag", "Messages not yet consumed", ["group"])
+EVENTS_OUT = Counter("ila_events_published_total", "Events published", ["service", "type"])
+EVENTS_IN = Counter(
+    "ila_events_consumed_total", "Events consumed", ["service", "type", "outcome"]
+)
+DEAD_LETTERS = Counter("ila_dead_letters_total", "Messages sent to a dead-letter topic", ["service"])

@@ -1,0 +1,276 @@
+"""Assembling services into an ASGI application.
+
+A service declares a :class:`ServiceDefinition` (its router, its event handlers, its
+background jobs). :func:`build_app` wires one or several of them onto a FastAPI app: the
+database (embedded or configured), migrations, the bus, the outbox relay and the inbox
+consumer, in ``lifespan`` and never at import time. ``ila run`` builds all four on the
+in-process bus; ``ila serve <service>`` builds one on Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.auth import TokenVerifier
+from shared.bus import Bus, topic_for
+from shared.bus.base import dlt_topic
+from shared.db import embedded_postgres_url, make_engine, make_sessionmaker, migrate, transaction
+from shared.inbox import EventConsumer
+from shared.logs import configure_logging, correlation_id
+from shared.metrics import CONSUMER_LAG, HTTP_LATENCY, HTTP_REQUESTS
+from shared.outbox import Outbox, Relay
+from shared.problems import ServiceUnavailable, install_problem_handlers
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Job = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    router: APIRouter
+    title: str
+    # registers event handlers on the runtime's consumer
+    setup: Callable[[ServiceRuntime], None] = lambda rt: None
+    # long-running background jobs (sweeps); each gets the runtime and runs until cancelled
+    jobs: Sequence[Job] = ()
+    topic_config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceRuntime:
+    name: str
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+    outbox: Outbox
+    relay: Relay
+    consumer: EventConsumer
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def uow(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """One transaction; the relay is woken after it commits."""
+        return transaction(self.sessions)
+
+
+def runtime_of(service: str) -> Callable[[Request], ServiceRuntime]:
+    def dependency(request: Request) -> ServiceRuntime:
+        runtime: ServiceRuntime = request.app.state.runtimes[service]
+        return runtime
+
+    return dependency
+
+
+def topic_specs(definitions: Sequence[ServiceDefinition], partitions: int) -> list[Any]:
+    from shared.kafka_launcher import TopicSpec
+
+    specs = []
+    for d in definitions:
+        specs.append(TopicSpec(topic_for(d.name), partitions, dict(d.topic_config)))
+        specs.append(TopicSpec(dlt_topic(d.name), 1, {"retention.ms": "-1"}))
+    return specs
+
+
+def build_app(
+    definitions: Sequence[ServiceDefinition],
+    settings: Settings,
+    *,
+    bus: Bus | None = None,
+    all_topics: Sequence[ServiceDefinition] | None = None,
+    run_jobs: bool = True,
+) -> FastAPI:
+    """An app serving ``definitions``. ``all_topics``: services whose topics to create."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_json)
+        the_bus = bus or _make_bus(settings)
+        engines: dict[str, AsyncEngine] = {}
+        runtimes: dict[str, ServiceRuntime] = {}
+        embedded_url: str | None = None
+        for d in definitions:
+            url = settings.database_url_for(d.name)
+            if url is None:
+                if embedded_url is None:
+                    embedded_url = await asyncio.to_thread(
+                        embedded_postgres_url, settings.data_dir
+                    )
+                url = embedded_url
+            if url not in engines:
+                engines[url] = make_engine(url, pool_size=settings.db_pool_size)
+            engine = engines[url]
+            await migrate(engine, d.name)
+            sessions = make_sessionmaker(engine)
+            outbox = Outbox(d.name)
+            runtime = ServiceRuntime(
+                name=d.name,
+                settings=settings,
+                engine=engine,
+                sessions=sessions,
+                bus=the_bus,
+                outbox=outbox,
+                relay=Relay(
+                    outbox,
+                    sessions,
+                    the_bus,
+                    batch_size=settings.relay_batch_size,
+                    idle_interval=settings.relay_idle_interval,
+                ),
+                consumer=EventConsumer(
+                    d.name, sessions, the_bus, max_attempts=settings.consumer_max_attempts
+                ),
+            )
+            d.setup(runtime)
+            runtime.consumer.attach()
+            runtimes[d.name] = runtime
+        if settings.kafka_bootstrap and bus is None:
+            from shared.kafka_launcher import ensure_topics
+
+            await ensure_topics(
+                settings.kafka_bootstrap,
+                topic_specs(all_topics or definitions, settings.kafka_partitions),
+            )
+        app.state.runtimes = runtimes
+        app.state.bus = the_bus
+        await the_bus.start()
+        for runtime in runtimes.values():
+            runtime.relay.start()
+        tasks = [
+            asyncio.create_task(job(runtimes[d.name]), name=f"{d.name}-job")
+            for d in definitions
+            if run_jobs
+            for job in d.jobs
+        ]
+        log.info("started %s", ", ".join(runtimes))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            for runtime in runtimes.values():
+                await runtime.relay.stop()
+            await the_bus.stop()
+            for engine in engines.values():
+                await engine.dispose()
+
+    label = definitions[0].name if len(definitions) == 1 else "ila"
+    app = FastAPI(
+        title=definitions[0].title if len(definitions) == 1 else "Individual Learning Accounts",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.token_verifier = TokenVerifier(settings)
+    app.state.settings = settings
+    install_problem_handlers(app)
+    _install_observability(app, label)
+    for d in definitions:
+        app.include_router(d.router)
+    return app
+
+
+def _make_bus(settings: Settings) -> Bus:
+    if settings.kafka_bootstrap:
+        from shared.bus.kafka import KafkaBus
+
+        return KafkaBus(settings.kafka_bootstrap, client_id="ila")
+    from shared.bus.inprocess import InProcessBus
+
+    return InProcessBus()
+
+
+def _install_observability(app: FastAPI, label: str) -> None:
+    access = logging.getLogger("ila.access")
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Any) -> Response:
+        cid = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        token = correlation_id.set(cid)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response: Response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Correlation-ID"] = cid
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(label, request.method, path, str(status)).inc()
+            HTTP_LATENCY.labels(label, request.method, path).observe(elapsed)
+            access.info(
+                "%s %s %s %.1fms", request.method, request.url.path, status, elapsed * 1000,
+                extra={"status": status, "path": request.url.path, "method": request.method},
+            )
+            correlation_id.reset(token)
+
+    @app.get("/healthz", include_in_schema=True, tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(request: Request) -> dict[str, Any]:
+        """The database and the bus are reachable."""
+        runtimes: dict[str, ServiceRuntime] = getattr(request.app.state, "runtimes", {})
+        checks: dict[str, str] = {}
+        for name, rt in runtimes.items():
+            try:
+                async with rt.sessions() as session:
+                    await session.execute(text("SELECT 1"))
+                checks[f"{name}.database"] = "ok"
+            except Exception as exc:
+                checks[f"{name}.database"] = f"error: {type(exc).__name__}"
+        bus: Bus | None = getattr(request.app.state, "bus", None)
+        checks["bus"] = "ok" if bus is not None and await bus.ping() else "unreachable"
+        if not runtimes or any(v != "ok" for v in checks.values()):
+            raise ServiceUnavailable("not ready", extra={"checks": checks})
+        return {"status": "ready", "checks": checks}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics."""
+        runtimes: dict[str, ServiceRuntime] = getattr(request.app.state, "runtimes", {})
+        for rt in runtimes.values():
+            with contextlib.suppress(Exception):
+                await rt.relay.backlog()
+        bus: Bus | None = getattr(request.app.state, "bus", None)
+        if bus is not None:
+            for group, lag in (await bus.lag()).items():
+                CONSUMER_LAG.labels(group).set(lag)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def drain_outboxes(app: FastAPI) -> None:
+    """Publish everything pending now (tests and the CLI)."""
+    for rt in app.state.runtimes.values():
+        await rt.relay.drain()
+
+
+__all__ = [
+    "ServiceDefinition",
+    "ServiceRuntime",
+    "build_app",
+    "drain_outboxes",
+    "runtime_of",
+    "transaction",
+]

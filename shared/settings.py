@@ -1,0 +1,87 @@
+"""Configuration of every service, read from the environment (prefix ``ILA_``).
+
+The development defaults make ``make run`` work on a fresh machine; with
+``ILA_ENV=production`` the documented default secrets are refused at start-up.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("accounts", "ledger", "catalogue", "payments")
+SERVICE_PORTS = {"accounts": 8001, "ledger": 8002, "catalogue": 8003, "payments": 8004}
+
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
+DEV_PEPPER = "dev-only-national-id-pepper-change-me"
+DEV_CREDENTIAL_KEY_SEED = "dev-only-credential-signing-seed"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ILA_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+
+    # One URL for every service, or one per service (ILA_LEDGER_DATABASE_URL ...).
+    # Empty: an embedded PostgreSQL server under data_dir/postgres.
+    database_url: str | None = None
+    accounts_database_url: str | None = None
+    ledger_database_url: str | None = None
+    catalogue_database_url: str | None = None
+    payments_database_url: str | None = None
+    db_pool_size: int = 10
+
+    # Empty: the in-process bus (all-in-one mode only).
+    kafka_bootstrap: str | None = None
+    kafka_partitions: int = 6
+    consumer_max_attempts: int = 3
+    relay_batch_size: int = 500
+    relay_idle_interval: float = 0.5
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "ila-dev"
+    jwt_audience: str = "ila"
+    # Production verifies only asymmetric signatures (RS256 or EdDSA) with a PEM public key
+    # or a JWKS URL; HS256 and the shared secret are for development and tests.
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+
+    national_id_pepper: str = DEV_PEPPER
+    credential_key_seed: str = DEV_CREDENTIAL_KEY_SEED
+    min_working_age: int = Field(default=18, ge=0, le=120)
+    max_working_age: int = Field(default=67, ge=0, le=120)
+    currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        if self.jwt_public_key is None and self.jwt_jwks_url is None:
+            problems.append("ILA_JWT_PUBLIC_KEY or ILA_JWT_JWKS_URL (asymmetric keys)")
+        if self.national_id_pepper == DEV_PEPPER:
+            problems.append("ILA_NATIONAL_ID_PEPPER (the development default)")
+        if self.credential_key_seed == DEV_CREDENTIAL_KEY_SEED:
+            problems.append("ILA_CREDENTIAL_KEY_SEED (the development default)")
+        if problems:
+            raise ValueError("production refuses these settings: " + ", ".join(problems))
+        return self
+
+    def database_url_for(self, service: str) -> str | None:
+        specific: str | None = getattr(self, f"{service}_database_url", None)
+        return specific or self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,86 @@
+"""Session fixtures: a real PostgreSQL (embedded wheel) and a real Kafka broker (Maven jars).
+
+Each test that needs a database gets a fresh database on the shared server. With CI=true
+a missing PostgreSQL or Kafka fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.support import IN_CI
+
+
+def _unavailable(what: str, exc: BaseException) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but could not start: {exc}")
+    pytest.skip(f"{what} unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    url = os.environ.get("ILA_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from shared.db import embedded_postgres_url
+
+    root = Path(tempfile.mkdtemp(prefix="ila-pg-", dir=os.environ.get("ILA_TEST_TMP")))
+    try:
+        admin = embedded_postgres_url(root)
+    except Exception as exc:  # pragma: no cover - environment problem
+        _unavailable("PostgreSQL", exc)
+        raise
+    yield admin
+    try:
+        import embedded_postgres
+
+        embedded_postgres.get_server(root / "postgres", cleanup_mode="stop").cleanup()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _create_database(admin_url: str) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+    base, _, query = admin_url.partition("?")
+    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+async def db_url(pg_admin_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test."""
+    yield await _create_database(pg_admin_url)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    bootstrap = os.environ.get("ILA_TEST_KAFKA_BOOTSTRAP")
+    if bootstrap:
+        yield bootstrap
+        return
+    from shared.kafka_launcher import start_broker, stop_broker
+
+    workdir = Path(tempfile.mkdtemp(prefix="ila-kafka-", dir=os.environ.get("ILA_TEST_TMP")))
+    try:
+        broker = start_broker(workdir)
+    except Exception as exc:  # pragma: no cover - environment problem
+        _unavailable("Kafka", exc)
+        raise
+    yield broker.bootstrap
+    stop_broker(broker)
+    shutil.rmtree(workdir, ignore_errors=True)
