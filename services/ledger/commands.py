@@ -1,0 +1,206 @@
+"""What callers may ask of an account's wallet: the commands ``domain.decide`` accepts.
+
+Every command names its account (the stream it acts on) and carries the ids the caller
+chose (lot, reservation, enrolment), so a command delivered twice is recognised and applied
+once. Commands are validated here for shape only; the rules that depend on the wallet's
+state live in ``services.ledger.domain``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.events.accounts import (
+    AccountClosed,
+    AccountOpened,
+    AccountProfileUpdated,
+    AccountReinstated,
+    AccountSuspended,
+    NeedProfile,
+)
+from shared.events.base import Event
+from shared.events.ledger import CourseRef, Earmark, GrantKind, Money, UtcDatetime, WalletProfile
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_id: uuid.UUID
+
+
+class OpenWallet(_Command):
+    """Open the wallet of a newly opened account (from ``accounts.AccountOpened``)."""
+
+    profile: WalletProfile | None = None
+
+
+class NoteProfile(_Command):
+    """Keep the need profile the entitlement policy will read (``AccountProfileUpdated``)."""
+
+    profile: WalletProfile
+
+
+class GrantCredits(_Command):
+    """Create a lot: a top-up by a funder, or a statutory grant for ``year``.
+
+    Statutory grants normally come from ``domain.allocate_entitlement``, which applies the
+    policy's cap; this command only guarantees one statutory grant per wallet and year.
+    """
+
+    lot_id: uuid.UUID
+    amount: Money
+    funder_id: str = Field(min_length=1)
+    reason: str = ""
+    kind: GrantKind = "top_up"
+    year: int | None = None
+    expires_at: UtcDatetime | None = None
+    earmark: Earmark | None = None
+    allocation_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _statutory_has_year(self) -> GrantCredits:
+        if self.kind == "statutory" and self.year is None:
+            raise ValueError("a statutory grant needs its year")
+        return self
+
+
+class ReserveCredits(_Command):
+    """Hold credit for an enrolment (payments' ``EnrolmentRequested``).
+
+    With ``up_to`` the learner has accepted to pay what the credit does not cover, so the
+    reservation takes whatever is usable (at most ``amount``) instead of being rejected.
+    ``expires_at`` defaults to ``domain.DEFAULT_RESERVATION_LIFETIME`` after the decision.
+    """
+
+    reservation_id: uuid.UUID
+    enrolment_id: uuid.UUID
+    amount: Money
+    course: CourseRef
+    up_to: bool = False
+    expires_at: UtcDatetime | None = None
+
+
+class CaptureReservation(_Command):
+    """Spend ``amount`` (at most the reserved amount) of a reservation; the rest is released."""
+
+    reservation_id: uuid.UUID
+    amount: Money
+
+
+class ReleaseReservation(_Command):
+    """Give a reservation's whole amount back to its lots (enrolment refused or cancelled)."""
+
+    reservation_id: uuid.UUID
+    reason: Literal["released", "cancelled"] = "released"
+
+
+class ExpireReservations(_Command):
+    """Release every active reservation whose ``expires_at`` is at or before the clock."""
+
+
+class ExpireLots(_Command):
+    """Expire the free part of every lot whose ``expires_at`` is at or before the clock."""
+
+
+class GrantTarget(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["grant"] = "grant"
+    lot_id: uuid.UUID
+
+
+class CaptureTarget(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["capture"] = "capture"
+    reservation_id: uuid.UUID
+
+
+ReversalTarget = Annotated[GrantTarget | CaptureTarget, Field(discriminator="kind")]
+
+
+class ReverseEntry(_Command):
+    """Compensate a grant (by its lot) or a capture (by its reservation), with a reason."""
+
+    target: ReversalTarget
+    reason: str = Field(min_length=1)
+    actor: str = Field(min_length=1)
+
+
+class SuspendWallet(_Command):
+    reason: str = ""
+
+
+class ReinstateWallet(_Command):
+    reason: str = ""
+
+
+class CloseWallet(_Command):
+    reason: str = ""
+
+
+Command = (
+    OpenWallet
+    | NoteProfile
+    | GrantCredits
+    | ReserveCredits
+    | CaptureReservation
+    | ReleaseReservation
+    | ExpireReservations
+    | ExpireLots
+    | ReverseEntry
+    | SuspendWallet
+    | ReinstateWallet
+    | CloseWallet
+)
+
+
+def wallet_profile(profile: NeedProfile) -> WalletProfile:
+    """The ledger's copy of an accounts need profile."""
+    return WalletProfile(
+        qualification_level=profile.qualification_level,
+        employment_status=profile.employment_status,
+        need_flags=tuple(profile.need_flags),
+    )
+
+
+def command_for_account_event(event: Event) -> Command | None:
+    """The wallet command an accounts event calls for, or None when the ledger ignores it."""
+    match event:
+        case AccountOpened():
+            return OpenWallet(account_id=event.account_id, profile=wallet_profile(event.profile))
+        case AccountProfileUpdated():
+            return NoteProfile(account_id=event.account_id, profile=wallet_profile(event.profile))
+        case AccountSuspended():
+            return SuspendWallet(account_id=event.account_id, reason=event.reason)
+        case AccountReinstated():
+            return ReinstateWallet(account_id=event.account_id, reason=event.reason)
+        case AccountClosed():
+            return CloseWallet(account_id=event.account_id, reason=event.reason)
+        case _:
+            return None
+
+
+__all__ = [
+    "CaptureReservation",
+    "CaptureTarget",
+    "CloseWallet",
+    "Command",
+    "ExpireLots",
+    "ExpireReservations",
+    "GrantCredits",
+    "GrantTarget",
+    "NoteProfile",
+    "OpenWallet",
+    "ReinstateWallet",
+    "ReleaseReservation",
+    "ReserveCredits",
+    "ReversalTarget",
+    "ReverseEntry",
+    "SuspendWallet",
+    "command_for_account_event",
+    "wallet_profile",
+]

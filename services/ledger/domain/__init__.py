@@ -1,0 +1,93 @@
+"""The ledger's pure domain: a wallet's state, the rules that decide events, the policy.
+
+No I/O and no clock: handlers load a ``WalletState`` (``replay`` of the account's stream),
+call ``decide(state, command, now)`` (or ``allocate_entitlement`` for the yearly run),
+append the events it returns and fold them with ``evolve`` into the projections.
+
+- ``state``: ``WalletState``, ``Lot``, ``Reservation``, ``evolve``, ``replay``,
+  ``assert_invariants`` and what each amount means (the balance identity is there).
+- ``decide``: the rules (``decide``) and what a reversal may target.
+- ``selection``: which lots a reservation draws on, in which order; earmark matching.
+- ``policy``: ``EntitlementPolicy`` and the statutory grant it gives a wallet.
+- ``errors``: ``LedgerError`` and its subclasses, each with a stable ``code``.
+"""
+
+from .decide import DEFAULT_RESERVATION_LIFETIME, decide, target_at_version
+from .errors import (
+    CaptureExceedsReservation,
+    EntryNotReversible,
+    ErrorCategory,
+    ExpiryInPast,
+    IdConflict,
+    InvariantViolation,
+    LedgerError,
+    LotNotFound,
+    LotReserved,
+    LotSpent,
+    NotCaptured,
+    NothingToReverse,
+    ReservationNotActive,
+    ReservationNotFound,
+    WalletIsClosed,
+    WalletNotFound,
+)
+from .policy import (
+    LOW_QUALIFICATION,
+    EntitlementPolicy,
+    allocate_entitlement,
+    entitlement_for,
+    needs_of,
+    statutory_held,
+    yearly_amount,
+)
+from .selection import earmark_matches, spendable, usable_lots
+from .state import (
+    Lot,
+    Reservation,
+    ReservationStatus,
+    WalletState,
+    WalletStatus,
+    assert_invariants,
+    evolve,
+    replay,
+)
+
+__all__ = [
+    "DEFAULT_RESERVATION_LIFETIME",
+    "LOW_QUALIFICATION",
+    "CaptureExceedsReservation",
+    "EntitlementPolicy",
+    "EntryNotReversible",
+    "ErrorCategory",
+    "ExpiryInPast",
+    "IdConflict",
+    "InvariantViolation",
+    "LedgerError",
+    "Lot",
+    "LotNotFound",
+    "LotReserved",
+    "LotSpent",
+    "NotCaptured",
+    "NothingToReverse",
+    "Reservation",
+    "ReservationNotActive",
+    "ReservationNotFound",
+    "ReservationStatus",
+    "WalletIsClosed",
+    "WalletNotFound",
+    "WalletState",
+    "WalletStatus",
+    "allocate_entitlement",
+    "assert_invariants",
+    "decide",
+    "earmark_matches",
+    "entitlement_for",
+    "evolve",
+    "needs_of",
+    "replay",
+    "spendable",
+    "statutory_held",
+    "target_at_version",
+    "usable_lots",
+    "yearly_amount",
+]

@@ -1,0 +1,42 @@
+"""The ledger service definition: router, event handlers, background sweeps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.ledger import allocation, consumers, store
+from services.ledger.api import router
+from services.ledger.handlers import Ledger
+from services.ledger.sweeps import sweep_forever
+from shared.service import ServiceDefinition, ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+def _setup(rt: ServiceRuntime) -> None:
+    ledger = Ledger(rt.outbox)
+    rt.state["ledger"] = ledger
+    consumers.register(rt.consumer, ledger)
+
+
+async def resume_allocations(rt: ServiceRuntime) -> None:
+    """Finish allocation runs a crash interrupted."""
+    async with rt.sessions() as session:
+        running = await store.running_allocations(session)
+    for allocation_id in running:
+        log.info("resuming allocation %s", allocation_id)
+        await allocation.run_allocation(rt.sessions, rt.state["ledger"], allocation_id)
+    await asyncio.Event().wait()
+
+
+def definition() -> ServiceDefinition:
+    return ServiceDefinition(
+        name="ledger",
+        title="ILA ledger",
+        router=router,
+        setup=_setup,
+        jobs=[resume_allocations, sweep_forever],
+        # the ledger topic is an audit source: kept forever
+        topic_config={"retention.ms": "-1", "retention.bytes": "-1"},
+    )
