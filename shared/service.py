@@ -50,6 +50,8 @@ class ServiceDefinition:
     # long-running background jobs (sweeps); each gets the runtime and runs until cancelled
     jobs: Sequence[Job] = ()
     topic_config: dict[str, str] = field(default_factory=dict)
+    # a database role the service's sessions run as (its migrations run as the owner)
+    db_role: str | None = None
 
 
 @dataclass
@@ -116,6 +118,13 @@ def build_app(
                 engines[url] = make_engine(url, pool_size=settings.db_pool_size)
             engine = engines[url]
             await migrate(engine, d.name)
+            if d.db_role:
+                engine = make_engine(
+                    url,
+                    pool_size=settings.db_pool_size,
+                    connect_args={"server_settings": {"role": d.db_role}},
+                )
+                engines[f"{url}#{d.db_role}"] = engine
             sessions = make_sessionmaker(engine)
             outbox = Outbox(d.name)
             runtime = ServiceRuntime(

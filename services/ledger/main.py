@@ -39,4 +39,6 @@ def definition() -> ServiceDefinition:
         jobs=[resume_allocations, sweep_forever],
         # the ledger topic is an audit source: kept forever
         topic_config={"retention.ms": "-1", "retention.bytes": "-1"},
+        # sessions run as a role that may append events but never change them
+        db_role="ila_ledger_app",
     )

@@ -4,6 +4,7 @@ the balance answers zeros: all four services in one process, on the in-process b
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from services.registry import all_definitions
 from tests.integration.accounts.test_smoke import BODY
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.postgres
 async def test_all_in_one(db_url: str) -> None:
     settings = settings_for(db_url)
     agency = bearer(settings, "agency", agency_id="pes-fr")
-    async with running_app(all_definitions(), settings) as (_, client):
+    async with running_app(all_definitions(), settings) as (app, client):
         r = await client.post("/v1/accounts", json=BODY, headers=agency)
         assert r.status_code == 201, r.text
         account_id = r.json()["account_id"]
@@ -28,5 +29,8 @@ async def test_all_in_one(db_url: str) -> None:
         assert body["available"] == 0 and body["reserved"] == 0 and body["lots"] == []
         assert body["status"] == "open" and body["currency"] == "EUR"
         assert (await client.get("/readyz")).status_code == 200
+        # the ledger's sessions run as the role that cannot change recorded events
+        async with app.state.runtimes["ledger"].sessions() as session:
+            assert await session.scalar(text("SELECT current_user")) == "ila_ledger_app"
         metrics = (await client.get("/metrics")).text
         assert "ila_events_published_total" in metrics and "ila_outbox_backlog" in metrics
