@@ -1,0 +1,99 @@
+"""Contract test: schemathesis generates requests from the published OpenAPI of all four
+services (served together) and fails on any 5xx or a response that breaks the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    response_schema_conformance,
+)
+from schemathesis.checks import not_a_server_error
+
+from services.registry import all_definitions
+from shared.service import build_app
+from tests.support import token
+from tests.support import settings_for as make_settings
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(pg_admin_url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    import uvicorn
+
+    from tests.conftest import _create_database
+
+    url = asyncio.run(_create_database(pg_admin_url))
+    cfg = make_settings(url)
+    app = build_app(all_definitions(), cfg, run_jobs=False)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    tokens = {
+        role: token(cfg, role, agency_id="pes-fr" if role == "agency" else None,
+                    provider_id="prov-1" if role == "provider" else None)
+        for role in ("agency", "admin", "auditor", "provider", "learner")
+    }
+    yield base, tokens
+    server.should_exit = True
+    thread.join(10)
+
+
+MAX_EXAMPLES = 12
+
+
+def test_no_server_errors_and_schema_conformance(server: tuple[str, dict[str, str]]) -> None:
+    """Every operation, a bounded number of generated requests, under several roles."""
+    base, tokens = server
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    failures: list[str] = []
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def exercise(case: schemathesis.Case) -> None:
+            # the same request under several roles reaches past the authorization checks
+            for role in ("agency", "admin", "auditor", "provider"):
+                case.call_and_validate(
+                    base_url=base,
+                    headers={"Authorization": f"Bearer {tokens[role]}"},
+                    checks=[not_a_server_error, response_schema_conformance],
+                    excluded_checks=[negative_data_rejection],
+                )
+
+        try:
+            exercise()
+        except Exception as exc:
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:3000])
+    assert operations > 10
+    assert not failures, "\n\n".join(failures)
