@@ -135,6 +135,9 @@ def schemas(
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
+    for old in out.rglob("*.json"):
+        if str(old.relative_to(out)) not in files:
+            old.unlink()  # the document of an event type that no longer exists
     typer.echo(f"wrote {len(files)} files to {out}")
 
 

@@ -1,0 +1,81 @@
+"""Cross-cutting HTTP behaviour on the real database: RFC 9457 problems for every error,
+authentication, health, readiness, metrics, correlation ids, Idempotency-Key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.registry import all_definitions
+from tests.integration.accounts.test_smoke import BODY
+from tests.support import bearer, running_app, settings_for
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def client(db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    settings = settings_for(db_url)
+    async with running_app(all_definitions(), settings, run_jobs=False) as (_, c):
+        yield c, bearer(settings, "agency", agency_id="pes-fr")
+
+
+def assert_problem(r: httpx.Response, status: int) -> dict[str, object]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert {"type", "title", "status", "detail"} <= set(body)
+    assert body["status"] == status
+    return body  # type: ignore[no-any-return]
+
+
+async def test_errors_are_problem_documents(client: tuple[httpx.AsyncClient, dict[str, str]]) -> None:
+    c, agency = client
+    assert_problem(await c.get("/v1/nowhere", headers=agency), 404)
+    assert_problem(await c.put("/v1/accounts", headers=agency), 405)
+    assert_problem(await c.get("/v1/accounts/not-a-uuid", headers=agency), 422)
+    body = assert_problem(
+        await c.post("/v1/accounts", content=b"{not json", headers={
+            **agency, "content-type": "application/json"}), 422)
+    assert body["errors"]
+    r = await c.post("/v1/accounts", json=BODY)
+    assert_problem(r, 401)
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert_problem(await c.post("/v1/accounts", json=BODY,
+                                headers={"Authorization": "Bearer nonsense"}), 401)
+
+
+async def test_health_readiness_metrics_and_correlation(
+    client: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
+    c, _ = client
+    assert (await c.get("/healthz")).json() == {"status": "ok"}
+    ready = (await c.get("/readyz")).json()
+    assert ready["status"] == "ready" and ready["checks"]["ledger.database"] == "ok"
+    r = await c.get("/healthz", headers={"X-Correlation-ID": "abc-123"})
+    assert r.headers["x-correlation-id"] == "abc-123"
+    metrics = (await c.get("/metrics")).text
+    for name in ("ila_http_requests_total", "ila_http_request_duration_seconds",
+                 "ila_outbox_backlog", "ila_events_published_total"):
+        assert name in metrics
+    spec = (await c.get("/openapi.json")).json()
+    for path in ("/v1/accounts", "/v1/ledger/accounts/{account_id}/balance"):
+        assert path in spec["paths"]
+
+
+async def test_idempotency_key_replays_the_first_response(
+    client: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
+    c, agency = client
+    headers = {**agency, "Idempotency-Key": "open-1"}
+    first = await c.post("/v1/accounts", json=BODY, headers=headers)
+    second = await c.post("/v1/accounts", json=BODY, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    other = await c.post("/v1/accounts", json={**BODY, "region": "Bretagne"}, headers=headers)
+    assert_problem(other, 422)
+    assert_problem(await c.post("/v1/accounts", json=BODY,
+                                headers={**agency, "Idempotency-Key": "x" * 300}), 400)
