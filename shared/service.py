@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import TokenVerifier
-from shared.bus import Bus, topic_for
+from shared.bus import Bus, set_topic_prefix, topic_for
 from shared.bus.base import dlt_topic
 from shared.db import embedded_postgres_url, make_engine, make_sessionmaker, migrate, transaction
 from shared.inbox import EventConsumer
@@ -102,6 +102,7 @@ def build_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_json)
+        set_topic_prefix(settings.kafka_topic_prefix)
         the_bus = bus or _make_bus(settings)
         engines: dict[str, AsyncEngine] = {}
         runtimes: dict[str, ServiceRuntime] = {}

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
 
     # Empty: the in-process bus (all-in-one mode only).
     kafka_bootstrap: str | None = None
+    kafka_topic_prefix: str = Field(default="ila.", pattern=r"^[A-Za-z0-9._-]{0,100}$")
     kafka_partitions: int = 6
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500

@@ -5,6 +5,6 @@ per consumer group. The handler owns exactly-once effects (inbox + one transacti
 the transport only promises at-least-once delivery and per-key order.
 """
 
-from shared.bus.base import Bus, BatchHandler, Message, dlt_topic, topic_for
+from shared.bus.base import BatchHandler, Bus, Message, dlt_topic, set_topic_prefix, topic_for
 
-__all__ = ["BatchHandler", "Bus", "Message", "dlt_topic", "topic_for"]
+__all__ = ["BatchHandler", "Bus", "Message", "dlt_topic", "set_topic_prefix", "topic_for"]

@@ -6,17 +6,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-TOPIC_PREFIX = "ila."
+_topic_prefix = "ila."
+
+
+def set_topic_prefix(prefix: str) -> None:
+    """Set once at start-up (``ILA_KAFKA_TOPIC_PREFIX``): several deployments, or test
+    runs, can share one Kafka cluster without seeing each other's events."""
+    global _topic_prefix
+    _topic_prefix = prefix
 
 
 def topic_for(service: str) -> str:
     """The topic a service publishes its events on."""
-    return f"{TOPIC_PREFIX}{service}"
+    return f"{_topic_prefix}{service}"
 
 
 def dlt_topic(group: str) -> str:
     """Where a consumer group parks the messages it gave up on."""
-    return f"{TOPIC_PREFIX}{group}.dlt"
+    return f"{_topic_prefix}{group}.dlt"
 
 
 @dataclass(frozen=True)

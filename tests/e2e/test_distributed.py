@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def free_port() -> int:
 @pytest.fixture
 def services(db_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     ports = {name: free_port() for name in SERVICES}
+    prefix = f"t{uuid.uuid4().hex[:8]}."  # this test's own topics on the shared broker
     env = {
         **os.environ,
         "ILA_ENV": "test",
@@ -37,6 +39,7 @@ def services(db_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict
         "ILA_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "ILA_LOG_LEVEL": "WARNING",
         "ILA_RELAY_IDLE_INTERVAL": "0.2",
+        "ILA_KAFKA_TOPIC_PREFIX": prefix,
     }
     procs = []
     for name in SERVICES:
@@ -51,7 +54,9 @@ def services(db_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict
             )
         )
     try:
-        yield {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        yield {"prefix": prefix} | {
+            name: f"http://127.0.0.1:{port}" for name, port in ports.items()
+        }
     finally:
         for proc, _ in procs:
             proc.terminate()
@@ -72,7 +77,8 @@ async def test_walking_skeleton_over_kafka(services: dict[str, str], db_url: str
     settings = settings_for(db_url)
     agency = bearer(settings, "agency", agency_id="pes-fr")
     async with httpx.AsyncClient(timeout=10) as client:
-        for name, base in services.items():
+        for name in SERVICES:
+            base = services[name]
             await eventually(
                 lambda base=base: _ready(client, base), timeout=90, interval=0.5
             )
@@ -97,3 +103,97 @@ async def _ready(client: httpx.AsyncClient, base: str) -> bool:
         return (await client.get(f"{base}/readyz")).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def ila(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env={**os.environ, **env},
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+async def test_account_lifecycle_reaches_the_ledger_and_auditors_can_replay(
+    services: dict[str, str], db_url: str, kafka_bootstrap: str
+) -> None:
+    from aiokafka import AIOKafkaProducer
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from shared.events import Envelope
+    from shared.events.ledger import CourseRef
+    from shared.events.payments import EnrolmentRequested
+
+    settings = settings_for(db_url)
+    agency = bearer(settings, "agency", agency_id="pes-fr")
+    admin = bearer(settings, "admin")
+    auditor = bearer(settings, "auditor")
+    async with httpx.AsyncClient(timeout=10) as client:
+        for name in SERVICES:
+            base = services[name]
+            await eventually(lambda base=base: _ready(client, base), timeout=90, interval=0.5)
+        acc, led = services["accounts"], services["ledger"]
+        body = {**BODY, "national_id": "E2E-" + uuid.uuid4().hex[:8], "qualification_level": 6,
+                "employment_status": "employed", "need_flags": []}
+        account_id = (await client.post(f"{acc}/v1/accounts", json=body, headers=agency)).json()[
+            "account_id"]
+
+        async def wallet() -> dict[str, object]:
+            r = await client.get(f"{led}/v1/ledger/accounts/{account_id}/balance", headers=auditor)
+            return r.json() if r.status_code == 200 else {}
+
+        await eventually(wallet, lambda w: w.get("status") == "open", timeout=60)
+        # the profile change modulates the next allocation: low qualification earns more
+        r = await client.patch(f"{acc}/v1/accounts/{account_id}/profile",
+                               json={"qualification_level": 2}, headers=agency)
+        assert r.status_code == 200, r.text
+        entries_url = f"{led}/v1/ledger/accounts/{account_id}/entries"
+        await eventually(lambda: client.get(entries_url, headers=auditor),
+                         lambda r: "ProfileNoted" in r.text and "qualification_level\":2" in
+                         r.text.replace(" ", ""), timeout=60)
+        run = await client.post(f"{led}/v1/ledger/allocations", json={"year": 2027}, headers=admin)
+        assert run.status_code == 202, run.text
+        run_url = f"{led}/v1/ledger/allocations/{run.json()['allocation_id']}"
+        await eventually(lambda: client.get(run_url, headers=admin),
+                         lambda r: r.json()["status"] == "finished", timeout=60)
+        assert (await wallet())["available"] == 80_000
+
+        # suspension: the ledger refuses new reservations with that reason
+        r = await client.post(f"{acc}/v1/accounts/{account_id}/suspend",
+                              json={"reason": "identity check"}, headers=agency)
+        assert r.status_code == 200, r.text
+        await eventually(wallet, lambda w: w.get("status") == "suspended", timeout=60)
+        request = EnrolmentRequested(
+            enrolment_id=uuid.uuid4(), account_id=uuid.UUID(account_id),
+            reservation_id=uuid.uuid4(), provider_id="prov-1",
+            course=CourseRef(course_id=uuid.uuid4()), course_version=1, amount=10_000)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        await producer.send_and_wait(
+            f"{services['prefix']}payments", Envelope.wrap(request, source="/ila/payments").to_bytes(),
+            key=account_id.encode())
+        await producer.stop()
+        await eventually(lambda: client.get(entries_url, headers=auditor),
+                         lambda r: "account_suspended" in r.text, timeout=60)
+        assert (await wallet())["reserved"] == 0
+        r = await client.post(f"{acc}/v1/accounts/{account_id}/close",
+                              json={"reason": "moved abroad"}, headers=agency)
+        assert r.status_code == 200
+        await eventually(wallet, lambda w: w.get("status") == "closed", timeout=60)
+
+    # auditors: the database verifies, and the topic alone rebuilds the same balances
+    env = {"ILA_DATABASE_URL": db_url, "ILA_KAFKA_BOOTSTRAP": kafka_bootstrap, "ILA_ENV": "test",
+           "ILA_KAFKA_TOPIC_PREFIX": services["prefix"]}
+    verified = ila("audit", "verify", env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    replayed = ila("audit", "replay", "--url", services["ledger"], env=env)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "replay matches the service" in replayed.stdout
+    exported = ila("audit", "export", env=env)
+    assert exported.returncode == 0 and account_id in exported.stdout
+
+    # a projection altered behind the service's back: replay and verify both object
+    engine = create_async_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE ledger.wallets SET available = available + 1 "
+                                "WHERE account_id = :a"), {"a": account_id})
+    await engine.dispose()
+    assert ila("audit", "replay", "--url", services["ledger"], env=env).returncode == 1
+    assert ila("audit", "verify", env=env).returncode == 1
