@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -142,9 +142,9 @@ async def entries(
 
 
 class GrantRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    account_id: uuid.UUID = Field(json_schema_extra={"format": "uuid"})
-    amount: int = Field(gt=0, le=100_000_000, description="minor units")
+    model_config = ConfigDict(extra="forbid")
+    account_id: uuid.UUID
+    amount: StrictInt = Field(gt=0, le=100_000_000, description="minor units")
     funder_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
     reason: str = Field(min_length=1, max_length=500)
     expires_at: datetime | None = None
@@ -208,8 +208,8 @@ async def get_policy(
 
 
 class AllocationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    year: int = Field(ge=2000, le=2200)
+    model_config = ConfigDict(extra="forbid")
+    year: StrictInt = Field(ge=2000, le=2200)
 
 
 class AllocationPublic(BaseModel):
