@@ -4,6 +4,7 @@ write event schemas, and the operators' and auditors' tools."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -27,8 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 def _serve(asgi: Any, host: str, port: int, log_level: str) -> None:
     import uvicorn
 
-    uvicorn.run(asgi, host=host, port=port, log_level=log_level.lower(), access_log=False,
-                log_config=None)
+    uvicorn.run(
+        asgi, host=host, port=port, log_level=log_level.lower(), access_log=False, log_config=None
+    )
 
 
 @app.command()
@@ -42,8 +44,12 @@ def run(
     settings = get_settings()
     if settings.kafka_bootstrap:
         settings = settings.model_copy(update={"kafka_bootstrap": None})
-    _serve(build_app(all_definitions(), settings), settings.host, port or settings.port,
-           settings.log_level)
+    _serve(
+        build_app(all_definitions(), settings),
+        settings.host,
+        port or settings.port,
+        settings.log_level,
+    )
 
 
 @app.command()
@@ -69,17 +75,14 @@ def migrate(
     service: Annotated[list[str] | None, typer.Argument(help="services (default: all)")] = None,
 ) -> None:
     """Apply each service's migrations to its database."""
-    from shared.db import embedded_postgres_url, make_engine
+    from shared.db import database_url, make_engine
     from shared.db import migrate as run_migrate
 
     settings = get_settings()
 
     async def go() -> None:
         for name in service or list(SERVICES):
-            url = settings.database_url_for(name) or await asyncio.to_thread(
-                embedded_postgres_url, settings.data_dir
-            )
-            engine = make_engine(url, pool_size=1)
+            engine = make_engine(await database_url(settings, name), pool_size=1)
             try:
                 await run_migrate(engine, name)
                 typer.echo(f"{name}: up to date")
@@ -109,8 +112,14 @@ def token(
     if role == "learner" and not sub:
         raise typer.BadParameter("learner tokens need --sub <account id>")
     typer.echo(
-        mint_token(get_settings(), role=role, sub=sub or f"{role}-cli",  # type: ignore[arg-type]
-                   agency_id=agency_id, provider_id=provider_id, ttl_seconds=ttl)
+        mint_token(
+            get_settings(),
+            role=role,
+            sub=sub or f"{role}-cli",
+            agency_id=agency_id,
+            provider_id=provider_id,
+            ttl_seconds=ttl,
+        )
     )
 
 
@@ -123,8 +132,11 @@ def schemas(
     from shared.events.docs import render_all
 
     files = render_all()
-    stale = [name for name, content in files.items()
-             if not (out / name).exists() or (out / name).read_text() != content]
+    stale = [
+        name
+        for name, content in files.items()
+        if not (out / name).exists() or (out / name).read_text() != content
+    ]
     if check:
         if stale:
             typer.echo("stale: " + ", ".join(stale), err=True)
@@ -188,8 +200,10 @@ def up(
     (settings.data_dir / "up.json").write_text(
         json.dumps({"pids": [p.pid for p in procs], "kafka": broker.bootstrap})
     )
-    typer.echo(f"kafka {broker.bootstrap}; services on ports "
-               + ", ".join(f"{s} {p}" for s, p in SERVICE_PORTS.items()))
+    typer.echo(
+        f"kafka {broker.bootstrap}; services on ports "
+        + ", ".join(f"{s} {p}" for s, p in SERVICE_PORTS.items())
+    )
 
     def stop(*_: Any) -> None:
         for p in procs:
@@ -217,20 +231,18 @@ def down() -> None:
     state = settings.data_dir / "up.json"
     if state.exists():
         for pid in json.loads(state.read_text())["pids"]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         state.unlink()
     from shared.kafka_launcher import stop_from_workdir
 
     stop_from_workdir(settings.data_dir / "kafka")
     pgdata = settings.data_dir / "postgres"
     if (pgdata / "postmaster.pid").exists():
-        from embedded_postgres import pg_ctl
+        from shared.db import pg_ctl
 
         user = "embedded_postgres" if os.geteuid() == 0 else None
-        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata.resolve(), user=user)
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata.resolve(), user)
     typer.echo("stopped")
 
 
@@ -238,8 +250,12 @@ def _register_service_commands() -> None:
     """Each service may add a sub-command group (``ila accounts ...``, ``ila audit ...``)."""
     import importlib
 
-    for module_name in ("services.accounts.cli", "services.ledger.cli",
-                        "services.catalogue.cli", "services.payments.cli"):
+    for module_name in (
+        "services.accounts.cli",
+        "services.ledger.cli",
+        "services.catalogue.cli",
+        "services.payments.cli",
+    ):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

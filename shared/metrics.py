@@ -16,7 +16,7 @@ HTTP_LATENCY = Histogram(
 OUTBOX_BACKLOG = Gauge("ila_outbox_backlog", "Outbox rows not yet published", ["service"])
 CONSUMER_LAG = Gauge("ila_consumer_lag", "Messages not yet consumed", ["group"])
 EVENTS_OUT = Counter("ila_events_published_total", "Events published", ["service", "type"])
-EVENTS_IN = Counter(
-    "ila_events_consumed_total", "Events consumed", ["service", "type", "outcome"]
+EVENTS_IN = Counter("ila_events_consumed_total", "Events consumed", ["service", "type", "outcome"])
+DEAD_LETTERS = Counter(
+    "ila_dead_letters_total", "Messages sent to a dead-letter topic", ["service"]
 )
-DEAD_LETTERS = Counter("ila_dead_letters_total", "Messages sent to a dead-letter topic", ["service"])

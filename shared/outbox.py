@@ -95,9 +95,9 @@ class Outbox:
     def wake(self) -> None:
         self._wake.set()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
 
 

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +37,7 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Job = Callable[["ServiceRuntime"], Awaitable[None]]
+Job = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -111,9 +111,7 @@ def build_app(
             url = settings.database_url_for(d.name)
             if url is None:
                 if embedded_url is None:
-                    embedded_url = await asyncio.to_thread(
-                        embedded_postgres_url, settings.data_dir
-                    )
+                    embedded_url = await asyncio.to_thread(embedded_postgres_url, settings.data_dir)
                 url = embedded_url
             if url not in engines:
                 engines[url] = make_engine(url, pool_size=settings.db_pool_size)
@@ -228,7 +226,11 @@ def _install_observability(app: FastAPI, label: str) -> None:
             HTTP_REQUESTS.labels(label, request.method, path, str(status)).inc()
             HTTP_LATENCY.labels(label, request.method, path).observe(elapsed)
             access.info(
-                "%s %s %s %.1fms", request.method, request.url.path, status, elapsed * 1000,
+                "%s %s %s %.1fms",
+                request.method,
+                request.url.path,
+                status,
+                elapsed * 1000,
                 extra={"status": status, "path": request.url.path, "method": request.method},
             )
             correlation_id.reset(token)

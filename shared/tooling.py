@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import embedded_postgres_url, make_engine, migrate
+from shared.db import database_url, make_engine, migrate
 from shared.settings import Settings, get_settings
 
 
@@ -18,10 +17,7 @@ async def service_engine(
 ) -> AsyncIterator[AsyncEngine]:
     """An engine on the service's database (configured URL, or the embedded server)."""
     settings = settings or get_settings()
-    url = settings.database_url_for(service) or await asyncio.to_thread(
-        embedded_postgres_url, settings.data_dir
-    )
-    engine = make_engine(url, pool_size=4)
+    engine = make_engine(await database_url(settings, service), pool_size=4)
     try:
         if run_migrations:
             await migrate(engine, service)

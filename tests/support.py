@@ -60,7 +60,7 @@ async def running_app(
 async def eventually(
     probe: Callable[[], Awaitable[T]],
     check: Callable[[T], bool] = bool,
-    timeout: float = 20.0,
+    timeout: float = 20.0,  # noqa: ASYNC109 - a deadline for polling, not a cancel scope
     interval: float = 0.05,
 ) -> T:
     """Poll ``probe`` until ``check`` holds; fail with the last value after ``timeout``."""

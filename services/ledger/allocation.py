@@ -71,7 +71,10 @@ async def run_allocation(
             for account_id, head in heads:
                 state = states[account_id]
                 events = allocate_entitlement(
-                    state, policy, lot_id=statutory_lot_id(account_id, year), now=now,
+                    state,
+                    policy,
+                    lot_id=statutory_lot_id(account_id, year),
+                    now=now,
                     allocation_id=allocation_id,
                 )
                 if events:
@@ -82,8 +85,13 @@ async def run_allocation(
                 await ledger.append_many(session, batch, ctx, now=now)
             finished = len(heads) < batch_size
             await store.advance_allocation(
-                session, allocation_id, cursor=heads[-1][0] if heads else None,
-                processed=len(heads), granted=granted, amount=amount, finished=finished,
+                session,
+                allocation_id,
+                cursor=heads[-1][0] if heads else None,
+                processed=len(heads),
+                granted=granted,
+                amount=amount,
+                finished=finished,
             )
         if progress is not None:
             progress(len(heads))

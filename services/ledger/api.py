@@ -47,7 +47,9 @@ def domain_problem(exc: LedgerError) -> Exception:
     return Conflict(str(exc), extra={"code": exc.code})
 
 
-async def authorize_account(session: AsyncSession, principal: Principal, account_id: uuid.UUID) -> None:
+async def authorize_account(
+    session: AsyncSession, principal: Principal, account_id: uuid.UUID
+) -> None:
     if principal.role == "learner" and principal.account_id != account_id:
         raise Forbidden("a learner may read only their own account")
     if principal.role == "agency":
@@ -98,26 +100,50 @@ async def balance(
                 raise NotFound(f"no wallet for account {account_id}")
             state = replay(r.payload() for r in rows)
             lots = [
-                LotPublic(lot_id=lot.lot_id, funder_id=lot.funder_id, kind=lot.kind, year=lot.year,
-                          amount=lot.amount, remaining=lot.remaining, reserved=lot.reserved,
-                          expires_at=lot.expires_at,
-                          earmark=lot.earmark.model_dump(mode="json") if lot.earmark else None,
-                          granted_at=lot.granted_at)
-                for lot in state.lots.values() if lot.remaining > 0
+                LotPublic(
+                    lot_id=lot.lot_id,
+                    funder_id=lot.funder_id,
+                    kind=lot.kind,
+                    year=lot.year,
+                    amount=lot.amount,
+                    remaining=lot.remaining,
+                    reserved=lot.reserved,
+                    expires_at=lot.expires_at,
+                    earmark=lot.earmark.model_dump(mode="json") if lot.earmark else None,
+                    granted_at=lot.granted_at,
+                )
+                for lot in state.lots.values()
+                if lot.remaining > 0
             ]
-            return Balance(account_id=account_id, currency=rt.settings.currency,
-                           status=state.status, available=state.available,
-                           reserved=state.reserved, granted_total=state.granted_total,
-                           spent_total=state.spent_total, expired_total=state.expired_total,
-                           lots=lots, version=state.version, as_of=as_of)
+            return Balance(
+                account_id=account_id,
+                currency=rt.settings.currency,
+                status=state.status,
+                available=state.available,
+                reserved=state.reserved,
+                granted_total=state.granted_total,
+                spent_total=state.spent_total,
+                expired_total=state.expired_total,
+                lots=lots,
+                version=state.version,
+                as_of=as_of,
+            )
         w = await store.wallet(session, account_id)
         if w is None:
             raise NotFound(f"no wallet for account {account_id}")
         lots = [LotPublic(**lot) for lot in await store.open_lots(session, account_id)]
-        return Balance(account_id=account_id, currency=rt.settings.currency, status=w["status"],
-                       available=w["available"], reserved=w["reserved"],
-                       granted_total=w["granted_total"], spent_total=w["spent_total"],
-                       expired_total=w["expired_total"], lots=lots, version=w["version"])
+        return Balance(
+            account_id=account_id,
+            currency=rt.settings.currency,
+            status=w["status"],
+            available=w["available"],
+            reserved=w["reserved"],
+            granted_total=w["granted_total"],
+            spent_total=w["spent_total"],
+            expired_total=w["expired_total"],
+            lots=lots,
+            version=w["version"],
+        )
 
 
 class EntriesPage(BaseModel):
@@ -137,8 +163,10 @@ async def entries(
     async with rt.sessions() as session:
         await authorize_account(session, principal, account_id)
         rows = await store.entries(session, account_id, after, limit)
-    return EntriesPage(items=[r.as_dict() for r in rows],
-                       next=str(rows[-1].version) if len(rows) == limit else None)
+    return EntriesPage(
+        items=[r.as_dict() for r in rows],
+        next=str(rows[-1].version) if len(rows) == limit else None,
+    )
 
 
 class GrantRequest(BaseModel):
@@ -152,7 +180,9 @@ class GrantRequest(BaseModel):
 
 
 @router.post("/grants", status_code=201)
-async def grant(body: GrantRequest, request: Request, rt: Runtime, principal: AgencyOrAdmin) -> Response:
+async def grant(
+    body: GrantRequest, request: Request, rt: Runtime, principal: AgencyOrAdmin
+) -> Response:
     """A top-up lot from a funder, earmarked or not."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
@@ -166,9 +196,16 @@ async def grant(body: GrantRequest, request: Request, rt: Runtime, principal: Ag
         try:
             outcome = await ledger_of(rt).execute(
                 session,
-                GrantCredits(account_id=body.account_id, lot_id=lot_id, amount=body.amount,
-                             funder_id=body.funder_id, reason=body.reason, kind="top_up",
-                             expires_at=body.expires_at, earmark=body.earmark),
+                GrantCredits(
+                    account_id=body.account_id,
+                    lot_id=lot_id,
+                    amount=body.amount,
+                    funder_id=body.funder_id,
+                    reason=body.reason,
+                    kind="top_up",
+                    expires_at=body.expires_at,
+                    earmark=body.earmark,
+                ),
                 ctx_for(principal),
                 idempotency_key=request.headers.get("idempotency-key"),
             )
@@ -176,16 +213,28 @@ async def grant(body: GrantRequest, request: Request, rt: Runtime, principal: Ag
             raise domain_problem(exc) from exc
         if not outcome.events:
             raise Conflict("the wallet refused the grant", extra={"code": "grant_refused"})
-        return 201, {"lot_id": str(lot_id), "account_id": str(body.account_id),
-                     "amount": body.amount, "version": outcome.state.version}, {}
+        return (
+            201,
+            {
+                "lot_id": str(lot_id),
+                "account_id": str(body.account_id),
+                "amount": body.amount,
+                "version": outcome.state.version,
+            },
+            {},
+        )
 
-    return await run_idempotent(rt.sessions, "ledger", request, principal,
-                                body.model_dump(mode="json"), effect)
+    return await run_idempotent(
+        rt.sessions, "ledger", request, principal, body.model_dump(mode="json"), effect
+    )
 
 
 @router.put("/policies/{year}", response_model=EntitlementPolicy)
 async def put_policy(
-    year: Annotated[int, Field(ge=2000, le=2200)], body: dict[str, Any], rt: Runtime, principal: Admin
+    year: Annotated[int, Field(ge=2000, le=2200)],
+    body: dict[str, Any],
+    rt: Runtime,
+    principal: Admin,
 ) -> EntitlementPolicy:
     """The entitlement policy for a year (amounts in minor units)."""
     try:
@@ -199,7 +248,8 @@ async def put_policy(
 
 @router.get("/policies/{year}", response_model=EntitlementPolicy)
 async def get_policy(
-    year: Annotated[int, Field(ge=2000, le=2200)], rt: Runtime,
+    year: Annotated[int, Field(ge=2000, le=2200)],
+    rt: Runtime,
     principal: Annotated[Principal, Depends(require("admin", "agency", "auditor"))],
 ) -> EntitlementPolicy:
     """The policy in force for a year (the defaults when none was set)."""
@@ -232,8 +282,10 @@ def allocation_public(run: dict[str, Any]) -> AllocationPublic:
     total = run["total_accounts"]
     # a ratio for display only; no money is ever a float
     progress = 1.0 if run["status"] == "finished" else (run["processed"] / total if total else 0.0)
-    return AllocationPublic(progress=round(min(progress, 1.0), 4),
-                            **{k: v for k, v in run.items() if k in AllocationPublic.model_fields})
+    return AllocationPublic(
+        progress=round(min(progress, 1.0), 4),
+        **{k: v for k, v in run.items() if k in AllocationPublic.model_fields},
+    )
 
 
 @router.post("/allocations", status_code=202, response_model=AllocationPublic)
@@ -246,13 +298,18 @@ async def start_allocation(
     async with rt.sessions() as session:
         run = await store.get_allocation(session, allocation_id)
     assert run is not None
-    return JSONResponse(allocation_public(run).model_dump(mode="json"), status_code=202,
-                        headers={"Location": f"/v1/ledger/allocations/{allocation_id}"},
-                        background=background)
+    return JSONResponse(
+        allocation_public(run).model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/v1/ledger/allocations/{allocation_id}"},
+        background=background,
+    )
 
 
 @router.get("/allocations/{allocation_id}", response_model=AllocationPublic)
-async def get_allocation(allocation_id: uuid.UUID, rt: Runtime, principal: AgencyOrAdmin) -> AllocationPublic:
+async def get_allocation(
+    allocation_id: uuid.UUID, rt: Runtime, principal: AgencyOrAdmin
+) -> AllocationPublic:
     async with rt.sessions() as session:
         run = await store.get_allocation(session, allocation_id)
     if run is None:
@@ -278,8 +335,12 @@ async def reverse(
         try:
             outcome = await ledger_of(rt).execute(
                 session,
-                ReverseEntry(account_id=account_id, target=body.target, reason=body.reason,
-                             actor=principal.actor),
+                ReverseEntry(
+                    account_id=account_id,
+                    target=body.target,
+                    reason=body.reason,
+                    actor=principal.actor,
+                ),
                 ctx_for(principal),
                 idempotency_key=request.headers.get("idempotency-key"),
             )
@@ -287,11 +348,19 @@ async def reverse(
             raise domain_problem(exc) from exc
         if not outcome.events:
             raise Conflict("nothing to reverse", extra={"code": "nothing_to_reverse"})
-        return 201, {"account_id": str(account_id), "version": outcome.state.version,
-                     "events": [e.model_dump(mode="json") for e in outcome.events]}, {}
+        return (
+            201,
+            {
+                "account_id": str(account_id),
+                "version": outcome.state.version,
+                "events": [e.model_dump(mode="json") for e in outcome.events],
+            },
+            {},
+        )
 
-    return await run_idempotent(rt.sessions, "ledger", request, principal,
-                                body.model_dump(mode="json"), effect)
+    return await run_idempotent(
+        rt.sessions, "ledger", request, principal, body.model_dump(mode="json"), effect
+    )
 
 
 @router.get("/audit/events", responses={200: {"content": {"application/x-ndjson": {}}}})
@@ -346,13 +415,19 @@ async def stats(
     years: dict[int, dict[str, Any]] = {}
     for r in rows:
         y = years.setdefault(r["year"], {"year": r["year"], "by_funder": {}, "accounts_trained": 0})
-        y["by_funder"][r["funder_id"]] = {"granted": r["granted"], "spent": r["spent"],
-                                          "expired": r["expired"]}
+        y["by_funder"][r["funder_id"]] = {
+            "granted": r["granted"],
+            "spent": r["spent"],
+            "expired": r["expired"],
+        }
     for r in trained:
         years.setdefault(r["year"], {"year": r["year"], "by_funder": {}, "accounts_trained": 0})
         years[r["year"]]["accounts_trained"] = r["accounts"]
-    return {"currency": rt.settings.currency, "generated_at": datetime.now(UTC).isoformat(),
-            "years": [years[y] for y in sorted(years)]}
+    return {
+        "currency": rt.settings.currency,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "years": [years[y] for y in sorted(years)],
+    }
 
 
 STATS_SQL = """

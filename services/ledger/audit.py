@@ -39,8 +39,15 @@ class VerifyReport:
         }
 
 
-WALLET_FIELDS = ("status", "version", "available", "reserved", "granted_total", "spent_total",
-                 "expired_total")
+WALLET_FIELDS = (
+    "status",
+    "version",
+    "available",
+    "reserved",
+    "granted_total",
+    "spent_total",
+    "expired_total",
+)
 LOT_FIELDS = ("remaining", "reserved", "spent", "expired")
 RESERVATION_FIELDS = ("status", "amount", "captured", "released")
 
@@ -82,12 +89,20 @@ class StreamChecker:
             self.mismatch(row.position, f"version {row.version} where {self.version} expected")
             self.version = row.version
         if row.prev_hash != self.prev:
-            self.mismatch(row.position, "prev_hash does not name the previous event's hash",
-                          version=row.version)
+            self.mismatch(
+                row.position,
+                "prev_hash does not name the previous event's hash",
+                version=row.version,
+            )
         expected = chain_hash(row.prev_hash, row.canonical())
         if expected != row.hash:
-            self.mismatch(row.position, "hash does not match the event's canonical bytes",
-                          version=row.version, recorded=row.hash, recomputed=expected)
+            self.mismatch(
+                row.position,
+                "hash does not match the event's canonical bytes",
+                version=row.version,
+                recorded=row.hash,
+                recomputed=expected,
+            )
         self.prev = row.hash
         if self.broken:
             return
@@ -122,8 +137,9 @@ def compare(
             continue
         for name in LOT_FIELDS:
             if row[name] != getattr(lot, name):
-                checker.mismatch(pos, f"lot {lot_id}.{name} is {row[name]}, events give "
-                                      f"{getattr(lot, name)}")
+                checker.mismatch(
+                    pos, f"lot {lot_id}.{name} is {row[name]}, events give {getattr(lot, name)}"
+                )
     for rid, r in state.reservations.items():
         row = reservations.get(rid)
         if row is None:
@@ -131,11 +147,14 @@ def compare(
             continue
         for name in RESERVATION_FIELDS:
             if row[name] != getattr(r, name):
-                checker.mismatch(pos, f"reservation {rid}.{name} is {row[name]}, events give "
-                                      f"{getattr(r, name)}")
+                checker.mismatch(
+                    pos, f"reservation {rid}.{name} is {row[name]}, events give {getattr(r, name)}"
+                )
 
 
-async def _by_account(session: AsyncSession, sql: str, key: str) -> dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]]:
+async def _by_account(
+    session: AsyncSession, sql: str, key: str
+) -> dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]]:
     out: dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]] = {}
     for r in (await session.execute(text(sql))).mappings():
         out.setdefault(r["account_id"], {})[r[key]] = dict(r)
@@ -151,7 +170,8 @@ async def verify(session: AsyncSession) -> VerifyReport:
         for r in (await session.execute(text("SELECT * FROM ledger.wallets"))).mappings()
     }
     lots = await _by_account(
-        session, "SELECT account_id, lot_id, remaining, reserved, spent, expired FROM ledger.lots",
+        session,
+        "SELECT account_id, lot_id, remaining, reserved, spent, expired FROM ledger.lots",
         "lot_id",
     )
     reservations = await _by_account(
@@ -168,8 +188,12 @@ async def verify(session: AsyncSession) -> VerifyReport:
     seen: set[uuid.UUID] = set()
 
     def finish(c: StreamChecker) -> None:
-        compare(c, wallets.get(c.stream_id), lots.get(c.stream_id, {}),
-                reservations.get(c.stream_id, {}))
+        compare(
+            c,
+            wallets.get(c.stream_id),
+            lots.get(c.stream_id, {}),
+            reservations.get(c.stream_id, {}),
+        )
 
     async for raw in result:
         row = store.EventRow(**dict(raw._mapping))
@@ -184,8 +208,11 @@ async def verify(session: AsyncSession) -> VerifyReport:
         finish(checker)
     for account_id in set(wallets) - seen:
         report.mismatches.append(
-            {"stream": str(account_id), "position": None,
-             "problem": "wallet projection without any event"}
+            {
+                "stream": str(account_id),
+                "position": None,
+                "problem": "wallet projection without any event",
+            }
         )
     report.seconds = time.perf_counter() - started
     return report

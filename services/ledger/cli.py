@@ -41,8 +41,10 @@ def verify_command(
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        typer.echo(f"{report.streams} streams, {report.events} events, "
-                   f"{len(report.mismatches)} mismatches in {report.seconds:.2f}s")
+        typer.echo(
+            f"{report.streams} streams, {report.events} events, "
+            f"{len(report.mismatches)} mismatches in {report.seconds:.2f}s"
+        )
         for m in report.mismatches[:50]:
             typer.echo(f"  stream {m['stream']} position {m['position']}: {m['problem']}")
     raise typer.Exit(0 if report.ok else 1)
@@ -79,7 +81,9 @@ def export_command(
 
 @audit_app.command("replay")
 def replay_command(
-    bootstrap: Annotated[str | None, typer.Option(help="Kafka (default ILA_KAFKA_BOOTSTRAP)")] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka (default ILA_KAFKA_BOOTSTRAP)")
+    ] = None,
     url: Annotated[str, typer.Option(help="the ledger service to compare with")] = (
         f"http://127.0.0.1:{SERVICE_PORTS['ledger']}"
     ),
@@ -87,7 +91,6 @@ def replay_command(
     concurrency: Annotated[int, typer.Option(min=1, max=64)] = 16,
 ) -> None:
     """Rebuild every balance from the ledger topic alone and compare with the service."""
-    from services.ledger.replay import replay_topic
 
     settings = get_settings()
     set_topic_prefix(settings.kafka_topic_prefix)
@@ -113,14 +116,17 @@ async def _replay_and_compare(bootstrap: str, url: str, auth: str, concurrency: 
             state["done"] = done
 
         result = await replay_topic(bootstrap, progress=progress)
-    typer.echo(f"{result.events} events for {len(result.states)} accounts "
-               f"({result.duplicates} redelivered duplicates ignored)")
+    typer.echo(
+        f"{result.events} events for {len(result.states)} accounts "
+        f"({result.duplicates} redelivered duplicates ignored)"
+    )
     differences = len(result.errors)
     for error in result.errors[:20]:
         typer.echo(f"  unreadable: {error}")
     semaphore = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30,
-                                 headers={"Authorization": f"Bearer {auth}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, headers={"Authorization": f"Bearer {auth}"}
+    ) as client:
 
         async def check(account_id: uuid.UUID, rebuilt: Any) -> str | None:
             async with semaphore:
@@ -129,7 +135,9 @@ async def _replay_and_compare(bootstrap: str, url: str, auth: str, concurrency: 
                 return f"{account_id}: service answered {r.status_code}"
             live = r.json()
             mine = audit.wallet_view(rebuilt)
-            diffs = [f"{k} service={live[k]} topic={mine[k]}" for k in mine if live.get(k) != mine[k]]
+            diffs = [
+                f"{k} service={live[k]} topic={mine[k]}" for k in mine if live.get(k) != mine[k]
+            ]
             return f"{account_id}: " + ", ".join(diffs) if diffs else None
 
         with typer.progressbar(list(result.states.items()), label="comparing balances") as items:
@@ -168,14 +176,18 @@ def allocate_command(year: Annotated[int, typer.Argument(min=2000, max=2200)]) -
             async with sessions() as s:
                 run = await store.get_allocation(s, allocation_id)
             assert run is not None
-            with typer.progressbar(length=max(run["total_accounts"], 1),
-                                   label=f"allocating {year}") as bar:
-                await allocation.run_allocation(sessions, Ledger(Outbox("ledger")), allocation_id,
-                                                progress=bar.update)
+            with typer.progressbar(
+                length=max(run["total_accounts"], 1), label=f"allocating {year}"
+            ) as bar:
+                await allocation.run_allocation(
+                    sessions, Ledger(Outbox("ledger")), allocation_id, progress=bar.update
+                )
             async with sessions() as s:
                 return await store.get_allocation(s, allocation_id)
 
     run = asyncio.run(go())
     assert run is not None
-    typer.echo(f"allocation {run['allocation_id']}: {run['granted_count']} grants, "
-               f"{run['granted_amount']} minor units, {run['skipped']} skipped")
+    typer.echo(
+        f"allocation {run['allocation_id']}: {run['granted_count']} grants, "
+        f"{run['granted_amount']} minor units, {run['skipped']} skipped"
+    )

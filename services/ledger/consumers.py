@@ -82,4 +82,3 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
             ),
             EventContext.caused_by(env),
         )
-

@@ -86,8 +86,16 @@ class Ledger:
         events = decide(state, command, now)
         if not events:
             return Outcome([], state, [])
-        after = await self.append(session, command.account_id, state, head, events, ctx,
-                                  now=now, idempotency_key=idempotency_key)
+        after = await self.append(
+            session,
+            command.account_id,
+            state,
+            head,
+            events,
+            ctx,
+            now=now,
+            idempotency_key=idempotency_key,
+        )
         return Outcome(events, after, [])
 
     async def append(

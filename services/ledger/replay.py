@@ -44,8 +44,12 @@ async def replay_topic(
     result = Replay()
     seen: set[uuid.UUID] = set()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(
-            consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]
+        partitions = [
+            TopicPartition(topic, p)
+            for p in sorted(
+                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            )
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)

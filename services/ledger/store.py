@@ -96,9 +96,7 @@ class Head:
 async def lock_head(session: AsyncSession, account_id: uuid.UUID) -> Head | None:
     row = (
         await session.execute(
-            text(
-                "SELECT version, head_hash FROM ledger.wallets WHERE account_id = :a FOR UPDATE"
-            ),
+            text("SELECT version, head_hash FROM ledger.wallets WHERE account_id = :a FOR UPDATE"),
             {"a": account_id},
         )
     ).one_or_none()
@@ -326,10 +324,14 @@ async def save_projections_bulk(
 
 async def wallet(session: AsyncSession, account_id: uuid.UUID) -> dict[str, Any] | None:
     row = (
-        await session.execute(
-            text("SELECT * FROM ledger.wallets WHERE account_id = :a"), {"a": account_id}
+        (
+            await session.execute(
+                text("SELECT * FROM ledger.wallets WHERE account_id = :a"), {"a": account_id}
+            )
         )
-    ).mappings().one_or_none()
+        .mappings()
+        .one_or_none()
+    )
     return dict(row) if row else None
 
 
@@ -367,7 +369,9 @@ async def horizon(session: AsyncSession) -> int:
     exclusive request waits for them and briefly holds back new ones), then read again.
     """
     last = await session.scalar(
-        text("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ledger.events_position_seq")
+        text(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ledger.events_position_seq"
+        )
     )
     busy = await session.scalar(
         text(
@@ -395,9 +399,7 @@ async def horizon(session: AsyncSession) -> int:
     return int(last or 0)
 
 
-async def events_page(
-    session: AsyncSession, after: int, upto: int, limit: int
-) -> list[EventRow]:
+async def events_page(session: AsyncSession, after: int, upto: int, limit: int) -> list[EventRow]:
     rows = await session.execute(
         text(
             f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE position > :after "
@@ -452,10 +454,11 @@ async def set_agency(session: AsyncSession, account_id: uuid.UUID, agency_id: st
 
 
 async def agency_of(session: AsyncSession, account_id: uuid.UUID) -> str | None:
-    return await session.scalar(
+    agency: str | None = await session.scalar(
         text("SELECT agency_id FROM ledger.account_agencies WHERE account_id = :a"),
         {"a": account_id},
     )
+    return agency
 
 
 async def lock_heads_batch(
@@ -522,21 +525,27 @@ async def get_allocation(
 ) -> dict[str, Any] | None:
     sql = f"SELECT {ALLOCATION_COLUMNS} FROM ledger.allocations WHERE allocation_id = :id"
     row = (
-        await session.execute(text(sql + (" FOR UPDATE" if lock else "")), {"id": allocation_id})
-    ).mappings().one_or_none()
+        (await session.execute(text(sql + (" FOR UPDATE" if lock else "")), {"id": allocation_id}))
+        .mappings()
+        .one_or_none()
+    )
     return dict(row) if row else None
 
 
 async def running_allocation(session: AsyncSession, year: int) -> dict[str, Any] | None:
     row = (
-        await session.execute(
-            text(
-                f"SELECT {ALLOCATION_COLUMNS} FROM ledger.allocations WHERE year = :y "
-                "AND status = 'running' ORDER BY started_at LIMIT 1"
-            ),
-            {"y": year},
+        (
+            await session.execute(
+                text(
+                    f"SELECT {ALLOCATION_COLUMNS} FROM ledger.allocations WHERE year = :y "
+                    "AND status = 'running' ORDER BY started_at LIMIT 1"
+                ),
+                {"y": year},
+            )
         )
-    ).mappings().one_or_none()
+        .mappings()
+        .one_or_none()
+    )
     return dict(row) if row else None
 
 
@@ -565,12 +574,20 @@ async def advance_allocation(
             "status = CASE WHEN :fin THEN 'finished' ELSE status END, finished_at = CASE "
             "WHEN :fin THEN now() ELSE finished_at END WHERE allocation_id = :id"
         ),
-        {"id": allocation_id, "cursor": cursor, "p": processed, "g": granted, "amt": amount,
-         "fin": finished},
+        {
+            "id": allocation_id,
+            "cursor": cursor,
+            "p": processed,
+            "g": granted,
+            "amt": amount,
+            "fin": finished,
+        },
     )
 
 
-async def accounts_with_due_items(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
+async def accounts_with_due_items(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[uuid.UUID]:
     rows = await session.execute(
         text(
             "SELECT account_id FROM ledger.lots WHERE remaining > reserved AND expires_at <= :now "

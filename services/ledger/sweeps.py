@@ -33,8 +33,10 @@ async def sweep_once(
     ctx = EventContext.new("system:expiry-sweep")
     for account_id in due:
         async with transaction(sessions) as session:
-            for command in (ExpireReservations(account_id=account_id),
-                            ExpireLots(account_id=account_id)):
+            for command in (
+                ExpireReservations(account_id=account_id),
+                ExpireLots(account_id=account_id),
+            ):
                 outcome = await ledger.execute(session, command, ctx, now=now)
                 total += len(outcome.events)
     return total

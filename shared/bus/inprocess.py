@@ -33,7 +33,7 @@ class InProcessBus(Bus):
         return self._running
 
     async def publish(self, messages: Sequence[Message]) -> None:
-        for group, topics, handler in self.subscriptions:
+        for _group, topics, handler in self.subscriptions:
             batch = [m for m in messages if m.topic in topics]
             if batch:
                 await handler(batch)

@@ -13,16 +13,16 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     response_schema_conformance,
 )
-from schemathesis.checks import not_a_server_error
 
 from services.registry import all_definitions
 from shared.service import build_app
-from tests.support import token
 from tests.support import settings_for as make_settings
+from tests.support import token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -56,8 +56,12 @@ def server(pg_admin_url: str) -> Iterator[tuple[str, dict[str, str]]]:
             pass
         time.sleep(0.2)
     tokens = {
-        role: token(cfg, role, agency_id="pes-fr" if role == "agency" else None,
-                    provider_id="prov-1" if role == "provider" else None)
+        role: token(
+            cfg,
+            role,
+            agency_id="pes-fr" if role == "agency" else None,
+            provider_id="prov-1" if role == "provider" else None,
+        )
         for role in ("agency", "admin", "auditor", "provider", "learner")
     }
     yield base, tokens
@@ -79,8 +83,12 @@ def test_no_server_errors_and_schema_conformance(server: tuple[str, dict[str, st
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def exercise(case: schemathesis.Case) -> None:
             # the same request under several roles reaches past the authorization checks
             for role in ("agency", "admin", "auditor", "provider"):

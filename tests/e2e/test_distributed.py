@@ -48,7 +48,10 @@ def services(db_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict
             (
                 subprocess.Popen(
                     [sys.executable, "-m", "shared.cli", "serve", name, "--port", str(ports[name])],
-                    env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 ),
                 log,
             )
@@ -79,9 +82,7 @@ async def test_walking_skeleton_over_kafka(services: dict[str, str], db_url: str
     async with httpx.AsyncClient(timeout=10) as client:
         for name in SERVICES:
             base = services[name]
-            await eventually(
-                lambda base=base: _ready(client, base), timeout=90, interval=0.5
-            )
+            await eventually(lambda base=base: _ready(client, base), timeout=90, interval=0.5)
         r = await client.post(f"{services['accounts']}/v1/accounts", json=BODY, headers=agency)
         assert r.status_code == 201, r.text
         account_id = r.json()["account_id"]
@@ -106,8 +107,14 @@ async def _ready(client: httpx.AsyncClient, base: str) -> bool:
 
 
 def ila(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env={**os.environ, **env},
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        env={**os.environ, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 async def test_account_lifecycle_reaches_the_ledger_and_auditors_can_replay(
@@ -130,10 +137,16 @@ async def test_account_lifecycle_reaches_the_ledger_and_auditors_can_replay(
             base = services[name]
             await eventually(lambda base=base: _ready(client, base), timeout=90, interval=0.5)
         acc, led = services["accounts"], services["ledger"]
-        body = {**BODY, "national_id": "E2E-" + uuid.uuid4().hex[:8], "qualification_level": 6,
-                "employment_status": "employed", "need_flags": []}
+        body = {
+            **BODY,
+            "national_id": "E2E-" + uuid.uuid4().hex[:8],
+            "qualification_level": 6,
+            "employment_status": "employed",
+            "need_flags": [],
+        }
         account_id = (await client.post(f"{acc}/v1/accounts", json=body, headers=agency)).json()[
-            "account_id"]
+            "account_id"
+        ]
 
         async def wallet() -> dict[str, object]:
             r = await client.get(f"{led}/v1/ledger/accounts/{account_id}/balance", headers=auditor)
@@ -141,46 +154,74 @@ async def test_account_lifecycle_reaches_the_ledger_and_auditors_can_replay(
 
         await eventually(wallet, lambda w: w.get("status") == "open", timeout=60)
         # the profile change modulates the next allocation: low qualification earns more
-        r = await client.patch(f"{acc}/v1/accounts/{account_id}/profile",
-                               json={"qualification_level": 2}, headers=agency)
+        r = await client.patch(
+            f"{acc}/v1/accounts/{account_id}/profile",
+            json={"qualification_level": 2},
+            headers=agency,
+        )
         assert r.status_code == 200, r.text
         entries_url = f"{led}/v1/ledger/accounts/{account_id}/entries"
-        await eventually(lambda: client.get(entries_url, headers=auditor),
-                         lambda r: "ProfileNoted" in r.text and "qualification_level\":2" in
-                         r.text.replace(" ", ""), timeout=60)
+        await eventually(
+            lambda: client.get(entries_url, headers=auditor),
+            lambda r: (
+                "ProfileNoted" in r.text and 'qualification_level":2' in r.text.replace(" ", "")
+            ),
+            timeout=60,
+        )
         run = await client.post(f"{led}/v1/ledger/allocations", json={"year": 2027}, headers=admin)
         assert run.status_code == 202, run.text
         run_url = f"{led}/v1/ledger/allocations/{run.json()['allocation_id']}"
-        await eventually(lambda: client.get(run_url, headers=admin),
-                         lambda r: r.json()["status"] == "finished", timeout=60)
+        await eventually(
+            lambda: client.get(run_url, headers=admin),
+            lambda r: r.json()["status"] == "finished",
+            timeout=60,
+        )
         assert (await wallet())["available"] == 80_000
 
         # suspension: the ledger refuses new reservations with that reason
-        r = await client.post(f"{acc}/v1/accounts/{account_id}/suspend",
-                              json={"reason": "identity check"}, headers=agency)
+        r = await client.post(
+            f"{acc}/v1/accounts/{account_id}/suspend",
+            json={"reason": "identity check"},
+            headers=agency,
+        )
         assert r.status_code == 200, r.text
         await eventually(wallet, lambda w: w.get("status") == "suspended", timeout=60)
         request = EnrolmentRequested(
-            enrolment_id=uuid.uuid4(), account_id=uuid.UUID(account_id),
-            reservation_id=uuid.uuid4(), provider_id="prov-1",
-            course=CourseRef(course_id=uuid.uuid4()), course_version=1, amount=10_000)
+            enrolment_id=uuid.uuid4(),
+            account_id=uuid.UUID(account_id),
+            reservation_id=uuid.uuid4(),
+            provider_id="prov-1",
+            course=CourseRef(course_id=uuid.uuid4()),
+            course_version=1,
+            amount=10_000,
+        )
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
         await producer.start()
         await producer.send_and_wait(
-            f"{services['prefix']}payments", Envelope.wrap(request, source="/ila/payments").to_bytes(),
-            key=account_id.encode())
+            f"{services['prefix']}payments",
+            Envelope.wrap(request, source="/ila/payments").to_bytes(),
+            key=account_id.encode(),
+        )
         await producer.stop()
-        await eventually(lambda: client.get(entries_url, headers=auditor),
-                         lambda r: "account_suspended" in r.text, timeout=60)
+        await eventually(
+            lambda: client.get(entries_url, headers=auditor),
+            lambda r: "account_suspended" in r.text,
+            timeout=60,
+        )
         assert (await wallet())["reserved"] == 0
-        r = await client.post(f"{acc}/v1/accounts/{account_id}/close",
-                              json={"reason": "moved abroad"}, headers=agency)
+        r = await client.post(
+            f"{acc}/v1/accounts/{account_id}/close", json={"reason": "moved abroad"}, headers=agency
+        )
         assert r.status_code == 200
         await eventually(wallet, lambda w: w.get("status") == "closed", timeout=60)
 
     # auditors: the database verifies, and the topic alone rebuilds the same balances
-    env = {"ILA_DATABASE_URL": db_url, "ILA_KAFKA_BOOTSTRAP": kafka_bootstrap, "ILA_ENV": "test",
-           "ILA_KAFKA_TOPIC_PREFIX": services["prefix"]}
+    env = {
+        "ILA_DATABASE_URL": db_url,
+        "ILA_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "ILA_ENV": "test",
+        "ILA_KAFKA_TOPIC_PREFIX": services["prefix"],
+    }
     verified = ila("audit", "verify", env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     replayed = ila("audit", "replay", "--url", services["ledger"], env=env)
@@ -192,8 +233,10 @@ async def test_account_lifecycle_reaches_the_ledger_and_auditors_can_replay(
     # a projection altered behind the service's back: replay and verify both object
     engine = create_async_engine(db_url)
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE ledger.wallets SET available = available + 1 "
-                                "WHERE account_id = :a"), {"a": account_id})
+        await conn.execute(
+            text("UPDATE ledger.wallets SET available = available + 1 WHERE account_id = :a"),
+            {"a": account_id},
+        )
     await engine.dispose()
     assert ila("audit", "replay", "--url", services["ledger"], env=env).returncode == 1
     assert ila("audit", "verify", env=env).returncode == 1

@@ -31,20 +31,28 @@ def assert_problem(r: httpx.Response, status: int) -> dict[str, object]:
     return body  # type: ignore[no-any-return]
 
 
-async def test_errors_are_problem_documents(client: tuple[httpx.AsyncClient, dict[str, str]]) -> None:
+async def test_errors_are_problem_documents(
+    client: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
     c, agency = client
     assert_problem(await c.get("/v1/nowhere", headers=agency), 404)
     assert_problem(await c.put("/v1/accounts", headers=agency), 405)
     assert_problem(await c.get("/v1/accounts/not-a-uuid", headers=agency), 422)
     body = assert_problem(
-        await c.post("/v1/accounts", content=b"{not json", headers={
-            **agency, "content-type": "application/json"}), 422)
+        await c.post(
+            "/v1/accounts",
+            content=b"{not json",
+            headers={**agency, "content-type": "application/json"},
+        ),
+        422,
+    )
     assert body["errors"]
     r = await c.post("/v1/accounts", json=BODY)
     assert_problem(r, 401)
     assert r.headers["www-authenticate"] == "Bearer"
-    assert_problem(await c.post("/v1/accounts", json=BODY,
-                                headers={"Authorization": "Bearer nonsense"}), 401)
+    assert_problem(
+        await c.post("/v1/accounts", json=BODY, headers={"Authorization": "Bearer nonsense"}), 401
+    )
 
 
 async def test_health_readiness_metrics_and_correlation(
@@ -57,8 +65,12 @@ async def test_health_readiness_metrics_and_correlation(
     r = await c.get("/healthz", headers={"X-Correlation-ID": "abc-123"})
     assert r.headers["x-correlation-id"] == "abc-123"
     metrics = (await c.get("/metrics")).text
-    for name in ("ila_http_requests_total", "ila_http_request_duration_seconds",
-                 "ila_outbox_backlog", "ila_events_published_total"):
+    for name in (
+        "ila_http_requests_total",
+        "ila_http_request_duration_seconds",
+        "ila_outbox_backlog",
+        "ila_events_published_total",
+    ):
         assert name in metrics
     spec = (await c.get("/openapi.json")).json()
     for path in ("/v1/accounts", "/v1/ledger/accounts/{account_id}/balance"):
@@ -77,5 +89,7 @@ async def test_idempotency_key_replays_the_first_response(
     assert second.headers["idempotent-replayed"] == "true"
     other = await c.post("/v1/accounts", json={**BODY, "region": "Bretagne"}, headers=headers)
     assert_problem(other, 422)
-    assert_problem(await c.post("/v1/accounts", json=BODY,
-                                headers={**agency, "Idempotency-Key": "x" * 300}), 400)
+    assert_problem(
+        await c.post("/v1/accounts", json=BODY, headers={**agency, "Idempotency-Key": "x" * 300}),
+        400,
+    )

@@ -17,11 +17,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-
 from shared.bus.kafka import KafkaBus
 from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events import Envelope
-from shared.events.accounts import AccountSuspended, NeedProfile, AccountOpened
+from shared.events.accounts import AccountOpened, AccountSuspended, NeedProfile
 from shared.inbox import EventConsumer
 from shared.kafka_launcher import TopicSpec, ensure_topics
 from shared.kernel_ddl import kernel_tables
@@ -57,7 +56,11 @@ async def topics(kafka_bootstrap: str) -> dict[str, str]:
 
 def opened(account_id: uuid.UUID) -> AccountOpened:
     return AccountOpened(
-        account_id=account_id, agency_id="a1", country="FR", region="IDF", birth_year=1990,
+        account_id=account_id,
+        agency_id="a1",
+        country="FR",
+        region="IDF",
+        birth_year=1990,
         profile=NeedProfile(qualification_level=3, employment_status="employed"),
         opened_at=datetime.now(UTC),
     )
@@ -161,7 +164,9 @@ async def test_events_of_one_aggregate_are_consumed_in_order(
     probe = Probe(engine, bus, topics["dlt"])
     subscribe_probe(bus, probe, topics, f"g-{uuid.uuid4().hex[:6]}")
     await bus.start()
-    relay = Relay(Outbox("accounts", topics["accounts"]), make_sessionmaker(engine), bus, batch_size=23)
+    relay = Relay(
+        Outbox("accounts", topics["accounts"]), make_sessionmaker(engine), bus, batch_size=23
+    )
     try:
         await relay.drain()
         effects = await eventually(probe.effects, lambda e: len(e) >= len(events))
@@ -188,7 +193,7 @@ async def test_consumer_restarted_mid_stream_resumes_without_loss_or_duplicate(
     probe = Probe(engine, bus1, topics["dlt"])
     subscribe_probe(bus1, probe, topics, group)
     await bus1.start()
-    await eventually(probe.effects, lambda e: 0 < len(e))
+    await eventually(probe.effects, lambda e: len(e) > 0)
     await bus1.stop()  # stopped mid-stream: some batches handled, offsets of the rest not
     seen = len(await probe.effects())
 
@@ -215,7 +220,11 @@ async def test_poison_message_goes_to_dead_letter_topic_and_the_next_is_processe
 ) -> None:
     bus = KafkaBus(kafka_bootstrap)
     account = uuid.uuid4()
-    await stage(engine, topics, [AccountSuspended(account_id=account, reason=r) for r in ("ok1", "bad", "ok2")])
+    await stage(
+        engine,
+        topics,
+        [AccountSuspended(account_id=account, reason=r) for r in ("ok1", "bad", "ok2")],
+    )
     # and one message that is not even an envelope, straight onto the topic
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()

@@ -31,15 +31,26 @@ def test_production_refuses_default_secrets() -> None:
 
 
 def test_production_starts_with_its_own_secrets() -> None:
-    s = Settings(env="production", jwt_public_key="PEM", national_id_pepper="p" * 40,
-                 credential_key_seed="s" * 40)
+    s = Settings(
+        env="production",
+        jwt_public_key="PEM",
+        national_id_pepper="p" * 40,
+        credential_key_seed="s" * 40,
+    )
     assert s.env == "production"
 
 
 def _claims(**extra: object) -> dict[str, object]:
     now = int(time.time())
-    return {"iss": "ila-dev", "aud": "ila", "sub": "u1", "role": "auditor", "iat": now,
-            "exp": now + 60, **extra}
+    return {
+        "iss": "ila-dev",
+        "aud": "ila",
+        "sub": "u1",
+        "role": "auditor",
+        "iat": now,
+        "exp": now + 60,
+        **extra,
+    }
 
 
 def test_development_tokens_round_trip() -> None:
@@ -81,11 +92,17 @@ def test_production_verifies_asymmetric_keys_and_refuses_hs256(kind: str) -> Non
     else:
         key = ed25519.Ed25519PrivateKey.generate()  # type: ignore[assignment]
         alg = "EdDSA"
-    pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-    s = Settings(env="production", jwt_public_key=pem, national_id_pepper="p" * 40,
-                 credential_key_seed="s" * 40)
+    pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    s = Settings(
+        env="production",
+        jwt_public_key=pem,
+        national_id_pepper="p" * 40,
+        credential_key_seed="s" * 40,
+    )
     verifier = TokenVerifier(s)
     assert verifier.verify(jwt.encode(_claims(), key, algorithm=alg)).role == "auditor"
     # an HS256 token signed with the public key as a secret (algorithm confusion) fails
@@ -100,8 +117,18 @@ def test_envelope_is_a_cloudevent_and_round_trips() -> None:
     event = AccountSuspended(account_id=uuid.uuid4(), reason="fraud check")
     env = Envelope.wrap(event, source="/ila/accounts", actor="agency:x")
     doc = json.loads(env.to_bytes())
-    for attribute in ("id", "source", "type", "specversion", "time", "subject", "data",
-                      "datacontenttype", "correlationid", "schemaversion"):
+    for attribute in (
+        "id",
+        "source",
+        "type",
+        "specversion",
+        "time",
+        "subject",
+        "data",
+        "datacontenttype",
+        "correlationid",
+        "schemaversion",
+    ):
         assert attribute in doc
     assert doc["specversion"] == "1.0"
     assert doc["type"] == "ila.accounts.AccountSuspended.v1"

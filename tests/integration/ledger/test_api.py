@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -38,14 +39,23 @@ class Api:
         return account_id
 
     async def balance(self, account_id: str, **params: str) -> dict[str, object]:
-        r = await self.c.get(f"/v1/ledger/accounts/{account_id}/balance", params=params,
-                             headers=self.auditor)
+        r = await self.c.get(
+            f"/v1/ledger/accounts/{account_id}/balance", params=params, headers=self.auditor
+        )
         return r.json() if r.status_code == 200 else {}  # type: ignore[no-any-return]
 
     async def grant(self, account_id: str, amount: int, **extra: object) -> httpx.Response:
-        return await self.c.post("/v1/ledger/grants", headers=self.agency, json={
-            "account_id": account_id, "amount": amount, "funder_id": "region-idf",
-            "reason": "top-up", **extra})
+        return await self.c.post(
+            "/v1/ledger/grants",
+            headers=self.agency,
+            json={
+                "account_id": account_id,
+                "amount": amount,
+                "funder_id": "region-idf",
+                "reason": "top-up",
+                **extra,
+            },
+        )
 
 
 @pytest.fixture
@@ -57,8 +67,9 @@ async def api(db_url: str) -> AsyncIterator[Api]:
 
 async def test_grants_balance_entries_and_point_in_time(api: Api) -> None:
     account = await api.account()
-    r = await api.grant(account, 30_000, expires_at=(datetime.now(UTC) + timedelta(days=400)
-                                                    ).isoformat())
+    r = await api.grant(
+        account, 30_000, expires_at=(datetime.now(UTC) + timedelta(days=400)).isoformat()
+    )
     assert r.status_code == 201, r.text
     before_second = datetime.now(UTC)
     await asyncio.sleep(0.01)
@@ -73,31 +84,38 @@ async def test_grants_balance_entries_and_point_in_time(api: Api) -> None:
     items = r.json()["items"]
     assert [i["version"] for i in items] == list(range(1, len(items) + 1))
     assert items[0]["prev_hash"] == "0" * 64
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(items, items[1:], strict=False))
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(items))
     # a learner sees their own, not someone else's
     learner = bearer(api.settings, "learner", sub=account)  # type: ignore[arg-type]
-    assert (await api.c.get(f"/v1/ledger/accounts/{account}/balance", headers=learner)
-            ).status_code == 200
+    assert (
+        await api.c.get(f"/v1/ledger/accounts/{account}/balance", headers=learner)
+    ).status_code == 200
     other = await api.account()
-    assert (await api.c.get(f"/v1/ledger/accounts/{other}/balance", headers=learner)
-            ).status_code == 403
-    assert (await api.c.get(f"/v1/ledger/accounts/{account}/balance", headers=api.other_agency)
-            ).status_code == 403
-    assert (await api.c.get(f"/v1/ledger/accounts/{account}/balance", headers=api.provider)
-            ).status_code == 403
+    assert (
+        await api.c.get(f"/v1/ledger/accounts/{other}/balance", headers=learner)
+    ).status_code == 403
+    assert (
+        await api.c.get(f"/v1/ledger/accounts/{account}/balance", headers=api.other_agency)
+    ).status_code == 403
+    assert (
+        await api.c.get(f"/v1/ledger/accounts/{account}/balance", headers=api.provider)
+    ).status_code == 403
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"amount": 0}, "amount"),
-    ({"amount": -5}, "amount"),
-    ({"amount": 10.5}, "amount"),
-    ({"amount": "100"}, "amount"),
-    ({"funder_id": ""}, "funder_id"),
-    ({"account_id": "nope"}, "account_id"),
-    ({"reason": "x" * 5000}, "reason"),
-    ({"earmark": {"eqf_levels": [12]}}, "earmark"),
-    ({"surprise": 1}, "surprise"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"amount": 0}, "amount"),
+        ({"amount": -5}, "amount"),
+        ({"amount": 10.5}, "amount"),
+        ({"amount": "100"}, "amount"),
+        ({"funder_id": ""}, "funder_id"),
+        ({"account_id": "nope"}, "account_id"),
+        ({"reason": "x" * 5000}, "reason"),
+        ({"earmark": {"eqf_levels": [12]}}, "earmark"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
 async def test_bad_grants_are_refused_and_change_nothing(
     api: Api, body: dict[str, object], field: str
 ) -> None:
@@ -114,10 +132,17 @@ async def test_grant_to_unknown_account_and_wrong_roles(api: Api) -> None:
     r = await api.grant(str(uuid.uuid4()), 100)
     assert r.status_code == 404
     account = await api.account()
-    for headers, status in ((api.provider, 403), (api.auditor, 403), ({}, 401),
-                            (api.other_agency, 403)):
-        r = await api.c.post("/v1/ledger/grants", headers=headers, json={
-            "account_id": account, "amount": 1, "funder_id": "f", "reason": "r"})
+    for headers, status in (
+        (api.provider, 403),
+        (api.auditor, 403),
+        ({}, 401),
+        (api.other_agency, 403),
+    ):
+        r = await api.c.post(
+            "/v1/ledger/grants",
+            headers=headers,
+            json={"account_id": account, "amount": 1, "funder_id": "f", "reason": "r"},
+        )
         assert r.status_code == status
     assert (await api.balance(account))["granted_total"] == 0
 
@@ -126,8 +151,9 @@ async def test_a_grant_retried_with_its_idempotency_key_is_applied_once(api: Api
     account = await api.account()
     headers = {**api.agency, "Idempotency-Key": "grant-77"}
     body = {"account_id": account, "amount": 5_000, "funder_id": "employer-9", "reason": "r"}
-    responses = await asyncio.gather(*(api.c.post("/v1/ledger/grants", json=body, headers=headers)
-                                       for _ in range(10)))
+    responses = await asyncio.gather(
+        *(api.c.post("/v1/ledger/grants", json=body, headers=headers) for _ in range(10))
+    )
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["lot_id"] for r in responses}) == 1
     assert (await api.balance(account))["available"] == 5_000
@@ -138,23 +164,37 @@ async def test_a_grant_retried_with_its_idempotency_key_is_applied_once(api: Api
 async def test_policy_allocation_and_stats(api: Api) -> None:
     low = await api.account(qualification_level=2, need_flags=[])
     high = await api.account(qualification_level=6, need_flags=[], employment_status="employed")
-    r = await api.c.put("/v1/ledger/policies/2031", headers=api.admin, json={
-        "base_amount": 60_000, "cap": 100_000, "enhanced_amount": 90_000,
-        "enhanced_cap": 150_000})
+    r = await api.c.put(
+        "/v1/ledger/policies/2031",
+        headers=api.admin,
+        json={
+            "base_amount": 60_000,
+            "cap": 100_000,
+            "enhanced_amount": 90_000,
+            "enhanced_cap": 150_000,
+        },
+    )
     assert r.status_code == 200, r.text
-    r = await api.c.put("/v1/ledger/policies/2032", headers=api.admin, json={
-        "cap": 100_000, "enhanced_cap": 150_000})  # default yearly amounts, lower caps
+    r = await api.c.put(
+        "/v1/ledger/policies/2032",
+        headers=api.admin,
+        json={"cap": 100_000, "enhanced_cap": 150_000},
+    )  # default yearly amounts, lower caps
     assert r.status_code == 200, r.text
-    assert (await api.c.put("/v1/ledger/policies/2031", headers=api.agency, json={})
-            ).status_code == 403
-    assert (await api.c.put("/v1/ledger/policies/2031", headers=api.admin,
-                            json={"base_amount": -1})).status_code == 422
+    assert (
+        await api.c.put("/v1/ledger/policies/2031", headers=api.agency, json={})
+    ).status_code == 403
+    assert (
+        await api.c.put("/v1/ledger/policies/2031", headers=api.admin, json={"base_amount": -1})
+    ).status_code == 422
     for year in (2031, 2032, 2031):
         r = await api.c.post("/v1/ledger/allocations", json={"year": year}, headers=api.agency)
         assert r.status_code == 202, r.text
         assert r.headers["location"].startswith("/v1/ledger/allocations/")
-        await eventually(lambda r=r: api.c.get(r.headers["location"], headers=api.agency),
-                         lambda resp: resp.json()["status"] == "finished")
+        await eventually(
+            lambda r=r: api.c.get(r.headers["location"], headers=api.agency),
+            lambda resp: resp.json()["status"] == "finished",
+        )
     # 2031: 60,000 / 90,000; 2032: 50,000 / 80,000 but capped at 100,000 / 150,000 held
     assert (await api.balance(high))["available"] == 100_000
     assert (await api.balance(low))["available"] == 150_000
@@ -165,24 +205,39 @@ async def test_policy_allocation_and_stats(api: Api) -> None:
 async def test_reversal_of_a_grant_and_the_audit_stream(api: Api) -> None:
     account = await api.account()
     lot = (await api.grant(account, 9_000)).json()["lot_id"]
-    r = await api.c.post(f"/v1/ledger/accounts/{account}/reversals", headers=api.admin,
-                         json={"target": {"kind": "grant", "lot_id": lot}, "reason": "error"})
+    r = await api.c.post(
+        f"/v1/ledger/accounts/{account}/reversals",
+        headers=api.admin,
+        json={"target": {"kind": "grant", "lot_id": lot}, "reason": "error"},
+    )
     assert r.status_code == 201, r.text
     assert (await api.balance(account))["available"] == 0
-    again = await api.c.post(f"/v1/ledger/accounts/{account}/reversals", headers=api.admin,
-                             json={"target": {"kind": "grant", "lot_id": lot}, "reason": "x"})
+    again = await api.c.post(
+        f"/v1/ledger/accounts/{account}/reversals",
+        headers=api.admin,
+        json={"target": {"kind": "grant", "lot_id": lot}, "reason": "x"},
+    )
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
-    assert (await api.c.post(f"/v1/ledger/accounts/{account}/reversals", headers=api.agency,
-                             json={"target": {"kind": "grant", "lot_id": lot}, "reason": "x"})
-            ).status_code == 403
-    page = (await api.c.get("/v1/ledger/audit/events", params={"limit": 2},
-                            headers=api.auditor)).json()
+    assert (
+        await api.c.post(
+            f"/v1/ledger/accounts/{account}/reversals",
+            headers=api.agency,
+            json={"target": {"kind": "grant", "lot_id": lot}, "reason": "x"},
+        )
+    ).status_code == 403
+    page = (
+        await api.c.get("/v1/ledger/audit/events", params={"limit": 2}, headers=api.auditor)
+    ).json()
     assert len(page["items"]) == 2 and page["next"]
-    rest = (await api.c.get("/v1/ledger/audit/events", params={"after": page["next"]},
-                            headers=api.auditor)).json()["items"]
-    r = await api.c.get("/v1/ledger/audit/events", headers={**api.auditor,
-                                                          "Accept": "application/x-ndjson"})
+    rest = (
+        await api.c.get(
+            "/v1/ledger/audit/events", params={"after": page["next"]}, headers=api.auditor
+        )
+    ).json()["items"]
+    r = await api.c.get(
+        "/v1/ledger/audit/events", headers={**api.auditor, "Accept": "application/x-ndjson"}
+    )
     assert r.headers["content-type"].startswith("application/x-ndjson")
     streamed = [json.loads(line) for line in r.text.splitlines()]
     assert [e["position"] for e in streamed] == [e["position"] for e in page["items"] + rest]

@@ -7,26 +7,23 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
+from services.ledger import consumers, store
 from services.ledger.allocation import run_allocation, start_allocation
 from services.ledger.audit import verify
 from services.ledger.commands import GrantCredits, OpenWallet, ReserveCredits
 from services.ledger.handlers import Ledger
-from services.registry import definition
+from shared.bus import Message
+from shared.bus.inprocess import InProcessBus
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.events import Envelope
-from shared.events.accounts import AccountOpened, NeedProfile
 from shared.events.ledger import CourseRef
 from shared.events.payments import EnrolmentRequested
 from shared.inbox import EventConsumer
-from shared.bus.inprocess import InProcessBus
-from shared.bus import Message
 from shared.outbox import EventContext, Outbox
-from services.ledger import consumers, store
 
 pytestmark = pytest.mark.postgres
 COURSE = CourseRef(course_id=uuid.uuid4(), isced_field="0613", eqf_level=5)
@@ -55,8 +52,13 @@ async def open_wallet(env: Env, amount: int = 0) -> uuid.UUID:
         if amount:
             await env.ledger.execute(
                 s,
-                GrantCredits(account_id=account, lot_id=uuid.uuid4(), amount=amount,
-                             funder_id="state", reason="test"),
+                GrantCredits(
+                    account_id=account,
+                    lot_id=uuid.uuid4(),
+                    amount=amount,
+                    funder_id="state",
+                    reason="test",
+                ),
                 ctx,
             )
     return account
@@ -71,8 +73,13 @@ async def test_100_concurrent_reservations_never_overdraw(env: Env) -> None:
         async with transaction(env.sessions) as s:
             outcome = await fresh.execute(
                 s,
-                ReserveCredits(account_id=account, reservation_id=uuid.uuid4(),
-                               enrolment_id=uuid.uuid4(), amount=3_000, course=COURSE),
+                ReserveCredits(
+                    account_id=account,
+                    reservation_id=uuid.uuid4(),
+                    enrolment_id=uuid.uuid4(),
+                    amount=3_000,
+                    course=COURSE,
+                ),
                 EventContext.new("test"),
             )
         return type(outcome.events[0]).__name__
@@ -94,8 +101,13 @@ async def test_every_event_delivered_twice_is_applied_once(env: Env) -> None:
     consumer = EventConsumer("ledger", env.sessions, bus)
     consumers.register(consumer, env.ledger)
     request = EnrolmentRequested(
-        enrolment_id=uuid.uuid4(), account_id=account, reservation_id=uuid.uuid4(),
-        provider_id="p1", course=COURSE, course_version=1, amount=4_000,
+        enrolment_id=uuid.uuid4(),
+        account_id=account,
+        reservation_id=uuid.uuid4(),
+        provider_id="p1",
+        course=COURSE,
+        course_version=1,
+        amount=4_000,
     )
     env_ = Envelope.wrap(request, source="/ila/payments")
     message = Message("ila.payments", str(account), env_.to_bytes())
@@ -118,19 +130,23 @@ async def test_every_event_delivered_twice_is_applied_once(env: Env) -> None:
 
 async def test_updates_and_deletes_are_refused_by_the_database(env: Env) -> None:
     await open_wallet(env, 1_000)
-    for sql in ("UPDATE ledger.events SET data = '{}'::jsonb",
-                "DELETE FROM ledger.events",
-                "TRUNCATE ledger.events"):
+    for sql in (
+        "UPDATE ledger.events SET data = '{}'::jsonb",
+        "DELETE FROM ledger.events",
+        "TRUNCATE ledger.events",
+    ):
         with pytest.raises(Exception, match="append-only"):
             async with transaction(env.sessions) as s:
                 await s.execute(text(sql))
     # and the service's role has no such grants at all
     async with env.engine.connect() as conn:
-        grants = await conn.scalar(text(
-            "SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM "
-            "information_schema.role_table_grants WHERE grantee = 'ila_ledger_app' "
-            "AND table_schema = 'ledger' AND table_name = 'events'"
-        ))
+        grants = await conn.scalar(
+            text(
+                "SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM "
+                "information_schema.role_table_grants WHERE grantee = 'ila_ledger_app' "
+                "AND table_schema = 'ledger' AND table_name = 'events'"
+            )
+        )
     assert grants == "INSERT,SELECT"
 
 
@@ -139,20 +155,30 @@ async def test_verify_names_the_stream_and_position_of_a_tampered_row(env: Env) 
     await open_wallet(env, 7_000)
     async with env.sessions() as s:
         assert (await verify(s)).ok
-        position = await s.scalar(text(
-            "SELECT position FROM ledger.events WHERE stream_id = :a AND type LIKE "
-            "'%CreditsGranted%'"), {"a": victim})
+        position = await s.scalar(
+            text(
+                "SELECT position FROM ledger.events WHERE stream_id = :a AND type LIKE "
+                "'%CreditsGranted%'"
+            ),
+            {"a": victim},
+        )
     # a superuser goes behind the trigger's back
     async with env.engine.begin() as conn:
         await conn.execute(text("SET LOCAL session_replication_role = replica"))
-        await conn.execute(text(
-            "UPDATE ledger.events SET data = jsonb_set(data, '{amount}', '500000') "
-            "WHERE position = :p"), {"p": position})
+        await conn.execute(
+            text(
+                "UPDATE ledger.events SET data = jsonb_set(data, '{amount}', '500000') "
+                "WHERE position = :p"
+            ),
+            {"p": position},
+        )
     async with env.sessions() as s:
         report = await verify(s)
     assert not report.ok
-    assert any(m["stream"] == str(victim) and m["position"] == position
-               and "hash" in m["problem"] for m in report.mismatches), report.mismatches
+    assert any(
+        m["stream"] == str(victim) and m["position"] == position and "hash" in m["problem"]
+        for m in report.mismatches
+    ), report.mismatches
     assert all(m["stream"] == str(victim) for m in report.mismatches)
 
 
@@ -167,8 +193,9 @@ async def test_allocation_grants_once_however_often_it_runs(env: Env) -> None:
     assert created and second != first
     await run_allocation(env.sessions, env.ledger, second, batch_size=7)
     async with env.sessions() as s:
-        grants = await s.scalar(text(
-            "SELECT count(*) FROM ledger.events WHERE type LIKE '%CreditsGranted%'"))
+        grants = await s.scalar(
+            text("SELECT count(*) FROM ledger.events WHERE type LIKE '%CreditsGranted%'")
+        )
         balances = [(await store.wallet(s, a) or {})["available"] for a in accounts]
         run1 = await store.get_allocation(s, first)
         run2 = await store.get_allocation(s, second)
@@ -188,8 +215,16 @@ async def test_a_tailing_reader_never_skips_an_event_committed_late(env: Env) ->
         for _ in range(25):
             async with transaction(env.sessions) as s:
                 await env.ledger.execute(
-                    s, GrantCredits(account_id=account, lot_id=uuid.uuid4(), amount=100,
-                                    funder_id="state", reason="t"), EventContext.new("t"))
+                    s,
+                    GrantCredits(
+                        account_id=account,
+                        lot_id=uuid.uuid4(),
+                        amount=100,
+                        funder_id="state",
+                        reason="t",
+                    ),
+                    EventContext.new("t"),
+                )
                 await asyncio.sleep(0.002)  # hold the transaction open a little
 
     async def reader() -> None:
@@ -211,6 +246,8 @@ async def test_a_tailing_reader_never_skips_an_event_committed_late(env: Env) ->
     done.set()
     await task
     async with env.sessions() as s:
-        all_positions = [r[0] for r in await s.execute(
-            text("SELECT position FROM ledger.events ORDER BY position"))]
+        all_positions = [
+            r[0]
+            for r in await s.execute(text("SELECT position FROM ledger.events ORDER BY position"))
+        ]
     assert seen == all_positions
