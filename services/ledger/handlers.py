@@ -138,17 +138,17 @@ class Ledger:
         for state, head, events in batch:
             if not events:
                 continue
-            assert state.account_id is not None
+            account_id = events[0].account_id
             after = state
             for event in events:
                 after = evolve(after, event)
             envelopes = [self.outbox.envelope(e, ctx) for e in events]
-            rows = store.build_rows(state.account_id, head, envelopes, now)
+            rows = store.build_rows(account_id, head, envelopes, now)
             all_rows += rows
             all_envelopes += envelopes
             new_head = store.Head(after.version, str(rows[-1]["hash"]))
             projections.append((state, after, new_head.hash))
-            heads.append((state.account_id, new_head, after))
+            heads.append((account_id, new_head, after))
         await store.insert_events(session, all_rows)
         await store.save_projections_bulk(session, projections, now)
         await self.outbox.add_envelopes(session, all_envelopes)

@@ -299,7 +299,7 @@ async def save_projections_bulk(
     """Many wallets at once (the allocation run): one statement per table."""
     wallets, lots, reservations = [], [], []
     for before, after, head_hash in items:
-        assert after.account_id is not None
+        assert after.account_id is not None  # set by the first event folded
         wallets.append(wallet_row(after, head_hash, now))
         lots += [
             _lot_row(after.account_id, lot)

@@ -1,0 +1,368 @@
+"""The ledger benchmark.
+
+1. Yearly allocation of N accounts (grants/s) vs a raw multi-row INSERT of the same number
+   of rows of the same width into a plain table.
+2. Grants through the HTTP API (``POST /v1/ledger/grants``) and reserve+capture through the
+   ledger's consumer path, at 8 and 32 concurrent clients, vs pgbench single-row INSERT tps
+   at the same concurrency.
+3. ``verify`` (every chain recomputed, every wallet rebuilt) in events/s vs a raw
+   sequential read of the events table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+from sqlalchemy import text
+
+from services.ledger.allocation import run_allocation, start_allocation
+from services.ledger.audit import verify
+from services.ledger.commands import CaptureReservation, OpenWallet, ReserveCredits
+from services.ledger.domain import WalletState, decide
+from services.ledger.handlers import Ledger
+from shared.auth import mint_token
+from shared.db import embedded_postgres_url, make_engine, make_sessionmaker, migrate, transaction
+from shared.events.ledger import CourseRef
+from shared.outbox import EventContext, Outbox
+from shared.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench-results"
+
+
+def pg_bin(name: str) -> str:
+    import embedded_postgres
+
+    return str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name)
+
+
+async def open_wallets(sessions: Any, ledger: Ledger, n: int) -> list[uuid.UUID]:
+    ids = sorted(uuid.uuid4() for _ in range(n))
+    now = __import__("datetime").datetime.now(__import__("datetime").UTC)
+    ctx = EventContext.new("bench")
+    for i in range(0, n, 2000):
+        async with transaction(sessions) as s:
+            batch = [
+                (WalletState(), None, decide(WalletState(), OpenWallet(account_id=a), now))
+                for a in ids[i : i + 2000]
+            ]
+            await ledger.append_many(s, batch, ctx, now=now)
+    return ids
+
+
+async def bench_allocation(engine: Any, sessions: Any, n: int) -> dict[str, Any]:
+    ledger = Ledger(Outbox("ledger"))
+    t = time.perf_counter()
+    await open_wallets(sessions, ledger, n)
+    setup = time.perf_counter() - t
+    ledger = Ledger(Outbox("ledger"))  # a cold cache, as after a restart
+    allocation_id, _ = await start_allocation(sessions, 2030, "admin:bench")
+    t = time.perf_counter()
+    await run_allocation(sessions, ledger, allocation_id, batch_size=2000)
+    elapsed = time.perf_counter() - t
+    # reference: the same number of rows of about the same width, one multi-row INSERT per
+    # 2,000 rows, into a plain table with a primary key
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS public.raw_grants (id uuid PRIMARY KEY, stream uuid, "
+                "version int, data jsonb, hash text, at timestamptz)"
+            )
+        )
+        await conn.execute(text("TRUNCATE public.raw_grants"))
+    payload = json.dumps({"amount": 50_000, "funder_id": "state", "year": 2030})
+    t = time.perf_counter()
+    for i in range(0, n, 2000):
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO public.raw_grants SELECT gen_random_uuid(), gen_random_uuid(), 2, "
+                    "CAST(:d AS jsonb), md5(random()::text) || md5(random()::text), now() "
+                    "FROM generate_series(1, :k)"
+                ),
+                {"d": payload, "k": min(2000, n - i)},
+            )
+    raw = time.perf_counter() - t
+    return {
+        "accounts": n,
+        "wallets_opened_per_s": round(n / setup),
+        "grants_per_s": round(n / elapsed),
+        "reference_raw_insert_rows_per_s": round(n / raw),
+        "ratio": round((n / elapsed) / (n / raw), 3),
+        "target_ratio": 0.5,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pgbench_tps(url: str, clients: int, seconds: float) -> float:
+    parsed = urlparse(url.replace("postgresql+asyncpg", "postgresql"))
+    host = parse_qs(parsed.query)["host"][0]
+    db = parsed.path.lstrip("/")
+    script = Path(tempfile.mkdtemp()) / "insert.sql"
+    script.write_text(
+        "INSERT INTO public.pgbench_rows (id, v) VALUES (gen_random_uuid(), :client_id);\n"
+    )
+    psql = [pg_bin("psql"), "-h", host, "-U", "postgres", "-d", db, "-q", "-c"]
+    subprocess.run(
+        [*psql, "CREATE TABLE IF NOT EXISTS public.pgbench_rows (id uuid PRIMARY KEY, v int)"],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [
+            pg_bin("pgbench"),
+            "-h",
+            host,
+            "-U",
+            "postgres",
+            "-n",
+            "-f",
+            str(script),
+            "-c",
+            str(clients),
+            "-j",
+            str(min(clients, 2)),
+            "-T",
+            str(int(seconds)),
+            db,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    shutil.rmtree(script.parent, ignore_errors=True)
+    for line in out.splitlines():
+        if line.startswith("tps ="):
+            return float(line.split("=")[1].split()[0])
+    raise RuntimeError(f"pgbench printed no tps:\n{out}")
+
+
+async def bench_http_grants(
+    url: str, accounts: list[uuid.UUID], clients: int, seconds: float
+) -> float:
+    port = free_port()
+    env = {**os.environ, "ILA_DATABASE_URL": url, "ILA_LOG_LEVEL": "WARNING", "ILA_ENV": "test"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "run", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    token = mint_token(Settings(), role="admin", sub="bench")
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        async with httpx.AsyncClient(
+            base_url=base, timeout=30, limits=httpx.Limits(max_connections=clients)
+        ) as client:
+            for _ in range(300):
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+            done = 0
+            stop = time.perf_counter() + seconds
+
+            async def worker(k: int) -> None:
+                nonlocal done
+                i = k
+                while time.perf_counter() < stop:
+                    account = accounts[i % len(accounts)]
+                    r = await client.post(
+                        "/v1/ledger/grants",
+                        headers=headers,
+                        json={
+                            "account_id": str(account),
+                            "amount": 100,
+                            "funder_id": "bench",
+                            "reason": "bench",
+                        },
+                    )
+                    if r.status_code != 201:
+                        raise RuntimeError(r.text)
+                    done += 1
+                    i += clients
+
+            t = time.perf_counter()
+            await asyncio.gather(*(worker(k) for k in range(clients)))
+            return done / (time.perf_counter() - t)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+async def bench_reserve_capture(
+    sessions: Any, accounts: list[uuid.UUID], clients: int, seconds: float
+) -> float:
+    """Reserve then capture, each its own transaction, as the consumers apply them."""
+    ledger = Ledger(Outbox("ledger"))
+    course = CourseRef(course_id=uuid.uuid4())
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(k: int) -> None:
+        nonlocal done
+        i = k
+        while time.perf_counter() < stop:
+            account = accounts[i % len(accounts)]
+            rid = uuid.uuid4()
+            ctx = EventContext.new("bench")
+            async with transaction(sessions) as s:
+                await ledger.execute(
+                    s,
+                    ReserveCredits(
+                        account_id=account,
+                        reservation_id=rid,
+                        enrolment_id=uuid.uuid4(),
+                        amount=10,
+                        course=course,
+                    ),
+                    ctx,
+                )
+            async with transaction(sessions) as s:
+                await ledger.execute(
+                    s, CaptureReservation(account_id=account, reservation_id=rid, amount=10), ctx
+                )
+            done += 1
+            i += clients
+
+    t = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(clients)))
+    return done / (time.perf_counter() - t)
+
+
+async def bench_verify(engine: Any, sessions: Any) -> dict[str, Any]:
+    async with sessions() as s:
+        t = time.perf_counter()
+        report = await verify(s)
+        elapsed = time.perf_counter() - t
+    assert report.ok, report.mismatches[:5]
+    async with sessions() as s:
+        t = time.perf_counter()
+        result = await s.stream(
+            text("SELECT * FROM ledger.events"), execution_options={"yield_per": 5000}
+        )
+        rows = 0
+        async for _ in result:
+            rows += 1
+        raw = time.perf_counter() - t
+    return {
+        "events": report.events,
+        "verify_events_per_s": round(report.events / elapsed),
+        "reference_seq_read_rows_per_s": round(rows / raw),
+        "ratio": round((report.events / elapsed) / (rows / raw), 3),
+        "target_ratio": 0.5,
+    }
+
+
+async def run(accounts: int, seconds: float) -> None:
+    root = Path(tempfile.mkdtemp(prefix="ila-bench-"))
+    url = embedded_postgres_url(root)
+    engine = make_engine(url, pool_size=40)
+    sessions = make_sessionmaker(engine)
+    await migrate(engine, "ledger")
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    print(f"allocation of {accounts} accounts ...", flush=True)
+    results["allocation"] = await bench_allocation(engine, sessions, accounts)
+    async with sessions() as s:
+        sample = [
+            r[0]
+            for r in await s.execute(
+                text("SELECT account_id FROM ledger.wallets ORDER BY random() LIMIT 5000")
+            )
+        ]
+    results["api"] = []
+    for clients in (8, 32):
+        print(f"{clients} clients ...", flush=True)
+        grants = await bench_http_grants(url, sample, clients, seconds)
+        pairs = await bench_reserve_capture(sessions, sample, clients, seconds)
+        tps = pgbench_tps(url, clients, seconds)
+        results["api"].append(
+            {
+                "clients": clients,
+                "http_grants_per_s": round(grants, 1),
+                "reserve_capture_pairs_per_s": round(pairs, 1),
+                "reference_pgbench_insert_tps": round(tps, 1),
+                "grant_ratio": round(grants / tps, 3),
+                "reserve_capture_ratio": round(pairs / tps, 3),
+                "target_ratio": 0.3,
+            }
+        )
+    print("verify ...", flush=True)
+    results["verify"] = await bench_verify(engine, sessions)
+    await engine.dispose()
+    OUT.mkdir(exist_ok=True)
+    path = OUT / "ledger.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    print(f"\nwritten to {path}")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def print_table(r: dict[str, Any]) -> None:
+    a, v = r["allocation"], r["verify"]
+    rows = [
+        (
+            "allocation grants/s",
+            a["grants_per_s"],
+            a["reference_raw_insert_rows_per_s"],
+            a["ratio"],
+            a["target_ratio"],
+        ),
+    ]
+    for x in r["api"]:
+        rows.append(
+            (
+                f"HTTP grants/s @{x['clients']}",
+                x["http_grants_per_s"],
+                x["reference_pgbench_insert_tps"],
+                x["grant_ratio"],
+                x["target_ratio"],
+            )
+        )
+        rows.append(
+            (
+                f"reserve+capture/s @{x['clients']}",
+                x["reserve_capture_pairs_per_s"],
+                x["reference_pgbench_insert_tps"],
+                x["reserve_capture_ratio"],
+                x["target_ratio"],
+            )
+        )
+    rows.append(
+        (
+            "verify events/s",
+            v["verify_events_per_s"],
+            v["reference_seq_read_rows_per_s"],
+            v["ratio"],
+            v["target_ratio"],
+        )
+    )
+    print(f"\n{'measure':<28}{'ours':>12}{'reference':>12}{'ratio':>8}{'target':>8}")
+    for name, ours, ref, ratio, target in rows:
+        print(f"{name:<28}{ours:>12,.0f}{ref:>12,.0f}{ratio:>8.2f}{target:>8.2f}")
