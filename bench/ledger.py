@@ -161,7 +161,7 @@ async def bench_http_grants(
 ) -> float:
     port = free_port()
     env = {**os.environ, "ILA_DATABASE_URL": url, "ILA_LOG_LEVEL": "WARNING", "ILA_ENV": "test"}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
         [sys.executable, "-m", "shared.cli", "run", "--port", str(port)],
         env=env,
         cwd=REPO,
