@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,6 +14,7 @@ import pytest
 
 from services.registry import all_definitions
 from shared.settings import SERVICES
+from tests.e2e.cluster import Cluster
 from tests.integration.accounts.test_smoke import BODY
 from tests.support import bearer, eventually, settings_for
 
@@ -22,57 +22,14 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.e2e]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def services(db_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict[str, str]]:
-    ports = {name: free_port() for name in SERVICES}
-    prefix = f"t{uuid.uuid4().hex[:8]}."  # this test's own topics on the shared broker
-    env = {
-        **os.environ,
-        "ILA_ENV": "test",
-        "ILA_DATABASE_URL": db_url,
-        "ILA_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ILA_LOG_LEVEL": "WARNING",
-        "ILA_RELAY_IDLE_INTERVAL": "0.2",
-        "ILA_KAFKA_TOPIC_PREFIX": prefix,
-    }
-    procs = []
-    for name in SERVICES:
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        procs.append(
-            (
-                subprocess.Popen(
-                    [sys.executable, "-m", "shared.cli", "serve", name, "--port", str(ports[name])],
-                    env=env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                ),
-                log,
-            )
-        )
+    cluster = Cluster(db_url, kafka_bootstrap, tmp_path)
+    cluster.start()
     try:
-        yield {"prefix": prefix} | {
-            name: f"http://127.0.0.1:{port}" for name, port in ports.items()
-        }
+        yield {"prefix": cluster.prefix} | {name: cluster.url(name) for name in SERVICES}
     finally:
-        for proc, _ in procs:
-            proc.terminate()
-        for proc, log in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-        for name in SERVICES:
-            text = (tmp_path / f"{name}.log").read_text(errors="replace")
-            if "Traceback" in text:
-                print(f"--- {name} log ---\n{text[-4000:]}")
+        cluster.stop()
 
 
 async def test_walking_skeleton_over_kafka(services: dict[str, str], db_url: str) -> None:

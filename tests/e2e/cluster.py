@@ -1,0 +1,101 @@
+"""Service processes for end-to-end tests: started, killed and restarted at will."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from shared.settings import SERVICES
+from tests.support import eventually
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Cluster:
+    """One process per service over Kafka, on this test's own topics."""
+
+    def __init__(self, db_url: str, kafka_bootstrap: str, logs: Path) -> None:
+        self.prefix = f"t{uuid.uuid4().hex[:8]}."
+        self.ports = {name: free_port() for name in SERVICES}
+        self.logs = logs
+        self.env = {
+            **os.environ,
+            "ILA_ENV": "test",
+            "ILA_DATABASE_URL": db_url,
+            "ILA_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "ILA_LOG_LEVEL": "WARNING",
+            "ILA_RELAY_IDLE_INTERVAL": "0.2",
+            "ILA_KAFKA_TOPIC_PREFIX": self.prefix,
+        }
+        self.procs: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self, *names: str) -> None:
+        for name in names or SERVICES:
+            log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "shared.cli",
+                    "serve",
+                    name,
+                    "--port",
+                    str(self.ports[name]),
+                ],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            self.procs[name] = (proc, log)
+
+    async def ready(self, *names: str) -> None:
+        async with httpx.AsyncClient(timeout=5) as client:
+            for name in names or tuple(self.procs):
+
+                async def probe(name: str = name) -> bool:
+                    try:
+                        return (await client.get(f"{self.url(name)}/readyz")).status_code == 200
+                    except httpx.HTTPError:
+                        return False
+
+                await eventually(probe, timeout=90, interval=0.3)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown hook runs, whatever was in flight is cut off."""
+        proc, log = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        log.close()
+
+    def stop(self) -> None:
+        for proc, _ in self.procs.values():
+            proc.terminate()
+        for proc, log in self.procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+        self.procs.clear()
+        for path in self.logs.glob("*.log"):
+            text = path.read_text(errors="replace")
+            if "Traceback" in text:
+                print(f"--- {path.name} ---\n{text[-4000:]}")
