@@ -114,8 +114,8 @@ async def test_killing_accounts_and_ledger_mid_stream_loses_and_doubles_nothing(
                 return int(
                     await conn.scalar(
                         text(
-                            "SELECT count(*) FROM ledger.events WHERE type LIKE '%CreditsReserved%' "
-                            "OR type LIKE '%ReservationRejected%'"
+                            "SELECT count(*) FROM ledger.events WHERE type LIKE "
+                            "'%CreditsReserved%' OR type LIKE '%ReservationRejected%'"
                         )
                     )
                     or 0
@@ -132,8 +132,9 @@ async def test_killing_accounts_and_ledger_mid_stream_loses_and_doubles_nothing(
             per_enrolment = (
                 await conn.execute(
                     text(
-                        "SELECT data->>'enrolment_id' AS e, count(*) FROM ledger.events WHERE type LIKE "
-                        "'%CreditsReserved%' OR type LIKE '%ReservationRejected%' GROUP BY 1"
+                        "SELECT data->>'enrolment_id' AS e, count(*) FROM ledger.events "
+                        "WHERE type LIKE '%CreditsReserved%' "
+                        "OR type LIKE '%ReservationRejected%' GROUP BY 1"
                     )
                 )
             ).all()
