@@ -169,3 +169,22 @@ async def database_url(settings: Settings, service: str) -> str:
         return configured
     url: str = await asyncio.to_thread(embedded_postgres_url, settings.data_dir)
     return url
+
+
+TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "08000", "08003", "08006"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database failure worth retrying as a whole (deadlock, serialization failure, lost
+    connection), as opposed to a message or a rule that will fail every time."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError):
+        orig = getattr(exc, "orig", None)
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        cause = getattr(orig, "__cause__", None)
+        code = code or getattr(cause, "sqlstate", None)
+        return code in TRANSIENT_SQLSTATES
+    return isinstance(exc, ConnectionError | TimeoutError)

@@ -4,7 +4,9 @@ For each batch the bus delivers, one transaction: every event id is recorded in 
 service's inbox together with the handler's effects (each event in its own savepoint).
 A redelivered event finds its id and changes nothing. A handler that keeps failing after
 ``max_attempts`` tries sends the message to the group's dead-letter topic with its error,
-and the batch moves on. Offsets are committed by the transport only after this returns.
+and the batch moves on. A transient database failure (deadlock, serialization failure,
+lost connection) is no reason to give up on a message: it aborts the batch, which is
+delivered again. Offsets are committed by the transport only after this returns.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.bus import Bus, Message, dlt_topic
-from shared.db import transaction
+from shared.db import is_transient, transaction
 from shared.events import Envelope, Event, model_for
 from shared.logs import correlation_id
 from shared.metrics import DEAD_LETTERS, EVENTS_IN
@@ -113,6 +115,9 @@ class EventConsumer:
                     EVENTS_IN.labels(self.service, envelope.type, "applied").inc()
                     return None
                 except Exception as exc:
+                    if is_transient(exc):
+                        # not this message's fault: the whole batch is read again later
+                        raise
                     last_error = f"{type(exc).__name__}: {exc}"
                     log.warning(
                         "handler for %s failed (attempt %d/%d): %s",

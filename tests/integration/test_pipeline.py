@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from shared.bus import Message
 from shared.bus.kafka import KafkaBus
 from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events import Envelope
@@ -259,3 +260,53 @@ async def test_poison_message_goes_to_dead_letter_topic_and_the_next_is_processe
     async with make_sessionmaker(engine)() as s:
         outcome = await s.scalar(text("SELECT outcome FROM probe.inbox WHERE outcome <> 'applied'"))
     assert outcome == "dead_lettered"
+
+
+async def test_a_deadlock_retries_the_batch_instead_of_dead_lettering(engine: AsyncEngine) -> None:
+    """Two batches locking the same rows in opposite orders: PostgreSQL kills one with a
+    deadlock; its messages must be applied on redelivery, never parked."""
+    from shared.bus.inprocess import InProcessBus
+
+    bus = InProcessBus()
+    sessions = make_sessionmaker(engine)
+    # one attempt: a deadlock must not use up retries and park the message
+    consumer = EventConsumer("probe", sessions, bus, max_attempts=1, retry_delay=0)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE probe.rows (id int PRIMARY KEY, n int)"))
+        await conn.execute(text("INSERT INTO probe.rows VALUES (1, 0), (2, 0)"))
+    gate = asyncio.Barrier(2)
+    waited: set[str] = set()
+
+    @consumer.on(AccountSuspended)
+    async def touch(session: AsyncSession, env: Envelope, ev: AccountSuspended) -> None:
+        first, second = (1, 2) if ev.reason == "a" else (2, 1)
+        await session.execute(text("UPDATE probe.rows SET n = n + 1 WHERE id = :i"), {"i": first})
+        if ev.reason not in waited:  # meet the other batch once, both holding a first lock
+            waited.add(ev.reason)
+            await asyncio.wait_for(gate.wait(), 5)
+        await session.execute(text("UPDATE probe.rows SET n = n + 1 WHERE id = :i"), {"i": second})
+
+    account = uuid.uuid4()
+    msgs = [
+        Message(
+            "t",
+            str(account),
+            Envelope.wrap(AccountSuspended(account_id=account, reason=r), source="/t").to_bytes(),
+        )
+        for r in ("a", "b")
+    ]
+    outcomes = await asyncio.gather(
+        consumer.handle_batch([msgs[0]]),
+        consumer.handle_batch([msgs[1]]),
+        return_exceptions=True,
+    )
+    failed = [m for m, o in zip(msgs, outcomes, strict=True) if isinstance(o, Exception)]
+    assert len(failed) == 1, outcomes  # the deadlock victim's batch raised: nothing parked
+    await consumer.handle_batch(failed)  # the transport's redelivery
+    async with sessions() as s:
+        assert [r.n for r in await s.execute(text("SELECT n FROM probe.rows ORDER BY id"))] == [
+            2,
+            2,
+        ]
+        outcomes_in_inbox = (await s.execute(text("SELECT outcome FROM probe.inbox"))).scalars()
+        assert sorted(outcomes_in_inbox) == ["applied", "applied"]
