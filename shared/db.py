@@ -188,3 +188,15 @@ def is_transient(exc: BaseException) -> bool:
         code = code or getattr(cause, "sqlstate", None)
         return code in TRANSIENT_SQLSTATES
     return isinstance(exc, ConnectionError | TimeoutError)
+
+
+async def executemany(session: AsyncSession, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """Many rows through the driver's pipelined executemany, inside the session's
+    transaction: the hot paths (appends, outbox, allocation) skip per-row statement
+    processing. ``sql`` uses the driver's ``$n`` placeholders."""
+    if not rows:
+        return
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.executemany(sql, rows)

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.bus import Bus, Message, topic_for
+from shared.db import executemany
 from shared.events import Envelope, Event
 from shared.metrics import EVENTS_OUT, OUTBOX_BACKLOG
 
@@ -73,21 +74,11 @@ class Outbox:
     async def add_envelopes(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
             return
-        await session.execute(
-            text(
-                f'INSERT INTO "{self.service}".outbox (event_id, topic, key, type, body) '
-                "VALUES (:event_id, :topic, :key, :type, :body)"
-            ),
-            [
-                {
-                    "event_id": e.id,
-                    "topic": self.topic,
-                    "key": e.subject,
-                    "type": e.type,
-                    "body": e.to_bytes(),
-                }
-                for e in envelopes
-            ],
+        await executemany(
+            session,
+            f'INSERT INTO "{self.service}".outbox (event_id, topic, key, type, body) '
+            "VALUES ($1, $2, $3, $4, $5)",
+            [(e.id, self.topic, e.subject, e.type, e.to_bytes()) for e in envelopes],
         )
         # wake the relay once the transaction is over (it re-reads committed rows only)
         session.sync_session.info.setdefault("outboxes", set()).add(self)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.chain import GENESIS, canonical_bytes, chain_hash
 from services.ledger.domain import WalletState
+from shared.db import executemany
 from shared.events import Envelope, model_for
 from shared.events.ledger import LedgerEvent
 
@@ -176,14 +177,26 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     if not rows:
         return
     await take_append_lock(session)
-    await session.execute(
-        text(
-            "INSERT INTO ledger.events (event_id, stream_id, version, type, schema_version, "
-            "data, metadata, recorded_at, prev_hash, hash) VALUES (:event_id, :stream_id, "
-            ":version, :type, :schema_version, CAST(:data AS jsonb), CAST(:metadata AS jsonb), "
-            ":recorded_at, :prev_hash, :hash)"
-        ),
-        list(rows),
+    await executemany(
+        session,
+        "INSERT INTO ledger.events (event_id, stream_id, version, type, schema_version, data, "
+        "metadata, recorded_at, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6::jsonb, "
+        "$7::jsonb, $8, $9, $10)",
+        [
+            (
+                r["event_id"],
+                r["stream_id"],
+                r["version"],
+                r["type"],
+                r["schema_version"],
+                r["data"],
+                r["metadata"],
+                r["recorded_at"],
+                r["prev_hash"],
+                r["hash"],
+            )
+            for r in rows
+        ],
     )
 
 
@@ -238,33 +251,71 @@ def wallet_row(state: WalletState, head_hash: str, now: datetime) -> dict[str, A
     }
 
 
-UPSERT_WALLET = text(
-    "INSERT INTO ledger.wallets (account_id, status, profile, version, head_hash, available, "
-    "reserved, granted_total, spent_total, expired_total, years_granted, updated_at) VALUES "
-    "(:account_id, :status, CAST(:profile AS jsonb), :version, :head_hash, :available, "
-    ":reserved, :granted_total, :spent_total, :expired_total, :years_granted, :updated_at) "
-    "ON CONFLICT (account_id) DO UPDATE SET status = EXCLUDED.status, profile = "
-    "EXCLUDED.profile, version = EXCLUDED.version, head_hash = EXCLUDED.head_hash, available = "
-    "EXCLUDED.available, reserved = EXCLUDED.reserved, granted_total = EXCLUDED.granted_total, "
-    "spent_total = EXCLUDED.spent_total, expired_total = EXCLUDED.expired_total, "
-    "years_granted = EXCLUDED.years_granted, updated_at = EXCLUDED.updated_at"
+WALLET_COLUMNS = (
+    "account_id",
+    "status",
+    "profile",
+    "version",
+    "head_hash",
+    "available",
+    "reserved",
+    "granted_total",
+    "spent_total",
+    "expired_total",
+    "years_granted",
+    "updated_at",
 )
-UPSERT_LOT = text(
-    "INSERT INTO ledger.lots (lot_id, account_id, funder_id, kind, year, amount, remaining, "
-    "reserved, spent, expired, expires_at, earmark, reason, granted_at) VALUES (:lot_id, "
-    ":account_id, :funder_id, :kind, :year, :amount, :remaining, :reserved, :spent, :expired, "
-    ":expires_at, CAST(:earmark AS jsonb), :reason, :granted_at) ON CONFLICT (lot_id) DO UPDATE "
-    "SET remaining = EXCLUDED.remaining, reserved = EXCLUDED.reserved, spent = EXCLUDED.spent, "
-    "expired = EXCLUDED.expired"
+LOT_COLUMNS = (
+    "lot_id",
+    "account_id",
+    "funder_id",
+    "kind",
+    "year",
+    "amount",
+    "remaining",
+    "reserved",
+    "spent",
+    "expired",
+    "expires_at",
+    "earmark",
+    "reason",
+    "granted_at",
 )
-UPSERT_RESERVATION = text(
-    "INSERT INTO ledger.reservations (reservation_id, account_id, enrolment_id, amount, "
-    "captured, released, status, expires_at, allocations, reserved_at) VALUES "
-    "(:reservation_id, :account_id, :enrolment_id, :amount, :captured, :released, :status, "
-    ":expires_at, CAST(:allocations AS jsonb), :reserved_at) ON CONFLICT (reservation_id) DO "
-    "UPDATE SET amount = EXCLUDED.amount, captured = EXCLUDED.captured, released = "
-    "EXCLUDED.released, status = EXCLUDED.status"
+RESERVATION_COLUMNS = (
+    "reservation_id",
+    "account_id",
+    "enrolment_id",
+    "amount",
+    "captured",
+    "released",
+    "status",
+    "expires_at",
+    "allocations",
+    "reserved_at",
 )
+JSONB = {"profile", "earmark", "allocations"}
+
+
+def _upsert(table: str, columns: tuple[str, ...], updated: tuple[str, ...]) -> str:
+    values = ", ".join(
+        f"${i}" + ("::jsonb" if c in JSONB else "") for i, c in enumerate(columns, 1)
+    )
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
+    return (
+        f"INSERT INTO ledger.{table} ({', '.join(columns)}) VALUES ({values}) "
+        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {sets}"
+    )
+
+
+UPSERT_WALLET = _upsert("wallets", WALLET_COLUMNS, WALLET_COLUMNS[1:])
+UPSERT_LOT = _upsert("lots", LOT_COLUMNS, ("remaining", "reserved", "spent", "expired"))
+UPSERT_RESERVATION = _upsert(
+    "reservations", RESERVATION_COLUMNS, ("amount", "captured", "released", "status")
+)
+
+
+def _tuples(rows: Sequence[dict[str, Any]], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    return [tuple(r[c] for c in columns) for r in rows]
 
 
 async def save_projection(
@@ -275,28 +326,13 @@ async def save_projection(
     now: datetime,
 ) -> None:
     """Write what changed between ``before`` and ``after`` (same transaction as the append)."""
-    assert after.account_id is not None
-    await session.execute(UPSERT_WALLET, wallet_row(after, head_hash, now))
-    lots = [
-        _lot_row(after.account_id, lot)
-        for lot_id, lot in after.lots.items()
-        if before.lots.get(lot_id) != lot
-    ]
-    if lots:
-        await session.execute(UPSERT_LOT, lots)
-    reservations = [
-        _reservation_row(after.account_id, r)
-        for rid, r in after.reservations.items()
-        if before.reservations.get(rid) != r
-    ]
-    if reservations:
-        await session.execute(UPSERT_RESERVATION, reservations)
+    await save_projections_bulk(session, [(before, after, head_hash)], now)
 
 
 async def save_projections_bulk(
     session: AsyncSession, items: Sequence[tuple[WalletState, WalletState, str]], now: datetime
 ) -> None:
-    """Many wallets at once (the allocation run): one statement per table."""
+    """What changed in each wallet, all wallets at once: one statement per table."""
     wallets, lots, reservations = [], [], []
     for before, after, head_hash in items:
         assert after.account_id is not None  # set by the first event folded
@@ -311,12 +347,9 @@ async def save_projections_bulk(
             for rid, r in after.reservations.items()
             if before.reservations.get(rid) != r
         ]
-    if wallets:
-        await session.execute(UPSERT_WALLET, wallets)
-    if lots:
-        await session.execute(UPSERT_LOT, lots)
-    if reservations:
-        await session.execute(UPSERT_RESERVATION, reservations)
+    await executemany(session, UPSERT_WALLET, _tuples(wallets, WALLET_COLUMNS))
+    await executemany(session, UPSERT_LOT, _tuples(lots, LOT_COLUMNS))
+    await executemany(session, UPSERT_RESERVATION, _tuples(reservations, RESERVATION_COLUMNS))
 
 
 # ---- reads -------------------------------------------------------------------------------
