@@ -91,7 +91,7 @@ from .errors import (
     WalletNotFound,
 )
 from .selection import NEVER, usable_lots
-from .state import Lot, Reservation, WalletState, evolve, replay
+from .state import Lot, Reservation, WalletState, assert_invariants, evolve, replay
 
 DEFAULT_RESERVATION_LIFETIME = timedelta(days=180)
 """How long a reservation holds credit when the caller gives no ``expires_at``: long enough
@@ -132,9 +132,11 @@ def decide(state: WalletState, command: Command, now: datetime) -> list[LedgerEv
     if state.account_id is not None and state.account_id != command.account_id:
         raise InvariantViolation(f"command for {command.account_id} on wallet {state.account_id}")
     events = _decide(state, command, now.astimezone(UTC))
-    # Fold the decision once more as a whole: an event list that would not replay (a bug
-    # here) must fail now rather than be appended to a stream that lives forever.
-    replay(events, state)
+    # Fold the decision once more and assert the invariants: an event list that would not
+    # replay or would break a balance (a bug here) must fail now, not be appended to a stream
+    # that is kept forever.
+    if events:
+        assert_invariants(replay(events, state))
     return events
 
 

@@ -1,0 +1,168 @@
+"""The ledger's event schemas: money is a strict int, time is aware UTC, splits add up."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from shared.events.base import Envelope, registry
+from shared.events.ledger import (
+    CreditsGranted,
+    CreditsReserved,
+    Earmark,
+    EntryReversed,
+    LotAmount,
+    ReservationCaptured,
+)
+
+from .builders import ACCOUNT, COURSE, T0, granted, reserved, uid
+
+LEDGER_EVENTS = {
+    "WalletOpened",
+    "ProfileNoted",
+    "CreditsGranted",
+    "CreditsReserved",
+    "ReservationRejected",
+    "ReservationCaptured",
+    "ReservationReleased",
+    "LotExpired",
+    "EntryReversed",
+    "WalletSuspended",
+    "WalletReinstated",
+    "WalletClosed",
+}
+
+
+def test_every_ledger_event_is_registered_on_the_ledger_topic() -> None:
+    types = registry()
+    for name in LEDGER_EVENTS:
+        model = types[f"ila.ledger.{name}.v1"]
+        assert model.topic == "ledger"
+        assert model.event_name == f"ledger.{name}"
+
+
+def test_an_event_travels_in_its_envelope_and_comes_back_equal() -> None:
+    event = reserved("r1", [("a", 700), ("b", 300)], requested=2_000, up_to=True)
+    envelope = Envelope.wrap(event, source="ledger")
+    assert envelope.subject == str(ACCOUNT)
+    assert Envelope.from_bytes(envelope.to_bytes()).payload() == event
+
+
+@pytest.mark.parametrize("amount", [100.0, "100", True, 0, -5])
+def test_money_is_a_positive_int_and_nothing_else(amount: object) -> None:
+    with pytest.raises(ValidationError):
+        CreditsGranted(
+            account_id=ACCOUNT,
+            occurred_at=T0,
+            lot_id=uid("a"),
+            amount=amount,
+            funder_id="state",
+            reason="",
+            kind="top_up",
+        )
+
+
+def test_money_from_json_refuses_a_float() -> None:
+    data = granted("a", 100).model_dump(mode="json")
+    raw = granted("a", 100).model_dump_json().replace('"amount":100', '"amount":100.0')
+    assert '"amount":100.0' in raw
+    with pytest.raises(ValidationError):
+        CreditsGranted.model_validate_json(raw)
+    assert CreditsGranted.model_validate(data) == granted("a", 100)
+
+
+def test_times_must_be_aware_and_are_kept_in_utc() -> None:
+    with pytest.raises(ValidationError):
+        granted("a", 100, at=T0.replace(tzinfo=None))
+    paris = T0.astimezone(timezone(timedelta(hours=2)))
+    event = granted("a", 100, at=paris, expires_at=paris + timedelta(days=1))
+    assert event.occurred_at == T0 and event.occurred_at.tzinfo is not None
+    assert event.occurred_at.utcoffset() == timedelta(0)
+    assert isinstance(event.expires_at, datetime)
+    assert event.expires_at.utcoffset() == timedelta(0)
+
+
+def test_a_statutory_grant_names_its_year() -> None:
+    with pytest.raises(ValidationError):
+        granted("a", 100, kind="statutory", year=None)
+
+
+def test_an_earmark_restricts_something() -> None:
+    with pytest.raises(ValidationError):
+        Earmark()
+    assert Earmark(isced_fields=("06",)).isced_fields == ("06",)
+    with pytest.raises(ValidationError):
+        Earmark(isced_fields=("computing",))
+
+
+def test_a_reservation_split_must_add_up() -> None:
+    with pytest.raises(ValidationError):
+        CreditsReserved(
+            account_id=ACCOUNT,
+            occurred_at=T0,
+            reservation_id=uid("r"),
+            enrolment_id=uid("e"),
+            course=COURSE,
+            requested=1_000,
+            amount=1_000,
+            up_to=False,
+            allocations=(LotAmount(lot_id=uid("a"), amount=999),),
+            expires_at=T0,
+        )
+
+
+def test_a_lot_appears_once_in_a_split() -> None:
+    twice = (LotAmount(lot_id=uid("a"), amount=1), LotAmount(lot_id=uid("a"), amount=1))
+    with pytest.raises(ValidationError):
+        ReservationCaptured(
+            account_id=ACCOUNT,
+            occurred_at=T0,
+            reservation_id=uid("r"),
+            enrolment_id=uid("e"),
+            amount=2,
+            released=0,
+            allocations=twice,
+        )
+
+
+def test_a_reversal_names_the_kind_of_entry_it_compensates() -> None:
+    common = {
+        "account_id": ACCOUNT,
+        "occurred_at": T0,
+        "amount": 5,
+        "allocations": (LotAmount(lot_id=uid("a"), amount=5),),
+        "reason": "mistake",
+        "actor": "admin",
+        "target_version": 2,
+    }
+    with pytest.raises(ValidationError):
+        EntryReversed(target_event="ledger.CreditsGranted", reservation_id=uid("r"), **common)
+    with pytest.raises(ValidationError):
+        EntryReversed(target_event="ledger.ReservationCaptured", lot_id=uid("a"), **common)
+    with pytest.raises(ValidationError):
+        EntryReversed(
+            target_event="ledger.CreditsGranted",
+            lot_id=uid("b"),  # a grant's reversal takes from that grant's lot only
+            **common,
+        )
+    assert EntryReversed(target_event="ledger.CreditsGranted", lot_id=uid("a"), **common)
+
+
+def test_no_float_in_any_ledger_event_schema() -> None:
+    def numbers(schema: object) -> list[str]:
+        found: list[str] = []
+        if isinstance(schema, dict):
+            if schema.get("type") == "number":
+                found.append(str(schema))
+            for value in schema.values():
+                found += numbers(value)
+        elif isinstance(schema, list):
+            for value in schema:
+                found += numbers(value)
+        return found
+
+    for ce_type, model in registry().items():
+        if model.topic == "ledger":
+            assert numbers(model.model_json_schema()) == [], ce_type
