@@ -1,0 +1,193 @@
+"""The domain's random command sequences, also run through the real store.
+
+Every command of the pure state machine (tests/unit/ledger/test_properties.py) is executed
+again through the ledger's handler on PostgreSQL. After every step: the events the store
+appended are the ones the pure decision produced; the projections (wallet, lots,
+reservations) equal the folded state; a full replay of the stored stream equals it too; and
+``verify`` finds every chain intact. The pure machine keeps comparing everything with its
+plain reference model, so projections == full replay == reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import invariant, run_state_machine_as_test
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.ledger import store
+from services.ledger.audit import verify
+from services.ledger.commands import Command
+from services.ledger.domain import LedgerError, replay
+from services.ledger.handlers import Ledger
+from shared.db import make_engine, make_sessionmaker, migrate, transaction
+from shared.outbox import EventContext, Outbox
+from tests.unit.ledger.test_properties import ACCOUNT, LedgerMachine
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+def _url(admin_url: str, name: str) -> str:
+    base, _, query = admin_url.partition("?")
+    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+
+
+async def _admin(admin_url: str, sql: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+class StoreMachine(LedgerMachine):
+    admin_url: ClassVar[str] = ""
+    template: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        name = f"p_{uuid.uuid4().hex[:12]}"
+        self.loop.run_until_complete(
+            _admin(self.admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        )
+        self.engine = make_engine(_url(self.admin_url, name), pool_size=2)
+        self.sessions = make_sessionmaker(self.engine)
+        self.ledger = Ledger(Outbox("ledger"))
+
+    def teardown(self) -> None:
+        self.loop.run_until_complete(self.engine.dispose())
+        self.loop.close()
+
+    def run(self, command: Command, expected: Any) -> None:
+        before = len(self.wire)
+        failed: str | None = None
+        try:
+            super().run(command, expected)
+        except AssertionError:
+            raise
+        decided = self.wire[before:]
+        if len(decided) == 0 and self.state.version == before:
+            # the pure decision refused it or found nothing to do: the store must agree
+            pass
+        try:
+            stored = self.loop.run_until_complete(self._execute(command))
+        except LedgerError as error:
+            failed = error.code
+            stored = []
+        assert stored == decided, (command, failed, stored, decided)
+
+    async def _execute(self, command: Command) -> list[Any]:
+        async with transaction(self.sessions) as session:
+            outcome = await self.ledger.execute(
+                session, command, EventContext.new("property"), now=self.now
+            )
+        return list(outcome.events)
+
+    @invariant()
+    def projections_and_stored_replay_equal_the_state(self) -> None:
+        self.loop.run_until_complete(self._check())
+
+    async def _check(self) -> None:
+        async with self.sessions() as session:
+            rows = await store.load_stream(session, ACCOUNT)
+            assert [r.payload() for r in rows] == self.wire
+            assert replay(r.payload() for r in rows) == self.state
+            wallet = await store.wallet(session, ACCOUNT)
+            if not rows:
+                assert wallet is None
+                return
+            assert wallet is not None
+            s = self.state
+            assert (
+                wallet["status"],
+                wallet["version"],
+                wallet["available"],
+                wallet["reserved"],
+                wallet["granted_total"],
+                wallet["spent_total"],
+                wallet["expired_total"],
+            ) == (
+                s.status,
+                s.version,
+                s.available,
+                s.reserved,
+                s.granted_total,
+                s.spent_total,
+                s.expired_total,
+            )
+            lots = {
+                r["lot_id"]: r
+                for r in (
+                    await session.execute(
+                        text("SELECT lot_id, remaining, reserved, spent, expired FROM ledger.lots")
+                    )
+                ).mappings()
+            }
+            assert set(lots) == set(s.lots)
+            for lot_id, lot in s.lots.items():
+                row = lots[lot_id]
+                assert (row["remaining"], row["reserved"], row["spent"], row["expired"]) == (
+                    lot.remaining,
+                    lot.reserved,
+                    lot.spent,
+                    lot.expired,
+                )
+            reservations = {
+                r["reservation_id"]: r
+                for r in (
+                    await session.execute(
+                        text(
+                            "SELECT reservation_id, status, amount, captured, released "
+                            "FROM ledger.reservations"
+                        )
+                    )
+                ).mappings()
+            }
+            assert set(reservations) == set(s.reservations)
+            for rid, res in s.reservations.items():
+                row = reservations[rid]
+                assert (row["status"], row["amount"], row["captured"], row["released"]) == (
+                    res.status,
+                    res.amount,
+                    res.captured,
+                    res.released,
+                )
+            report = await verify(session)
+            assert report.ok, report.mismatches
+
+
+@pytest.fixture(scope="module")
+def template(pg_admin_url: str) -> str:
+    name = f"tpl_{uuid.uuid4().hex[:10]}"
+
+    async def build() -> None:
+        await _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
+        engine = make_engine(_url(pg_admin_url, name), pool_size=1)
+        try:
+            await migrate(engine, "ledger")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(build())
+    return name
+
+
+def test_random_command_sequences_through_the_store(pg_admin_url: str, template: str) -> None:
+    StoreMachine.admin_url = pg_admin_url
+    StoreMachine.template = template
+    run_state_machine_as_test(
+        StoreMachine,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
