@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -251,3 +252,52 @@ async def test_a_tailing_reader_never_skips_an_event_committed_late(env: Env) ->
             for r in await s.execute(text("SELECT position FROM ledger.events ORDER BY position"))
         ]
     assert seen == all_positions
+
+
+async def test_the_expiry_sweep_expires_lots_and_reservations_as_events(env: Env) -> None:
+    from services.ledger.sweeps import sweep_once
+
+    account = uuid.uuid4()
+    now = datetime.now(UTC)
+    ctx = EventContext.new("test")
+    async with transaction(env.sessions) as s:
+        await env.ledger.execute(s, OpenWallet(account_id=account), ctx)
+        await env.ledger.execute(
+            s,
+            GrantCredits(
+                account_id=account,
+                lot_id=uuid.uuid4(),
+                amount=7_000,
+                funder_id="region",
+                reason="t",
+                expires_at=now + timedelta(days=30),
+            ),
+            ctx,
+        )
+        await env.ledger.execute(
+            s,
+            ReserveCredits(
+                account_id=account,
+                reservation_id=uuid.uuid4(),
+                enrolment_id=uuid.uuid4(),
+                amount=2_000,
+                course=COURSE,
+                expires_at=now + timedelta(days=10),
+            ),
+            ctx,
+        )
+    assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=1)) == 0
+    # day 11: the reservation times out and its credit comes back
+    assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=11)) == 1
+    async with env.sessions() as s:
+        w = await store.wallet(s, account)
+    assert w is not None and w["reserved"] == 0 and w["available"] == 7_000
+    # day 31: the lot is past its date
+    assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=31)) == 1
+    assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=32)) == 0
+    async with env.sessions() as s:
+        w = await store.wallet(s, account)
+        types = [r.type.split(".")[-2] for r in await store.load_stream(s, account)]
+        assert (await verify(s)).ok
+    assert w is not None and w["available"] == 0 and w["expired_total"] == 7_000
+    assert types[-2:] == ["ReservationReleased", "LotExpired"]
