@@ -32,7 +32,9 @@ def services(db_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict
         cluster.stop()
 
 
-async def test_walking_skeleton_over_kafka(services: dict[str, str], db_url: str) -> None:
+async def test_walking_skeleton_over_kafka(
+    services: dict[str, str], db_url: str, kafka_bootstrap: str
+) -> None:
     assert len(all_definitions()) == 4
     settings = settings_for(db_url)
     agency = bearer(settings, "agency", agency_id="pes-fr")
@@ -54,6 +56,11 @@ async def test_walking_skeleton_over_kafka(services: dict[str, str], db_url: str
         )
         assert balance.json()["available"] == 0
         assert balance.json()["status"] == "open"
+    # the services created their topics explicitly: the ledger's is kept forever
+    from tests.integration.test_kafka_launcher import retention_ms
+
+    assert await retention_ms(kafka_bootstrap, f"{services['prefix']}ledger") == "-1"
+    assert await retention_ms(kafka_bootstrap, f"{services['prefix']}accounts") != "-1"
 
 
 async def _ready(client: httpx.AsyncClient, base: str) -> bool:

@@ -51,7 +51,7 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def _retention_ms(bootstrap: str, topic: str) -> str:
+async def retention_ms(bootstrap: str, topic: str) -> str:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -142,11 +142,11 @@ async def test_idempotent_producer_and_consumer_round_trip(broker: KafkaBroker) 
 async def test_topic_config_is_set_and_existing_topics_left_alone(broker: KafkaBroker) -> None:
     spec = TopicSpec(TOPIC, config={"retention.ms": "-1"})
     await ensure_topics(broker.bootstrap, [spec])
-    assert await _retention_ms(broker.bootstrap, TOPIC) == "-1"
+    assert await retention_ms(broker.bootstrap, TOPIC) == "-1"
 
     # A second call with other settings must neither fail nor change the existing topic.
     await ensure_topics(broker.bootstrap, [TopicSpec(TOPIC, config={"retention.ms": "1000"})])
-    assert await _retention_ms(broker.bootstrap, TOPIC) == "-1"
+    assert await retention_ms(broker.bootstrap, TOPIC) == "-1"
 
 
 async def test_topics_are_not_auto_created(broker: KafkaBroker) -> None:
