@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,18 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def _is_data_exception(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    cause = getattr(orig, "__cause__", None)
+    for candidate in (orig, cause):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str) and code.startswith("22"):  # class 22: data exception
+            return True
+        if type(candidate).__name__ in {"DataError", "OverflowError"}:
+            return True
+    return False
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -137,6 +150,31 @@ def install_problem_handlers(app: FastAPI) -> None:
                 request.url.path,
             ),
             dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if _is_data_exception(exc):
+            # a value PostgreSQL cannot take (out of range, malformed): the caller's input
+            # got past validation; nothing was written, since the statement failed
+            return problem_response(
+                problem_body(
+                    422,
+                    "Unprocessable content",
+                    "a value in the request is out of range or malformed",
+                    "unprocessable",
+                    request.url.path,
+                )
+            )
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return problem_response(
+            problem_body(
+                500,
+                "Internal error",
+                "the request could not be completed; nothing was changed",
+                "internal",
+                request.url.path,
+            )
         )
 
     @app.exception_handler(Exception)

@@ -156,7 +156,7 @@ async def entries(
     account_id: uuid.UUID,
     rt: Runtime,
     principal: Reader,
-    after: Annotated[int, Query(ge=0, description="a version")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1, description="a version")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EntriesPage:
     """The account's events in order, each with its hash and the previous hash."""
@@ -368,7 +368,7 @@ async def audit_events(
     request: Request,
     rt: Runtime,
     principal: Auditor,
-    after: Annotated[int, Query(ge=0, description="a global position")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="a global position")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     """Every ledger event in global order, never skipping one that commits late.
