@@ -198,6 +198,8 @@ async def test_policy_allocation_and_stats(api: Api) -> None:
     # 2031: 60,000 / 90,000; 2032: 50,000 / 80,000 but capped at 100,000 / 150,000 held
     assert (await api.balance(high))["available"] == 100_000
     assert (await api.balance(low))["available"] == 150_000
+    report = (await api.c.post("/v1/ledger/audit/verify", headers=api.auditor)).json()
+    assert report["ok"], report["mismatches"]
     stats = (await api.c.get("/v1/ledger/stats", headers=api.auditor)).json()
     assert sum(f["granted"] for y in stats["years"] for f in y["by_funder"].values()) == 250_000
 
