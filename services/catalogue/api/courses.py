@@ -1,0 +1,275 @@
+"""Course endpoints: a provider drafts, changes, submits and withdraws its own courses; an
+agency approves or rejects; anyone authenticated reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.catalogue.api.common import (
+    Runtime,
+    config_of,
+    ctx_for,
+    domain_problem,
+    now,
+    provider_uuid,
+)
+from services.catalogue.commands import CreateCourse, Decision, UpdateCourse, Withdrawal
+from services.catalogue.credentials.document import descriptor_elements
+from services.catalogue.domain import courses as rules
+from services.catalogue.domain.errors import CatalogueError
+from services.catalogue.handlers import courses as handlers
+from services.catalogue.store import courses as store
+from services.catalogue.store import providers as provider_store
+from shared.auth import Principal, require
+from shared.idempotency import run_idempotent
+from shared.problems import Forbidden, NotFound
+from shared.service import ServiceRuntime
+
+router = APIRouter(prefix="/v1/courses", tags=["courses"])
+Provider = Annotated[Principal, Depends(require("provider"))]
+Agency = Annotated[Principal, Depends(require("agency"))]
+Anyone = Annotated[Principal, Depends(require("agency", "provider", "learner", "auditor", "admin"))]
+Status = Literal["draft", "submitted", "approved", "rejected", "withdrawn"]
+
+
+class CoursePublic(BaseModel):
+    course_id: uuid.UUID
+    provider_id: uuid.UUID
+    status: Status
+    status_reason: str | None
+    version: int
+    currency: str
+    content: dict[str, Any]
+    micro_credential: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    approved_at: datetime | None
+
+
+class CoursePage(BaseModel):
+    items: list[CoursePublic]
+    next: str | None
+
+
+class VersionPublic(BaseModel):
+    course_id: uuid.UUID
+    version: int
+    changed: list[str]
+    created_by: str
+    created_at: datetime
+    content: dict[str, Any]
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    action: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    reason: str | None
+    at: datetime
+
+
+def public(row: store.CourseRow, currency: str) -> CoursePublic:
+    return CoursePublic(
+        course_id=row.course_id,
+        provider_id=row.provider_id,
+        status=row.status,
+        status_reason=row.status_reason,
+        version=row.version,
+        currency=currency,
+        content=row.content,
+        micro_credential=descriptor_elements(row.content, learner=None, issued_at=None, grade=None),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        approved_at=row.approved_at,
+    )
+
+
+async def _load(
+    session: AsyncSession, course_id: uuid.UUID, *, lock: bool = False
+) -> store.CourseRow:
+    row = await store.get(session, course_id, lock=lock)
+    if row is None:
+        raise NotFound(f"no course {course_id}")
+    return row
+
+
+@router.post("", status_code=201, response_model=CoursePublic)
+async def create_course(
+    body: CreateCourse, request: Request, rt: Runtime, principal: Provider
+) -> Response:
+    """Draft a course (version 1) with its classification, sessions and micro-credential
+    descriptor; submit it for the agency's approval when ready."""
+    provider_id = provider_uuid(principal)
+
+    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        if await provider_store.get(session, provider_id) is None:
+            raise Forbidden("the token's provider is not registered in the catalogue")
+        course_id = await handlers.create(session, provider_id, body, principal.actor, now())
+        row = await store.get(session, course_id)
+        assert row is not None
+        body_out = public(row, config_of(rt).currency).model_dump(mode="json")
+        return 201, body_out, {"Location": f"/v1/courses/{course_id}"}
+
+    # the request as sent: ids the server fills in (sessions without one) differ per call
+    sent = body.model_dump(mode="json", exclude_unset=True)
+    return await run_idempotent(rt.sessions, "catalogue", request, principal, sent, effect)
+
+
+@router.get("", response_model=CoursePage)
+async def list_courses(
+    rt: Runtime,
+    principal: Annotated[Principal, Depends(require("provider", "agency", "auditor", "admin"))],
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: uuid.UUID | None = None,
+) -> CoursePage:
+    """A provider's own courses; an agency's review queue (``?status=submitted``) or all."""
+    provider = provider_uuid(principal) if principal.role == "provider" else None
+    async with rt.sessions() as session:
+        rows = await store.list_courses(session, provider, status, after, limit)
+    currency = config_of(rt).currency
+    nxt = str(rows[-1].course_id) if len(rows) == limit else None
+    return CoursePage(items=[public(r, currency) for r in rows], next=nxt)
+
+
+@router.get("/{course_id}", response_model=CoursePublic)
+async def get_course(course_id: uuid.UUID, rt: Runtime, principal: Anyone) -> CoursePublic:
+    """The course's current version and workflow status."""
+    async with rt.sessions() as session:
+        row = await _load(session, course_id)
+    return public(row, config_of(rt).currency)
+
+
+@router.get("/{course_id}/versions", response_model=list[VersionPublic])
+async def list_versions(
+    course_id: uuid.UUID, rt: Runtime, principal: Anyone
+) -> list[VersionPublic]:
+    """Every version of the course, oldest first, with the fields each one changed."""
+    async with rt.sessions() as session:
+        await _load(session, course_id)
+        rows = await store.versions(session, course_id)
+    return [VersionPublic(**vars(r)) for r in rows]
+
+
+@router.get("/{course_id}/versions/{version}", response_model=VersionPublic)
+async def get_version(
+    course_id: uuid.UUID, version: int, rt: Runtime, principal: Anyone
+) -> VersionPublic:
+    """One version as it was (enrolments made on it keep it)."""
+    async with rt.sessions() as session:
+        row = await store.version(session, course_id, version)
+    if row is None:
+        raise NotFound(f"course {course_id} has no version {version}")
+    return VersionPublic(**vars(row))
+
+
+@router.get("/{course_id}/history", response_model=list[HistoryEntry])
+async def get_history(course_id: uuid.UUID, rt: Runtime, principal: Anyone) -> list[HistoryEntry]:
+    """Every workflow step: who, when, from which status to which, and why."""
+    async with rt.sessions() as session:
+        await _load(session, course_id)
+        rows = await store.history(session, course_id)
+    return [HistoryEntry(**r) for r in rows]
+
+
+@router.patch("/{course_id}", response_model=CoursePublic)
+async def update_course(
+    course_id: uuid.UUID, body: UpdateCourse, request: Request, rt: Runtime, principal: Provider
+) -> CoursePublic:
+    """Change fields: a new version. A price or content change of an approved course goes
+    back to ``submitted`` for the agency's review; a course under review cannot change."""
+    config = config_of(rt)
+    async with rt.uow() as session:
+        row = await _load(session, course_id, lock=True)
+        try:
+            rules.check_owner(row.domain(), principal.provider_id)
+            await handlers.revise(
+                session,
+                rt.outbox,
+                row,
+                body,
+                principal.actor,
+                ctx_for(request, principal),
+                now(),
+                config.currency,
+            )
+        except CatalogueError as exc:
+            raise domain_problem(exc) from exc
+        updated = await _load(session, course_id)
+        return public(updated, config.currency)
+
+
+async def _act(
+    action: rules.Action,
+    course_id: uuid.UUID,
+    reason: str | None,
+    request: Request,
+    rt: ServiceRuntime,
+    principal: Principal,
+) -> CoursePublic:
+    config = config_of(rt)
+    async with rt.uow() as session:
+        row = await _load(session, course_id, lock=True)
+        try:
+            if principal.role == "provider":
+                rules.check_owner(row.domain(), principal.provider_id)
+            await handlers.act(
+                session,
+                rt.outbox,
+                row,
+                action,
+                reason,
+                principal.actor,
+                ctx_for(request, principal),
+                now(),
+                config.currency,
+            )
+        except CatalogueError as exc:
+            raise domain_problem(exc) from exc
+        updated = await _load(session, course_id)
+        return public(updated, config.currency)
+
+
+@router.post("/{course_id}/submit", response_model=CoursePublic)
+async def submit(
+    course_id: uuid.UUID, request: Request, rt: Runtime, principal: Provider
+) -> CoursePublic:
+    """Ask an agency to approve the current version."""
+    return await _act("submit", course_id, None, request, rt, principal)
+
+
+@router.post("/{course_id}/withdraw", response_model=CoursePublic)
+async def withdraw(
+    course_id: uuid.UUID,
+    request: Request,
+    rt: Runtime,
+    principal: Provider,
+    body: Withdrawal | None = None,
+) -> CoursePublic:
+    """Take the course off the registry (enrolments already made keep their version)."""
+    return await _act("withdraw", course_id, body.reason if body else None, request, rt, principal)
+
+
+@router.post("/{course_id}/approve", response_model=CoursePublic)
+async def approve(
+    course_id: uuid.UUID, body: Decision, request: Request, rt: Runtime, principal: Agency
+) -> CoursePublic:
+    """Approve the submitted version: listed in the registry, fundable from the accounts."""
+    return await _act("approve", course_id, body.reason, request, rt, principal)
+
+
+@router.post("/{course_id}/reject", response_model=CoursePublic)
+async def reject(
+    course_id: uuid.UUID, body: Decision, request: Request, rt: Runtime, principal: Agency
+) -> CoursePublic:
+    """Reject the submitted version, with the reason the provider will read."""
+    return await _act("reject", course_id, body.reason, request, rt, principal)

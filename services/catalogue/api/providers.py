@@ -1,0 +1,163 @@
+"""Provider endpoints: registration by an agency and its quality-assurance decisions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.catalogue.api.common import Runtime, ctx_for, domain_problem, now
+from services.catalogue.commands import Accredit, RegisterProvider, Suspend
+from services.catalogue.domain import providers as rules
+from services.catalogue.domain.errors import CatalogueError
+from services.catalogue.handlers import providers as handlers
+from services.catalogue.store import providers as store
+from shared.auth import Principal, require
+from shared.idempotency import run_idempotent
+from shared.problems import Conflict, Forbidden, NotFound
+
+router = APIRouter(prefix="/v1/providers", tags=["providers"])
+Agency = Annotated[Principal, Depends(require("agency"))]
+Reader = Annotated[Principal, Depends(require("agency", "provider", "auditor", "admin"))]
+
+
+class QualityAssurancePublic(BaseModel):
+    scheme: str
+    valid_until: date
+
+
+class PayoutPublic(BaseModel):
+    iban: str
+    bic: str
+
+
+class ProviderPublic(BaseModel):
+    provider_id: uuid.UUID
+    agency_id: str
+    name: str
+    country: str
+    registration_number: str
+    quality_assurance: QualityAssurancePublic
+    payout: PayoutPublic
+    status: str
+    status_reason: str | None
+    eligible: bool
+    ineligibility: str | None
+    registered_at: datetime
+    updated_at: datetime
+
+
+def public(row: store.ProviderRow) -> ProviderPublic:
+    today = now().date()
+    return ProviderPublic(
+        provider_id=row.provider_id,
+        agency_id=row.agency_id,
+        name=row.name,
+        country=row.country,
+        registration_number=row.registration_number,
+        quality_assurance=QualityAssurancePublic(
+            scheme=row.qa_scheme, valid_until=row.qa_valid_until
+        ),
+        payout=PayoutPublic(iban=row.iban, bic=row.bic),
+        status=row.status,
+        status_reason=row.status_reason,
+        eligible=rules.is_eligible(row.domain(), today),
+        ineligibility=rules.ineligibility(row.domain(), today),
+        registered_at=row.registered_at,
+        updated_at=row.updated_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ProviderPublic,
+    responses={409: {"description": "a provider with this registration number exists"}},
+)
+async def register_provider(
+    body: RegisterProvider, request: Request, rt: Runtime, principal: Agency
+) -> Response:
+    """Register a training provider (it is eligible once accredited, while its QA is valid)."""
+
+    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        try:
+            registered = await handlers.register(
+                session,
+                rt.outbox,
+                body,
+                principal.agency_id or "",
+                ctx_for(request, principal),
+                now(),
+            )
+        except CatalogueError as exc:
+            raise domain_problem(exc) from exc
+        if not registered.created:
+            raise Conflict(
+                f"a provider with this registration number is registered: {registered.provider_id}",
+                extra={"provider_id": str(registered.provider_id)},
+            )
+        row = await store.get(session, registered.provider_id)
+        assert row is not None
+        location = f"/v1/providers/{registered.provider_id}"
+        return 201, public(row).model_dump(mode="json"), {"Location": location}
+
+    return await run_idempotent(
+        rt.sessions, "catalogue", request, principal, body.model_dump(mode="json"), effect
+    )
+
+
+@router.get("/{provider_id}", response_model=ProviderPublic)
+async def get_provider(provider_id: uuid.UUID, rt: Runtime, principal: Reader) -> ProviderPublic:
+    """A provider (a provider token reads only its own)."""
+    if principal.role == "provider" and principal.provider_id != str(provider_id):
+        raise Forbidden("a provider may read only its own record")
+    async with rt.sessions() as session:
+        row = await store.get(session, provider_id)
+    if row is None:
+        raise NotFound(f"no provider {provider_id}")
+    return public(row)
+
+
+async def _decide(
+    provider_id: uuid.UUID,
+    request: Request,
+    rt: Runtime,
+    principal: Principal,
+    body: Accredit | Suspend,
+) -> ProviderPublic:
+    async with rt.uow() as session:
+        row = await store.get(session, provider_id, lock=True)
+        if row is None:
+            raise NotFound(f"no provider {provider_id}")
+        ctx = ctx_for(request, principal)
+        try:
+            if isinstance(body, Accredit):
+                await handlers.accredit(session, rt.outbox, row, body, ctx, now().date())
+            else:
+                await handlers.suspend(session, rt.outbox, row, body, ctx)
+        except CatalogueError as exc:
+            raise domain_problem(exc) from exc
+        updated = await store.get(session, provider_id)
+        assert updated is not None
+        return public(updated)
+
+
+@router.post("/{provider_id}/accredit", response_model=ProviderPublic)
+async def accredit(
+    provider_id: uuid.UUID, body: Accredit, request: Request, rt: Runtime, principal: Agency
+) -> ProviderPublic:
+    """Accredit, re-accredit after a suspension, or renew the quality assurance."""
+    return await _decide(provider_id, request, rt, principal, body)
+
+
+@router.post("/{provider_id}/suspend", response_model=ProviderPublic)
+async def suspend(
+    provider_id: uuid.UUID, body: Suspend, request: Request, rt: Runtime, principal: Agency
+) -> ProviderPublic:
+    """Suspend: its courses leave the registry and take no new enrolments."""
+    return await _decide(provider_id, request, rt, principal, body)

@@ -1,0 +1,1 @@
+"""Micro-credentials: the signed document (pure), its issuing and verification."""

@@ -1,0 +1,169 @@
+"""The micro-credential document, before signing (pure).
+
+Shaped as a W3C Verifiable Credential 2.0 / Open Badges 3.0 ``OpenBadgeCredential`` whose
+achievement has type ``MicroCredential``, and carrying every element of the EU
+micro-credential (Council Recommendation 2022/C 243/02, Annex I) under
+``credentialSubject.microCredential`` with the Recommendation's own names, so that a
+reader who knows only the Recommendation finds them. The learner is identified by the
+pseudonymous account id, never by name or national id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.catalogue import isced
+
+CONTEXTS = [
+    "https://www.w3.org/ns/credentials/v2",
+    "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+]
+MANDATORY_ELEMENTS = (
+    "learnerIdentification",
+    "title",
+    "issuerCountryRegion",
+    "awardingBody",
+    "dateOfIssuing",
+    "learningOutcomes",
+    "notionalWorkload",
+    "level",
+    "typeOfAssessment",
+    "formOfParticipation",
+    "typeOfQualityAssurance",
+)
+OPTIONAL_ELEMENTS = (
+    "prerequisites",
+    "supervisionAndIdentityVerification",
+    "grade",
+    "integrationStackability",
+    "furtherInformation",
+)
+PARTICIPATION = {"in_person": "onsite", "online": "online", "blended": "blended"}
+
+
+@dataclass(frozen=True)
+class Completion:
+    enrolment_id: uuid.UUID
+    account_id: uuid.UUID
+    completed_at: datetime
+    completion_rate: int
+    grade: str | None
+
+
+@dataclass(frozen=True)
+class Issuer:
+    did: str
+    name: str
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def descriptor_elements(
+    content: dict[str, Any], *, learner: str | None, issued_at: datetime | None, grade: str | None
+) -> dict[str, Any]:
+    """Every element of the EU micro-credential for a course version (learner, date of
+    issuing and grade are known only when a credential is issued)."""
+    d = content["descriptor"]
+    workload: dict[str, Any] = {"hours": content["workload_hours"]}
+    if content.get("ects") is not None:
+        workload["ects"] = content["ects"]
+    stack = d.get("stackability")
+    return {
+        "learnerIdentification": learner,
+        "title": d["title"],
+        "issuerCountryRegion": {
+            "countries": list(d["issuer_countries"]),
+            "regions": list(d.get("issuer_regions") or []),
+        },
+        "awardingBody": list(d["awarding_bodies"]),
+        "dateOfIssuing": _iso(issued_at) if issued_at else None,
+        "learningOutcomes": list(content["learning_outcomes"]),
+        "notionalWorkload": workload,
+        "level": {"eqf": content["eqf_level"]},
+        "typeOfAssessment": d["assessment_type"],
+        "formOfParticipation": PARTICIPATION[content["mode"]],
+        "typeOfQualityAssurance": d["quality_assurance"],
+        "prerequisites": d.get("prerequisites"),
+        "supervisionAndIdentityVerification": d.get("supervision"),
+        "grade": grade,
+        "integrationStackability": (
+            {"integration": stack["integration"], "towards": stack.get("towards")}
+            if stack
+            else None
+        ),
+        "furtherInformation": d.get("further_information"),
+    }
+
+
+def build(
+    credential_id: uuid.UUID,
+    issuer: Issuer,
+    issued_at: datetime,
+    course_id: uuid.UUID,
+    course_version: int,
+    content: dict[str, Any],
+    provider_name: str,
+    completion: Completion,
+) -> dict[str, Any]:
+    """The unsigned credential for one certified completion of one course version."""
+    learner = f"urn:uuid:{completion.account_id}"
+    elements = descriptor_elements(
+        content, learner=learner, issued_at=issued_at, grade=completion.grade
+    )
+    field = isced.lookup(content["isced_field"])
+    achievement: dict[str, Any] = {
+        "id": f"urn:ila:course:{course_id}:v{course_version}",
+        "type": ["Achievement"],
+        "achievementType": "MicroCredential",
+        "name": elements["title"],
+        "description": content["description"],
+        "criteria": {"narrative": "; ".join(content["learning_outcomes"])},
+        "inLanguage": content["language"],
+        "creator": {"type": ["Profile"], "name": provider_name},
+        "fieldOfStudy": field.name if field else content["isced_field"],
+        "alignment": [
+            {
+                "type": ["Alignment"],
+                "targetName": field.name if field else content["isced_field"],
+                "targetUrl": isced.URI_BASE + content["isced_field"],
+                "targetFramework": "ISCED-F 2013",
+                "targetCode": content["isced_field"],
+            },
+            *(
+                {
+                    "type": ["Alignment"],
+                    "targetName": uri,
+                    "targetUrl": uri,
+                    "targetFramework": "ESCO",
+                }
+                for uri in content.get("esco_skills") or []
+            ),
+        ],
+    }
+    subject: dict[str, Any] = {
+        "id": learner,
+        "type": ["AchievementSubject"],
+        "achievement": achievement,
+        "microCredential": elements,
+        "completion": {
+            "enrolmentId": str(completion.enrolment_id),
+            "completedAt": _iso(completion.completed_at),
+            "completionRate": completion.completion_rate,
+        },
+    }
+    if completion.grade is not None:
+        subject["result"] = [{"type": ["Result"], "value": completion.grade}]
+    return {
+        "@context": list(CONTEXTS),
+        "id": f"urn:uuid:{credential_id}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "issuer": {"id": issuer.did, "type": ["Profile"], "name": issuer.name},
+        "validFrom": _iso(issued_at),
+        "name": elements["title"],
+        "credentialSubject": subject,
+    }

@@ -1,0 +1,171 @@
+"""Issuing micro-credentials on certified completions, revoking and verifying them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.catalogue.credentials import document, signing
+from services.catalogue.domain.errors import conflict
+from services.catalogue.handlers import CatalogueConfig
+from services.catalogue.store import courses as course_store
+from services.catalogue.store import credentials as store
+from services.catalogue.store import providers as provider_store
+from shared.events.catalogue import CredentialIssued, CredentialRevoked
+from shared.events.payments import CompletionCertified
+from shared.outbox import EventContext, Outbox
+
+log = logging.getLogger(__name__)
+
+
+class UnknownCourseVersion(Exception):
+    """The completion names a course version the catalogue never had (dead-lettered)."""
+
+
+async def issue(
+    session: AsyncSession,
+    outbox: Outbox,
+    config: CatalogueConfig,
+    completion: CompletionCertified,
+    ctx: EventContext,
+    now: datetime,
+) -> store.CredentialRow:
+    """The credential for this enrolment: issued now, or the one issued before."""
+    existing = await store.by_enrolment(session, completion.enrolment_id)
+    if existing is not None:
+        return existing
+    version = await course_store.version(session, completion.course_id, completion.course_version)
+    if version is None:
+        raise UnknownCourseVersion(
+            f"course {completion.course_id} has no version {completion.course_version}"
+        )
+    course = await course_store.get(session, completion.course_id)
+    assert course is not None
+    if str(course.provider_id) != completion.provider_id:
+        raise UnknownCourseVersion(
+            f"course {completion.course_id} is not offered by provider {completion.provider_id}"
+        )
+    provider = await provider_store.get(session, course.provider_id)
+    assert provider is not None
+    credential_id = uuid.uuid4()
+    unsigned = document.build(
+        credential_id,
+        document.Issuer(did=config.issuer_key.did, name=config.issuer_name),
+        now,
+        completion.course_id,
+        completion.course_version,
+        version.content,
+        provider.name,
+        document.Completion(
+            enrolment_id=completion.enrolment_id,
+            account_id=completion.account_id,
+            completed_at=completion.completed_at,
+            completion_rate=completion.completion_rate,
+            grade=completion.grade,
+        ),
+    )
+    signed = signing.sign(unsigned, config.issuer_key, now)
+    row = {
+        "credential_id": credential_id,
+        "enrolment_id": completion.enrolment_id,
+        "account_id": completion.account_id,
+        "course_id": completion.course_id,
+        "course_version": completion.course_version,
+        "provider_id": course.provider_id,
+        "document": json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
+        "issued_at": now,
+    }
+    await store.insert(session, row)
+    await outbox.add(
+        session,
+        [
+            CredentialIssued(
+                credential_id=credential_id,
+                account_id=completion.account_id,
+                enrolment_id=completion.enrolment_id,
+                course_id=completion.course_id,
+                course_version=completion.course_version,
+                provider_id=str(course.provider_id),
+                issuer=config.issuer_key.did,
+                issued_at=now,
+            )
+        ],
+        ctx,
+    )
+    issued = await store.get(session, credential_id)
+    assert issued is not None
+    return issued
+
+
+async def revoke(
+    session: AsyncSession,
+    outbox: Outbox,
+    row: store.CredentialRow,
+    reason: str,
+    ctx: EventContext,
+    now: datetime,
+) -> None:
+    if row.revoked_at is not None:
+        raise conflict("already_revoked", "the credential is already revoked")
+    await store.revoke(session, row.credential_id, reason, now)
+    await outbox.add(
+        session,
+        [
+            CredentialRevoked(
+                credential_id=row.credential_id,
+                account_id=row.account_id,
+                reason=reason,
+                revoked_at=now,
+            )
+        ],
+        ctx,
+    )
+
+
+def _credential_id(presented: dict[str, Any]) -> uuid.UUID | None:
+    value = presented.get("id")
+    if not isinstance(value, str) or not value.startswith("urn:uuid:"):
+        return None
+    try:
+        return uuid.UUID(value.removeprefix("urn:uuid:"))
+    except ValueError:
+        return None
+
+
+async def verify(
+    session: AsyncSession, config: CatalogueConfig, presented: dict[str, Any]
+) -> dict[str, Any]:
+    """Check form, issuer key, signature and revocation; say which failed and why."""
+    result = signing.verify(presented, config.issuer_key.did)
+    credential_id = _credential_id(presented)
+    revoked: bool | None = None
+    revocation: dict[str, Any] | None = None
+    if credential_id is None:
+        result.fail("revocation", "unknown", "the credential has no urn:uuid id")
+    else:
+        row = await store.get(session, credential_id)
+        if row is None:
+            result.fail("revocation", "unknown", "this issuer has no record of the credential")
+        elif row.revoked_at is not None:
+            revoked = True
+            revocation = {"revoked_at": row.revoked_at, "reason": row.revocation_reason}
+            result.fail("revocation", "revoked", "the credential was revoked")
+        else:
+            revoked = False
+            result.checks["revocation"] = "ok"
+    return {
+        "valid": not result.errors,
+        "credential_id": str(credential_id) if credential_id else None,
+        "issuer": result.issuer,
+        "trusted_issuer": config.issuer_key.did,
+        "signature_valid": result.checks.get("signature") == "ok",
+        "revoked": revoked,
+        "revocation": revocation,
+        "checks": result.checks,
+        "errors": result.errors,
+    }

@@ -1,0 +1,1 @@
+"""The only place with SQL for the catalogue service."""

@@ -1,0 +1,94 @@
+"""Issued credentials: the signed document as issued, and its revocation."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+COLUMNS = (
+    "credential_id, enrolment_id, account_id, course_id, course_version, provider_id, "
+    "document, issued_at, revoked_at, revocation_reason"
+)
+
+
+@dataclass(frozen=True)
+class CredentialRow:
+    credential_id: uuid.UUID
+    enrolment_id: uuid.UUID
+    account_id: uuid.UUID
+    course_id: uuid.UUID
+    course_version: int
+    provider_id: uuid.UUID
+    document: str
+    issued_at: datetime
+    revoked_at: datetime | None
+    revocation_reason: str | None
+
+
+async def insert(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """Insert unless a credential exists for the enrolment; True when inserted."""
+    inserted = await session.scalar(
+        text(
+            "INSERT INTO catalogue.credentials (credential_id, enrolment_id, account_id, "
+            "course_id, course_version, provider_id, document, issued_at) VALUES "
+            "(:credential_id, :enrolment_id, :account_id, :course_id, :course_version, "
+            ":provider_id, :document, :issued_at) ON CONFLICT (enrolment_id) DO NOTHING "
+            "RETURNING credential_id"
+        ),
+        row,
+    )
+    return inserted is not None
+
+
+async def get(
+    session: AsyncSession, credential_id: uuid.UUID, *, lock: bool = False
+) -> CredentialRow | None:
+    sql = f"SELECT {COLUMNS} FROM catalogue.credentials WHERE credential_id = :c"
+    if lock:
+        sql += " FOR UPDATE"
+    row = (await session.execute(text(sql), {"c": credential_id})).mappings().one_or_none()
+    return CredentialRow(**row) if row else None
+
+
+async def by_enrolment(session: AsyncSession, enrolment_id: uuid.UUID) -> CredentialRow | None:
+    row = (
+        (
+            await session.execute(
+                text(f"SELECT {COLUMNS} FROM catalogue.credentials WHERE enrolment_id = :e"),
+                {"e": enrolment_id},
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return CredentialRow(**row) if row else None
+
+
+async def for_account(session: AsyncSession, account_id: uuid.UUID) -> list[CredentialRow]:
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT {COLUMNS} FROM catalogue.credentials WHERE account_id = :a "
+                "ORDER BY issued_at, credential_id"
+            ),
+            {"a": account_id},
+        )
+    ).mappings()
+    return [CredentialRow(**r) for r in rows]
+
+
+async def revoke(
+    session: AsyncSession, credential_id: uuid.UUID, reason: str, now: datetime
+) -> None:
+    await session.execute(
+        text(
+            "UPDATE catalogue.credentials SET revoked_at = :now, revocation_reason = :reason "
+            "WHERE credential_id = :c"
+        ),
+        {"c": credential_id, "reason": reason, "now": now},
+    )

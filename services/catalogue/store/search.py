@@ -1,0 +1,254 @@
+"""The public registry's search: approved courses of eligible providers only.
+
+Full text through the GIN-indexed ``search`` tsvector (``@@`` with a ``websearch_to_tsquery``
+query, ranked with ``ts_rank``), facets counted in the same round trip, keyset pagination
+on (rank, course id) or (title, course id) so that pages never repeat or skip a course.
+Facet counts are *disjunctive*: each facet is counted with every other filter applied but
+not its own, so a reader filtering on EQF 4 still sees how many courses EQF 5 would give.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.catalogue.store.courses import ts_config
+
+ELIGIBLE = "c.status = 'approved' AND p.status = 'accredited' AND p.qa_valid_until >= :today"
+QUERY = (
+    "websearch_to_tsquery('simple', :q) || websearch_to_tsquery(CAST(:q_config AS regconfig), :q)"
+)
+RANK = "round(CAST(ts_rank(c.search, {query}) AS numeric), 9)"
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    q: str | None = None
+    language: str = "en"
+    eqf_levels: tuple[int, ...] = ()
+    isced: str | None = None
+    modes: tuple[str, ...] = ()
+    region: str | None = None
+    max_price: int | None = None
+    limit: int = 20
+    # the last row of the previous page: (rank or title, course id)
+    after: tuple[str, uuid.UUID] | None = None
+
+    @property
+    def ranked(self) -> bool:
+        return bool(self.q and self.q.strip())
+
+
+@dataclass(frozen=True)
+class Hit:
+    course_id: uuid.UUID
+    version: int
+    provider_id: uuid.UUID
+    provider_name: str
+    kind: str
+    title: str
+    summary: str
+    language: str
+    eqf_level: int
+    isced_field: str
+    mode: str
+    region: str
+    price: int
+    next_session: datetime | None
+    sort_key: str
+    rank: float | None
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    has_more: bool
+    total: int
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+def _filters(query: SearchQuery, params: dict[str, Any]) -> dict[str, str]:
+    """One SQL condition per facet ("TRUE" when the facet is not filtered)."""
+    conditions = {
+        "eqf_level": "TRUE",
+        "isced": "TRUE",
+        "mode": "TRUE",
+        "region": "TRUE",
+        "max_price": "TRUE",
+    }
+    if query.eqf_levels:
+        conditions["eqf_level"] = "c.eqf_level = ANY(:eqf_levels)"
+        params["eqf_levels"] = list(query.eqf_levels)
+    if query.isced:
+        # ISCED-F is hierarchical: '06' covers '061' and '0613' (digits only, no wildcard)
+        conditions["isced"] = "c.isced_field LIKE :isced_prefix"
+        params["isced_prefix"] = query.isced + "%"
+    if query.modes:
+        conditions["mode"] = "c.mode = ANY(:modes)"
+        params["modes"] = list(query.modes)
+    if query.region:
+        conditions["region"] = "lower(c.region) = lower(:region)"
+        params["region"] = query.region
+    if query.max_price is not None:
+        conditions["max_price"] = "c.price <= :max_price"
+        params["max_price"] = query.max_price
+    return conditions
+
+
+def _base(query: SearchQuery, today: date) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"today": today}
+    where = ELIGIBLE
+    if query.ranked:
+        params["q"] = query.q
+        params["q_config"] = ts_config(query.language)
+        where += f" AND c.search @@ ({QUERY})"
+    return where, params
+
+
+async def search(session: AsyncSession, query: SearchQuery, today: date) -> SearchResult:
+    where, params = _base(query, today)
+    conditions = _filters(query, params)
+    all_filters = " AND ".join(conditions.values())
+    if query.ranked:
+        sort_key = RANK.format(query=f"({QUERY})")
+        order = "sort_rank DESC, course_id"
+        cursor = (
+            "(sort_rank < CAST(:k AS numeric) "
+            "OR (sort_rank = CAST(:k AS numeric) AND course_id > :id))"
+        )
+    else:
+        sort_key = "NULL::numeric"
+        order = "title, course_id"
+        cursor = "(title, course_id) > (:k, :id)"
+    page_where = ""
+    if query.after is not None:
+        key, params["id"] = query.after
+        params["k"] = Decimal(key) if query.ranked else key
+        page_where = f"WHERE {cursor}"
+    params["limit"] = query.limit + 1
+    rows = (
+        (
+            await session.execute(
+                text(
+                    "SELECT * FROM (SELECT c.course_id, c.version, c.provider_id, "
+                    "p.name AS provider_name, c.kind, c.title, c.language, c.eqf_level, "
+                    "c.isced_field, c.mode, c.region, c.price, c.next_session, "
+                    f"{sort_key} AS sort_rank, "
+                    "(SELECT left(v.content->>'description', 240) FROM catalogue.course_versions v "
+                    " WHERE v.course_id = c.course_id AND v.version = c.version) AS summary "
+                    "FROM catalogue.courses c JOIN catalogue.providers p USING (provider_id) "
+                    f"WHERE {where} AND {all_filters}) page {page_where} "
+                    f"ORDER BY {order} LIMIT :limit"
+                ),
+                params,
+            )
+        )
+        .mappings()
+        .all()
+    )
+    hits = [_hit(r, query.ranked) for r in rows[: query.limit]]
+    total, facets = await _facets(session, query, today)
+    return SearchResult(hits=hits, has_more=len(rows) > query.limit, total=total, facets=facets)
+
+
+def _hit(row: Any, ranked: bool) -> Hit:
+    rank: Decimal | None = row["sort_rank"]
+    return Hit(
+        course_id=row["course_id"],
+        version=row["version"],
+        provider_id=row["provider_id"],
+        provider_name=row["provider_name"],
+        kind=row["kind"],
+        title=row["title"],
+        summary=row["summary"] or "",
+        language=row["language"],
+        eqf_level=row["eqf_level"],
+        isced_field=row["isced_field"],
+        mode=row["mode"],
+        region=row["region"],
+        price=row["price"],
+        next_session=row["next_session"],
+        sort_key=str(rank) if ranked else row["title"],
+        rank=float(rank) if rank is not None else None,
+    )
+
+
+async def _facets(
+    session: AsyncSession, query: SearchQuery, today: date
+) -> tuple[int, dict[str, list[tuple[str, int]]]]:
+    where, params = _base(query, today)
+    conditions = _filters(query, params)
+    flags = ", ".join(f"({cond}) AS f_{name}" for name, cond in conditions.items())
+
+    def others(name: str) -> str:
+        return " AND ".join(f"f_{n}" for n in conditions if n != name) or "TRUE"
+
+    groups = {
+        "eqf_level": "CAST(eqf_level AS text)",
+        "isced": "left(isced_field, 2)",
+        "mode": "mode",
+        "region": "region",
+    }
+    parts = [
+        f"SELECT '{name}' AS facet, {expr} AS value, count(*) AS n FROM base "
+        f"WHERE {others(name)} GROUP BY 2"
+        for name, expr in groups.items()
+    ]
+    parts.append(
+        "SELECT 'total', '', count(*) FROM base WHERE " + " AND ".join(f"f_{n}" for n in conditions)
+    )
+    rows = (
+        await session.execute(
+            text(
+                "WITH base AS MATERIALIZED (SELECT c.eqf_level, c.isced_field, c.mode, c.region, "
+                f"{flags} FROM catalogue.courses c JOIN catalogue.providers p USING (provider_id) "
+                f"WHERE {where}) " + " UNION ALL ".join(parts)
+            ),
+            params,
+        )
+    ).all()
+    total = 0
+    facets: dict[str, list[tuple[str, int]]] = {name: [] for name in groups}
+    for facet, value, count in rows:
+        if facet == "total":
+            total = int(count)
+        else:
+            facets[facet].append((str(value), int(count)))
+    for name, values in facets.items():
+        if name == "eqf_level":
+            values.sort(key=lambda v: int(v[0]))
+        elif name in ("isced", "mode"):
+            values.sort()
+        else:
+            values.sort(key=lambda v: (-v[1], v[0]))
+    return total, facets
+
+
+async def public_course(
+    session: AsyncSession, course_id: uuid.UUID, today: date
+) -> dict[str, Any] | None:
+    """A listed course (approved, eligible provider) with its content, for the registry."""
+    row = (
+        (
+            await session.execute(
+                text(
+                    "SELECT c.course_id, c.version, c.provider_id, p.name AS provider_name, "
+                    "p.country AS provider_country, p.qa_scheme, v.content "
+                    "FROM catalogue.courses c JOIN catalogue.providers p USING (provider_id) "
+                    "JOIN catalogue.course_versions v "
+                    "ON v.course_id = c.course_id AND v.version = c.version "
+                    f"WHERE c.course_id = :c AND {ELIGIBLE}"
+                ),
+                {"c": course_id, "today": today},
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return dict(row) if row else None

@@ -1,0 +1,184 @@
+"""Events published by the catalogue service on the ``catalogue`` topic.
+
+Other services keep their own read models from these: payments needs the provider's payout
+details and eligibility (status and quality-assurance validity) and, for each approved
+course version, its price, sessions and classification (the ledger matches earmarks on
+ISCED-F field, EQF level and tags). Every course event carries the course version it is
+about, so that an enrolment stays on the version it was made on.
+
+Provider ids are the catalogue's UUIDs as strings (the same string a provider token
+carries in its ``provider_id`` claim). Prices are integer minor units of the deployment's
+currency; times are aware datetimes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.events.base import Event, event
+
+CourseKind = Literal["training", "guidance", "validation"]
+CourseMode = Literal["in_person", "online", "blended"]
+CourseStatus = Literal["draft", "submitted", "approved", "rejected", "withdrawn"]
+ProviderStatus = Literal["registered", "accredited", "suspended"]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SessionInfo(_Value):
+    """One dated run of a course and how many learners it takes."""
+
+    session_id: uuid.UUID
+    start: AwareDatetime
+    end: AwareDatetime
+    seats: int = Field(ge=1)
+
+
+class Payout(_Value):
+    """Where the provider is paid (validated IBAN and BIC, compact form)."""
+
+    iban: str
+    bic: str
+    account_holder: str
+
+
+# -- providers -------------------------------------------------------------------------
+
+
+class _ProviderEvent(Event):
+    provider_id: str
+
+    def aggregate_id(self) -> str:
+        return self.provider_id
+
+
+@event("catalogue.ProviderRegistered")
+class ProviderRegistered(_ProviderEvent):
+    """A provider is known; it becomes eligible once accredited (and while its QA is valid)."""
+
+    agency_id: str
+    name: str
+    country: str
+    registration_number: str
+    qa_scheme: str
+    qa_valid_until: date
+    payout: Payout
+    status: ProviderStatus
+    registered_at: AwareDatetime
+
+
+@event("catalogue.ProviderAccredited")
+class ProviderAccredited(_ProviderEvent):
+    """Eligible from now on until ``qa_valid_until`` (inclusive) unless suspended."""
+
+    reason: str
+    qa_scheme: str
+    qa_valid_until: date
+
+
+@event("catalogue.ProviderSuspended")
+class ProviderSuspended(_ProviderEvent):
+    """Not eligible: no new enrolments; its courses leave the public registry."""
+
+    reason: str
+
+
+# -- courses ---------------------------------------------------------------------------
+
+
+class _CourseEvent(Event):
+    course_id: uuid.UUID
+    version: int = Field(ge=1)
+    provider_id: str
+
+    def aggregate_id(self) -> str:
+        return str(self.course_id)
+
+
+class _CourseTermsEvent(_CourseEvent):
+    """A course event carrying what an enrolment and an earmark need of that version."""
+
+    kind: CourseKind
+    title: str
+    price: Annotated[int, Field(strict=True, gt=0)]
+    currency: str
+    sessions: tuple[SessionInfo, ...]
+    isced_field: str = Field(pattern=r"^[0-9]{2,4}$", description="ISCED-F 2013 code")
+    eqf_level: int = Field(ge=1, le=8)
+    tags: tuple[str, ...] = ()
+    mode: CourseMode
+    region: str
+    workload_hours: int = Field(ge=1)
+
+
+@event("catalogue.CourseSubmitted")
+class CourseSubmitted(_CourseEvent):
+    """The provider asks for this version to be approved."""
+
+
+@event("catalogue.CourseApproved")
+class CourseApproved(_CourseTermsEvent):
+    """This version is eligible: listed in the public registry, enrolments may use it."""
+
+    approved_by: str
+    approved_at: AwareDatetime
+
+
+@event("catalogue.CourseRejected")
+class CourseRejected(_CourseEvent):
+    reason: str
+
+
+@event("catalogue.CourseWithdrawn")
+class CourseWithdrawn(_CourseEvent):
+    """The provider withdrew the course: no new enrolments; existing ones keep their version."""
+
+    reason: str | None = None
+
+
+@event("catalogue.CourseUpdated")
+class CourseUpdated(_CourseTermsEvent):
+    """A new version was made. ``changed`` names the fields that differ from the previous
+    version; ``status`` is the course's status after the change (a price or content change
+    of an approved course sends it back to ``submitted``; a change of sessions alone keeps
+    it ``approved``)."""
+
+    previous_version: int = Field(ge=1)
+    status: CourseStatus
+    changed: tuple[str, ...]
+
+
+# -- credentials -----------------------------------------------------------------------
+
+
+class _CredentialEvent(Event):
+    credential_id: uuid.UUID
+    account_id: uuid.UUID
+
+    def aggregate_id(self) -> str:
+        # keyed by the learner: their issuances and revocations stay in order
+        return str(self.account_id)
+
+
+@event("catalogue.CredentialIssued")
+class CredentialIssued(_CredentialEvent):
+    """A signed micro-credential was issued to the learner for a certified completion."""
+
+    enrolment_id: uuid.UUID
+    course_id: uuid.UUID
+    course_version: int = Field(ge=1)
+    provider_id: str
+    issuer: str
+    issued_at: AwareDatetime
+
+
+@event("catalogue.CredentialRevoked")
+class CredentialRevoked(_CredentialEvent):
+    reason: str
+    revoked_at: AwareDatetime

@@ -1,0 +1,158 @@
+"""Builders and a small client for the catalogue tests (real PostgreSQL, in-process bus)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from services.registry import definition
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.support import bearer, running_app, settings_for
+
+IBAN = "DE89 3704 0044 0532 0130 00"
+BIC = "COBADEFFXXX"
+
+
+def provider_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Atelier Numérique",
+        "country": "FR",
+        "registration_number": "RN-" + uuid.uuid4().hex[:10],
+        "quality_assurance": {
+            "scheme": "Qualiopi",
+            "valid_until": (date.today() + timedelta(days=365)).isoformat(),
+        },
+        "payout": {"iban": IBAN, "bic": BIC},
+    }
+    body.update(overrides)
+    return body
+
+
+def course_body(**overrides: Any) -> dict[str, Any]:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+    body: dict[str, Any] = {
+        "kind": "training",
+        "title": "Welding basics",
+        "description": "Hands-on introduction to arc welding in a certified workshop.",
+        "language": "en",
+        "learning_outcomes": ["Weld steel plates safely", "Read a welding procedure"],
+        "eqf_level": 3,
+        "isced_field": "0715",
+        "esco_skills": ["http://data.europa.eu/esco/skill/0c1d9a8e-6a0e-4d3e-a9b4-1f5f1c2c7e11"],
+        "workload_hours": 70,
+        "ects": 2.5,
+        "mode": "in_person",
+        "region": "Bretagne",
+        "price": 125_000,
+        "tags": ["green"],
+        "sessions": [
+            {
+                "session_id": str(uuid.uuid4()),
+                "start": start.isoformat(),
+                "end": (start + timedelta(days=10)).isoformat(),
+                "seats": 12,
+            }
+        ],
+        "descriptor": {
+            "title": "Certificate in basic arc welding",
+            "issuer_countries": ["FR"],
+            "issuer_regions": ["Bretagne"],
+            "awarding_bodies": ["Atelier Numérique"],
+            "assessment_type": "Practical test observed by an assessor",
+            "quality_assurance": "Qualiopi external audit",
+            "prerequisites": "None",
+            "supervision": "onsite_identity_verification",
+            "grading_scheme": "pass/fail",
+            "stackability": {"integration": "stackable", "towards": "CAP Welder"},
+            "further_information": "https://example.org/welding",
+        },
+    }
+    for key, value in overrides.items():
+        body[key] = value
+    return copy.deepcopy(body)
+
+
+class Catalogue:
+    """Tokens for each role and shortcuts for the common steps."""
+
+    def __init__(self, app: FastAPI, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.app, self.c, self.settings = app, client, settings
+        self.agency = bearer(settings, "agency", agency_id="pes-fr")
+        self.learner_id = uuid.uuid4()
+        self.learner = bearer(settings, "learner", str(self.learner_id))
+        self.auditor = bearer(settings, "auditor")
+
+    @property
+    def rt(self) -> ServiceRuntime:
+        runtime: ServiceRuntime = self.app.state.runtimes["catalogue"]
+        return runtime
+
+    def provider_token(self, provider_id: str) -> dict[str, str]:
+        return bearer(self.settings, "provider", provider_id=provider_id)
+
+    async def provider(self, accredit: bool = True, **overrides: Any) -> tuple[str, dict[str, str]]:
+        r = await self.c.post("/v1/providers", json=provider_body(**overrides), headers=self.agency)
+        assert r.status_code == 201, r.text
+        provider_id: str = r.json()["provider_id"]
+        if accredit:
+            r = await self.c.post(
+                f"/v1/providers/{provider_id}/accredit",
+                json={"reason": "audit passed"},
+                headers=self.agency,
+            )
+            assert r.status_code == 200, r.text
+        return provider_id, self.provider_token(provider_id)
+
+    async def course(self, provider: dict[str, str], **overrides: Any) -> dict[str, Any]:
+        r = await self.c.post("/v1/courses", json=course_body(**overrides), headers=provider)
+        assert r.status_code == 201, r.text
+        course: dict[str, Any] = r.json()
+        return course
+
+    async def approved(self, provider: dict[str, str], **overrides: Any) -> dict[str, Any]:
+        course = await self.course(provider, **overrides)
+        cid = course["course_id"]
+        r = await self.c.post(f"/v1/courses/{cid}/submit", headers=provider)
+        assert r.status_code == 200, r.text
+        r = await self.c.post(
+            f"/v1/courses/{cid}/approve", json={"reason": "eligible"}, headers=self.agency
+        )
+        assert r.status_code == 200, r.text
+        approved: dict[str, Any] = r.json()
+        return approved
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.rt.sessions() as session:
+            return await session.scalar(text(sql), params)
+
+    async def execute(self, sql: str, **params: Any) -> None:
+        async with self.rt.uow() as session:
+            await session.execute(text(sql), params)
+
+    async def events(self, type_suffix: str) -> list[dict[str, Any]]:
+        """The catalogue's outbox rows of one event type, oldest first, as envelopes."""
+        async with self.rt.sessions() as session:
+            rows = (
+                await session.execute(
+                    text("SELECT body FROM catalogue.outbox WHERE type LIKE :t ORDER BY id"),
+                    {"t": f"ila.catalogue.{type_suffix}.v%"},
+                )
+            ).scalars()
+            return [json.loads(bytes(b)) for b in rows]
+
+
+@asynccontextmanager
+async def catalogue(db_url: str, **settings: Any) -> AsyncIterator[Catalogue]:
+    s = settings_for(db_url, **settings)
+    async with running_app([definition("catalogue")], s) as (app, client):
+        yield Catalogue(app, client, s)
