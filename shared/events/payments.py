@@ -64,3 +64,99 @@ class CompletionCertified(_EnrolmentEvent):
     completed_at: datetime
     completion_rate: int = Field(ge=0, le=100)
     grade: str | None = None
+
+
+class _EnrolmentOutcome(_EnrolmentEvent):
+    provider_id: str
+    course_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+@event("payments.EnrolmentConfirmed")
+class EnrolmentConfirmed(_EnrolmentOutcome):
+    """Credit is reserved: the learner holds a seat. ``covered`` comes from the account,
+    ``co_payment`` (the participation fee included) from the learner."""
+
+    price: int = Field(ge=0)
+    covered: int = Field(ge=0)
+    co_payment: int = Field(ge=0)
+    participation_fee: int = Field(ge=0)
+
+
+@event("payments.EnrolmentRejected")
+class EnrolmentRejected(_EnrolmentOutcome):
+    """The enrolment will not go ahead (the ledger's refusal, the learner's refusal, no
+    confirmation in time, an agency's review); the seat is free again."""
+
+    status: str
+    reason: str
+
+
+@event("payments.EnrolmentCancelled")
+class EnrolmentCancelled(_EnrolmentOutcome):
+    """Cancelled by the learner or the provider; ``rule`` says which cancellation rule applied
+    and ``provider_share`` what the provider keeps (the rest of the credit is released)."""
+
+    cancelled_by: str
+    rule: str
+    provider_share: int = Field(ge=0)
+    reason: str
+
+
+class _ClaimEvent(Event):
+    claim_id: uuid.UUID
+    enrolment_id: uuid.UUID
+    provider_id: str
+    milestone: str
+
+    def aggregate_id(self) -> str:
+        return str(self.enrolment_id)
+
+
+@event("payments.ClaimApproved")
+class ClaimApproved(_ClaimEvent):
+    """The claim passed the checks; ``amount`` is being captured from the reservation."""
+
+    amount: int = Field(gt=0)
+
+
+@event("payments.ClaimRejected")
+class ClaimRejected(_ClaimEvent):
+    reason: str
+
+
+@event("payments.ClaimHeld")
+class ClaimHeld(_ClaimEvent):
+    """A fraud hold: the claim is excluded from payouts until an agency releases it."""
+
+    reason: str
+
+
+class _PayoutEvent(Event):
+    payout_id: uuid.UUID
+    provider_id: str
+
+    def aggregate_id(self) -> str:
+        return self.provider_id
+
+
+@event("payments.PayoutSent")
+class PayoutSent(_PayoutEvent):
+    """A credit transfer to the provider was issued for these claims."""
+
+    run_id: uuid.UUID
+    amount: int = Field(gt=0)
+    currency: str
+    claim_ids: tuple[uuid.UUID, ...]
+
+
+@event("payments.PayoutSettled")
+class PayoutSettled(_PayoutEvent):
+    amount: int = Field(gt=0)
+
+
+@event("payments.PayoutFailed")
+class PayoutFailed(_PayoutEvent):
+    """The transfer bounced: its claims are payable again in the next run."""
+
+    reason: str

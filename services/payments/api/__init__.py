@@ -1,0 +1,15 @@
+"""HTTP endpoints of payments: thin routers that parse, authorize, call a handler and shape
+the reply."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.payments.api import claims, enrolments, payouts
+
+router = APIRouter()
+router.include_router(enrolments.router)
+router.include_router(claims.router)
+router.include_router(payouts.router)
+
+__all__ = ["router"]

@@ -1,0 +1,90 @@
+"""What callers may ask of payments (request bodies), validated for shape only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProposeEnrolment(_Command):
+    """A provider proposes to enrol a learner in a session of one of its approved courses."""
+
+    account_id: uuid.UUID
+    course_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+class ConfirmEnrolment(_Command):
+    """The learner consents. ``accept_co_payment``: when the account does not cover the
+    price, reserve what it has and let the learner pay the rest."""
+
+    accept_co_payment: bool = False
+
+
+class WithReason(_Command):
+    reason: str = Field(default="", max_length=500)
+
+
+class Document(_Command):
+    title: str = Field(min_length=1, max_length=200)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    uri: str | None = Field(default=None, max_length=2000)
+
+
+class Evidence(_Command):
+    """What the provider shows for a milestone (attendance, completion, certification)."""
+
+    completion_rate: int | None = Field(default=None, ge=0, le=100, strict=True)
+    started_on: date
+    completed_on: date | None = None
+    attendance_hours: float | None = Field(default=None, ge=0, le=10_000)
+    certified: bool = False
+    grade: str | None = Field(default=None, max_length=100)
+    documents: list[Document] = Field(default_factory=list, max_length=50)
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Evidence:
+        if self.completed_on is not None and self.completed_on < self.started_on:
+            raise ValueError("completed_on is before started_on")
+        return self
+
+
+class SubmitClaim(_Command):
+    enrolment_id: uuid.UUID
+    milestone: Literal["start", "completion"]
+    evidence: Evidence
+
+    @model_validator(mode="after")
+    def _completion_needs_rate(self) -> SubmitClaim:
+        if self.milestone == "completion":
+            if self.evidence.completion_rate is None:
+                raise ValueError("a completion claim needs evidence.completion_rate")
+            if self.evidence.completed_on is None:
+                raise ValueError("a completion claim needs evidence.completed_on")
+        if self.evidence.certified and self.milestone != "completion":
+            raise ValueError("only a completion can be certified")
+        return self
+
+
+class RunPayouts(_Command):
+    execution_date: date | None = None
+
+
+class FailPayout(_Command):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class SetPayee(_Command):
+    """Where a provider is paid. Set by an agency: a changed bank account is a fraud vector."""
+
+    name: str = Field(min_length=1, max_length=70)
+    iban: str = Field(min_length=15, max_length=42)
+    bic: str | None = Field(default=None, min_length=8, max_length=11)

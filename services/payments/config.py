@@ -1,0 +1,74 @@
+"""The payments rules that a deployment tunes, read from ``ILA_PAYMENTS_*`` variables.
+
+The defaults are modelled on France's Mon Compte Formation (CPF): a 100 EUR participation
+fee that job seekers do not pay, a withdrawal period after the learner's confirmation, a
+small share of the price kept by the provider when the learner cancels late, and payment
+bands that pay providers pro rata to the training actually delivered.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PaymentsConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ILA_PAYMENTS_", extra="ignore", frozen=True)
+
+    # how long a learner has to confirm (or refuse) a proposed enrolment
+    confirmation_hours: float = Field(default=72.0, gt=0)
+    # participation fee (minor units) the learner pays out of pocket on each enrolment
+    participation_fee: int = Field(default=10_000, ge=0)
+    fee_exempt_statuses: tuple[str, ...] = ("unemployed",)
+    fee_exempt_flags: tuple[str, ...] = ()
+    # an earmarked top-up matching the course and at least this large waives the fee
+    fee_waived_by_earmarked_top_up: bool = True
+    # cancellation rules
+    withdrawal_days: int = Field(default=14, ge=0)
+    late_cancellation_percent: int = Field(default=10, ge=0, le=100)
+    # claim bands: below ``band_floor_rate``% completion → ``band_floor_share``% of the price;
+    # from there to ``band_full_rate``% → pro rata; at or above → the whole price
+    band_floor_rate: int = Field(default=25, ge=0, le=100)
+    band_floor_share: int = Field(default=25, ge=0, le=100)
+    band_full_rate: int = Field(default=80, ge=0, le=100)
+    # claims are accepted from the session's start until this many days after its end
+    claim_window_days: int = Field(default=90, ge=0)
+    # the start milestone (an advance) exists for sessions at least this long
+    start_milestone_min_days: int = Field(default=90, ge=1)
+    start_advance_percent: int = Field(default=30, ge=0, le=100)
+    # fraud rule: more than this many enrolments by one provider within an hour → held
+    velocity_per_hour: int = Field(default=30, ge=1)
+    # the reservation outlives the claim window by this margin
+    reservation_margin_days: int = Field(default=30, ge=0)
+    # background expiry of unconfirmed enrolments
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    # the debtor of the SEPA credit transfers (the fund paying providers)
+    debtor_name: str = "ILA Training Fund"
+    debtor_iban: str = "FR7630006000011234567890189"
+    debtor_bic: str = "AGRIFRPPXXX"
+    sepa_schema: str = "pain.001.001.09"
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> PaymentsConfig:
+        if self.band_floor_rate > self.band_full_rate:
+            raise ValueError("band_floor_rate must not exceed band_full_rate")
+        return self
+
+    @property
+    def confirmation_window(self) -> timedelta:
+        return timedelta(hours=self.confirmation_hours)
+
+
+class Clock:
+    """The service's notion of now; tests move it forward instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta

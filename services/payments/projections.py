@@ -1,0 +1,235 @@
+"""Read models payments keeps from other services' events: accounts (status and the employment
+status the participation fee depends on), top-up lots (earmarked top-ups waive the fee),
+providers, their bank accounts, courses and their sessions (from the catalogue)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments import store
+from services.payments.domain import CourseView, SessionView
+from shared.events.accounts import (
+    AccountClosed,
+    AccountOpened,
+    AccountProfileUpdated,
+    AccountReinstated,
+    AccountSuspended,
+    AccountTransferred,
+)
+from shared.events.catalogue import (
+    CourseApproved,
+    CourseRejected,
+    CourseSubmitted,
+    CourseUpdated,
+    CourseWithdrawn,
+    ProviderAccredited,
+    ProviderRegistered,
+    ProviderSuspended,
+)
+from shared.events.ledger import CreditsGranted, EntryReversed
+
+AccountEvent = (
+    AccountOpened
+    | AccountProfileUpdated
+    | AccountSuspended
+    | AccountReinstated
+    | AccountClosed
+    | AccountTransferred
+)
+
+
+async def apply_account_event(session: AsyncSession, event: AccountEvent) -> None:
+    match event:
+        case AccountOpened():
+            await store.upsert_account(
+                session,
+                event.account_id,
+                agency_id=event.agency_id,
+                status="active",
+                employment_status=event.profile.employment_status,
+                need_flags=event.profile.need_flags,
+            )
+        case AccountProfileUpdated():
+            await store.update_account(
+                session,
+                event.account_id,
+                employment_status=event.profile.employment_status,
+                need_flags=list(event.profile.need_flags),
+            )
+        case AccountSuspended():
+            await store.update_account(session, event.account_id, status="suspended")
+        case AccountReinstated():
+            await store.update_account(session, event.account_id, status="active")
+        case AccountClosed():
+            await store.update_account(session, event.account_id, status="closed")
+        case AccountTransferred():
+            await store.update_account(session, event.account_id, agency_id=event.to_agency_id)
+
+
+async def apply_ledger_event(session: AsyncSession, event: CreditsGranted | EntryReversed) -> None:
+    match event:
+        case CreditsGranted():
+            await store.add_lot(
+                session,
+                {
+                    "lot_id": event.lot_id,
+                    "account_id": event.account_id,
+                    "kind": event.kind,
+                    "funder_id": event.funder_id,
+                    "amount": event.amount,
+                    "earmark": event.earmark.model_dump(mode="json") if event.earmark else None,
+                    "expires_at": event.expires_at,
+                },
+            )
+        case EntryReversed():
+            if event.lot_id is not None:
+                await store.revoke_lot(session, event.lot_id)
+
+
+# --- catalogue ---------------------------------------------------------------------------
+
+CatalogueEvent = (
+    ProviderRegistered
+    | ProviderAccredited
+    | ProviderSuspended
+    | CourseApproved
+    | CourseUpdated
+    | CourseSubmitted
+    | CourseRejected
+    | CourseWithdrawn
+)
+
+
+async def apply_catalogue_event(session: AsyncSession, event: CatalogueEvent) -> None:
+    match event:
+        case ProviderRegistered():
+            await store.upsert_provider(
+                session,
+                event.provider_id,
+                status=event.status,
+                name=event.name,
+                qa_valid_until=event.qa_valid_until,
+            )
+            # the bank account registered with the provider, unless an agency set one
+            await store.upsert_payee(
+                session,
+                event.provider_id,
+                name=event.payout.account_holder,
+                iban=event.payout.iban,
+                bic=event.payout.bic or None,
+                actor="catalogue",
+                now=event.registered_at,
+                replace=False,
+            )
+        case ProviderAccredited():
+            await store.upsert_provider(
+                session,
+                event.provider_id,
+                status="accredited",
+                qa_valid_until=event.qa_valid_until,
+            )
+        case ProviderSuspended():
+            await store.upsert_provider(session, event.provider_id, status="suspended")
+        case CourseApproved():
+            await course_terms(session, event, "approved")
+        case CourseUpdated():
+            await course_terms(session, event, event.status)
+        case CourseSubmitted():
+            await store.set_course_status(session, event.course_id, "submitted", event.version)
+        case CourseRejected():
+            await store.set_course_status(session, event.course_id, "rejected", event.version)
+        case CourseWithdrawn():
+            await store.set_course_status(session, event.course_id, "withdrawn", event.version)
+
+
+async def course_terms(
+    session: AsyncSession, event: CourseApproved | CourseUpdated, status: str
+) -> None:
+    """The terms of one course version: price, classification and sessions."""
+    await course_approved(
+        session,
+        course_id=event.course_id,
+        provider_id=event.provider_id,
+        version=event.version,
+        price=event.price,
+        title=event.title,
+        isced_field=event.isced_field,
+        eqf_level=event.eqf_level,
+        tags=event.tags,
+        status=status,
+        sessions=[
+            {
+                "session_id": s.session_id,
+                "starts_on": s.start.astimezone(UTC).date(),
+                "ends_on": s.end.astimezone(UTC).date(),
+                "seats": s.seats,
+            }
+            for s in event.sessions
+        ],
+    )
+
+
+async def provider_status_changed(
+    session: AsyncSession, provider_id: str, status: str, name: str | None = None
+) -> None:
+    await store.upsert_provider(session, provider_id, status=status, name=name)
+
+
+async def course_approved(
+    session: AsyncSession,
+    *,
+    course_id: uuid.UUID,
+    provider_id: str,
+    version: int,
+    price: int,
+    sessions: Sequence[dict[str, Any]],
+    title: str = "",
+    isced_field: str | None = None,
+    eqf_level: int | None = None,
+    tags: Sequence[str] = (),
+    status: str = "approved",
+) -> None:
+    """The course at ``version``, with all its sessions (an older version changes nothing)."""
+    known = await store.course(session, course_id)
+    if known is not None and known.version > version:
+        return
+    await store.upsert_course(
+        session,
+        CourseView(
+            course_id=course_id,
+            provider_id=provider_id,
+            version=version,
+            status=status,
+            price=price,
+            isced_field=isced_field,
+            eqf_level=eqf_level,
+            tags=tuple(tags),
+        ),
+        title=title,
+    )
+    await store.replace_sessions(
+        session,
+        course_id,
+        [
+            SessionView(
+                session_id=uuid.UUID(str(s["session_id"])),
+                course_id=course_id,
+                starts_on=_date(s["starts_on"]),
+                ends_on=_date(s["ends_on"]),
+                seats=int(s["seats"]),
+                withdrawn=False,
+            )
+            for s in sessions
+        ],
+    )
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, date):
+        return store.as_date(value)
+    return date.fromisoformat(str(value)[:10])

@@ -1,0 +1,340 @@
+"""Payments with the accounts service and the ledger in one process, on the in-process bus,
+so that the saga is real: accounts open wallets, the ledger reserves and captures.
+
+The catalogue's events (providers, courses) are handed to the payments consumer as the bus
+would deliver them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from services.payments import store
+from services.payments.config import Clock, PaymentsConfig
+from services.payments.main import definition as payments_definition
+from services.registry import definition
+from shared.bus import Message, topic_for
+from shared.events import Envelope, Event
+from shared.events.catalogue import (
+    CourseApproved,
+    CourseUpdated,
+    Payout,
+    ProviderAccredited,
+    ProviderRegistered,
+    ProviderSuspended,
+    SessionInfo,
+)
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.integration.accounts.test_smoke import BODY
+from tests.support import bearer, eventually, running_app, settings_for
+
+IBAN = "DE89370400440532013000"
+BIC = "COBADEFFXXX"
+
+
+class World:
+    def __init__(
+        self, app: FastAPI, client: httpx.AsyncClient, settings: Settings, clock: Clock
+    ) -> None:
+        self.app, self.c, self.settings, self.clock = app, client, settings, clock
+        self.agency = bearer(settings, "agency", sub="pes-fr-desk", agency_id="pes-fr")
+        self.admin = bearer(settings, "admin", sub="admin")
+        self.auditor = bearer(settings, "auditor", sub="auditor")
+        self.providers: set[str] = set()
+
+    @property
+    def rt(self) -> ServiceRuntime:
+        runtime: ServiceRuntime = self.app.state.runtimes["payments"]
+        return runtime
+
+    def provider(self, provider_id: str) -> dict[str, str]:
+        return bearer(
+            self.settings, "provider", sub=f"{provider_id}-staff", provider_id=provider_id
+        )
+
+    def learner(self, account_id: str) -> dict[str, str]:
+        return bearer(self.settings, "learner", sub=account_id)
+
+    # --- accounts and credit, through the real services ---
+
+    async def account(self, credit: int = 0, **overrides: Any) -> str:
+        body = {**BODY, "national_id": "N" + uuid.uuid4().hex[:12], **overrides}
+        r = await self.c.post("/v1/accounts", json=body, headers=self.agency)
+        assert r.status_code == 201, r.text
+        account_id: str = r.json()["account_id"]
+        await eventually(lambda: self.balance(account_id), lambda b: b.get("status") == "open")
+
+        async def known() -> bool:
+            async with self.rt.sessions() as session:
+                return await store.account(session, uuid.UUID(account_id)) is not None
+
+        await eventually(known)
+        if credit:
+            await self.grant(account_id, credit)
+        return account_id
+
+    async def account_status(self, account_id: str) -> str | None:
+        """The account's status as payments' read model has it."""
+        async with self.rt.sessions() as session:
+            view = await store.account(session, uuid.UUID(account_id))
+        return view.status if view else None
+
+    async def grant(self, account_id: str, amount: int, **extra: Any) -> None:
+        r = await self.c.post(
+            "/v1/ledger/grants",
+            headers=self.agency,
+            json={
+                "account_id": account_id,
+                "amount": amount,
+                "funder_id": "state",
+                "reason": "top-up",
+                **extra,
+            },
+        )
+        assert r.status_code == 201, r.text
+
+    async def balance(self, account_id: str) -> dict[str, Any]:
+        r = await self.c.get(f"/v1/ledger/accounts/{account_id}/balance", headers=self.auditor)
+        return r.json() if r.status_code == 200 else {}  # type: ignore[no-any-return]
+
+    # --- the catalogue, as its events reach the payments consumer ---
+
+    async def deliver(self, *events: Event) -> None:
+        """Hand catalogue events to the payments consumer as the bus would."""
+        messages = [
+            Message(
+                topic_for(e.topic),
+                e.aggregate_id(),
+                Envelope.wrap(e, source=f"/ila/{e.topic}").to_bytes(),
+            )
+            for e in events
+        ]
+        await self.rt.consumer.handle_batch(messages)
+
+    async def register_provider(
+        self, provider_id: str, *, iban: str = IBAN, bic: str = BIC, qa_days: int = 365
+    ) -> None:
+        now = self.clock.now()
+        await self.deliver(
+            ProviderRegistered(
+                provider_id=provider_id,
+                agency_id="pes-fr",
+                name=f"Provider {provider_id}",
+                country="FR",
+                registration_number="REG-" + provider_id,
+                qa_scheme="qualiopi",
+                qa_valid_until=now.date() + timedelta(days=qa_days),
+                payout=Payout(iban=iban, bic=bic, account_holder=f"Provider {provider_id}"),
+                status="registered",
+                registered_at=now,
+            ),
+            ProviderAccredited(
+                provider_id=provider_id,
+                reason="audit passed",
+                qa_scheme="qualiopi",
+                qa_valid_until=now.date() + timedelta(days=qa_days),
+            ),
+        )
+        self.providers.add(provider_id)
+
+    async def provider_status(self, provider_id: str, status: str) -> None:
+        if status == "suspended":
+            await self.deliver(ProviderSuspended(provider_id=provider_id, reason="fraud alert"))
+        else:
+            await self.deliver(
+                ProviderAccredited(
+                    provider_id=provider_id,
+                    reason="ok",
+                    qa_scheme="qualiopi",
+                    qa_valid_until=self.clock.now().date() + timedelta(days=365),
+                )
+            )
+
+    def course_approved(
+        self,
+        provider_id: str,
+        course_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        price: int,
+        starts_in: int,
+        days: int,
+        seats: int,
+        isced_field: str,
+        version: int = 1,
+        updated: bool = False,
+    ) -> Event:
+        start = datetime.combine(
+            self.clock.now().date() + timedelta(days=starts_in), time(9), tzinfo=UTC
+        )
+        terms: dict[str, Any] = {
+            "course_id": course_id,
+            "version": version,
+            "provider_id": provider_id,
+            "kind": "training",
+            "title": "Data analysis",
+            "price": price,
+            "currency": "EUR",
+            "sessions": (
+                SessionInfo(
+                    session_id=session_id,
+                    start=start,
+                    end=start + timedelta(days=days),
+                    seats=seats,
+                ),
+            ),
+            "isced_field": isced_field,
+            "eqf_level": 5,
+            "tags": ("digital",),
+            "mode": "online",
+            "region": "FR-IDF",
+            "workload_hours": 35,
+        }
+        if updated:
+            return CourseUpdated(
+                **terms, previous_version=version - 1, status="submitted", changed=("price",)
+            )
+        return CourseApproved(**terms, approved_by="agency:pes-fr", approved_at=start)
+
+    async def course(
+        self,
+        provider_id: str,
+        price: int = 100_000,
+        *,
+        starts_in: int = 30,
+        days: int = 20,
+        seats: int = 20,
+        register: bool = True,
+        isced_field: str = "0613",
+    ) -> tuple[str, str]:
+        """An approved course with one session, of a registered and accredited provider."""
+        if register and provider_id not in self.providers:
+            await self.register_provider(provider_id)
+        course_id, session_id = uuid.uuid4(), uuid.uuid4()
+        await self.deliver(
+            self.course_approved(
+                provider_id,
+                course_id,
+                session_id,
+                price=price,
+                starts_in=starts_in,
+                days=days,
+                seats=seats,
+                isced_field=isced_field,
+            )
+        )
+        return str(course_id), str(session_id)
+
+    # --- payments ---
+
+    async def propose(
+        self, provider_id: str, account_id: str, course: tuple[str, str], **headers: str
+    ) -> httpx.Response:
+        return await self.c.post(
+            "/v1/enrolments",
+            headers={**self.provider(provider_id), **headers},
+            json={"account_id": account_id, "course_id": course[0], "session_id": course[1]},
+        )
+
+    async def enrolment(self, enrolment_id: str) -> dict[str, Any]:
+        r = await self.c.get(f"/v1/enrolments/{enrolment_id}", headers=self.agency)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def settled(self, enrolment_id: str, *statuses: str) -> dict[str, Any]:
+        wanted = statuses or ("confirmed", "rejected", "awaiting_co_payment")
+        return await eventually(
+            lambda: self.enrolment(enrolment_id), lambda e: e["status"] in wanted
+        )
+
+    async def confirm(self, account_id: str, enrolment_id: str, **body: Any) -> httpx.Response:
+        return await self.c.post(
+            f"/v1/enrolments/{enrolment_id}/confirm", headers=self.learner(account_id), json=body
+        )
+
+    async def enrolled(
+        self, provider_id: str, account_id: str, course: tuple[str, str], **body: Any
+    ) -> dict[str, Any]:
+        """Proposed and confirmed: the enrolment once the ledger answered."""
+        r = await self.propose(provider_id, account_id, course)
+        assert r.status_code == 202, r.text
+        enrolment_id = r.json()["enrolment_id"]
+        r = await self.confirm(account_id, enrolment_id, **body)
+        assert r.status_code == 202, r.text
+        return await self.settled(enrolment_id)
+
+    async def enrolled_existing(self, account_id: str, enrolment_id: str) -> dict[str, Any]:
+        r = await self.confirm(account_id, enrolment_id)
+        assert r.status_code == 202, r.text
+        return await self.settled(enrolment_id)
+
+    async def claim(
+        self,
+        provider_id: str,
+        enrolment_id: str,
+        milestone: str = "completion",
+        rate: int | None = 100,
+        **evidence: Any,
+    ) -> httpx.Response:
+        today = self.clock.now().date()
+        ev: dict[str, Any] = {"started_on": str(today - timedelta(days=1)), **evidence}
+        if milestone == "completion":
+            ev.setdefault("completion_rate", rate)
+            ev.setdefault("completed_on", str(today))
+        body = {"enrolment_id": enrolment_id, "milestone": milestone, "evidence": ev}
+        return await self.c.post("/v1/claims", headers=self.provider(provider_id), json=body)
+
+    async def claim_status(self, claim_id: str) -> dict[str, Any]:
+        r = await self.c.get(f"/v1/claims/{claim_id}", headers=self.agency)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def captured(self, claim_id: str) -> dict[str, Any]:
+        return await eventually(
+            lambda: self.claim_status(claim_id), lambda c: c["status"] == "captured"
+        )
+
+    async def outbox_types(self, service: str = "payments") -> list[str]:
+        async with self.app.state.runtimes[service].sessions() as session:
+            rows = await session.execute(text(f'SELECT type FROM "{service}".outbox ORDER BY id'))
+            return [r.type for r in rows]
+
+    async def ledger_messages(self, account_id: str) -> list[Message]:
+        """What the ledger published about this account, as the bus carried it."""
+        async with self.app.state.runtimes["ledger"].sessions() as session:
+            rows = await session.execute(
+                text("SELECT topic, key, body FROM ledger.outbox WHERE key = :k ORDER BY id"),
+                {"k": account_id},
+            )
+            return [Message(r.topic, r.key, bytes(r.body)) for r in rows]
+
+
+def today() -> date:
+    return Clock().now().date()
+
+
+@pytest.fixture
+def payments_config() -> PaymentsConfig:
+    return PaymentsConfig()
+
+
+@pytest.fixture
+async def world(db_url: str, payments_config: PaymentsConfig) -> AsyncIterator[World]:
+    settings = settings_for(db_url)
+    clock = Clock()
+    definitions = [
+        definition("accounts"),
+        definition("ledger"),
+        payments_definition(payments_config, clock),
+    ]
+    async with running_app(definitions, settings, run_jobs=False) as (app, client):
+        yield World(app, client, settings, clock)

@@ -1,0 +1,165 @@
+"""Payout runs, remittance, the SEPA pain.001 file (validated against the official XSD),
+settlement and failure."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sepaxml  # type: ignore[import-untyped]
+import xmlschema
+
+from tests.integration.payments.conftest import World
+
+pytestmark = pytest.mark.postgres
+
+XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.09.xsd"
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
+
+
+async def captured_claims(
+    world: World, provider: str, rates: list[int], register: bool = True
+) -> list[str]:
+    course = await world.course(provider, price=100_000, starts_in=-1, register=register)
+    ids = []
+    for rate in rates:
+        account = await world.account(credit=200_000)
+        e = await world.enrolled(provider, account, course)
+        r = await world.claim(provider, e["enrolment_id"], rate=rate)
+        await world.captured(r.json()["claim_id"])
+        ids.append(r.json()["claim_id"])
+    return ids
+
+
+async def test_a_run_pays_each_provider_once_with_a_valid_sepa_file(world: World) -> None:
+    a = await captured_claims(world, "pa", [100, 50])
+    b = await captured_claims(world, "pb", [90])
+    r = await world.c.post(
+        "/v1/payouts/runs", headers={**world.agency, "Idempotency-Key": "run-1"}, json={}
+    )
+    assert r.status_code == 202, r.text
+    run = r.json()
+    assert run["claims"] == 3 and run["total"] == 250_000 and run["skipped"] == []
+    by_provider = {p["provider_id"]: p for p in run["payouts"]}
+    assert by_provider["pa"]["amount"] == 150_000 and by_provider["pb"]["amount"] == 100_000
+    assert all(p["status"] == "sent" for p in run["payouts"])
+    # the same key answers the same run; a new run finds nothing left to pay
+    again = await world.c.post(
+        "/v1/payouts/runs", headers={**world.agency, "Idempotency-Key": "run-1"}, json={}
+    )
+    assert again.json() == run
+    second = await world.c.post("/v1/payouts/runs", headers=world.admin)
+    assert second.status_code == 202 and second.json()["payouts"] == []
+    assert (await world.c.get(f"/v1/payouts/runs/{run['run_id']}", headers=world.agency)).json()[
+        "total"
+    ] == 250_000
+
+    payout = by_provider["pa"]
+    detail = (await world.c.get(f"/v1/payouts/{payout['payout_id']}", headers=world.agency)).json()
+    assert sorted(line["claim_id"] for line in detail["lines"]) == sorted(a)
+    assert sum(line["amount"] for line in detail["lines"]) == 150_000
+    for claim_id in a:
+        claim = await world.claim_status(claim_id)
+        assert claim["status"] == "in_payout" and claim["payout_id"] == payout["payout_id"]
+
+    r = await world.c.get(f"/v1/payouts/{payout['payout_id']}/sepa", headers=world.provider("pa"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    xmlschema.XMLSchema(str(XSD)).validate(r.text)
+    doc = ET.fromstring(r.content)
+    header = doc.find("p:CstmrCdtTrfInitn/p:GrpHdr", NS)
+    assert header is not None
+    assert header.findtext("p:NbOfTxs", namespaces=NS) == "2"
+    assert Decimal(header.findtext("p:CtrlSum", namespaces=NS) or "0") == Decimal("1500.00")
+    amounts = [Decimal(x.text or "0") for x in doc.iterfind(".//p:InstdAmt", NS)]
+    assert sorted(amounts) == [Decimal("500.00"), Decimal("1000.00")]
+    assert {x.text for x in doc.iterfind(".//p:EndToEndId", NS)} == {c.replace("-", "") for c in a}
+    assert {x.text for x in doc.iterfind(".//p:CdtrAcct/p:Id/p:IBAN", NS)} == {
+        "DE89370400440532013000"
+    }
+    # the same payout gives the same file
+    again_file = await world.c.get(f"/v1/payouts/{payout['payout_id']}/sepa", headers=world.agency)
+    assert again_file.content == r.content
+    assert b
+
+
+async def test_settled_claims_are_paid_failed_ones_payable_again(world: World) -> None:
+    claims = await captured_claims(world, "pa", [100])
+    run = (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()
+    payout_id = run["payouts"][0]["payout_id"]
+    r = await world.c.post(
+        f"/v1/payouts/{payout_id}/fail", headers=world.agency, json={"reason": "account closed"}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "failed"
+    assert (await world.claim_status(claims[0]))["status"] == "captured"
+    assert (
+        await world.c.post(f"/v1/payouts/{payout_id}/settle", headers=world.agency)
+    ).status_code == 409
+    rerun = (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()
+    assert [p["amount"] for p in rerun["payouts"]] == [100_000]
+    new_id = rerun["payouts"][0]["payout_id"]
+    r = await world.c.post(f"/v1/payouts/{new_id}/settle", headers=world.agency)
+    assert r.status_code == 200 and r.json()["status"] == "settled"
+    claim = await world.claim_status(claims[0])
+    assert claim["status"] == "paid" and claim["paid_at"] and claim["payout_id"] == new_id
+    assert (await world.c.post(f"/v1/payouts/{new_id}/settle", headers=world.agency)).json()[
+        "status"
+    ] == "settled"
+    assert (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()["payouts"] == []
+    listed = (await world.c.get("/v1/payouts", headers=world.provider("pa"))).json()["items"]
+    assert {p["status"] for p in listed} == {"failed", "settled"}
+    types = await world.outbox_types()
+    assert types.count("ila.payments.PayoutSent.v1") == 2
+    assert types.count("ila.payments.PayoutFailed.v1") == 1
+    assert types.count("ila.payments.PayoutSettled.v1") == 1
+
+
+async def test_a_provider_without_a_bank_account_is_skipped(world: World) -> None:
+    await world.provider_status("nobank", "accredited")  # known, never registered a payout
+    claims = await captured_claims(world, "nobank", [100], register=False)
+    run = (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()
+    assert run["payouts"] == []
+    assert run["skipped"] == [
+        {"provider_id": "nobank", "reason": "no_bank_account", "claims": 1, "amount": 100_000}
+    ]
+    r = await world.c.put(
+        "/v1/payees/nobank",
+        headers=world.agency,
+        json={"name": "No Bank SARL", "iban": "DE89 3704 0044 0532 0130 01"},
+    )
+    assert r.status_code == 422 and "iban" in r.text
+    r = await world.c.put(
+        "/v1/payees/nobank",
+        headers=world.provider("nobank"),
+        json={"name": "No Bank SARL", "iban": "FR14 2004 1010 0505 0001 3M02 606"},
+    )
+    assert r.status_code == 403
+    r = await world.c.put(
+        "/v1/payees/nobank",
+        headers=world.agency,
+        json={"name": "No Bank SARL", "iban": "FR14 2004 1010 0505 0001 3M02 606"},
+    )
+    assert r.status_code == 200 and r.json()["iban"] == "FR1420041010050500013M02606"
+    run = (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()
+    assert [p["amount"] for p in run["payouts"]] == [100_000]
+    assert claims
+
+
+async def test_a_failed_payout_of_a_suspended_provider_waits_for_an_agency(world: World) -> None:
+    claims = await captured_claims(world, "pa", [100])
+    run = (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()
+    payout_id = run["payouts"][0]["payout_id"]
+    await world.provider_status("pa", "suspended")
+    assert (await world.claim_status(claims[0]))["status"] == "in_payout"  # already sent
+    r = await world.c.post(
+        f"/v1/payouts/{payout_id}/fail", headers=world.agency, json={"reason": "rejected"}
+    )
+    assert r.status_code == 200
+    held = await world.claim_status(claims[0])
+    assert held["status"] == "held" and held["payout_id"] is None
+    assert (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()["payouts"] == []
+    r = await world.c.post(f"/v1/claims/{claims[0]}/release", headers=world.agency)
+    assert r.json()["status"] == "captured"
+    again = (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()
+    assert [p["amount"] for p in again["payouts"]] == [100_000]
