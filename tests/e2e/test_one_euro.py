@@ -1,0 +1,220 @@
+"""The flow of one euro with the four services as separate processes over the real Kafka
+broker: an agency opens an account, the yearly allocation grants credit, a provider is
+registered and its course approved, the provider enrols the learner, the learner confirms,
+the ledger reserves, the provider claims, the ledger captures, the payout run pays with a
+SEPA file, the catalogue issues a credential anyone can verify, and the auditors' checks
+(verify and replay from the topic alone) come out clean."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import xmlschema
+
+from tests.e2e.cluster import REPO, Cluster
+from tests.integration.accounts.test_smoke import BODY
+from tests.integration.catalogue.helpers import course_body, provider_body
+from tests.integration.payments.test_payouts import XSD
+from tests.support import bearer, eventually, settings_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.e2e, pytest.mark.slow]
+
+
+async def test_one_euro_across_four_processes_over_kafka(
+    db_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(db_url, kafka_bootstrap, tmp_path)
+    cluster.start()
+    settings = settings_for(db_url)
+    agency = bearer(settings, "agency", agency_id="pes-fr")
+    admin = bearer(settings, "admin")
+    auditor = bearer(settings, "auditor")
+    acc, led, cat, pay = (cluster.url(s) for s in ("accounts", "ledger", "catalogue", "payments"))
+    try:
+        await cluster.ready()
+        async with httpx.AsyncClient(timeout=15) as c:
+            # 1. the agency opens an account; the ledger opens its wallet
+            body = {
+                **BODY,
+                "national_id": "E1-" + uuid.uuid4().hex[:10],
+                "employment_status": "employed",
+                "qualification_level": 5,
+                "need_flags": [],
+            }
+            r = await c.post(f"{acc}/v1/accounts", json=body, headers=agency)
+            assert r.status_code == 201, r.text
+            account = r.json()["account_id"]
+            learner = bearer(settings, "learner", sub=account)
+
+            async def balance() -> dict[str, Any]:
+                r = await c.get(f"{led}/v1/ledger/accounts/{account}/balance", headers=learner)
+                return r.json() if r.status_code == 200 else {}  # type: ignore[no-any-return]
+
+            await eventually(balance, lambda b: b.get("status") == "open", timeout=60)
+
+            # 2. the yearly allocation grants the statutory credit
+            r = await c.post(
+                f"{led}/v1/ledger/allocations", json={"year": date.today().year}, headers=admin
+            )
+            assert r.status_code == 202, r.text
+            await eventually(
+                lambda: c.get(led + r.headers["location"], headers=admin),
+                lambda resp: resp.json()["status"] == "finished",
+                timeout=60,
+            )
+            assert (await balance())["available"] == 50_000
+
+            # 3. a provider is registered and accredited, its course approved
+            r = await c.post(f"{cat}/v1/providers", json=provider_body(), headers=agency)
+            assert r.status_code == 201, r.text
+            provider_id = r.json()["provider_id"]
+            r = await c.post(
+                f"{cat}/v1/providers/{provider_id}/accredit",
+                json={"reason": "audit passed"},
+                headers=agency,
+            )
+            assert r.status_code == 200, r.text
+            provider = bearer(settings, "provider", provider_id=provider_id)
+            start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+            course = course_body(price=40_000)
+            course["sessions"][0]["start"] = start.isoformat()
+            course["sessions"][0]["end"] = (start + timedelta(days=5)).isoformat()
+            r = await c.post(f"{cat}/v1/courses", json=course, headers=provider)
+            assert r.status_code == 201, r.text
+            course_id = r.json()["course_id"]
+            assert (
+                await c.post(f"{cat}/v1/courses/{course_id}/submit", headers=provider)
+            ).status_code == 200
+            r = await c.post(
+                f"{cat}/v1/courses/{course_id}/approve", json={"reason": "eligible"}, headers=agency
+            )
+            assert r.status_code == 200, r.text
+
+            # 4. the provider proposes the enrolment once payments has heard of the course
+            proposal = {
+                "account_id": account,
+                "course_id": course_id,
+                "session_id": course["sessions"][0]["session_id"],
+            }
+            r = await eventually(
+                lambda: c.post(f"{pay}/v1/enrolments", json=proposal, headers=provider),
+                lambda resp: resp.status_code == 202,
+                timeout=60,
+                interval=0.3,
+            )
+            enrolment = r.json()
+            assert enrolment["status"] == "awaiting_learner_confirmation"
+            eid = enrolment["enrolment_id"]
+
+            # 5. the learner confirms; the ledger reserves price minus the participation fee
+            r = await c.post(f"{pay}/v1/enrolments/{eid}/confirm", json={}, headers=learner)
+            assert r.status_code == 202, r.text
+            e = await eventually(
+                lambda: _json(c, f"{pay}/v1/enrolments/{eid}", learner),
+                lambda e: e["status"] in ("confirmed", "rejected"),
+                timeout=60,
+            )
+            assert e["status"] == "confirmed", e
+            assert e["covered"] == 30_000 and e["co_payment"] == 10_000
+            b = await balance()
+            assert b["reserved"] == 30_000 and b["available"] == 20_000
+
+            # 6. once the session started, the provider claims completion with evidence
+            await eventually(lambda: _now(), lambda now: now > start, timeout=30, interval=0.5)
+            today = date.today()
+            r = await c.post(
+                f"{pay}/v1/claims",
+                headers=provider,
+                json={
+                    "enrolment_id": eid,
+                    "milestone": "completion",
+                    "evidence": {
+                        "started_on": str(today),
+                        "completed_on": str(today),
+                        "completion_rate": 90,
+                        "certified": True,
+                        "grade": "pass",
+                    },
+                },
+            )
+            assert r.status_code == 202, r.text
+            claim_id = r.json()["claim_id"]
+            await eventually(
+                lambda: _json(c, f"{pay}/v1/claims/{claim_id}", provider),
+                lambda cl: cl["status"] == "captured",
+                timeout=60,
+            )
+            b = await balance()
+            assert b["spent_total"] == 30_000 and b["reserved"] == 0 and b["available"] == 20_000
+
+            # 7. the payout run pays the provider with a valid SEPA credit transfer
+            r = await c.post(f"{pay}/v1/payouts/runs", headers=agency)
+            assert r.status_code == 202, r.text
+            payouts = await eventually(
+                lambda: _json(c, f"{pay}/v1/payouts", provider),
+                lambda p: bool(p.get("items")),
+                timeout=30,
+            )
+            payout = payouts["items"][0]
+            assert payout["amount"] == 30_000
+            sepa = await c.get(f"{pay}/v1/payouts/{payout['payout_id']}/sepa", headers=provider)
+            assert sepa.status_code == 200
+            xmlschema.XMLSchema(str(XSD)).validate(sepa.text)
+
+            # 8. the catalogue issued the micro-credential, verifiable by anyone
+            creds = await eventually(
+                lambda: _json(c, f"{cat}/v1/credentials", learner),
+                lambda items: len(items) == 1,
+                timeout=60,
+            )
+            r = await c.post(f"{cat}/v1/credentials/verify", json=creds[0]["credential"])
+            assert r.status_code == 200 and r.json()["valid"] is True, r.text
+
+            # 9. the auditors: every chain and projection verifies
+            report = (await c.post(f"{led}/v1/ledger/audit/verify", headers=auditor)).json()
+            assert report["ok"], report
+    finally:
+        cluster.stop()
+
+    # and the ledger topic alone rebuilds the same balances
+    env = {
+        **os.environ,
+        "ILA_DATABASE_URL": db_url,
+        "ILA_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "ILA_ENV": "test",
+        "ILA_KAFKA_TOPIC_PREFIX": cluster.prefix,
+    }
+    cluster.start("ledger")
+    try:
+        await cluster.ready("ledger")
+        replay = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "shared.cli", "audit", "replay", "--url", cluster.url("ledger")],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+    finally:
+        cluster.stop()
+
+
+async def _json(c: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Any:
+    r = await c.get(url, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _now() -> datetime:
+    return datetime.now(UTC)
