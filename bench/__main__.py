@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 
-from bench import ledger
+from bench import ledger, payments
 
 
 def main() -> None:
@@ -13,9 +14,19 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="1M accounts instead of 100k")
     parser.add_argument("--accounts", type=int, default=None, help="accounts to allocate")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of load phases")
+    parser.add_argument("--rate", type=float, default=100.0, help="enrolments confirmed per s")
+    parser.add_argument("--only", choices=["ledger", "payments"], default=None)
     args = parser.parse_args()
     accounts = args.accounts or (1_000_000 if args.full else 100_000)
-    asyncio.run(ledger.run(accounts=accounts, seconds=args.seconds))
+    if args.only in (None, "ledger"):
+        asyncio.run(ledger.run(accounts=accounts, seconds=args.seconds))
+    if args.only in (None, "payments"):
+        result = asyncio.run(payments.run(rate=args.rate, seconds=args.seconds))
+        payments.print_table(result)
+        ledger.OUT.mkdir(exist_ok=True)
+        path = ledger.OUT / "payments.json"
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nwritten to {path}")
 
 
 if __name__ == "__main__":
