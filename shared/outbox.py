@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.bus import Bus, Message, topic_for
 from shared.db import executemany
 from shared.events import Envelope, Event
+from shared.logs import correlation_id
 from shared.metrics import EVENTS_OUT, OUTBOX_BACKLOG
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,19 @@ class EventContext:
     @classmethod
     def new(cls, actor: str | None = None) -> EventContext:
         return cls(correlation_id=uuid.uuid4(), actor=actor)
+
+    @classmethod
+    def for_request(cls, actor: str) -> EventContext:
+        """The context of the HTTP request being handled: its correlation id (the
+        ``X-Correlation-ID`` header, or the one the middleware generated) and the caller."""
+        cid = correlation_id.get()
+        if not cid:
+            return cls.new(actor)
+        try:
+            correlation = uuid.UUID(cid)
+        except ValueError:  # a caller's own id format: map it to a stable UUID
+            correlation = uuid.uuid5(uuid.NAMESPACE_URL, f"correlation:{cid}")
+        return cls(correlation_id=correlation, actor=actor)
 
     @classmethod
     def caused_by(cls, envelope: Envelope, actor: str | None = None) -> EventContext:

@@ -40,7 +40,7 @@ def ledger_of(rt: ServiceRuntime) -> Ledger:
 
 
 def ctx_for(principal: Principal) -> EventContext:
-    return EventContext.new(principal.actor)
+    return EventContext.for_request(principal.actor)
 
 
 def domain_problem(exc: LedgerError) -> Exception:

@@ -93,3 +93,29 @@ async def test_idempotency_key_replays_the_first_response(
         await c.post("/v1/accounts", json=BODY, headers={**agency, "Idempotency-Key": "x" * 300}),
         400,
     )
+
+
+async def test_the_request_correlation_id_travels_into_the_events(
+    client: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
+    import uuid
+
+    from tests.support import eventually
+
+    c, agency = client
+    account = (await c.post("/v1/accounts", json=BODY, headers=agency)).json()["account_id"]
+    await eventually(
+        lambda: c.get(f"/v1/ledger/accounts/{account}/balance", headers=agency),
+        lambda r: r.status_code == 200,
+    )
+    cid = str(uuid.uuid4())
+    r = await c.post(
+        "/v1/ledger/grants",
+        headers={**agency, "X-Correlation-ID": cid},
+        json={"account_id": account, "amount": 100, "funder_id": "f", "reason": "r"},
+    )
+    assert r.status_code == 201, r.text
+    entries = (await c.get(f"/v1/ledger/accounts/{account}/entries", headers=agency)).json()
+    granted = [e for e in entries["items"] if e["type"].endswith("CreditsGranted.v1")]
+    assert granted[0]["metadata"]["correlation_id"] == cid
+    assert granted[0]["metadata"]["actor"].startswith("agency:")

@@ -28,12 +28,7 @@ def now() -> datetime:
 
 
 def ctx_for(request: Request, principal: Principal) -> EventContext:
-    cid = request.headers.get("x-correlation-id")
-    try:
-        correlation = uuid.UUID(cid) if cid else uuid.uuid4()
-    except ValueError:
-        correlation = uuid.uuid4()
-    return EventContext(correlation_id=correlation, actor=principal.actor)
+    return EventContext.for_request(principal.actor)
 
 
 def provider_uuid(principal: Principal) -> uuid.UUID:

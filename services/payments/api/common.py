@@ -37,12 +37,7 @@ def payments_of(rt: ServiceRuntime) -> Payments:
 
 
 def ctx_for(request: Request, principal: Principal) -> EventContext:
-    cid = request.headers.get("x-correlation-id")
-    try:
-        correlation = uuid.UUID(cid) if cid else uuid.uuid4()
-    except ValueError:
-        correlation = uuid.uuid4()
-    return EventContext(correlation_id=correlation, actor=principal.actor)
+    return EventContext.for_request(principal.actor)
 
 
 def problem(exc: PaymentsError) -> Problem:
