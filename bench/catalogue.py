@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from bench.ledger import free_port
 from shared.db import embedded_postgres_url, make_engine, make_sessionmaker, migrate, transaction
 from shared.outbox import EventContext, Outbox
 
@@ -139,7 +140,7 @@ async def run(courses: int = 10_000, rounds: int = 100) -> dict[str, Any]:
     t = time.perf_counter()
     await load(url, courses)
     loaded = time.perf_counter() - t
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ILA_DATABASE_URL": url, "ILA_LOG_LEVEL": "WARNING", "ILA_ENV": "test"}
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
         [sys.executable, "-m", "shared.cli", "run", "--port", str(port)],
@@ -156,14 +157,6 @@ async def run(courses: int = 10_000, rounds: int = 100) -> dict[str, Any]:
         proc.wait(20)
         shutil.rmtree(root, ignore_errors=True)
     return {"courses": courses, "load_seconds": round(loaded, 1), "queries": results}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def print_table(r: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ services (served together) and fails on any 5xx or a response that breaks the sc
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,16 +20,11 @@ from schemathesis.specs.openapi.checks import (
 
 from services.registry import all_definitions
 from shared.service import build_app
+from tests.e2e.cluster import free_port
 from tests.support import IN_CI, token
 from tests.support import settings_for as make_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +36,7 @@ def server(pg_admin_url: str) -> Iterator[tuple[str, dict[str, str]]]:
     url = asyncio.run(_create_database(pg_admin_url))
     cfg = make_settings(url)
     app = build_app(all_definitions(), cfg, run_jobs=False)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
