@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,10 +69,76 @@ async def _all(c: httpx.AsyncClient, url: str, headers: dict[str, str]) -> list[
             return items
 
 
-async def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
-    from tests.e2e.cluster import Cluster
+@dataclass
+class World:
+    accounts: list[str]
+    provider: dict[str, str]
+    proposal: dict[str, str]
+    start: datetime
+
+
+async def setup(
+    c: httpx.AsyncClient,
+    urls: dict[str, str],
+    settings: Settings,
+    n_accounts: int,
+    starts_in: float = 5.0,
+) -> World:
+    """Accounts with plenty of credit, an accredited provider and an approved course whose
+    session starts in ``starts_in`` seconds, known to payments."""
     from tests.integration.accounts.test_smoke import BODY
     from tests.integration.catalogue.helpers import course_body, provider_body
+
+    acc, led, cat, pay = (urls[s] for s in ("accounts", "ledger", "catalogue", "payments"))
+    agency = _h(mint_token(settings, role="agency", sub="b", agency_id="pes-fr"))
+    accounts = []
+    for _ in range(n_accounts):
+        body = {
+            **BODY,
+            "national_id": "B" + uuid.uuid4().hex[:12],
+            "employment_status": "employed",
+            "need_flags": [],
+        }
+        r = await c.post(f"{acc}/v1/accounts", json=body, headers=agency)
+        accounts.append(r.json()["account_id"])
+    for a in accounts:
+        await _until(
+            lambda a=a: c.get(f"{led}/v1/ledger/accounts/{a}/balance", headers=agency),
+            lambda r: r.status_code == 200,
+        )
+        r = await c.post(
+            f"{led}/v1/ledger/grants",
+            headers=agency,
+            json={"account_id": a, "amount": 100_000_000, "funder_id": "bench", "reason": "b"},
+        )
+        assert r.status_code == 201, r.text
+    r = await c.post(f"{cat}/v1/providers", json=provider_body(), headers=agency)
+    provider_id = r.json()["provider_id"]
+    await c.post(
+        f"{cat}/v1/providers/{provider_id}/accredit", json={"reason": "ok"}, headers=agency
+    )
+    provider = _h(mint_token(settings, role="provider", sub="p", provider_id=provider_id))
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=starts_in)
+    course = course_body(price=40_000)
+    course["sessions"][0].update(
+        start=start.isoformat(), seats=100_000, end=(start + timedelta(days=30)).isoformat()
+    )
+    course_id = (await c.post(f"{cat}/v1/courses", json=course, headers=provider)).json()[
+        "course_id"
+    ]
+    await c.post(f"{cat}/v1/courses/{course_id}/submit", headers=provider)
+    await c.post(f"{cat}/v1/courses/{course_id}/approve", json={"reason": "ok"}, headers=agency)
+    proposal = {"course_id": course_id, "session_id": course["sessions"][0]["session_id"]}
+    first = {**proposal, "account_id": accounts[0]}
+    await _until(
+        lambda: c.post(f"{pay}/v1/enrolments", json=first, headers=provider),
+        lambda r: r.status_code == 202,
+    )
+    return World(accounts, provider, proposal, start)
+
+
+async def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
+    from tests.e2e.cluster import Cluster
 
     root = Path(tempfile.mkdtemp(prefix="ila-bench-pay-"))
     broker = start_broker(root / "kafka")
@@ -89,60 +156,18 @@ async def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
         limits = httpx.Limits(max_connections=64)
         async with httpx.AsyncClient(timeout=60, limits=limits) as c:
             print("setting up accounts, credit, provider and course ...", flush=True)
-            accounts = []
-            for _ in range(ACCOUNTS):
-                body = {
-                    **BODY,
-                    "national_id": "B" + uuid.uuid4().hex[:12],
-                    "employment_status": "employed",
-                    "need_flags": [],
-                }
-                accounts.append(
-                    (await c.post(f"{acc}/v1/accounts", json=body, headers=agency)).json()[
-                        "account_id"
-                    ]
-                )
-            for a in accounts:
-                await _until(
-                    lambda a=a: c.get(f"{led}/v1/ledger/accounts/{a}/balance", headers=agency),
-                    lambda r: r.status_code == 200,
-                )
-                r = await c.post(
-                    f"{led}/v1/ledger/grants",
-                    headers=agency,
-                    json={
-                        "account_id": a,
-                        "amount": 1_000_000,
-                        "funder_id": "bench",
-                        "reason": "b",
-                    },
-                )
-                assert r.status_code == 201, r.text
-            r = await c.post(f"{cat}/v1/providers", json=provider_body(), headers=agency)
-            provider_id = r.json()["provider_id"]
-            await c.post(
-                f"{cat}/v1/providers/{provider_id}/accredit", json={"reason": "ok"}, headers=agency
+            world = await setup(
+                c,
+                {"accounts": acc, "ledger": led, "catalogue": cat, "payments": pay},
+                settings,
+                ACCOUNTS,
             )
-            provider = _h(mint_token(settings, role="provider", sub="p", provider_id=provider_id))
-            start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
-            course = course_body(price=40_000)
-            course["sessions"][0].update(
-                start=start.isoformat(), seats=100_000, end=(start + timedelta(days=30)).isoformat()
+            accounts, provider, proposal, start = (
+                world.accounts,
+                world.provider,
+                world.proposal,
+                world.start,
             )
-            course_id = (await c.post(f"{cat}/v1/courses", json=course, headers=provider)).json()[
-                "course_id"
-            ]
-            await c.post(f"{cat}/v1/courses/{course_id}/submit", headers=provider)
-            await c.post(
-                f"{cat}/v1/courses/{course_id}/approve", json={"reason": "ok"}, headers=agency
-            )
-            proposal = {"course_id": course_id, "session_id": course["sessions"][0]["session_id"]}
-            first = {**proposal, "account_id": accounts[0]}
-            await _until(
-                lambda: c.post(f"{pay}/v1/enrolments", json=first, headers=provider),
-                lambda r: r.status_code == 202,
-            )
-
             print(f"proposing {total} enrolments ...", flush=True)
             sem = asyncio.Semaphore(16)
 
