@@ -93,10 +93,12 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
+        where = loc[1:] if loc and loc[0] in {"body", "query", "path", "header"} else loc
+        if err.get("type") == "json_invalid":
+            where = []  # the location is a character offset: the body as a whole is at fault
         errors.append(
             {
-                "field": ".".join(loc[1:] if loc and loc[0] in {"body", "query", "path"} else loc)
-                or "body",
+                "field": ".".join(where) or "body",
                 "in": loc[0] if loc else "body",
                 "message": err.get("msg", "invalid"),
                 "type": err.get("type", "invalid"),
