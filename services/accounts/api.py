@@ -17,7 +17,14 @@ from services.accounts.domain import AccountError
 from shared.auth import Principal, require
 from shared.idempotency import run_idempotent
 from shared.outbox import EventContext
-from shared.problems import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from shared.problems import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Problem,
+    Unprocessable,
+)
 from shared.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -76,7 +83,7 @@ async def public(session: AsyncSession, row: store.AccountRow) -> AccountPublic:
     return AccountPublic(
         account_id=row.account_id,
         agency_id=row.agency_id,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         status_reason=row.status_reason,
         country=row.country,
         region=row.region,
@@ -100,7 +107,9 @@ def authorize_read(principal: Principal, row: store.AccountRow) -> None:
         raise Forbidden("a learner may read only their own account")
 
 
-async def load_managed(session: AsyncSession, principal: Principal, account_id: uuid.UUID) -> store.AccountRow:
+async def load_managed(
+    session: AsyncSession, principal: Principal, account_id: uuid.UUID
+) -> store.AccountRow:
     row = await store.get(session, account_id, lock=True)
     if row is None:
         raise NotFound(f"no account {account_id}")
@@ -111,7 +120,8 @@ async def load_managed(session: AsyncSession, principal: Principal, account_id: 
 
 def domain_problem(exc: AccountError) -> Exception:
     if exc.code == "outside_working_age":
-        return Unprocessable(exc.detail, extra={"errors": [{"field": "birth_date", "message": exc.detail}]})
+        error = {"field": "birth_date", "in": "body", "message": exc.detail, "type": exc.code}
+        return Unprocessable(exc.detail, extra={"errors": [error]})
     return Conflict(exc.detail, extra={"code": exc.code})
 
 
@@ -121,13 +131,20 @@ def domain_problem(exc: AccountError) -> Exception:
     response_model=AccountOpenedReply,
     responses={409: {"description": "an account exists for this national id"}},
 )
-async def open_account(body: OpenAccount, request: Request, rt: Runtime, principal: Agency) -> Response:
+async def open_account(
+    body: OpenAccount, request: Request, rt: Runtime, principal: Agency
+) -> Response:
     """Open an account for an adult of working age (idempotent on the national id)."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         try:
             opened = await handlers.open_account(
-                session, rt.outbox, config_of(rt), body, principal.agency_id or "", ctx_for(request, principal)
+                session,
+                rt.outbox,
+                config_of(rt),
+                body,
+                principal.agency_id or "",
+                ctx_for(request, principal),
             )
         except AccountError as exc:
             raise domain_problem(exc) from exc
@@ -137,9 +154,15 @@ async def open_account(body: OpenAccount, request: Request, rt: Runtime, princip
                 extra={"account_id": str(opened.account_id)},
             )
         location = f"/v1/accounts/{opened.account_id}"
-        return 201, {"account_id": str(opened.account_id), "status": "active"}, {"Location": location}
+        return (
+            201,
+            {"account_id": str(opened.account_id), "status": "active"},
+            {"Location": location},
+        )
 
-    return await run_idempotent(rt.sessions, "accounts", request, principal, body.model_dump(mode="json"), effect)
+    return await run_idempotent(
+        rt.sessions, "accounts", request, principal, body.model_dump(mode="json"), effect
+    )
 
 
 @router.get("", response_model=AccountPage)
@@ -178,7 +201,9 @@ async def update_profile(
     async with rt.uow() as session:
         row = await load_managed(session, principal, account_id)
         try:
-            await handlers.update_profile(session, rt.outbox, row, body, ctx_for(request, principal))
+            await handlers.update_profile(
+                session, rt.outbox, row, body, ctx_for(request, principal)
+            )
         except AccountError as exc:
             raise domain_problem(exc) from exc
         updated = await store.get(session, account_id)
@@ -187,12 +212,19 @@ async def update_profile(
 
 
 async def _lifecycle(
-    action: str, account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: ServiceRuntime, principal: Principal
+    action: str,
+    account_id: uuid.UUID,
+    body: LifecycleChange,
+    request: Request,
+    rt: ServiceRuntime,
+    principal: Principal,
 ) -> AccountPublic:
     async with rt.uow() as session:
         row = await load_managed(session, principal, account_id)
         try:
-            await handlers.change_status(session, rt.outbox, row, action, body, ctx_for(request, principal))
+            await handlers.change_status(
+                session, rt.outbox, row, action, body, ctx_for(request, principal)
+            )
         except AccountError as exc:
             raise domain_problem(exc) from exc
         updated = await store.get(session, account_id)
@@ -201,18 +233,24 @@ async def _lifecycle(
 
 
 @router.post("/{account_id}/suspend", response_model=AccountPublic)
-async def suspend(account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: Runtime, principal: Agency) -> AccountPublic:
+async def suspend(
+    account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: Runtime, principal: Agency
+) -> AccountPublic:
     """Suspend: no new reservations until reinstated."""
     return await _lifecycle("suspend", account_id, body, request, rt, principal)
 
 
 @router.post("/{account_id}/reinstate", response_model=AccountPublic)
-async def reinstate(account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: Runtime, principal: Agency) -> AccountPublic:
+async def reinstate(
+    account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: Runtime, principal: Agency
+) -> AccountPublic:
     return await _lifecycle("reinstate", account_id, body, request, rt, principal)
 
 
 @router.post("/{account_id}/close", response_model=AccountPublic)
-async def close(account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: Runtime, principal: Agency) -> AccountPublic:
+async def close(
+    account_id: uuid.UUID, body: LifecycleChange, request: Request, rt: Runtime, principal: Agency
+) -> AccountPublic:
     """Close for good: no grants or reservations; the ledger keeps the history."""
     return await _lifecycle("close", account_id, body, request, rt, principal)
 
@@ -234,7 +272,9 @@ async def transfer(
 
 
 @router.delete("/{account_id}/personal-data", status_code=204)
-async def erase_personal_data(account_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency) -> Response:
+async def erase_personal_data(
+    account_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency
+) -> Response:
     """Crypto-shred the personal data; the account, its events and the ledger stay whole."""
     async with rt.uow() as session:
         row = await load_managed(session, principal, account_id)
@@ -242,24 +282,80 @@ async def erase_personal_data(account_id: uuid.UUID, request: Request, rt: Runti
     return Response(status_code=204)
 
 
-@router.post(
-    "/imports",
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
-)
-async def import_accounts(request: Request, rt: Runtime, principal: Agency) -> JSONResponse:
-    """Bulk onboarding from a CSV body; answers with a per-line report."""
-    raw = await request.body()
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise BadRequest(f"the file is larger than {MAX_IMPORT_BYTES} bytes")
+class RejectedLine(BaseModel):
+    line: int
+    error: str
+
+
+class ImportReportPublic(BaseModel):
+    total: int
+    opened: int
+    existing: int
+    rejected_count: int
+    rejected: list[RejectedLine]
+    ignored_columns: list[str]
+
+
+class PayloadTooLarge(Problem):
+    status, title, slug = 413, "Content too large", "too-large"
+
+
+class UnsupportedMediaType(Problem):
+    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
+# what browsers and spreadsheet tools send a CSV file as
+CSV_MEDIA_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel"}
+
+
+async def read_csv_body(request: Request) -> str:
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type and media_type not in CSV_MEDIA_TYPES:
+        raise UnsupportedMediaType(f"send the file as text/csv, not {media_type}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+        raise PayloadTooLarge(f"the file is larger than {MAX_IMPORT_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_IMPORT_BYTES:
+            raise PayloadTooLarge(f"the file is larger than {MAX_IMPORT_BYTES} bytes")
+        chunks.append(chunk)
     try:
-        text_data = raw.decode("utf-8-sig")
+        return b"".join(chunks).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadRequest("the file is not UTF-8 text") from exc
+
+
+@router.post(
+    "/imports",
+    response_model=ImportReportPublic,
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+    responses={
+        413: {"description": "the file is too large"},
+        415: {"description": "not a CSV body"},
+        422: {"description": "no usable header line"},
+    },
+)
+async def import_accounts(request: Request, rt: Runtime, principal: Agency) -> JSONResponse:
+    """Bulk onboarding from a CSV body (header line naming the columns; ``need_flags``
+    separated by ``;``); answers with a per-line report. Idempotent on the national id."""
+    text_data = await read_csv_body(request)
     try:
         report = await imports.run_import(
-            rt.sessions, rt.outbox, config_of(rt), text_data, principal.agency_id or "", ctx_for(request, principal)
+            rt.sessions,
+            rt.outbox,
+            config_of(rt),
+            text_data,
+            principal.agency_id or "",
+            ctx_for(request, principal),
         )
     except imports.BadHeader as exc:
-        raise Unprocessable(str(exc)) from exc
+        raise Unprocessable(
+            str(exc), extra={"errors": [{"field": "header", "in": "body", "message": str(exc)}]}
+        ) from exc
     rt.outbox.wake()
     return JSONResponse(report.as_dict())

@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date
 from typing import Annotated, Literal
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _printable(allowed: str = "") -> AfterValidator:
+    """Refuse control characters (NUL and the like), which PostgreSQL, logs and the
+    consumers of events must never receive."""
+
+    def check(value: str) -> str:
+        for ch in value:
+            if ch not in allowed and unicodedata.category(ch) == "Cc":
+                raise ValueError("must not contain control characters")
+        return value
+
+    return AfterValidator(check)
+
+
+AGENCY_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 EmploymentStatus = Literal["employed", "unemployed", "self_employed", "inactive"]
 NeedFlag = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _printable()
+]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), _printable()
+]
 
 
 class Strict(BaseModel):
@@ -23,7 +54,7 @@ class PersonalData(Strict):
     family_name: Text
     email: EmailStr | None = None
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{4,32}$")] | None = None
-    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    address: Annotated[str, StringConstraints(max_length=500), _printable("\n\r\t")] | None = None
 
 
 class NeedProfileFields(Strict):
@@ -54,6 +85,8 @@ class OpenAccount(NeedProfileFields):
         # strict mode refuses strings for dates; JSON has no date type, so parse ISO here
         if isinstance(value, str):
             try:
+                if not ISO_DATE.fullmatch(value):
+                    raise ValueError(value)
                 return date.fromisoformat(value)
             except ValueError as exc:
                 raise ValueError("must be a real date as YYYY-MM-DD") from exc
@@ -79,5 +112,5 @@ class LifecycleChange(Strict):
 
 
 class TransferAccount(Strict):
-    to_agency_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+    to_agency_id: Annotated[str, StringConstraints(pattern=AGENCY_ID_PATTERN)]
     reason: Reason | None = None

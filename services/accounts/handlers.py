@@ -31,6 +31,7 @@ from shared.events.accounts import (
     PersonalDataErased,
 )
 from shared.outbox import EventContext, Outbox
+from shared.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class AccountsConfig:
     min_age: int = 18
     max_age: int = 67
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AccountsConfig:
+        return cls(
+            pepper=settings.national_id_pepper,
+            min_age=settings.min_working_age,
+            max_age=settings.max_working_age,
+        )
+
 
 @dataclass(frozen=True)
 class Opened:
@@ -46,15 +55,81 @@ class Opened:
     created: bool
 
 
-def encrypt_personal(key: bytes, account_id: uuid.UUID, personal: PersonalData, birth: date) -> tuple[bytes, bytes]:
+def encrypt_personal(
+    key: bytes, account_id: uuid.UUID, personal: PersonalData, birth: date
+) -> tuple[bytes, bytes]:
     nonce = os.urandom(12)
     plain = json.dumps({**personal.model_dump(mode="json"), "birth_date": birth.isoformat()})
     return nonce, AESGCM(key).encrypt(nonce, plain.encode(), account_id.bytes)
 
 
-def decrypt_personal(key: bytes, account_id: uuid.UUID, nonce: bytes, blob: bytes) -> dict[str, Any]:
+def decrypt_personal(
+    key: bytes, account_id: uuid.UUID, nonce: bytes, blob: bytes
+) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(AESGCM(key).decrypt(nonce, blob, account_id.bytes))
     return data
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """An account ready to insert: its row (personal data encrypted), key and event."""
+
+    row: dict[str, Any]
+    key: bytes
+    event: AccountOpened
+
+    @property
+    def account_id(self) -> uuid.UUID:
+        account_id: uuid.UUID = self.row["account_id"]
+        return account_id
+
+    @property
+    def national_id_hash(self) -> str:
+        nid_hash: str = self.row["national_id_hash"]
+        return nid_hash
+
+
+def new_account(
+    config: AccountsConfig,
+    cmd: OpenAccount,
+    agency_id: str,
+    now: datetime | None = None,
+    today: date | None = None,
+) -> NewAccount:
+    """Decide (working age) and prepare an account; raises :class:`domain.AccountError`."""
+    now = now or datetime.now(UTC)
+    domain.check_working_age(cmd.birth_date, today or now.date(), config.min_age, config.max_age)
+    account_id = uuid.uuid4()
+    key = AESGCM.generate_key(bit_length=256)
+    nonce, blob = encrypt_personal(key, account_id, cmd.personal, cmd.birth_date)
+    row = {
+        "account_id": account_id,
+        "national_id_hash": domain.national_id_hash(cmd.national_id, config.pepper),
+        "agency_id": agency_id,
+        "birth_year": cmd.birth_date.year,
+        "country": cmd.country,
+        "region": cmd.region,
+        "qualification_level": cmd.qualification_level,
+        "employment_status": cmd.employment_status,
+        "need_flags": list(cmd.need_flags),
+        "personal_nonce": nonce,
+        "personal_ciphertext": blob,
+        "opened_at": now,
+    }
+    event = AccountOpened(
+        account_id=account_id,
+        agency_id=agency_id,
+        country=cmd.country,
+        region=cmd.region,
+        birth_year=cmd.birth_date.year,
+        profile=NeedProfile(
+            qualification_level=cmd.qualification_level,
+            employment_status=cmd.employment_status,
+            need_flags=list(cmd.need_flags),
+        ),
+        opened_at=now,
+    )
+    return NewAccount(row, key, event)
 
 
 async def open_account(
@@ -67,58 +142,44 @@ async def open_account(
     today: date | None = None,
 ) -> Opened:
     """Open an account, or name the existing one for this national id (created=False)."""
-    now = datetime.now(UTC)
-    domain.check_working_age(cmd.birth_date, today or now.date(), config.min_age, config.max_age)
-    nid_hash = domain.national_id_hash(cmd.national_id, config.pepper)
-    account_id = uuid.uuid4()
-    key = AESGCM.generate_key(bit_length=256)
-    nonce, blob = encrypt_personal(key, account_id, cmd.personal, cmd.birth_date)
-    inserted = await store.insert_account(
-        session,
-        {
-            "account_id": account_id,
-            "national_id_hash": nid_hash,
-            "agency_id": agency_id,
-            "birth_year": cmd.birth_date.year,
-            "country": cmd.country,
-            "region": cmd.region,
-            "qualification_level": cmd.qualification_level,
-            "employment_status": cmd.employment_status,
-            "need_flags": list(cmd.need_flags),
-            "personal_nonce": nonce,
-            "personal_ciphertext": blob,
-            "opened_at": now,
-        },
-        key,
-    )
-    if not inserted:
-        existing = await store.account_id_by_hash(session, nid_hash)
+    return await insert_new(session, outbox, new_account(config, cmd, agency_id, today=today), ctx)
+
+
+async def insert_new(
+    session: AsyncSession, outbox: Outbox, new: NewAccount, ctx: EventContext
+) -> Opened:
+    """Store a prepared account, or name the existing one for this national id."""
+    if not await store.insert_account(session, new.row, new.key):
+        existing = await store.account_id_by_hash(session, new.national_id_hash)
         assert existing is not None
         return Opened(existing, False)
-    await outbox.add(
-        session,
-        [
-            AccountOpened(
-                account_id=account_id,
-                agency_id=agency_id,
-                country=cmd.country,
-                region=cmd.region,
-                birth_year=cmd.birth_date.year,
-                profile=NeedProfile(
-                    qualification_level=cmd.qualification_level,
-                    employment_status=cmd.employment_status,
-                    need_flags=list(cmd.need_flags),
-                ),
-                opened_at=now,
-            )
-        ],
-        ctx,
-    )
-    return Opened(account_id, True)
+    await outbox.add(session, [new.event], ctx)
+    return Opened(new.account_id, True)
+
+
+async def open_accounts(
+    session: AsyncSession, outbox: Outbox, accounts: list[NewAccount], ctx: EventContext
+) -> dict[str, Opened]:
+    """Open many accounts in a few statements (bulk onboarding): by national id hash, the
+    account opened, or the one that already existed for that person (created=False).
+    The accounts must have distinct national ids."""
+    inserted = await store.insert_accounts(session, [a.row for a in accounts])
+    new = [a for a in accounts if a.account_id in inserted]
+    await store.insert_keys(session, [(a.account_id, a.key) for a in new])
+    await outbox.add(session, [a.event for a in new], ctx)
+    result = {a.national_id_hash: Opened(a.account_id, True) for a in new}
+    others = [a.national_id_hash for a in accounts if a.account_id not in inserted]
+    for nid_hash, account_id in (await store.account_ids_by_hash(session, others)).items():
+        result[nid_hash] = Opened(account_id, False)
+    return result
 
 
 async def update_profile(
-    session: AsyncSession, outbox: Outbox, row: store.AccountRow, cmd: UpdateProfile, ctx: EventContext
+    session: AsyncSession,
+    outbox: Outbox,
+    row: store.AccountRow,
+    cmd: UpdateProfile,
+    ctx: EventContext,
 ) -> None:
     domain.update_profile(row.domain())
     changes = cmd.model_dump(exclude_none=True)
@@ -132,7 +193,9 @@ async def update_profile(
         employment_status=changes.get("employment_status", row.employment_status),
         need_flags=changes.get("need_flags", row.need_flags),
     )
-    await outbox.add(session, [AccountProfileUpdated(account_id=row.account_id, profile=profile)], ctx)
+    await outbox.add(
+        session, [AccountProfileUpdated(account_id=row.account_id, profile=profile)], ctx
+    )
 
 
 async def change_status(
@@ -160,7 +223,11 @@ async def change_status(
 
 
 async def transfer(
-    session: AsyncSession, outbox: Outbox, row: store.AccountRow, cmd: TransferAccount, ctx: EventContext
+    session: AsyncSession,
+    outbox: Outbox,
+    row: store.AccountRow,
+    cmd: TransferAccount,
+    ctx: EventContext,
 ) -> domain.Account:
     account = domain.transfer(row.domain(), cmd.to_agency_id)
     await store.update(session, row.account_id, agency_id=account.agency_id)
@@ -178,7 +245,9 @@ async def transfer(
     return account
 
 
-async def erase(session: AsyncSession, outbox: Outbox, row: store.AccountRow, ctx: EventContext) -> bool:
+async def erase(
+    session: AsyncSession, outbox: Outbox, row: store.AccountRow, ctx: EventContext
+) -> bool:
     """Destroy the account's data key; False when it was already erased."""
     if row.erased_at is not None:
         return False

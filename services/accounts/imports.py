@@ -1,7 +1,10 @@
-"""Bulk onboarding from a CSV file: each line its own savepoint, a report per line.
+"""Bulk onboarding from a CSV file, with a report per line.
 
 Idempotent on the national id: a line whose person already has an account is reported
-as ``existing`` and changes nothing. A bad line never stops or half-applies the others.
+as ``existing`` and changes nothing. A bad line never stops or half-applies the others;
+it is reported with its line number (the header is line 1; a record spanning several
+lines is numbered by its first) and the reason. A national id that appears twice in one
+file is a mistake in the file: the later line is rejected, on every run.
 """
 
 from __future__ import annotations
@@ -10,24 +13,48 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.accounts import handlers
 from services.accounts.commands import OpenAccount
 from services.accounts.domain import AccountError
-from shared.db import transaction
+from shared.db import is_transient, transaction
 from shared.outbox import EventContext, Outbox
 
 COLUMNS = (
-    "national_id", "birth_date", "country", "region", "qualification_level",
-    "employment_status", "need_flags", "given_name", "family_name", "email", "phone",
+    "national_id",
+    "birth_date",
+    "country",
+    "region",
+    "qualification_level",
+    "employment_status",
+    "need_flags",
+    "given_name",
+    "family_name",
+    "email",
+    "phone",
 )
-REQUIRED = {"national_id", "birth_date", "country", "region", "qualification_level",
-            "employment_status", "given_name", "family_name"}
+REQUIRED = (
+    "national_id",
+    "birth_date",
+    "country",
+    "region",
+    "qualification_level",
+    "employment_status",
+    "given_name",
+    "family_name",
+)
+PERSONAL = ("given_name", "family_name", "email", "phone")
 MAX_FIELD = 500
+MAX_ERROR = 300
+
+Parsed = tuple[int, dict[str, str] | str]
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -36,6 +63,18 @@ class ImportReport:
     opened: int = 0
     existing: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def reject(self, line: int, error: str) -> None:
+        if len(error) > MAX_ERROR:
+            error = error[: MAX_ERROR - 1] + "…"
+        self.rejected.append({"line": line, "error": error})
+
+    def count(self, opened: handlers.Opened) -> None:
+        if opened.created:
+            self.opened += 1
+        else:
+            self.existing += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +83,7 @@ class ImportReport:
             "existing": self.existing,
             "rejected_count": len(self.rejected),
             "rejected": self.rejected,
+            "ignored_columns": self.ignored_columns,
         }
 
 
@@ -51,45 +91,90 @@ class BadHeader(ValueError):
     pass
 
 
-def parse(text_data: str) -> Iterator[tuple[int, dict[str, str] | str]]:
-    """Yield (line number, fields) or (line number, error) per data line."""
-    reader = csv.DictReader(io.StringIO(text_data))
-    header = set(reader.fieldnames or ())
-    missing = REQUIRED - header
+@dataclass(frozen=True)
+class CsvFile:
+    header: list[str]
+    ignored_columns: list[str]
+    lines: Iterator[Parsed]
+
+
+def parse(text_data: str) -> CsvFile:
+    """Read the header (or raise :class:`BadHeader`); the lines follow lazily, each as
+    (line number, fields) or (line number, what is wrong with it)."""
+    reader = csv.reader(io.StringIO(text_data, newline=""))
+    header: list[str] = []
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                header = [cell.strip().lower() for cell in row]
+                break
+    except csv.Error as exc:
+        raise BadHeader(f"the header line is not readable CSV: {exc}") from exc
+    if not header:
+        raise BadHeader("the file is empty: it needs a header line naming the columns")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise BadHeader("the header names column(s) twice: " + ", ".join(duplicates))
+    missing = [name for name in REQUIRED if name not in header]
     if missing:
-        raise BadHeader("the header lacks column(s): " + ", ".join(sorted(missing)))
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            yield line, "more fields than the header names"
+        raise BadHeader("the header lacks column(s): " + ", ".join(missing))
+    ignored = [name for name in header if name not in COLUMNS]
+    return CsvFile(header, ignored, _lines(reader, header))
+
+
+def _lines(reader: Any, header: list[str]) -> Iterator[Parsed]:
+    last = reader.line_num
+    while True:
+        start = last + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if reader.line_num == last:  # the reader cannot move on
+                yield start, f"unreadable CSV: {exc}"
+                return
+            last = reader.line_num
+            yield start, f"unreadable CSV: {exc}"
             continue
-        yield line, {k: (v or "").strip() for k, v in row.items() if k in COLUMNS}
+        last = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line
+        if len(row) > len(header):
+            yield start, f"more fields ({len(row)}) than the header names ({len(header)})"
+            continue
+        # trailing empty optional cells may be left out
+        yield (
+            start,
+            {
+                name: (row[i] if i < len(row) else "").strip()
+                for i, name in enumerate(header)
+                if name in COLUMNS
+            },
+        )
 
 
 def to_command(fields: dict[str, str]) -> OpenAccount:
-    for name, value in fields.items():
-        if len(value) > MAX_FIELD:
+    for name in COLUMNS:
+        if len(fields.get(name, "")) > MAX_FIELD:
             raise ValueError(f"{name}: longer than {MAX_FIELD} characters")
+    for name in REQUIRED:
+        if not fields.get(name):
+            raise ValueError(f"{name}: missing")
     try:
-        level = int(fields.get("qualification_level", ""))
+        level = int(fields["qualification_level"])
     except ValueError:
-        raise ValueError("qualification_level: not an integer") from None
-    flags = [f for f in fields.get("need_flags", "").split(";") if f]
-    personal: dict[str, Any] = {
-        "given_name": fields.get("given_name", ""),
-        "family_name": fields.get("family_name", ""),
-    }
-    for optional in ("email", "phone"):
-        if fields.get(optional):
-            personal[optional] = fields[optional]
+        raise ValueError("qualification_level: not a whole number from 0 to 8") from None
+    flags = [f.strip() for f in fields.get("need_flags", "").split(";") if f.strip()]
+    personal = {name: fields[name] for name in PERSONAL if fields.get(name)}
     return OpenAccount.model_validate(
         {
-            "national_id": fields.get("national_id", ""),
-            "birth_date": fields.get("birth_date", ""),
-            "country": fields.get("country", ""),
-            "region": fields.get("region", ""),
+            "national_id": fields["national_id"],
+            "birth_date": fields["birth_date"],
+            "country": fields["country"],
+            "region": fields["region"],
             "qualification_level": level,
-            "employment_status": fields.get("employment_status", ""),
+            "employment_status": fields["employment_status"],
             "need_flags": flags,
             "personal": personal,
         }
@@ -97,10 +182,15 @@ def to_command(fields: dict[str, str]) -> OpenAccount:
 
 
 def _describe(exc: ValidationError) -> str:
+    """Field errors named after the CSV columns (``given_name``, not ``personal.given_name``)."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "line"
-        parts.append(f"{loc}: {err['msg']}")
+        loc = [str(p) for p in err["loc"]]
+        if loc and loc[0] == "personal" and len(loc) > 1:
+            loc = loc[1:]
+        if loc and loc[0] == "need_flags":
+            loc = loc[:1]
+        parts.append(f"{'.'.join(loc) or 'line'}: {err['msg']}")
     return "; ".join(parts)
 
 
@@ -112,35 +202,102 @@ async def run_import(
     agency_id: str,
     ctx: EventContext,
     *,
-    batch_size: int = 500,
-    progress: Callable[[int], None] | None = None,
+    batch_size: int = 1000,
+    progress: Progress | None = None,
 ) -> ImportReport:
-    report = ImportReport()
-    lines = list(parse(text_data))
+    """Open an account per good line; ``progress(done, total)`` after each batch.
+
+    Each batch of lines is validated in memory, then opened in one transaction of a few
+    statements. Should the database refuse a value all the same, that batch is redone one
+    savepoint per line, so that only the offending line is rejected.
+    Raises :class:`BadHeader` (nothing done) when the file has no usable header.
+    """
+    csv_file = parse(text_data)
+    lines = list(csv_file.lines)
+    report = ImportReport(ignored_columns=csv_file.ignored_columns)
+    seen: dict[str, int] = {}  # national id hash -> first line with it
+    done = 0
     for start in range(0, len(lines), batch_size):
         chunk = lines[start : start + batch_size]
-        async with transaction(sessions) as session:
-            for line, fields in chunk:
-                report.total += 1
-                if isinstance(fields, str):
-                    report.rejected.append({"line": line, "error": fields})
-                    continue
-                try:
-                    cmd = to_command(fields)
-                    async with session.begin_nested():
-                        opened = await handlers.open_account(
-                            session, outbox, config, cmd, agency_id, ctx
-                        )
-                except ValidationError as exc:
-                    report.rejected.append({"line": line, "error": _describe(exc)})
-                    continue
-                except (ValueError, AccountError) as exc:
-                    report.rejected.append({"line": line, "error": str(exc)})
-                    continue
-                if opened.created:
-                    report.opened += 1
-                else:
-                    report.existing += 1
+        now = datetime.now(UTC)
+        ready: list[tuple[int, handlers.NewAccount]] = []
+        for line, fields in chunk:
+            report.total += 1
+            outcome = _prepare(config, agency_id, now, seen, line, fields)
+            if isinstance(outcome, str):
+                report.reject(line, outcome)
+            else:
+                ready.append((line, outcome))
+        if ready:
+            await _open(sessions, outbox, ctx, report, ready)
+        done += len(chunk)
         if progress is not None:
-            progress(len(chunk))
+            progress(done, len(lines))
+    report.rejected.sort(key=lambda r: int(r["line"]))
     return report
+
+
+def _prepare(
+    config: handlers.AccountsConfig,
+    agency_id: str,
+    now: datetime,
+    seen: dict[str, int],
+    line: int,
+    fields: dict[str, str] | str,
+) -> handlers.NewAccount | str:
+    """The account a line asks for, or why it cannot have one."""
+    if isinstance(fields, str):
+        return fields
+    try:
+        cmd = to_command(fields)
+    except ValidationError as exc:
+        return _describe(exc)
+    except ValueError as exc:
+        return str(exc)
+    try:
+        new = handlers.new_account(config, cmd, agency_id, now=now)
+    except AccountError as exc:
+        return exc.detail
+    first = seen.setdefault(new.national_id_hash, line)
+    if first != line:
+        return f"duplicate national id: the same as on line {first}"
+    return new
+
+
+async def _open(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    ctx: EventContext,
+    report: ImportReport,
+    ready: list[tuple[int, handlers.NewAccount]],
+) -> None:
+    try:
+        async with transaction(sessions) as session:
+            opened = await handlers.open_accounts(session, outbox, [n for _, n in ready], ctx)
+    except DBAPIError as exc:
+        if is_transient(exc):
+            raise
+        await _open_one_by_one(sessions, outbox, ctx, report, ready)
+        return
+    for _, new in ready:
+        report.count(opened[new.national_id_hash])
+
+
+async def _open_one_by_one(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    ctx: EventContext,
+    report: ImportReport,
+    ready: list[tuple[int, handlers.NewAccount]],
+) -> None:
+    async with transaction(sessions) as session:
+        for line, new in ready:
+            try:
+                async with session.begin_nested():
+                    opened = await handlers.insert_new(session, outbox, new, ctx)
+            except DBAPIError as exc:
+                if is_transient(exc):
+                    raise
+                report.reject(line, "the database refused a value on this line")
+                continue
+            report.count(opened)

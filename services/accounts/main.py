@@ -8,10 +8,7 @@ from shared.service import ServiceDefinition, ServiceRuntime
 
 
 def _setup(rt: ServiceRuntime) -> None:
-    s = rt.settings
-    rt.state["config"] = AccountsConfig(
-        pepper=s.national_id_pepper, min_age=s.min_working_age, max_age=s.max_working_age
-    )
+    rt.state["config"] = AccountsConfig.from_settings(rt.settings)
 
 
 def definition() -> ServiceDefinition:

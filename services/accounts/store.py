@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.accounts.domain import Account
+from shared.db import executemany
 
 COLUMNS = (
     "account_id, agency_id, birth_year, country, region, qualification_level, "
@@ -72,14 +73,76 @@ async def insert_account(session: AsyncSession, row: dict[str, Any], data_key: b
     return True
 
 
-async def account_id_by_hash(session: AsyncSession, national_id_hash: str) -> uuid.UUID | None:
-    return await session.scalar(
-        text("SELECT account_id FROM accounts.accounts WHERE national_id_hash = :h"),
-        {"h": national_id_hash},
+async def insert_accounts(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert many accounts in one statement, skipping national ids that exist; the ids
+    inserted. Their data keys go in with :func:`insert_keys`."""
+    if not rows:
+        return set()
+    # one lock order for every bulk insert, so that two imports never deadlock
+    rows = sorted(rows, key=lambda r: str(r["national_id_hash"]))
+    result = await session.execute(
+        text(
+            "INSERT INTO accounts.accounts (account_id, national_id_hash, agency_id, birth_year, "
+            "country, region, qualification_level, employment_status, need_flags, "
+            "personal_nonce, personal_ciphertext, opened_at, updated_at) "
+            "SELECT a, h, g, y, c, r, q, e, string_to_array(f, ','), n, b, o, o FROM unnest("
+            "CAST(:a AS uuid[]), CAST(:h AS text[]), CAST(:g AS text[]), CAST(:y AS smallint[]), "
+            "CAST(:c AS text[]), CAST(:r AS text[]), CAST(:q AS smallint[]), "
+            "CAST(:e AS text[]), CAST(:f AS text[]), CAST(:n AS bytea[]), CAST(:b AS bytea[]), "
+            "CAST(:o AS timestamptz[])) AS t(a, h, g, y, c, r, q, e, f, n, b, o) "
+            "ON CONFLICT (national_id_hash) DO NOTHING RETURNING account_id"
+        ),
+        {
+            "a": [r["account_id"] for r in rows],
+            "h": [r["national_id_hash"] for r in rows],
+            "g": [r["agency_id"] for r in rows],
+            "y": [r["birth_year"] for r in rows],
+            "c": [r["country"] for r in rows],
+            "r": [r["region"] for r in rows],
+            "q": [r["qualification_level"] for r in rows],
+            "e": [r["employment_status"] for r in rows],
+            # need flags are [a-z0-9_]: a comma joins them unambiguously
+            "f": [",".join(r["need_flags"]) for r in rows],
+            "n": [r["personal_nonce"] for r in rows],
+            "b": [r["personal_ciphertext"] for r in rows],
+            "o": [r["opened_at"] for r in rows],
+        },
+    )
+    return set(result.scalars())
+
+
+async def insert_keys(session: AsyncSession, keys: list[tuple[uuid.UUID, bytes]]) -> None:
+    await executemany(
+        session, "INSERT INTO accounts.personal_keys (account_id, data_key) VALUES ($1, $2)", keys
     )
 
 
-async def get(session: AsyncSession, account_id: uuid.UUID, *, lock: bool = False) -> AccountRow | None:
+async def account_ids_by_hash(
+    session: AsyncSession, national_id_hashes: list[str]
+) -> dict[str, uuid.UUID]:
+    if not national_id_hashes:
+        return {}
+    rows = await session.execute(
+        text(
+            "SELECT national_id_hash, account_id FROM accounts.accounts "
+            "WHERE national_id_hash = ANY(:h)"
+        ),
+        {"h": national_id_hashes},
+    )
+    return {r.national_id_hash: r.account_id for r in rows}
+
+
+async def account_id_by_hash(session: AsyncSession, national_id_hash: str) -> uuid.UUID | None:
+    found: uuid.UUID | None = await session.scalar(
+        text("SELECT account_id FROM accounts.accounts WHERE national_id_hash = :h"),
+        {"h": national_id_hash},
+    )
+    return found
+
+
+async def get(
+    session: AsyncSession, account_id: uuid.UUID, *, lock: bool = False
+) -> AccountRow | None:
     sql = f"SELECT {COLUMNS} FROM accounts.accounts WHERE account_id = :a"
     if lock:
         sql += " FOR UPDATE"
@@ -88,10 +151,11 @@ async def get(session: AsyncSession, account_id: uuid.UUID, *, lock: bool = Fals
 
 
 async def data_key(session: AsyncSession, account_id: uuid.UUID) -> bytes | None:
-    return await session.scalar(
+    key: bytes | None = await session.scalar(
         text("SELECT data_key FROM accounts.personal_keys WHERE account_id = :a"),
         {"a": account_id},
     )
+    return key
 
 
 async def update(session: AsyncSession, account_id: uuid.UUID, **fields: Any) -> None:
@@ -121,7 +185,8 @@ async def erase_personal_data(session: AsyncSession, account_id: uuid.UUID) -> N
 async def list_for_agency(
     session: AsyncSession, agency_id: str | None, after: uuid.UUID | None, limit: int
 ) -> list[AccountRow]:
-    clauses, params = [], {"limit": limit}
+    clauses: list[str] = []
+    params: dict[str, Any] = {"limit": limit}
     if agency_id is not None:
         clauses.append("agency_id = :agency")
         params["agency"] = agency_id
@@ -131,7 +196,9 @@ async def list_for_agency(
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     rows = (
         await session.execute(
-            text(f"SELECT {COLUMNS} FROM accounts.accounts {where} ORDER BY account_id LIMIT :limit"),
+            text(
+                f"SELECT {COLUMNS} FROM accounts.accounts {where} ORDER BY account_id LIMIT :limit"
+            ),
             params,
         )
     ).mappings()

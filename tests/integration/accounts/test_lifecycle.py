@@ -1,0 +1,281 @@
+"""Suspend, reinstate, close (final), transfer and profile changes: each state change is
+one event in the outbox, and no event ever carries personal data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.integration.accounts.conftest import (
+    AGENCY_ID,
+    OTHER_AGENCY_ID,
+    Accounts,
+    account_body,
+    assert_problem,
+    event_type,
+)
+
+pytestmark = pytest.mark.postgres
+
+PERSONAL = {
+    "given_name": "Anne-Sophie",
+    "family_name": "Lefèvre-Dubois",
+    "email": "anne-sophie.lefevre@example.org",
+    "phone": "+33 6 12 34 56 78",
+    "address": "12 rue des Lilas, 75020 Paris",
+}
+NATIONAL_ID = "2 91 07 75 120 042"
+
+
+async def post(accounts: Accounts, account_id: str, action: str, **body: Any) -> Any:
+    return await accounts.client.post(
+        f"/v1/accounts/{account_id}/{action}", json=body, headers=accounts.agency
+    )
+
+
+async def read(accounts: Accounts, account_id: str, headers: dict[str, str] | None = None) -> Any:
+    r = await accounts.client.get(f"/v1/accounts/{account_id}", headers=headers or accounts.agency)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def assert_no_personal_data_in_outbox(accounts: Accounts) -> None:
+    bodies = await accounts.outbox_bodies()
+    assert bodies
+    nid_compact = NATIONAL_ID.replace(" ", "")
+    needles = [
+        *PERSONAL.values(),
+        NATIONAL_ID,
+        nid_compact,
+        "Anne",
+        "Lefèvre",
+        "Lef\\u00e8vre",
+        "example.org",
+        "1991-07",
+    ]
+    for body in bodies:
+        for needle in needles:
+            assert needle not in body, (needle, body)
+
+
+async def test_suspend_reinstate_close_and_close_is_final(accounts: Accounts) -> None:
+    account_id = await accounts.open(
+        national_id=NATIONAL_ID, personal=PERSONAL, birth_date="1991-07-21"
+    )
+
+    r = await post(accounts, account_id, "suspend", reason="documents missing")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "suspended"
+    assert r.json()["status_reason"] == "documents missing"
+    # suspending twice is not a state change
+    assert_problem(await post(accounts, account_id, "suspend", reason="again"), 409)
+
+    r = await post(accounts, account_id, "reinstate", reason="documents received")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "active"
+    assert_problem(await post(accounts, account_id, "reinstate", reason="again"), 409)
+
+    r = await post(accounts, account_id, "close", reason="moved abroad")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed"
+    assert (await read(accounts, account_id))["status"] == "closed"
+
+    outbox_before = await accounts.count("outbox")
+    for action, body in [
+        ("reinstate", {"reason": "came back"}),
+        ("suspend", {"reason": "x"}),
+        ("close", {"reason": "again"}),
+        ("transfer", {"to_agency_id": OTHER_AGENCY_ID}),
+    ]:
+        problem = assert_problem(await post(accounts, account_id, action, **body), 409)
+        assert "closed" in problem["detail"], problem
+    r = await accounts.client.patch(
+        f"/v1/accounts/{account_id}/profile",
+        json={"qualification_level": 6},
+        headers=accounts.agency,
+    )
+    assert_problem(r, 409)
+    assert await accounts.count("outbox") == outbox_before
+    account = await read(accounts, account_id)
+    assert account["status"] == "closed"
+    assert account["need_profile"]["qualification_level"] == 3
+
+    assert [t for t, _, _ in await accounts.outbox()] == [
+        event_type("AccountOpened"),
+        event_type("AccountSuspended"),
+        event_type("AccountReinstated"),
+        event_type("AccountClosed"),
+    ]
+    assert await accounts.events_of(account_id, "AccountSuspended") == [
+        {"account_id": account_id, "reason": "documents missing"}
+    ]
+    assert await accounts.events_of(account_id, "AccountReinstated") == [
+        {"account_id": account_id, "reason": "documents received"}
+    ]
+    assert await accounts.events_of(account_id, "AccountClosed") == [
+        {"account_id": account_id, "reason": "moved abroad"}
+    ]
+    await assert_no_personal_data_in_outbox(accounts)
+
+
+async def test_a_suspended_account_may_be_closed(accounts: Accounts) -> None:
+    account_id = await accounts.open()
+    assert (await post(accounts, account_id, "suspend", reason="fraud check")).status_code == 200
+    r = await post(accounts, account_id, "close", reason="fraud confirmed")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed"
+    assert_problem(await post(accounts, account_id, "reinstate", reason="appeal"), 409)
+
+
+async def test_events_carry_the_envelope_and_the_account_as_key(accounts: Accounts) -> None:
+    account_id = await accounts.open()
+    await post(accounts, account_id, "suspend", reason="x")
+    for _, key, doc in await accounts.outbox():
+        assert key == account_id
+        assert doc["subject"] == account_id
+        assert doc["source"] == "/ila/accounts"
+        assert doc["actor"] == "agency:pes-fr-desk"
+        assert doc["specversion"] == "1.0"
+
+
+async def test_transfer_hands_the_account_to_the_new_agency(accounts: Accounts) -> None:
+    account_id = await accounts.open(national_id=NATIONAL_ID, personal=PERSONAL)
+    r = await post(
+        accounts, account_id, "transfer", to_agency_id=OTHER_AGENCY_ID, reason="moved to Brussels"
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["agency_id"] == OTHER_AGENCY_ID
+
+    old = await accounts.client.get(f"/v1/accounts/{account_id}", headers=accounts.agency)
+    assert_problem(old, 403)
+    new = await read(accounts, account_id, accounts.other_agency)
+    assert new["agency_id"] == OTHER_AGENCY_ID
+    assert new["personal"]["given_name"] == PERSONAL["given_name"]
+    assert new["status"] == "active"
+
+    assert await accounts.events_of(account_id, "AccountTransferred") == [
+        {"account_id": account_id, "from_agency_id": AGENCY_ID, "to_agency_id": OTHER_AGENCY_ID}
+    ]
+    # the new agency may transfer it back; the old one can no longer list it
+    listed = await accounts.client.get("/v1/accounts", headers=accounts.agency)
+    assert account_id not in {a["account_id"] for a in listed.json()["items"]}
+    back = await accounts.client.post(
+        f"/v1/accounts/{account_id}/transfer",
+        json={"to_agency_id": AGENCY_ID},
+        headers=accounts.other_agency,
+    )
+    assert back.status_code == 200, back.text
+    assert (await read(accounts, account_id))["agency_id"] == AGENCY_ID
+    await assert_no_personal_data_in_outbox(accounts)
+
+
+async def test_profile_update_emits_the_new_need_profile(accounts: Accounts) -> None:
+    account_id = await accounts.open(
+        national_id=NATIONAL_ID, personal=PERSONAL, birth_date="1991-07-21"
+    )
+    r = await accounts.client.patch(
+        f"/v1/accounts/{account_id}/profile",
+        json={
+            "qualification_level": 5,
+            "need_flags": ["single_parent", "disability", "disability"],
+        },
+        headers=accounts.agency,
+    )
+    assert r.status_code == 200, r.text
+    expected = {
+        "qualification_level": 5,
+        "employment_status": "unemployed",
+        "need_flags": ["disability", "single_parent"],
+    }
+    assert r.json()["need_profile"] == expected
+    assert (await read(accounts, account_id))["need_profile"] == expected
+    assert await accounts.events_of(account_id, "AccountProfileUpdated") == [
+        {"account_id": account_id, "profile": expected}
+    ]
+
+    r = await accounts.client.patch(
+        f"/v1/accounts/{account_id}/profile",
+        json={"employment_status": "employed", "need_flags": []},
+        headers=accounts.agency,
+    )
+    assert r.status_code == 200, r.text
+    updates = await accounts.events_of(account_id, "AccountProfileUpdated")
+    assert updates[-1]["profile"] == {
+        "qualification_level": 5,
+        "employment_status": "employed",
+        "need_flags": [],
+    }
+
+    # an empty change changes nothing and says nothing
+    before = await accounts.count("outbox")
+    r = await accounts.client.patch(
+        f"/v1/accounts/{account_id}/profile", json={}, headers=accounts.agency
+    )
+    assert r.status_code == 200, r.text
+    assert await accounts.count("outbox") == before
+    await assert_no_personal_data_in_outbox(accounts)
+
+
+async def test_a_suspended_account_profile_may_change(accounts: Accounts) -> None:
+    account_id = await accounts.open()
+    await post(accounts, account_id, "suspend", reason="x")
+    r = await accounts.client.patch(
+        f"/v1/accounts/{account_id}/profile",
+        json={"employment_status": "inactive"},
+        headers=accounts.agency,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "suspended"
+
+
+async def test_opening_emits_the_need_category(accounts: Accounts) -> None:
+    body = account_body(
+        national_id=NATIONAL_ID,
+        personal=PERSONAL,
+        birth_date="1991-07-21",
+        need_flags=["low_literacy", "disability"],
+        qualification_level=2,
+    )
+    r = await accounts.client.post("/v1/accounts", json=body, headers=accounts.agency)
+    assert r.status_code == 201, r.text
+    account_id = r.json()["account_id"]
+    (opened,) = await accounts.events_of(account_id, "AccountOpened")
+    assert opened["agency_id"] == AGENCY_ID
+    assert opened["country"] == "FR"
+    assert opened["birth_year"] == 1991
+    assert opened["profile"] == {
+        "qualification_level": 2,
+        "employment_status": "unemployed",
+        "need_flags": ["disability", "low_literacy"],
+    }
+    await assert_no_personal_data_in_outbox(accounts)
+    # nor is the national id stored raw anywhere in the account's row
+    async with accounts.db.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT * FROM accounts.accounts WHERE account_id = :a"), {"a": account_id}
+            )
+        ).one()
+    flat = repr(tuple(row))
+    for needle in (NATIONAL_ID, NATIONAL_ID.replace(" ", ""), "Anne-Sophie", "example.org"):
+        assert needle not in flat
+
+
+async def test_the_list_pages_through_the_agency_accounts(accounts: Accounts) -> None:
+    mine = {await accounts.open() for _ in range(7)}
+    r = await accounts.client.post(
+        "/v1/accounts", json=account_body(), headers=accounts.other_agency
+    )
+    theirs = r.json()["account_id"]
+    seen: list[str] = []
+    url = "/v1/accounts?limit=3"
+    while url:
+        page = (await accounts.client.get(url, headers=accounts.agency)).json()
+        assert len(page["items"]) <= 3
+        seen += [a["account_id"] for a in page["items"]]
+        url = f"/v1/accounts?limit=3&after={page['next']}" if page["next"] else ""
+    assert seen == sorted(mine)
+    everyone = await accounts.client.get("/v1/accounts?limit=500", headers=accounts.auditor)
+    assert {a["account_id"] for a in everyone.json()["items"]} == mine | {theirs}
