@@ -4,14 +4,10 @@ at a time, against the all-in-one server in its own process."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import random
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -20,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench.ledger import free_port
+from bench.ledger import all_in_one
 from shared.db import embedded_postgres_url, make_engine, make_sessionmaker, migrate, transaction
 from shared.outbox import EventContext, Outbox
 
@@ -103,13 +99,6 @@ async def measure(base: str, rounds: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     everything: list[float] = []
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
-        for _ in range(300):
-            try:
-                if (await c.get("/readyz")).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
         for name, params in QUERIES.items():
             await c.get("/v1/public/courses", params=params)  # warm the plan cache
             times = []
@@ -140,21 +129,11 @@ async def run(courses: int = 10_000, rounds: int = 100) -> dict[str, Any]:
     t = time.perf_counter()
     await load(url, courses)
     loaded = time.perf_counter() - t
-    port = free_port()
-    env = {**os.environ, "ILA_DATABASE_URL": url, "ILA_LOG_LEVEL": "WARNING", "ILA_ENV": "test"}
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
-        [sys.executable, "-m", "shared.cli", "run", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        print("querying ...", flush=True)
-        results = await measure(f"http://127.0.0.1:{port}", rounds)
+        async with all_in_one(url) as base:
+            print("querying ...", flush=True)
+            results = await measure(base, rounds)
     finally:
-        proc.terminate()
-        proc.wait(20)
         shutil.rmtree(root, ignore_errors=True)
     return {"courses": courses, "load_seconds": round(loaded, 1), "queries": results}
 
