@@ -71,12 +71,7 @@ def config_of(rt: ServiceRuntime) -> handlers.AccountsConfig:
 
 
 def ctx_for(request: Request, principal: Principal) -> EventContext:
-    cid = request.headers.get("x-correlation-id")
-    try:
-        correlation = uuid.UUID(cid) if cid else uuid.uuid4()
-    except ValueError:
-        correlation = uuid.uuid4()
-    return EventContext(correlation_id=correlation, actor=principal.actor)
+    return EventContext.for_request(principal.actor)
 
 
 async def public(session: AsyncSession, row: store.AccountRow) -> AccountPublic:

@@ -44,7 +44,9 @@ def ctx_for(principal: Principal) -> EventContext:
 
 
 def domain_problem(exc: LedgerError) -> Exception:
-    return Conflict(str(exc), extra={"code": exc.code})
+    """The domain error's category decides the status: not found, conflict or invalid."""
+    kind = {"not_found": NotFound, "invalid": Unprocessable}.get(exc.category, Conflict)
+    return kind(str(exc), extra={"code": exc.code})
 
 
 async def authorize_account(
@@ -190,8 +192,6 @@ async def grant(
             agency = await store.agency_of(session, body.account_id)
             if agency is not None and agency != principal.agency_id:
                 raise Forbidden("this account is managed by another agency")
-        if await store.lock_head(session, body.account_id) is None:
-            raise NotFound(f"no wallet for account {body.account_id}")
         lot_id = uuid.uuid4()
         try:
             outcome = await ledger_of(rt).execute(
@@ -330,8 +330,6 @@ async def reverse(
     """Compensate a grant or a capture; the original entry stays on record."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        if await store.lock_head(session, account_id) is None:
-            raise NotFound(f"no wallet for account {account_id}")
         try:
             outcome = await ledger_of(rt).execute(
                 session,
