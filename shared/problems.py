@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.errors import STATUS_OF_KIND, DomainError
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -54,6 +56,10 @@ class NotFound(Problem):
 
 class Conflict(Problem):
     status, title, slug = 409, "Conflict", "conflict"
+
+
+class PreconditionRequired(Problem):
+    status, title, slug = 428, "Precondition required", "precondition-required"
 
 
 class Unprocessable(Problem):
@@ -124,6 +130,33 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem_response(exc.body(request.url.path), headers)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        status = STATUS_OF_KIND.get(exc.problem_kind(), 409)
+        if status >= 500:
+            log.error("domain invariant broken on %s %s: %s", request.method, request.url.path, exc)
+            return problem_response(
+                problem_body(
+                    500,
+                    "Internal error",
+                    "the request could not be completed; nothing was changed",
+                    "internal",
+                    request.url.path,
+                )
+            )
+        titles = {404: "Not found", 403: "Forbidden", 409: "Conflict", 422: "Unprocessable content"}
+        slugs = {404: "not-found", 403: "forbidden", 409: "conflict", 422: "unprocessable"}
+        return problem_response(
+            problem_body(
+                status,
+                titles[status],
+                exc.problem_detail(),
+                slugs[status],
+                request.url.path,
+                exc.problem_extra(),
+            )
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

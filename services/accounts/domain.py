@@ -13,15 +13,16 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
+from shared.errors import DomainError
+
 Status = Literal["active", "suspended", "closed"]
 
 
-class AccountError(Exception):
+class AccountError(DomainError):
     code = "account_error"
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
-        self.detail = detail
 
 
 class OutsideWorkingAge(AccountError):

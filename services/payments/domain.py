@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from services.payments.config import PaymentsConfig
+from shared.errors import DomainError
 
 EnrolmentStatus = Literal[
     "awaiting_learner_confirmation",
@@ -45,15 +46,13 @@ HOLDS_SEAT = (
 ELIGIBLE_PROVIDER = ("accredited",)
 
 
-class PaymentsError(Exception):
+class PaymentsError(DomainError):
     """A rule refused the request. ``kind`` says how the API answers."""
 
     kind: Literal["conflict", "unprocessable", "forbidden", "not_found"] = "conflict"
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(detail, code=code)
 
 
 class NotAllowed(PaymentsError):

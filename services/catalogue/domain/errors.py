@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from shared.errors import DomainError
+
 ErrorKind = Literal["conflict", "forbidden", "unprocessable", "not_found"]
 
 
-class CatalogueError(Exception):
+class CatalogueError(DomainError):
     def __init__(self, kind: ErrorKind, code: str, detail: str, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.code = code
-        self.detail = detail
-        self.field = field
+        super().__init__(detail, code=code, kind=kind, field=field)
 
 
 def conflict(code: str, detail: str) -> CatalogueError:

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from shared.errors import DomainError
+
 ErrorCategory = Literal["not_found", "conflict", "invalid", "internal"]
 
 
-class LedgerError(Exception):
-    code: ClassVar[str] = "ledger_error"
+class LedgerError(DomainError):
+    code = "ledger_error"
     category: ClassVar[ErrorCategory] = "invalid"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.code)
+
+    def problem_kind(self) -> str:
+        return self.category
 
 
 class WalletNotFound(LedgerError):
