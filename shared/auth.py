@@ -18,8 +18,17 @@ from fastapi import Request
 from shared.problems import Forbidden, Unauthorized
 from shared.settings import Settings
 
-Role = Literal["agency", "provider", "learner", "auditor", "admin"]
-ROLES: tuple[Role, ...] = ("agency", "provider", "learner", "auditor", "admin")
+Role = Literal["agency", "provider", "learner", "auditor", "admin", "finance", "qa", "funder"]
+ROLES: tuple[Role, ...] = (
+    "agency",
+    "provider",
+    "learner",
+    "auditor",
+    "admin",
+    "finance",  # approves what moves money (four eyes), never proposes it
+    "qa",  # quality-assurance authority: accredits and suspends providers
+    "funder",  # an employer, region, sector fund or the state, with funder_id
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class Principal:
     role: Role
     agency_id: str | None = None
     provider_id: str | None = None
+    funder_id: str | None = None
 
     @property
     def actor(self) -> str:
@@ -79,11 +89,14 @@ class TokenVerifier:
             raise Unauthorized("invalid token: agency tokens need agency_id")
         if role == "provider" and not claims.get("provider_id"):
             raise Unauthorized("invalid token: provider tokens need provider_id")
+        if role == "funder" and not claims.get("funder_id"):
+            raise Unauthorized("invalid token: funder tokens need funder_id")
         return Principal(
             sub=str(claims["sub"]),
             role=role,
             agency_id=claims.get("agency_id"),
             provider_id=claims.get("provider_id"),
+            funder_id=claims.get("funder_id"),
         )
 
 
@@ -94,6 +107,7 @@ def mint_token(
     sub: str,
     agency_id: str | None = None,
     provider_id: str | None = None,
+    funder_id: str | None = None,
     ttl_seconds: int = 3600,
 ) -> str:
     """A development token signed HS256 with the configured secret."""
@@ -112,6 +126,8 @@ def mint_token(
         claims["agency_id"] = agency_id
     if provider_id:
         claims["provider_id"] = provider_id
+    if funder_id:
+        claims["funder_id"] = funder_id
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 

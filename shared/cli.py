@@ -94,10 +94,14 @@ def migrate(
 
 @app.command()
 def token(
-    role: Annotated[str, typer.Argument(help="agency, provider, learner, auditor or admin")],
+    role: Annotated[
+        str,
+        typer.Argument(help="agency, provider, learner, auditor, admin, finance, qa or funder"),
+    ],
     sub: Annotated[str | None, typer.Option(help="subject (a learner's account id)")] = None,
     agency_id: Annotated[str | None, typer.Option("--agency-id")] = None,
     provider_id: Annotated[str | None, typer.Option("--provider-id")] = None,
+    funder_id: Annotated[str | None, typer.Option("--funder-id")] = None,
     ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
 ) -> None:
     """Mint a development token (HS256 with ILA_JWT_SECRET)."""
@@ -109,6 +113,8 @@ def token(
         raise typer.BadParameter("agency tokens need --agency-id")
     if role == "provider" and not provider_id:
         raise typer.BadParameter("provider tokens need --provider-id")
+    if role == "funder" and not funder_id:
+        raise typer.BadParameter("funder tokens need --funder-id")
     if role == "learner" and not sub:
         raise typer.BadParameter("learner tokens need --sub <account id>")
     typer.echo(
@@ -118,6 +124,7 @@ def token(
             sub=sub or f"{role}-cli",
             agency_id=agency_id,
             provider_id=provider_id,
+            funder_id=funder_id,
             ttl_seconds=ttl,
         )
     )

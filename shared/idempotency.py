@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.auth import Principal
 from shared.db import transaction
-from shared.problems import BadRequest, Unprocessable
+from shared.problems import BadRequest, PreconditionRequired, Unprocessable
 
 MAX_KEY_LENGTH = 255
 
@@ -44,9 +44,21 @@ async def run_idempotent(
     principal: Principal,
     body: Any,
     effect: Effect,
+    *,
+    required: bool = False,
 ) -> Response:
-    """Run ``effect`` in one transaction, at most once per (caller, Idempotency-Key)."""
+    """Run ``effect`` in one transaction, at most once per (caller, Idempotency-Key).
+
+    ``required`` (every POST that moves money): a request without the header is refused
+    with 428 before anything is done, so a client retry can never move money twice.
+    """
     key = request.headers.get("idempotency-key")
+    if key is None and required:
+        raise PreconditionRequired(
+            "this request moves money: send an Idempotency-Key header (a unique value per "
+            "operation, reused on retries)",
+            extra={"header": "Idempotency-Key"},
+        )
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         raise BadRequest(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
     fingerprint = request_fingerprint(request, body)
