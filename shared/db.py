@@ -145,7 +145,7 @@ def alembic_config(service: str, url: str) -> Any:
     return cfg
 
 
-async def migrate(engine: AsyncEngine, service: str, revision: str = "head") -> None:
+async def migrate(engine: AsyncEngine, service: str, revision: str = "heads") -> None:
     """Apply the service's migrations up to ``revision`` (idempotent)."""
     from alembic import command
 

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.approvals import FourEyes
 from shared.auth import TokenVerifier
 from shared.bus import Bus, set_topic_prefix, topic_for
 from shared.bus.base import dlt_topic
@@ -65,6 +66,8 @@ class ServiceRuntime:
     relay: Relay
     consumer: EventConsumer
     state: dict[str, Any] = field(default_factory=dict)
+    # the service's four-eyes proposals, when it guards money (set by its setup)
+    four_eyes: FourEyes | None = None
 
     def uow(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One transaction; the relay is woken after it commits."""

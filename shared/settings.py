@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     min_working_age: int = Field(default=18, ge=0, le=120)
     max_working_age: int = Field(default=67, ge=0, le=120)
     currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
+    # how long a four-eyes proposal waits for its approver before it expires
+    approval_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
 
     log_level: str = "INFO"
     log_json: bool = True

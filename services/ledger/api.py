@@ -19,6 +19,7 @@ from services.ledger import allocation, audit, store
 from services.ledger.commands import CaptureTarget, GrantCredits, GrantTarget, ReverseEntry
 from services.ledger.domain import EntitlementPolicy, LedgerError, replay
 from services.ledger.handlers import Ledger
+from shared.approvals_api import approvals_router
 from shared.auth import Principal, require
 from shared.events.ledger import Earmark
 from shared.idempotency import run_idempotent
@@ -27,6 +28,7 @@ from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 from shared.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+router.include_router(approvals_router("ledger", ""))
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of("ledger"))]
 Reader = Annotated[Principal, Depends(require("agency", "learner", "auditor"))]
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from services.ledger import allocation, consumers, store
 from services.ledger.api import router
 from services.ledger.handlers import Ledger
 from services.ledger.sweeps import sweep_forever
+from shared.approvals import FourEyes
+from shared.events.ledger import LedgerApprovalDecided, LedgerApprovalRequested
 from shared.service import ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -17,6 +20,13 @@ log = logging.getLogger(__name__)
 def _setup(rt: ServiceRuntime) -> None:
     ledger = Ledger(rt.outbox)
     rt.state["ledger"] = ledger
+    rt.four_eyes = FourEyes(
+        "ledger",
+        rt.outbox,
+        LedgerApprovalRequested,
+        LedgerApprovalDecided,
+        ttl=timedelta(hours=rt.settings.approval_ttl_hours),
+    )
     consumers.register(rt.consumer, ledger)
 
 

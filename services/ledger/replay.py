@@ -86,7 +86,8 @@ def _apply(result: Replay, seen: set[uuid.UUID], raw: bytes) -> None:
             return
         seen.add(envelope.id)
         event = envelope.payload()
-        assert isinstance(event, LedgerEvent)
+        if not isinstance(event, LedgerEvent):
+            return  # not a wallet fact (a four-eyes proposal or decision)
         result.states[event.account_id] = evolve(
             result.states.get(event.account_id, WalletState()), event
         )

@@ -6,11 +6,15 @@ clock; by default the rules come from ``ILA_PAYMENTS_*`` variables.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.payments import consumers
 from services.payments.api import router
 from services.payments.config import Clock, PaymentsConfig
 from services.payments.handlers import Payments
 from services.payments.jobs import expire_forever
+from shared.approvals import FourEyes
+from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequested
 from shared.service import ServiceDefinition, ServiceRuntime
 
 
@@ -20,6 +24,14 @@ def definition(
     def setup(rt: ServiceRuntime) -> None:
         payments = Payments(rt.outbox, config or PaymentsConfig(), clock or Clock())
         rt.state["payments"] = payments
+        rt.four_eyes = FourEyes(
+            "payments",
+            rt.outbox,
+            PaymentsApprovalRequested,
+            PaymentsApprovalDecided,
+            ttl=timedelta(hours=rt.settings.approval_ttl_hours),
+            clock=payments.clock.now,
+        )
         consumers.register(rt.consumer, payments)
 
     return ServiceDefinition(

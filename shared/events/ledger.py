@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from shared.events.approvals import ApprovalDecided, ApprovalRequested
 from shared.events.base import Event, event
 
 
@@ -295,3 +296,13 @@ __all__ = [
     "WalletReinstated",
     "WalletSuspended",
 ]
+
+
+@event("ledger.ApprovalRequested")
+class LedgerApprovalRequested(ApprovalRequested):
+    """A policy, an allocation run or a reversal was proposed; it waits for a second person."""
+
+
+@event("ledger.ApprovalDecided")
+class LedgerApprovalDecided(ApprovalDecided):
+    """A second person approved (and so carried out) or refused a ledger proposal."""

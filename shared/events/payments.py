@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from shared.events.approvals import ApprovalDecided, ApprovalRequested
 from shared.events.base import Event, event
 from shared.events.ledger import CourseRef
 
@@ -160,3 +161,14 @@ class PayoutFailed(_PayoutEvent):
     """The transfer bounced: its claims are payable again in the next run."""
 
     reason: str
+
+
+@event("payments.ApprovalRequested")
+class PaymentsApprovalRequested(ApprovalRequested):
+    """New bank details, a payout run's release or a held claim's or enrolment's release
+    was proposed; it waits for a second person."""
+
+
+@event("payments.ApprovalDecided")
+class PaymentsApprovalDecided(ApprovalDecided):
+    """A second person approved (and so carried out) or refused a payments proposal."""

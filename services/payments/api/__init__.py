@@ -6,10 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.payments.api import claims, enrolments, payouts
+from shared.approvals_api import approvals_router
 
 router = APIRouter()
 router.include_router(enrolments.router)
 router.include_router(claims.router)
 router.include_router(payouts.router)
+router.include_router(approvals_router("payments", "/v1/payments"))
 
 __all__ = ["router"]

@@ -1,0 +1,405 @@
+"""Four eyes on money: one person proposes, a second person of an approving role decides.
+
+Every action that creates credit in bulk, changes where money goes or releases money that
+was held is not done by the request that asks for it: the request stores a *proposal*
+(``<schema>.approvals``) and publishes ``ApprovalRequested``. A second person whose role
+may approve (``finance``), and whose token subject differs from the proposer's, approves
+it: the action registered for the proposal runs in the same transaction as the approval,
+and ``ApprovalDecided`` is published with it. A refusal is an event too. A proposal that
+was not decided before it expires can no longer be approved; its status reads ``expired``.
+
+The mechanism is the same in every service that uses it (:class:`FourEyes`); each service
+registers its actions and publishes the events on its own topic.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal, Role
+from shared.errors import ConflictError, ForbiddenError, NotFoundError
+from shared.events.approvals import ApprovalDecided, ApprovalRequested
+from shared.outbox import EventContext, Outbox
+
+Status = Literal["pending", "approved", "refused", "expired"]
+STATUSES: tuple[Status, ...] = ("pending", "approved", "refused", "expired")
+
+
+def approvals_ddl(schema: str) -> list[str]:
+    """The proposals table of a service (its migration creates it in its own schema)."""
+    s = f'"{schema}"'
+    return [
+        f"""CREATE TABLE {s}.approvals (
+            approval_id   uuid PRIMARY KEY,
+            action        text NOT NULL,
+            subject       text NOT NULL,
+            payload       jsonb NOT NULL,
+            summary       jsonb NOT NULL,
+            agency_id     text,
+            provider_id   text,
+            proposed_by   text NOT NULL,
+            proposer_sub  text NOT NULL,
+            proposed_at   timestamptz NOT NULL,
+            expires_at    timestamptz NOT NULL,
+            status        text NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending', 'approved', 'refused')),
+            decided_by    text,
+            decided_at    timestamptz,
+            reason_code   text,
+            result        jsonb
+        )""",
+        f"CREATE INDEX approvals_pending ON {s}.approvals (proposed_at) WHERE status = 'pending'",
+        # at most one open proposal per action and subject: a second one would let two
+        # approvers each approve "their" copy
+        f"CREATE INDEX approvals_subject ON {s}.approvals (action, subject, status)",
+    ]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    approval_id: uuid.UUID
+    action: str
+    subject: str
+    payload: dict[str, Any]
+    summary: dict[str, Any]
+    agency_id: str | None
+    provider_id: str | None
+    proposed_by: str
+    proposer_sub: str
+    proposed_at: datetime
+    expires_at: datetime
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    reason_code: str | None
+    result: dict[str, Any] | None
+
+    def status_at(self, now: datetime) -> Status:
+        if self.status == "pending" and now >= self.expires_at:
+            return "expired"
+        return self.status  # type: ignore[return-value]
+
+    def public(self, now: datetime) -> dict[str, Any]:
+        """What approvers and proposers see (no proposer subject, no raw payload)."""
+        return {
+            "approval_id": str(self.approval_id),
+            "action": self.action,
+            "subject": self.subject,
+            "summary": self.summary,
+            "status": self.status_at(now),
+            "proposed_by": self.proposed_by,
+            "proposed_at": self.proposed_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "reason_code": self.reason_code,
+            "result": self.result,
+        }
+
+
+Action = Callable[[AsyncSession, Proposal, Principal, EventContext], Awaitable[dict[str, Any]]]
+"""Carries out an approved proposal in the approval's transaction; returns its result."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class FourEyes:
+    """The proposals of one service: propose, approve or refuse, list."""
+
+    def __init__(
+        self,
+        service: str,
+        outbox: Outbox,
+        requested: type[ApprovalRequested],
+        decided: type[ApprovalDecided],
+        *,
+        ttl: timedelta = timedelta(hours=72),
+        approvers: tuple[Role, ...] = ("finance",),
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.schema = f'"{service}"'
+        self.outbox = outbox
+        self.requested = requested
+        self.decided = decided
+        self.ttl = ttl
+        self.approvers = approvers
+        self.clock = clock
+        self.actions: dict[str, Action] = {}
+
+    def action(self, name: str) -> Callable[[Action], Action]:
+        """Register what approving a proposal of kind ``name`` does."""
+
+        def register(fn: Action) -> Action:
+            self.actions[name] = fn
+            return fn
+
+        return register
+
+    async def propose(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        ctx: EventContext,
+        *,
+        action: str,
+        subject: str,
+        payload: dict[str, Any],
+        summary: dict[str, Any],
+        agency_id: str | None = None,
+        provider_id: str | None = None,
+    ) -> Proposal:
+        """Store a proposal and publish ``ApprovalRequested``; nothing else happens yet."""
+        if action not in self.actions:
+            raise RuntimeError(f"no action {action!r} registered")
+        if principal.role in self.approvers:
+            raise ForbiddenError(
+                f"role {principal.role!r} approves proposals and never makes them",
+                code="approver_cannot_propose",
+            )
+        now = self.clock()
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+            {"k": f"approval:{self.schema}:{action}:{subject}"},
+        )
+        open_ = await session.scalar(
+            text(
+                f"SELECT approval_id FROM {self.schema}.approvals WHERE action = :a "
+                "AND subject = :s AND status = 'pending' AND expires_at > :now LIMIT 1"
+            ),
+            {"a": action, "s": subject, "now": now},
+        )
+        if open_ is not None:
+            raise ConflictError(
+                f"a proposal for this {action.replace('_', ' ')} already waits for approval",
+                code="proposal_pending",
+                extra={"approval_id": str(open_)},
+            )
+        proposal = Proposal(
+            approval_id=uuid.uuid4(),
+            action=action,
+            subject=subject,
+            payload=payload,
+            summary=summary,
+            agency_id=agency_id,
+            provider_id=provider_id,
+            proposed_by=principal.actor,
+            proposer_sub=principal.sub,
+            proposed_at=now,
+            expires_at=now + self.ttl,
+            status="pending",
+            decided_by=None,
+            decided_at=None,
+            reason_code=None,
+            result=None,
+        )
+        await session.execute(
+            text(
+                f"INSERT INTO {self.schema}.approvals (approval_id, action, subject, payload, "
+                "summary, agency_id, provider_id, proposed_by, proposer_sub, proposed_at, "
+                "expires_at) VALUES (:id, :action, :subject, CAST(:payload AS jsonb), "
+                "CAST(:summary AS jsonb), :agency, :provider, :by, :sub, :at, :expires)"
+            ),
+            {
+                "id": proposal.approval_id,
+                "action": action,
+                "subject": subject,
+                "payload": json.dumps(payload, default=str),
+                "summary": json.dumps(summary, default=str),
+                "agency": agency_id,
+                "provider": provider_id,
+                "by": proposal.proposed_by,
+                "sub": proposal.proposer_sub,
+                "at": now,
+                "expires": proposal.expires_at,
+            },
+        )
+        await self.outbox.add(
+            session,
+            [
+                self.requested(
+                    approval_id=proposal.approval_id,
+                    action=action,
+                    subject=subject,
+                    proposed_by=proposal.proposed_by,
+                    proposed_at=now,
+                    expires_at=proposal.expires_at,
+                    summary=summary,
+                )
+            ],
+            ctx,
+        )
+        return proposal
+
+    async def decide(
+        self,
+        session: AsyncSession,
+        approval_id: uuid.UUID,
+        principal: Principal,
+        ctx: EventContext,
+        *,
+        approve: bool,
+        reason_code: str | None = None,
+    ) -> Proposal:
+        """Approve (and carry out) or refuse a pending proposal, as a second person."""
+        if principal.role not in self.approvers:
+            raise ForbiddenError(
+                f"only {', '.join(self.approvers)} may approve or refuse proposals",
+                code="not_an_approver",
+            )
+        proposal = await self.get(session, approval_id, lock=True)
+        if proposal is None:
+            raise NotFoundError(f"no proposal {approval_id}", code="proposal_not_found")
+        now = self.clock()
+        status = proposal.status_at(now)
+        if status == "expired":
+            raise ConflictError(
+                "the proposal expired before it was decided; propose it again",
+                code="proposal_expired",
+            )
+        if status != "pending":
+            raise ConflictError(f"the proposal was already {status}", code="proposal_decided")
+        if principal.sub == proposal.proposer_sub:
+            raise ForbiddenError(
+                "the person who proposed an action may not also approve it",
+                code="same_person",
+            )
+        result = None
+        if approve:
+            result = await self.actions[proposal.action](session, proposal, principal, ctx)
+        decided = replace(
+            proposal,
+            status="approved" if approve else "refused",
+            decided_by=principal.actor,
+            decided_at=now,
+            reason_code=reason_code,
+            result=result,
+        )
+        await session.execute(
+            text(
+                f"UPDATE {self.schema}.approvals SET status = :status, decided_by = :by, "
+                "decided_at = :at, reason_code = :reason, result = CAST(:result AS jsonb) "
+                "WHERE approval_id = :id"
+            ),
+            {
+                "id": approval_id,
+                "status": decided.status,
+                "by": decided.decided_by,
+                "at": now,
+                "reason": reason_code,
+                "result": json.dumps(result, default=str) if result is not None else None,
+            },
+        )
+        await self.outbox.add(
+            session,
+            [
+                self.decided(
+                    approval_id=approval_id,
+                    action=proposal.action,
+                    subject=proposal.subject,
+                    decision="approved" if approve else "refused",
+                    proposed_by=proposal.proposed_by,
+                    decided_by=principal.actor,
+                    decided_at=now,
+                    reason_code=reason_code,
+                )
+            ],
+            ctx,
+        )
+        return decided
+
+    async def get(
+        self, session: AsyncSession, approval_id: uuid.UUID, *, lock: bool = False
+    ) -> Proposal | None:
+        row = (
+            (
+                await session.execute(
+                    text(
+                        f"SELECT * FROM {self.schema}.approvals WHERE approval_id = :id"
+                        + (" FOR UPDATE" if lock else "")
+                    ),
+                    {"id": approval_id},
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+        return Proposal(**row) if row is not None else None
+
+    async def pending_for(
+        self, session: AsyncSession, action: str, subject: str
+    ) -> Proposal | None:
+        """The open proposal of ``action`` on ``subject``, if one waits."""
+        row = (
+            (
+                await session.execute(
+                    text(
+                        f"SELECT * FROM {self.schema}.approvals WHERE action = :a AND "
+                        "subject = :s AND status = 'pending' AND expires_at > :now LIMIT 1"
+                    ),
+                    {"a": action, "s": subject, "now": self.clock()},
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+        return Proposal(**row) if row is not None else None
+
+    async def page(
+        self,
+        session: AsyncSession,
+        *,
+        status: Status | None = None,
+        action: str | None = None,
+        agency_id: str | None = None,
+        provider_id: str | None = None,
+        limit: int = 100,
+        after: uuid.UUID | None = None,
+    ) -> list[Proposal]:
+        """Proposals oldest first, filtered; ``expired`` means pending past its expiry."""
+        where = ["TRUE"]
+        params: dict[str, Any] = {"limit": limit, "now": self.clock()}
+        if status == "pending":
+            where.append("status = 'pending' AND expires_at > :now")
+        elif status == "expired":
+            where.append("status = 'pending' AND expires_at <= :now")
+        elif status is not None:
+            where.append("status = :status")
+            params["status"] = status
+        for column, value in (
+            ("action", action),
+            ("agency_id", agency_id),
+            ("provider_id", provider_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = :{column}")
+                params[column] = value
+        if after is not None:
+            where.append(
+                f"(proposed_at, approval_id) > (SELECT proposed_at, approval_id FROM "
+                f"{self.schema}.approvals WHERE approval_id = :after)"
+            )
+            params["after"] = after
+        rows = (
+            (
+                await session.execute(
+                    text(
+                        f"SELECT * FROM {self.schema}.approvals WHERE {' AND '.join(where)} "
+                        "ORDER BY proposed_at, approval_id LIMIT :limit"
+                    ),
+                    params,
+                )
+            )
+            .mappings()
+            .all()
+        )
+        return [Proposal(**r) for r in rows]
