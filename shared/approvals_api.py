@@ -10,7 +10,6 @@ its scope; a provider those about itself. Anything else answers 404, the same as
 that does not exist.
 """
 
-
 import uuid
 from typing import Annotated, Any
 

@@ -6,6 +6,7 @@ EdDSA signatures with a configured public key or JWKS and never accepts HS256.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -55,12 +56,19 @@ class Principal:
 
 
 class TokenVerifier:
+    """Checks a bearer token's signature, issuer, audience, expiry and lifetime.
+
+    With a JWKS URL the keys are fetched off the event loop, kept by ``kid`` and fetched
+    again when a token names a ``kid`` not seen yet (a key rotation).
+    """
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._jwks: jwt.PyJWKClient | None = None
         self._key: Any = None
+        self._jwks_keys: dict[str, Any] = {}
         if settings.jwt_jwks_url:
-            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url)
+            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True)
             self.algorithms = ["RS256", "EdDSA"]
         elif settings.jwt_public_key:
             self._key = settings.jwt_public_key
@@ -70,18 +78,55 @@ class TokenVerifier:
             self.algorithms = ["HS256"]
 
     def verify(self, token: str) -> Principal:
+        """Synchronous check (the CLI and tests); the HTTP path uses :meth:`verify_async`."""
         try:
             key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        return self.check(token, key)
+
+    async def verify_async(self, token: str) -> Principal:
+        if self._jwks is None:
+            return self.check(token, self._key)
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        if not isinstance(kid, str) or not 0 < len(kid) <= 200:
+            raise Unauthorized("invalid token: no usable kid in its header")
+        key = self._jwks_keys.get(kid)
+        if key is None:
+            try:
+                signing = await asyncio.to_thread(self._jwks.get_signing_key, kid)
+            except jwt.PyJWTError as exc:
+                raise Unauthorized(f"invalid token: {exc}") from exc
+            key = self._jwks_keys[kid] = signing.key
+        return self.check(token, key)
+
+    def check(self, token: str, key: Any) -> Principal:
+        s = self.settings
+        try:
             claims = jwt.decode(
                 token,
                 key,
                 algorithms=self.algorithms,
-                audience=self.settings.jwt_audience,
-                issuer=self.settings.jwt_issuer,
+                audience=s.jwt_audience,
+                issuer=s.jwt_issuer,
+                leeway=s.jwt_leeway_seconds,
                 options={"require": ["exp", "sub", "iss", "aud"]},
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid token: {exc}") from exc
+        # a signature does not make a token for life: refuse what lives past the bound
+        exp = claims["exp"]
+        issued = claims.get("iat")
+        now = time.time()
+        if not isinstance(exp, int | float) or exp - now > (
+            s.jwt_max_lifetime_seconds + s.jwt_leeway_seconds
+        ):
+            raise Unauthorized("invalid token: it lives longer than the allowed lifetime")
+        if isinstance(issued, int | float) and exp - issued > s.jwt_max_lifetime_seconds:
+            raise Unauthorized("invalid token: it lives longer than the allowed lifetime")
         role = claims.get("role")
         if role not in ROLES:
             raise Unauthorized("invalid token: unknown role")
@@ -131,20 +176,20 @@ def mint_token(
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-def principal_from(request: Request) -> Principal:
+async def principal_from(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(token.strip())
+    return await verifier.verify_async(token.strip())
 
 
 def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency admitting only tokens with one of ``roles``."""
 
     async def dependency(request: Request) -> Principal:
-        principal = principal_from(request)
+        principal = await principal_from(request)
         if principal.role not in roles:
             raise Forbidden(f"role {principal.role!r} may not do this")
         return principal

@@ -28,6 +28,12 @@ REPO = Path(__file__).resolve().parent.parent
 def _serve(asgi: Any, host: str, port: int, log_level: str) -> None:
     import uvicorn
 
+    try:
+        get_settings().check_listen(host)
+    except ValueError as exc:
+        typer.echo(f"ila: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
     uvicorn.run(
         asgi, host=host, port=port, log_level=log_level.lower(), access_log=False, log_config=None
     )

@@ -29,6 +29,7 @@ from shared.auth import TokenVerifier
 from shared.bus import Bus, set_topic_prefix, topic_for
 from shared.bus.base import dlt_topic
 from shared.db import embedded_postgres_url, make_engine, make_sessionmaker, migrate, transaction
+from shared.guards import BodyLimit, SecurityHeaders
 from shared.inbox import EventConsumer
 from shared.logs import configure_logging, correlation_id
 from shared.metrics import CONSUMER_LAG, HTTP_LATENCY, HTTP_REQUESTS
@@ -39,6 +40,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 Job = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -53,6 +55,8 @@ class ServiceDefinition:
     topic_config: dict[str, str] = field(default_factory=dict)
     # a database role the service's sessions run as (its migrations run as the owner)
     db_role: str | None = None
+    # request body limits larger than the default, by exact path (bulk uploads)
+    body_limits: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -192,6 +196,12 @@ def build_app(
     app.state.token_verifier = TokenVerifier(settings)
     app.state.settings = settings
     install_problem_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        overrides={path: n for d in definitions for path, n in d.body_limits.items()},
+    )
     _install_observability(app, label)
     for d in definitions:
         app.include_router(d.router)
@@ -226,8 +236,10 @@ def _install_observability(app: FastAPI, label: str) -> None:
             elapsed = time.perf_counter() - started
             route = request.scope.get("route")
             path = getattr(route, "path", "unmatched")
-            HTTP_REQUESTS.labels(label, request.method, path, str(status)).inc()
-            HTTP_LATENCY.labels(label, request.method, path).observe(elapsed)
+            # only known methods and route templates: a client cannot invent new series
+            method = request.method if request.method in KNOWN_METHODS else "OTHER"
+            HTTP_REQUESTS.labels(label, method, path, str(status)).inc()
+            HTTP_LATENCY.labels(label, method, path).observe(elapsed)
             access.info(
                 "%s %s %s %.1fms",
                 request.method,

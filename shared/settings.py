@@ -6,6 +6,7 @@ The development defaults make ``make run`` work on a fresh machine; with
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,8 @@ SERVICE_PORTS = {"accounts": 8001, "ledger": 8002, "catalogue": 8003, "payments"
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_PEPPER = "dev-only-national-id-pepper-change-me"
 DEV_CREDENTIAL_KEY_SEED = "dev-only-credential-signing-seed"
+DEV_ISSUER = "ila-dev"
+MIN_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -47,7 +50,7 @@ class Settings(BaseSettings):
     relay_idle_interval: float = 0.5
 
     jwt_secret: str = DEV_JWT_SECRET
-    jwt_issuer: str = "ila-dev"
+    jwt_issuer: str = DEV_ISSUER
     jwt_audience: str = "ila"
     # Production verifies only asymmetric signatures (RS256 or EdDSA) with a PEM public key
     # or a JWKS URL; HS256 and the shared secret are for development and tests.
@@ -62,6 +65,12 @@ class Settings(BaseSettings):
     # how long a four-eyes proposal waits for its approver before it expires
     approval_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
 
+    # request bodies past this size are refused (413) while being read, before parsing
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # tokens living longer than this are refused, whatever their signature; clock skew allowed
+    jwt_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60)
+    jwt_leeway_seconds: int = Field(default=5, ge=0, le=300)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -71,18 +80,59 @@ class Settings(BaseSettings):
             return self
         problems = []
         if self.jwt_public_key is None and self.jwt_jwks_url is None:
-            problems.append("ILA_JWT_PUBLIC_KEY or ILA_JWT_JWKS_URL (asymmetric keys)")
-        if self.national_id_pepper == DEV_PEPPER:
-            problems.append("ILA_NATIONAL_ID_PEPPER (the development default)")
-        if self.credential_key_seed == DEV_CREDENTIAL_KEY_SEED:
-            problems.append("ILA_CREDENTIAL_KEY_SEED (the development default)")
+            problems.append(
+                "ILA_JWT_PUBLIC_KEY or ILA_JWT_JWKS_URL (asymmetric keys; HS256 is refused)"
+            )
+        for name, value, default in (
+            ("ILA_NATIONAL_ID_PEPPER", self.national_id_pepper, DEV_PEPPER),
+            ("ILA_CREDENTIAL_KEY_SEED", self.credential_key_seed, DEV_CREDENTIAL_KEY_SEED),
+        ):
+            if value == default:
+                problems.append(f"{name} (the development default)")
+            elif len(value.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"{name} (shorter than {MIN_SECRET_BYTES} bytes)")
+        if self.jwt_issuer == DEV_ISSUER:
+            problems.append(f"ILA_JWT_ISSUER (the development issuer {DEV_ISSUER!r})")
         if problems:
             raise ValueError("production refuses these settings: " + ", ".join(problems))
         return self
 
+    def development_secrets(self) -> list[str]:
+        """The settings still holding a development secret published in the README (the
+        JWT secret only counts while tokens are checked with it)."""
+        symmetric = self.jwt_public_key is None and self.jwt_jwks_url is None
+        return [
+            name
+            for name, value, default in (
+                ("ILA_JWT_SECRET", self.jwt_secret if symmetric else None, DEV_JWT_SECRET),
+                ("ILA_NATIONAL_ID_PEPPER", self.national_id_pepper, DEV_PEPPER),
+                ("ILA_CREDENTIAL_KEY_SEED", self.credential_key_seed, DEV_CREDENTIAL_KEY_SEED),
+            )
+            if value == default
+        ]
+
+    def check_listen(self, host: str) -> None:
+        """Refuse to serve on a non-loopback address while a development secret is in use:
+        anyone who read the README could mint an admin token or forge a national-id hash."""
+        secrets = self.development_secrets()
+        if secrets and not _is_loopback(host):
+            raise ValueError(
+                f"refusing to listen on {host!r} with development secrets "
+                f"({', '.join(secrets)}): listen on 127.0.0.1 (ILA_HOST) or set them"
+            )
+
     def database_url_for(self, service: str) -> str | None:
         specific: str | None = getattr(self, f"{service}_database_url", None)
         return specific or self.database_url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

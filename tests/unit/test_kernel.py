@@ -34,6 +34,7 @@ def test_production_starts_with_its_own_secrets() -> None:
     s = Settings(
         env="production",
         jwt_public_key="PEM",
+        jwt_issuer="https://idp.example.eu",
         national_id_pepper="p" * 40,
         credential_key_seed="s" * 40,
     )
@@ -100,13 +101,15 @@ def test_production_verifies_asymmetric_keys_and_refuses_hs256(kind: str) -> Non
     s = Settings(
         env="production",
         jwt_public_key=pem,
+        jwt_issuer="https://idp.example.eu",
         national_id_pepper="p" * 40,
         credential_key_seed="s" * 40,
     )
     verifier = TokenVerifier(s)
-    assert verifier.verify(jwt.encode(_claims(), key, algorithm=alg)).role == "auditor"
+    claims = _claims(iss="https://idp.example.eu")
+    assert verifier.verify(jwt.encode(claims, key, algorithm=alg)).role == "auditor"
     # an HS256 token signed with the public key as a secret (algorithm confusion) fails
-    forged = jwt.encode(_claims(), "x" * 64, algorithm="HS256")
+    forged = jwt.encode(claims, "x" * 64, algorithm="HS256")
     with pytest.raises(Unauthorized):
         verifier.verify(forged)
     with pytest.raises(RuntimeError):
