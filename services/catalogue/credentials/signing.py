@@ -12,12 +12,12 @@ check needs the catalogue.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import base58
+import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -27,76 +27,35 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 CRYPTOSUITE = "eddsa-jcs-2022"
 PROOF_TYPE = "DataIntegrityProof"
 ED25519_MULTICODEC = b"\xed\x01"
-B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-MAX_SAFE_INTEGER = 2**53 - 1
 
 
-# -- RFC 8785 canonical JSON -----------------------------------------------------------
+# -- RFC 8785 canonical JSON and base58btc (maintained libraries) -----------------------
+
+# A did:key of an Ed25519 key is 48 base58 characters and a signature about 88: anything
+# much longer is refused before it is decoded (base58 decoding is quadratic in its length).
+MAX_DID_KEY_CHARS = 64
+MAX_PROOF_VALUE_CHARS = 128
 
 
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 serialisation of JSON values (floats limited to those JCS and Python print
-    alike: integral values and plain decimals, which is all a credential holds)."""
-    return _jcs(value).encode("utf-8")
-
-
-def _jcs(value: Any) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise ValueError("integers beyond 2^53 have no canonical JSON form")
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("NaN and infinity are not JSON")
-        if value.is_integer() and abs(value) < 1e21:
-            return str(int(value))
-        text = repr(value)
-        if "e" in text or "E" in text:
-            raise ValueError(f"no canonical form implemented for {text}")
-        return text
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_jcs(v) for v in value) + "]"
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise ValueError("JSON object keys are strings")
-        keys = sorted(value, key=lambda k: k.encode("utf-16-be"))
-        return (
-            "{"
-            + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_jcs(value[k])}" for k in keys)
-            + "}"
-        )
-    raise ValueError(f"not a JSON value: {type(value).__name__}")
-
-
-# -- base58btc and did:key -------------------------------------------------------------
+    """RFC 8785 (JCS) serialisation, by the ``rfc8785`` library."""
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        raise ValueError(f"no canonical JSON form: {exc}") from exc
 
 
 def b58encode(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    out = ""
-    while number:
-        number, rem = divmod(number, 58)
-        out = B58[rem] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+    return base58.b58encode(data).decode("ascii")
 
 
-def b58decode(text: str) -> bytes:
-    number = 0
-    for char in text:
-        index = B58.find(char)
-        if index < 0:
-            raise ValueError(f"{char!r} is not a base58 character")
-        number = number * 58 + index
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
+def b58decode(text: str, *, max_chars: int = MAX_PROOF_VALUE_CHARS) -> bytes:
+    if len(text) > max_chars:
+        raise ValueError(f"longer than {max_chars} base58 characters")
+    try:
+        return base58.b58decode(text)
+    except ValueError as exc:
+        raise ValueError(f"not base58: {exc}") from exc
 
 
 def did_key(public: Ed25519PublicKey) -> str:
@@ -107,7 +66,7 @@ def did_key(public: Ed25519PublicKey) -> str:
 def public_key_of_did(did: str) -> Ed25519PublicKey:
     if not did.startswith("did:key:z"):
         raise ValueError("not a did:key identifier")
-    raw = b58decode(did.removeprefix("did:key:z"))
+    raw = b58decode(did.removeprefix("did:key:z"), max_chars=MAX_DID_KEY_CHARS)
     if not raw.startswith(ED25519_MULTICODEC) or len(raw) != 34:
         raise ValueError("not an Ed25519 did:key")
     return Ed25519PublicKey.from_public_bytes(raw[2:])
@@ -218,7 +177,9 @@ def verify(document: dict[str, Any], trusted_did: str) -> Verification:
         result.checks["issuer"] = "ok"
     try:
         public = public_key_of_did(method_did)
-        public.verify(b58decode(value[1:]), _hash_data(document, proof))
+        public.verify(
+            b58decode(value[1:], max_chars=MAX_PROOF_VALUE_CHARS), _hash_data(document, proof)
+        )
         result.checks["signature"] = "ok"
     except InvalidSignature:
         result.fail("signature", "failed", "the signature does not match the content")
