@@ -171,23 +171,49 @@ async def database_url(settings: Settings, service: str) -> str:
     return url
 
 
-TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "08000", "08003", "08006"}
+TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300"}
+# asyncpg's client-side errors that mean the connection is gone (they carry no SQLSTATE)
+LOST_CONNECTION_ERRORS = {"ConnectionDoesNotExistError", "ConnectionFailureError"}
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A database failure worth retrying as a whole (deadlock, serialization failure, lost
-    connection), as opposed to a message or a rule that will fail every time."""
+    """A database failure worth retrying as a whole (deadlock, serialization failure, lock
+    timeout, lost connection), as opposed to a message or a rule that will fail every time
+    (a data error, a constraint, a client-side encoding error).
+
+    Works on SQLAlchemy's wrappers and on the driver's own exceptions alike (the hot paths
+    call asyncpg's ``executemany`` directly).
+    """
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, DBAPIError):
-        orig = getattr(exc, "orig", None)
-        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-        cause = getattr(orig, "__cause__", None)
-        code = code or getattr(cause, "sqlstate", None)
-        return code in TRANSIENT_SQLSTATES
-    return isinstance(exc, ConnectionError | TimeoutError)
+    chain: list[BaseException] = [exc]
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException):
+        chain.append(orig)
+    for candidate in list(chain):
+        cause = candidate.__cause__
+        if cause is not None:
+            chain.append(cause)
+    for candidate in chain:
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code in TRANSIENT_SQLSTATES or code.startswith("08")
+    for candidate in chain:
+        if isinstance(candidate, ConnectionError | TimeoutError | OSError):
+            return True
+        if type(candidate).__name__ in LOST_CONNECTION_ERRORS:
+            return True
+        if (
+            type(candidate).__name__ == "InterfaceError"
+            and "connection" in str(candidate)
+            and ("closed" in str(candidate) or "lost" in str(candidate))
+        ):
+            return True  # asyncpg: "cannot perform operation: connection is closed"
+    # an operational error without a code is the server going away; an interface error
+    # without one is the client refusing a value, which will fail every time
+    return isinstance(exc, OperationalError) and not isinstance(exc, InterfaceError)
 
 
 async def executemany(session: AsyncSession, sql: str, rows: list[tuple[Any, ...]]) -> None:

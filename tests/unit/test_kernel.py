@@ -156,3 +156,48 @@ def test_checked_in_event_documents_are_current() -> None:
     assert on_disk == set(files), f"remove documents of deleted events: {on_disk - set(files)}"
     asyncapi = json.loads(files["asyncapi.json"])
     assert asyncapi["asyncapi"].startswith("3.")
+
+
+def _wrapped(driver_exc: BaseException) -> BaseException:
+    """The exception as SQLAlchemy's asyncpg dialect raises it around the driver's."""
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+    from sqlalchemy.exc import DBAPIError
+
+    dbapi = AsyncAdapt_asyncpg_dbapi(__import__("asyncpg"))
+    translated = dbapi._asyncpg_error_translate.get(type(driver_exc))  # type: ignore[attr-defined]
+    adapted: BaseException
+    if translated is None:
+        for base in type(driver_exc).__mro__:
+            translated = dbapi._asyncpg_error_translate.get(base)  # type: ignore[attr-defined]
+            if translated is not None:
+                break
+    adapted = (translated or dbapi.Error)(str(driver_exc))
+    adapted.__cause__ = driver_exc
+    if hasattr(driver_exc, "sqlstate"):
+        adapted.sqlstate = driver_exc.sqlstate  # type: ignore[attr-defined]
+    return DBAPIError.instance("SELECT 1", {}, adapted, dbapi.Error)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["raw asyncpg", "through SQLAlchemy"])
+def test_transient_and_permanent_database_errors_are_told_apart(wrap: bool) -> None:
+    import asyncpg.exceptions as pg
+    from asyncpg.exceptions import _base
+
+    from shared.db import is_transient
+
+    def check(exc: BaseException) -> bool:
+        return is_transient(_wrapped(exc) if wrap else exc)
+
+    # retried as a whole: the same batch will succeed later
+    assert check(pg.DeadlockDetectedError("deadlock detected"))
+    assert check(pg.SerializationError("could not serialize access"))
+    assert check(pg.LockNotAvailableError("lock timeout"))
+    assert check(pg.ConnectionDoesNotExistError("connection was closed in the middle"))
+    assert check(pg.AdminShutdownError("terminating connection"))
+    assert check(_base.InterfaceError("cannot perform operation: connection is closed"))
+    # permanent: the same message fails every time, so it goes to the dead letters
+    assert not check(_base.DataError("invalid input for query argument $1: 'x' (str)"))
+    assert not check(pg.NumericValueOutOfRangeError("value out of range"))
+    assert not check(pg.UniqueViolationError("duplicate key"))
+    assert not check(pg.InvalidTextRepresentationError("invalid input syntax"))
+    assert not check(ValueError("a rule"))
