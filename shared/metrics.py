@@ -15,6 +15,12 @@ HTTP_LATENCY = Histogram(
 )
 OUTBOX_BACKLOG = Gauge("ila_outbox_backlog", "Outbox rows not yet published", ["service"])
 CONSUMER_LAG = Gauge("ila_consumer_lag", "Messages not yet consumed", ["group"])
+CONSUMER_RESTARTS = Counter(
+    "ila_consumer_restarts_total", "Consumer loops restarted after they stopped", ["group"]
+)
+RELAY_RESTARTS = Counter(
+    "ila_relay_restarts_total", "Outbox relays restarted after they stopped", ["service"]
+)
 EVENTS_OUT = Counter("ila_events_published_total", "Events published", ["service", "type"])
 EVENTS_IN = Counter("ila_events_consumed_total", "Events consumed", ["service", "type", "outcome"])
 DEAD_LETTERS = Counter(

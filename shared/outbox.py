@@ -22,7 +22,7 @@ from shared.bus import Bus, Message, topic_for
 from shared.db import executemany
 from shared.events import Envelope, Event
 from shared.logs import correlation_id
-from shared.metrics import EVENTS_OUT, OUTBOX_BACKLOG
+from shared.metrics import EVENTS_OUT, OUTBOX_BACKLOG, RELAY_RESTARTS
 
 log = logging.getLogger(__name__)
 
@@ -180,19 +180,26 @@ class Relay:
         return total
 
     async def run(self) -> None:
+        pause = 1.0
         while True:
             try:
                 published = await self.publish_once()
+                if published < self.batch_size:
+                    # woken at once by a commit in this process; the timeout catches rows
+                    # written by other processes (CLI commands, other replicas)
+                    await self.outbox.wait(self.idle_interval)
+                pause = 1.0
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox relay of %s failed; retrying", self.outbox.service)
-                await asyncio.sleep(1.0)
-                continue
-            if published < self.batch_size:
-                # woken at once by a commit in this process; the timeout catches rows
-                # written by other processes (CLI commands, other replicas)
-                await self.outbox.wait(self.idle_interval)
+                RELAY_RESTARTS.labels(self.outbox.service).inc()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+
+    def alive(self) -> bool:
+        """Started and still running (readiness)."""
+        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"relay-{self.outbox.service}")

@@ -202,7 +202,7 @@ def build_app(
         limit=settings.max_body_bytes,
         overrides={path: n for d in definitions for path, n in d.body_limits.items()},
     )
-    _install_observability(app, label)
+    _install_observability(app, label, settings)
     for d in definitions:
         app.include_router(d.router)
     return app
@@ -218,7 +218,7 @@ def _make_bus(settings: Settings) -> Bus:
     return InProcessBus()
 
 
-def _install_observability(app: FastAPI, label: str) -> None:
+def _install_observability(app: FastAPI, label: str, settings: Settings) -> None:
     access = logging.getLogger("ila.access")
 
     @app.middleware("http")
@@ -267,8 +267,18 @@ def _install_observability(app: FastAPI, label: str) -> None:
                 checks[f"{name}.database"] = "ok"
             except Exception as exc:
                 checks[f"{name}.database"] = f"error: {type(exc).__name__}"
+        for name, rt in runtimes.items():
+            checks[f"{name}.relay"] = "ok" if rt.relay.alive() else "down"
         bus: Bus | None = getattr(request.app.state, "bus", None)
         checks["bus"] = "ok" if bus is not None and await bus.ping() else "unreachable"
+        if bus is not None:
+            for group in bus.down():
+                checks[f"consumer.{group}"] = "down"
+            bound = settings.readiness_max_lag
+            if bound:
+                for group, lag in (await bus.lag()).items():
+                    if lag > bound:
+                        checks[f"consumer.{group}"] = f"lagging: {lag} > {bound}"
         if not runtimes or any(v != "ok" for v in checks.values()):
             raise ServiceUnavailable("not ready", extra={"checks": checks})
         return {"status": "ready", "checks": checks}

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_idle_interval: float = 0.5
+    # /readyz answers 503 when a consumer group lags by more messages than this (0: never)
+    readiness_max_lag: int = Field(default=0, ge=0)
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_issuer: str = DEV_ISSUER

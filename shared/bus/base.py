@@ -63,6 +63,10 @@ class Bus(ABC):
     async def ping(self) -> bool:
         """Whether the transport is reachable (readiness)."""
 
+    def down(self) -> list[str]:
+        """Consumer groups whose loop is not running (readiness)."""
+        return []
+
     async def lag(self) -> dict[str, int]:
         """Messages not yet consumed, per consumer group (best effort)."""
         return {}

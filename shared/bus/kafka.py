@@ -3,6 +3,12 @@
 The producer is idempotent with ``acks=all``. Each consumer group reads with auto-commit
 off and commits a batch's offsets only after its handler returned, i.e. after the effects
 committed in PostgreSQL; when the handler fails the batch is read again.
+
+Each group's loop is supervised: a commit refused after a rebalance or a seek on a partition
+that was just revoked is logged and the loop goes on (the records come again and the inbox
+ignores what it already applied); anything else that ends the loop restarts the group's
+consumer with a growing pause, counted in ``ila_consumer_restarts_total``, and the group
+reads as down (``/readyz`` answers 503) until it runs again.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.bus.base import BatchHandler, Bus, Message
+from shared.metrics import CONSUMER_RESTARTS
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,9 @@ class KafkaBus(Bus):
         self._consumers: dict[str, AIOKafkaConsumer] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self.restarts: dict[str, int] = {}
+        self._running: dict[str, bool] = {}
+        self.max_restart_pause = 30.0
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
@@ -49,20 +60,56 @@ class KafkaBus(Bus):
         )
         await self._producer.start()
         for group, topics, handler in self.subscriptions:
-            consumer = AIOKafkaConsumer(
-                *topics,
-                bootstrap_servers=self.bootstrap,
-                client_id=f"{self.client_id}-{group}",
-                group_id=group,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_records=self.max_batch,
-            )
-            await consumer.start()
-            self._consumers[group] = consumer
+            self._consumers[group] = await self._new_consumer(group, topics)
+            self.restarts.setdefault(group, 0)
             self._tasks.append(
-                asyncio.create_task(self._consume(group, consumer, handler), name=f"kafka-{group}")
+                asyncio.create_task(self._supervise(group, topics, handler), name=f"kafka-{group}")
             )
+
+    async def _new_consumer(self, group: str, topics: Sequence[str]) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=self.bootstrap,
+            client_id=f"{self.client_id}-{group}",
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.max_batch,
+        )
+        await consumer.start()
+        return consumer
+
+    async def _supervise(self, group: str, topics: Sequence[str], handler: BatchHandler) -> None:
+        pause = self.retry_backoff
+        while not self._stopping.is_set():
+            self._running[group] = True
+            try:
+                await self._consume(group, self._consumers[group], handler)
+                return  # stopping
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer group %s stopped; restarting it", group)
+            self._running[group] = False
+            self.restarts[group] += 1
+            CONSUMER_RESTARTS.labels(group).inc()
+            with contextlib.suppress(Exception):
+                await self._consumers[group].stop()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.max_restart_pause)
+            try:
+                self._consumers[group] = await self._new_consumer(group, topics)
+                pause = self.retry_backoff
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer group %s could not restart; trying again", group)
+
+    def down(self) -> list[str]:
+        """Consumer groups whose loop is not running (being restarted or dead)."""
+        groups = [g for g, _, _ in self.subscriptions]
+        dead = {t.get_name().removeprefix("kafka-") for t in self._tasks if t.done()}
+        return [g for g in groups if g in dead or not self._running.get(g, False)]
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -144,7 +191,18 @@ class KafkaBus(Bus):
                 # The effects did not commit: read the same records again after a pause.
                 log.exception("consumer group %s failed a batch; retrying", group)
                 for tp, offset in first.items():
-                    consumer.seek(tp, offset)
+                    try:
+                        consumer.seek(tp, offset)
+                    except IllegalStateError:
+                        # revoked meanwhile: its new owner reads from the committed offset
+                        log.warning("group %s lost %s before it could re-read it", group, tp)
                 await asyncio.sleep(self.retry_backoff)
                 continue
-            await consumer.commit({tp: offset + 1 for tp, offset in last.items()})
+            try:
+                await consumer.commit({tp: offset + 1 for tp, offset in last.items()})
+            except (CommitFailedError, IllegalStateError) as exc:
+                # a rebalance took the partitions: the effects are committed and the inbox
+                # will ignore the records when they are delivered again
+                log.warning("group %s could not commit after a rebalance: %s", group, exc)
+            except KafkaError as exc:
+                log.warning("group %s could not commit its offsets: %s", group, exc)
