@@ -415,19 +415,20 @@ async def horizon(session: AsyncSession) -> int:
     )
     if not busy:
         return int(last or 0)
-    await session.execute(
-        text("SELECT pg_advisory_lock(:c, :o)"), {"c": APPEND_LOCK[0], "o": APPEND_LOCK[1]}
-    )
-    try:
-        last = await session.scalar(
+    # wait for the in-flight appenders in a transaction of its own: the lock is
+    # transaction-scoped, so it goes with the transaction however this call ends (a
+    # cancelled request included) and can never be left behind to block every append
+    engine = (await session.connection()).engine
+    async with engine.connect() as conn, conn.begin():
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:c, :o)"),
+            {"c": APPEND_LOCK[0], "o": APPEND_LOCK[1]},
+        )
+        last = await conn.scalar(
             text(
                 "SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
                 "FROM ledger.events_position_seq"
             )
-        )
-    finally:
-        await session.execute(
-            text("SELECT pg_advisory_unlock(:c, :o)"), {"c": APPEND_LOCK[0], "o": APPEND_LOCK[1]}
         )
     return int(last or 0)
 
