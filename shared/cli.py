@@ -42,20 +42,39 @@ def _serve(asgi: Any, host: str, port: int, log_level: str) -> None:
 @app.command()
 def run(
     port: Annotated[int | None, typer.Option(help="port (default ILA_PORT or 8000)")] = None,
+    keep_db: Annotated[
+        bool, typer.Option("--keep-db", help="leave the embedded PostgreSQL running on exit")
+    ] = False,
 ) -> None:
-    """All four services in one process: embedded PostgreSQL, in-process events."""
+    """All four services in one process: embedded PostgreSQL, in-process events.
+
+    The embedded PostgreSQL this command starts is stopped when it exits (Ctrl-C, SIGTERM);
+    one that was already running (``make up``, another ``ila run``) is joined and left."""
     from services.registry import all_definitions
+    from shared.db import embedded_running, stop_embedded
     from shared.service import build_app
 
     settings = get_settings()
     if settings.kafka_bootstrap:
         settings = settings.model_copy(update={"kafka_bootstrap": None})
-    _serve(
-        build_app(all_definitions(), settings),
-        settings.host,
-        port or settings.port,
-        settings.log_level,
-    )
+    embedded = any(settings.database_url_for(s) is None for s in SERVICES)
+    started_here = embedded and not embedded_running(settings.data_dir)
+
+    def terminate(signum: int, frame: Any) -> None:
+        # uvicorn shuts down on SIGTERM, then raises it again: end through ``finally``
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        _serve(
+            build_app(all_definitions(), settings),
+            settings.host,
+            port or settings.port,
+            settings.log_level,
+        )
+    finally:
+        if started_here and not keep_db:
+            stop_embedded(settings.data_dir)
 
 
 @app.command()
@@ -250,12 +269,9 @@ def down() -> None:
     from shared.kafka_launcher import stop_from_workdir
 
     stop_from_workdir(settings.data_dir / "kafka")
-    pgdata = settings.data_dir / "postgres"
-    if (pgdata / "postmaster.pid").exists():
-        from shared.db import pg_ctl
+    from shared.db import stop_embedded
 
-        user = "embedded_postgres" if os.geteuid() == 0 else None
-        pg_ctl(["-w", "stop", "-m", "fast"], pgdata.resolve(), user)
+    stop_embedded(settings.data_dir)
     typer.echo("stopped")
 
 

