@@ -25,6 +25,7 @@ from services.ledger import audit, store
 from services.ledger.api_proposals import router as proposals_router
 from services.ledger.commands import GrantCredits
 from services.ledger.deps import (
+    NATIONAL_READERS,
     AgencyOrAdmin,
     Auditor,
     Reader,
@@ -260,12 +261,15 @@ async def verify(rt: Runtime, principal: Auditor) -> dict[str, Any]:
 
 @router.get("/stats")
 async def stats(
-    rt: Runtime, principal: Annotated[Principal, Depends(require("agency", "auditor"))]
+    rt: Runtime,
+    principal: Annotated[Principal, Depends(require("agency", *NATIONAL_READERS))],
 ) -> dict[str, Any]:
-    """Per year: credit granted, spent and expired by funder; accounts that trained."""
+    """Per year: credit granted, spent and expired by funder; accounts that trained.
+    National roles see the country; an agency the accounts it manages."""
+    scope = {"agency": principal.agency_id if principal.role == "agency" else None}
     async with rt.sessions() as session:
-        rows = (await session.execute(text(STATS_SQL))).mappings().all()
-        trained = (await session.execute(text(TRAINED_SQL))).mappings().all()
+        rows = (await session.execute(text(STATS_SQL), scope)).mappings().all()
+        trained = (await session.execute(text(TRAINED_SQL), scope)).mappings().all()
     years: dict[int, dict[str, Any]] = {}
     for r in rows:
         y = years.setdefault(r["year"], {"year": r["year"], "by_funder": {}, "accounts_trained": 0})
@@ -284,12 +288,14 @@ async def stats(
     }
 
 
-STATS_SQL = """
+IN_SCOPE = """(CAST(:agency AS text) IS NULL OR account_id IN
+    (SELECT account_id FROM ledger.account_agencies WHERE agency_id = CAST(:agency AS text)))"""
+STATS_SQL = f"""
 SELECT EXTRACT(YEAR FROM granted_at)::int AS year, funder_id,
        sum(amount)::bigint AS granted, sum(spent)::bigint AS spent, sum(expired)::bigint AS expired
-FROM ledger.lots GROUP BY 1, 2 ORDER BY 1, 2
+FROM ledger.lots WHERE {IN_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2
 """
-TRAINED_SQL = """
+TRAINED_SQL = f"""
 SELECT EXTRACT(YEAR FROM reserved_at)::int AS year, count(DISTINCT account_id) AS accounts
-FROM ledger.reservations WHERE captured > 0 GROUP BY 1
+FROM ledger.reservations WHERE captured > 0 AND {IN_SCOPE} GROUP BY 1
 """
