@@ -4,6 +4,7 @@ next year, bounded policy amounts, and a run that fails says why instead of runn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -254,3 +255,28 @@ async def test_the_cli_only_resumes_approved_runs(
         assert result.exit_code == 1 and "is finished" in result.output, result.output
     finally:
         get_settings.cache_clear()
+
+
+async def test_a_restart_resumes_an_approved_run(api: Api) -> None:
+    """A run left ``running`` (its process died after the approval committed) is finished
+    by the next worker to start, with the policy it was approved with."""
+    account = await api.account()
+    await api.policy(THIS_YEAR, base_amount=30_000, enhanced_amount=30_000)
+    async with api.rt.uow() as s:  # as the approval left it; no worker was woken
+        policy = await allocation.approved_policy_for(s, THIS_YEAR)
+        assert policy is not None
+        allocation_id, created = await allocation.open_run(s, THIS_YEAR, "admin:ada", policy)
+    assert created
+    restarted = asyncio.create_task(
+        allocation.allocation_worker(
+            api.rt.sessions, api.rt.state["ledger"], allocation.Waker(), poll_seconds=60
+        )
+    )
+    try:
+        run = await _finished(api, str(allocation_id))
+    finally:
+        restarted.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await restarted
+    assert run["status"] == "finished" and run["granted_amount"] == 30_000
+    assert (await api.balance(account))["available"] == 30_000
