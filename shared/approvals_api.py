@@ -10,6 +10,9 @@ its scope; a provider those about itself. Anything else answers 404, the same as
 that does not exist.
 """
 
+# No ``from __future__ import annotations`` here: the routes' parameter types are aliases
+# local to ``approvals_router``, which FastAPI could not resolve from strings (it would take
+# ``rt`` and ``principal`` for query parameters).
 import uuid
 from typing import Annotated, Any
 

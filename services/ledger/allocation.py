@@ -1,24 +1,35 @@
 """The yearly allocation run: every open or suspended wallet gets its statutory grant for
 year Y exactly once, in batches, resumable after a crash.
 
+A run exists only once a second person approved its proposal (``POST
+/v1/ledger/allocations``, then ``approve`` by finance), and it carries the approved policy
+it runs with: no default amounts are ever granted. The ledger's job loop
+(:func:`allocation_worker`) runs every ``running`` allocation, woken when an approval
+commits, and again after a restart.
+
 Each batch is one transaction: the wallets are locked, each decides its grant (the domain
 refuses a second grant for a year, and a unique index on the statutory lot per account and
 year backs it), the events of the whole batch are appended in one statement per table, and
 the run's cursor advances with them. A crash loses at most the batch in flight, which the
-next start (or resume) does again.
+next start (or resume) does again. Any error while granting rolls the batch back and ends
+the run ``failed`` with the reason (``failure_code``, ``error``): never ``running`` forever.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import text
+from pydantic import ValidationError
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ledger import store
+from services.ledger import runs, store
 from services.ledger.domain import EntitlementPolicy, WalletState, allocate_entitlement, replay
 from services.ledger.handlers import Ledger
 from shared.db import transaction
@@ -34,9 +45,30 @@ def statutory_lot_id(account_id: uuid.UUID, year: int) -> uuid.UUID:
     return uuid.uuid5(LOT_NAMESPACE, f"{account_id}:{year}")
 
 
-async def policy_for(session: AsyncSession, year: int) -> EntitlementPolicy:
-    stored = await store.get_policy(session, year)
-    return EntitlementPolicy.model_validate(stored) if stored else EntitlementPolicy(year=year)
+async def approved_policy_for(session: AsyncSession, year: int) -> EntitlementPolicy | None:
+    """The approved policy of ``year``, or None (never the defaults)."""
+    stored = await runs.approved_policy(session, year)
+    if stored is None:
+        return None
+    return EntitlementPolicy.model_validate({**stored["policy"], "year": year})
+
+
+class AllocationFailed(Exception):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def _policy_of(run: dict[str, Any]) -> EntitlementPolicy:
+    if not run["policy"]:
+        raise AllocationFailed("no_approved_policy", "the run carries no approved policy")
+    try:
+        policy = EntitlementPolicy.model_validate(run["policy"])
+    except ValidationError as exc:
+        raise AllocationFailed("invalid_policy", f"the run's policy is invalid: {exc}") from exc
+    if policy.year != run["year"]:
+        raise AllocationFailed("invalid_policy", "the run's policy is for another year")
+    return policy
 
 
 async def run_allocation(
@@ -48,6 +80,32 @@ async def run_allocation(
     progress: Callable[[int], None] | None = None,
     stop_after_batches: int | None = None,
 ) -> None:
+    """Run (or resume) a running allocation to its end; a failure ends it ``failed``."""
+    try:
+        await _run(sessions, ledger, allocation_id, batch_size, progress, stop_after_batches)
+    except AllocationFailed as exc:
+        await _fail(sessions, allocation_id, exc.code, exc.reason)
+    except Exception as exc:
+        log.exception("allocation %s failed", allocation_id)
+        await _fail(sessions, allocation_id, "grant_failed", f"{type(exc).__name__}: {exc}")
+
+
+async def _fail(
+    sessions: async_sessionmaker[AsyncSession], allocation_id: uuid.UUID, code: str, reason: str
+) -> None:
+    async with transaction(sessions) as session:
+        if await runs.fail_allocation(session, allocation_id, code, reason):
+            log.warning("allocation %s failed: %s (%s)", allocation_id, code, reason)
+
+
+async def _run(
+    sessions: async_sessionmaker[AsyncSession],
+    ledger: Ledger,
+    allocation_id: uuid.UUID,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    stop_after_batches: int | None,
+) -> None:
     batches = 0
     while True:
         async with transaction(sessions) as session:
@@ -57,11 +115,11 @@ async def run_allocation(
                 {"k": f"allocation:{allocation_id}"},
             ):
                 return
-            run = await store.get_allocation(session, allocation_id, lock=True)
+            run = await runs.get_allocation(session, allocation_id, lock=True)
             if run is None or run["status"] != "running":
                 return
             year = run["year"]
-            policy = await policy_for(session, year)
+            policy = _policy_of(run)
             heads = await store.lock_heads_batch(session, run["cursor"], batch_size)
             now = datetime.now(UTC)
             states = await _states(session, ledger, heads)
@@ -84,7 +142,7 @@ async def run_allocation(
             if batch:
                 await ledger.append_many(session, batch, ctx, now=now)
             finished = len(heads) < batch_size
-            await store.advance_allocation(
+            await runs.advance_allocation(
                 session,
                 allocation_id,
                 cursor=heads[-1][0] if heads else None,
@@ -116,18 +174,101 @@ async def _states(
     return states
 
 
-async def start_allocation(
-    sessions: async_sessionmaker[AsyncSession], year: int, requested_by: str
+async def open_run(
+    session: AsyncSession,
+    year: int,
+    requested_by: str,
+    policy: EntitlementPolicy,
+    *,
+    approval_id: uuid.UUID | None = None,
+    approved_by: str | None = None,
+    agency_id: str | None = None,
 ) -> tuple[uuid.UUID, bool]:
-    """A new run for ``year``, or the one already running (created=False)."""
+    """A new run for ``year`` with ``policy`` in the caller's transaction, or the one
+    already running (created=False). The caller has checked the run was approved."""
+    if policy.year != year:
+        raise ValueError("the policy is for another year")
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"allocation-year:{year}"}
+    )
+    running = await runs.running_allocation(session, year)
+    if running is not None:
+        return running["allocation_id"], False
+    allocation_id = uuid.uuid4()
+    total = await runs.count_allocatable(session)
+    await runs.create_allocation(
+        session,
+        allocation_id,
+        year,
+        requested_by,
+        total,
+        policy=policy.model_dump(mode="json"),
+        approval_id=approval_id,
+        approved_by=approved_by,
+        agency_id=agency_id,
+    )
+    return allocation_id, True
+
+
+async def start_allocation(
+    sessions: async_sessionmaker[AsyncSession],
+    year: int,
+    requested_by: str,
+    *,
+    policy: EntitlementPolicy | None = None,
+) -> tuple[uuid.UUID, bool]:
+    """:func:`open_run` in a transaction of its own, for tests and benchmarks that drive
+    the run directly, with ``policy`` or else the approved policy of ``year`` (LookupError
+    when there is none: never the defaults). Services and the CLI create runs only through
+    an approved proposal."""
     async with transaction(sessions) as session:
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"allocation-year:{year}"}
-        )
-        running = await store.running_allocation(session, year)
-        if running is not None:
-            return running["allocation_id"], False
-        allocation_id = uuid.uuid4()
-        total = await store.count_allocatable(session)
-        await store.create_allocation(session, allocation_id, year, requested_by, total)
-        return allocation_id, True
+        if policy is None:
+            policy = await approved_policy_for(session, year)
+            if policy is None:
+                raise LookupError(f"no approved entitlement policy for {year}")
+        return await open_run(session, year, requested_by, policy)
+
+
+class Waker:
+    """Wakes the allocation worker once the transaction that approved a run has committed."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def wake_after_commit(self, session: AsyncSession) -> None:
+        # the worker must see the committed run; an approval that rolls back wakes no one
+        event.listen(session.sync_session, "after_commit", lambda _s: self.event.set(), once=True)
+
+    async def wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.event.wait()
+        self.event.clear()
+
+
+async def run_pending(sessions: async_sessionmaker[AsyncSession], ledger: Ledger) -> int:
+    """Run every allocation that is ``running`` (approved, or interrupted by a crash)."""
+    async with sessions() as session:
+        pending = await runs.running_allocations(session)
+    for allocation_id in pending:
+        log.info("running allocation %s", allocation_id)
+        await run_allocation(sessions, ledger, allocation_id)
+    return len(pending)
+
+
+async def allocation_worker(
+    sessions: async_sessionmaker[AsyncSession],
+    ledger: Ledger,
+    waker: Waker,
+    *,
+    poll_seconds: float = 30.0,
+) -> None:
+    """The job loop: runs approved allocations when woken (and every ``poll_seconds``, to
+    resume runs a crash or another replica left), until cancelled."""
+    while True:
+        waker.event.clear()
+        try:
+            await run_pending(sessions, ledger)
+        except Exception:  # the database may be away; try again on the next tick
+            log.exception("allocation worker")
+        await waker.wait(poll_seconds)

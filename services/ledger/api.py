@@ -1,5 +1,11 @@
-"""HTTP endpoints of the ledger: balances, entries, grants, policies, allocations,
-reversals, and the auditors' stream, verification and statistics."""
+"""HTTP endpoints of the ledger: balances, entries, grants, and the auditors' stream,
+verification and statistics. Policies, allocations and reversals (four eyes) are in
+:mod:`services.ledger.api_proposals`; the approvals routes come from
+:mod:`shared.approvals_api`.
+
+Scope (see :mod:`services.ledger.deps`): an agency reads and grants only on the accounts it
+manages, a learner reads their own; any other account answers as a missing one (404).
+``POST /v1/ledger/grants`` needs an ``Idempotency-Key`` (428 without)."""
 
 from __future__ import annotations
 
@@ -7,59 +13,39 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger import allocation, audit, store
-from services.ledger.commands import CaptureTarget, GrantCredits, GrantTarget, ReverseEntry
-from services.ledger.domain import EntitlementPolicy, LedgerError, replay
-from services.ledger.handlers import Ledger
+from services.ledger import audit, store
+from services.ledger.api_proposals import router as proposals_router
+from services.ledger.commands import GrantCredits
+from services.ledger.deps import (
+    NATIONAL_READERS,
+    AgencyOrAdmin,
+    Auditor,
+    Reader,
+    Runtime,
+    authorize_account,
+    ctx_for,
+    hidden,
+    ledger_of,
+)
+from services.ledger.domain import replay
 from shared.approvals_api import approvals_router
 from shared.auth import Principal, require
 from shared.events.ledger import Earmark
 from shared.idempotency import run_idempotent
-from shared.outbox import EventContext
-from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
-from shared.service import ServiceRuntime, runtime_of
+from shared.problems import Conflict, Unprocessable
+from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 router.include_router(approvals_router("ledger", ""))
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of("ledger"))]
-Reader = Annotated[Principal, Depends(require("agency", "learner", "auditor"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
-AgencyOrAdmin = Annotated[Principal, Depends(require("agency", "admin"))]
-Auditor = Annotated[Principal, Depends(require("auditor"))]
-
-
-def ledger_of(rt: ServiceRuntime) -> Ledger:
-    ledger: Ledger = rt.state["ledger"]
-    return ledger
-
-
-def ctx_for(principal: Principal) -> EventContext:
-    return EventContext.for_request(principal.actor)
-
-
-def domain_problem(exc: LedgerError) -> Exception:
-    """The domain error's category decides the status: not found, conflict or invalid."""
-    kind = {"not_found": NotFound, "invalid": Unprocessable}.get(exc.category, Conflict)
-    return kind(str(exc), extra={"code": exc.code})
-
-
-async def authorize_account(
-    session: AsyncSession, principal: Principal, account_id: uuid.UUID
-) -> None:
-    if principal.role == "learner" and principal.account_id != account_id:
-        raise Forbidden("a learner may read only their own account")
-    if principal.role == "agency":
-        agency = await store.agency_of(session, account_id)
-        if agency is not None and agency != principal.agency_id:
-            raise Forbidden("this account is managed by another agency")
+router.include_router(proposals_router)
 
 
 class LotPublic(BaseModel):
@@ -101,7 +87,7 @@ async def balance(
                 raise Unprocessable("as_of needs a time zone (RFC 3339)")
             rows = await store.load_stream(session, account_id, upto=as_of)
             if not rows and await store.wallet(session, account_id) is None:
-                raise NotFound(f"no wallet for account {account_id}")
+                raise hidden(account_id)
             state = replay(r.payload() for r in rows)
             lots = [
                 LotPublic(
@@ -134,7 +120,7 @@ async def balance(
             )
         w = await store.wallet(session, account_id)
         if w is None:
-            raise NotFound(f"no wallet for account {account_id}")
+            raise hidden(account_id)
         lots = [LotPublic(**lot) for lot in await store.open_lots(session, account_id)]
         return Balance(
             account_id=account_id,
@@ -187,32 +173,27 @@ class GrantRequest(BaseModel):
 async def grant(
     body: GrantRequest, request: Request, rt: Runtime, principal: AgencyOrAdmin
 ) -> Response:
-    """A top-up lot from a funder, earmarked or not."""
+    """A top-up lot from a funder, earmarked or not; ``Idempotency-Key`` required (428
+    without). An agency grants only to the accounts it manages (others answer 404)."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        if principal.role == "agency":
-            agency = await store.agency_of(session, body.account_id)
-            if agency is not None and agency != principal.agency_id:
-                raise Forbidden("this account is managed by another agency")
+        await authorize_account(session, principal, body.account_id)
         lot_id = uuid.uuid4()
-        try:
-            outcome = await ledger_of(rt).execute(
-                session,
-                GrantCredits(
-                    account_id=body.account_id,
-                    lot_id=lot_id,
-                    amount=body.amount,
-                    funder_id=body.funder_id,
-                    reason=body.reason,
-                    kind="top_up",
-                    expires_at=body.expires_at,
-                    earmark=body.earmark,
-                ),
-                ctx_for(principal),
-                idempotency_key=request.headers.get("idempotency-key"),
-            )
-        except LedgerError as exc:
-            raise domain_problem(exc) from exc
+        outcome = await ledger_of(rt).execute(
+            session,
+            GrantCredits(
+                account_id=body.account_id,
+                lot_id=lot_id,
+                amount=body.amount,
+                funder_id=body.funder_id,
+                reason=body.reason,
+                kind="top_up",
+                expires_at=body.expires_at,
+                earmark=body.earmark,
+            ),
+            ctx_for(principal),
+            idempotency_key=request.headers.get("idempotency-key"),
+        )
         if not outcome.events:
             raise Conflict("the wallet refused the grant", extra={"code": "grant_refused"})
         return (
@@ -227,139 +208,13 @@ async def grant(
         )
 
     return await run_idempotent(
-        rt.sessions, "ledger", request, principal, body.model_dump(mode="json"), effect
-    )
-
-
-@router.put("/policies/{year}", response_model=EntitlementPolicy)
-async def put_policy(
-    year: Annotated[int, Field(ge=2000, le=2200)],
-    body: dict[str, Any],
-    rt: Runtime,
-    principal: Admin,
-) -> EntitlementPolicy:
-    """The entitlement policy for a year (amounts in minor units)."""
-    try:
-        policy = EntitlementPolicy.model_validate({**body, "year": year})
-    except ValueError as exc:
-        raise Unprocessable(f"invalid policy: {exc}") from exc
-    async with rt.uow() as session:
-        await store.put_policy(session, year, policy.model_dump(mode="json"), principal.actor)
-    return policy
-
-
-@router.get("/policies/{year}", response_model=EntitlementPolicy)
-async def get_policy(
-    year: Annotated[int, Field(ge=2000, le=2200)],
-    rt: Runtime,
-    principal: Annotated[Principal, Depends(require("admin", "agency", "auditor"))],
-) -> EntitlementPolicy:
-    """The policy in force for a year (the defaults when none was set)."""
-    async with rt.sessions() as session:
-        return await allocation.policy_for(session, year)
-
-
-class AllocationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    year: StrictInt = Field(ge=2000, le=2200)
-
-
-class AllocationPublic(BaseModel):
-    allocation_id: uuid.UUID
-    year: int
-    status: Literal["running", "finished", "failed"]
-    requested_by: str
-    total_accounts: int
-    processed: int
-    granted_count: int
-    granted_amount: int
-    skipped: int
-    progress: float
-    started_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-
-
-def allocation_public(run: dict[str, Any]) -> AllocationPublic:
-    total = run["total_accounts"]
-    # a ratio for display only; no money is ever a float
-    progress = 1.0 if run["status"] == "finished" else (run["processed"] / total if total else 0.0)
-    return AllocationPublic(
-        progress=round(min(progress, 1.0), 4),
-        **{k: v for k, v in run.items() if k in AllocationPublic.model_fields},
-    )
-
-
-@router.post("/allocations", status_code=202, response_model=AllocationPublic)
-async def start_allocation(
-    body: AllocationRequest, rt: Runtime, principal: AgencyOrAdmin, background: BackgroundTasks
-) -> Response:
-    """Run the yearly allocation; idempotent per account and year. Poll the resource."""
-    allocation_id, _ = await allocation.start_allocation(rt.sessions, body.year, principal.actor)
-    background.add_task(allocation.run_allocation, rt.sessions, ledger_of(rt), allocation_id)
-    async with rt.sessions() as session:
-        run = await store.get_allocation(session, allocation_id)
-    assert run is not None
-    return JSONResponse(
-        allocation_public(run).model_dump(mode="json"),
-        status_code=202,
-        headers={"Location": f"/v1/ledger/allocations/{allocation_id}"},
-        background=background,
-    )
-
-
-@router.get("/allocations/{allocation_id}", response_model=AllocationPublic)
-async def get_allocation(
-    allocation_id: uuid.UUID, rt: Runtime, principal: AgencyOrAdmin
-) -> AllocationPublic:
-    async with rt.sessions() as session:
-        run = await store.get_allocation(session, allocation_id)
-    if run is None:
-        raise NotFound(f"no allocation {allocation_id}")
-    return allocation_public(run)
-
-
-class ReversalRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    target: GrantTarget | CaptureTarget = Field(discriminator="kind")
-    reason: str = Field(min_length=1, max_length=500)
-
-
-@router.post("/accounts/{account_id}/reversals", status_code=201)
-async def reverse(
-    account_id: uuid.UUID, body: ReversalRequest, request: Request, rt: Runtime, principal: Admin
-) -> Response:
-    """Compensate a grant or a capture; the original entry stays on record."""
-
-    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        try:
-            outcome = await ledger_of(rt).execute(
-                session,
-                ReverseEntry(
-                    account_id=account_id,
-                    target=body.target,
-                    reason=body.reason,
-                    actor=principal.actor,
-                ),
-                ctx_for(principal),
-                idempotency_key=request.headers.get("idempotency-key"),
-            )
-        except LedgerError as exc:
-            raise domain_problem(exc) from exc
-        if not outcome.events:
-            raise Conflict("nothing to reverse", extra={"code": "nothing_to_reverse"})
-        return (
-            201,
-            {
-                "account_id": str(account_id),
-                "version": outcome.state.version,
-                "events": [e.model_dump(mode="json") for e in outcome.events],
-            },
-            {},
-        )
-
-    return await run_idempotent(
-        rt.sessions, "ledger", request, principal, body.model_dump(mode="json"), effect
+        rt.sessions,
+        "ledger",
+        request,
+        principal,
+        body.model_dump(mode="json"),
+        effect,
+        required=True,
     )
 
 
@@ -406,12 +261,15 @@ async def verify(rt: Runtime, principal: Auditor) -> dict[str, Any]:
 
 @router.get("/stats")
 async def stats(
-    rt: Runtime, principal: Annotated[Principal, Depends(require("agency", "auditor"))]
+    rt: Runtime,
+    principal: Annotated[Principal, Depends(require("agency", *NATIONAL_READERS))],
 ) -> dict[str, Any]:
-    """Per year: credit granted, spent and expired by funder; accounts that trained."""
+    """Per year: credit granted, spent and expired by funder; accounts that trained.
+    National roles see the country; an agency the accounts it manages."""
+    scope = {"agency": principal.agency_id if principal.role == "agency" else None}
     async with rt.sessions() as session:
-        rows = (await session.execute(text(STATS_SQL))).mappings().all()
-        trained = (await session.execute(text(TRAINED_SQL))).mappings().all()
+        rows = (await session.execute(text(STATS_SQL), scope)).mappings().all()
+        trained = (await session.execute(text(TRAINED_SQL), scope)).mappings().all()
     years: dict[int, dict[str, Any]] = {}
     for r in rows:
         y = years.setdefault(r["year"], {"year": r["year"], "by_funder": {}, "accounts_trained": 0})
@@ -430,12 +288,14 @@ async def stats(
     }
 
 
-STATS_SQL = """
+IN_SCOPE = """(CAST(:agency AS text) IS NULL OR account_id IN
+    (SELECT account_id FROM ledger.account_agencies WHERE agency_id = CAST(:agency AS text)))"""
+STATS_SQL = f"""
 SELECT EXTRACT(YEAR FROM granted_at)::int AS year, funder_id,
        sum(amount)::bigint AS granted, sum(spent)::bigint AS spent, sum(expired)::bigint AS expired
-FROM ledger.lots GROUP BY 1, 2 ORDER BY 1, 2
+FROM ledger.lots WHERE {IN_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2
 """
-TRAINED_SQL = """
+TRAINED_SQL = f"""
 SELECT EXTRACT(YEAR FROM reserved_at)::int AS year, count(DISTINCT account_id) AS accounts
-FROM ledger.reservations WHERE captured > 0 GROUP BY 1
+FROM ledger.reservations WHERE captured > 0 AND {IN_SCOPE} GROUP BY 1
 """

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from services.ledger import allocation, audit, store
+from services.ledger import allocation, audit, runs, store
 from services.ledger.handlers import Ledger
 from services.ledger.sweeps import sweep_once
 from shared.auth import mint_token
@@ -164,30 +164,63 @@ def sweep_command() -> None:
 
 
 @ledger_app.command("allocate")
-def allocate_command(year: Annotated[int, typer.Argument(min=2000, max=2200)]) -> None:
-    """Run (or resume) the yearly allocation for YEAR with a progress bar."""
+def allocate_command(
+    target: Annotated[
+        str, typer.Argument(help="the allocation id, or the year of a running allocation")
+    ],
+) -> None:
+    """Resume an APPROVED allocation run (by its id, or by its year) with a progress bar.
 
-    async def go() -> dict[str, Any] | None:
+    This command never starts an allocation: a run exists only once its proposal (POST
+    /v1/ledger/allocations, by an admin or an agency) was approved by finance (POST
+    /v1/ledger/approvals/{id}/approve), and the service then runs it by itself. Use this
+    to watch or finish such a run from a shell; anything else is refused (exit code 1).
+    """
+    try:
+        allocation_id: uuid.UUID | None = uuid.UUID(target)
+        year = None
+    except ValueError:
+        allocation_id = None
+        if not target.isdigit() or not 2000 <= int(target) <= 2200:
+            raise typer.BadParameter("give an allocation id or a year (2000 to 2200)") from None
+        year = int(target)
+
+    async def go() -> dict[str, Any] | str:
         from shared.db import make_sessionmaker
 
         async with service_engine("ledger") as engine:
             sessions = make_sessionmaker(engine)
-            allocation_id, _ = await allocation.start_allocation(sessions, year, "admin:cli")
             async with sessions() as s:
-                run = await store.get_allocation(s, allocation_id)
-            assert run is not None
+                if allocation_id is not None:
+                    run = await runs.get_allocation(s, allocation_id)
+                else:
+                    assert year is not None
+                    run = await runs.running_allocation(s, year)
+            if run is None or run["status"] != "running" or run["approval_id"] is None:
+                return (
+                    f"no approved allocation running for {target}: propose one with POST "
+                    "/v1/ledger/allocations and have finance approve it"
+                    if run is None or run["status"] == "running"
+                    else f"allocation {run['allocation_id']} is {run['status']}"
+                    + (f" ({run['failure_code']}: {run['error']})" if run["error"] else "")
+                )
             with typer.progressbar(
-                length=max(run["total_accounts"], 1), label=f"allocating {year}"
+                length=max(run["total_accounts"] - run["processed"], 1),
+                label=f"allocating {run['year']}",
             ) as bar:
                 await allocation.run_allocation(
-                    sessions, Ledger(Outbox("ledger")), allocation_id, progress=bar.update
+                    sessions, Ledger(Outbox("ledger")), run["allocation_id"], progress=bar.update
                 )
             async with sessions() as s:
-                return await store.get_allocation(s, allocation_id)
+                return await runs.get_allocation(s, run["allocation_id"]) or "vanished"
 
     run = asyncio.run(go())
-    assert run is not None
+    if isinstance(run, str):
+        typer.echo(run, err=True)
+        raise typer.Exit(1)
     typer.echo(
-        f"allocation {run['allocation_id']}: {run['granted_count']} grants, "
+        f"allocation {run['allocation_id']} {run['status']}: {run['granted_count']} grants, "
         f"{run['granted_amount']} minor units, {run['skipped']} skipped"
+        + (f"; failed: {run['failure_code']}: {run['error']}" if run["status"] == "failed" else "")
     )
+    raise typer.Exit(0 if run["status"] != "failed" else 1)

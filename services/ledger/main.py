@@ -1,12 +1,11 @@
-"""The ledger service definition: router, event handlers, background sweeps."""
+"""The ledger service definition: router, event handlers, four-eyes actions, background jobs."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
-from services.ledger import allocation, consumers, store
+from services.ledger import allocation, consumers, proposals
 from services.ledger.api import router
 from services.ledger.handlers import Ledger
 from services.ledger.sweeps import sweep_forever
@@ -20,6 +19,7 @@ log = logging.getLogger(__name__)
 def _setup(rt: ServiceRuntime) -> None:
     ledger = Ledger(rt.outbox)
     rt.state["ledger"] = ledger
+    rt.state["allocation_waker"] = waker = allocation.Waker()
     rt.four_eyes = FourEyes(
         "ledger",
         rt.outbox,
@@ -27,17 +27,16 @@ def _setup(rt: ServiceRuntime) -> None:
         LedgerApprovalDecided,
         ttl=timedelta(hours=rt.settings.approval_ttl_hours),
     )
+    proposals.register(rt.four_eyes, ledger, waker)
     consumers.register(rt.consumer, ledger)
 
 
-async def resume_allocations(rt: ServiceRuntime) -> None:
-    """Finish allocation runs a crash interrupted."""
-    async with rt.sessions() as session:
-        running = await store.running_allocations(session)
-    for allocation_id in running:
-        log.info("resuming allocation %s", allocation_id)
-        await allocation.run_allocation(rt.sessions, rt.state["ledger"], allocation_id)
-    await asyncio.Event().wait()
+async def run_allocations(rt: ServiceRuntime) -> None:
+    """Run approved allocations as their approvals commit, and resume those a crash
+    interrupted."""
+    await allocation.allocation_worker(
+        rt.sessions, rt.state["ledger"], rt.state["allocation_waker"]
+    )
 
 
 def definition() -> ServiceDefinition:
@@ -46,7 +45,7 @@ def definition() -> ServiceDefinition:
         title="ILA ledger",
         router=router,
         setup=_setup,
-        jobs=[resume_allocations, sweep_forever],
+        jobs=[run_allocations, sweep_forever],
         # the ledger topic is an audit source: kept forever
         topic_config={"retention.ms": "-1", "retention.bytes": "-1"},
         # sessions run as a role that may append events but never change them

@@ -1,5 +1,5 @@
-"""The only place with SQL for the ledger: the event store, its projections, policies,
-allocation runs, and the reads auditors use.
+"""The SQL of the ledger's event store, its projections and the reads auditors use
+(policies and allocation runs are in :mod:`services.ledger.runs`).
 
 Appends take a shared advisory lock (``APPEND_LOCK``) for the rest of their transaction.
 A reader of the global order asks :func:`horizon` for a position below which nothing can
@@ -449,32 +449,7 @@ async def stream_ids(session: AsyncSession) -> list[uuid.UUID]:
     return [r[0] for r in rows]
 
 
-# ---- policies and allocations ------------------------------------------------------------
-
-
-async def get_policy(session: AsyncSession, year: int) -> dict[str, Any] | None:
-    row = await session.scalar(
-        text("SELECT policy FROM ledger.policies WHERE year = :y"), {"y": year}
-    )
-    return dict(row) if row else None
-
-
-async def put_policy(session: AsyncSession, year: int, policy: dict[str, Any], by: str) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO ledger.policies (year, policy, updated_by) VALUES (:y, CAST(:p AS jsonb), "
-            ":by) ON CONFLICT (year) DO UPDATE SET policy = EXCLUDED.policy, updated_by = "
-            "EXCLUDED.updated_by, updated_at = now()"
-        ),
-        {"y": year, "p": json.dumps(policy), "by": by},
-    )
-
-
-async def list_policies(session: AsyncSession) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        text("SELECT year, policy, updated_by, updated_at FROM ledger.policies ORDER BY year")
-    )
-    return [dict(r) for r in rows.mappings()]
+# ---- account agencies and allocation batches ---------------------------------------
 
 
 async def set_agency(session: AsyncSession, account_id: uuid.UUID, agency_id: str) -> None:
@@ -527,96 +502,6 @@ async def load_streams(
         row = _row(r)
         out[row.stream_id].append(row)
     return out
-
-
-async def count_allocatable(session: AsyncSession) -> int:
-    n = await session.scalar(
-        text("SELECT count(*) FROM ledger.wallets WHERE status IN ('open', 'suspended')")
-    )
-    return int(n or 0)
-
-
-ALLOCATION_COLUMNS = (
-    "allocation_id, year, status, requested_by, total_accounts, processed, granted_count, "
-    "granted_amount, skipped, cursor, error, started_at, updated_at, finished_at"
-)
-
-
-async def create_allocation(
-    session: AsyncSession, allocation_id: uuid.UUID, year: int, by: str, total: int
-) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO ledger.allocations (allocation_id, year, status, requested_by, "
-            "total_accounts) VALUES (:id, :y, 'running', :by, :t)"
-        ),
-        {"id": allocation_id, "y": year, "by": by, "t": total},
-    )
-
-
-async def get_allocation(
-    session: AsyncSession, allocation_id: uuid.UUID, *, lock: bool = False
-) -> dict[str, Any] | None:
-    sql = f"SELECT {ALLOCATION_COLUMNS} FROM ledger.allocations WHERE allocation_id = :id"
-    row = (
-        (await session.execute(text(sql + (" FOR UPDATE" if lock else "")), {"id": allocation_id}))
-        .mappings()
-        .one_or_none()
-    )
-    return dict(row) if row else None
-
-
-async def running_allocation(session: AsyncSession, year: int) -> dict[str, Any] | None:
-    row = (
-        (
-            await session.execute(
-                text(
-                    f"SELECT {ALLOCATION_COLUMNS} FROM ledger.allocations WHERE year = :y "
-                    "AND status = 'running' ORDER BY started_at LIMIT 1"
-                ),
-                {"y": year},
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
-    return dict(row) if row else None
-
-
-async def running_allocations(session: AsyncSession) -> list[uuid.UUID]:
-    rows = await session.execute(
-        text("SELECT allocation_id FROM ledger.allocations WHERE status = 'running'")
-    )
-    return [r[0] for r in rows]
-
-
-async def advance_allocation(
-    session: AsyncSession,
-    allocation_id: uuid.UUID,
-    *,
-    cursor: uuid.UUID | None,
-    processed: int,
-    granted: int,
-    amount: int,
-    finished: bool,
-) -> None:
-    await session.execute(
-        text(
-            "UPDATE ledger.allocations SET cursor = COALESCE(:cursor, cursor), processed = "
-            "processed + :p, granted_count = granted_count + :g, granted_amount = "
-            "granted_amount + :amt, skipped = skipped + :p - :g, updated_at = now(), "
-            "status = CASE WHEN :fin THEN 'finished' ELSE status END, finished_at = CASE "
-            "WHEN :fin THEN now() ELSE finished_at END WHERE allocation_id = :id"
-        ),
-        {
-            "id": allocation_id,
-            "cursor": cursor,
-            "p": processed,
-            "g": granted,
-            "amt": amount,
-            "fin": finished,
-        },
-    )
 
 
 async def accounts_with_due_items(

@@ -25,7 +25,7 @@ async def test_erasure_leaves_the_ledger_whole_and_verifiable(db_url: str) -> No
         )
         r = await c.post(
             "/v1/ledger/grants",
-            headers=agency,
+            headers={**agency, "Idempotency-Key": "erasure-grant"},
             json={"account_id": account, "amount": 25_000, "funder_id": "region", "reason": "r"},
         )
         assert r.status_code == 201

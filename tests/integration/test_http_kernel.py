@@ -111,7 +111,7 @@ async def test_the_request_correlation_id_travels_into_the_events(
     cid = str(uuid.uuid4())
     r = await c.post(
         "/v1/ledger/grants",
-        headers={**agency, "X-Correlation-ID": cid},
+        headers={**agency, "X-Correlation-ID": cid, "Idempotency-Key": cid},
         json={"account_id": account, "amount": 100, "funder_id": "f", "reason": "r"},
     )
     assert r.status_code == 201, r.text

@@ -33,7 +33,9 @@ from .errors import (
 )
 from .policy import (
     LOW_QUALIFICATION,
+    MAX_POLICY_AMOUNT,
     EntitlementPolicy,
+    PolicyTerms,
     allocate_entitlement,
     entitlement_for,
     needs_of,
@@ -55,6 +57,7 @@ from .state import (
 __all__ = [
     "DEFAULT_RESERVATION_LIFETIME",
     "LOW_QUALIFICATION",
+    "MAX_POLICY_AMOUNT",
     "CaptureExceedsReservation",
     "EntitlementPolicy",
     "EntryNotReversible",
@@ -69,6 +72,7 @@ __all__ = [
     "LotSpent",
     "NotCaptured",
     "NothingToReverse",
+    "PolicyTerms",
     "Reservation",
     "ReservationNotActive",
     "ReservationNotFound",

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.ledger.commands import GrantCredits
-from shared.events.ledger import LedgerEvent, MoneyOrZero, WalletProfile
+from shared.events.ledger import LedgerEvent, WalletProfile
 
 from .decide import decide
 from .state import WalletState
@@ -29,29 +30,55 @@ from .state import WalletState
 LOW_QUALIFICATION = "low_qualification"
 """The need a profile has when its EQF level is at most the policy's threshold."""
 
+MAX_POLICY_AMOUNT = 100_000_000
+"""The largest yearly amount, cap or supplement a policy may set, in minor units: 1,000,000.00
+of the currency (EUR). Far above any real entitlement (France's CPF caps at 5,000 EUR), low
+enough that no sum of them can overflow a 64-bit column, so a typo or a malicious policy is
+refused with a 422 instead of creating credit or breaking an allocation run."""
+MAX_SUPPLEMENTS = 20
+"""At most this many needs with a supplement (and as many enhanced needs)."""
 
-class EntitlementPolicy(BaseModel):
-    """The statutory entitlement for one year; amounts in minor units (defaults: EUR cents)."""
+PolicyAmount = Annotated[int, Field(strict=True, ge=0, le=MAX_POLICY_AMOUNT)]
+"""A non-negative amount in minor units, at most :data:`MAX_POLICY_AMOUNT`."""
+NeedCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class PolicyTerms(BaseModel):
+    """What a policy sets for its year (the body of ``PUT /v1/ledger/policies/{year}``).
+
+    Amounts are in minor units (defaults: EUR cents); every amount, cap and supplement is
+    at most :data:`MAX_POLICY_AMOUNT` (1,000,000.00 EUR)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    year: int = Field(ge=2000, le=2200)
-    base_amount: MoneyOrZero = 50_000
-    cap: MoneyOrZero = 500_000
+    base_amount: PolicyAmount = 50_000
+    cap: PolicyAmount = 500_000
     low_qualification_max_eqf: int = Field(default=3, ge=0, le=8)
-    enhanced_needs: tuple[str, ...] = (LOW_QUALIFICATION, "disability")
-    enhanced_amount: MoneyOrZero = 80_000
-    enhanced_cap: MoneyOrZero = 800_000
-    supplements: dict[str, MoneyOrZero] = Field(
+    enhanced_needs: tuple[NeedCode, ...] = Field(
+        default=(LOW_QUALIFICATION, "disability"), max_length=MAX_SUPPLEMENTS
+    )
+    enhanced_amount: PolicyAmount = 80_000
+    enhanced_cap: PolicyAmount = 800_000
+    supplements: dict[NeedCode, PolicyAmount] = Field(
         default_factory=dict,
+        max_length=MAX_SUPPLEMENTS,
         description="extra yearly amount per need (an employment status or a need flag)",
     )
     lot_lifetime_years: int | None = Field(
         default=None,
         ge=1,
+        le=50,
         description="a lot for year Y expires on 1 January of Y + lifetime (None: never)",
     )
-    funder_id: str = Field(default="state", min_length=1)
+    funder_id: str = Field(
+        default="state", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$"
+    )
+
+
+class EntitlementPolicy(PolicyTerms):
+    """The statutory entitlement for one year: its terms and the year they apply to."""
+
+    year: int = Field(ge=2000, le=2200)
 
     def lot_expiry(self) -> datetime | None:
         if self.lot_lifetime_years is None:
@@ -142,7 +169,9 @@ def allocate_entitlement(
 
 __all__ = [
     "LOW_QUALIFICATION",
+    "MAX_POLICY_AMOUNT",
     "EntitlementPolicy",
+    "PolicyTerms",
     "allocate_entitlement",
     "entitlement_for",
     "needs_of",

@@ -6,63 +6,14 @@ import asyncio
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
-from services.registry import all_definitions
-from tests.integration.accounts.test_smoke import BODY
-from tests.support import bearer, eventually, running_app, settings_for
+from tests.integration.ledger.helpers import THIS_YEAR, Api
+from tests.support import bearer
 
 pytestmark = pytest.mark.postgres
-
-
-class Api:
-    def __init__(self, app: FastAPI, client: httpx.AsyncClient, settings: object) -> None:
-        self.app, self.c = app, client
-        self.agency = bearer(settings, "agency", agency_id="pes-fr")  # type: ignore[arg-type]
-        self.other_agency = bearer(settings, "agency", agency_id="pes-be")  # type: ignore[arg-type]
-        self.admin = bearer(settings, "admin")  # type: ignore[arg-type]
-        self.auditor = bearer(settings, "auditor")  # type: ignore[arg-type]
-        self.provider = bearer(settings, "provider", provider_id="p1")  # type: ignore[arg-type]
-        self.settings = settings
-
-    async def account(self, **overrides: object) -> str:
-        body = {**BODY, "national_id": "N" + uuid.uuid4().hex[:10], **overrides}
-        r = await self.c.post("/v1/accounts", json=body, headers=self.agency)
-        assert r.status_code == 201, r.text
-        account_id: str = r.json()["account_id"]
-        await eventually(lambda: self.balance(account_id), lambda b: b.get("status") == "open")
-        return account_id
-
-    async def balance(self, account_id: str, **params: str) -> dict[str, object]:
-        r = await self.c.get(
-            f"/v1/ledger/accounts/{account_id}/balance", params=params, headers=self.auditor
-        )
-        return r.json() if r.status_code == 200 else {}  # type: ignore[no-any-return]
-
-    async def grant(self, account_id: str, amount: int, **extra: object) -> httpx.Response:
-        return await self.c.post(
-            "/v1/ledger/grants",
-            headers=self.agency,
-            json={
-                "account_id": account_id,
-                "amount": amount,
-                "funder_id": "region-idf",
-                "reason": "top-up",
-                **extra,
-            },
-        )
-
-
-@pytest.fixture
-async def api(db_url: str) -> AsyncIterator[Api]:
-    settings = settings_for(db_url)
-    async with running_app(all_definitions(), settings, run_jobs=False) as (app, client):
-        yield Api(app, client, settings)
 
 
 async def test_grants_balance_entries_and_point_in_time(api: Api) -> None:
@@ -93,10 +44,10 @@ async def test_grants_balance_entries_and_point_in_time(api: Api) -> None:
     other = await api.account()
     assert (
         await api.c.get(f"/v1/ledger/accounts/{other}/balance", headers=learner)
-    ).status_code == 403
+    ).status_code == 404
     assert (
         await api.c.get(f"/v1/ledger/accounts/{account}/balance", headers=api.other_agency)
-    ).status_code == 403
+    ).status_code == 404
     assert (
         await api.c.get(f"/v1/ledger/accounts/{account}/balance", headers=api.provider)
     ).status_code == 403
@@ -121,7 +72,8 @@ async def test_bad_grants_are_refused_and_change_nothing(
 ) -> None:
     account = await api.account()
     payload = {"account_id": account, "amount": 1000, "funder_id": "f", "reason": "r", **body}
-    r = await api.c.post("/v1/ledger/grants", json=payload, headers=api.agency)
+    headers = {**api.agency, "Idempotency-Key": str(uuid.uuid4())}
+    r = await api.c.post("/v1/ledger/grants", json=payload, headers=headers)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert field in r.text
@@ -135,15 +87,26 @@ async def test_grant_to_unknown_account_and_wrong_roles(api: Api) -> None:
     for headers, status in (
         (api.provider, 403),
         (api.auditor, 403),
+        (api.finance, 403),
+        (api.qa, 403),
+        (api.funder, 403),
         ({}, 401),
-        (api.other_agency, 403),
+        (api.other_agency, 404),
     ):
         r = await api.c.post(
             "/v1/ledger/grants",
-            headers=headers,
+            headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
             json={"account_id": account, "amount": 1, "funder_id": "f", "reason": "r"},
         )
-        assert r.status_code == status
+        assert r.status_code == status, (headers, r.text)
+    # without an Idempotency-Key a grant is refused before anything is done
+    r = await api.c.post(
+        "/v1/ledger/grants",
+        headers=api.agency,
+        json={"account_id": account, "amount": 1, "funder_id": "f", "reason": "r"},
+    )
+    assert r.status_code == 428
+    assert r.headers["content-type"] == "application/problem+json"
     assert (await api.balance(account))["granted_total"] == 0
 
 
@@ -164,38 +127,29 @@ async def test_a_grant_retried_with_its_idempotency_key_is_applied_once(api: Api
 async def test_policy_allocation_and_stats(api: Api) -> None:
     low = await api.account(qualification_level=2, need_flags=[])
     high = await api.account(qualification_level=6, need_flags=[], employment_status="employed")
-    r = await api.c.put(
-        "/v1/ledger/policies/2031",
-        headers=api.admin,
-        json={
-            "base_amount": 60_000,
-            "cap": 100_000,
-            "enhanced_amount": 90_000,
-            "enhanced_cap": 150_000,
-        },
+    this, following = THIS_YEAR, THIS_YEAR + 1
+    approved = await api.policy(
+        this, base_amount=60_000, cap=100_000, enhanced_amount=90_000, enhanced_cap=150_000
     )
-    assert r.status_code == 200, r.text
-    r = await api.c.put(
-        "/v1/ledger/policies/2032",
-        headers=api.admin,
-        json={"cap": 100_000, "enhanced_cap": 150_000},
-    )  # default yearly amounts, lower caps
-    assert r.status_code == 200, r.text
+    assert approved["result"] == {"year": this}
+    await api.policy(following, cap=100_000, enhanced_cap=150_000)  # default amounts, lower caps
+    policy = (await api.c.get(f"/v1/ledger/policies/{this}", headers=api.agency)).json()
+    assert policy["base_amount"] == 60_000
+    assert policy["proposed_by"] == "admin:admin-ada"
+    assert policy["approved_by"] == "finance:fin-frank"
+    assert policy["approval_id"] == approved["approval_id"]
     assert (
-        await api.c.put("/v1/ledger/policies/2031", headers=api.agency, json={})
+        await api.c.put(f"/v1/ledger/policies/{this}", headers=api.agency, json={})
     ).status_code == 403
     assert (
-        await api.c.put("/v1/ledger/policies/2031", headers=api.admin, json={"base_amount": -1})
+        await api.c.put(f"/v1/ledger/policies/{this}", headers=api.admin, json={"base_amount": -1})
     ).status_code == 422
-    for year in (2031, 2032, 2031):
-        r = await api.c.post("/v1/ledger/allocations", json={"year": year}, headers=api.agency)
-        assert r.status_code == 202, r.text
-        assert r.headers["location"].startswith("/v1/ledger/allocations/")
-        await eventually(
-            lambda r=r: api.c.get(r.headers["location"], headers=api.agency),
-            lambda resp: resp.json()["status"] == "finished",
-        )
-    # 2031: 60,000 / 90,000; 2032: 50,000 / 80,000 but capped at 100,000 / 150,000 held
+    for year in (this, following, this):
+        run = await api.allocate(year)
+        assert run["status"] == "finished", run
+        assert run["approved_by"] == "finance:fin-frank"
+        assert run["requested_by"].startswith("agency:")
+    # this year: 60,000 / 90,000; next: 50,000 / 80,000 but capped at 100,000 / 150,000 held
     assert (await api.balance(high))["available"] == 100_000
     assert (await api.balance(low))["available"] == 150_000
     report = (await api.c.post("/v1/ledger/audit/verify", headers=api.auditor)).json()
@@ -207,26 +161,30 @@ async def test_policy_allocation_and_stats(api: Api) -> None:
 async def test_reversal_of_a_grant_and_the_audit_stream(api: Api) -> None:
     account = await api.account()
     lot = (await api.grant(account, 9_000)).json()["lot_id"]
-    r = await api.c.post(
-        f"/v1/ledger/accounts/{account}/reversals",
-        headers=api.admin,
-        json={"target": {"kind": "grant", "lot_id": lot}, "reason": "error"},
-    )
-    assert r.status_code == 201, r.text
+    body = {"target": {"kind": "grant", "lot_id": lot}, "reason": "error"}
+    url = f"/v1/ledger/accounts/{account}/reversals"
+    assert (await api.c.post(url, headers=api.admin, json=body)).status_code == 428
+    key = {"Idempotency-Key": "rev-1"}
+    r = await api.c.post(url, headers={**api.admin, **key}, json=body)
+    assert r.status_code == 202, r.text
+    proposal = r.json()
+    assert proposal["action"] == "reversal"
+    assert proposal["subject"] == f"reversal:{account}:grant:{lot}"
+    assert (await api.balance(account))["available"] == 9_000  # proposed, not done
+    replayed = await api.c.post(url, headers={**api.admin, **key}, json=body)
+    assert replayed.json()["approval_id"] == proposal["approval_id"]
+    approved = await api.approve(proposal["approval_id"])
+    assert approved.status_code == 200, approved.text
     assert (await api.balance(account))["available"] == 0
     again = await api.c.post(
-        f"/v1/ledger/accounts/{account}/reversals",
-        headers=api.admin,
+        url,
+        headers={**api.admin, "Idempotency-Key": "rev-2"},
         json={"target": {"kind": "grant", "lot_id": lot}, "reason": "x"},
     )
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
     assert (
-        await api.c.post(
-            f"/v1/ledger/accounts/{account}/reversals",
-            headers=api.agency,
-            json={"target": {"kind": "grant", "lot_id": lot}, "reason": "x"},
-        )
+        await api.c.post(url, headers={**api.agency, "Idempotency-Key": "rev-3"}, json=body)
     ).status_code == 403
     page = (
         await api.c.get("/v1/ledger/audit/events", params={"limit": 2}, headers=api.auditor)

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from services.ledger import consumers, store
+from services.ledger import consumers, runs, store
 from services.ledger.allocation import run_allocation, start_allocation
 from services.ledger.audit import verify
 from services.ledger.commands import GrantCredits, OpenWallet, ReserveCredits
+from services.ledger.domain import EntitlementPolicy
 from services.ledger.handlers import Ledger
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
@@ -185,12 +186,13 @@ async def test_verify_names_the_stream_and_position_of_a_tampered_row(env: Env) 
 
 async def test_allocation_grants_once_however_often_it_runs(env: Env) -> None:
     accounts = [await open_wallet(env) for _ in range(25)]
-    first, created = await start_allocation(env.sessions, 2027, "admin:test")
+    policy = EntitlementPolicy(year=2027)
+    first, created = await start_allocation(env.sessions, 2027, "admin:test", policy=policy)
     assert created
     # interrupted after two batches of 10, as a crash would
     await run_allocation(env.sessions, env.ledger, first, batch_size=10, stop_after_batches=2)
     await run_allocation(env.sessions, env.ledger, first, batch_size=10)  # resumed
-    second, created = await start_allocation(env.sessions, 2027, "admin:test")
+    second, created = await start_allocation(env.sessions, 2027, "admin:test", policy=policy)
     assert created and second != first
     await run_allocation(env.sessions, env.ledger, second, batch_size=7)
     async with env.sessions() as s:
@@ -198,8 +200,8 @@ async def test_allocation_grants_once_however_often_it_runs(env: Env) -> None:
             text("SELECT count(*) FROM ledger.events WHERE type LIKE '%CreditsGranted%'")
         )
         balances = [(await store.wallet(s, a) or {})["available"] for a in accounts]
-        run1 = await store.get_allocation(s, first)
-        run2 = await store.get_allocation(s, second)
+        run1 = await runs.get_allocation(s, first)
+        run2 = await runs.get_allocation(s, second)
         assert (await verify(s)).ok
     assert grants == 25
     assert balances == [50_000] * 25

@@ -91,7 +91,7 @@ class World:
     async def grant(self, account_id: str, amount: int, **extra: Any) -> None:
         r = await self.c.post(
             "/v1/ledger/grants",
-            headers=self.agency,
+            headers={**self.agency, "Idempotency-Key": str(uuid.uuid4())},
             json={
                 "account_id": account_id,
                 "amount": amount,

@@ -1,0 +1,217 @@
+"""HTTP endpoints of the ledger that create credit in bulk or undo entries: each one only
+proposes; a second person (``finance``) approves through ``/v1/ledger/approvals``.
+
+- ``PUT /v1/ledger/policies/{year}`` (admin): 202, a ``policy`` proposal (``policy:<year>``);
+- ``GET /v1/ledger/policies/{year}`` (admin, finance, auditor, agency): the approved policy,
+  404 ``no_approved_policy`` when none;
+- ``POST /v1/ledger/allocations`` (admin, agency): 202, an ``allocation`` proposal
+  (``allocation:<year>``);
+- ``GET /v1/ledger/allocations/{id}`` (admin, finance, auditor; an agency the runs it
+  proposed): the run, and why it failed;
+- ``POST /v1/ledger/accounts/{id}/reversals`` (admin, ``Idempotency-Key`` required): 202, a
+  ``reversal`` proposal.
+
+Every 202 carries the proposal and ``Location: /v1/ledger/approvals/{approval_id}``; the
+proposal's ``result`` (once approved) names what was done (the ``allocation_id``, ...).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ledger import proposals, runs
+from services.ledger.commands import CaptureTarget, GrantTarget, ReverseEntry
+from services.ledger.deps import (
+    NATIONAL_READERS,
+    Admin,
+    AgencyOrAdmin,
+    Runtime,
+    authorize_account,
+    ctx_for,
+    four_eyes,
+    ledger_of,
+)
+from services.ledger.domain import EntitlementPolicy, PolicyTerms
+from shared.approvals import Proposal
+from shared.auth import Principal, require
+from shared.errors import NotFoundError
+from shared.idempotency import run_idempotent
+
+router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
+Year = Annotated[int, Path(ge=2000, le=2200)]
+
+
+def proposed(proposal: Proposal, now: datetime) -> tuple[int, Any, dict[str, str]]:
+    return (
+        202,
+        proposal.public(now),
+        {"Location": f"/v1/ledger/approvals/{proposal.approval_id}"},
+    )
+
+
+def accepted(proposal: Proposal, now: datetime) -> JSONResponse:
+    status, body, headers = proposed(proposal, now)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class PolicyPublic(EntitlementPolicy):
+    proposed_by: str | None
+    approved_by: str | None
+    approval_id: uuid.UUID | None
+    approved_at: datetime
+
+
+@router.put("/policies/{year}", status_code=202)
+async def put_policy(year: Year, body: PolicyTerms, rt: Runtime, principal: Admin) -> Response:
+    """Propose the entitlement policy of ``year`` (amounts in minor units, each at most
+    1,000,000.00, i.e. 100,000,000 minor units). It is in force once ``finance`` approves the
+    proposal; until then the year has no policy and no allocation can run for it."""
+    fe = four_eyes(rt)
+    async with rt.uow() as session:
+        proposal = await proposals.propose_policy(
+            session, fe, principal, ctx_for(principal), year, body
+        )
+    return accepted(proposal, fe.clock())
+
+
+@router.get("/policies/{year}", response_model=PolicyPublic)
+async def get_policy(
+    year: Year,
+    rt: Runtime,
+    principal: Annotated[Principal, Depends(require("agency", *NATIONAL_READERS))],
+) -> PolicyPublic:
+    """The approved policy of a year, with who proposed and who approved it; 404 when no
+    policy was approved for the year (there are no implicit defaults)."""
+    fe = four_eyes(rt)
+    async with rt.sessions() as session:
+        stored = await runs.approved_policy(session, year)
+        pending = None if stored else await fe.pending_for(session, "policy", f"policy:{year}")
+    if stored is None:
+        raise NotFoundError(
+            f"no approved entitlement policy for {year}",
+            code="no_approved_policy",
+            extra={"pending_approval_id": str(pending.approval_id)} if pending else None,
+        )
+    return PolicyPublic(
+        **{**stored["policy"], "year": year},
+        proposed_by=stored["proposed_by"],
+        approved_by=stored["approved_by"],
+        approval_id=stored["approval_id"],
+        approved_at=stored["updated_at"],
+    )
+
+
+class AllocationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    year: StrictInt = Field(ge=2000, le=2200)
+
+
+class AllocationPublic(BaseModel):
+    allocation_id: uuid.UUID
+    year: int
+    status: Literal["running", "finished", "failed"]
+    requested_by: str
+    approved_by: str | None
+    approval_id: uuid.UUID | None
+    policy: dict[str, Any] | None
+    total_accounts: int
+    processed: int
+    granted_count: int
+    granted_amount: int
+    skipped: int
+    progress: float
+    failure_code: str | None
+    error: str | None
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+def allocation_public(run: dict[str, Any]) -> AllocationPublic:
+    total = run["total_accounts"]
+    # a ratio for display only; no money is ever a float
+    progress = 1.0 if run["status"] == "finished" else (run["processed"] / total if total else 0.0)
+    return AllocationPublic(
+        progress=round(min(progress, 1.0), 4),
+        **{k: v for k, v in run.items() if k in AllocationPublic.model_fields},
+    )
+
+
+@router.post("/allocations", status_code=202)
+async def start_allocation(
+    body: AllocationRequest, request: Request, rt: Runtime, principal: AgencyOrAdmin
+) -> Response:
+    """Propose the yearly allocation of ``year``: only the current or the next year (else
+    422 ``allocation_year_not_open``), only with an approved policy (else 409
+    ``no_approved_policy``). Once ``finance`` approves, the run starts; the approval's
+    ``result.allocation_id`` names it. An agency may propose it (it is national); it then
+    sees the proposal and the run."""
+    fe = four_eyes(rt)
+
+    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        proposal = await proposals.propose_allocation(
+            session, fe, principal, ctx_for(principal), body.year
+        )
+        return proposed(proposal, fe.clock())
+
+    return await run_idempotent(
+        rt.sessions, "ledger", request, principal, body.model_dump(mode="json"), effect
+    )
+
+
+@router.get("/allocations/{allocation_id}", response_model=AllocationPublic)
+async def get_allocation(
+    allocation_id: uuid.UUID,
+    rt: Runtime,
+    principal: Annotated[Principal, Depends(require("agency", *NATIONAL_READERS))],
+) -> AllocationPublic:
+    """An allocation run: progress, and ``failure_code``/``error`` when it ended ``failed``.
+    An agency sees the runs it proposed."""
+    async with rt.sessions() as session:
+        run = await runs.get_allocation(session, allocation_id)
+    if run is None or (principal.role == "agency" and run["agency_id"] != principal.agency_id):
+        raise NotFoundError(f"no allocation {allocation_id}", code="allocation_not_found")
+    return allocation_public(run)
+
+
+class ReversalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: GrantTarget | CaptureTarget = Field(discriminator="kind")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/accounts/{account_id}/reversals", status_code=202)
+async def reverse(
+    account_id: uuid.UUID, body: ReversalRequest, request: Request, rt: Runtime, principal: Admin
+) -> Response:
+    """Propose to compensate a grant or a capture (the original entry stays on record);
+    ``Idempotency-Key`` required. Refused at once (404/409) when it could never be done;
+    appended once ``finance`` approves."""
+    fe = four_eyes(rt)
+
+    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        await authorize_account(session, principal, account_id)
+        command = ReverseEntry(
+            account_id=account_id, target=body.target, reason=body.reason, actor=principal.actor
+        )
+        proposal = await proposals.propose_reversal(
+            session, fe, ledger_of(rt), principal, ctx_for(principal), command
+        )
+        return proposed(proposal, fe.clock())
+
+    return await run_idempotent(
+        rt.sessions,
+        "ledger",
+        request,
+        principal,
+        body.model_dump(mode="json"),
+        effect,
+        required=True,
+    )
