@@ -99,3 +99,34 @@ class Cluster:
             text = path.read_text(errors="replace")
             if "Traceback" in text:
                 print(f"--- {path.name} ---\n{text[-4000:]}")
+
+
+async def approved(
+    client: httpx.AsyncClient, base: str, proposed: httpx.Response, finance: dict[str, str]
+) -> dict[str, object]:
+    """A second person (finance) approves what ``proposed`` asked for; the approval."""
+    assert proposed.status_code == 202, proposed.text
+    r = await client.post(f"{base}{proposed.headers['location']}/approve", headers=finance)
+    assert r.status_code == 200, r.text
+    decision: dict[str, object] = r.json()
+    assert decision["status"] == "approved", decision
+    return decision
+
+
+async def allocate(
+    client: httpx.AsyncClient,
+    ledger: str,
+    year: int,
+    admin: dict[str, str],
+    finance: dict[str, str],
+    policy: dict[str, object] | None = None,
+) -> str:
+    """The year's policy and allocation, each proposed by an admin and approved by finance;
+    the URL of the allocation run."""
+    r = await client.put(f"{ledger}/v1/ledger/policies/{year}", json=policy or {}, headers=admin)
+    await approved(client, ledger, r, finance)
+    r = await client.post(f"{ledger}/v1/ledger/allocations", json={"year": year}, headers=admin)
+    decision = await approved(client, ledger, r, finance)
+    result = decision["result"]
+    assert isinstance(result, dict)
+    return f"{ledger}/v1/ledger/allocations/{result['allocation_id']}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ from shared.db import make_sessionmaker
 from shared.events import Envelope
 from shared.events.ledger import CourseRef
 from shared.events.payments import EnrolmentRequested
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, allocate
 from tests.integration.accounts.test_smoke import BODY
 from tests.support import bearer, eventually, settings_for
 
@@ -33,6 +34,7 @@ async def test_killing_accounts_and_ledger_mid_stream_loses_and_doubles_nothing(
     settings = settings_for(db_url)
     agency = bearer(settings, "agency", agency_id="pes-fr")
     admin = bearer(settings, "admin")
+    finance = bearer(settings, "finance")
     engine = create_async_engine(db_url)
     try:
         await cluster.ready("accounts", "ledger")
@@ -72,11 +74,9 @@ async def test_killing_accounts_and_ledger_mid_stream_loses_and_doubles_nothing(
             # every account the API confirmed has its wallet: no event was lost
             await eventually(wallets, lambda n: n == len(opened), timeout=60)
 
-            run = await client.post(
-                f"{cluster.url('ledger')}/v1/ledger/allocations", json={"year": 2030}, headers=admin
+            location = await allocate(
+                client, cluster.url("ledger"), date.today().year + 1, admin, finance
             )
-            assert run.status_code == 202
-            location = cluster.url("ledger") + run.headers["location"]
             await eventually(
                 lambda: client.get(location, headers=admin),
                 lambda r: r.json()["status"] == "finished",

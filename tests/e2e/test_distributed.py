@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 
 from services.registry import all_definitions
 from shared.settings import SERVICES
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, allocate
 from tests.integration.accounts.test_smoke import BODY
 from tests.support import bearer, eventually, settings_for
 
@@ -95,6 +96,7 @@ async def test_account_lifecycle_reaches_the_ledger_and_auditors_can_replay(
     settings = settings_for(db_url)
     agency = bearer(settings, "agency", agency_id="pes-fr")
     admin = bearer(settings, "admin")
+    finance = bearer(settings, "finance")
     auditor = bearer(settings, "auditor")
     async with httpx.AsyncClient(timeout=10) as client:
         for name in SERVICES:
@@ -132,9 +134,7 @@ async def test_account_lifecycle_reaches_the_ledger_and_auditors_can_replay(
             ),
             timeout=60,
         )
-        run = await client.post(f"{led}/v1/ledger/allocations", json={"year": 2027}, headers=admin)
-        assert run.status_code == 202, run.text
-        run_url = f"{led}/v1/ledger/allocations/{run.json()['allocation_id']}"
+        run_url = await allocate(client, led, date.today().year + 1, admin, finance)
         await eventually(
             lambda: client.get(run_url, headers=admin),
             lambda r: r.json()["status"] == "finished",
