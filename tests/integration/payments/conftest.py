@@ -49,6 +49,7 @@ class World:
         self.agency = bearer(settings, "agency", sub="pes-fr-desk", agency_id="pes-fr")
         self.admin = bearer(settings, "admin", sub="admin")
         self.auditor = bearer(settings, "auditor", sub="auditor")
+        self.finance = bearer(settings, "finance", sub="finance-officer")
         self.providers: set[str] = set()
 
     @property
@@ -283,15 +284,61 @@ class World:
         enrolment_id: str,
         milestone: str = "completion",
         rate: int | None = 100,
+        key: str | None = "",
         **evidence: Any,
     ) -> httpx.Response:
+        """A claim with evidence dates inside the enrolment's session (when it exists) and an
+        Idempotency-Key of its own (``key=None`` sends none)."""
         today = self.clock.now().date()
-        ev: dict[str, Any] = {"started_on": str(today - timedelta(days=1)), **evidence}
+        started, completed = today - timedelta(days=1), today
+        r = await self.c.get(f"/v1/enrolments/{enrolment_id}", headers=self.admin)
+        if r.status_code == 200:
+            starts_on = date.fromisoformat(r.json()["starts_on"])
+            ends_on = date.fromisoformat(r.json()["ends_on"])
+            started, completed = starts_on, min(ends_on, today)
+        ev: dict[str, Any] = {"started_on": str(started), **evidence}
         if milestone == "completion":
             ev.setdefault("completion_rate", rate)
-            ev.setdefault("completed_on", str(today))
+            ev.setdefault("completed_on", str(completed))
         body = {"enrolment_id": enrolment_id, "milestone": milestone, "evidence": ev}
-        return await self.c.post("/v1/claims", headers=self.provider(provider_id), json=body)
+        headers = self.provider(provider_id)
+        if key is not None:
+            headers["Idempotency-Key"] = key or str(uuid.uuid4())
+        return await self.c.post("/v1/claims", headers=headers, json=body)
+
+    def session_over(self, enrolment: dict[str, Any]) -> None:
+        """Move the clock to the day after the enrolment's session ended."""
+        after = date.fromisoformat(str(enrolment["ends_on"])) + timedelta(days=1)
+        gap = after - self.clock.now().date()
+        if gap > timedelta(0):
+            self.clock.advance(gap)
+
+    async def attest(self, claim_id: str) -> dict[str, Any]:
+        """The learner of the claim attests it (so that, once captured, it is payable)."""
+        claim = await self.claim_status(claim_id)
+        r = await self.c.post(
+            f"/v1/claims/{claim_id}/attest", headers=self.learner(claim["account_id"])
+        )
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def payable(self, claim_id: str) -> dict[str, Any]:
+        """Captured and attested by the learner: a payout run takes it."""
+        await self.captured(claim_id)
+        return await self.attest(claim_id)
+
+    async def approve_as_finance(self, approval_id: str) -> dict[str, Any]:
+        """Approve a payments proposal as finance (a second person)."""
+        r = await self.c.post(f"/v1/payments/approvals/{approval_id}/approve", headers=self.finance)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def release_claim(self, claim_id: str) -> dict[str, Any]:
+        """Release a held claim under four eyes: the agency proposes, finance approves."""
+        r = await self.c.post(f"/v1/claims/{claim_id}/release", headers=self.agency)
+        assert r.status_code == 202, r.text
+        await self.approve_as_finance(r.json()["approval_id"])
+        return await self.claim_status(claim_id)
 
     async def claim_status(self, claim_id: str) -> dict[str, Any]:
         r = await self.c.get(f"/v1/claims/{claim_id}", headers=self.agency)
