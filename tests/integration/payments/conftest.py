@@ -50,6 +50,8 @@ class World:
         self.admin = bearer(settings, "admin", sub="admin")
         self.auditor = bearer(settings, "auditor", sub="auditor")
         self.finance = bearer(settings, "finance", sub="finance-officer")
+        # another agency, managing its own accounts
+        self.agency_b = bearer(settings, "agency", sub="pes-b-desk", agency_id="pes-b")
         self.providers: set[str] = set()
 
     @property
@@ -67,9 +69,13 @@ class World:
 
     # --- accounts and credit, through the real services ---
 
-    async def account(self, credit: int = 0, **overrides: Any) -> str:
+    async def account(
+        self, credit: int = 0, *, agency: dict[str, str] | None = None, **overrides: Any
+    ) -> str:
+        """An open account, managed by ``agency`` (the World's agency by default)."""
+        agency = agency or self.agency
         body = {**BODY, "national_id": "N" + uuid.uuid4().hex[:12], **overrides}
-        r = await self.c.post("/v1/accounts", json=body, headers=self.agency)
+        r = await self.c.post("/v1/accounts", json=body, headers=agency)
         assert r.status_code == 201, r.text
         account_id: str = r.json()["account_id"]
         await eventually(lambda: self.balance(account_id), lambda b: b.get("status") == "open")
@@ -80,7 +86,7 @@ class World:
 
         await eventually(known)
         if credit:
-            await self.grant(account_id, credit)
+            await self.grant(account_id, credit, by=agency)
         return account_id
 
     async def account_status(self, account_id: str) -> str | None:
@@ -89,10 +95,12 @@ class World:
             view = await store.account(session, uuid.UUID(account_id))
         return view.status if view else None
 
-    async def grant(self, account_id: str, amount: int, **extra: Any) -> None:
+    async def grant(
+        self, account_id: str, amount: int, *, by: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         r = await self.c.post(
             "/v1/ledger/grants",
-            headers=self.agency,
+            headers=by or self.agency,
             json={
                 "account_id": account_id,
                 "amount": amount,
@@ -349,6 +357,27 @@ class World:
         return await eventually(
             lambda: self.claim_status(claim_id), lambda c: c["status"] == "captured"
         )
+
+    async def payments_state(self) -> dict[str, list[Any]]:
+        """Every row of claims, enrolments, reservations, payouts, approvals and the outbox
+        of payments, and the ledger's outbox: to show that a refused request changed nothing."""
+        state: dict[str, list[Any]] = {}
+        async with self.rt.sessions() as session:
+            for table, key in (
+                ("claims", "claim_id"),
+                ("enrolments", "enrolment_id"),
+                ("reservations", "reservation_id"),
+                ("payouts", "payout_id"),
+                ("approvals", "approval_id"),
+            ):
+                rows = await session.execute(text(f"SELECT * FROM payments.{table} ORDER BY {key}"))
+                state[table] = [tuple(r) for r in rows]
+            rows = await session.execute(text("SELECT id, type FROM payments.outbox ORDER BY id"))
+            state["outbox"] = [tuple(r) for r in rows]
+        async with self.app.state.runtimes["ledger"].sessions() as session:
+            rows = await session.execute(text("SELECT id, type FROM ledger.outbox ORDER BY id"))
+            state["ledger.outbox"] = [tuple(r) for r in rows]
+        return state
 
     async def outbox_types(self, service: str = "payments") -> list[str]:
         async with self.app.state.runtimes[service].sessions() as session:
