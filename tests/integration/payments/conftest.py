@@ -255,7 +255,7 @@ class World:
         )
 
     async def enrolment(self, enrolment_id: str) -> dict[str, Any]:
-        r = await self.c.get(f"/v1/enrolments/{enrolment_id}", headers=self.agency)
+        r = await self.c.get(f"/v1/enrolments/{enrolment_id}", headers=self.admin)
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
@@ -349,7 +349,7 @@ class World:
         return await self.claim_status(claim_id)
 
     async def claim_status(self, claim_id: str) -> dict[str, Any]:
-        r = await self.c.get(f"/v1/claims/{claim_id}", headers=self.agency)
+        r = await self.c.get(f"/v1/claims/{claim_id}", headers=self.admin)
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
