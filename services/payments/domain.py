@@ -95,6 +95,8 @@ class SessionView:
     ends_on: date
     seats: int
     withdrawn: bool
+    # the moment the session ends (unknown for sessions projected before it was kept)
+    ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -316,11 +318,14 @@ def check_claim_evidence(
     attendance_hours: float | None,
     starts_on: date,
     ends_on: date,
-    today: date,
+    ends_at: datetime | None,
+    now: datetime,
 ) -> None:
     """Paid for training given: the evidence's dates lie within the session and never in
-    the future, and a completion is claimed only once the session is over (from the day
-    after its last day). The start milestone (the advance) is the one claim made earlier."""
+    the future, and a completion is claimed only once the session is over (at its end, or
+    from the day after its last day when only the day is known). The start milestone (the
+    advance of a long session) is the one claim made earlier."""
+    today = now.date()
     dates = {"evidence.started_on": started_on, "evidence.completed_on": completed_on}
     for name, value in dates.items():
         if value is not None and value > today:
@@ -339,10 +344,11 @@ def check_claim_evidence(
             f"evidence.attendance_hours {attendance_hours} exceed the session's {days} days",
             "evidence.attendance_hours",
         )
-    if milestone == "completion" and today <= ends_on:
+    over = now >= ends_at if ends_at is not None else today > ends_on
+    if milestone == "completion" and not over:
         raise _invalid(
             "session_not_over",
-            f"a completion is claimed after the session's end ({ends_on}); "
+            f"a completion is claimed after the session's end ({ends_at or ends_on}); "
             "before it only the start milestone of a long session may be claimed",
             "milestone",
         )

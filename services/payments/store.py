@@ -220,9 +220,11 @@ async def replace_sessions(
     for s in sessions:
         await session.execute(
             text(
-                "INSERT INTO payments.sessions (session_id, course_id, starts_on, ends_on, seats) "
-                "VALUES (:s, :c, :start, :end, :seats) ON CONFLICT (session_id) DO UPDATE SET "
+                "INSERT INTO payments.sessions (session_id, course_id, starts_on, ends_on, seats, "
+                "ends_at) VALUES (:s, :c, :start, :end, :seats, :ends_at) "
+                "ON CONFLICT (session_id) DO UPDATE SET "
                 "starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on, "
+                "ends_at = EXCLUDED.ends_at, "
                 "seats = EXCLUDED.seats, withdrawn = false"
             ),
             {
@@ -231,6 +233,7 @@ async def replace_sessions(
                 "start": s.starts_on,
                 "end": s.ends_on,
                 "seats": s.seats,
+                "ends_at": s.ends_at,
             },
         )
     await session.execute(

@@ -54,6 +54,7 @@ class EnrolmentPublic(BaseModel):
     session_id: uuid.UUID
     starts_on: date
     ends_on: date
+    ends_at: datetime | None  # a completion may be claimed from then on
     status: EnrolmentStatus
     reason: str | None
     hold_reason: str | None

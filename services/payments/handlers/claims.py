@@ -67,7 +67,8 @@ async def submit(
         attendance_hours=cmd.evidence.attendance_hours,
         starts_on=enrolment["starts_on"],
         ends_on=enrolment["ends_on"],
-        today=now.date(),
+        ends_at=enrolment["ends_at"],
+        now=now,
     )
     subject: domain.ClaimSubject | None = None
     reservation: Row | None = None

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from shared.events.catalogue import SessionInfo
 from tests.integration.payments.conftest import World
 from tests.support import eventually
 
@@ -238,3 +239,26 @@ async def test_a_suspended_provider_is_held_until_an_agency_releases(world: Worl
     await world.attest(r.json()["claim_id"])
     run = await world.c.post("/v1/payouts/runs", headers=world.agency)
     assert [p["amount"] for p in run.json()["payouts"]] == [200_000]
+
+
+async def test_a_completion_is_claimed_from_the_moment_the_session_ends(world: World) -> None:
+    await world.register_provider("p1")
+    now = world.clock.now()
+    course_id, session_id = uuid.uuid4(), uuid.uuid4()
+    event = world.course_approved(
+        "p1", course_id, session_id, price=100_000, starts_in=0, days=1, seats=5, isced_field="06"
+    )
+    start = now - timedelta(hours=6)
+    session = SessionInfo(session_id=session_id, start=start, end=now + timedelta(hours=2), seats=5)
+    await world.deliver(event.model_copy(update={"sessions": (session,)}))
+    account = await world.account(credit=300_000)
+    e = await world.enrolled("p1", account, (str(course_id), str(session_id)))
+    assert e["ends_at"] is not None
+    evidence = {"started_on": str(start.date()), "completed_on": str(session.end.date())}
+    if session.end.date() > now.date():  # the session ends after midnight: dated today
+        evidence["completed_on"] = str(now.date())
+    early = await world.claim("p1", e["enrolment_id"], **evidence)
+    assert early.status_code == 422 and early.json()["code"] == "session_not_over", early.text
+    world.clock.advance(timedelta(hours=2))
+    r = await world.claim("p1", e["enrolment_id"], **evidence)
+    assert r.status_code == 202 and r.json()["status"] == "approved", r.text

@@ -11,6 +11,11 @@ from services.payments import domain
 from services.payments.domain import Invalid, PaymentsError
 
 START, END = date(2026, 3, 2), date(2026, 3, 20)
+END_AT = datetime(2026, 3, 20, 17, tzinfo=UTC)
+
+
+def at(day: date, hour: int = 12) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
 def check(**kw: Any) -> None:
@@ -21,9 +26,12 @@ def check(**kw: Any) -> None:
         "attendance_hours": 35.0,
         "starts_on": START,
         "ends_on": END,
-        "today": END + timedelta(days=1),
+        "ends_at": END_AT,
+        "now": at(END + timedelta(days=1)),
     }
     args.update(kw)
+    if "today" in args:
+        args["now"] = at(args.pop("today"))
     domain.check_claim_evidence(**args)
 
 
@@ -63,8 +71,15 @@ def test_evidence_outside_the_session_or_in_the_future_is_refused() -> None:
 
 def test_a_completion_waits_for_the_session_to_end() -> None:
     assert refusal(completed_on=START, today=START) == ("session_not_over", "milestone")
-    assert refusal(completed_on=END, today=END) == ("session_not_over", "milestone")
+    assert refusal(completed_on=END, now=END_AT - timedelta(seconds=1)) == (
+        "session_not_over",
+        "milestone",
+    )
+    check(completed_on=END, now=END_AT)
     check(completed_on=END, today=END + timedelta(days=1))
+    # only the last day known: from the day after it
+    assert refusal(ends_at=None, now=at(END, 23)) == ("session_not_over", "milestone")
+    check(ends_at=None, now=at(END + timedelta(days=1), 0))
 
 
 def test_the_attestation_window() -> None:

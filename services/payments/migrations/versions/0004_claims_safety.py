@@ -6,6 +6,9 @@ then ``attested`` (the learner confirmed), ``contested`` (held until resolved), 
 or ``not_required`` (claims no learner is asked about: rejected claims, a late
 cancellation's share, and the claims stored before this revision).
 
+Sessions and enrolments keep the moment the session ends (``ends_at``): a completion is
+claimed from then on (from the day after ``ends_on`` when only the day is known).
+
 Revision ID: 0004
 """
 
@@ -30,6 +33,8 @@ def upgrade() -> None:
             ADD COLUMN contest_reason text
         """
     )
+    op.execute("ALTER TABLE payments.sessions ADD COLUMN ends_at timestamptz")
+    op.execute("ALTER TABLE payments.enrolments ADD COLUMN ends_at timestamptz")
     op.execute(
         "CREATE INDEX claims_attestation_due ON payments.claims (attest_until) "
         "WHERE attestation = 'pending'"
@@ -39,6 +44,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE payments.enrolments DROP COLUMN ends_at")
+    op.execute("ALTER TABLE payments.sessions DROP COLUMN ends_at")
     op.execute("DROP INDEX payments.accounts_agency")
     op.execute("DROP INDEX payments.claims_account")
     op.execute("DROP INDEX payments.claims_attestation_due")
