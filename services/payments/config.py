@@ -40,6 +40,9 @@ class PaymentsConfig(BaseSettings):
     start_advance_percent: int = Field(default=30, ge=0, le=100)
     # fraud rule: more than this many enrolments by one provider within an hour → held
     velocity_per_hour: int = Field(default=30, ge=1)
+    # the learner attests attendance or contests a claim within this many days of it; a
+    # claim is payable once attested or once the window passed uncontested
+    attestation_days: int = Field(default=14, ge=0, le=90)
     # the reservation outlives the claim window by this margin
     reservation_margin_days: int = Field(default=30, ge=0)
     # background expiry of unconfirmed enrolments
@@ -59,6 +62,10 @@ class PaymentsConfig(BaseSettings):
     @property
     def confirmation_window(self) -> timedelta:
         return timedelta(hours=self.confirmation_hours)
+
+    @property
+    def attestation_window(self) -> timedelta:
+        return timedelta(days=self.attestation_days)
 
 
 class Clock:

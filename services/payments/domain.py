@@ -95,6 +95,8 @@ class SessionView:
     ends_on: date
     seats: int
     withdrawn: bool
+    # the moment the session ends (unknown for sessions projected before it was kept)
+    ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,79 @@ def decide_claim(
     if provider_status not in ELIGIBLE_PROVIDER:
         return ClaimDecision("held", "provider_suspended", amount)
     return ClaimDecision("approved", None, amount)
+
+
+def _invalid(code: str, detail: str, field: str) -> Invalid:
+    error = Invalid(code, detail)
+    error.field = field
+    return error
+
+
+def check_claim_evidence(
+    *,
+    milestone: Milestone,
+    started_on: date,
+    completed_on: date | None,
+    attendance_hours: float | None,
+    starts_on: date,
+    ends_on: date,
+    ends_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Paid for training given: the evidence's dates lie within the session and never in
+    the future, and a completion is claimed only once the session is over (at its end, or
+    from the day after its last day when only the day is known). The start milestone (the
+    advance of a long session) is the one claim made earlier."""
+    today = now.date()
+    dates = {"evidence.started_on": started_on, "evidence.completed_on": completed_on}
+    for name, value in dates.items():
+        if value is not None and value > today:
+            raise _invalid("date_in_future", f"{name} {value} is in the future", name)
+    for name, value in dates.items():
+        if value is not None and not starts_on <= value <= ends_on:
+            raise _invalid(
+                "date_outside_session",
+                f"{name} {value} is outside the session ({starts_on} to {ends_on})",
+                name,
+            )
+    days = (ends_on - starts_on).days + 1
+    if attendance_hours is not None and attendance_hours > days * 24:
+        raise _invalid(
+            "attendance_exceeds_session",
+            f"evidence.attendance_hours {attendance_hours} exceed the session's {days} days",
+            "evidence.attendance_hours",
+        )
+    over = now >= ends_at if ends_at is not None else today > ends_on
+    if milestone == "completion" and not over:
+        raise _invalid(
+            "session_not_over",
+            f"a completion is claimed after the session's end ({ends_at or ends_on}); "
+            "before it only the start milestone of a long session may be claimed",
+            "milestone",
+        )
+
+
+Attestation = Literal["pending", "attested", "contested", "lapsed", "resolved", "not_required"]
+ContestReason = Literal[
+    "not_enrolled", "did_not_attend", "did_not_complete", "wrong_dates", "not_as_described"
+]
+# a captured claim is payable only once the learner's word allows it
+PAYABLE_ATTESTATIONS: tuple[Attestation, ...] = ("attested", "lapsed", "resolved", "not_required")
+
+
+def check_attestation_open(
+    *, status: str, attestation: str, attest_until: datetime | None, now: datetime
+) -> None:
+    """The learner may attest or contest a claim that waits for their word, in the window."""
+    if attestation != "pending" or status not in ("approved", "held", "captured"):
+        raise PaymentsError(
+            "not_awaiting_attestation",
+            f"the claim is {status} and its attestation {attestation}: nothing to attest",
+        )
+    if attest_until is None or now >= attest_until:
+        raise PaymentsError(
+            "attestation_window_closed", f"the attestation window closed at {attest_until}"
+        )
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""Background work of payments: expiring enrolments the learner never confirmed."""
+"""Background work of payments: expiring enrolments the learner never confirmed, and
+closing the attestation window of claims the learner left alone (they become payable)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from services.payments.handlers import Payments, enrolments
+from services.payments.handlers import Payments, attestation, enrolments
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,18 @@ async def expire_once(rt: ServiceRuntime) -> int:
             return total
 
 
+async def lapse_once(rt: ServiceRuntime) -> int:
+    """Close every attestation window that passed uncontested; return how many."""
+    payments: Payments = rt.state["payments"]
+    total = 0
+    while True:
+        async with rt.uow() as session:
+            n = await attestation.lapse_due(payments, session)
+        total += n
+        if n == 0:
+            return total
+
+
 async def expire_forever(rt: ServiceRuntime) -> None:
     payments: Payments = rt.state["payments"]
     while True:
@@ -30,8 +43,11 @@ async def expire_forever(rt: ServiceRuntime) -> None:
             n = await expire_once(rt)
             if n:
                 log.info("expired %d unconfirmed enrolments", n)
+            n = await lapse_once(rt)
+            if n:
+                log.info("%d claims payable: their attestation window passed", n)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("enrolment expiry failed; retrying later")
+            log.exception("payments sweep failed; retrying later")
         await asyncio.sleep(payments.config.sweep_interval_seconds)

@@ -12,6 +12,7 @@ from services.payments import consumers
 from services.payments.api import router
 from services.payments.config import Clock, PaymentsConfig
 from services.payments.handlers import Payments
+from services.payments.handlers.holds import register_claim_approvals
 from services.payments.jobs import expire_forever
 from shared.approvals import FourEyes
 from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequested
@@ -32,6 +33,7 @@ def definition(
             ttl=timedelta(hours=rt.settings.approval_ttl_hours),
             clock=payments.clock.now,
         )
+        register_claim_approvals(rt.four_eyes, payments)
         consumers.register(rt.consumer, payments)
 
     return ServiceDefinition(

@@ -167,6 +167,7 @@ async def course_terms(
                 "session_id": s.session_id,
                 "starts_on": s.start.astimezone(UTC).date(),
                 "ends_on": s.end.astimezone(UTC).date(),
+                "ends_at": s.end.astimezone(UTC),
                 "seats": s.seats,
             }
             for s in event.sessions
@@ -223,6 +224,7 @@ async def course_approved(
                 ends_on=_date(s["ends_on"]),
                 seats=int(s["seats"]),
                 withdrawn=False,
+                ends_at=s.get("ends_at"),
             )
             for s in sessions
         ],

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.domain import (
     HOLDS_SEAT,
+    PAYABLE_ATTESTATIONS,
     AccountView,
     CourseView,
     LotView,
@@ -100,6 +101,16 @@ async def upsert_account(
             "flags": list(need_flags),
         },
     )
+
+
+async def agency_of(session: AsyncSession, account_id: uuid.UUID | None) -> str | None:
+    """The agency that manages the account (``None`` for an unknown account)."""
+    if account_id is None:
+        return None
+    value = await session.scalar(
+        text("SELECT agency_id FROM payments.accounts WHERE account_id = :a"), {"a": account_id}
+    )
+    return str(value) if value is not None else None
 
 
 async def update_account(session: AsyncSession, account_id: uuid.UUID, **fields: Any) -> None:
@@ -209,9 +220,11 @@ async def replace_sessions(
     for s in sessions:
         await session.execute(
             text(
-                "INSERT INTO payments.sessions (session_id, course_id, starts_on, ends_on, seats) "
-                "VALUES (:s, :c, :start, :end, :seats) ON CONFLICT (session_id) DO UPDATE SET "
+                "INSERT INTO payments.sessions (session_id, course_id, starts_on, ends_on, seats, "
+                "ends_at) VALUES (:s, :c, :start, :end, :seats, :ends_at) "
+                "ON CONFLICT (session_id) DO UPDATE SET "
                 "starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on, "
+                "ends_at = EXCLUDED.ends_at, "
                 "seats = EXCLUDED.seats, withdrawn = false"
             ),
             {
@@ -220,6 +233,7 @@ async def replace_sessions(
                 "start": s.starts_on,
                 "end": s.ends_on,
                 "seats": s.seats,
+                "ends_at": s.ends_at,
             },
         )
     await session.execute(
@@ -345,8 +359,15 @@ async def page(
 ) -> list[Row]:
     """A page in (``order`` desc, id desc) order; ``after`` is the last id of the previous page."""
     column = _TABLES[table]
+    filters = dict(filters)
+    managed_by = filters.pop("managed_by", None)  # an agency: rows of the accounts it manages
     where = [f"{c} = :{c}" for c, v in filters.items() if v is not None]
     params: dict[str, Any] = {c: v for c, v in filters.items() if v is not None}
+    if managed_by is not None:
+        where.append(
+            "account_id IN (SELECT account_id FROM payments.accounts WHERE agency_id = :_agency)"
+        )
+        params["_agency"] = managed_by
     if after is not None:
         where.append(
             f"({order}, {column}) < (SELECT {order}, {column} FROM payments.{table} "
@@ -370,6 +391,20 @@ async def claims_of(session: AsyncSession, enrolment_id: uuid.UUID) -> list[Row]
         "SELECT * FROM payments.claims WHERE enrolment_id = :e ORDER BY claimed_at",
         {"e": enrolment_id},
     )
+
+
+async def lapse_attestations(session: AsyncSession, now: datetime, limit: int = 500) -> int:
+    """Claims whose attestation window passed uncontested become payable (``lapsed``)."""
+    rows = await session.execute(
+        text(
+            "UPDATE payments.claims SET attestation = 'lapsed', updated_at = :now "
+            "WHERE claim_id IN (SELECT claim_id FROM payments.claims "
+            "WHERE attestation = 'pending' AND attest_until <= :now "
+            "ORDER BY attest_until LIMIT :n FOR UPDATE SKIP LOCKED) RETURNING claim_id"
+        ),
+        {"now": now, "n": limit},
+    )
+    return len(rows.all())
 
 
 async def claim_awaiting_capture(session: AsyncSession, reservation_id: uuid.UUID) -> Row | None:
@@ -430,8 +465,11 @@ async def payable_claims(session: AsyncSession) -> list[Row]:
     return await _all(
         session,
         "SELECT * FROM payments.claims WHERE status = 'captured' AND payout_id IS NULL "
-        "AND captured > 0 ORDER BY provider_id, captured_at, claim_id FOR UPDATE",
-        {},
+        "AND captured > 0 "
+        # the learner attested, or the attestation window passed uncontested
+        "AND attestation = ANY(CAST(:_attested AS text[])) "
+        "ORDER BY provider_id, captured_at, claim_id FOR UPDATE",
+        {"_attested": list(PAYABLE_ATTESTATIONS)},
     )
 
 

@@ -133,6 +133,19 @@ class ClaimHeld(_ClaimEvent):
     reason: str
 
 
+@event("payments.ClaimAttested")
+class ClaimAttested(_ClaimEvent):
+    """The learner attested the training the claim is for: it may be paid once captured."""
+
+
+@event("payments.ClaimContested")
+class ClaimContested(_ClaimEvent):
+    """The learner contested the claim (a reason code, never free text): it is held until
+    its release is proposed by the managing agency and approved by finance."""
+
+    reason_code: str
+
+
 class _PayoutEvent(Event):
     payout_id: uuid.UUID
     provider_id: str

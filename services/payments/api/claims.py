@@ -1,4 +1,12 @@
-"""Claim endpoints: a provider claims with evidence; an agency releases fraud holds."""
+"""Claim endpoints: a provider claims with evidence; the learner attests or contests; the
+release of a hold is proposed by the managing agency and approved by finance.
+
+Roles: ``provider`` claims (``Idempotency-Key`` required) and reads its own claims;
+``learner`` reads, attests and contests the claims on their own enrolments; ``agency``
+reads the claims on the accounts it manages and proposes the release of their holds;
+``finance``, ``auditor`` and ``admin`` read every claim (``admin`` may propose releases).
+Anything out of the caller's scope answers 404, the same as a claim that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +15,28 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
-from pydantic import BaseModel
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import store
 from services.payments.api.common import (
     Agency,
+    Learner,
     Page,
     Provider,
-    ProviderReader,
     Runtime,
+    ScopedReader,
+    account_scope_filters,
     ctx_for,
     payments_of,
-    problem,
-    scope_filters,
-    visible,
+    scoped,
 )
 from services.payments.commands import SubmitClaim
-from services.payments.domain import ClaimStatus, Milestone, PaymentsError
-from services.payments.handlers import claims
+from services.payments.domain import Attestation, ClaimStatus, ContestReason, Milestone
+from services.payments.handlers import attestation, claims, holds
+from shared.approvals_api import four_eyes_of
 from shared.idempotency import run_idempotent
-from shared.problems import NotFound
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 
@@ -37,6 +45,7 @@ class ClaimPublic(BaseModel):
     claim_id: uuid.UUID
     enrolment_id: uuid.UUID
     provider_id: str
+    account_id: uuid.UUID | None
     milestone: Milestone
     status: ClaimStatus
     reason: str | None
@@ -46,6 +55,11 @@ class ClaimPublic(BaseModel):
     captured: int
     completion_rate: int | None
     evidence: dict[str, Any]
+    attestation: Attestation
+    attest_until: datetime | None
+    attested_at: datetime | None
+    contested_at: datetime | None
+    contest_reason: str | None
     payout_id: uuid.UUID | None
     claimed_at: datetime
     decided_at: datetime | None
@@ -55,6 +69,13 @@ class ClaimPublic(BaseModel):
 
 class ClaimPage(Page):
     items: list[ClaimPublic]
+
+
+class Contest(BaseModel):
+    """Why the learner contests the claim: a code, never free text."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason_code: ContestReason
 
 
 def public(row: dict[str, Any], currency: str) -> ClaimPublic:
@@ -67,43 +88,58 @@ def public(row: dict[str, Any], currency: str) -> ClaimPublic:
 async def submit_claim(
     cmd: SubmitClaim, request: Request, rt: Runtime, principal: Provider
 ) -> Response:
-    """Claim payment for a milestone. The claim is recorded with the rules' decision:
-    ``approved`` (the ledger captures; then ``captured`` → ``in_payout`` → ``paid``),
-    ``held`` (fraud hold) or ``rejected`` with the reason."""
+    """Claim payment for a milestone (``Idempotency-Key`` required: 428 without it).
+
+    An enrolment that is not the provider's answers 404 ``enrolment_not_found``, exactly as
+    one that does not exist. Evidence is checked first (422, nothing recorded): its dates lie
+    within the session and never in the future, and a completion is claimed only after the
+    session's end (the start milestone of a long session is the one earlier claim). The
+    claim is then recorded with the rules' decision: ``approved`` (the ledger captures; then
+    ``captured`` → ``in_payout`` → ``paid``), ``held`` or ``rejected`` with the reason. An
+    approved or held claim waits for the learner's attestation (``attestation: pending``)."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        try:
-            row = await claims.submit(
-                payments_of(rt),
-                session,
-                principal.provider_id or "",
-                cmd,
-                principal.actor,
-                ctx_for(request, principal),
-            )
-        except PaymentsError as exc:
-            raise problem(exc) from exc
+        row = await claims.submit(
+            payments_of(rt),
+            session,
+            principal.provider_id or "",
+            cmd,
+            principal.actor,
+            ctx_for(request, principal),
+        )
         reply = public(row, rt.settings.currency).model_dump(mode="json")
         return 202, reply, {"Location": f"/v1/claims/{row['claim_id']}"}
 
     return await run_idempotent(
-        rt.sessions, "payments", request, principal, cmd.model_dump(mode="json"), effect
+        rt.sessions,
+        "payments",
+        request,
+        principal,
+        cmd.model_dump(mode="json"),
+        effect,
+        required=True,
     )
 
 
 @router.get("", response_model=ClaimPage)
 async def list_claims(
     rt: Runtime,
-    principal: ProviderReader,
+    principal: ScopedReader,
     status: ClaimStatus | None = None,
     provider_id: str | None = None,
     enrolment_id: uuid.UUID | None = None,
+    attestation: Attestation | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: uuid.UUID | None = None,
 ) -> ClaimPage:
-    """Newest first; a provider sees its own."""
-    filters = scope_filters(
-        principal, status=status, provider_id=provider_id, enrolment_id=enrolment_id
+    """Newest first, within the caller's scope (a provider its own, a learner their own, an
+    agency those on the accounts it manages)."""
+    filters = account_scope_filters(
+        principal,
+        status=status,
+        provider_id=provider_id,
+        enrolment_id=enrolment_id,
+        attestation=attestation,
     )
     async with rt.sessions() as session:
         rows = await store.page(
@@ -116,25 +152,60 @@ async def list_claims(
 
 
 @router.get("/{claim_id}", response_model=ClaimPublic)
-async def get_claim(claim_id: uuid.UUID, rt: Runtime, principal: ProviderReader) -> ClaimPublic:
+async def get_claim(claim_id: uuid.UUID, rt: Runtime, principal: ScopedReader) -> ClaimPublic:
     async with rt.sessions() as session:
-        row = await store.get(session, "claims", claim_id)
-    return public(visible(principal, row, "claim", claim_id), rt.settings.currency)
+        row = await scoped(
+            session, principal, await store.get(session, "claims", claim_id), "claim", claim_id
+        )
+    return public(row, rt.settings.currency)
 
 
-@router.post("/{claim_id}/release", response_model=ClaimPublic)
-async def release_claim(
-    claim_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency
+@router.post("/{claim_id}/attest", response_model=ClaimPublic)
+async def attest_claim(
+    claim_id: uuid.UUID, request: Request, rt: Runtime, principal: Learner
 ) -> ClaimPublic:
-    """An agency lifts a fraud hold: the claim is captured and becomes payable."""
+    """The learner attests the training was given, within the attestation window
+    (``ILA_PAYMENTS_ATTESTATION_DAYS``, 14 by default): the claim is payable once captured.
+    409 ``attestation_window_closed`` or ``not_awaiting_attestation`` otherwise."""
     async with rt.uow() as session:
         row = await store.get(session, "claims", claim_id, lock=True)
-        if row is None:
-            raise NotFound(f"no claim {claim_id}")
-        try:
-            row = await claims.release_hold(
-                payments_of(rt), session, row, ctx_for(request, principal)
-            )
-        except PaymentsError as exc:
-            raise problem(exc) from exc
+        row = await scoped(session, principal, row, "claim", claim_id)
+        row = await attestation.attest(payments_of(rt), session, row, ctx_for(request, principal))
     return public(row, rt.settings.currency)
+
+
+@router.post("/{claim_id}/contest", response_model=ClaimPublic)
+async def contest_claim(
+    claim_id: uuid.UUID, body: Contest, request: Request, rt: Runtime, principal: Learner
+) -> ClaimPublic:
+    """The learner contests the claim within the window, with a reason code: the claim is
+    held (never paid) until its release is proposed and approved by finance."""
+    async with rt.uow() as session:
+        row = await store.get(session, "claims", claim_id, lock=True)
+        row = await scoped(session, principal, row, "claim", claim_id)
+        row = await attestation.contest(
+            payments_of(rt), session, row, body.reason_code, ctx_for(request, principal)
+        )
+    return public(row, rt.settings.currency)
+
+
+@router.post("/{claim_id}/release", status_code=202)
+async def release_claim(
+    claim_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency
+) -> Response:
+    """Propose lifting a hold (fraud, suspension or a learner's contest): an agency that
+    manages the learner's account, or an admin, proposes (202 with the proposal, action
+    ``claim_release``); finance approves at ``/v1/payments/approvals/{id}/approve``, and the
+    claim is then captured and payable."""
+    fe = four_eyes_of(rt)
+    async with rt.uow() as session:
+        row = await store.get(session, "claims", claim_id, lock=True)
+        row = await scoped(session, principal, row, "claim", claim_id)
+        proposal = await holds.propose_claim_release(
+            fe, session, principal, row, ctx_for(request, principal)
+        )
+    return JSONResponse(
+        proposal.public(fe.clock()),
+        status_code=202,
+        headers={"Location": f"/v1/payments/approvals/{proposal.approval_id}"},
+    )

@@ -7,10 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.payments import store
 from services.payments.domain import PaymentsError
 from services.payments.handlers import Payments
 from shared.auth import Principal, require
+from shared.errors import NotFoundError
 from shared.outbox import EventContext
 from shared.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
 from shared.service import ServiceRuntime, runtime_of
@@ -81,4 +84,48 @@ def scope_filters(principal: Principal, **filters: Any) -> dict[str, Any]:
         if filters.get("account_id") not in (None, principal.account_id):
             raise Forbidden("a learner sees only their own enrolments")
         filters["account_id"] = principal.account_id or uuid.UUID(int=0)
+    return filters
+
+
+# --- agency scope over enrolments, claims and holds ------------------------------------------
+
+# national reads of enrolments and claims; an agency reads those of the accounts it manages
+NATIONAL_READERS = ("finance", "auditor", "admin")
+ScopedReader = Annotated[
+    Principal,
+    Depends(require("provider", "learner", "agency", "finance", "auditor", "admin")),
+]
+
+
+async def in_scope(session: AsyncSession, principal: Principal, row: dict[str, Any]) -> bool:
+    """National roles see everything; an agency the rows of the accounts it manages (by the
+    accounts read model); a provider its own; a learner their own."""
+    if principal.role in NATIONAL_READERS:
+        return True
+    if principal.role == "agency":
+        agency = await store.agency_of(session, row.get("account_id"))
+        return agency is not None and agency == principal.agency_id
+    if principal.role in ("provider", "learner"):
+        return may_see(principal, row)
+    return False
+
+
+async def scoped(
+    session: AsyncSession,
+    principal: Principal,
+    row: dict[str, Any] | None,
+    what: str,
+    key: Any,
+) -> dict[str, Any]:
+    """The row, when the caller may see it; otherwise the same 404 as for a missing one."""
+    if row is None or not await in_scope(session, principal, row):
+        raise NotFoundError(f"no {what} {key}", code=f"{what}_not_found")
+    return row
+
+
+def account_scope_filters(principal: Principal, **filters: Any) -> dict[str, Any]:
+    """List filters of enrolments and claims narrowed to the caller's scope."""
+    filters = scope_filters(principal, **filters)
+    if principal.role == "agency":
+        filters["managed_by"] = principal.agency_id or ""
     return filters

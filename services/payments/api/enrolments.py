@@ -1,5 +1,11 @@
 """Enrolment endpoints: a provider proposes, the learner confirms or refuses, either cancels,
-an agency reviews what the fraud rules held."""
+an agency reviews what the fraud rules held.
+
+Scope: a provider sees its own enrolments, a learner their own, an agency those of the
+accounts it manages (anything else answers 404, the same as a missing enrolment);
+``finance``, ``auditor`` and ``admin`` read all. Releasing a held enrolment is proposed by
+the managing agency (or an admin) and approved by finance (action ``enrolment_release``).
+"""
 
 from __future__ import annotations
 
@@ -8,31 +14,32 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import store
 from services.payments.api.common import (
     Agency,
-    EnrolmentReader,
     Learner,
     Page,
     Provider,
     ProviderOrLearner,
     Runtime,
+    ScopedReader,
+    account_scope_filters,
     ctx_for,
     payments_of,
     problem,
-    scope_filters,
-    visible,
+    scoped,
 )
 from services.payments.commands import ConfirmEnrolment, ProposeEnrolment, WithReason
 from services.payments.domain import Canceller, EnrolmentStatus, PaymentsError
-from services.payments.handlers import enrolments
+from services.payments.handlers import enrolments, holds
+from shared.approvals_api import four_eyes_of
 from shared.auth import Principal
 from shared.idempotency import run_idempotent
-from shared.problems import Conflict, NotFound
+from shared.problems import Conflict
 from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1/enrolments", tags=["enrolments"])
@@ -47,6 +54,7 @@ class EnrolmentPublic(BaseModel):
     session_id: uuid.UUID
     starts_on: date
     ends_on: date
+    ends_at: datetime | None  # a completion may be claimed from then on
     status: EnrolmentStatus
     reason: str | None
     hold_reason: str | None
@@ -91,7 +99,7 @@ async def _load_visible(
     session: AsyncSession, principal: Principal, enrolment_id: uuid.UUID, *, lock: bool = False
 ) -> dict[str, Any]:
     row = await store.get(session, "enrolments", enrolment_id, lock=lock)
-    return visible(principal, row, "enrolment", enrolment_id)
+    return await scoped(session, principal, row, "enrolment", enrolment_id)
 
 
 @router.post("", status_code=202, response_model=EnrolmentPublic)
@@ -118,7 +126,7 @@ async def propose(
 @router.get("", response_model=EnrolmentPage)
 async def list_enrolments(
     rt: Runtime,
-    principal: EnrolmentReader,
+    principal: ScopedReader,
     status: EnrolmentStatus | None = None,
     provider_id: str | None = None,
     account_id: uuid.UUID | None = None,
@@ -126,8 +134,9 @@ async def list_enrolments(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: uuid.UUID | None = None,
 ) -> EnrolmentPage:
-    """Newest first; a provider sees its own, a learner their own."""
-    filters = scope_filters(
+    """Newest first; a provider sees its own, a learner their own, an agency those of the
+    accounts it manages."""
+    filters = account_scope_filters(
         principal,
         status=status,
         provider_id=provider_id,
@@ -146,7 +155,7 @@ async def list_enrolments(
 
 @router.get("/{enrolment_id}", response_model=EnrolmentPublic)
 async def get_enrolment(
-    enrolment_id: uuid.UUID, rt: Runtime, principal: EnrolmentReader
+    enrolment_id: uuid.UUID, rt: Runtime, principal: ScopedReader
 ) -> EnrolmentPublic:
     """Status and amounts: covered by credit, co-payment (the participation fee included)."""
     async with rt.sessions() as session:
@@ -230,37 +239,39 @@ async def cancel(
     )
 
 
-async def _review(
-    enrolment_id: uuid.UUID,
-    request: Request,
-    rt: ServiceRuntime,
-    principal: Principal,
-    approve: bool,
-) -> EnrolmentPublic:
-    async with rt.uow() as session:
-        row = await store.get(session, "enrolments", enrolment_id, lock=True)
-        if row is None:
-            raise NotFound(f"no enrolment {enrolment_id}")
-        try:
-            row = await enrolments.review(
-                payments_of(rt), session, row, approve, ctx_for(request, principal)
-            )
-        except PaymentsError as exc:
-            raise problem(exc) from exc
-    return public(row, rt.settings.currency)
-
-
-@router.post("/{enrolment_id}/release", response_model=EnrolmentPublic)
+@router.post("/{enrolment_id}/release", status_code=202)
 async def release_hold(
     enrolment_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency
-) -> EnrolmentPublic:
-    """An agency lets an enrolment the velocity rule held go to the learner for consent."""
-    return await _review(enrolment_id, request, rt, principal, True)
+) -> Response:
+    """Propose letting an enrolment the velocity rule held go to the learner for consent: an
+    agency that manages the learner's account, or an admin, proposes (202 with the proposal,
+    action ``enrolment_release``); finance approves at
+    ``/v1/payments/approvals/{id}/approve``, and the enrolment then awaits the learner."""
+    fe = four_eyes_of(rt)
+    async with rt.uow() as session:
+        row = await _load_visible(session, principal, enrolment_id, lock=True)
+        proposal = await holds.propose_enrolment_release(
+            fe, session, principal, row, ctx_for(request, principal)
+        )
+    return JSONResponse(
+        proposal.public(fe.clock()),
+        status_code=202,
+        headers={"Location": f"/v1/payments/approvals/{proposal.approval_id}"},
+    )
 
 
 @router.post("/{enrolment_id}/reject", response_model=EnrolmentPublic)
 async def reject_held(
     enrolment_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency
 ) -> EnrolmentPublic:
-    """An agency rejects an enrolment the velocity rule held."""
-    return await _review(enrolment_id, request, rt, principal, False)
+    """An agency that manages the learner's account (or an admin) rejects an enrolment the
+    velocity rule held: nothing was reserved, nothing moves."""
+    async with rt.uow() as session:
+        row = await _load_visible(session, principal, enrolment_id, lock=True)
+        try:
+            row = await enrolments.review(
+                payments_of(rt), session, row, False, ctx_for(request, principal)
+            )
+        except PaymentsError as exc:
+            raise problem(exc) from exc
+    return public(row, rt.settings.currency)

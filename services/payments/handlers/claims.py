@@ -1,5 +1,7 @@
 """Claims: a provider claims payment for a milestone with evidence; the rules approve, hold or
-reject it; an approved claim asks the ledger to capture; agencies release fraud holds."""
+reject it; an approved claim asks the ledger to capture; a hold is released under four eyes
+(:mod:`services.payments.handlers.holds`); the learner attests or contests
+(:mod:`services.payments.handlers.attestation`)."""
 
 from __future__ import annotations
 
@@ -55,6 +57,19 @@ async def submit(
     """Record the claim with the rules' decision (``approved``, ``held`` or ``rejected``)."""
     now = p.clock.now()
     enrolment = await store.get(session, "enrolments", cmd.enrolment_id, lock=True)
+    if enrolment is None or enrolment["provider_id"] != provider_id:
+        # another provider's enrolment answers exactly like one that does not exist
+        raise domain.Unknown("enrolment_not_found", f"no enrolment {cmd.enrolment_id}")
+    domain.check_claim_evidence(
+        milestone=cmd.milestone,
+        started_on=cmd.evidence.started_on,
+        completed_on=cmd.evidence.completed_on,
+        attendance_hours=cmd.evidence.attendance_hours,
+        starts_on=enrolment["starts_on"],
+        ends_on=enrolment["ends_on"],
+        ends_at=enrolment["ends_at"],
+        now=now,
+    )
     subject: domain.ClaimSubject | None = None
     reservation: Row | None = None
     earlier: list[tuple[str, str]] = []
@@ -108,6 +123,11 @@ async def submit(
         "claimed_at": now,
         "decided_at": now,
         "updated_at": now,
+        # the learner attests or contests within the window; a rejected claim asks nothing
+        "attestation": "not_required" if decision.status == "rejected" else "pending",
+        "attest_until": None
+        if decision.status == "rejected"
+        else now + p.config.attestation_window,
     }
     await store.insert(session, "claims", claim)
     ref = {
@@ -212,10 +232,13 @@ async def request_capture(
 
 
 async def release_hold(p: Payments, session: AsyncSession, claim: Row, ctx: EventContext) -> Row:
-    """An agency lifts a fraud hold: the claim goes on where it stopped."""
+    """A hold is lifted (approved under four eyes): the claim goes on where it stopped. A
+    claim the learner contested counts as resolved: it may be paid once captured."""
     if claim["status"] != "held":
         raise PaymentsError("not_held", f"the claim is {claim['status']}, not held")
     now = p.clock.now()
+    if claim.get("attestation") == "contested":
+        await change(session, claim, attestation="resolved", updated_at=now)
     if claim["capture_requested"]:
         after = "captured" if claim["captured"] > 0 else "approved"
         return await change(

@@ -76,6 +76,7 @@ async def propose(
         "session_id": training.session_id,
         "starts_on": training.starts_on,
         "ends_on": training.ends_on,
+        "ends_at": training.ends_at,
         "price": course.price,
         "status": "held" if held else "awaiting_learner_confirmation",
         "hold_reason": "velocity" if held else None,

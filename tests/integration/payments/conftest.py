@@ -49,6 +49,9 @@ class World:
         self.agency = bearer(settings, "agency", sub="pes-fr-desk", agency_id="pes-fr")
         self.admin = bearer(settings, "admin", sub="admin")
         self.auditor = bearer(settings, "auditor", sub="auditor")
+        self.finance = bearer(settings, "finance", sub="finance-officer")
+        # another agency, managing its own accounts
+        self.agency_b = bearer(settings, "agency", sub="pes-b-desk", agency_id="pes-b")
         self.providers: set[str] = set()
 
     @property
@@ -66,9 +69,13 @@ class World:
 
     # --- accounts and credit, through the real services ---
 
-    async def account(self, credit: int = 0, **overrides: Any) -> str:
+    async def account(
+        self, credit: int = 0, *, agency: dict[str, str] | None = None, **overrides: Any
+    ) -> str:
+        """An open account, managed by ``agency`` (the World's agency by default)."""
+        agency = agency or self.agency
         body = {**BODY, "national_id": "N" + uuid.uuid4().hex[:12], **overrides}
-        r = await self.c.post("/v1/accounts", json=body, headers=self.agency)
+        r = await self.c.post("/v1/accounts", json=body, headers=agency)
         assert r.status_code == 201, r.text
         account_id: str = r.json()["account_id"]
         await eventually(lambda: self.balance(account_id), lambda b: b.get("status") == "open")
@@ -79,7 +86,7 @@ class World:
 
         await eventually(known)
         if credit:
-            await self.grant(account_id, credit)
+            await self.grant(account_id, credit, by=agency)
         return account_id
 
     async def account_status(self, account_id: str) -> str | None:
@@ -88,10 +95,12 @@ class World:
             view = await store.account(session, uuid.UUID(account_id))
         return view.status if view else None
 
-    async def grant(self, account_id: str, amount: int, **extra: Any) -> None:
+    async def grant(
+        self, account_id: str, amount: int, *, by: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         r = await self.c.post(
             "/v1/ledger/grants",
-            headers={**self.agency, "Idempotency-Key": str(uuid.uuid4())},
+            headers={**(by or self.agency), "Idempotency-Key": str(uuid.uuid4())},
             json={
                 "account_id": account_id,
                 "amount": amount,
@@ -246,7 +255,7 @@ class World:
         )
 
     async def enrolment(self, enrolment_id: str) -> dict[str, Any]:
-        r = await self.c.get(f"/v1/enrolments/{enrolment_id}", headers=self.agency)
+        r = await self.c.get(f"/v1/enrolments/{enrolment_id}", headers=self.admin)
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
@@ -283,18 +292,64 @@ class World:
         enrolment_id: str,
         milestone: str = "completion",
         rate: int | None = 100,
+        key: str | None = "",
         **evidence: Any,
     ) -> httpx.Response:
+        """A claim with evidence dates inside the enrolment's session (when it exists) and an
+        Idempotency-Key of its own (``key=None`` sends none)."""
         today = self.clock.now().date()
-        ev: dict[str, Any] = {"started_on": str(today - timedelta(days=1)), **evidence}
+        started, completed = today - timedelta(days=1), today
+        r = await self.c.get(f"/v1/enrolments/{enrolment_id}", headers=self.admin)
+        if r.status_code == 200:
+            starts_on = date.fromisoformat(r.json()["starts_on"])
+            ends_on = date.fromisoformat(r.json()["ends_on"])
+            started, completed = starts_on, min(ends_on, today)
+        ev: dict[str, Any] = {"started_on": str(started), **evidence}
         if milestone == "completion":
             ev.setdefault("completion_rate", rate)
-            ev.setdefault("completed_on", str(today))
+            ev.setdefault("completed_on", str(completed))
         body = {"enrolment_id": enrolment_id, "milestone": milestone, "evidence": ev}
-        return await self.c.post("/v1/claims", headers=self.provider(provider_id), json=body)
+        headers = self.provider(provider_id)
+        if key is not None:
+            headers["Idempotency-Key"] = key or str(uuid.uuid4())
+        return await self.c.post("/v1/claims", headers=headers, json=body)
+
+    def session_over(self, enrolment: dict[str, Any]) -> None:
+        """Move the clock to the day after the enrolment's session ended."""
+        after = date.fromisoformat(str(enrolment["ends_on"])) + timedelta(days=1)
+        gap = after - self.clock.now().date()
+        if gap > timedelta(0):
+            self.clock.advance(gap)
+
+    async def attest(self, claim_id: str) -> dict[str, Any]:
+        """The learner of the claim attests it (so that, once captured, it is payable)."""
+        claim = await self.claim_status(claim_id)
+        r = await self.c.post(
+            f"/v1/claims/{claim_id}/attest", headers=self.learner(claim["account_id"])
+        )
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def payable(self, claim_id: str) -> dict[str, Any]:
+        """Captured and attested by the learner: a payout run takes it."""
+        await self.captured(claim_id)
+        return await self.attest(claim_id)
+
+    async def approve_as_finance(self, approval_id: str) -> dict[str, Any]:
+        """Approve a payments proposal as finance (a second person)."""
+        r = await self.c.post(f"/v1/payments/approvals/{approval_id}/approve", headers=self.finance)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def release_claim(self, claim_id: str) -> dict[str, Any]:
+        """Release a held claim under four eyes: the agency proposes, finance approves."""
+        r = await self.c.post(f"/v1/claims/{claim_id}/release", headers=self.agency)
+        assert r.status_code == 202, r.text
+        await self.approve_as_finance(r.json()["approval_id"])
+        return await self.claim_status(claim_id)
 
     async def claim_status(self, claim_id: str) -> dict[str, Any]:
-        r = await self.c.get(f"/v1/claims/{claim_id}", headers=self.agency)
+        r = await self.c.get(f"/v1/claims/{claim_id}", headers=self.admin)
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
@@ -302,6 +357,27 @@ class World:
         return await eventually(
             lambda: self.claim_status(claim_id), lambda c: c["status"] == "captured"
         )
+
+    async def payments_state(self) -> dict[str, list[Any]]:
+        """Every row of claims, enrolments, reservations, payouts, approvals and the outbox
+        of payments, and the ledger's outbox: to show that a refused request changed nothing."""
+        state: dict[str, list[Any]] = {}
+        async with self.rt.sessions() as session:
+            for table, key in (
+                ("claims", "claim_id"),
+                ("enrolments", "enrolment_id"),
+                ("reservations", "reservation_id"),
+                ("payouts", "payout_id"),
+                ("approvals", "approval_id"),
+            ):
+                rows = await session.execute(text(f"SELECT * FROM payments.{table} ORDER BY {key}"))
+                state[table] = [tuple(r) for r in rows]
+            rows = await session.execute(text("SELECT id, type FROM payments.outbox ORDER BY id"))
+            state["outbox"] = [tuple(r) for r in rows]
+        async with self.app.state.runtimes["ledger"].sessions() as session:
+            rows = await session.execute(text("SELECT id, type FROM ledger.outbox ORDER BY id"))
+            state["ledger.outbox"] = [tuple(r) for r in rows]
+        return state
 
     async def outbox_types(self, service: str = "payments") -> list[str]:
         async with self.app.state.runtimes[service].sessions() as session:

@@ -89,6 +89,7 @@ async def test_cancelling_before_consent_reserves_nothing(world: World) -> None:
 async def test_what_cannot_be_cancelled(world: World) -> None:
     account = await world.account(credit=200_000)
     e = await world.enrolled("p1", account, await world.course("p1", starts_in=-1))
+    world.session_over(e)
     claim = await world.claim("p1", e["enrolment_id"], rate=100)
     await world.captured(claim.json()["claim_id"])
     r = await world.c.post(

@@ -4,10 +4,11 @@ certified completion, the start milestone, and fraud holds."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
+from shared.events.catalogue import SessionInfo
 from tests.integration.payments.conftest import World
 from tests.support import eventually
 
@@ -15,13 +16,16 @@ pytestmark = pytest.mark.postgres
 
 
 async def running(
-    world: World, price: int = 100_000, credit: int = 500_000, **kw: object
+    world: World, price: int = 100_000, credit: int = 500_000, over: bool = True, **kw: object
 ) -> tuple[str, dict[str, object]]:
-    """A learner confirmed on a session that started yesterday."""
+    """A learner confirmed on a session that started yesterday; unless ``over=False``, the
+    clock then moves past the session's end (a completion may be claimed)."""
     account = await world.account(credit=credit)
     course = await world.course("p1", price=price, starts_in=-1, **kw)  # type: ignore[arg-type]
     e = await world.enrolled("p1", account, course)
     assert e["status"] == "confirmed", e
+    if over:
+        world.session_over(e)
     return account, e
 
 
@@ -59,6 +63,7 @@ async def test_a_claim_never_takes_more_than_was_reserved(world: World) -> None:
     course = await world.course("p1", price=100_000, starts_in=-1)
     e = await world.enrolled("p1", account, course, accept_co_payment=True)
     assert e["covered"] == 60_000
+    world.session_over(e)
     r = await world.claim("p1", e["enrolment_id"], rate=100)
     assert r.json()["amount"] == 60_000
     await world.captured(r.json()["claim_id"])
@@ -81,14 +86,20 @@ async def test_rejections_with_their_reasons(world: World) -> None:
     await world.captured(first.json()["claim_id"])
     reasons = {}
     reasons["duplicate"] = await world.claim("p1", enrolment_id, rate=100)
+    # another provider's enrolment answers exactly like one that does not exist
     await world.register_provider("p2")
-    reasons["another"] = await world.claim("p2", enrolment_id, rate=100)
-    reasons["unknown"] = await world.claim("p1", str(uuid.uuid4()), rate=100)
-    # not confirmed yet
+    another = await world.claim("p2", enrolment_id, rate=100)
+    missing = str(uuid.uuid4())
+    unknown = await world.claim("p1", missing, rate=100)
+    assert another.status_code == unknown.status_code == 404
+    assert another.json()["code"] == unknown.json()["code"] == "enrolment_not_found"
+    assert another.json()["detail"] == f"no enrolment {enrolment_id}"
+    assert unknown.json()["detail"] == f"no enrolment {missing}"
+    # not confirmed yet (a long session's start milestone, claimable before its end)
     account = await world.account(credit=500_000)
-    course = await world.course("p1", starts_in=-1)
+    course = await world.course("p1", starts_in=-1, days=120)
     pending = (await world.propose("p1", account, course)).json()["enrolment_id"]
-    reasons["pending"] = await world.claim("p1", pending, rate=100)
+    reasons["pending"] = await world.claim("p1", pending, milestone="start")
     # cancelled
     _, cancelled = await running(world)
     r = await world.c.post(
@@ -98,21 +109,19 @@ async def test_rejections_with_their_reasons(world: World) -> None:
     )
     assert r.status_code == 202, r.text
     reasons["cancelled"] = await world.claim("p1", str(cancelled["enrolment_id"]), rate=100)
-    # too early: the session has not started
+    # too early: the session has not started (its dates would be in the future)
     future = await world.course("p1", starts_in=10)
     early = await world.enrolled("p1", await world.account(credit=500_000), future)
-    reasons["early"] = await world.claim("p1", early["enrolment_id"], rate=100)
+    too_early = await world.claim("p1", early["enrolment_id"], milestone="start")
+    assert too_early.status_code == 422 and too_early.json()["code"] == "date_in_future"
     # too late: the claim window closed
     _, late = await running(world, days=5)
     world.clock.advance(timedelta(days=5 + 91))
     reasons["late"] = await world.claim("p1", str(late["enrolment_id"]), rate=100)
     expected = {
         "duplicate": "duplicate_claim",
-        "another": "enrolment_of_another_provider",
-        "unknown": "enrolment_not_found",
         "pending": "enrolment_not_confirmed",
         "cancelled": "enrolment_cancelled",
-        "early": "outside_claim_window",
         "late": "outside_claim_window",
     }
     for case, reason in expected.items():
@@ -122,6 +131,7 @@ async def test_rejections_with_their_reasons(world: World) -> None:
         assert r.json()["amount"] == 0
     assert (await world.claim_status(first.json()["claim_id"]))["captured"] == 100_000
     assert (await world.enrolment(str(late["enrolment_id"])))["captured"] == 0
+    assert (await world.enrolment(str(early["enrolment_id"])))["captured"] == 0
 
 
 async def test_bad_claims_are_refused_and_change_nothing(world: World) -> None:
@@ -142,12 +152,28 @@ async def test_bad_claims_are_refused_and_change_nothing(world: World) -> None:
         r = await world.claim("p1", str(e["enrolment_id"]), rate=None, **evidence)
         assert r.status_code == 422, (evidence, r.text)
         assert r.headers["content-type"] == "application/problem+json"
+    # evidence dates outside the session or in the future, attendance beyond the session
+    today = world.clock.now().date()  # the day after the session's last day
+    starts_on = date.fromisoformat(str(e["starts_on"]))
+    for evidence, code, field in (
+        ({"completed_on": str(today + timedelta(days=1))}, "date_in_future", "completed_on"),
+        ({"started_on": str(starts_on - timedelta(days=1))}, "date_outside_session", "started_on"),
+        ({"completed_on": str(today)}, "date_outside_session", "completed_on"),
+        ({"attendance_hours": 10_000}, "attendance_exceeds_session", "attendance_hours"),
+    ):
+        r = await world.claim("p1", str(e["enrolment_id"]), **evidence)
+        assert r.status_code == 422, (evidence, r.text)
+        assert r.json()["code"] == code, (evidence, r.text)
+        assert r.json()["errors"][0]["field"] == f"evidence.{field}", r.text
+    r = await world.claim("p1", str(e["enrolment_id"]), key=None)
+    assert r.status_code == 428 and r.headers["content-type"] == "application/problem+json"
     r = await world.c.get("/v1/claims", headers=world.agency)
     assert r.json()["items"] == []
+    assert (await world.enrolment(str(e["enrolment_id"])))["status"] == "confirmed"
 
 
 async def test_the_start_milestone_of_a_long_course_pays_an_advance(world: World) -> None:
-    account, e = await running(world, price=200_000, days=120)
+    account, e = await running(world, price=200_000, days=120, over=False)
     enrolment_id = str(e["enrolment_id"])
     r = await world.claim("p1", enrolment_id, milestone="start")
     assert r.status_code == 202 and r.json()["status"] == "approved", r.text
@@ -159,6 +185,10 @@ async def test_the_start_milestone_of_a_long_course_pays_an_advance(world: World
 
     b = await eventually(balance_reserved, lambda b: b["reserved"] == 140_000)
     assert b["spent_total"] == 60_000
+    # the completion waits for the session's end
+    early = await world.claim("p1", enrolment_id, rate=60)
+    assert early.status_code == 422 and early.json()["code"] == "session_not_over"
+    world.session_over(e)
     # completion at 60 %: 120 000 in all, 60 000 more; the rest goes back to the learner
     done = await world.claim("p1", enrolment_id, rate=60)
     assert done.json()["status"] == "approved" and done.json()["amount"] == 60_000
@@ -191,15 +221,44 @@ async def test_a_suspended_provider_is_held_until_an_agency_releases(world: Worl
     course = await world.course("p1", register=False)
     refused = await world.propose("p1", await world.account(credit=1), course)
     assert refused.status_code == 403 and refused.json()["code"] == "provider_not_eligible"
-    # held claims are not paid
+    # held claims are not paid, even attested
+    await world.attest(approved.json()["claim_id"])
     run = await world.c.post("/v1/payouts/runs", headers=world.agency)
     assert run.status_code == 202 and run.json()["payouts"] == []
-    # a provider cannot release its own hold; an agency can
+    # a provider cannot release its own hold; an agency proposes, finance approves
     path = f"/v1/claims/{r.json()['claim_id']}/release"
     assert (await world.c.post(path, headers=world.provider("p1"))).status_code == 403
     for claim_id in (approved.json()["claim_id"], r.json()["claim_id"]):
         rel = await world.c.post(f"/v1/claims/{claim_id}/release", headers=world.agency)
-        assert rel.status_code == 200, rel.text
+        assert rel.status_code == 202, rel.text
+        assert rel.json()["action"] == "claim_release"
+        assert rel.json()["subject"] == f"claim:{claim_id}"
+        assert (await world.claim_status(claim_id))["status"] == "held"  # not yet
+        await world.approve_as_finance(rel.json()["approval_id"])
         await world.captured(claim_id)
+    await world.attest(r.json()["claim_id"])
     run = await world.c.post("/v1/payouts/runs", headers=world.agency)
     assert [p["amount"] for p in run.json()["payouts"]] == [200_000]
+
+
+async def test_a_completion_is_claimed_from_the_moment_the_session_ends(world: World) -> None:
+    await world.register_provider("p1")
+    now = world.clock.now()
+    course_id, session_id = uuid.uuid4(), uuid.uuid4()
+    event = world.course_approved(
+        "p1", course_id, session_id, price=100_000, starts_in=0, days=1, seats=5, isced_field="06"
+    )
+    start = now - timedelta(hours=6)
+    session = SessionInfo(session_id=session_id, start=start, end=now + timedelta(hours=2), seats=5)
+    await world.deliver(event.model_copy(update={"sessions": (session,)}))
+    account = await world.account(credit=300_000)
+    e = await world.enrolled("p1", account, (str(course_id), str(session_id)))
+    assert e["ends_at"] is not None
+    evidence = {"started_on": str(start.date()), "completed_on": str(session.end.date())}
+    if session.end.date() > now.date():  # the session ends after midnight: dated today
+        evidence["completed_on"] = str(now.date())
+    early = await world.claim("p1", e["enrolment_id"], **evidence)
+    assert early.status_code == 422 and early.json()["code"] == "session_not_over", early.text
+    world.clock.advance(timedelta(hours=2))
+    r = await world.claim("p1", e["enrolment_id"], **evidence)
+    assert r.status_code == 202 and r.json()["status"] == "approved", r.text

@@ -67,6 +67,7 @@ async def test_every_step_delivered_twice(world: World) -> None:
     assert await snapshot(world, account, enrolment_id) == before
     assert len(await sent(world, "payments", "EnrolmentConfirmed")) == 1
 
+    world.session_over(e)
     claim = await world.claim("p1", enrolment_id, rate=50)
     await world.captured(claim.json()["claim_id"])
     after_capture = await snapshot(world, account, enrolment_id)
@@ -76,6 +77,7 @@ async def test_every_step_delivered_twice(world: World) -> None:
     assert await snapshot(world, account, enrolment_id) == after_capture
     assert len(await sent(world, "ledger", "ReservationCaptured")) == 1
 
+    await world.attest(claim.json()["claim_id"])
     run = (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()
     assert [p["amount"] for p in run["payouts"]] == [50_000]
     await twice(world, "payments", await sent(world, "ledger", "ReservationCaptured"))
@@ -111,13 +113,13 @@ async def test_rejections_and_releases_delivered_twice(world: World) -> None:
 async def test_a_suspension_delivered_twice_holds_once(world: World) -> None:
     account = await world.account(credit=300_000)
     e = await world.enrolled("p1", account, await world.course("p1", starts_in=-1))
+    world.session_over(e)
     claim = await world.claim("p1", e["enrolment_id"], rate=100)
     await world.captured(claim.json()["claim_id"])
     await world.provider_status("p1", "suspended")
     await world.provider_status("p1", "suspended")
     assert len(await sent(world, "payments", "ClaimHeld")) == 1
-    r = await world.c.post(f"/v1/claims/{claim.json()['claim_id']}/release", headers=world.agency)
-    assert r.json()["status"] == "captured"
+    assert (await world.release_claim(claim.json()["claim_id"]))["status"] == "captured"
     assert len(await sent(world, "ledger", "ReservationCaptured")) == 1
 
 
@@ -132,7 +134,12 @@ async def test_requests_retried_with_their_idempotency_key_act_once(world: World
     assert first.status_code == again.status_code == 202 and first.json() == again.json()
     await world.settled(e["enrolment_id"])
     assert len(await sent(world, "payments", "EnrolmentRequested")) == 1
-    evidence = {"started_on": "2020-01-01", "completion_rate": 100, "completed_on": "2020-02-01"}
+    world.session_over(e)
+    evidence = {
+        "started_on": e["starts_on"],
+        "completion_rate": 100,
+        "completed_on": e["ends_on"],
+    }
     body = {"enrolment_id": e["enrolment_id"], "milestone": "completion", "evidence": evidence}
     claim_headers = {**world.provider("p1"), "Idempotency-Key": "claim-1"}
     c1 = await world.c.post("/v1/claims", headers=claim_headers, json=body)

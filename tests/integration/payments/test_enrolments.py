@@ -272,8 +272,16 @@ async def test_velocity_rule_holds_enrolments_for_review(world: World) -> None:
         f"/v1/enrolments/{held['enrolment_id']}/release", headers=world.provider("p1")
     )
     assert r.status_code == 403
+    # the agency proposes the release; finance approves it
     r = await world.c.post(f"/v1/enrolments/{held['enrolment_id']}/release", headers=world.agency)
-    assert r.status_code == 200 and r.json()["status"] == "awaiting_learner_confirmation"
+    assert r.status_code == 202 and r.json()["action"] == "enrolment_release", r.text
+    assert r.headers["location"] == f"/v1/payments/approvals/{r.json()['approval_id']}"
+    assert (await world.enrolment(held["enrolment_id"]))["status"] == "held"
+    decided = await world.approve_as_finance(r.json()["approval_id"])
+    assert decided["result"]["status"] == "awaiting_learner_confirmation"
+    assert (await world.enrolment(held["enrolment_id"]))["status"] == (
+        "awaiting_learner_confirmation"
+    )
     e = await world.enrolled_existing(accounts[3], held["enrolment_id"])
     assert e["status"] == "confirmed"
     r = await world.c.post(f"/v1/enrolments/{held2['enrolment_id']}/reject", headers=world.agency)

@@ -66,7 +66,7 @@ async def test_the_flow_of_one_euro(db_url: str) -> None:
         clock.advance(timedelta(days=41))  # the session is over
         r = await w.claim(provider_id, e["enrolment_id"], rate=90, certified=True, grade="pass")
         assert r.json()["status"] == "approved", r.text
-        await w.captured(r.json()["claim_id"])
+        await w.payable(r.json()["claim_id"])  # captured, and attested by the learner
         balance = await w.balance(account)
         assert balance["spent_total"] == 115_000 and balance["available"] == 85_000
 

@@ -22,13 +22,16 @@ NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
 async def captured_claims(
     world: World, provider: str, rates: list[int], register: bool = True
 ) -> list[str]:
+    """Completion claims after the session's end, captured and attested by the learners."""
     course = await world.course(provider, price=100_000, starts_in=-1, register=register)
+    enrolments = [
+        await world.enrolled(provider, await world.account(credit=200_000), course) for _ in rates
+    ]
     ids = []
-    for rate in rates:
-        account = await world.account(credit=200_000)
-        e = await world.enrolled(provider, account, course)
+    for e, rate in zip(enrolments, rates, strict=True):
+        world.session_over(e)
         r = await world.claim(provider, e["enrolment_id"], rate=rate)
-        await world.captured(r.json()["claim_id"])
+        await world.payable(r.json()["claim_id"])
         ids.append(r.json()["claim_id"])
     return ids
 
@@ -159,7 +162,6 @@ async def test_a_failed_payout_of_a_suspended_provider_waits_for_an_agency(world
     held = await world.claim_status(claims[0])
     assert held["status"] == "held" and held["payout_id"] is None
     assert (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()["payouts"] == []
-    r = await world.c.post(f"/v1/claims/{claims[0]}/release", headers=world.agency)
-    assert r.json()["status"] == "captured"
+    assert (await world.release_claim(claims[0]))["status"] == "captured"
     again = (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()
     assert [p["amount"] for p in again["payouts"]] == [100_000]
