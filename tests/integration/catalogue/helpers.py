@@ -18,7 +18,7 @@ from services.registry import definition
 from shared.bus import Message, topic_for
 from shared.events import Envelope, Event
 from shared.events.accounts import AccountOpened, AccountTransferred, NeedProfile
-from shared.events.payments import EnrolmentCancelled, EnrolmentConfirmed
+from shared.events.payments import CompletionCertified, EnrolmentCancelled, EnrolmentConfirmed
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.support import bearer, eventually, running_app, settings_for
@@ -221,6 +221,48 @@ class Catalogue:
                 )
             ).scalars()
             return [json.loads(bytes(b)) for b in rows]
+
+
+async def certified(cat: Catalogue, course: dict[str, Any], account: uuid.UUID) -> str:
+    enrolment = uuid.uuid4()
+    await cat.publish(
+        CompletionCertified(
+            enrolment_id=enrolment,
+            account_id=account,
+            course_id=uuid.UUID(course["course_id"]),
+            course_version=course["version"],
+            provider_id=course["provider_id"],
+            completed_at=datetime.now(UTC),
+            completion_rate=100,
+            grade="pass",
+        ),
+        "payments",
+    )
+    sql = "SELECT credential_id FROM catalogue.credentials WHERE enrolment_id = :e"
+    credential = await eventually(lambda: cat.scalar(sql, e=enrolment))
+    return str(credential)
+
+
+async def fingerprint(cat: Catalogue) -> tuple[Any, ...]:
+    """Everything a refused call must leave as it was."""
+    tables = (
+        "providers",
+        "courses",
+        "course_versions",
+        "course_history",
+        "credentials",
+        "accounts",
+        "session_enrolments",
+    )
+    parts = [
+        await cat.scalar(
+            "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+            f"FROM catalogue.{name} t"
+        )
+        for name in tables
+    ]
+    parts.append(await cat.scalar("SELECT count(*) FROM catalogue.outbox"))
+    return tuple(parts)
 
 
 @asynccontextmanager

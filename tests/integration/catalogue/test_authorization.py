@@ -17,15 +17,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from shared.events.payments import CompletionCertified
 from tests.conftest import _create_database as create_database
-from tests.integration.catalogue.helpers import Catalogue, catalogue, course_body, provider_body
-from tests.support import bearer, eventually
+from tests.integration.catalogue.helpers import (
+    Catalogue,
+    catalogue,
+    certified,
+    course_body,
+    fingerprint,
+    provider_body,
+)
+from tests.support import bearer
 
 pytestmark = pytest.mark.postgres
 
@@ -222,48 +227,6 @@ async def build(cat: Catalogue, call: Call) -> World:
         "funder": bearer(s, "funder", funder_id="region-bretagne"),
     }
     return World(provider_id, course["course_id"], credential, account, headers)
-
-
-async def certified(cat: Catalogue, course: dict[str, Any], account: uuid.UUID) -> str:
-    enrolment = uuid.uuid4()
-    await cat.publish(
-        CompletionCertified(
-            enrolment_id=enrolment,
-            account_id=account,
-            course_id=uuid.UUID(course["course_id"]),
-            course_version=course["version"],
-            provider_id=course["provider_id"],
-            completed_at=datetime.now(UTC),
-            completion_rate=100,
-            grade="pass",
-        ),
-        "payments",
-    )
-    sql = "SELECT credential_id FROM catalogue.credentials WHERE enrolment_id = :e"
-    credential = await eventually(lambda: cat.scalar(sql, e=enrolment))
-    return str(credential)
-
-
-async def fingerprint(cat: Catalogue) -> tuple[Any, ...]:
-    """Everything a refused call must leave as it was."""
-    tables = (
-        "providers",
-        "courses",
-        "course_versions",
-        "course_history",
-        "credentials",
-        "accounts",
-        "session_enrolments",
-    )
-    parts = [
-        await cat.scalar(
-            "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
-            f"FROM catalogue.{name} t"
-        )
-        for name in tables
-    ]
-    parts.append(await cat.scalar("SELECT count(*) FROM catalogue.outbox"))
-    return tuple(parts)
 
 
 @pytest.fixture(scope="module")
