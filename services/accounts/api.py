@@ -1,4 +1,11 @@
-"""HTTP endpoints of the accounts service: parse, authorize, call a handler, shape the reply."""
+"""HTTP endpoints of the accounts service: parse, authorize, call a handler, shape the reply.
+
+Scope: an agency acts on and reads the accounts it manages; for an account another agency
+manages it gets the same 404 as for a missing account. A learner reads their own account
+(403 for any other id, existing or not); auditors read every account. A national id that
+already has an account answers 409 naming the account only to the agency that manages it;
+any other agency gets a 409 that names neither the account nor its agency.
+"""
 
 from __future__ import annotations
 
@@ -95,9 +102,14 @@ async def public(session: AsyncSession, row: store.AccountRow) -> AccountPublic:
     )
 
 
+def not_found(account_id: uuid.UUID) -> NotFound:
+    """One answer for a missing account and for one another agency manages."""
+    return NotFound(f"no account {account_id}")
+
+
 def authorize_read(principal: Principal, row: store.AccountRow) -> None:
     if principal.role == "agency" and principal.agency_id != row.agency_id:
-        raise Forbidden("this account is managed by another agency")
+        raise not_found(row.account_id)
     if principal.role == "learner" and principal.account_id != row.account_id:
         raise Forbidden("a learner may read only their own account")
 
@@ -106,10 +118,8 @@ async def load_managed(
     session: AsyncSession, principal: Principal, account_id: uuid.UUID
 ) -> store.AccountRow:
     row = await store.get(session, account_id, lock=True)
-    if row is None:
-        raise NotFound(f"no account {account_id}")
-    if principal.agency_id != row.agency_id:
-        raise Forbidden("this account is managed by another agency")
+    if row is None or principal.agency_id != row.agency_id:
+        raise not_found(account_id)
     return row
 
 
@@ -124,12 +134,19 @@ def domain_problem(exc: AccountError) -> Exception:
     "",
     status_code=201,
     response_model=AccountOpenedReply,
-    responses={409: {"description": "an account exists for this national id"}},
+    responses={
+        409: {
+            "description": "an account exists for this national id (named only to the agency "
+            "that manages it)"
+        }
+    },
 )
 async def open_account(
     body: OpenAccount, request: Request, rt: Runtime, principal: Agency
 ) -> Response:
-    """Open an account for an adult of working age (idempotent on the national id)."""
+    """Open an account for an adult of working age. The same national id again: 409 naming
+    the existing account (``account_id``) to the agency that manages it; to any other
+    agency, 409 ``managed_by_another_agency`` naming neither the account nor the agency."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         try:
@@ -143,10 +160,16 @@ async def open_account(
             )
         except AccountError as exc:
             raise domain_problem(exc) from exc
-        if not opened.created:
+        if not opened.created and opened.named_to(principal.agency_id or ""):
             raise Conflict(
                 f"an account already exists for this national id: {opened.account_id}",
-                extra={"account_id": str(opened.account_id)},
+                extra={"code": "account_exists", "account_id": str(opened.account_id)},
+            )
+        if not opened.created:
+            raise Conflict(
+                "an account already exists for this national id and is managed by another "
+                "agency (ask for a transfer)",
+                extra={"code": "managed_by_another_agency"},
             )
         location = f"/v1/accounts/{opened.account_id}"
         return (

@@ -53,6 +53,12 @@ class AccountsConfig:
 class Opened:
     account_id: uuid.UUID
     created: bool
+    agency_id: str  # the agency managing the account (for an existing one: maybe another)
+
+    def named_to(self, agency_id: str) -> bool:
+        """May the account id be told to ``agency_id``? Only to the agency managing it: to
+        any other, the id of a person it does not manage is not its to know."""
+        return self.agency_id == agency_id
 
 
 def encrypt_personal(
@@ -152,9 +158,9 @@ async def insert_new(
     if not await store.insert_account(session, new.row, new.key):
         existing = await store.account_id_by_hash(session, new.national_id_hash)
         assert existing is not None
-        return Opened(existing, False)
+        return Opened(existing[0], False, existing[1])
     await outbox.add(session, [new.event], ctx)
-    return Opened(new.account_id, True)
+    return Opened(new.account_id, True, new.event.agency_id)
 
 
 async def open_accounts(
@@ -167,10 +173,12 @@ async def open_accounts(
     new = [a for a in accounts if a.account_id in inserted]
     await store.insert_keys(session, [(a.account_id, a.key) for a in new])
     await outbox.add(session, [a.event for a in new], ctx)
-    result = {a.national_id_hash: Opened(a.account_id, True) for a in new}
+    result = {a.national_id_hash: Opened(a.account_id, True, a.event.agency_id) for a in new}
     others = [a.national_id_hash for a in accounts if a.account_id not in inserted]
-    for nid_hash, account_id in (await store.account_ids_by_hash(session, others)).items():
-        result[nid_hash] = Opened(account_id, False)
+    for nid_hash, (account_id, agency) in (
+        await store.account_ids_by_hash(session, others)
+    ).items():
+        result[nid_hash] = Opened(account_id, False, agency)
     return result
 
 

@@ -4,7 +4,9 @@ Idempotent on the national id: a line whose person already has an account is rep
 as ``existing`` and changes nothing. A bad line never stops or half-applies the others;
 it is reported with its line number (the header is line 1; a record spanning several
 lines is numbered by its first) and the reason. A national id that appears twice in one
-file is a mistake in the file: the later line is rejected, on every run.
+file is a mistake in the file: the later line is rejected, on every run. A person whose
+account another agency manages is rejected too ("managed by another agency"), without the
+account id or the agency: an import does not reveal whom other agencies manage.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ REQUIRED = (
 PERSONAL = ("given_name", "family_name", "email", "phone")
 MAX_FIELD = 500
 MAX_ERROR = 300
+MANAGED_ELSEWHERE = (
+    "an account exists for this national id and is managed by another agency (ask for a transfer)"
+)
 
 Parsed = tuple[int, dict[str, str] | str]
 Progress = Callable[[int, int], None]
@@ -70,11 +75,13 @@ class ImportReport:
             error = error[: MAX_ERROR - 1] + "…"
         self.rejected.append({"line": line, "error": error})
 
-    def count(self, opened: handlers.Opened) -> None:
+    def count(self, line: int, opened: handlers.Opened, agency_id: str) -> None:
         if opened.created:
             self.opened += 1
-        else:
+        elif opened.named_to(agency_id):
             self.existing += 1
+        else:
+            self.reject(line, MANAGED_ELSEWHERE)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -229,7 +236,7 @@ async def run_import(
             else:
                 ready.append((line, outcome))
         if ready:
-            await _open(sessions, outbox, ctx, report, ready)
+            await _open(sessions, outbox, ctx, report, ready, agency_id)
         done += len(chunk)
         if progress is not None:
             progress(done, len(lines))
@@ -270,6 +277,7 @@ async def _open(
     ctx: EventContext,
     report: ImportReport,
     ready: list[tuple[int, handlers.NewAccount]],
+    agency_id: str,
 ) -> None:
     try:
         async with transaction(sessions) as session:
@@ -277,10 +285,10 @@ async def _open(
     except DBAPIError as exc:
         if is_transient(exc):
             raise
-        await _open_one_by_one(sessions, outbox, ctx, report, ready)
+        await _open_one_by_one(sessions, outbox, ctx, report, ready, agency_id)
         return
-    for _, new in ready:
-        report.count(opened[new.national_id_hash])
+    for line, new in ready:
+        report.count(line, opened[new.national_id_hash], agency_id)
 
 
 async def _open_one_by_one(
@@ -289,6 +297,7 @@ async def _open_one_by_one(
     ctx: EventContext,
     report: ImportReport,
     ready: list[tuple[int, handlers.NewAccount]],
+    agency_id: str,
 ) -> None:
     async with transaction(sessions) as session:
         for line, new in ready:
@@ -300,4 +309,4 @@ async def _open_one_by_one(
                     raise
                 report.reject(line, "the database refused a value on this line")
                 continue
-            report.count(opened)
+            report.count(line, opened, agency_id)

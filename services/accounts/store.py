@@ -119,25 +119,31 @@ async def insert_keys(session: AsyncSession, keys: list[tuple[uuid.UUID, bytes]]
 
 async def account_ids_by_hash(
     session: AsyncSession, national_id_hashes: list[str]
-) -> dict[str, uuid.UUID]:
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """By national id hash: the existing account and the agency managing it."""
     if not national_id_hashes:
         return {}
     rows = await session.execute(
         text(
-            "SELECT national_id_hash, account_id FROM accounts.accounts "
+            "SELECT national_id_hash, account_id, agency_id FROM accounts.accounts "
             "WHERE national_id_hash = ANY(:h)"
         ),
         {"h": national_id_hashes},
     )
-    return {r.national_id_hash: r.account_id for r in rows}
+    return {r.national_id_hash: (r.account_id, r.agency_id) for r in rows}
 
 
-async def account_id_by_hash(session: AsyncSession, national_id_hash: str) -> uuid.UUID | None:
-    found: uuid.UUID | None = await session.scalar(
-        text("SELECT account_id FROM accounts.accounts WHERE national_id_hash = :h"),
-        {"h": national_id_hash},
-    )
-    return found
+async def account_id_by_hash(
+    session: AsyncSession, national_id_hash: str
+) -> tuple[uuid.UUID, str] | None:
+    """The existing account for a national id hash and the agency managing it."""
+    row = (
+        await session.execute(
+            text("SELECT account_id, agency_id FROM accounts.accounts WHERE national_id_hash = :h"),
+            {"h": national_id_hash},
+        )
+    ).one_or_none()
+    return (row.account_id, row.agency_id) if row else None
 
 
 async def get(

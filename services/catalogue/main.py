@@ -2,7 +2,10 @@
 
 Its configuration (currency, the credential issuer's key) is built in ``setup`` when the
 app starts, never at import time; it consumes ``payments.CompletionCertified`` to issue
-micro-credentials.
+micro-credentials, and keeps two read models (see :mod:`services.catalogue.projections`):
+the agency managing each account (``accounts.AccountOpened`` / ``AccountTransferred``) and
+the enrolments holding a seat in each session (``payments.EnrolmentConfirmed`` /
+``EnrolmentCancelled`` / ``EnrolmentRejected``).
 """
 
 from __future__ import annotations
@@ -11,12 +14,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.catalogue import projections
 from services.catalogue.api import build_router
 from services.catalogue.credentials.signing import derive_issuer_key
 from services.catalogue.handlers import CatalogueConfig
 from services.catalogue.handlers import credentials as credential_handlers
 from shared.events import Envelope
-from shared.events.payments import CompletionCertified
+from shared.events.accounts import AccountOpened, AccountTransferred
+from shared.events.payments import (
+    CompletionCertified,
+    EnrolmentCancelled,
+    EnrolmentConfirmed,
+    EnrolmentRejected,
+)
 from shared.outbox import EventContext
 from shared.service import ServiceDefinition, ServiceRuntime
 
@@ -40,6 +50,18 @@ def _setup(rt: ServiceRuntime) -> None:
             EventContext.caused_by(envelope, actor="service:catalogue"),
             datetime.now(UTC),
         )
+
+    async def account_event(session: AsyncSession, envelope: Envelope, payload: Any) -> None:
+        await projections.apply_account_event(session, payload)
+
+    for account_kind in (AccountOpened, AccountTransferred):
+        rt.consumer.on(account_kind)(account_event)
+
+    async def enrolment_event(session: AsyncSession, envelope: Envelope, payload: Any) -> None:
+        await projections.apply_enrolment_event(session, payload)
+
+    for enrolment_kind in (EnrolmentConfirmed, EnrolmentCancelled, EnrolmentRejected):
+        rt.consumer.on(enrolment_kind)(enrolment_event)
 
 
 def definition() -> ServiceDefinition:

@@ -1,4 +1,10 @@
-"""What every catalogue endpoint shares: the runtime, the clock, error mapping."""
+"""What every catalogue endpoint shares: the runtime, the clock, error mapping, scope.
+
+Scope: an agency acts on the providers it registered and on the credentials of the accounts
+it manages; ``qa`` (the national quality-assurance authority) acts on every provider and
+credential; a provider on its own; national roles read nationally. A refusal for someone
+else's resource is the same 404 as for a missing one.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,26 @@ def now() -> datetime:
 
 def ctx_for(request: Request, principal: Principal) -> EventContext:
     return EventContext.for_request(principal.actor)
+
+
+NATIONAL_READERS = frozenset({"qa", "auditor", "admin"})
+
+
+def manages_provider(principal: Principal, agency_id: str) -> bool:
+    """May ``principal`` take quality-assurance decisions on a provider registered by
+    ``agency_id``: that agency, or the national quality-assurance authority."""
+    if principal.role == "qa":
+        return True
+    return principal.role == "agency" and principal.agency_id == agency_id
+
+
+def reads_provider(principal: Principal, provider_id: uuid.UUID, agency_id: str) -> bool:
+    """May ``principal`` read the provider's record (its payout details included)."""
+    if principal.role in NATIONAL_READERS:
+        return True
+    if principal.role == "provider":
+        return principal.provider_id == str(provider_id)
+    return manages_provider(principal, agency_id)
 
 
 def provider_uuid(principal: Principal) -> uuid.UUID:

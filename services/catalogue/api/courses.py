@@ -1,5 +1,15 @@
 """Course endpoints: a provider drafts, changes, submits and withdraws its own courses; an
-agency approves or rejects; anyone authenticated reads."""
+agency approves or rejects; anyone authenticated reads.
+
+Approval is scoped like accreditation: a course is approved or rejected by the agency that
+registered its provider, or by ``qa`` (the national quality-assurance authority). Approval
+is the eligibility of public training, but the price it approves is what learners' credit
+pays: a clerk of another agency approving a course (an inflated price, say) of a provider
+it does not answer for is the insider risk that scoping accreditation alone would leave
+open, so the agency that answers for the provider answers for its courses. Another agency
+gets the 404 a missing course gets. An agency's list (its review queue) holds the courses
+of the providers it registered; ``qa``, auditors and admins list every course.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +27,7 @@ from services.catalogue.api.common import (
     config_of,
     ctx_for,
     domain_problem,
+    manages_provider,
     now,
     provider_uuid,
 )
@@ -34,8 +45,13 @@ from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1/courses", tags=["courses"])
 Provider = Annotated[Principal, Depends(require("provider"))]
-Agency = Annotated[Principal, Depends(require("agency"))]
-Anyone = Annotated[Principal, Depends(require("agency", "provider", "learner", "auditor", "admin"))]
+Assessor = Annotated[Principal, Depends(require("agency", "qa"))]
+Anyone = Annotated[
+    Principal,
+    Depends(
+        require("agency", "provider", "learner", "auditor", "admin", "qa", "finance", "funder")
+    ),
+]
 Status = Literal["draft", "submitted", "approved", "rejected", "withdrawn"]
 
 
@@ -127,15 +143,19 @@ async def create_course(
 @router.get("", response_model=CoursePage)
 async def list_courses(
     rt: Runtime,
-    principal: Annotated[Principal, Depends(require("provider", "agency", "auditor", "admin"))],
+    principal: Annotated[
+        Principal, Depends(require("provider", "agency", "qa", "auditor", "admin"))
+    ],
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     after: uuid.UUID | None = None,
 ) -> CoursePage:
-    """A provider's own courses; an agency's review queue (``?status=submitted``) or all."""
+    """A provider's own courses; an agency's review queue (``?status=submitted``) or all
+    the courses of the providers it registered; ``qa``, auditors and admins: every course."""
     provider = provider_uuid(principal) if principal.role == "provider" else None
+    agency = principal.agency_id if principal.role == "agency" else None
     async with rt.sessions() as session:
-        rows = await store.list_courses(session, provider, status, after, limit)
+        rows = await store.list_courses(session, provider, status, after, limit, agency)
     currency = config_of(rt).currency
     nxt = str(rows[-1].course_id) if len(rows) == limit else None
     return CoursePage(items=[public(r, currency) for r in rows], next=nxt)
@@ -186,7 +206,9 @@ async def update_course(
     course_id: uuid.UUID, body: UpdateCourse, request: Request, rt: Runtime, principal: Provider
 ) -> CoursePublic:
     """Change fields: a new version. A price or content change of an approved course goes
-    back to ``submitted`` for the agency's review; a course under review cannot change."""
+    back to ``submitted`` for the agency's review; a course under review cannot change.
+    A session added or moved must start after now (422 ``session_in_the_past``); a session
+    with enrolments cannot be removed (409 ``session_has_enrolments``)."""
     config = config_of(rt)
     async with rt.uow() as session:
         row = await _load(session, course_id, lock=True)
@@ -219,6 +241,11 @@ async def _act(
     config = config_of(rt)
     async with rt.uow() as session:
         row = await _load(session, course_id, lock=True)
+        if principal.role != "provider":
+            provider = await provider_store.get(session, row.provider_id)
+            assert provider is not None  # a foreign key holds it
+            if not manages_provider(principal, provider.agency_id):
+                raise NotFound(f"no course {course_id}")
         try:
             if principal.role == "provider":
                 rules.check_owner(row.domain(), principal.provider_id)
@@ -261,15 +288,17 @@ async def withdraw(
 
 @router.post("/{course_id}/approve", response_model=CoursePublic)
 async def approve(
-    course_id: uuid.UUID, body: Decision, request: Request, rt: Runtime, principal: Agency
+    course_id: uuid.UUID, body: Decision, request: Request, rt: Runtime, principal: Assessor
 ) -> CoursePublic:
-    """Approve the submitted version: listed in the registry, fundable from the accounts."""
+    """Approve the submitted version: listed in the registry, fundable from the accounts.
+    The agency that registered the provider, or ``qa``."""
     return await _act("approve", course_id, body.reason, request, rt, principal)
 
 
 @router.post("/{course_id}/reject", response_model=CoursePublic)
 async def reject(
-    course_id: uuid.UUID, body: Decision, request: Request, rt: Runtime, principal: Agency
+    course_id: uuid.UUID, body: Decision, request: Request, rt: Runtime, principal: Assessor
 ) -> CoursePublic:
-    """Reject the submitted version, with the reason the provider will read."""
+    """Reject the submitted version, with the reason the provider will read. The agency
+    that registered the provider, or ``qa``."""
     return await _act("reject", course_id, body.reason, request, rt, principal)

@@ -1,5 +1,17 @@
 """Credential endpoints: the issuer's public key, verification (no authentication), the
-signed document for its holder, issuer and agencies, and revocation by an agency."""
+signed document for its holder, issuer and agencies, and revocation.
+
+Who may do what:
+
+- read (one, or a learner's list): the learner who holds it, the provider that issued it,
+  the agency that manages the learner's account, and national roles (``qa``, auditors,
+  admins); anyone else gets the 404 a missing credential gets;
+- revoke: the agency that manages the learner's account, or ``qa`` (a credential of
+  training that was never given is a quality-assurance matter); anyone else: 404.
+
+Which agency manages an account comes from the accounts events (a read model in the
+catalogue, see :mod:`services.catalogue.projections`).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +22,53 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalogue.api.common import Runtime, config_of, ctx_for, domain_problem, now
+from services.catalogue.api.common import (
+    NATIONAL_READERS,
+    Runtime,
+    config_of,
+    ctx_for,
+    domain_problem,
+    now,
+)
 from services.catalogue.commands import RevokeCredential
 from services.catalogue.domain.errors import CatalogueError
 from services.catalogue.handlers import credentials as handlers
 from services.catalogue.store import credentials as store
+from services.catalogue.store import views
 from shared.auth import Principal, require
-from shared.problems import BadRequest, Forbidden, NotFound
+from shared.problems import BadRequest, NotFound
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
-Agency = Annotated[Principal, Depends(require("agency"))]
-Holder = Annotated[Principal, Depends(require("learner", "provider", "agency"))]
+Revoker = Annotated[Principal, Depends(require("agency", "qa"))]
+Holder = Annotated[
+    Principal, Depends(require("learner", "provider", "agency", "qa", "auditor", "admin"))
+]
+
+
+async def manages_account(
+    session: AsyncSession, principal: Principal, account_id: uuid.UUID
+) -> bool:
+    """Is ``principal`` an agency managing the account (by the accounts events)?"""
+    if principal.role != "agency":
+        return False
+    return await views.account_agency(session, account_id) == principal.agency_id
+
+
+async def reads(session: AsyncSession, principal: Principal, row: store.CredentialRow) -> bool:
+    if principal.role in NATIONAL_READERS:
+        return True
+    if principal.role == "learner":
+        return principal.account_id == row.account_id
+    if principal.role == "provider":
+        return principal.provider_id == str(row.provider_id)
+    return await manages_account(session, principal, row.account_id)
+
+
+def not_found(credential_id: uuid.UUID) -> NotFound:
+    """One answer for a missing credential and for someone else's."""
+    return NotFound(f"no credential {credential_id}")
 
 
 class CredentialPublic(BaseModel):
@@ -104,17 +151,26 @@ async def verify(
 @router.get("", response_model=list[CredentialPublic])
 async def list_credentials(
     rt: Runtime,
-    principal: Annotated[Principal, Depends(require("learner", "agency"))],
+    principal: Annotated[
+        Principal, Depends(require("learner", "agency", "qa", "auditor", "admin"))
+    ],
     account_id: uuid.UUID | None = None,
 ) -> list[CredentialPublic]:
-    """A learner's credentials (a learner: their own; an agency: ``?account_id=``)."""
-    if principal.role == "learner":
-        if account_id is not None and account_id != principal.account_id:
-            raise Forbidden("a learner may list only their own credentials")
+    """A learner's credentials: a learner their own; with ``?account_id=``, the agency that
+    manages the account and national roles (another agency or learner: 404, as for an
+    unknown account)."""
+    if principal.role == "learner" and account_id is None:
         account_id = principal.account_id
     if account_id is None:
         raise BadRequest("account_id is required")
     async with rt.sessions() as session:
+        allowed = (
+            principal.role in NATIONAL_READERS
+            or (principal.role == "learner" and principal.account_id == account_id)
+            or await manages_account(session, principal, account_id)
+        )
+        if not allowed:
+            raise NotFound(f"no account {account_id}")
         rows = await store.for_account(session, account_id)
     return [public(r) for r in rows]
 
@@ -124,15 +180,11 @@ async def get_credential(
     credential_id: uuid.UUID, rt: Runtime, principal: Holder
 ) -> CredentialPublic:
     """The signed credential, for the learner who holds it, the provider whose course it
-    certifies, and agencies."""
+    certifies, the agency that manages the learner's account and national roles."""
     async with rt.sessions() as session:
         row = await store.get(session, credential_id)
-    if row is None:
-        raise NotFound(f"no credential {credential_id}")
-    if principal.role == "learner" and principal.account_id != row.account_id:
-        raise Forbidden("a learner may read only their own credentials")
-    if principal.role == "provider" and principal.provider_id != str(row.provider_id):
-        raise Forbidden("a provider may read only the credentials it issued")
+        if row is None or not await reads(session, principal, row):
+            raise not_found(credential_id)
     return public(row)
 
 
@@ -142,13 +194,16 @@ async def revoke(
     body: RevokeCredential,
     request: Request,
     rt: Runtime,
-    principal: Agency,
+    principal: Revoker,
 ) -> CredentialPublic:
-    """Revoke (e.g. when the claim behind it is reversed for fraud): verification says so."""
+    """Revoke (e.g. when the claim behind it is reversed for fraud): verification says so.
+    The agency that manages the learner's account, or ``qa``."""
     async with rt.uow() as session:
         row = await store.get(session, credential_id, lock=True)
-        if row is None:
-            raise NotFound(f"no credential {credential_id}")
+        if row is None or not (
+            principal.role == "qa" or await manages_account(session, principal, row.account_id)
+        ):
+            raise not_found(credential_id)
         try:
             await handlers.revoke(
                 session, rt.outbox, row, body.reason, ctx_for(request, principal), now()

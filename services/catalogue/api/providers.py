@@ -1,4 +1,13 @@
-"""Provider endpoints: registration by an agency and its quality-assurance decisions."""
+"""Provider endpoints: registration by an agency and the quality-assurance decisions.
+
+Who may do what:
+
+- register: an agency (the provider is then "registered by" that agency);
+- read: the registering agency, the provider itself, and national roles (``qa``, auditor,
+  admin); another agency or provider gets the 404 a missing provider gets;
+- accredit and suspend: the registering agency or ``qa`` (the national quality-assurance
+  authority); another agency gets the same 404 as for a missing provider.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalogue.api.common import Runtime, ctx_for, domain_problem, now
+from services.catalogue.api.common import (
+    Runtime,
+    ctx_for,
+    domain_problem,
+    manages_provider,
+    now,
+    reads_provider,
+)
 from services.catalogue.commands import Accredit, RegisterProvider, Suspend
 from services.catalogue.domain import providers as rules
 from services.catalogue.domain.errors import CatalogueError
@@ -19,11 +35,17 @@ from services.catalogue.handlers import providers as handlers
 from services.catalogue.store import providers as store
 from shared.auth import Principal, require
 from shared.idempotency import run_idempotent
-from shared.problems import Conflict, Forbidden, NotFound
+from shared.problems import Conflict, NotFound
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
 Agency = Annotated[Principal, Depends(require("agency"))]
-Reader = Annotated[Principal, Depends(require("agency", "provider", "auditor", "admin"))]
+Assessor = Annotated[Principal, Depends(require("agency", "qa"))]
+Reader = Annotated[Principal, Depends(require("agency", "provider", "qa", "auditor", "admin"))]
+
+
+def not_found(provider_id: uuid.UUID) -> NotFound:
+    """One answer for a missing provider and for someone else's."""
+    return NotFound(f"no provider {provider_id}")
 
 
 class QualityAssurancePublic(BaseModel):
@@ -97,9 +119,18 @@ async def register_provider(
         except CatalogueError as exc:
             raise domain_problem(exc) from exc
         if not registered.created:
+            existing = await store.get(session, registered.provider_id)
+            assert existing is not None
+            if existing.agency_id == principal.agency_id:
+                raise Conflict(
+                    "a provider with this registration number is registered: "
+                    f"{registered.provider_id}",
+                    extra={"provider_id": str(registered.provider_id)},
+                )
+            # registered by another agency: say so without naming it or its agency
             raise Conflict(
-                f"a provider with this registration number is registered: {registered.provider_id}",
-                extra={"provider_id": str(registered.provider_id)},
+                "a provider with this registration number is registered by another agency",
+                extra={"code": "registered_elsewhere"},
             )
         row = await store.get(session, registered.provider_id)
         assert row is not None
@@ -113,13 +144,12 @@ async def register_provider(
 
 @router.get("/{provider_id}", response_model=ProviderPublic)
 async def get_provider(provider_id: uuid.UUID, rt: Runtime, principal: Reader) -> ProviderPublic:
-    """A provider (a provider token reads only its own)."""
-    if principal.role == "provider" and principal.provider_id != str(provider_id):
-        raise Forbidden("a provider may read only its own record")
+    """A provider: for the agency that registered it, the provider itself, ``qa``, auditors
+    and admins (anyone else: 404, as for a missing provider)."""
     async with rt.sessions() as session:
         row = await store.get(session, provider_id)
-    if row is None:
-        raise NotFound(f"no provider {provider_id}")
+    if row is None or not reads_provider(principal, provider_id, row.agency_id):
+        raise not_found(provider_id)
     return public(row)
 
 
@@ -132,8 +162,8 @@ async def _decide(
 ) -> ProviderPublic:
     async with rt.uow() as session:
         row = await store.get(session, provider_id, lock=True)
-        if row is None:
-            raise NotFound(f"no provider {provider_id}")
+        if row is None or not manages_provider(principal, row.agency_id):
+            raise not_found(provider_id)
         ctx = ctx_for(request, principal)
         try:
             if isinstance(body, Accredit):
@@ -149,15 +179,17 @@ async def _decide(
 
 @router.post("/{provider_id}/accredit", response_model=ProviderPublic)
 async def accredit(
-    provider_id: uuid.UUID, body: Accredit, request: Request, rt: Runtime, principal: Agency
+    provider_id: uuid.UUID, body: Accredit, request: Request, rt: Runtime, principal: Assessor
 ) -> ProviderPublic:
-    """Accredit, re-accredit after a suspension, or renew the quality assurance."""
+    """Accredit, re-accredit after a suspension, or renew the quality assurance: the agency
+    that registered the provider, or ``qa``."""
     return await _decide(provider_id, request, rt, principal, body)
 
 
 @router.post("/{provider_id}/suspend", response_model=ProviderPublic)
 async def suspend(
-    provider_id: uuid.UUID, body: Suspend, request: Request, rt: Runtime, principal: Agency
+    provider_id: uuid.UUID, body: Suspend, request: Request, rt: Runtime, principal: Assessor
 ) -> ProviderPublic:
-    """Suspend: its courses leave the registry and take no new enrolments."""
+    """Suspend: its courses leave the registry and take no new enrolments. The agency that
+    registered the provider, or ``qa``."""
     return await _decide(provider_id, request, rt, principal, body)

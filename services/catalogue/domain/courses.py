@@ -12,14 +12,22 @@ change of price or content of an approved course goes back to ``submitted``: a p
 cannot raise a price that learners' credit pays without an agency seeing it (the fraud
 lesson of France's CPF). A change of sessions alone keeps it approved. A course under
 review is not changed: withdraw it first, so an agency approves what it read.
+
+Paid for training given: a change never moves a session into the past. A session it adds,
+or whose start or end it changes, must start after now (a session that has started keeps
+its dates, so a provider cannot shorten it to claim completion early, nor backdate one to
+claim for training that never took place). A session that learners are enrolled in is
+never removed (cancel the enrolments first).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
-from services.catalogue.domain.errors import conflict, forbidden
+from services.catalogue.domain.errors import conflict, forbidden, unprocessable
 
 CourseStatus = Literal["draft", "submitted", "approved", "rejected", "withdrawn"]
 Action = Literal["submit", "withdraw", "approve", "reject"]
@@ -96,6 +104,46 @@ def revise(course: Course, current: dict[str, Any], changes: dict[str, Any]) -> 
     if course.status == "approved" and REVIEWED_FIELDS.intersection(changed):
         status = "submitted"
     return Revision({**current, **changes}, changed, status, course.version + 1)
+
+
+def removed_sessions(current: dict[str, Any], revised: dict[str, Any]) -> list[str]:
+    """The ids of the sessions the revision drops."""
+    kept = {str(s["session_id"]) for s in revised.get("sessions") or ()}
+    dropped = (str(s["session_id"]) for s in current.get("sessions") or ())
+    return [i for i in dropped if i not in kept]
+
+
+def check_sessions(
+    current: Sequence[dict[str, Any]],
+    revised: Sequence[dict[str, Any]],
+    now: datetime,
+    enrolled: Collection[str],
+) -> None:
+    """Refuse a revision that removes a session with enrolments (``enrolled``: ids of the
+    course's sessions with a live enrolment) or moves a session into the past."""
+    before = {str(s["session_id"]): s for s in current}
+    kept = {str(s["session_id"]) for s in revised}
+    taken = sorted(i for i in before if i not in kept and i in enrolled)
+    if taken:
+        raise conflict(
+            "session_has_enrolments",
+            f"session {taken[0]} has enrolments and cannot be removed",
+        )
+    for new in revised:
+        old = before.get(str(new["session_id"]))
+        start, end = _instant(new["start"]), _instant(new["end"])
+        moved = old is None or (_instant(old["start"]), _instant(old["end"])) != (start, end)
+        if moved and start <= now:
+            raise unprocessable(
+                "session_in_the_past",
+                f"session {new['session_id']} would start at {start.isoformat()}, "
+                "which is not in the future: a session added or moved must start after now",
+                "sessions",
+            )
+
+
+def _instant(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def _past(action: Action) -> str:

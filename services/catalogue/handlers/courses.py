@@ -14,6 +14,7 @@ from services.catalogue.domain import providers as provider_rules
 from services.catalogue.domain.errors import conflict
 from services.catalogue.store import courses as store
 from services.catalogue.store import providers as provider_store
+from services.catalogue.store import views
 from shared.events.catalogue import (
     CourseApproved,
     CourseRejected,
@@ -111,11 +112,18 @@ async def revise(
     now: datetime,
     currency: str,
 ) -> domain.Revision | None:
-    """A new version with the given fields changed, or None when nothing differs."""
+    """A new version with the given fields changed, or None when nothing differs. Sessions
+    are never moved into the past, and a session with enrolments is never removed."""
     changes = cmd.model_dump(mode="json", exclude_unset=True)
     revision = domain.revise(row.domain(), row.content, changes)
     if revision is None:
         return None
+    if "sessions" in revision.changed:
+        dropped = domain.removed_sessions(row.content, revision.content)
+        enrolled = await views.sessions_with_enrolments(
+            session, row.course_id, (uuid.UUID(i) for i in dropped)
+        )
+        domain.check_sessions(row.content["sessions"], revision.content["sessions"], now, enrolled)
     await store.apply_revision(
         session,
         row.course_id,

@@ -291,9 +291,16 @@ async def list_courses(
     status: str | None,
     after: uuid.UUID | None,
     limit: int,
+    agency_id: str | None = None,
 ) -> list[CourseRow]:
+    """Courses by id; ``agency_id``: only those of the providers that agency registered."""
     clauses: list[str] = ["TRUE"]
     params: dict[str, Any] = {"limit": limit}
+    if agency_id is not None:
+        clauses.append(
+            "c.provider_id IN (SELECT provider_id FROM catalogue.providers WHERE agency_id = :ag)"
+        )
+        params["ag"] = agency_id
     if provider_id is not None:
         clauses.append("c.provider_id = :provider")
         params["provider"] = provider_id

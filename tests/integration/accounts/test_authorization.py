@@ -3,10 +3,13 @@
 - open, change the profile, suspend / reinstate / close, transfer, erase, import: an agency,
   and for an existing account only the agency that manages it;
 - read one account: the managing agency, the learner it belongs to, auditors;
-- list: agencies (their own accounts) and auditors.
+- list: agencies (their own accounts) and auditors;
+- the second-round roles (``finance``, ``qa``, ``funder``) and admins: nothing here.
 
 No token, a forged, expired or otherwise invalid token → 401; a valid token of the wrong
-role or for someone else's account → 403. A refused request changes nothing.
+role → 403; an agency asking about an account another agency manages → the 404 of a missing
+account (existence does not leak); a learner asking about another id → 403 whether it
+exists or not. A refused request changes nothing.
 """
 
 from __future__ import annotations
@@ -92,6 +95,9 @@ ALLOWED: dict[str, set[str]] = {
     "provider": set(),
     "auditor": {"read", "list"},
     "admin": set(),
+    "finance": set(),
+    "qa": set(),
+    "funder": set(),
 }
 UNAUTHENTICATED = [
     "no-token",
@@ -108,6 +114,7 @@ UNAUTHENTICATED = [
     "unknown-role",
     "agency-without-agency-id",
     "provider-without-provider-id",
+    "funder-without-funder-id",
 ]
 
 
@@ -163,6 +170,8 @@ def unauthenticated(accounts: Accounts, kind: str) -> dict[str, str]:
         return signed(accounts, agency_id=None)
     if kind == "provider-without-provider-id":
         return signed(accounts, role="provider", agency_id=None)
+    if kind == "funder-without-funder-id":
+        return signed(accounts, role="funder", agency_id=None)
     raise AssertionError(kind)
 
 
@@ -177,6 +186,9 @@ def caller(accounts: Accounts, kind: str, account_id: str) -> dict[str, str]:
         "provider": bearer(s, "provider", sub="p-staff", provider_id="prov-1"),
         "auditor": accounts.auditor,
         "admin": bearer(s, "admin", sub="root"),
+        "finance": bearer(s, "finance", sub="fin-1"),
+        "qa": bearer(s, "qa", sub="qa-1"),
+        "funder": bearer(s, "funder", sub="fund-1", funder_id="region-bretagne"),
     }[kind]
 
 
@@ -257,7 +269,16 @@ async def test_authorization_matrix(module_accounts: Accounts, endpoint: str, wh
     before = await state(accounts, account_id)
     r = await send(accounts, call, account_id, caller(accounts, who, account_id))
     if endpoint not in ALLOWED[who]:
-        assert_problem(r, 403)
+        if who == "other-agency" and "{id}" in call.path:
+            # someone else's account: the very answer a missing account gets
+            missing = str(uuid.uuid4())
+            problem = assert_problem(r, 404)
+            assert problem["detail"] == f"no account {account_id}"
+            r2 = await send(accounts, call, missing, caller(accounts, who, account_id))
+            assert assert_problem(r2, 404)["detail"] == f"no account {missing}"
+            assert set(problem) == set(r2.json())
+        else:
+            assert_problem(r, 403)
         assert await state(accounts, account_id) == before
         return
     assert r.status_code == call.ok, r.text
@@ -316,8 +337,8 @@ async def test_after_transfer_the_old_agency_loses_every_right(accounts: Account
         if "{id}" not in call.path:
             continue
         r = await send(accounts, call, account_id, accounts.agency)
-        assert r.status_code == 403, (name, r.text)
-        assert_problem(r, 403)
+        assert r.status_code == 404, (name, r.text)
+        assert assert_problem(r, 404)["detail"] == f"no account {account_id}"
     assert await state(accounts, account_id) == before
     r = await accounts.client.get(f"/v1/accounts/{account_id}", headers=accounts.other_agency)
     assert r.status_code == 200

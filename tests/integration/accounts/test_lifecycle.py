@@ -148,8 +148,9 @@ async def test_transfer_hands_the_account_to_the_new_agency(accounts: Accounts) 
     assert r.status_code == 200, r.text
     assert r.json()["agency_id"] == OTHER_AGENCY_ID
 
+    # the old agency now gets the answer a missing account gets
     old = await accounts.client.get(f"/v1/accounts/{account_id}", headers=accounts.agency)
-    assert_problem(old, 403)
+    assert assert_problem(old, 404)["detail"] == f"no account {account_id}"
     new = await read(accounts, account_id, accounts.other_agency)
     assert new["agency_id"] == OTHER_AGENCY_ID
     assert new["personal"]["given_name"] == PERSONAL["given_name"]

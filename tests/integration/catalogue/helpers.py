@@ -15,9 +15,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from services.registry import definition
+from shared.bus import Message, topic_for
+from shared.events import Envelope, Event
+from shared.events.accounts import AccountOpened, AccountTransferred, NeedProfile
+from shared.events.payments import CompletionCertified, EnrolmentCancelled, EnrolmentConfirmed
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import bearer, running_app, settings_for
+from tests.support import bearer, eventually, running_app, settings_for
 
 IBAN = "DE89 3704 0044 0532 0130 00"
 BIC = "COBADEFFXXX"
@@ -131,6 +135,74 @@ class Catalogue:
         approved: dict[str, Any] = r.json()
         return approved
 
+    async def publish(self, payload: Event, source: str) -> None:
+        """Deliver another service's event to the catalogue, as the bus would."""
+        envelope = Envelope.wrap(payload, source=f"/ila/{source}")
+        topic = topic_for(payload.topic)
+        await self.app.state.bus.publish(
+            [Message(topic, payload.aggregate_id(), envelope.to_bytes())]
+        )
+
+    async def open_account(self, account_id: uuid.UUID, agency_id: str = "pes-fr") -> None:
+        """The accounts service opened ``account_id`` for ``agency_id`` (the catalogue's read
+        model has it when this returns)."""
+        await self.publish(
+            AccountOpened(
+                account_id=account_id,
+                agency_id=agency_id,
+                country="FR",
+                region="Bretagne",
+                birth_year=1985,
+                profile=NeedProfile(qualification_level=3, employment_status="employed"),
+                opened_at=datetime.now(UTC),
+            ),
+            "accounts",
+        )
+        await self.managed_by(account_id, agency_id)
+
+    async def transfer_account(self, account_id: uuid.UUID, src: str, dst: str) -> None:
+        await self.publish(
+            AccountTransferred(account_id=account_id, from_agency_id=src, to_agency_id=dst),
+            "accounts",
+        )
+        await self.managed_by(account_id, dst)
+
+    async def managed_by(self, account_id: uuid.UUID, agency_id: str) -> None:
+        sql = "SELECT agency_id FROM catalogue.accounts WHERE account_id = :a"
+        await eventually(lambda: self.scalar(sql, a=account_id), lambda g: g == agency_id)
+
+    async def enrolment(
+        self, course: dict[str, Any], session_id: str, *, cancelled: bool = False
+    ) -> uuid.UUID:
+        """Payments confirmed an enrolment in the session (and cancelled it if asked); the
+        catalogue's read model has it when this returns."""
+        enrolment_id, account_id = uuid.uuid4(), uuid.uuid4()
+        ref: dict[str, Any] = {
+            "enrolment_id": enrolment_id,
+            "account_id": account_id,
+            "provider_id": course["provider_id"],
+            "course_id": uuid.UUID(course["course_id"]),
+            "session_id": uuid.UUID(session_id),
+        }
+        price = course["content"]["price"]
+        await self.publish(
+            EnrolmentConfirmed(
+                **ref, price=price, covered=price, co_payment=0, participation_fee=0
+            ),
+            "payments",
+        )
+        live = "SELECT live FROM catalogue.session_enrolments WHERE enrolment_id = :e"
+        await eventually(lambda: self.scalar(live, e=enrolment_id), lambda v: v is True)
+        if cancelled:
+            await self.publish(
+                EnrolmentCancelled(
+                    **ref, cancelled_by="learner", rule="free", provider_share=0, reason="x"
+                ),
+                "payments",
+            )
+            await eventually(lambda: self.scalar(live, e=enrolment_id), lambda v: v is False)
+        return enrolment_id
+
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.rt.sessions() as session:
             return await session.scalar(text(sql), params)
@@ -149,6 +221,48 @@ class Catalogue:
                 )
             ).scalars()
             return [json.loads(bytes(b)) for b in rows]
+
+
+async def certified(cat: Catalogue, course: dict[str, Any], account: uuid.UUID) -> str:
+    enrolment = uuid.uuid4()
+    await cat.publish(
+        CompletionCertified(
+            enrolment_id=enrolment,
+            account_id=account,
+            course_id=uuid.UUID(course["course_id"]),
+            course_version=course["version"],
+            provider_id=course["provider_id"],
+            completed_at=datetime.now(UTC),
+            completion_rate=100,
+            grade="pass",
+        ),
+        "payments",
+    )
+    sql = "SELECT credential_id FROM catalogue.credentials WHERE enrolment_id = :e"
+    credential = await eventually(lambda: cat.scalar(sql, e=enrolment))
+    return str(credential)
+
+
+async def fingerprint(cat: Catalogue) -> tuple[Any, ...]:
+    """Everything a refused call must leave as it was."""
+    tables = (
+        "providers",
+        "courses",
+        "course_versions",
+        "course_history",
+        "credentials",
+        "accounts",
+        "session_enrolments",
+    )
+    parts = [
+        await cat.scalar(
+            "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+            f"FROM catalogue.{name} t"
+        )
+        for name in tables
+    ]
+    parts.append(await cat.scalar("SELECT count(*) FROM catalogue.outbox"))
+    return tuple(parts)
 
 
 @asynccontextmanager

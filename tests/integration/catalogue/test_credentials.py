@@ -92,14 +92,18 @@ async def test_issue_verify_tamper_revoke(db_url: str) -> None:
         assert document["proof"]["cryptosuite"] == "eddsa-jcs-2022"
         assert "national" not in json.dumps(document)
 
-        # who may read it
+        # who may read it: the learner, the issuing provider, the managing agency
         assert (await cat.c.get(f"/v1/credentials/{cid}", headers=cat.learner)).status_code == 200
         assert (await cat.c.get(f"/v1/credentials/{cid}", headers=provider)).status_code == 200
+        # until the accounts events say which agency manages the learner, no agency reads it
+        assert (await cat.c.get(f"/v1/credentials/{cid}", headers=cat.agency)).status_code == 404
+        await cat.open_account(cat.learner_id, "pes-fr")
         assert (await cat.c.get(f"/v1/credentials/{cid}", headers=cat.agency)).status_code == 200
+        # anyone else: the 404 of a credential that does not exist
         stranger = bearer(cat.settings, "learner", str(uuid.uuid4()))
-        assert (await cat.c.get(f"/v1/credentials/{cid}", headers=stranger)).status_code == 403
+        assert (await cat.c.get(f"/v1/credentials/{cid}", headers=stranger)).status_code == 404
         _, rival = await cat.provider()
-        assert (await cat.c.get(f"/v1/credentials/{cid}", headers=rival)).status_code == 403
+        assert (await cat.c.get(f"/v1/credentials/{cid}", headers=rival)).status_code == 404
         assert (await cat.c.get(f"/v1/credentials/{cid}")).status_code == 401
 
         # redelivery of the same completion issues nothing new
@@ -107,10 +111,11 @@ async def test_issue_verify_tamper_revoke(db_url: str) -> None:
             [Message(topic_for("payments"), str(cat.learner_id), envelope.to_bytes())]
         )
         await certify(cat, course, cat.learner_id, enrolment)  # same enrolment, new event
+        # the inbox holds the completion, the account's opening and the new event
         issued_events = await eventually(
-            lambda: cat.scalar("SELECT count(*) FROM catalogue.inbox"), lambda n: n == 2
+            lambda: cat.scalar("SELECT count(*) FROM catalogue.inbox"), lambda n: n == 3
         )
-        assert issued_events == 2
+        assert issued_events == 3
         assert len(await issued(cat, cat.learner)) == 1
         events = await cat.events("CredentialIssued")
         assert len(events) == 1 and events[0]["data"]["credential_id"] == cid
@@ -149,7 +154,7 @@ async def test_issue_verify_tamper_revoke(db_url: str) -> None:
         no_proof = {k: v for k, v in document.items() if k != "proof"}
         assert (await verify(cat, no_proof))["checks"]["format"] == "failed"
 
-        # revocation: by an agency only, then verification says so
+        # revocation: by the managing agency (or qa) only, then verification says so
         reason = {"reason": "claim reversed for fraud"}
         for headers in (cat.learner, provider):
             r = await cat.c.post(f"/v1/credentials/{cid}/revoke", json=reason, headers=headers)

@@ -36,11 +36,12 @@ async def test_register_read_accredit_suspend(db_url: str) -> None:
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "accredited" and r.json()["eligible"] is True
 
-        # the provider reads itself; another provider may not
+        # the provider reads itself; another provider gets the 404 of a missing provider
         own = await cat.c.get(f"/v1/providers/{pid}", headers=cat.provider_token(pid))
         assert own.status_code == 200 and own.json()["name"] == body["name"]
         other = await cat.c.get(f"/v1/providers/{pid}", headers=cat.provider_token(str(pid)[::-1]))
-        assert other.status_code == 403
+        assert other.status_code == 404
+        assert other.json()["detail"] == f"no provider {pid}"
 
         r = await cat.c.post(
             f"/v1/providers/{pid}/suspend", json={"reason": "fraud inquiry"}, headers=cat.agency

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -123,3 +124,55 @@ def test_approved_course_goes_back_to_review_on_price_or_content_change() -> Non
     with pytest.raises(CatalogueError) as err:
         courses.revise(course("submitted"), CONTENT, {"price": 5})
     assert err.value.code == "under_review"
+
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def sess(sid: str, start_days: float, days: float = 5, seats: int = 10) -> dict[str, Any]:
+    start = NOW + timedelta(days=start_days)
+    return {
+        "session_id": sid,
+        "start": start.isoformat(),
+        "end": (start + timedelta(days=days)).isoformat(),
+        "seats": seats,
+    }
+
+
+def code_of(
+    current: list[dict[str, Any]], revised: list[dict[str, Any]], enrolled: tuple[str, ...] = ()
+) -> str:
+    with pytest.raises(CatalogueError) as err:
+        courses.check_sessions(current, revised, NOW, frozenset(enrolled))
+    return str(err.value.code)
+
+
+def test_sessions_added_or_moved_must_start_after_now() -> None:
+    running, ahead = sess("s1", -1, days=10), sess("s2", 20)
+    current = [running, ahead]
+    # unchanged, re-seated or new future sessions are fine, even beside a running one
+    courses.check_sessions(current, current, NOW, frozenset())
+    reseated = [{**running, "seats": 30}, ahead, sess("s3", 1)]
+    courses.check_sessions(current, reseated, NOW, frozenset())
+    # a new session in the past, or starting exactly now
+    assert code_of(current, [*current, sess("s3", -0.01)]) == "session_in_the_past"
+    assert code_of(current, [*current, sess("s3", 0)]) == "session_in_the_past"
+    # a future session moved into the past
+    moved = {**ahead, "start": (NOW - timedelta(hours=1)).isoformat()}
+    assert code_of(current, [running, moved]) == "session_in_the_past"
+    # a running session keeps its dates: neither shortened nor backdated
+    shortened = {**running, "end": (NOW + timedelta(minutes=1)).isoformat()}
+    assert code_of(current, [shortened, ahead]) == "session_in_the_past"
+    # the same instant written in another offset is no move
+    paris = timezone(timedelta(hours=2))
+    same = {**ahead, "start": datetime.fromisoformat(ahead["start"]).astimezone(paris).isoformat()}
+    courses.check_sessions(current, [running, same], NOW, frozenset())
+
+
+def test_a_session_with_enrolments_is_not_removed() -> None:
+    current = [sess("s1", 3), sess("s2", 6)]
+    assert courses.removed_sessions({"sessions": current}, {"sessions": current[1:]}) == ["s1"]
+    assert code_of(current, current[1:], ("s1",)) == "session_has_enrolments"
+    # an enrolment in a kept session does not stop removing another
+    courses.check_sessions(current, current[:1], NOW, frozenset({"s1"}))
+    courses.check_sessions(current, current[1:], NOW, frozenset())

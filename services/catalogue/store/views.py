@@ -1,0 +1,73 @@
+"""Read models the catalogue keeps from other services' events: the agency managing each
+account (scope of credentials) and the enrolments holding a seat in each session (a session
+with enrolments is not removed)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def set_account_agency(session: AsyncSession, account_id: uuid.UUID, agency_id: str) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO catalogue.accounts (account_id, agency_id) VALUES (:a, :g) "
+            "ON CONFLICT (account_id) DO UPDATE SET agency_id = EXCLUDED.agency_id, "
+            "updated_at = now()"
+        ),
+        {"a": account_id, "g": agency_id},
+    )
+
+
+async def account_agency(session: AsyncSession, account_id: uuid.UUID) -> str | None:
+    agency: str | None = await session.scalar(
+        text("SELECT agency_id FROM catalogue.accounts WHERE account_id = :a"), {"a": account_id}
+    )
+    return agency
+
+
+async def enrolment_confirmed(
+    session: AsyncSession, enrolment_id: uuid.UUID, course_id: uuid.UUID, session_id: uuid.UUID
+) -> None:
+    """The enrolment holds a seat (unless it ended already: an end is final)."""
+    await session.execute(
+        text(
+            "INSERT INTO catalogue.session_enrolments (enrolment_id, course_id, session_id, live) "
+            "VALUES (:e, :c, :s, TRUE) ON CONFLICT (enrolment_id) DO NOTHING"
+        ),
+        {"e": enrolment_id, "c": course_id, "s": session_id},
+    )
+
+
+async def enrolment_ended(
+    session: AsyncSession, enrolment_id: uuid.UUID, course_id: uuid.UUID, session_id: uuid.UUID
+) -> None:
+    """Cancelled or rejected: the seat is free (recorded even if the confirmation is late)."""
+    await session.execute(
+        text(
+            "INSERT INTO catalogue.session_enrolments (enrolment_id, course_id, session_id, live) "
+            "VALUES (:e, :c, :s, FALSE) ON CONFLICT (enrolment_id) DO UPDATE SET live = FALSE, "
+            "updated_at = now()"
+        ),
+        {"e": enrolment_id, "c": course_id, "s": session_id},
+    )
+
+
+async def sessions_with_enrolments(
+    session: AsyncSession, course_id: uuid.UUID, session_ids: Iterable[uuid.UUID]
+) -> frozenset[str]:
+    """Those of ``session_ids`` of the course that have a live enrolment."""
+    ids = [str(s) for s in session_ids]
+    if not ids:
+        return frozenset()
+    rows = await session.execute(
+        text(
+            "SELECT DISTINCT session_id FROM catalogue.session_enrolments "
+            "WHERE live AND course_id = :c AND session_id = ANY(CAST(:s AS uuid[]))"
+        ),
+        {"c": course_id, "s": ids},
+    )
+    return frozenset(str(r.session_id) for r in rows)
