@@ -36,7 +36,7 @@ from sqlalchemy import text
 from services.ledger.allocation import run_allocation, start_allocation
 from services.ledger.audit import verify
 from services.ledger.commands import CaptureReservation, OpenWallet, ReserveCredits
-from services.ledger.domain import WalletState, decide
+from services.ledger.domain import EntitlementPolicy, WalletState, decide
 from services.ledger.handlers import Ledger
 from shared.auth import mint_token
 from shared.db import (
@@ -81,7 +81,10 @@ async def bench_allocation(engine: Any, sessions: Any, n: int) -> dict[str, Any]
     await open_wallets(sessions, ledger, n)
     setup = time.perf_counter() - t
     ledger = Ledger(Outbox("ledger"))  # a cold cache, as after a restart
-    allocation_id, _ = await start_allocation(sessions, 2030, "admin:bench")
+    # the run alone is measured: the policy is given, as an approved one would be
+    allocation_id, _ = await start_allocation(
+        sessions, 2030, "admin:bench", policy=EntitlementPolicy(year=2030)
+    )
     t = time.perf_counter()
     await run_allocation(sessions, ledger, allocation_id, batch_size=2000)
     elapsed = time.perf_counter() - t
@@ -238,7 +241,7 @@ async def bench_http_grants(
             while time.perf_counter() < stop:
                 r = await client.post(
                     "/v1/ledger/grants",
-                    headers=headers,
+                    headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
                     json={
                         "account_id": str(accounts[i % len(accounts)]),
                         "amount": 100,
@@ -265,7 +268,7 @@ async def bench_http_reserve_capture(base: str, world: Any, clients: int, second
         a: {"Authorization": "Bearer " + mint_token(settings, role="learner", sub=a)}
         for a in world.accounts
     }
-    today = str(datetime.now(UTC).date())
+    today = str(world.start.date())
     async with httpx.AsyncClient(
         base_url=base, timeout=60, limits=httpx.Limits(max_connections=clients)
     ) as c:
@@ -292,7 +295,7 @@ async def bench_http_reserve_capture(base: str, world: Any, clients: int, second
                 await poll(f"/v1/enrolments/{eid}", world.provider, "confirmed")
                 r = await c.post(
                     "/v1/claims",
-                    headers=world.provider,
+                    headers={**world.provider, "Idempotency-Key": str(uuid.uuid4())},
                     json={
                         "enrolment_id": eid,
                         "milestone": "completion",
@@ -407,7 +410,7 @@ async def run(accounts: int, seconds: float) -> None:
                 64,
                 2.0,
             )
-        while datetime.now(UTC) <= world.start:  # noqa: ASYNC110 - claims open at the start
+        while datetime.now(UTC) <= world.end:  # noqa: ASYNC110 - completions after the end
             await asyncio.sleep(0.2)
         for clients in (8, 32):
             print(f"{clients} clients ...", flush=True)

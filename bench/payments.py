@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ class World:
     provider: dict[str, str]
     proposal: dict[str, str]
     start: datetime
+    end: datetime  # completions are claimed once the session is over
 
 
 async def setup(
@@ -83,9 +84,10 @@ async def setup(
     settings: Settings,
     n_accounts: int,
     starts_in: float = 5.0,
+    lasts: float = 1.0,
 ) -> World:
     """Accounts with plenty of credit, an accredited provider and an approved course whose
-    session starts in ``starts_in`` seconds, known to payments."""
+    session starts in ``starts_in`` seconds and lasts ``lasts`` seconds, known to payments."""
     from tests.integration.accounts.test_smoke import BODY
     from tests.integration.catalogue.helpers import course_body, provider_body
 
@@ -108,7 +110,7 @@ async def setup(
         )
         r = await c.post(
             f"{led}/v1/ledger/grants",
-            headers=agency,
+            headers={**agency, "Idempotency-Key": str(uuid.uuid4())},
             json={"account_id": a, "amount": 100_000_000, "funder_id": "bench", "reason": "b"},
         )
         assert r.status_code == 201, r.text
@@ -120,9 +122,8 @@ async def setup(
     provider = _h(mint_token(settings, role="provider", sub="p", provider_id=provider_id))
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=starts_in)
     course = course_body(price=40_000)
-    course["sessions"][0].update(
-        start=start.isoformat(), seats=100_000, end=(start + timedelta(days=30)).isoformat()
-    )
+    end = start + timedelta(seconds=lasts)
+    course["sessions"][0].update(start=start.isoformat(), seats=100_000, end=end.isoformat())
     course_id = (await c.post(f"{cat}/v1/courses", json=course, headers=provider)).json()[
         "course_id"
     ]
@@ -134,7 +135,7 @@ async def setup(
         lambda: c.post(f"{pay}/v1/enrolments", json=first, headers=provider),
         lambda r: r.status_code == 202,
     )
-    return World(accounts, provider, proposal, start)
+    return World(accounts, provider, proposal, start, end)
 
 
 async def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
@@ -162,11 +163,11 @@ async def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
                 settings,
                 ACCOUNTS,
             )
-            accounts, provider, proposal, start = (
+            accounts, provider, proposal, end = (
                 world.accounts,
                 world.provider,
                 world.proposal,
-                world.start,
+                world.end,
             )
             print(f"proposing {total} enrolments ...", flush=True)
             sem = asyncio.Semaphore(16)
@@ -213,15 +214,16 @@ async def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
             confirmed = sum(1 for e in done if e["status"] == "confirmed")
 
             print(f"claiming {confirmed} completions ...", flush=True)
-            await _until(lambda: asyncio.sleep(0, datetime.now(UTC)), lambda now: now > start)
-            today = str(date.today())
+            # a completion is claimed once the session is over
+            await _until(lambda: asyncio.sleep(0, datetime.now(UTC)), lambda now: now > end)
+            today = str(world.start.date())
             t1 = time.perf_counter()
 
             async def claim(eid: str) -> None:
                 async with sem:
                     r = await c.post(
                         f"{pay}/v1/claims",
-                        headers=provider,
+                        headers={**provider, "Idempotency-Key": str(uuid.uuid4())},
                         json={
                             "enrolment_id": eid,
                             "milestone": "completion",
