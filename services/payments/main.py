@@ -11,7 +11,7 @@ from datetime import timedelta
 from services.payments import consumers
 from services.payments.api import router
 from services.payments.config import Clock, PaymentsConfig
-from services.payments.handlers import Payments
+from services.payments.handlers import Payments, payees, payouts
 from services.payments.jobs import expire_forever
 from shared.approvals import FourEyes
 from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequested
@@ -32,6 +32,8 @@ def definition(
             ttl=timedelta(hours=rt.settings.approval_ttl_hours),
             clock=payments.clock.now,
         )
+        payouts.register_actions(rt.four_eyes, payments)
+        payees.register_actions(rt.four_eyes, payments)
         consumers.register(rt.consumer, payments)
 
     return ServiceDefinition(

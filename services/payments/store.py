@@ -131,17 +131,25 @@ async def upsert_provider(
     status: str,
     name: str | None = None,
     qa_valid_until: date | None = None,
+    agency_id: str | None = None,
 ) -> None:
     await session.execute(
         text(
-            "INSERT INTO payments.providers (provider_id, name, status, qa_valid_until) "
-            "VALUES (:p, coalesce(:name, ''), :status, :qa) "
+            "INSERT INTO payments.providers (provider_id, name, status, qa_valid_until, "
+            "agency_id) VALUES (:p, coalesce(:name, ''), :status, :qa, :agency) "
             "ON CONFLICT (provider_id) DO UPDATE SET status = EXCLUDED.status, "
             "name = coalesce(:name, payments.providers.name), "
             "qa_valid_until = coalesce(:qa, payments.providers.qa_valid_until), "
+            "agency_id = coalesce(:agency, payments.providers.agency_id), "
             "updated_at = now()"
         ),
-        {"p": provider_id, "name": name, "status": status, "qa": qa_valid_until},
+        {
+            "p": provider_id,
+            "name": name,
+            "status": status,
+            "qa": qa_valid_until,
+            "agency": agency_id,
+        },
     )
 
 
@@ -412,8 +420,9 @@ async def upsert_payee(
     )
     await session.execute(
         text(
-            "INSERT INTO payments.payees (provider_id, name, iban, bic, updated_by, updated_at) "
-            f"VALUES (:p, :n, :i, :b, :a, :t) ON CONFLICT (provider_id) {conflict}"
+            "INSERT INTO payments.payees (provider_id, name, iban, bic, updated_by, updated_at, "
+            f"effective_at) VALUES (:p, :n, :i, :b, :a, :t, :t) "
+            f"ON CONFLICT (provider_id) {conflict}"
         ),
         {"p": provider_id, "n": name, "i": iban, "b": bic, "a": actor, "t": now},
     )

@@ -49,6 +49,7 @@ class World:
         self.agency = bearer(settings, "agency", sub="pes-fr-desk", agency_id="pes-fr")
         self.admin = bearer(settings, "admin", sub="admin")
         self.auditor = bearer(settings, "auditor", sub="auditor")
+        self.finance = bearer(settings, "finance", sub="finance-1")
         self.providers: set[str] = set()
 
     @property
@@ -121,13 +122,19 @@ class World:
         await self.rt.consumer.handle_batch(messages)
 
     async def register_provider(
-        self, provider_id: str, *, iban: str = IBAN, bic: str = BIC, qa_days: int = 365
+        self,
+        provider_id: str,
+        *,
+        iban: str = IBAN,
+        bic: str = BIC,
+        qa_days: int = 365,
+        agency_id: str = "pes-fr",
     ) -> None:
         now = self.clock.now()
         await self.deliver(
             ProviderRegistered(
                 provider_id=provider_id,
-                agency_id="pes-fr",
+                agency_id=agency_id,
                 name=f"Provider {provider_id}",
                 country="FR",
                 registration_number="REG-" + provider_id,
@@ -302,6 +309,41 @@ class World:
         return await eventually(
             lambda: self.claim_status(claim_id), lambda c: c["status"] == "captured"
         )
+
+    # --- four eyes and payout runs ---
+
+    async def approve_as_finance(
+        self, approval_id: str, sub: str = "finance-1", expect: int = 200
+    ) -> dict[str, Any]:
+        """A second person (finance) approves a proposal: the action is carried out."""
+        r = await self.c.post(
+            f"/v1/payments/approvals/{approval_id}/approve",
+            headers=bearer(self.settings, "finance", sub=sub),
+        )
+        assert r.status_code == expect, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def run_payouts(
+        self, headers: dict[str, str] | None = None, key: str | None = None, **body: Any
+    ) -> dict[str, Any]:
+        """Assemble a payout run (it waits for release)."""
+        r = await self.c.post(
+            "/v1/payouts/runs",
+            headers={**(headers or self.agency), "Idempotency-Key": key or uuid.uuid4().hex},
+            json=body,
+        )
+        assert r.status_code == 202, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def released_run(self, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """A payout run assembled and released by finance (an empty run is returned as is)."""
+        run = await self.run_payouts(headers)
+        if run["approval_id"] is None:
+            return run
+        await self.approve_as_finance(run["approval_id"])
+        r = await self.c.get(f"/v1/payouts/runs/{run['run_id']}", headers=self.admin)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
 
     async def outbox_types(self, service: str = "payments") -> list[str]:
         async with self.app.state.runtimes[service].sessions() as session:

@@ -192,8 +192,7 @@ async def test_a_suspended_provider_is_held_until_an_agency_releases(world: Worl
     refused = await world.propose("p1", await world.account(credit=1), course)
     assert refused.status_code == 403 and refused.json()["code"] == "provider_not_eligible"
     # held claims are not paid
-    run = await world.c.post("/v1/payouts/runs", headers=world.agency)
-    assert run.status_code == 202 and run.json()["payouts"] == []
+    assert (await world.run_payouts())["payouts"] == []
     # a provider cannot release its own hold; an agency can
     path = f"/v1/claims/{r.json()['claim_id']}/release"
     assert (await world.c.post(path, headers=world.provider("p1"))).status_code == 403
@@ -201,5 +200,5 @@ async def test_a_suspended_provider_is_held_until_an_agency_releases(world: Worl
         rel = await world.c.post(f"/v1/claims/{claim_id}/release", headers=world.agency)
         assert rel.status_code == 200, rel.text
         await world.captured(claim_id)
-    run = await world.c.post("/v1/payouts/runs", headers=world.agency)
-    assert [p["amount"] for p in run.json()["payouts"]] == [200_000]
+    run = await world.released_run()
+    assert [p["amount"] for p in run["payouts"]] == [200_000]
