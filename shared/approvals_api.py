@@ -10,8 +10,8 @@ its scope; a provider those about itself. Anything else answers 404, the same as
 that does not exist.
 """
 
-from __future__ import annotations
-
+# no ``from __future__ import annotations``: the routes below use dependency aliases local to
+# approvals_router, which FastAPI must see as objects, not strings
 import uuid
 from typing import Annotated, Any
 
