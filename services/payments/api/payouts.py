@@ -8,7 +8,9 @@ Roles and scope:
   ``proposed`` and its release proposal (``approval``; ``Location`` is the proposal): the
   claims are bound to the run's payouts, nothing is sent. ``finance`` approves it at
   ``POST /v1/payments/approvals/{id}/approve`` (payouts ``sent``) or refuses it (payouts
-  ``cancelled``, claims payable again). A run with nothing to pay is ``empty``.
+  ``cancelled``, claims payable again). A run that only holds or skips providers is
+  ``empty``; one with nothing at all in the caller's scope is refused (409
+  ``nothing_to_pay``).
 - ``GET /v1/payouts/runs[/{id}]`` — the agency that ran it, ``admin``, ``finance``,
   ``auditor``.
 - ``GET /v1/payouts[/{id}]``, ``GET /v1/payouts/{id}/sepa`` — the provider (its own), the

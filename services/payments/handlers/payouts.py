@@ -52,7 +52,8 @@ async def run_payouts(
     ctx: EventContext,
 ) -> Row:
     """Assemble a run and propose its release; nothing is sent yet. An agency's run takes
-    only the claims of the providers it registered."""
+    only the claims of the providers it registered. A run that would neither pay nor hold
+    anything is refused (409 ``nothing_to_pay``) and leaves no trace."""
     now = p.clock.now()
     await store.lock_key(session, "payments:payout-run")
     for lapsed in await payout_store.lapsed_runs(session, now):
@@ -134,6 +135,10 @@ async def run_payouts(
             for c in claims
         ]
         payouts.append((payout, lines))
+    if not payouts and not skipped:
+        raise PaymentsError(
+            "nothing_to_pay", "no captured, unpaid claim of a provider in your scope to pay"
+        )
     run: Row = {
         "run_id": run_id,
         "requested_by": principal.actor,

@@ -326,12 +326,15 @@ class World:
     async def run_payouts(
         self, headers: dict[str, str] | None = None, key: str | None = None, **body: Any
     ) -> dict[str, Any]:
-        """Assemble a payout run (it waits for release)."""
+        """Assemble a payout run (it waits for release). Nothing to pay in the caller's
+        scope is a 409 ``nothing_to_pay``: returned as a run without payouts."""
         r = await self.c.post(
             "/v1/payouts/runs",
             headers={**(headers or self.agency), "Idempotency-Key": key or uuid.uuid4().hex},
             json=body,
         )
+        if r.status_code == 409 and r.json()["code"] == "nothing_to_pay":
+            return {"status": None, "payouts": [], "skipped": [], "approval_id": None}
         assert r.status_code == 202, r.text
         return r.json()  # type: ignore[no-any-return]
 

@@ -53,8 +53,10 @@ async def test_a_run_pays_each_provider_once_with_a_valid_sepa_file(world: World
         "/v1/payouts/runs", headers={**world.agency, "Idempotency-Key": "run-1"}, json={}
     )
     assert again.json() == run
-    second = await world.run_payouts(world.admin)
-    assert second["status"] == "empty" and second["payouts"] == []
+    second = await world.c.post(
+        "/v1/payouts/runs", headers={**world.admin, "Idempotency-Key": "run-2"}, json={}
+    )
+    assert second.status_code == 409 and second.json()["code"] == "nothing_to_pay"
     await world.approve_as_finance(run["approval_id"])
     released = (await world.c.get(f"/v1/payouts/runs/{run['run_id']}", headers=world.agency)).json()
     assert released["status"] == "released" and released["total"] == 250_000
