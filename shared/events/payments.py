@@ -158,7 +158,9 @@ class PayoutSettled(_PayoutEvent):
 
 @event("payments.PayoutFailed")
 class PayoutFailed(_PayoutEvent):
-    """The transfer bounced: its claims are payable again in the next run."""
+    """The bank returned the transfer; ``reason`` is its ISO 20022 return reason code
+    (``AC04``...). The claims are payable again in the next run, under the same
+    end-to-end ids."""
 
     reason: str
 
