@@ -135,12 +135,24 @@ class FourEyes:
         self.approvers = approvers
         self.clock = clock
         self.actions: dict[str, Action] = {}
+        # what refusing a proposal of a kind undoes (e.g. a run's claims payable again)
+        self.refusals: dict[str, Action] = {}
 
     def action(self, name: str) -> Callable[[Action], Action]:
         """Register what approving a proposal of kind ``name`` does."""
 
         def register(fn: Action) -> Action:
             self.actions[name] = fn
+            return fn
+
+        return register
+
+    def on_refusal(self, name: str) -> Callable[[Action], Action]:
+        """Register what refusing a proposal of kind ``name`` undoes (in the same
+        transaction as the refusal)."""
+
+        def register(fn: Action) -> Action:
+            self.refusals[name] = fn
             return fn
 
         return register
@@ -276,6 +288,8 @@ class FourEyes:
         result = None
         if approve:
             result = await self.actions[proposal.action](session, proposal, principal, ctx)
+        elif proposal.action in self.refusals:
+            result = await self.refusals[proposal.action](session, proposal, principal, ctx)
         decided = replace(
             proposal,
             status="approved" if approve else "refused",

@@ -79,12 +79,23 @@ class RunPayouts(_Command):
 
 
 class FailPayout(_Command):
-    reason: str = Field(min_length=1, max_length=500)
+    """The bank's return reason, an ISO 20022 reason code (``AC04``: closed account, ...)."""
+
+    reason_code: str = Field(min_length=4, max_length=4)
 
 
 class SetPayee(_Command):
-    """Where a provider is paid. Set by an agency: a changed bank account is a fraud vector."""
+    """New bank details for a provider, proposed by the provider itself or the agency that
+    registered it; a second person approves them (a changed bank account is a fraud vector).
+    """
 
     name: str = Field(min_length=1, max_length=70)
     iban: str = Field(min_length=15, max_length=42)
     bic: str | None = Field(default=None, min_length=8, max_length=11)
+
+
+class VerifyPayee(_Command):
+    """Finance's verification-of-payee check of the provider's current bank details."""
+
+    iban: str = Field(min_length=15, max_length=42)
+    result: Literal["match", "close_match", "no_match"]

@@ -52,6 +52,9 @@ class PaymentsConfig(BaseSettings):
     debtor_iban: str = "FR7630006000011234567890189"
     debtor_bic: str = "AGRIFRPPXXX"
     sepa_schema: str = "pain.001.001.09"
+    # changed payee bank details are paid only after this many days unless finance
+    # verified them with the bank (ILA_PAYMENTS_PAYEE_COOLING_OFF_DAYS)
+    payee_cooling_off_days: float = Field(default=7.0, ge=0)
 
     @model_validator(mode="after")
     def _bands_in_order(self) -> PaymentsConfig:
@@ -66,6 +69,10 @@ class PaymentsConfig(BaseSettings):
     @property
     def attestation_window(self) -> timedelta:
         return timedelta(days=self.attestation_days)
+
+    @property
+    def payee_cooling_off(self) -> timedelta:
+        return timedelta(days=self.payee_cooling_off_days)
 
 
 class Clock:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from services.payments import consumers
 from services.payments.api import router
 from services.payments.config import Clock, PaymentsConfig
-from services.payments.handlers import Payments
+from services.payments.handlers import Payments, payees, payouts
 from services.payments.handlers.holds import register_claim_approvals
 from services.payments.jobs import expire_forever
 from shared.approvals import FourEyes
@@ -34,6 +34,8 @@ def definition(
             clock=payments.clock.now,
         )
         register_claim_approvals(rt.four_eyes, payments)
+        payouts.register_actions(rt.four_eyes, payments)
+        payees.register_actions(rt.four_eyes, payments)
         consumers.register(rt.consumer, payments)
 
     return ServiceDefinition(

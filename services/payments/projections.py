@@ -114,6 +114,7 @@ async def apply_catalogue_event(session: AsyncSession, event: CatalogueEvent) ->
                 status=event.status,
                 name=event.name,
                 qa_valid_until=event.qa_valid_until,
+                agency_id=event.agency_id,
             )
             # the bank account registered with the provider, unless an agency set one
             await store.upsert_payee(

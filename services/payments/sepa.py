@@ -4,7 +4,9 @@ checks (``schwifty``).
 One file per payout: one payment information block from the fund to the provider, one
 transaction per remittance line (claim), so the provider can reconcile each claim by its
 end-to-end id. The message and block ids are the payout's, so the same payout always gives
-the same identifiers and a bank can refuse a file submitted twice.
+the same identifiers and a bank can refuse a file submitted twice. The end-to-end id is the
+claim's: a claim paid again after a bank return goes out under the same EndToEndId in a new
+message, so the bank can spot a duplicate.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.domain import (
     HOLDS_SEAT,
-    PAYABLE_ATTESTATIONS,
     AccountView,
     CourseView,
     LotView,
@@ -142,17 +141,25 @@ async def upsert_provider(
     status: str,
     name: str | None = None,
     qa_valid_until: date | None = None,
+    agency_id: str | None = None,
 ) -> None:
     await session.execute(
         text(
-            "INSERT INTO payments.providers (provider_id, name, status, qa_valid_until) "
-            "VALUES (:p, coalesce(:name, ''), :status, :qa) "
+            "INSERT INTO payments.providers (provider_id, name, status, qa_valid_until, "
+            "agency_id) VALUES (:p, coalesce(:name, ''), :status, :qa, :agency) "
             "ON CONFLICT (provider_id) DO UPDATE SET status = EXCLUDED.status, "
             "name = coalesce(:name, payments.providers.name), "
             "qa_valid_until = coalesce(:qa, payments.providers.qa_valid_until), "
+            "agency_id = coalesce(:agency, payments.providers.agency_id), "
             "updated_at = now()"
         ),
-        {"p": provider_id, "name": name, "status": status, "qa": qa_valid_until},
+        {
+            "p": provider_id,
+            "name": name,
+            "status": status,
+            "qa": qa_valid_until,
+            "agency": agency_id,
+        },
     )
 
 
@@ -447,8 +454,9 @@ async def upsert_payee(
     )
     await session.execute(
         text(
-            "INSERT INTO payments.payees (provider_id, name, iban, bic, updated_by, updated_at) "
-            f"VALUES (:p, :n, :i, :b, :a, :t) ON CONFLICT (provider_id) {conflict}"
+            "INSERT INTO payments.payees (provider_id, name, iban, bic, updated_by, updated_at, "
+            f"effective_at) VALUES (:p, :n, :i, :b, :a, :t, :t) "
+            f"ON CONFLICT (provider_id) {conflict}"
         ),
         {"p": provider_id, "n": name, "i": iban, "b": bic, "a": actor, "t": now},
     )
@@ -457,19 +465,6 @@ async def upsert_payee(
 async def payee(session: AsyncSession, provider_id: str) -> Row | None:
     return await _one(
         session, "SELECT * FROM payments.payees WHERE provider_id = :p", {"p": provider_id}
-    )
-
-
-async def payable_claims(session: AsyncSession) -> list[Row]:
-    """Captured claims in no payout, locked until the run commits."""
-    return await _all(
-        session,
-        "SELECT * FROM payments.claims WHERE status = 'captured' AND payout_id IS NULL "
-        "AND captured > 0 "
-        # the learner attested, or the attestation window passed uncontested
-        "AND attestation = ANY(CAST(:_attested AS text[])) "
-        "ORDER BY provider_id, captured_at, claim_id FOR UPDATE",
-        {"_attested": list(PAYABLE_ATTESTATIONS)},
     )
 
 

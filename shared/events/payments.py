@@ -171,7 +171,9 @@ class PayoutSettled(_PayoutEvent):
 
 @event("payments.PayoutFailed")
 class PayoutFailed(_PayoutEvent):
-    """The transfer bounced: its claims are payable again in the next run."""
+    """The bank returned the transfer; ``reason`` is its ISO 20022 return reason code
+    (``AC04``...). The claims are payable again in the next run, under the same
+    end-to-end ids."""
 
     reason: str
 
@@ -185,3 +187,54 @@ class PaymentsApprovalRequested(ApprovalRequested):
 @event("payments.ApprovalDecided")
 class PaymentsApprovalDecided(ApprovalDecided):
     """A second person approved (and so carried out) or refused a payments proposal."""
+
+
+@event("payments.PayoutCancelled")
+class PayoutCancelled(_PayoutEvent):
+    """An assembled payout was never sent (its run's release was refused or expired, or the
+    provider was suspended before release): its claims are payable again."""
+
+    run_id: uuid.UUID
+    reason: str
+
+
+class _PayeeEvent(Event):
+    provider_id: str
+
+    def aggregate_id(self) -> str:
+        return self.provider_id
+
+
+@event("payments.PayeeChanged")
+class PayeeChanged(_PayeeEvent):
+    """The provider's bank details changed (proposed, then approved by a second person).
+    IBANs are masked; the account holder's name is never carried."""
+
+    previous_iban: str | None
+    iban: str
+    approval_id: uuid.UUID
+    proposed_by: str
+    approved_by: str
+    payable_from: datetime
+
+
+@event("payments.PayeeVerified")
+class PayeeVerified(_PayeeEvent):
+    """Finance checked the bank details with the bank (verification of payee): payouts to
+    them need not wait for the cooling-off period."""
+
+    iban: str
+    result: str
+
+
+@event("payments.PayoutHeld")
+class PayoutHeld(_PayeeEvent):
+    """A run did not pay the provider (told by this event): its bank details changed less
+    than the cooling-off period ago and were not verified. Its claims stay payable for a
+    later run."""
+
+    run_id: uuid.UUID
+    reason: str
+    held_until: datetime | None = None
+    claims: int = Field(ge=0)
+    amount: int = Field(ge=0)

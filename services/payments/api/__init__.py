@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.payments.api import claims, enrolments, payouts
+from services.payments.api import claims, enrolments, payees, payouts
 from shared.approvals_api import approvals_router
 
 router = APIRouter()
 router.include_router(enrolments.router)
 router.include_router(claims.router)
 router.include_router(payouts.router)
+router.include_router(payees.router)
 router.include_router(approvals_router("payments", "/v1/payments"))
 
 __all__ = ["router"]

@@ -1,5 +1,28 @@
-"""Payout endpoints: runs, payouts with remittance lines, their SEPA file, settlement; and the
-bank account (payee) each provider is paid to."""
+"""Payout endpoints: runs released by four eyes, payouts with remittance lines, their SEPA
+file, the bank's settlement or return.
+
+Roles and scope:
+
+- ``POST /v1/payouts/runs`` — ``agency`` (the providers it registered) or ``admin``
+  (national); ``Idempotency-Key`` required (428 without). Answers 202 with the run in status
+  ``proposed`` and its release proposal (``approval``; ``Location`` is the proposal): the
+  claims are bound to the run's payouts, nothing is sent. ``finance`` approves it at
+  ``POST /v1/payments/approvals/{id}/approve`` (payouts ``sent``) or refuses it (payouts
+  ``cancelled``, claims payable again). A run that only holds or skips providers is
+  ``empty``; one with nothing at all in the caller's scope is refused (409
+  ``nothing_to_pay``).
+- ``GET /v1/payouts/runs[/{id}]`` — the agency that ran it, ``admin``, ``finance``,
+  ``auditor``.
+- ``GET /v1/payouts[/{id}]``, ``GET /v1/payouts/{id}/sepa`` — the provider (its own), the
+  agency that registered the provider, ``admin``, ``finance``, ``auditor``. The file of a
+  payout not (yet) released answers 409 ``payout_not_released``.
+- ``POST /v1/payouts/{id}/settle`` and ``/fail`` — ``finance`` only: recording the bank's
+  answer is reconciliation, a finance act; an agency that could fail a payout could have it
+  paid again. ``fail`` takes ``{"reason_code": "AC04"}`` (ISO 20022 return reason, 422
+  otherwise) and is refused for a settled payout (409 ``payout_settled``).
+
+Anything outside the caller's scope answers 404, the same as what does not exist.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +30,31 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import sepa, store
-from services.payments.api.common import (
-    Agency,
-    Page,
-    ProviderReader,
-    Runtime,
-    ctx_for,
-    payments_of,
-    problem,
-    scope_filters,
-    visible,
-)
-from services.payments.commands import FailPayout, RunPayouts, SetPayee
-from services.payments.domain import PaymentsError
+from services.payments import payout_store, store
+from services.payments.api.common import Page, Runtime, ctx_for, payments_of
+from services.payments.commands import FailPayout, RunPayouts
+from services.payments.domain import Unknown
 from services.payments.handlers import payouts
-from shared.auth import Principal
+from shared.approvals_api import four_eyes_of
+from shared.auth import Principal, require
 from shared.idempotency import run_idempotent
-from shared.problems import NotFound, Unprocessable
-from shared.service import ServiceRuntime
 
 router = APIRouter(tags=["payouts"])
-PayoutStatus = Literal["sent", "settled", "failed"]
+PayoutStatus = Literal["proposed", "sent", "settled", "failed", "cancelled"]
+RunStatus = Literal["empty", "proposed", "released", "refused", "expired"]
+NATIONAL = ("finance", "admin", "auditor")
+
+RunProposer = Annotated[Principal, Depends(require("agency", "admin"))]
+RunReader = Annotated[Principal, Depends(require("agency", "admin", "finance", "auditor"))]
+PayoutReader = Annotated[
+    Principal, Depends(require("provider", "agency", "admin", "finance", "auditor"))
+]
+Reconciler = Annotated[Principal, Depends(require("finance"))]
 
 
 class RemittanceLine(BaseModel):
@@ -55,6 +76,7 @@ class PayoutPublic(BaseModel):
     bic: str | None
     execution_date: date
     failure_reason: str | None
+    cancel_reason: str | None = None
     created_at: datetime
     settled_at: datetime | None
     failed_at: datetime | None
@@ -68,21 +90,36 @@ class PayoutPage(Page):
 class RunPublic(BaseModel):
     run_id: uuid.UUID
     requested_by: str
+    status: RunStatus
+    approval_id: uuid.UUID | None = None
     execution_date: date
     payouts: list[PayoutPublic]
     claims: int
     total: int
     skipped: list[dict[str, Any]]
     created_at: datetime
+    decided_at: datetime | None = None
+    approval: dict[str, Any] | None = None
 
 
-class PayeePublic(BaseModel):
-    provider_id: str
-    name: str
-    iban: str
-    bic: str | None
-    updated_by: str
-    updated_at: datetime
+class RunPage(Page):
+    items: list[RunPublic]
+
+
+def sees_payout(principal: Principal, row: dict[str, Any]) -> bool:
+    if principal.role in NATIONAL:
+        return True
+    if principal.role == "provider":
+        return bool(row["provider_id"] == principal.provider_id)
+    if principal.role == "agency":
+        return row.get("agency_id") is not None and row["agency_id"] == principal.agency_id
+    return False
+
+
+def sees_run(principal: Principal, row: dict[str, Any]) -> bool:
+    if principal.role in NATIONAL:
+        return True
+    return principal.role == "agency" and row.get("agency_id") == principal.agency_id
 
 
 def payout_public(row: dict[str, Any], lines: list[dict[str, Any]] | None = None) -> PayoutPublic:
@@ -92,59 +129,109 @@ def payout_public(row: dict[str, Any], lines: list[dict[str, Any]] | None = None
     )
 
 
-async def run_public(session: AsyncSession, run: dict[str, Any]) -> RunPublic:
+async def run_public(
+    rt: Any, session: AsyncSession, run: dict[str, Any], principal: Principal
+) -> RunPublic:
     rows = await store.payouts_of_run(session, run["run_id"])
+    fields = {k: v for k, v in run.items() if k in RunPublic.model_fields}
+    fields.pop("payouts", None)
+    status = run["status"]
+    if fields.get("approval") is None and run.get("approval_id") is not None:
+        fe = four_eyes_of(rt)
+        proposal = await fe.get(session, run["approval_id"])
+        if proposal is not None:
+            now = fe.clock()
+            fields["approval"] = proposal.public(now)
+            # a release nobody decided in time: the next run returns its claims
+            if status == "proposed" and proposal.status_at(now) == "expired":
+                fields["status"] = "expired"
     return RunPublic(
-        **{k: v for k, v in run.items() if k in RunPublic.model_fields and k != "payouts"},
-        payouts=[payout_public(r) for r in rows],
+        **fields, payouts=[payout_public(r) for r in rows if sees_payout(principal, r)]
     )
 
 
 @router.post("/v1/payouts/runs", status_code=202, response_model=RunPublic)
 async def run_payouts(
-    request: Request, rt: Runtime, principal: Agency, cmd: RunPayouts | None = None
+    request: Request, rt: Runtime, principal: RunProposer, cmd: RunPayouts | None = None
 ) -> Response:
-    """Batch every captured, unpaid claim per provider into one payout (a second run finds
-    nothing left to pay). Providers without a bank account are listed as skipped."""
+    """Assemble a payout run (per provider, every captured, unpaid claim) and propose its
+    release to finance. An agency's run covers the providers it registered; providers
+    without a bank account, or whose bank details changed less than the cooling-off period
+    ago and are not verified, are listed in ``skipped`` with the reason (and the provider
+    is told by a ``PayoutHeld`` event). ``Idempotency-Key`` is required."""
     cmd = cmd or RunPayouts()
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         run = await payouts.run_payouts(
             payments_of(rt),
+            four_eyes_of(rt),
             session,
-            actor=principal.actor,
+            principal,
             currency=rt.settings.currency,
             execution_date=cmd.execution_date,
             ctx=ctx_for(request, principal),
         )
-        reply = (await run_public(session, run)).model_dump(mode="json")
-        return 202, reply, {"Location": f"/v1/payouts/runs/{run['run_id']}"}
+        reply = (await run_public(rt, session, run, principal)).model_dump(mode="json")
+        location = (
+            f"/v1/payments/approvals/{run['approval_id']}"
+            if run.get("approval_id")
+            else f"/v1/payouts/runs/{run['run_id']}"
+        )
+        return 202, reply, {"Location": location}
 
     return await run_idempotent(
-        rt.sessions, "payments", request, principal, cmd.model_dump(mode="json"), effect
+        rt.sessions,
+        "payments",
+        request,
+        principal,
+        cmd.model_dump(mode="json"),
+        effect,
+        required=True,
     )
 
 
+@router.get("/v1/payouts/runs", response_model=RunPage)
+async def list_runs(
+    rt: Runtime,
+    principal: RunReader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: uuid.UUID | None = None,
+) -> RunPage:
+    """Runs newest first; an agency sees the runs it made."""
+    agency = principal.agency_id if principal.role == "agency" else None
+    async with rt.sessions() as session:
+        rows = await payout_store.runs_page(session, agency, limit, after)
+        items = [await run_public(rt, session, r, principal) for r in rows]
+    return RunPage(items=items, next=str(rows[-1]["run_id"]) if len(rows) == limit else None)
+
+
 @router.get("/v1/payouts/runs/{run_id}", response_model=RunPublic)
-async def get_run(run_id: uuid.UUID, rt: Runtime, principal: Agency) -> RunPublic:
+async def get_run(run_id: uuid.UUID, rt: Runtime, principal: RunReader) -> RunPublic:
     async with rt.sessions() as session:
         run = await store.run(session, run_id)
-        if run is None:
-            raise NotFound(f"no payout run {run_id}")
-        return await run_public(session, run)
+        if run is None or not sees_run(principal, run):
+            raise Unknown("run_not_found", f"no payout run {run_id}")
+        return await run_public(rt, session, run, principal)
 
 
 @router.get("/v1/payouts", response_model=PayoutPage)
 async def list_payouts(
     rt: Runtime,
-    principal: ProviderReader,
+    principal: PayoutReader,
     status: PayoutStatus | None = None,
     provider_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: uuid.UUID | None = None,
 ) -> PayoutPage:
-    """Newest first; a provider sees its own."""
-    filters = scope_filters(principal, status=status, provider_id=provider_id)
+    """Newest first; a provider sees its own, an agency those of the providers it
+    registered."""
+    filters: dict[str, Any] = {"status": status, "provider_id": provider_id}
+    if principal.role == "provider":
+        if provider_id not in (None, principal.provider_id):
+            return PayoutPage(items=[], next=None)
+        filters["provider_id"] = principal.provider_id
+    elif principal.role == "agency":
+        filters["agency_id"] = principal.agency_id
     async with rt.sessions() as session:
         rows = await store.page(
             session, "payouts", filters, order="created_at", limit=limit, after=after
@@ -159,11 +246,13 @@ async def _payout(
     session: AsyncSession, principal: Principal, payout_id: uuid.UUID, *, lock: bool = False
 ) -> dict[str, Any]:
     row = await store.get(session, "payouts", payout_id, lock=lock)
-    return visible(principal, row, "payout", payout_id)
+    if row is None or not sees_payout(principal, row):
+        raise Unknown("payout_not_found", f"no payout {payout_id}")
+    return row
 
 
 @router.get("/v1/payouts/{payout_id}", response_model=PayoutPublic)
-async def get_payout(payout_id: uuid.UUID, rt: Runtime, principal: ProviderReader) -> PayoutPublic:
+async def get_payout(payout_id: uuid.UUID, rt: Runtime, principal: PayoutReader) -> PayoutPublic:
     """The payout with its remittance lines (one per claim)."""
     async with rt.sessions() as session:
         row = await _payout(session, principal, payout_id)
@@ -176,12 +265,14 @@ async def get_payout(payout_id: uuid.UUID, rt: Runtime, principal: ProviderReade
     response_class=Response,
     responses={200: {"content": {"application/xml": {}}}},
 )
-async def get_sepa(payout_id: uuid.UUID, rt: Runtime, principal: ProviderReader) -> Response:
-    """The payout as an ISO 20022 pain.001 credit-transfer file (validated against its XSD)."""
+async def get_sepa(payout_id: uuid.UUID, rt: Runtime, principal: PayoutReader) -> Response:
+    """The released payout as an ISO 20022 pain.001 credit-transfer file (validated against
+    its XSD): MsgId and PmtInfId are the payout's, each transaction's EndToEndId the
+    claim's (the same when a claim is paid again after a bank return). 409
+    ``payout_not_released`` while the run waits for release or after it was refused."""
     async with rt.sessions() as session:
         row = await _payout(session, principal, payout_id)
-        lines = await store.payout_lines(session, payout_id)
-    xml = sepa.pain001(payments_of(rt).config, row, lines)
+        xml = await payouts.payout_file(payments_of(rt), session, row)
     return Response(
         xml,
         media_type="application/xml",
@@ -189,72 +280,28 @@ async def get_sepa(payout_id: uuid.UUID, rt: Runtime, principal: ProviderReader)
     )
 
 
-async def _settlement(
-    rt: ServiceRuntime,
-    request: Request,
-    principal: Principal,
-    payout_id: uuid.UUID,
-    reason: str | None,
+@router.post("/v1/payouts/{payout_id}/settle", response_model=PayoutPublic)
+async def settle(
+    payout_id: uuid.UUID, request: Request, rt: Runtime, principal: Reconciler
 ) -> PayoutPublic:
+    """Finance records that the bank executed the transfer: its claims are paid."""
     async with rt.uow() as session:
-        row = await store.get(session, "payouts", payout_id, lock=True)
-        if row is None:
-            raise NotFound(f"no payout {payout_id}")
-        ctx = ctx_for(request, principal)
-        try:
-            if reason is None:
-                row = await payouts.settle(payments_of(rt), session, row, ctx)
-            else:
-                row = await payouts.fail(payments_of(rt), session, row, reason, ctx)
-        except PaymentsError as exc:
-            raise problem(exc) from exc
+        row = await _payout(session, principal, payout_id, lock=True)
+        row = await payouts.settle(payments_of(rt), session, row, ctx_for(request, principal))
         lines = await store.payout_lines(session, payout_id)
     return payout_public(row, lines)
 
 
-@router.post("/v1/payouts/{payout_id}/settle", response_model=PayoutPublic)
-async def settle(
-    payout_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency
-) -> PayoutPublic:
-    """The bank executed the transfer: its claims are paid."""
-    return await _settlement(rt, request, principal, payout_id, None)
-
-
 @router.post("/v1/payouts/{payout_id}/fail", response_model=PayoutPublic)
 async def fail(
-    payout_id: uuid.UUID, cmd: FailPayout, request: Request, rt: Runtime, principal: Agency
+    payout_id: uuid.UUID, cmd: FailPayout, request: Request, rt: Runtime, principal: Reconciler
 ) -> PayoutPublic:
-    """The transfer bounced: its claims are payable again in the next run."""
-    return await _settlement(rt, request, principal, payout_id, cmd.reason)
-
-
-@router.put("/v1/payees/{provider_id}", response_model=PayeePublic)
-async def set_payee(provider_id: str, cmd: SetPayee, rt: Runtime, principal: Agency) -> PayeePublic:
-    """Where the provider is paid (IBAN and BIC are checked)."""
-    try:
-        iban, bic = sepa.normalise_bank_account(cmd.iban, cmd.bic)
-    except sepa.InvalidBankAccount as exc:
-        raise Unprocessable(
-            f"invalid bank account: {exc}",
-            extra={"errors": [{"field": "iban", "message": str(exc)}]},
-        ) from exc
+    """Finance records the bank's return of the transfer, with its ISO 20022 reason code:
+    the claims are payable again (a new run pays them under the same end-to-end ids)."""
     async with rt.uow() as session:
-        await store.upsert_payee(
-            session,
-            provider_id,
-            name=cmd.name,
-            iban=iban,
-            bic=bic,
-            actor=principal.actor,
-            now=payments_of(rt).clock.now(),
+        row = await _payout(session, principal, payout_id, lock=True)
+        row = await payouts.fail(
+            payments_of(rt), session, row, cmd.reason_code, ctx_for(request, principal)
         )
-        row = await store.payee(session, provider_id)
-    assert row is not None
-    return PayeePublic(**row)
-
-
-@router.get("/v1/payees/{provider_id}", response_model=PayeePublic)
-async def get_payee(provider_id: str, rt: Runtime, principal: ProviderReader) -> PayeePublic:
-    async with rt.sessions() as session:
-        row = await store.payee(session, provider_id)
-    return PayeePublic(**visible(principal, row, "payee", provider_id))
+        lines = await store.payout_lines(session, payout_id)
+    return payout_public(row, lines)

@@ -49,7 +49,7 @@ class World:
         self.agency = bearer(settings, "agency", sub="pes-fr-desk", agency_id="pes-fr")
         self.admin = bearer(settings, "admin", sub="admin")
         self.auditor = bearer(settings, "auditor", sub="auditor")
-        self.finance = bearer(settings, "finance", sub="finance-officer")
+        self.finance = bearer(settings, "finance", sub="finance-1")
         # another agency, managing its own accounts
         self.agency_b = bearer(settings, "agency", sub="pes-b-desk", agency_id="pes-b")
         self.providers: set[str] = set()
@@ -130,13 +130,19 @@ class World:
         await self.rt.consumer.handle_batch(messages)
 
     async def register_provider(
-        self, provider_id: str, *, iban: str = IBAN, bic: str = BIC, qa_days: int = 365
+        self,
+        provider_id: str,
+        *,
+        iban: str = IBAN,
+        bic: str = BIC,
+        qa_days: int = 365,
+        agency_id: str = "pes-fr",
     ) -> None:
         now = self.clock.now()
         await self.deliver(
             ProviderRegistered(
                 provider_id=provider_id,
-                agency_id="pes-fr",
+                agency_id=agency_id,
                 name=f"Provider {provider_id}",
                 country="FR",
                 registration_number="REG-" + provider_id,
@@ -335,12 +341,6 @@ class World:
         await self.captured(claim_id)
         return await self.attest(claim_id)
 
-    async def approve_as_finance(self, approval_id: str) -> dict[str, Any]:
-        """Approve a payments proposal as finance (a second person)."""
-        r = await self.c.post(f"/v1/payments/approvals/{approval_id}/approve", headers=self.finance)
-        assert r.status_code == 200, r.text
-        return r.json()  # type: ignore[no-any-return]
-
     async def release_claim(self, claim_id: str) -> dict[str, Any]:
         """Release a held claim under four eyes: the agency proposes, finance approves."""
         r = await self.c.post(f"/v1/claims/{claim_id}/release", headers=self.agency)
@@ -378,6 +378,44 @@ class World:
             rows = await session.execute(text("SELECT id, type FROM ledger.outbox ORDER BY id"))
             state["ledger.outbox"] = [tuple(r) for r in rows]
         return state
+
+    # --- four eyes and payout runs ---
+
+    async def approve_as_finance(
+        self, approval_id: str, sub: str = "finance-1", expect: int = 200
+    ) -> dict[str, Any]:
+        """A second person (finance) approves a proposal: the action is carried out."""
+        r = await self.c.post(
+            f"/v1/payments/approvals/{approval_id}/approve",
+            headers=bearer(self.settings, "finance", sub=sub),
+        )
+        assert r.status_code == expect, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def run_payouts(
+        self, headers: dict[str, str] | None = None, key: str | None = None, **body: Any
+    ) -> dict[str, Any]:
+        """Assemble a payout run (it waits for release). Nothing to pay in the caller's
+        scope is a 409 ``nothing_to_pay``: returned as a run without payouts."""
+        r = await self.c.post(
+            "/v1/payouts/runs",
+            headers={**(headers or self.agency), "Idempotency-Key": key or uuid.uuid4().hex},
+            json=body,
+        )
+        if r.status_code == 409 and r.json()["code"] == "nothing_to_pay":
+            return {"status": None, "payouts": [], "skipped": [], "approval_id": None}
+        assert r.status_code == 202, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def released_run(self, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """A payout run assembled and released by finance (an empty run is returned as is)."""
+        run = await self.run_payouts(headers)
+        if run["approval_id"] is None:
+            return run
+        await self.approve_as_finance(run["approval_id"])
+        r = await self.c.get(f"/v1/payouts/runs/{run['run_id']}", headers=self.admin)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
 
     async def outbox_types(self, service: str = "payments") -> list[str]:
         async with self.app.state.runtimes[service].sessions() as session:

@@ -28,9 +28,9 @@ async def captured_claim(world: World, provider: str = "p1") -> tuple[str, dict[
 
 
 async def run_payouts(world: World) -> list[int]:
-    r = await world.c.post("/v1/payouts/runs", headers=world.agency)
-    assert r.status_code == 202, r.text
-    return [p["amount"] for p in r.json()["payouts"]]
+    """What a released payout run pays, claim by claim."""
+    run = await world.released_run()
+    return [p["amount"] for p in run["payouts"]]
 
 
 async def test_a_claim_is_paid_only_once_the_learner_attests(world: World) -> None:

@@ -55,8 +55,8 @@ async def test_a_late_learner_cancellation_leaves_the_provider_a_share(world: Wo
         lambda: world.claim_status(claims[0]["claim_id"]), lambda c: c["status"] == "captured"
     )
     # the provider's share is paid like any claim
-    run = await world.c.post("/v1/payouts/runs", headers=world.agency)
-    assert [p["amount"] for p in run.json()["payouts"]] == [10_000]
+    run = await world.released_run()
+    assert [p["amount"] for p in run["payouts"]] == [10_000]
 
 
 async def test_once_the_session_started_a_learner_cancellation_is_late(world: World) -> None:

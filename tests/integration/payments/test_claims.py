@@ -223,8 +223,7 @@ async def test_a_suspended_provider_is_held_until_an_agency_releases(world: Worl
     assert refused.status_code == 403 and refused.json()["code"] == "provider_not_eligible"
     # held claims are not paid, even attested
     await world.attest(approved.json()["claim_id"])
-    run = await world.c.post("/v1/payouts/runs", headers=world.agency)
-    assert run.status_code == 202 and run.json()["payouts"] == []
+    assert (await world.run_payouts())["payouts"] == []
     # a provider cannot release its own hold; an agency proposes, finance approves
     path = f"/v1/claims/{r.json()['claim_id']}/release"
     assert (await world.c.post(path, headers=world.provider("p1"))).status_code == 403
@@ -237,8 +236,8 @@ async def test_a_suspended_provider_is_held_until_an_agency_releases(world: Worl
         await world.approve_as_finance(rel.json()["approval_id"])
         await world.captured(claim_id)
     await world.attest(r.json()["claim_id"])
-    run = await world.c.post("/v1/payouts/runs", headers=world.agency)
-    assert [p["amount"] for p in run.json()["payouts"]] == [200_000]
+    run = await world.released_run()
+    assert [p["amount"] for p in run["payouts"]] == [200_000]
 
 
 async def test_a_completion_is_claimed_from_the_moment_the_session_ends(world: World) -> None:

@@ -78,10 +78,10 @@ async def test_every_step_delivered_twice(world: World) -> None:
     assert len(await sent(world, "ledger", "ReservationCaptured")) == 1
 
     await world.attest(claim.json()["claim_id"])
-    run = (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()
+    run = await world.released_run()
     assert [p["amount"] for p in run["payouts"]] == [50_000]
     await twice(world, "payments", await sent(world, "ledger", "ReservationCaptured"))
-    assert (await world.c.post("/v1/payouts/runs", headers=world.agency)).json()["payouts"] == []
+    assert (await world.run_payouts())["payouts"] == []
     assert (await world.claim_status(claim.json()["claim_id"]))["status"] == "in_payout"
 
 

@@ -70,7 +70,7 @@ async def test_the_flow_of_one_euro(db_url: str) -> None:
         balance = await w.balance(account)
         assert balance["spent_total"] == 115_000 and balance["available"] == 85_000
 
-        run = (await client.post("/v1/payouts/runs", headers=w.agency)).json()
+        run = await w.released_run()
         payout = run["payouts"][0]
         assert payout["provider_id"] == provider_id and payout["amount"] == 115_000
         sepa = await client.get(f"/v1/payouts/{payout['payout_id']}/sepa", headers=provider)

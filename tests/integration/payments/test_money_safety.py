@@ -115,8 +115,7 @@ async def test_an_agency_acts_only_on_the_accounts_it_manages(world: World) -> N
     r = await world.c.post(f"/v1/claims/{claim['claim_id']}/release", headers=world.agency)
     assert r.status_code == 202 and r.json()["status"] == "pending"
     assert (await world.claim_status(claim["claim_id"]))["status"] == "held"
-    run = await world.c.post("/v1/payouts/runs", headers=world.agency)
-    assert run.json()["payouts"] == []
+    assert (await world.run_payouts())["payouts"] == []
     await world.approve_as_finance(r.json()["approval_id"])
     assert (await world.claim_status(claim["claim_id"]))["status"] == "captured"
 

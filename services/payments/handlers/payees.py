@@ -1,0 +1,174 @@
+"""Payee bank details belong to the provider: only the provider itself or the agency that
+registered it proposes new details; a second person of the finance role approves them
+(four eyes, action ``payee``, subject ``payee:<provider_id>``); the change is an event with
+the old and new IBAN masked. Changed details are paid only after the cooling-off period,
+unless finance recorded a verification of payee with the bank.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments import payout_store, sepa, store
+from services.payments.domain import PaymentsError, Unknown
+from services.payments.handlers import Payments
+from services.payments.payout_rules import mask_iban
+from shared.approvals import FourEyes, Proposal
+from shared.auth import Principal
+from shared.errors import InvalidError
+from shared.events.payments import PayeeChanged, PayeeVerified
+from shared.outbox import EventContext
+
+Row = dict[str, Any]
+CHANGE = "payee"
+NATIONAL = ("finance", "admin", "auditor")
+
+
+def payee_subject(provider_id: str) -> str:
+    return f"payee:{provider_id}"
+
+
+def not_found(provider_id: str) -> Unknown:
+    # the same answer for a provider that does not exist and one outside the caller's scope
+    return Unknown("payee_not_found", f"no payee {provider_id}")
+
+
+async def in_scope(
+    session: AsyncSession, principal: Principal, provider_id: str, *, act: bool = False
+) -> str | None:
+    """The registering agency of a provider the caller may see (``act``: may propose for),
+    else the 404 of a provider that does not exist."""
+    known, agency_id = await payout_store.provider_agency(session, provider_id)
+    if known:
+        if principal.role == "provider" and principal.provider_id == provider_id:
+            return agency_id
+        if principal.role == "agency" and agency_id and agency_id == principal.agency_id:
+            return agency_id
+        if principal.role in NATIONAL and not act:
+            return agency_id
+    raise not_found(provider_id)
+
+
+def checked_account(iban: str, bic: str | None) -> tuple[str, str | None]:
+    try:
+        return sepa.normalise_bank_account(iban, bic)
+    except sepa.InvalidBankAccount as exc:
+        raise InvalidError(
+            f"invalid bank account: {exc}", code="invalid_bank_account", field="iban"
+        ) from exc
+
+
+async def propose_change(
+    p: Payments,
+    fe: FourEyes,
+    session: AsyncSession,
+    principal: Principal,
+    provider_id: str,
+    *,
+    name: str,
+    iban: str,
+    bic: str | None,
+    ctx: EventContext,
+) -> Proposal:
+    """New bank details wait for a second person; nothing changes yet."""
+    agency_id = await in_scope(session, principal, provider_id, act=True)
+    iban, bic = checked_account(iban, bic)
+    current = await store.payee(session, provider_id)
+    return await fe.propose(
+        session,
+        principal,
+        ctx,
+        action=CHANGE,
+        subject=payee_subject(provider_id),
+        payload={"provider_id": provider_id, "name": name, "iban": iban, "bic": bic},
+        summary={
+            "provider_id": provider_id,
+            "iban": mask_iban(iban),
+            "previous_iban": mask_iban(current["iban"]) if current else None,
+        },
+        agency_id=agency_id,
+        provider_id=provider_id,
+    )
+
+
+async def apply_change(
+    p: Payments, session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+) -> dict[str, Any]:
+    now = p.clock.now()
+    payload = proposal.payload
+    provider_id = str(payload["provider_id"])
+    current = await payout_store.payee_for_update(session, provider_id)
+    await payout_store.change_payee(
+        session,
+        provider_id,
+        name=str(payload["name"]),
+        iban=str(payload["iban"]),
+        bic=payload.get("bic"),
+        actor=proposal.proposed_by,
+        now=now,
+    )
+    payable_from = now + p.config.payee_cooling_off
+    await p.outbox.add(
+        session,
+        [
+            PayeeChanged(
+                provider_id=provider_id,
+                previous_iban=mask_iban(current["iban"]) if current else None,
+                iban=mask_iban(str(payload["iban"])),
+                approval_id=proposal.approval_id,
+                proposed_by=proposal.proposed_by,
+                approved_by=principal.actor,
+                payable_from=payable_from,
+            )
+        ],
+        ctx,
+    )
+    return {
+        "provider_id": provider_id,
+        "iban": mask_iban(str(payload["iban"])),
+        "payable_from": payable_from.isoformat(),
+    }
+
+
+async def verify(
+    p: Payments,
+    session: AsyncSession,
+    principal: Principal,
+    provider_id: str,
+    *,
+    iban: str,
+    result: str,
+    ctx: EventContext,
+) -> Row:
+    """Record finance's verification-of-payee check of the *current* details (the IBAN
+    checked must be the one in force, else 409 ``payee_changed``). Only a ``match`` lets
+    payouts go before the cooling-off period ends."""
+    current = await payout_store.payee_for_update(session, provider_id)
+    if current is None:
+        raise not_found(provider_id)
+    checked, _ = checked_account(iban, None)
+    if checked != current["iban"]:
+        raise PaymentsError(
+            "payee_changed", "the IBAN checked is not the provider's current bank account"
+        )
+    now = p.clock.now()
+    if result == "match":
+        await payout_store.verify_payee(session, provider_id, principal.actor, now)
+    await p.outbox.add(
+        session,
+        [PayeeVerified(provider_id=provider_id, iban=mask_iban(checked), result=result)],
+        ctx,
+    )
+    row = await store.payee(session, provider_id)
+    assert row is not None
+    return row
+
+
+def register_actions(fe: FourEyes, p: Payments) -> None:
+    @fe.action(CHANGE)
+    async def _apply(
+        session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+    ) -> dict[str, Any]:
+        return await apply_change(p, session, proposal, principal, ctx)
