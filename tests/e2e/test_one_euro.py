@@ -1,9 +1,10 @@
 """The flow of one euro with the four services as separate processes over the real Kafka
-broker: an agency opens an account, the yearly allocation grants credit, a provider is
-registered and its course approved, the provider enrols the learner, the learner confirms,
-the ledger reserves, the provider claims, the ledger captures, the payout run pays with a
-SEPA file, the catalogue issues a credential anyone can verify, and the auditors' checks
-(verify and replay from the topic alone) come out clean."""
+broker: an agency opens an account, the yearly policy and allocation (each approved by a
+second person) grant credit, a provider is registered and its course approved, the provider
+enrols the learner, the learner confirms, the ledger reserves, the session ends, the provider
+claims, the ledger captures, the learner attests, the payout run (released by finance) pays
+with a SEPA file, the catalogue issues a credential anyone can verify, and the auditors'
+checks (verify and replay from the topic alone) come out clean."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import httpx
 import pytest
 import xmlschema
 
-from tests.e2e.cluster import REPO, Cluster
+from tests.e2e.cluster import REPO, Cluster, allocate, approved
 from tests.integration.accounts.test_smoke import BODY
 from tests.integration.catalogue.helpers import course_body, provider_body
 from tests.integration.payments.test_payouts import XSD
@@ -37,6 +38,7 @@ async def test_one_euro_across_four_processes_over_kafka(
     settings = settings_for(db_url)
     agency = bearer(settings, "agency", agency_id="pes-fr")
     admin = bearer(settings, "admin")
+    finance = bearer(settings, "finance")
     auditor = bearer(settings, "auditor")
     acc, led, cat, pay = (cluster.url(s) for s in ("accounts", "ledger", "catalogue", "payments"))
     try:
@@ -61,13 +63,11 @@ async def test_one_euro_across_four_processes_over_kafka(
 
             await eventually(balance, lambda b: b.get("status") == "open", timeout=60)
 
-            # 2. the yearly allocation grants the statutory credit
-            r = await c.post(
-                f"{led}/v1/ledger/allocations", json={"year": date.today().year}, headers=admin
-            )
-            assert r.status_code == 202, r.text
+            # 2. the yearly allocation grants the statutory credit (admin proposes the policy
+            # and the run, finance approves each)
+            run = await allocate(c, led, date.today().year, admin, finance)
             await eventually(
-                lambda: c.get(led + r.headers["location"], headers=admin),
+                lambda: c.get(run, headers=admin),
                 lambda resp: resp.json()["status"] == "finished",
                 timeout=60,
             )
@@ -87,7 +87,8 @@ async def test_one_euro_across_four_processes_over_kafka(
             start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
             course = course_body(price=40_000)
             course["sessions"][0]["start"] = start.isoformat()
-            course["sessions"][0]["end"] = (start + timedelta(days=5)).isoformat()
+            end = start + timedelta(seconds=12)
+            course["sessions"][0]["end"] = end.isoformat()
             r = await c.post(f"{cat}/v1/courses", json=course, headers=provider)
             assert r.status_code == 201, r.text
             course_id = r.json()["course_id"]
@@ -128,18 +129,17 @@ async def test_one_euro_across_four_processes_over_kafka(
             b = await balance()
             assert b["reserved"] == 30_000 and b["available"] == 20_000
 
-            # 6. once the session started, the provider claims completion with evidence
-            await eventually(lambda: _now(), lambda now: now > start, timeout=30, interval=0.5)
-            today = date.today()
+            # 6. once the session is over, the provider claims completion with evidence
+            await eventually(lambda: _now(), lambda now: now > end, timeout=60, interval=0.5)
             r = await c.post(
                 f"{pay}/v1/claims",
-                headers=provider,
+                headers={**provider, "Idempotency-Key": str(uuid.uuid4())},
                 json={
                     "enrolment_id": eid,
                     "milestone": "completion",
                     "evidence": {
-                        "started_on": str(today),
-                        "completed_on": str(today),
+                        "started_on": str(start.date()),
+                        "completed_on": str(end.date()),
                         "completion_rate": 90,
                         "certified": True,
                         "grade": "pass",
@@ -156,9 +156,18 @@ async def test_one_euro_across_four_processes_over_kafka(
             b = await balance()
             assert b["spent_total"] == 30_000 and b["reserved"] == 0 and b["available"] == 20_000
 
-            # 7. the payout run pays the provider with a valid SEPA credit transfer
-            r = await c.post(f"{pay}/v1/payouts/runs", headers=agency)
-            assert r.status_code == 202, r.text
+            # the learner attests that the training was given: the claim becomes payable
+            r = await c.post(f"{pay}/v1/claims/{claim_id}/attest", headers=learner)
+            assert r.status_code == 200, r.text
+
+            # 7. the payout run, released by finance, pays the provider with a valid SEPA
+            # credit transfer
+            r = await c.post(
+                f"{pay}/v1/payouts/runs",
+                headers={**agency, "Idempotency-Key": str(uuid.uuid4())},
+                json={},
+            )
+            await approved(c, pay, r, finance)
             payouts = await eventually(
                 lambda: _json(c, f"{pay}/v1/payouts", provider),
                 lambda p: bool(p.get("items")),
