@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -48,8 +48,9 @@ class ServiceDefinition:
     name: str
     router: APIRouter
     title: str
-    # registers event handlers on the runtime's consumer
-    setup: Callable[[ServiceRuntime], None] = lambda rt: None
+    # builds the service's components (its handlers, config, clock) and registers its event
+    # handlers on the runtime's consumer; what it returns is kept as ``rt.components``
+    setup: Callable[[ServiceRuntime], object] = lambda rt: None
     # long-running background jobs (sweeps); each gets the runtime and runs until cancelled
     jobs: Sequence[Job] = ()
     topic_config: dict[str, str] = field(default_factory=dict)
@@ -72,10 +73,23 @@ class ServiceRuntime:
     state: dict[str, Any] = field(default_factory=dict)
     # the service's four-eyes proposals, when it guards money (set by its setup)
     four_eyes: FourEyes | None = None
+    # what the service's setup built; read it typed with :func:`components_of`
+    components: object = None
 
     def uow(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One transaction; the relay is woken after it commits."""
         return transaction(self.sessions)
+
+
+C = TypeVar("C")
+
+
+def components_of(rt: ServiceRuntime, kind: type[C]) -> C:
+    """The components the service's setup built, as the type its dependency module expects."""
+    components = rt.components
+    if not isinstance(components, kind):
+        raise RuntimeError(f"service {rt.name} was not set up with {kind.__name__}")
+    return components
 
 
 def runtime_of(service: str) -> Callable[[Request], ServiceRuntime]:
@@ -151,7 +165,9 @@ def build_app(
                     d.name, sessions, the_bus, max_attempts=settings.consumer_max_attempts
                 ),
             )
-            d.setup(runtime)
+            built = d.setup(runtime)
+            if built is not None:
+                runtime.components = built
             runtime.consumer.attach()
             runtimes[d.name] = runtime
         if settings.kafka_bootstrap and bus is None:
@@ -307,6 +323,7 @@ __all__ = [
     "ServiceDefinition",
     "ServiceRuntime",
     "build_app",
+    "components_of",
     "drain_outboxes",
     "runtime_of",
     "transaction",

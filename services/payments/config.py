@@ -8,7 +8,7 @@ bands that pay providers pro rata to the training actually delivered.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,16 +73,3 @@ class PaymentsConfig(BaseSettings):
     @property
     def payee_cooling_off(self) -> timedelta:
         return timedelta(days=self.payee_cooling_off_days)
-
-
-class Clock:
-    """The service's notion of now; tests move it forward instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, delta: timedelta) -> None:
-        self.offset += delta

@@ -10,11 +10,12 @@ from datetime import timedelta
 
 from services.payments import consumers
 from services.payments.api import router
-from services.payments.config import Clock, PaymentsConfig
+from services.payments.config import PaymentsConfig
 from services.payments.handlers import Payments, payees, payouts
 from services.payments.handlers.holds import register_claim_approvals
 from services.payments.jobs import expire_forever
 from shared.approvals import FourEyes
+from shared.clock import Clock
 from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequested
 from shared.service import ServiceDefinition, ServiceRuntime
 

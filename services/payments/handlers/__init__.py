@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.payments.config import Clock, PaymentsConfig
+from services.payments.config import PaymentsConfig
+from shared.clock import Clock
 from shared.outbox import Outbox
 
 

@@ -13,9 +13,10 @@ import xmlschema
 from sqlalchemy import text
 
 from services.payments import store
-from services.payments.config import Clock, PaymentsConfig
+from services.payments.config import PaymentsConfig
 from services.payments.main import definition as payments_definition
 from services.registry import definition
+from shared.clock import Clock
 from tests.integration.catalogue.helpers import course_body, provider_body
 from tests.integration.payments.conftest import World
 from tests.integration.payments.test_payouts import XSD

@@ -28,11 +28,12 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 
 from services.payments import store
-from services.payments.config import Clock, PaymentsConfig
+from services.payments.config import PaymentsConfig
 from services.payments.domain import PaymentsError
 from services.payments.handlers import Payments, payouts
 from shared.approvals import FourEyes
 from shared.auth import Principal
+from shared.clock import Clock
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.errors import DomainError
 from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequested
