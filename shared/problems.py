@@ -125,6 +125,27 @@ def _is_data_exception(exc: DBAPIError) -> bool:
     return False
 
 
+PROBLEM_OF_STATUS: dict[int, type[Problem]] = {
+    404: NotFound,
+    403: Forbidden,
+    409: Conflict,
+    422: Unprocessable,
+}
+
+
+def internal_error(request: Request) -> JSONResponse:
+    """A 500 that hides the internals (they are in the log)."""
+    return problem_response(
+        problem_body(
+            500,
+            "Internal error",
+            "the request could not be completed; nothing was changed",
+            "internal",
+            request.url.path,
+        )
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -136,23 +157,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         status = STATUS_OF_KIND.get(exc.problem_kind(), 409)
         if status >= 500:
             log.error("domain invariant broken on %s %s: %s", request.method, request.url.path, exc)
-            return problem_response(
-                problem_body(
-                    500,
-                    "Internal error",
-                    "the request could not be completed; nothing was changed",
-                    "internal",
-                    request.url.path,
-                )
-            )
-        titles = {404: "Not found", 403: "Forbidden", 409: "Conflict", 422: "Unprocessable content"}
-        slugs = {404: "not-found", 403: "forbidden", 409: "conflict", 422: "unprocessable"}
+            return internal_error(request)
+        kind = PROBLEM_OF_STATUS[status]
         return problem_response(
             problem_body(
                 status,
-                titles[status],
+                kind.title,
                 exc.problem_detail(),
-                slugs[status],
+                kind.slug,
                 request.url.path,
                 exc.problem_extra(),
             )
@@ -207,25 +219,9 @@ def install_problem_handlers(app: FastAPI) -> None:
                 )
             )
         log.exception("database error on %s %s", request.method, request.url.path)
-        return problem_response(
-            problem_body(
-                500,
-                "Internal error",
-                "the request could not be completed; nothing was changed",
-                "internal",
-                request.url.path,
-            )
-        )
+        return internal_error(request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            problem_body(
-                500,
-                "Internal error",
-                "the request could not be completed; nothing was changed",
-                "internal",
-                request.url.path,
-            )
-        )
+        return internal_error(request)
