@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx
 
+from ila.kafka import start_broker, stop_broker
+from ila.postgres import embedded_postgres_url
 from shared.auth import mint_token
-from shared.db import embedded_postgres_url
-from shared.kafka_launcher import start_broker, stop_broker
 from shared.settings import Settings
 
 ACCOUNTS = 100

@@ -2,9 +2,9 @@
 
 A service declares a :class:`ServiceDefinition` (its router, its event handlers, its
 background jobs). :func:`build_app` wires one or several of them onto a FastAPI app: the
-database (embedded or configured), migrations, the bus, the outbox relay and the inbox
-consumer, in ``lifespan`` and never at import time. ``ila run`` builds all four on the
-in-process bus; ``ila serve <service>`` builds one on Kafka.
+database (configured, or the one the caller provides), migrations, the bus and its topics,
+the outbox relay and the inbox consumer, in ``lifespan`` and never at import time. ``ila
+run`` builds all four on the in-process bus; ``ila serve <service>`` builds one on Kafka.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from shared.approvals import FourEyes
 from shared.auth import TokenVerifier
 from shared.bus import Bus, set_topic_prefix, topic_for
 from shared.bus.base import dlt_topic
-from shared.db import embedded_postgres_url, make_engine, make_sessionmaker, migrate, transaction
+from shared.bus.topics import TopicSpec, ensure_topics
+from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.guards import BodyLimit, SecurityHeaders
 from shared.inbox import EventConsumer
 from shared.logs import configure_logging, correlation_id
@@ -100,9 +101,8 @@ def runtime_of(service: str) -> Callable[[Request], ServiceRuntime]:
     return dependency
 
 
-def topic_specs(definitions: Sequence[ServiceDefinition], partitions: int) -> list[Any]:
-    from shared.kafka_launcher import TopicSpec
-
+def topic_specs(definitions: Sequence[ServiceDefinition], partitions: int) -> list[TopicSpec]:
+    """Each service's topic (with its configuration) and its dead-letter topic."""
     specs = []
     for d in definitions:
         specs.append(TopicSpec(topic_for(d.name), partitions, dict(d.topic_config)))
@@ -117,8 +117,14 @@ def build_app(
     bus: Bus | None = None,
     all_topics: Sequence[ServiceDefinition] | None = None,
     run_jobs: bool = True,
+    default_database_url: Callable[[], str] | None = None,
 ) -> FastAPI:
-    """An app serving ``definitions``. ``all_topics``: services whose topics to create."""
+    """An app serving ``definitions``. ``all_topics``: services whose topics to create.
+
+    A service without a configured database URL gets ``default_database_url()`` (called
+    once, in a worker thread, when the app starts: the composition root passes the embedded
+    server's); without one, such a service is a configuration error.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,13 +133,18 @@ def build_app(
         the_bus = bus or _make_bus(settings)
         engines: dict[str, AsyncEngine] = {}
         runtimes: dict[str, ServiceRuntime] = {}
-        embedded_url: str | None = None
+        fallback_url: str | None = None
         for d in definitions:
             url = settings.database_url_for(d.name)
             if url is None:
-                if embedded_url is None:
-                    embedded_url = await asyncio.to_thread(embedded_postgres_url, settings.data_dir)
-                url = embedded_url
+                if default_database_url is None:
+                    raise RuntimeError(
+                        f"no database URL for {d.name}: set ILA_DATABASE_URL "
+                        f"or ILA_{d.name.upper()}_DATABASE_URL"
+                    )
+                if fallback_url is None:
+                    fallback_url = await asyncio.to_thread(default_database_url)
+                url = fallback_url
             if url not in engines:
                 engines[url] = make_engine(url, pool_size=settings.db_pool_size)
             engine = engines[url]
@@ -171,8 +182,6 @@ def build_app(
             runtime.consumer.attach()
             runtimes[d.name] = runtime
         if settings.kafka_bootstrap and bus is None:
-            from shared.kafka_launcher import ensure_topics
-
             await ensure_topics(
                 settings.kafka_bootstrap,
                 topic_specs(all_topics or definitions, settings.kafka_partitions),

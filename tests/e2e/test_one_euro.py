@@ -207,7 +207,7 @@ async def test_one_euro_across_four_processes_over_kafka(
         await cluster.ready("ledger")
         replay = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "shared.cli", "audit", "replay", "--url", cluster.url("ledger")],
+            [sys.executable, "-m", "ila.cli", "audit", "replay", "--url", cluster.url("ledger")],
             env=env,
             cwd=REPO,
             capture_output=True,

@@ -1,4 +1,4 @@
-"""The local Kafka broker from shared.kafka_launcher, exercised with the aiokafka clients
+"""The local Kafka broker from ila.kafka, exercised with the aiokafka clients
 the services use: explicit topics, idempotent producer, manual-commit consumer, shutdown."""
 
 from __future__ import annotations
@@ -17,17 +17,10 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from shared.kafka_launcher import (
-    STATE_FILE,
-    KafkaBroker,
-    TopicSpec,
-    ensure_topics,
-    fetch_jars,
-    start_broker,
-    stop_broker,
-    stop_from_workdir,
-    wait_ready,
-)
+from ila.kafka import STATE_FILE, KafkaBroker, start_broker, stop_broker, stop_from_workdir
+from ila.kafka_jars import fetch_jars
+from ila.kafka_probe import wait_ready
+from shared.bus.topics import TopicSpec, ensure_topics
 
 pytestmark = [
     pytest.mark.kafka,
