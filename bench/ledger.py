@@ -43,7 +43,7 @@ from shared.auth import mint_token
 from shared.db import executemany, make_engine, make_sessionmaker, migrate, transaction
 from shared.events.ledger import CourseRef
 from shared.outbox import EventContext, Outbox
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench-results"
@@ -399,7 +399,7 @@ async def run(accounts: int, seconds: float) -> None:
         async with httpx.AsyncClient(timeout=60) as c:
             world = await setup(
                 c,
-                dict.fromkeys(("accounts", "ledger", "catalogue", "payments"), base),
+                dict.fromkeys(SERVICES, base),
                 Settings(),
                 64,
                 2.0,

@@ -294,12 +294,7 @@ def _register_service_commands() -> None:
     """Each service may add a sub-command group (``ila accounts ...``, ``ila audit ...``)."""
     import importlib
 
-    for module_name in (
-        "services.accounts.cli",
-        "services.ledger.cli",
-        "services.catalogue.cli",
-        "services.payments.cli",
-    ):
+    for module_name in (f"services.{name}.cli" for name in SERVICES):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
