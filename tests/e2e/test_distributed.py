@@ -58,7 +58,7 @@ async def test_walking_skeleton_over_kafka(
         assert balance.json()["available"] == 0
         assert balance.json()["status"] == "open"
     # the services created their topics explicitly: the ledger's is kept forever
-    from tests.integration.test_kafka_launcher import retention_ms
+    from tests.support import retention_ms
 
     assert await retention_ms(kafka_bootstrap, f"{services['prefix']}ledger") == "-1"
     assert await retention_ms(kafka_bootstrap, f"{services['prefix']}accounts") != "-1"
