@@ -38,7 +38,7 @@ down: $(STAMP)
 	$(BIN)/ila down
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests
+	$(BIN)/ruff check shared services ila tests bench
 	$(BIN)/mypy
 
 schemas: $(STAMP)

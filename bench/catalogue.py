@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from bench.ledger import all_in_one
-from shared.db import embedded_postgres_url, make_engine, make_sessionmaker, migrate, transaction
+from ila.postgres import embedded_postgres_url
+from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.outbox import EventContext, Outbox
 
 REPO = Path(__file__).resolve().parent.parent

@@ -33,23 +33,17 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 from sqlalchemy import text
 
+from ila.postgres import embedded_postgres_url
 from services.ledger.allocation import run_allocation, start_allocation
 from services.ledger.audit import verify
 from services.ledger.commands import CaptureReservation, OpenWallet, ReserveCredits
 from services.ledger.domain import EntitlementPolicy, WalletState, decide
 from services.ledger.handlers import Ledger
 from shared.auth import mint_token
-from shared.db import (
-    embedded_postgres_url,
-    executemany,
-    make_engine,
-    make_sessionmaker,
-    migrate,
-    transaction,
-)
+from shared.db import executemany, make_engine, make_sessionmaker, migrate, transaction
 from shared.events.ledger import CourseRef
 from shared.outbox import EventContext, Outbox
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench-results"
@@ -202,7 +196,7 @@ async def all_in_one(url: str) -> AsyncIterator[str]:
         "ILA_PAYMENTS_VELOCITY_PER_HOUR": "100000000",
     }  # a load test, not fraud
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
-        [sys.executable, "-m", "shared.cli", "run", "--port", str(port)],
+        [sys.executable, "-m", "ila.cli", "run", "--port", str(port)],
         env=env,
         cwd=REPO,
         stdout=subprocess.DEVNULL,
@@ -405,7 +399,7 @@ async def run(accounts: int, seconds: float) -> None:
         async with httpx.AsyncClient(timeout=60) as c:
             world = await setup(
                 c,
-                dict.fromkeys(("accounts", "ledger", "catalogue", "payments"), base),
+                dict.fromkeys(SERVICES, base),
                 Settings(),
                 64,
                 2.0,

@@ -24,10 +24,10 @@ from typing import Any
 
 import httpx
 
+from ila.kafka import start_broker, stop_broker
+from ila.postgres import embedded_postgres_url
 from shared.auth import mint_token
-from shared.db import embedded_postgres_url
-from shared.kafka_launcher import start_broker, stop_broker
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 
 ACCOUNTS = 100
 PER_ACCOUNT = 10
@@ -91,7 +91,7 @@ async def setup(
     from tests.integration.accounts.test_smoke import BODY
     from tests.integration.catalogue.helpers import course_body, provider_body
 
-    acc, led, cat, pay = (urls[s] for s in ("accounts", "ledger", "catalogue", "payments"))
+    acc, led, cat, pay = (urls[s] for s in SERVICES)
     agency = _h(mint_token(settings, role="agency", sub="b", agency_id="pes-fr"))
     accounts = []
     for _ in range(n_accounts):
@@ -150,7 +150,7 @@ async def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
     total = int(rate * seconds)
     settings = Settings()
     agency = _h(mint_token(settings, role="agency", sub="b", agency_id="pes-fr"))
-    acc, led, cat, pay = (cluster.url(s) for s in ("accounts", "ledger", "catalogue", "payments"))
+    acc, led, cat, pay = (cluster.url(s) for s in SERVICES)
     try:
         cluster.start()
         await cluster.ready()

@@ -27,40 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import Principal, Role
 from shared.errors import ConflictError, ForbiddenError, NotFoundError
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
+from shared.kernel_ddl import approvals_ddl  # the applied migrations import it from here
 from shared.outbox import EventContext, Outbox
 
 Status = Literal["pending", "approved", "refused", "expired"]
 STATUSES: tuple[Status, ...] = ("pending", "approved", "refused", "expired")
 
-
-def approvals_ddl(schema: str) -> list[str]:
-    """The proposals table of a service (its migration creates it in its own schema)."""
-    s = f'"{schema}"'
-    return [
-        f"""CREATE TABLE {s}.approvals (
-            approval_id   uuid PRIMARY KEY,
-            action        text NOT NULL,
-            subject       text NOT NULL,
-            payload       jsonb NOT NULL,
-            summary       jsonb NOT NULL,
-            agency_id     text,
-            provider_id   text,
-            proposed_by   text NOT NULL,
-            proposer_sub  text NOT NULL,
-            proposed_at   timestamptz NOT NULL,
-            expires_at    timestamptz NOT NULL,
-            status        text NOT NULL DEFAULT 'pending'
-                          CHECK (status IN ('pending', 'approved', 'refused')),
-            decided_by    text,
-            decided_at    timestamptz,
-            reason_code   text,
-            result        jsonb
-        )""",
-        f"CREATE INDEX approvals_pending ON {s}.approvals (proposed_at) WHERE status = 'pending'",
-        # at most one open proposal per action and subject: a second one would let two
-        # approvers each approve "their" copy
-        f"CREATE INDEX approvals_subject ON {s}.approvals (action, subject, status)",
-    ]
+__all__ = ["STATUSES", "FourEyes", "Proposal", "Status", "approvals_ddl"]
 
 
 @dataclass(frozen=True)

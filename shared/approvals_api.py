@@ -54,6 +54,28 @@ def four_eyes_of(rt: ServiceRuntime) -> FourEyes:
     return rt.four_eyes
 
 
+async def decide(
+    rt: ServiceRuntime,
+    approval_id: uuid.UUID,
+    principal: Principal,
+    *,
+    approve: bool,
+    reason_code: str | None = None,
+) -> dict[str, Any]:
+    """The second person's decision, in one transaction; the proposal as it now stands."""
+    fe = four_eyes_of(rt)
+    async with rt.uow() as session:
+        decided = await fe.decide(
+            session,
+            approval_id,
+            principal,
+            EventContext.for_request(principal.actor),
+            approve=approve,
+            reason_code=reason_code,
+        )
+    return decided.public(fe.clock())
+
+
 def approvals_router(service: str, prefix: str) -> APIRouter:
     router = APIRouter(prefix=prefix, tags=["approvals"])
     Runtime = Annotated[ServiceRuntime, Depends(runtime_of(service))]
@@ -100,32 +122,13 @@ def approvals_router(service: str, prefix: str) -> APIRouter:
     @router.post("/approvals/{approval_id}/approve")
     async def approve(approval_id: uuid.UUID, rt: Runtime, principal: Approver) -> Any:
         """Approve as the second person: the proposed action is carried out now."""
-        fe = four_eyes_of(rt)
-        async with rt.uow() as session:
-            decided = await fe.decide(
-                session,
-                approval_id,
-                principal,
-                EventContext.for_request(principal.actor),
-                approve=True,
-            )
-        return decided.public(fe.clock())
+        return await decide(rt, approval_id, principal, approve=True)
 
     @router.post("/approvals/{approval_id}/refuse")
     async def refuse(
         approval_id: uuid.UUID, body: Refusal, rt: Runtime, principal: Approver
     ) -> Any:
         """Refuse as the second person, with a reason code (no free text)."""
-        fe = four_eyes_of(rt)
-        async with rt.uow() as session:
-            decided = await fe.decide(
-                session,
-                approval_id,
-                principal,
-                EventContext.for_request(principal.actor),
-                approve=False,
-                reason_code=body.reason_code,
-            )
-        return decided.public(fe.clock())
+        return await decide(rt, approval_id, principal, approve=False, reason_code=body.reason_code)
 
     return router

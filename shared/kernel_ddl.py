@@ -1,7 +1,9 @@
-"""DDL of the tables every service keeps in its own schema: outbox, inbox, idempotency.
+"""DDL of the kernel's tables that a service keeps in its own schema: outbox, inbox and
+idempotency (every service), approvals (the services that guard money with four eyes).
 
-Each service's first migration calls :func:`kernel_tables`, so the tables live in (and
-migrate with) the service that owns them.
+Each service's first migration calls :func:`kernel_tables` (and a later one
+:func:`approvals_ddl` where it uses :class:`shared.approvals.FourEyes`), so the tables live
+in (and migrate with) the service that owns them.
 """
 
 from __future__ import annotations
@@ -42,4 +44,34 @@ def kernel_tables(schema: str) -> list[str]:
             created_at    timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (scope, key)
         )""",
+    ]
+
+
+def approvals_ddl(schema: str) -> list[str]:
+    """The proposals table of a service (its migration creates it in its own schema)."""
+    s = f'"{schema}"'
+    return [
+        f"""CREATE TABLE {s}.approvals (
+            approval_id   uuid PRIMARY KEY,
+            action        text NOT NULL,
+            subject       text NOT NULL,
+            payload       jsonb NOT NULL,
+            summary       jsonb NOT NULL,
+            agency_id     text,
+            provider_id   text,
+            proposed_by   text NOT NULL,
+            proposer_sub  text NOT NULL,
+            proposed_at   timestamptz NOT NULL,
+            expires_at    timestamptz NOT NULL,
+            status        text NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending', 'approved', 'refused')),
+            decided_by    text,
+            decided_at    timestamptz,
+            reason_code   text,
+            result        jsonb
+        )""",
+        f"CREATE INDEX approvals_pending ON {s}.approvals (proposed_at) WHERE status = 'pending'",
+        # at most one open proposal per action and subject: a second one would let two
+        # approvers each approve "their" copy
+        f"CREATE INDEX approvals_subject ON {s}.approvals (action, subject, status)",
     ]

@@ -2,9 +2,10 @@
 
 A service declares a :class:`ServiceDefinition` (its router, its event handlers, its
 background jobs). :func:`build_app` wires one or several of them onto a FastAPI app: the
-database (embedded or configured), migrations, the bus, the outbox relay and the inbox
-consumer, in ``lifespan`` and never at import time. ``ila run`` builds all four on the
-in-process bus; ``ila serve <service>`` builds one on Kafka.
+database (configured, or the one the caller provides), migrations, the bus and its topics,
+the outbox relay and the inbox consumer, in ``lifespan`` and never at import time, plus the
+problem handlers, the guards and the operations endpoints (:mod:`shared.ops`). ``ila run``
+builds all four on the in-process bus; ``ila serve <service>`` builds one on Kafka.
 """
 
 from __future__ import annotations
@@ -12,35 +13,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.approvals import FourEyes
 from shared.auth import TokenVerifier
 from shared.bus import Bus, set_topic_prefix, topic_for
 from shared.bus.base import dlt_topic
-from shared.db import embedded_postgres_url, make_engine, make_sessionmaker, migrate, transaction
+from shared.bus.topics import TopicSpec, ensure_topics
+from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.guards import BodyLimit, SecurityHeaders
 from shared.inbox import EventConsumer
-from shared.logs import configure_logging, correlation_id
-from shared.metrics import CONSUMER_LAG, HTTP_LATENCY, HTTP_REQUESTS
+from shared.logs import configure_logging
+from shared.ops import install_operations
 from shared.outbox import Outbox, Relay
-from shared.problems import ServiceUnavailable, install_problem_handlers
+from shared.problems import install_problem_handlers
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Job = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -100,9 +97,8 @@ def runtime_of(service: str) -> Callable[[Request], ServiceRuntime]:
     return dependency
 
 
-def topic_specs(definitions: Sequence[ServiceDefinition], partitions: int) -> list[Any]:
-    from shared.kafka_launcher import TopicSpec
-
+def topic_specs(definitions: Sequence[ServiceDefinition], partitions: int) -> list[TopicSpec]:
+    """Each service's topic (with its configuration) and its dead-letter topic."""
     specs = []
     for d in definitions:
         specs.append(TopicSpec(topic_for(d.name), partitions, dict(d.topic_config)))
@@ -117,8 +113,14 @@ def build_app(
     bus: Bus | None = None,
     all_topics: Sequence[ServiceDefinition] | None = None,
     run_jobs: bool = True,
+    default_database_url: Callable[[], str] | None = None,
 ) -> FastAPI:
-    """An app serving ``definitions``. ``all_topics``: services whose topics to create."""
+    """An app serving ``definitions``. ``all_topics``: services whose topics to create.
+
+    A service without a configured database URL gets ``default_database_url()`` (called
+    once, in a worker thread, when the app starts: the composition root passes the embedded
+    server's); without one, such a service is a configuration error.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,13 +129,18 @@ def build_app(
         the_bus = bus or _make_bus(settings)
         engines: dict[str, AsyncEngine] = {}
         runtimes: dict[str, ServiceRuntime] = {}
-        embedded_url: str | None = None
+        fallback_url: str | None = None
         for d in definitions:
             url = settings.database_url_for(d.name)
             if url is None:
-                if embedded_url is None:
-                    embedded_url = await asyncio.to_thread(embedded_postgres_url, settings.data_dir)
-                url = embedded_url
+                if default_database_url is None:
+                    raise RuntimeError(
+                        f"no database URL for {d.name}: set ILA_DATABASE_URL "
+                        f"or ILA_{d.name.upper()}_DATABASE_URL"
+                    )
+                if fallback_url is None:
+                    fallback_url = await asyncio.to_thread(default_database_url)
+                url = fallback_url
             if url not in engines:
                 engines[url] = make_engine(url, pool_size=settings.db_pool_size)
             engine = engines[url]
@@ -171,8 +178,6 @@ def build_app(
             runtime.consumer.attach()
             runtimes[d.name] = runtime
         if settings.kafka_bootstrap and bus is None:
-            from shared.kafka_launcher import ensure_topics
-
             await ensure_topics(
                 settings.kafka_bootstrap,
                 topic_specs(all_topics or definitions, settings.kafka_partitions),
@@ -218,7 +223,7 @@ def build_app(
         limit=settings.max_body_bytes,
         overrides={path: n for d in definitions for path, n in d.body_limits.items()},
     )
-    _install_observability(app, label, settings)
+    install_operations(app, label, settings)
     for d in definitions:
         app.include_router(d.router)
     return app
@@ -232,85 +237,6 @@ def _make_bus(settings: Settings) -> Bus:
     from shared.bus.inprocess import InProcessBus
 
     return InProcessBus()
-
-
-def _install_observability(app: FastAPI, label: str, settings: Settings) -> None:
-    access = logging.getLogger("ila.access")
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Any) -> Response:
-        cid = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-        token = correlation_id.set(cid)
-        started = time.perf_counter()
-        status = 500
-        try:
-            response: Response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Correlation-ID"] = cid
-            return response
-        finally:
-            elapsed = time.perf_counter() - started
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            # only known methods and route templates: a client cannot invent new series
-            method = request.method if request.method in KNOWN_METHODS else "OTHER"
-            HTTP_REQUESTS.labels(label, method, path, str(status)).inc()
-            HTTP_LATENCY.labels(label, method, path).observe(elapsed)
-            access.info(
-                "%s %s %s %.1fms",
-                request.method,
-                request.url.path,
-                status,
-                elapsed * 1000,
-                extra={"status": status, "path": request.url.path, "method": request.method},
-            )
-            correlation_id.reset(token)
-
-    @app.get("/healthz", include_in_schema=True, tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        """The process is alive."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"])
-    async def readyz(request: Request) -> dict[str, Any]:
-        """The database and the bus are reachable."""
-        runtimes: dict[str, ServiceRuntime] = getattr(request.app.state, "runtimes", {})
-        checks: dict[str, str] = {}
-        for name, rt in runtimes.items():
-            try:
-                async with rt.sessions() as session:
-                    await session.execute(text("SELECT 1"))
-                checks[f"{name}.database"] = "ok"
-            except Exception as exc:
-                checks[f"{name}.database"] = f"error: {type(exc).__name__}"
-        for name, rt in runtimes.items():
-            checks[f"{name}.relay"] = "ok" if rt.relay.alive() else "down"
-        bus: Bus | None = getattr(request.app.state, "bus", None)
-        checks["bus"] = "ok" if bus is not None and await bus.ping() else "unreachable"
-        if bus is not None:
-            for group in bus.down():
-                checks[f"consumer.{group}"] = "down"
-            bound = settings.readiness_max_lag
-            if bound:
-                for group, lag in (await bus.lag()).items():
-                    if lag > bound:
-                        checks[f"consumer.{group}"] = f"lagging: {lag} > {bound}"
-        if not runtimes or any(v != "ok" for v in checks.values()):
-            raise ServiceUnavailable("not ready", extra={"checks": checks})
-        return {"status": "ready", "checks": checks}
-
-    @app.get("/metrics", tags=["operations"], response_class=Response)
-    async def metrics(request: Request) -> Response:
-        """Prometheus metrics."""
-        runtimes: dict[str, ServiceRuntime] = getattr(request.app.state, "runtimes", {})
-        for rt in runtimes.values():
-            with contextlib.suppress(Exception):
-                await rt.relay.backlog()
-        bus: Bus | None = getattr(request.app.state, "bus", None)
-        if bus is not None:
-            for group, lag in (await bus.lag()).items():
-                CONSUMER_LAG.labels(group).set(lag)
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def drain_outboxes(app: FastAPI) -> None:

@@ -32,7 +32,7 @@ def pg_admin_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from shared.db import embedded_postgres_url
+    from ila.postgres import embedded_postgres_url
 
     root = Path(tempfile.mkdtemp(prefix="ila-pg-", dir=os.environ.get("ILA_TEST_TMP")))
     try:
@@ -73,7 +73,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    from shared.kafka_launcher import start_broker, stop_broker
+    from ila.kafka import start_broker, stop_broker
 
     workdir = Path(tempfile.mkdtemp(prefix="ila-kafka-", dir=os.environ.get("ILA_TEST_TMP")))
     try:

@@ -1,4 +1,5 @@
-"""Test helpers: settings, tokens, apps in-process, polling with a deadline."""
+"""Test helpers: settings, tokens, apps in-process, polling with a deadline, a Kafka
+topic's configuration."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from fastapi import FastAPI
 
 from shared.auth import Role, mint_token
@@ -72,3 +75,20 @@ async def eventually(
         await asyncio.sleep(interval)
         value = await probe()
     return value
+
+
+async def retention_ms(bootstrap: str, topic: str) -> str:
+    """A Kafka topic's ``retention.ms`` as the broker reports it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})]
+        )
+    finally:
+        await admin.close()
+    [resource] = [r for response in responses for r in response.resources]
+    error_code, _message, _type, name, entries = resource[:5]
+    assert (error_code, name) == (0, topic)
+    values = {entry[0]: entry[1] for entry in entries}
+    return str(values["retention.ms"])

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from ila.tooling import service_engine
 from services.accounts import imports
 from services.accounts.commands import AGENCY_ID_PATTERN
 from services.accounts.handlers import AccountsConfig
@@ -21,7 +22,6 @@ from shared.bus import set_topic_prefix
 from shared.db import make_sessionmaker
 from shared.outbox import EventContext, Outbox
 from shared.settings import get_settings
-from shared.tooling import service_engine
 
 accounts_app = typer.Typer(help="Accounts operations: bulk onboarding", no_args_is_help=True)
 COMMANDS = {"accounts": accounts_app}

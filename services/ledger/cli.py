@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ila.tooling import service_engine
 from services.ledger import allocation, audit, runs, store
 from services.ledger.handlers import Ledger
 from services.ledger.sweeps import sweep_once
@@ -18,7 +19,6 @@ from shared.auth import mint_token
 from shared.bus import set_topic_prefix
 from shared.outbox import Outbox
 from shared.settings import SERVICE_PORTS, get_settings
-from shared.tooling import service_engine
 
 audit_app = typer.Typer(help="Auditors' tools: verify, export, replay", no_args_is_help=True)
 ledger_app = typer.Typer(help="Ledger operations: allocation, expiry sweep", no_args_is_help=True)

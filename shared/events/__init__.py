@@ -9,7 +9,9 @@ def load_all() -> None:
     """Import every event catalogue so that the registry is complete."""
     import importlib
 
-    for module in ("accounts", "ledger", "catalogue", "payments"):
+    from shared.settings import SERVICES
+
+    for module in SERVICES:
         try:
             importlib.import_module(f"shared.events.{module}")
         except ModuleNotFoundError as exc:  # a catalogue not written yet

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from services.registry import all_definitions
+from ila.registry import all_definitions
 from shared.service import build_app
 from tests.e2e.cluster import free_port
 from tests.support import IN_CI, token

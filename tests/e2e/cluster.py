@@ -53,7 +53,7 @@ class Cluster:
                 [
                     sys.executable,
                     "-m",
-                    "shared.cli",
+                    "ila.cli",
                     "serve",
                     name,
                     "--port",

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.registry import all_definitions
+from ila.registry import all_definitions
 from shared.settings import SERVICES
 from tests.e2e.cluster import Cluster, allocate
 from tests.integration.accounts.test_smoke import BODY
@@ -58,7 +58,7 @@ async def test_walking_skeleton_over_kafka(
         assert balance.json()["available"] == 0
         assert balance.json()["status"] == "open"
     # the services created their topics explicitly: the ledger's is kept forever
-    from tests.integration.test_kafka_launcher import retention_ms
+    from tests.support import retention_ms
 
     assert await retention_ms(kafka_bootstrap, f"{services['prefix']}ledger") == "-1"
     assert await retention_ms(kafka_bootstrap, f"{services['prefix']}accounts") != "-1"
@@ -73,7 +73,7 @@ async def _ready(client: httpx.AsyncClient, base: str) -> bool:
 
 def ila(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "ila.cli", *args],
         env={**os.environ, **env},
         cwd=REPO,
         capture_output=True,

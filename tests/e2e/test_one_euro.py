@@ -21,6 +21,7 @@ import httpx
 import pytest
 import xmlschema
 
+from shared.settings import SERVICES
 from tests.e2e.cluster import REPO, Cluster, allocate, approved
 from tests.integration.accounts.test_smoke import BODY
 from tests.integration.catalogue.helpers import course_body, provider_body
@@ -40,7 +41,7 @@ async def test_one_euro_across_four_processes_over_kafka(
     admin = bearer(settings, "admin")
     finance = bearer(settings, "finance")
     auditor = bearer(settings, "auditor")
-    acc, led, cat, pay = (cluster.url(s) for s in ("accounts", "ledger", "catalogue", "payments"))
+    acc, led, cat, pay = (cluster.url(s) for s in SERVICES)
     try:
         await cluster.ready()
         async with httpx.AsyncClient(timeout=15) as c:
@@ -207,7 +208,7 @@ async def test_one_euro_across_four_processes_over_kafka(
         await cluster.ready("ledger")
         replay = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "shared.cli", "audit", "replay", "--url", cluster.url("ledger")],
+            [sys.executable, "-m", "ila.cli", "audit", "replay", "--url", cluster.url("ledger")],
             env=env,
             cwd=REPO,
             capture_output=True,

@@ -15,7 +15,7 @@ import jwt
 import pytest
 from pydantic import ValidationError
 
-from services.registry import all_definitions
+from ila.registry import all_definitions
 from shared.settings import Settings
 from tests.support import bearer, running_app, settings_for
 
@@ -151,7 +151,7 @@ def test_development_secrets_refuse_a_non_loopback_address(command: list[str]) -
         "ILA_KAFKA_BOOTSTRAP": "127.0.0.1:1",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *command],
+        [sys.executable, "-m", "ila.cli", *command],
         env=env,
         cwd=REPO,
         capture_output=True,

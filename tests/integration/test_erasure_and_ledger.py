@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from services.registry import all_definitions
+from ila.registry import all_definitions
 from tests.integration.accounts.test_smoke import BODY
 from tests.support import bearer, eventually, running_app, settings_for
 

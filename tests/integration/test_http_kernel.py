@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.registry import all_definitions
+from ila.registry import all_definitions
 from tests.integration.accounts.test_smoke import BODY
 from tests.support import bearer, running_app, settings_for
 

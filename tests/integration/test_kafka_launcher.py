@@ -1,4 +1,4 @@
-"""The local Kafka broker from shared.kafka_launcher, exercised with the aiokafka clients
+"""The local Kafka broker from ila.kafka, exercised with the aiokafka clients
 the services use: explicit topics, idempotent producer, manual-commit consumer, shutdown."""
 
 from __future__ import annotations
@@ -13,21 +13,14 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from shared.kafka_launcher import (
-    STATE_FILE,
-    KafkaBroker,
-    TopicSpec,
-    ensure_topics,
-    fetch_jars,
-    start_broker,
-    stop_broker,
-    stop_from_workdir,
-    wait_ready,
-)
+from ila.kafka import STATE_FILE, KafkaBroker, start_broker, stop_broker, stop_from_workdir
+from ila.kafka_jars import fetch_jars
+from ila.kafka_probe import wait_ready
+from shared.bus.topics import TopicSpec, ensure_topics
+from tests.support import retention_ms
 
 pytestmark = [
     pytest.mark.kafka,
@@ -49,22 +42,6 @@ def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1.0)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-async def retention_ms(bootstrap: str, topic: str) -> str:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})]
-        )
-    finally:
-        await admin.close()
-    [resource] = [r for response in responses for r in response.resources]
-    error_code, _message, _type, name, entries = resource[:5]
-    assert (error_code, name) == (0, topic)
-    values = {entry[0]: entry[1] for entry in entries}
-    return str(values["retention.ms"])
 
 
 async def test_wait_ready_is_awaitable(broker: KafkaBroker) -> None:

@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.bus import Message
 from shared.bus.kafka import KafkaBus
+from shared.bus.topics import TopicSpec, ensure_topics
 from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events import Envelope
 from shared.events.accounts import AccountOpened, AccountSuspended, NeedProfile
 from shared.inbox import EventConsumer
-from shared.kafka_launcher import TopicSpec, ensure_topics
 from shared.kernel_ddl import kernel_tables
 from shared.outbox import EventContext, Outbox, Relay, RelayCrash
 from tests.support import eventually

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.db import embedded_postgres_url, embedded_running, stop_embedded
+from ila.postgres import embedded_postgres_url, embedded_running, stop_embedded
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def _run_and_stop(data_dir: Path, how: int) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ILA_")}
     env |= {"ILA_DATA_DIR": str(data_dir), "ILA_PORT": str(port), "ILA_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "run"],
+        [sys.executable, "-m", "ila.cli", "run"],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from aiokafka.errors import CommitFailedError
 
+from ila.registry import all_definitions
 from services.ledger.main import definition as ledger
-from services.registry import all_definitions
 from shared.bus import Message, set_topic_prefix
 from shared.bus.kafka import KafkaBus
-from shared.kafka_launcher import TopicSpec, ensure_topics
+from shared.bus.topics import TopicSpec, ensure_topics
 from shared.service import topic_specs
 from tests.support import eventually, running_app, settings_for
 

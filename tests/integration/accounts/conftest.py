@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from services.registry import definition
+from ila.registry import definition
 from shared.settings import Settings
 from tests.conftest import _create_database as create_database
 from tests.support import bearer, running_app, settings_for

@@ -289,7 +289,7 @@ async def test_the_import_refuses_what_is_not_csv(accounts: Accounts) -> None:
 async def test_cli_import(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``ila accounts import FILE --agency-id ID`` straight into the database. The command
     runs its own event loop, so it runs in a worker thread here."""
-    from shared.cli import app
+    from ila.cli import app
     from shared.settings import get_settings
 
     monkeypatch.setenv("ILA_DATABASE_URL", db_url)

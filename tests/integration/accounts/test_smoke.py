@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.registry import definition
+from ila.registry import definition
 from tests.support import bearer, running_app, settings_for
 
 pytestmark = pytest.mark.postgres

@@ -14,7 +14,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from services.registry import definition
+from ila.registry import definition
 from shared.bus import Message, topic_for
 from shared.events import Envelope, Event
 from shared.events.accounts import AccountOpened, AccountTransferred, NeedProfile

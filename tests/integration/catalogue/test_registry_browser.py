@@ -22,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 
-from services.registry import definition
+from ila.registry import definition
 from shared.service import build_app
 from tests.integration.catalogue.helpers import course_body, provider_body
 from tests.support import IN_CI, bearer, settings_for

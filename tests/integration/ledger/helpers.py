@@ -14,8 +14,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from ila.registry import all_definitions
 from services.ledger.main import run_allocations
-from services.registry import all_definitions
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.integration.accounts.test_smoke import BODY

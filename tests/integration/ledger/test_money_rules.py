@@ -230,7 +230,7 @@ async def test_a_run_with_an_out_of_bounds_policy_fails_instead_of_running(api: 
 async def test_the_cli_only_resumes_approved_runs(
     api: Api, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.cli import app
+    from ila.cli import app
     from shared.settings import get_settings
 
     monkeypatch.setenv("ILA_DATABASE_URL", db_url)

@@ -17,10 +17,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from ila.registry import definition
 from services.payments import store
 from services.payments.config import PaymentsConfig
 from services.payments.main import definition as payments_definition
-from services.registry import definition
 from shared.bus import Message, topic_for
 from shared.clock import Clock
 from shared.events import Envelope, Event

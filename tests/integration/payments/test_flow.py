@@ -12,10 +12,10 @@ import pytest
 import xmlschema
 from sqlalchemy import text
 
+from ila.registry import definition
 from services.payments import store
 from services.payments.config import PaymentsConfig
 from services.payments.main import definition as payments_definition
-from services.registry import definition
 from shared.clock import Clock
 from tests.integration.catalogue.helpers import course_body, provider_body
 from tests.integration.payments.conftest import World

@@ -1,5 +1,10 @@
-"""The ``ila`` command: run the system, serve one service, mint tokens, migrate, run Kafka,
-write event schemas, and the operators' and auditors' tools."""
+"""The ``ila`` command, the composition root: run the system, serve one service, mint
+tokens, migrate, run Kafka, write event schemas, and the operators' and auditors' tools
+(each service's ``cli`` module adds its own command group).
+
+Here, and only here, the services meet the development tools: with no database URL
+configured, ``run``, ``serve`` and ``migrate`` hand the services the embedded PostgreSQL
+(:mod:`ila.postgres`)."""
 
 from __future__ import annotations
 
@@ -50,8 +55,8 @@ def run(
 
     The embedded PostgreSQL this command starts is stopped when it exits (Ctrl-C, SIGTERM);
     one that was already running (``make up``, another ``ila run``) is joined and left."""
-    from services.registry import all_definitions
-    from shared.db import embedded_running, stop_embedded
+    from ila.postgres import embedded_postgres_url, embedded_running, stop_embedded
+    from ila.registry import all_definitions
     from shared.service import build_app
 
     settings = get_settings()
@@ -67,7 +72,11 @@ def run(
     signal.signal(signal.SIGTERM, terminate)
     try:
         _serve(
-            build_app(all_definitions(), settings),
+            build_app(
+                all_definitions(),
+                settings,
+                default_database_url=lambda: embedded_postgres_url(settings.data_dir),
+            ),
             settings.host,
             port or settings.port,
             settings.log_level,
@@ -83,7 +92,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port (default: the service's own)")] = None,
 ) -> None:
     """One service on its own port, over Kafka (ILA_KAFKA_BOOTSTRAP)."""
-    from services.registry import all_definitions, definition
+    from ila.postgres import embedded_postgres_url
+    from ila.registry import all_definitions, definition
     from shared.service import build_app
 
     if service not in SERVICES:
@@ -91,7 +101,12 @@ def serve(
     settings = get_settings()
     if not settings.kafka_bootstrap:
         raise typer.BadParameter("set ILA_KAFKA_BOOTSTRAP: separate services talk over Kafka")
-    asgi = build_app([definition(service)], settings, all_topics=all_definitions())
+    asgi = build_app(
+        [definition(service)],
+        settings,
+        all_topics=all_definitions(),
+        default_database_url=lambda: embedded_postgres_url(settings.data_dir),
+    )
     _serve(asgi, settings.host, port or SERVICE_PORTS[service], settings.log_level)
 
 
@@ -100,7 +115,8 @@ def migrate(
     service: Annotated[list[str] | None, typer.Argument(help="services (default: all)")] = None,
 ) -> None:
     """Apply each service's migrations to its database."""
-    from shared.db import database_url, make_engine
+    from ila.postgres import database_url
+    from shared.db import make_engine
     from shared.db import migrate as run_migrate
 
     settings = get_settings()
@@ -188,7 +204,7 @@ def schemas(
 @kafka_app.command("fetch")
 def kafka_fetch() -> None:
     """Fetch the broker's jars with Maven into .cache/kafka."""
-    from shared.kafka_launcher import fetch_jars
+    from ila.kafka_jars import fetch_jars
 
     typer.echo(str(fetch_jars()))
 
@@ -199,7 +215,7 @@ def kafka_start(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Start a detached broker; print its bootstrap address."""
-    from shared.kafka_launcher import start_broker
+    from ila.kafka import start_broker
 
     typer.echo(start_broker(workdir, port=port).bootstrap)
 
@@ -207,7 +223,7 @@ def kafka_start(
 @kafka_app.command("stop")
 def kafka_stop(workdir: Annotated[Path, typer.Option()] = Path("var/kafka")) -> None:
     """Stop the broker started in ``workdir``."""
-    from shared.kafka_launcher import stop_from_workdir
+    from ila.kafka import stop_from_workdir
 
     typer.echo("stopped" if stop_from_workdir(workdir) else "not running")
 
@@ -217,8 +233,8 @@ def up(
     kafka_port: Annotated[int, typer.Option()] = 19092,
 ) -> None:
     """The distributed mode: Kafka, PostgreSQL and four service processes (until Ctrl-C)."""
-    from shared.db import embedded_postgres_url
-    from shared.kafka_launcher import start_broker, stop_broker
+    from ila.kafka import start_broker, stop_broker
+    from ila.postgres import embedded_postgres_url
 
     settings = get_settings()
     workdir = settings.data_dir / "kafka"
@@ -227,7 +243,7 @@ def up(
     env = {**os.environ, "ILA_KAFKA_BOOTSTRAP": broker.bootstrap, "ILA_DATABASE_URL": url}
     procs = []
     for name in SERVICES:
-        procs.append(subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", name], env=env))
+        procs.append(subprocess.Popen([sys.executable, "-m", "ila.cli", "serve", name], env=env))
         time.sleep(0.5)  # let migrations of each schema start in turn
     (settings.data_dir / "up.json").write_text(
         json.dumps({"pids": [p.pid for p in procs], "kafka": broker.bootstrap})
@@ -266,11 +282,10 @@ def down() -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         state.unlink()
-    from shared.kafka_launcher import stop_from_workdir
+    from ila.kafka import stop_from_workdir
+    from ila.postgres import stop_embedded
 
     stop_from_workdir(settings.data_dir / "kafka")
-    from shared.db import stop_embedded
-
     stop_embedded(settings.data_dir)
     typer.echo("stopped")
 
@@ -279,12 +294,7 @@ def _register_service_commands() -> None:
     """Each service may add a sub-command group (``ila accounts ...``, ``ila audit ...``)."""
     import importlib
 
-    for module_name in (
-        "services.accounts.cli",
-        "services.ledger.cli",
-        "services.catalogue.cli",
-        "services.payments.cli",
-    ):
+    for module_name in (f"services.{name}.cli" for name in SERVICES):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -1,4 +1,5 @@
-"""The four services by name (the CLI and the all-in-one app start them from here)."""
+"""The four services by name: their definitions, imported when asked for (the CLI, the
+all-in-one app and the tests start them from here)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers for command-line tools that work on one service's database directly."""
+"""Helpers for the services' command-line tools that work on one service's database
+directly (``ila accounts import``, ``ila audit ...``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import database_url, make_engine, migrate
+from ila.postgres import database_url
+from shared.db import make_engine, migrate
 from shared.settings import Settings, get_settings
 
 

@@ -1,0 +1,105 @@
+"""What every app serves for its operators: a correlation id and an access log line per
+request, the HTTP metrics, ``/healthz`` (alive), ``/readyz`` (database, relay, bus and
+consumer groups reachable; consumer lag within bounds) and ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from shared.bus import Bus
+from shared.logs import correlation_id
+from shared.metrics import CONSUMER_LAG, HTTP_LATENCY, HTTP_REQUESTS
+from shared.problems import ServiceUnavailable
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.service import ServiceRuntime
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def install_operations(app: FastAPI, label: str, settings: Settings) -> None:
+    access = logging.getLogger("ila.access")
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Any) -> Response:
+        cid = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        token = correlation_id.set(cid)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response: Response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Correlation-ID"] = cid
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            # only known methods and route templates: a client cannot invent new series
+            method = request.method if request.method in KNOWN_METHODS else "OTHER"
+            HTTP_REQUESTS.labels(label, method, path, str(status)).inc()
+            HTTP_LATENCY.labels(label, method, path).observe(elapsed)
+            access.info(
+                "%s %s %s %.1fms",
+                request.method,
+                request.url.path,
+                status,
+                elapsed * 1000,
+                extra={"status": status, "path": request.url.path, "method": request.method},
+            )
+            correlation_id.reset(token)
+
+    @app.get("/healthz", include_in_schema=True, tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(request: Request) -> dict[str, Any]:
+        """The database and the bus are reachable."""
+        runtimes: dict[str, ServiceRuntime] = getattr(request.app.state, "runtimes", {})
+        checks: dict[str, str] = {}
+        for name, rt in runtimes.items():
+            try:
+                async with rt.sessions() as session:
+                    await session.execute(text("SELECT 1"))
+                checks[f"{name}.database"] = "ok"
+            except Exception as exc:
+                checks[f"{name}.database"] = f"error: {type(exc).__name__}"
+        for name, rt in runtimes.items():
+            checks[f"{name}.relay"] = "ok" if rt.relay.alive() else "down"
+        bus: Bus | None = getattr(request.app.state, "bus", None)
+        checks["bus"] = "ok" if bus is not None and await bus.ping() else "unreachable"
+        if bus is not None:
+            for group in bus.down():
+                checks[f"consumer.{group}"] = "down"
+            bound = settings.readiness_max_lag
+            if bound:
+                for group, lag in (await bus.lag()).items():
+                    if lag > bound:
+                        checks[f"consumer.{group}"] = f"lagging: {lag} > {bound}"
+        if not runtimes or any(v != "ok" for v in checks.values()):
+            raise ServiceUnavailable("not ready", extra={"checks": checks})
+        return {"status": "ready", "checks": checks}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics."""
+        runtimes: dict[str, ServiceRuntime] = getattr(request.app.state, "runtimes", {})
+        for rt in runtimes.values():
+            with contextlib.suppress(Exception):
+                await rt.relay.backlog()
+        bus: Bus | None = getattr(request.app.state, "bus", None)
+        if bus is not None:
+            for group, lag in (await bus.lag()).items():
+                CONSUMER_LAG.labels(group).set(lag)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
