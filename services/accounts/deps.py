@@ -44,13 +44,13 @@ class AccountsComponents:
         return cls(config, clock, outbox, Accounts(outbox, config, clock))
 
 
-def _components(
-    rt: Annotated[ServiceRuntime, Depends(runtime_of("accounts"))],
-) -> AccountsComponents:
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of("accounts"))]
+
+
+def _components(rt: Runtime) -> AccountsComponents:
     return components_of(rt, AccountsComponents)
 
 
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of("accounts"))]
 Components = Annotated[AccountsComponents, Depends(_components)]
 
 Agency = Annotated[Principal, Depends(require("agency"))]
