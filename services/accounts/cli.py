@@ -15,11 +15,12 @@ from typing import Annotated
 import typer
 
 from ila.tooling import service_engine
-from services.accounts import imports
 from services.accounts.commands import AGENCY_ID_PATTERN
-from services.accounts.handlers import AccountsConfig
+from services.accounts.deps import AccountsComponents
+from services.accounts.domain.errors import BadHeader
+from services.accounts.handlers import imports
 from shared.bus import set_topic_prefix
-from shared.db import make_sessionmaker
+from shared.db import make_sessionmaker, transaction
 from shared.outbox import EventContext, Outbox
 from shared.settings import get_settings
 
@@ -64,14 +65,13 @@ def import_command(
         raise typer.Exit(1) from None
     try:
         total = sum(1 for _ in imports.parse(text).lines)
-    except imports.BadHeader as exc:
+    except BadHeader as exc:
         typer.echo(f"{file}: {exc}", err=True)
         raise typer.Exit(1) from None
 
     settings = get_settings()
     set_topic_prefix(settings.kafka_topic_prefix)
-    config = AccountsConfig.from_settings(settings)
-    outbox = Outbox("accounts")
+    components = AccountsComponents.build(settings, Outbox("accounts"))
     ctx = EventContext.new(actor=f"cli:accounts-import:{agency_id}")
 
     with typer.progressbar(length=total, label="importing") as bar:
@@ -84,10 +84,10 @@ def import_command(
 
         async def go() -> imports.ImportReport:
             async with service_engine("accounts", settings) as engine:
+                sessions = make_sessionmaker(engine)
                 return await imports.run_import(
-                    make_sessionmaker(engine),
-                    outbox,
-                    config,
+                    components.accounts,
+                    lambda: transaction(sessions),
                     text,
                     agency_id,
                     ctx,

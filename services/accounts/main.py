@@ -1,14 +1,16 @@
-"""The accounts service definition: router and configuration, wired in lifespan."""
+"""The accounts service definition: its router and its components, built in setup (at
+lifespan, never at import time)."""
 
 from __future__ import annotations
 
-from services.accounts.api import MAX_IMPORT_BYTES, router
-from services.accounts.handlers import AccountsConfig
+from services.accounts.api import router
+from services.accounts.api.imports import MAX_IMPORT_BYTES
+from services.accounts.deps import AccountsComponents
 from shared.service import ServiceDefinition, ServiceRuntime
 
 
-def _setup(rt: ServiceRuntime) -> None:
-    rt.state["config"] = AccountsConfig.from_settings(rt.settings)
+def _setup(rt: ServiceRuntime) -> AccountsComponents:
+    return AccountsComponents.build(rt.settings, rt.outbox)
 
 
 def definition() -> ServiceDefinition:

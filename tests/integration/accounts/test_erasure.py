@@ -9,7 +9,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 
-from services.accounts.handlers import decrypt_personal
+from services.accounts.handlers.personal import decrypt_personal
 from tests.integration.accounts.conftest import (
     Accounts,
     account_body,

@@ -388,7 +388,7 @@ async def test_a_value_the_database_refuses_rejects_only_its_line(
     line: the other lines of the batch are opened, that one is reported."""
     from sqlalchemy import text as sql
 
-    from services.accounts import store
+    from services.accounts.store import accounts as store
 
     insert_accounts, insert_account = store.insert_accounts, store.insert_account
 

@@ -1,4 +1,5 @@
-"""The only place with SQL for the accounts service."""
+"""The account rows: opening (one or many at once), reading, lifecycle and profile
+updates, and the lookup of a person's account by national id hash."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts.domain import Account
-from shared.db import executemany
+from services.accounts.domain.accounts import Account
+from services.accounts.store import keys
 
 COLUMNS = (
     "account_id, agency_id, birth_year, country, region, qualification_level, "
@@ -44,14 +45,14 @@ class AccountRow:
             agency_id=self.agency_id,
             status=self.status,  # type: ignore[arg-type]
             qualification_level=self.qualification_level,
-            employment_status=self.employment_status,
+            employment_status=self.employment_status,  # type: ignore[arg-type]
             need_flags=tuple(self.need_flags),
             erased=self.erased_at is not None,
         )
 
 
 async def insert_account(session: AsyncSession, row: dict[str, Any], data_key: bytes) -> bool:
-    """Insert unless the national id hash exists; True when inserted."""
+    """Insert, with its data key, unless the national id hash exists; True when inserted."""
     inserted = await session.scalar(
         text(
             "INSERT INTO accounts.accounts (account_id, national_id_hash, agency_id, birth_year, "
@@ -66,16 +67,14 @@ async def insert_account(session: AsyncSession, row: dict[str, Any], data_key: b
     )
     if inserted is None:
         return False
-    await session.execute(
-        text("INSERT INTO accounts.personal_keys (account_id, data_key) VALUES (:a, :k)"),
-        {"a": row["account_id"], "k": data_key},
-    )
+    await keys.insert_key(session, row["account_id"], data_key)
     return True
 
 
 async def insert_accounts(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     """Insert many accounts in one statement, skipping national ids that exist; the ids
-    inserted. Their data keys go in with :func:`insert_keys`."""
+    inserted. Their data keys go in with
+    :func:`services.accounts.store.keys.insert_keys`."""
     if not rows:
         return set()
     # one lock order for every bulk insert, so that two imports never deadlock
@@ -109,12 +108,6 @@ async def insert_accounts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         },
     )
     return set(result.scalars())
-
-
-async def insert_keys(session: AsyncSession, keys: list[tuple[uuid.UUID, bytes]]) -> None:
-    await executemany(
-        session, "INSERT INTO accounts.personal_keys (account_id, data_key) VALUES ($1, $2)", keys
-    )
 
 
 async def account_ids_by_hash(
@@ -156,14 +149,6 @@ async def get(
     return AccountRow(**row) if row else None
 
 
-async def data_key(session: AsyncSession, account_id: uuid.UUID) -> bytes | None:
-    key: bytes | None = await session.scalar(
-        text("SELECT data_key FROM accounts.personal_keys WHERE account_id = :a"),
-        {"a": account_id},
-    )
-    return key
-
-
 async def update(session: AsyncSession, account_id: uuid.UUID, **fields: Any) -> None:
     assignments = ", ".join(f"{k} = :{k}" for k in fields)
     await session.execute(
@@ -175,10 +160,19 @@ async def update(session: AsyncSession, account_id: uuid.UUID, **fields: Any) ->
     )
 
 
-async def erase_personal_data(session: AsyncSession, account_id: uuid.UUID) -> None:
-    await session.execute(
-        text("DELETE FROM accounts.personal_keys WHERE account_id = :a"), {"a": account_id}
+async def update_profile(session: AsyncSession, account: Account) -> None:
+    await update(
+        session,
+        account.account_id,
+        qualification_level=account.qualification_level,
+        employment_status=account.employment_status,
+        need_flags=list(account.need_flags),
     )
+
+
+async def mark_erased(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """Drop the encrypted personal data and note when (the key goes with
+    :func:`services.accounts.store.keys.delete_key`)."""
     await session.execute(
         text(
             "UPDATE accounts.accounts SET personal_ciphertext = NULL, personal_nonce = NULL, "

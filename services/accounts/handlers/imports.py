@@ -14,19 +14,20 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts import handlers
 from services.accounts.commands import OpenAccount
-from services.accounts.domain import AccountError
-from shared.db import is_transient, transaction
-from shared.outbox import EventContext, Outbox
+from services.accounts.domain.errors import AccountError, BadHeader, ManagedByAnotherAgency
+from services.accounts.handlers.accounts import Accounts, NewAccount, Opened
+from shared.db import is_transient
+from shared.outbox import EventContext
 
 COLUMNS = (
     "national_id",
@@ -41,25 +42,17 @@ COLUMNS = (
     "email",
     "phone",
 )
-REQUIRED = (
-    "national_id",
-    "birth_date",
-    "country",
-    "region",
-    "qualification_level",
-    "employment_status",
-    "given_name",
-    "family_name",
-)
+OPTIONAL = ("need_flags", "email", "phone")
+REQUIRED = tuple(name for name in COLUMNS if name not in OPTIONAL)
 PERSONAL = ("given_name", "family_name", "email", "phone")
 MAX_FIELD = 500
 MAX_ERROR = 300
-MANAGED_ELSEWHERE = (
-    "an account exists for this national id and is managed by another agency (ask for a transfer)"
-)
+MANAGED_ELSEWHERE = ManagedByAnotherAgency().detail
 
 Parsed = tuple[int, dict[str, str] | str]
 Progress = Callable[[int, int], None]
+# opens one transaction: the runtime's ``uow`` in the service, its own in the CLI
+UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass
@@ -75,7 +68,7 @@ class ImportReport:
             error = error[: MAX_ERROR - 1] + "…"
         self.rejected.append({"line": line, "error": error})
 
-    def count(self, line: int, opened: handlers.Opened, agency_id: str) -> None:
+    def count(self, line: int, opened: Opened, agency_id: str) -> None:
         if opened.created:
             self.opened += 1
         elif opened.named_to(agency_id):
@@ -92,10 +85,6 @@ class ImportReport:
             "rejected": self.rejected,
             "ignored_columns": self.ignored_columns,
         }
-
-
-class BadHeader(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -202,9 +191,8 @@ def _describe(exc: ValidationError) -> str:
 
 
 async def run_import(
-    sessions: async_sessionmaker[AsyncSession],
-    outbox: Outbox,
-    config: handlers.AccountsConfig,
+    accounts: Accounts,
+    uow: UnitOfWork,
     text_data: str,
     agency_id: str,
     ctx: EventContext,
@@ -221,92 +209,82 @@ async def run_import(
     """
     csv_file = parse(text_data)
     lines = list(csv_file.lines)
-    report = ImportReport(ignored_columns=csv_file.ignored_columns)
-    seen: dict[str, int] = {}  # national id hash -> first line with it
+    run = _Run(
+        accounts, uow, ctx, agency_id, ImportReport(ignored_columns=csv_file.ignored_columns)
+    )
     done = 0
     for start in range(0, len(lines), batch_size):
         chunk = lines[start : start + batch_size]
-        now = datetime.now(UTC)
-        ready: list[tuple[int, handlers.NewAccount]] = []
+        now = accounts.clock.now()
+        ready: list[tuple[int, NewAccount]] = []
         for line, fields in chunk:
-            report.total += 1
-            outcome = _prepare(config, agency_id, now, seen, line, fields)
+            run.report.total += 1
+            outcome = run.prepare(now, line, fields)
             if isinstance(outcome, str):
-                report.reject(line, outcome)
+                run.report.reject(line, outcome)
             else:
                 ready.append((line, outcome))
         if ready:
-            await _open(sessions, outbox, ctx, report, ready, agency_id)
+            await run.open(ready)
         done += len(chunk)
         if progress is not None:
             progress(done, len(lines))
-    report.rejected.sort(key=lambda r: int(r["line"]))
-    return report
+    run.report.rejected.sort(key=lambda r: int(r["line"]))
+    return run.report
 
 
-def _prepare(
-    config: handlers.AccountsConfig,
-    agency_id: str,
-    now: datetime,
-    seen: dict[str, int],
-    line: int,
-    fields: dict[str, str] | str,
-) -> handlers.NewAccount | str:
-    """The account a line asks for, or why it cannot have one."""
-    if isinstance(fields, str):
-        return fields
-    try:
-        cmd = to_command(fields)
-    except ValidationError as exc:
-        return _describe(exc)
-    except ValueError as exc:
-        return str(exc)
-    try:
-        new = handlers.new_account(config, cmd, agency_id, now=now)
-    except AccountError as exc:
-        return exc.detail
-    first = seen.setdefault(new.national_id_hash, line)
-    if first != line:
-        return f"duplicate national id: the same as on line {first}"
-    return new
+@dataclass
+class _Run:
+    """One import: who asks, how its transactions open, and its report so far."""
 
+    accounts: Accounts
+    uow: UnitOfWork
+    ctx: EventContext
+    agency_id: str
+    report: ImportReport
+    # national id hash -> first line with it
+    seen: dict[str, int] = field(default_factory=dict)
 
-async def _open(
-    sessions: async_sessionmaker[AsyncSession],
-    outbox: Outbox,
-    ctx: EventContext,
-    report: ImportReport,
-    ready: list[tuple[int, handlers.NewAccount]],
-    agency_id: str,
-) -> None:
-    try:
-        async with transaction(sessions) as session:
-            opened = await handlers.open_accounts(session, outbox, [n for _, n in ready], ctx)
-    except DBAPIError as exc:
-        if is_transient(exc):
-            raise
-        await _open_one_by_one(sessions, outbox, ctx, report, ready, agency_id)
-        return
-    for line, new in ready:
-        report.count(line, opened[new.national_id_hash], agency_id)
+    def prepare(self, now: datetime, line: int, fields: dict[str, str] | str) -> NewAccount | str:
+        """The account a line asks for, or why it cannot have one."""
+        if isinstance(fields, str):
+            return fields
+        try:
+            cmd = to_command(fields)
+        except ValidationError as exc:
+            return _describe(exc)
+        except ValueError as exc:
+            return str(exc)
+        try:
+            new = self.accounts.prepare(cmd, self.agency_id, now=now)
+        except AccountError as exc:
+            return exc.detail
+        first = self.seen.setdefault(new.national_id_hash, line)
+        if first != line:
+            return f"duplicate national id: the same as on line {first}"
+        return new
 
-
-async def _open_one_by_one(
-    sessions: async_sessionmaker[AsyncSession],
-    outbox: Outbox,
-    ctx: EventContext,
-    report: ImportReport,
-    ready: list[tuple[int, handlers.NewAccount]],
-    agency_id: str,
-) -> None:
-    async with transaction(sessions) as session:
+    async def open(self, ready: list[tuple[int, NewAccount]]) -> None:
+        try:
+            async with self.uow() as session:
+                opened = await self.accounts.open_many(session, [n for _, n in ready], self.ctx)
+        except DBAPIError as exc:
+            if is_transient(exc):
+                raise
+            await self.open_one_by_one(ready)
+            return
         for line, new in ready:
-            try:
-                async with session.begin_nested():
-                    opened = await handlers.insert_new(session, outbox, new, ctx)
-            except DBAPIError as exc:
-                if is_transient(exc):
-                    raise
-                report.reject(line, "the database refused a value on this line")
-                continue
-            report.count(line, opened, agency_id)
+            self.report.count(line, opened[new.national_id_hash], self.agency_id)
+
+    async def open_one_by_one(self, ready: list[tuple[int, NewAccount]]) -> None:
+        async with self.uow() as session:
+            for line, new in ready:
+                try:
+                    async with session.begin_nested():
+                        opened = await self.accounts.insert_new(session, new, self.ctx)
+                except DBAPIError as exc:
+                    if is_transient(exc):
+                        raise
+                    self.report.reject(line, "the database refused a value on this line")
+                    continue
+                self.report.count(line, opened, self.agency_id)

@@ -1,0 +1,15 @@
+"""HTTP endpoints of the accounts service, under ``/v1/accounts``: ``accounts`` (opening,
+reading, the need profile and the lifecycle), ``personal`` (erasure of personal data) and
+``imports`` (bulk onboarding from a CSV file). Routes parse, authorize through
+:mod:`services.accounts.deps`, call a handler and shape the reply; the domain's refusals
+propagate to the one exception handler."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.accounts.api import accounts, imports, personal
+
+router = APIRouter()
+for part in (accounts, personal, imports):
+    router.include_router(part.router, prefix="/v1/accounts", tags=["accounts"])

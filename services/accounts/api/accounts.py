@@ -1,0 +1,161 @@
+"""Opening, reading and changing accounts: the need profile and the lifecycle (suspend,
+reinstate, close, transfer).
+
+A national id that already has an account answers 409 naming the account only to the agency
+that manages it; any other agency gets a 409 that names neither the account nor its agency.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.accounts.api.schemas import AccountOpenedReply, AccountPage, AccountPublic, public
+from services.accounts.commands import LifecycleChange, OpenAccount, TransferAccount, UpdateProfile
+from services.accounts.deps import (
+    Agency,
+    AgencyOrAuditor,
+    Components,
+    Reader,
+    Runtime,
+    agency_of,
+    authorize_read,
+    ctx_for,
+    load_managed,
+)
+from services.accounts.domain.accounts import Action
+from services.accounts.store import accounts as store
+from services.accounts.store.accounts import AccountRow
+from shared.auth import Principal
+from shared.idempotency import run_idempotent
+from shared.service import ServiceRuntime
+
+router = APIRouter()
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=AccountOpenedReply,
+    responses={
+        409: {
+            "description": "an account exists for this national id (named only to the agency "
+            "that manages it)"
+        }
+    },
+)
+async def open_account(
+    body: OpenAccount, request: Request, rt: Runtime, c: Components, principal: Agency
+) -> Response:
+    """Open an account for an adult of working age. The same national id again: 409 naming
+    the existing account (``account_id``) to the agency that manages it; to any other
+    agency, 409 ``managed_by_another_agency`` naming neither the account nor the agency."""
+
+    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        account_id = await c.accounts.open(session, body, agency_of(principal), ctx_for(principal))
+        location = f"/v1/accounts/{account_id}"
+        return 201, {"account_id": str(account_id), "status": "active"}, {"Location": location}
+
+    return await run_idempotent(
+        rt.sessions, "accounts", request, principal, body.model_dump(mode="json"), effect
+    )
+
+
+@router.get("", response_model=AccountPage)
+async def list_accounts(
+    rt: Runtime,
+    principal: AgencyOrAuditor,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: uuid.UUID | None = None,
+) -> AccountPage:
+    """Accounts the agency manages (auditors: all), by account id."""
+    agency = principal.agency_id if principal.role == "agency" else None
+    async with rt.sessions() as session:
+        rows = await store.list_for_agency(session, agency, after, limit)
+        items = [await public(session, r) for r in rows]
+    nxt = str(rows[-1].account_id) if len(rows) == limit else None
+    return AccountPage(items=items, next=nxt)
+
+
+@router.get("/{account_id}", response_model=AccountPublic)
+async def get_account(account_id: uuid.UUID, rt: Runtime, principal: Reader) -> AccountPublic:
+    async with rt.sessions() as session:
+        row = authorize_read(principal, account_id, await store.get(session, account_id))
+        return await public(session, row)
+
+
+Change = Callable[[AsyncSession, AccountRow], Awaitable[object]]
+
+
+async def _change(
+    rt: ServiceRuntime, principal: Principal, account_id: uuid.UUID, change: Change
+) -> AccountPublic:
+    """Apply ``change`` to an account the agency manages, in one transaction; the account
+    as it now is."""
+    async with rt.uow() as session:
+        row = await load_managed(session, principal, account_id)
+        await change(session, row)
+        updated = await store.get(session, account_id)
+        assert updated is not None
+        return await public(session, updated)
+
+
+@router.patch("/{account_id}/profile", response_model=AccountPublic)
+async def update_profile(
+    account_id: uuid.UUID, body: UpdateProfile, rt: Runtime, c: Components, principal: Agency
+) -> AccountPublic:
+    """Change the need profile (qualification, employment, flags)."""
+    ctx = ctx_for(principal)
+    return await _change(
+        rt, principal, account_id, lambda s, row: c.accounts.update_profile(s, row, body, ctx)
+    )
+
+
+# the lifecycle moves, each a POST /{account_id}/<action> with a reason; its description
+LIFECYCLE: dict[Action, str | None] = {
+    "suspend": "Suspend: no new reservations until reinstated.",
+    "reinstate": None,
+    "close": "Close for good: no grants or reservations; the ledger keeps the history.",
+}
+
+
+def _lifecycle_route(action: Action) -> Callable[..., Awaitable[AccountPublic]]:
+    async def route(
+        account_id: uuid.UUID, body: LifecycleChange, rt: Runtime, c: Components, principal: Agency
+    ) -> AccountPublic:
+        ctx = ctx_for(principal)
+        return await _change(
+            rt,
+            principal,
+            account_id,
+            lambda s, row: c.accounts.change_status(s, row, action, body, ctx),
+        )
+
+    return route
+
+
+for action, description in LIFECYCLE.items():
+    router.add_api_route(
+        f"/{{account_id}}/{action}",
+        _lifecycle_route(action),
+        methods=["POST"],
+        response_model=AccountPublic,
+        name=action,
+        description=description,
+    )
+
+
+@router.post("/{account_id}/transfer", response_model=AccountPublic)
+async def transfer(
+    account_id: uuid.UUID, body: TransferAccount, rt: Runtime, c: Components, principal: Agency
+) -> AccountPublic:
+    """Hand the account over to another agency."""
+    ctx = ctx_for(principal)
+    return await _change(
+        rt, principal, account_id, lambda s, row: c.accounts.transfer(s, row, body, ctx)
+    )
