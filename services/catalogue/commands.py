@@ -26,7 +26,7 @@ from pydantic import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from services.catalogue import isced
+from services.catalogue.domain import isced
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]

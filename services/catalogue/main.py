@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue import projections
 from services.catalogue.api import build_router
-from services.catalogue.credentials.signing import derive_issuer_key
+from services.catalogue.domain.credentials.signing import derive_issuer_key
 from services.catalogue.handlers import CatalogueConfig
 from services.catalogue.handlers import credentials as credential_handlers
 from shared.events import Envelope

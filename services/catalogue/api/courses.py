@@ -32,8 +32,8 @@ from services.catalogue.api.common import (
     provider_uuid,
 )
 from services.catalogue.commands import CreateCourse, Decision, UpdateCourse, Withdrawal
-from services.catalogue.credentials.document import descriptor_elements
 from services.catalogue.domain import courses as rules
+from services.catalogue.domain.credentials.document import descriptor_elements
 from services.catalogue.domain.errors import CatalogueError
 from services.catalogue.handlers import courses as handlers
 from services.catalogue.store import courses as store

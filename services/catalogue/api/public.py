@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from services.catalogue import isced
 from services.catalogue.api.common import Runtime, config_of, now
-from services.catalogue.credentials.document import descriptor_elements
+from services.catalogue.domain import isced
+from services.catalogue.domain.credentials.document import descriptor_elements
 from services.catalogue.store import search as store
 from shared.problems import BadRequest, NotFound
 

@@ -19,7 +19,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.catalogue import isced as isced_fields
 from services.catalogue.api.common import Runtime, config_of, now
 from services.catalogue.api.public import (
     MODE_LABELS,
@@ -27,11 +26,12 @@ from services.catalogue.api.public import (
     encode_cursor,
     load_public_course,
 )
+from services.catalogue.domain import isced as isced_fields
 from services.catalogue.store import search as store
 from shared.problems import BadRequest, NotFound
 
 router = APIRouter(prefix="/registry", tags=["public registry"])
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 KINDS = {
     "training": "Training course",
     "guidance": "Career guidance",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.catalogue.credentials.signing import IssuerKey
+from services.catalogue.domain.credentials.signing import IssuerKey
 
 
 @dataclass(frozen=True)

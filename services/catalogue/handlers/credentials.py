@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalogue.credentials import document, signing
+from services.catalogue.domain.credentials import document, signing
 from services.catalogue.domain.errors import conflict
 from services.catalogue.handlers import CatalogueConfig
 from services.catalogue.store import courses as course_store

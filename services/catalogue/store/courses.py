@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalogue import isced
+from services.catalogue.domain import isced
 from services.catalogue.domain.courses import Course
 
 # PostgreSQL text-search configurations by ISO 639-1 code; other languages use 'simple'
