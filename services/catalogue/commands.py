@@ -49,25 +49,6 @@ Supervision = Literal[
     "onsite_identity_verification",
 ]
 
-# Fields whose change is a change of "content" (the offer itself) or of price: on an approved
-# course such a change goes back to the agency for review. Sessions alone do not.
-CONTENT_FIELDS = (
-    "kind",
-    "title",
-    "description",
-    "language",
-    "learning_outcomes",
-    "eqf_level",
-    "isced_field",
-    "esco_skills",
-    "workload_hours",
-    "ects",
-    "mode",
-    "region",
-    "tags",
-    "descriptor",
-)
-
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
