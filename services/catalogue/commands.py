@@ -27,6 +27,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from services.catalogue.domain import isced
+from services.catalogue.domain.courses import Action
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
@@ -286,6 +287,13 @@ class Decision(Strict):
 
 
 class Withdrawal(Strict):
+    reason: Reason | None = None
+
+
+class CourseStep(Strict):
+    """One step of a course's eligibility workflow (who may take it is the caller's check)."""
+
+    action: Action
     reason: Reason | None = None
 
 
