@@ -48,8 +48,9 @@ QUERIES: dict[str, dict[str, Any]] = {
 
 
 async def load(url: str, n: int) -> None:
-    from services.catalogue.commands import Accredit, CreateCourse, RegisterProvider
-    from services.catalogue.handlers import courses, providers
+    from services.catalogue.commands import Accredit, CourseStep, CreateCourse, RegisterProvider
+    from services.catalogue.domain.credentials.signing import derive_issuer_key
+    from services.catalogue.handlers import CatalogueConfig, Context, courses, providers
     from services.catalogue.store import courses as course_store
     from services.catalogue.store import providers as provider_store
     from tests.integration.catalogue.helpers import course_body, provider_body
@@ -61,17 +62,21 @@ async def load(url: str, n: int) -> None:
     ctx = EventContext.new("bench")
     rng = random.Random(7)
     now = datetime.now(UTC)
+    config = CatalogueConfig(currency="EUR", issuer_key=derive_issuer_key("bench"))
     provider_ids = []
     async with transaction(sessions) as s:
+        c = Context(s, outbox, config, now, ctx)
         for _provider in range(20):
             registration = RegisterProvider.model_validate_json(json.dumps(provider_body()))
-            reg = await providers.register(s, outbox, registration, "pes-fr", ctx, now)
+            reg = await providers.register(registration, "pes-fr", c)
             provider = await provider_store.get(s, reg.provider_id)
             assert provider is not None
-            await providers.accredit(s, outbox, provider, Accredit(reason="ok"), ctx, now.date())
+            await providers.accredit(provider, Accredit(reason="ok"), c)
             provider_ids.append(reg.provider_id)
     for first in range(0, n, 500):
         async with transaction(sessions) as s:
+            as_provider = Context(s, outbox, config, now, EventContext.new("provider:bench"))
+            as_agency = Context(s, outbox, config, now, EventContext.new("agency:bench"))
             for i in range(first, min(n, first + 500)):
                 word, outcome, isced = TOPICS[i % len(TOPICS)]
                 body = course_body(
@@ -86,13 +91,12 @@ async def load(url: str, n: int) -> None:
                 )
                 draft = CreateCourse.model_validate_json(json.dumps(body))
                 provider_id = provider_ids[i % len(provider_ids)]
-                course_id = await courses.create(s, provider_id, draft, "provider:bench", now)
+                course_id = await courses.create(provider_id, draft, as_provider)
                 for action in ("submit", "approve"):
                     row = await course_store.get(s, course_id, lock=True)
                     assert row is not None
-                    await courses.act(
-                        s, outbox, row, action, "bench", "agency:bench", ctx, now, "EUR"
-                    )
+                    step = CourseStep(action=action, reason="bench")
+                    await courses.act(row, step, as_agency)
     await engine.dispose()
 
 

@@ -26,7 +26,8 @@ from pydantic import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from services.catalogue import isced
+from services.catalogue.domain import isced
+from services.catalogue.domain.courses import Action
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
@@ -48,25 +49,6 @@ Supervision = Literal[
     "supervised_online_identity_verification",
     "onsite_identity_verification",
 ]
-
-# Fields whose change is a change of "content" (the offer itself) or of price: on an approved
-# course such a change goes back to the agency for review. Sessions alone do not.
-CONTENT_FIELDS = (
-    "kind",
-    "title",
-    "description",
-    "language",
-    "learning_outcomes",
-    "eqf_level",
-    "isced_field",
-    "esco_skills",
-    "workload_hours",
-    "ects",
-    "mode",
-    "region",
-    "tags",
-    "descriptor",
-)
 
 
 class Strict(BaseModel):
@@ -305,6 +287,13 @@ class Decision(Strict):
 
 
 class Withdrawal(Strict):
+    reason: Reason | None = None
+
+
+class CourseStep(Strict):
+    """One step of a course's eligibility workflow (who may take it is the caller's check)."""
+
+    action: Action
     reason: Reason | None = None
 
 

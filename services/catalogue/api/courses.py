@@ -17,41 +17,41 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalogue.api.common import (
+from services.catalogue.commands import (
+    CourseStep,
+    CreateCourse,
+    Decision,
+    UpdateCourse,
+    Withdrawal,
+)
+from services.catalogue.deps import (
+    Anyone,
+    Assessor,
+    CatalogueComponents,
+    Components,
+    Provider,
+    Reader,
     Runtime,
-    config_of,
     ctx_for,
-    domain_problem,
     manages_provider,
-    now,
     provider_uuid,
 )
-from services.catalogue.commands import CreateCourse, Decision, UpdateCourse, Withdrawal
-from services.catalogue.credentials.document import descriptor_elements
 from services.catalogue.domain import courses as rules
-from services.catalogue.domain.errors import CatalogueError
+from services.catalogue.domain.credentials.document import descriptor_elements
 from services.catalogue.handlers import courses as handlers
 from services.catalogue.store import courses as store
 from services.catalogue.store import providers as provider_store
-from shared.auth import Principal, require
+from shared.auth import Principal
 from shared.idempotency import run_idempotent
 from shared.problems import Forbidden, NotFound
 from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1/courses", tags=["courses"])
-Provider = Annotated[Principal, Depends(require("provider"))]
-Assessor = Annotated[Principal, Depends(require("agency", "qa"))]
-Anyone = Annotated[
-    Principal,
-    Depends(
-        require("agency", "provider", "learner", "auditor", "admin", "qa", "finance", "funder")
-    ),
-]
 Status = Literal["draft", "submitted", "approved", "rejected", "withdrawn"]
 
 
@@ -120,7 +120,7 @@ async def _load(
 
 @router.post("", status_code=201, response_model=CoursePublic)
 async def create_course(
-    body: CreateCourse, request: Request, rt: Runtime, principal: Provider
+    body: CreateCourse, request: Request, rt: Runtime, parts: Components, principal: Provider
 ) -> Response:
     """Draft a course (version 1) with its classification, sessions and micro-credential
     descriptor; submit it for the agency's approval when ready."""
@@ -129,10 +129,11 @@ async def create_course(
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         if await provider_store.get(session, provider_id) is None:
             raise Forbidden("the token's provider is not registered in the catalogue")
-        course_id = await handlers.create(session, provider_id, body, principal.actor, now())
+        ctx = parts.context(session, ctx_for(principal))
+        course_id = await handlers.create(provider_id, body, ctx)
         row = await store.get(session, course_id)
         assert row is not None
-        body_out = public(row, config_of(rt).currency).model_dump(mode="json")
+        body_out = public(row, parts.config.currency).model_dump(mode="json")
         return 201, body_out, {"Location": f"/v1/courses/{course_id}"}
 
     # the request as sent: ids the server fills in (sessions without one) differ per call
@@ -143,9 +144,8 @@ async def create_course(
 @router.get("", response_model=CoursePage)
 async def list_courses(
     rt: Runtime,
-    principal: Annotated[
-        Principal, Depends(require("provider", "agency", "qa", "auditor", "admin"))
-    ],
+    parts: Components,
+    principal: Reader,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     after: uuid.UUID | None = None,
@@ -156,17 +156,19 @@ async def list_courses(
     agency = principal.agency_id if principal.role == "agency" else None
     async with rt.sessions() as session:
         rows = await store.list_courses(session, provider, status, after, limit, agency)
-    currency = config_of(rt).currency
+    currency = parts.config.currency
     nxt = str(rows[-1].course_id) if len(rows) == limit else None
     return CoursePage(items=[public(r, currency) for r in rows], next=nxt)
 
 
 @router.get("/{course_id}", response_model=CoursePublic)
-async def get_course(course_id: uuid.UUID, rt: Runtime, principal: Anyone) -> CoursePublic:
+async def get_course(
+    course_id: uuid.UUID, rt: Runtime, parts: Components, principal: Anyone
+) -> CoursePublic:
     """The course's current version and workflow status."""
     async with rt.sessions() as session:
         row = await _load(session, course_id)
-    return public(row, config_of(rt).currency)
+    return public(row, parts.config.currency)
 
 
 @router.get("/{course_id}/versions", response_model=list[VersionPublic])
@@ -203,42 +205,27 @@ async def get_history(course_id: uuid.UUID, rt: Runtime, principal: Anyone) -> l
 
 @router.patch("/{course_id}", response_model=CoursePublic)
 async def update_course(
-    course_id: uuid.UUID, body: UpdateCourse, request: Request, rt: Runtime, principal: Provider
+    course_id: uuid.UUID, body: UpdateCourse, rt: Runtime, parts: Components, principal: Provider
 ) -> CoursePublic:
     """Change fields: a new version. A price or content change of an approved course goes
     back to ``submitted`` for the agency's review; a course under review cannot change.
     A session added or moved must start after now (422 ``session_in_the_past``); a session
     with enrolments cannot be removed (409 ``session_has_enrolments``)."""
-    config = config_of(rt)
     async with rt.uow() as session:
         row = await _load(session, course_id, lock=True)
-        try:
-            rules.check_owner(row.domain(), principal.provider_id)
-            await handlers.revise(
-                session,
-                rt.outbox,
-                row,
-                body,
-                principal.actor,
-                ctx_for(request, principal),
-                now(),
-                config.currency,
-            )
-        except CatalogueError as exc:
-            raise domain_problem(exc) from exc
+        rules.check_owner(row.domain(), principal.provider_id)
+        await handlers.revise(row, body, parts.context(session, ctx_for(principal)))
         updated = await _load(session, course_id)
-        return public(updated, config.currency)
+        return public(updated, parts.config.currency)
 
 
 async def _act(
-    action: rules.Action,
     course_id: uuid.UUID,
-    reason: str | None,
-    request: Request,
+    step: CourseStep,
     rt: ServiceRuntime,
+    parts: CatalogueComponents,
     principal: Principal,
 ) -> CoursePublic:
-    config = config_of(rt)
     async with rt.uow() as session:
         row = await _load(session, course_id, lock=True)
         if principal.role != "provider":
@@ -246,59 +233,49 @@ async def _act(
             assert provider is not None  # a foreign key holds it
             if not manages_provider(principal, provider.agency_id):
                 raise NotFound(f"no course {course_id}")
-        try:
-            if principal.role == "provider":
-                rules.check_owner(row.domain(), principal.provider_id)
-            await handlers.act(
-                session,
-                rt.outbox,
-                row,
-                action,
-                reason,
-                principal.actor,
-                ctx_for(request, principal),
-                now(),
-                config.currency,
-            )
-        except CatalogueError as exc:
-            raise domain_problem(exc) from exc
+        if principal.role == "provider":
+            rules.check_owner(row.domain(), principal.provider_id)
+        await handlers.act(row, step, parts.context(session, ctx_for(principal)))
         updated = await _load(session, course_id)
-        return public(updated, config.currency)
+        return public(updated, parts.config.currency)
 
 
 @router.post("/{course_id}/submit", response_model=CoursePublic)
 async def submit(
-    course_id: uuid.UUID, request: Request, rt: Runtime, principal: Provider
+    course_id: uuid.UUID, rt: Runtime, parts: Components, principal: Provider
 ) -> CoursePublic:
     """Ask an agency to approve the current version."""
-    return await _act("submit", course_id, None, request, rt, principal)
+    return await _act(course_id, CourseStep(action="submit"), rt, parts, principal)
 
 
 @router.post("/{course_id}/withdraw", response_model=CoursePublic)
 async def withdraw(
     course_id: uuid.UUID,
-    request: Request,
     rt: Runtime,
+    parts: Components,
     principal: Provider,
     body: Withdrawal | None = None,
 ) -> CoursePublic:
     """Take the course off the registry (enrolments already made keep their version)."""
-    return await _act("withdraw", course_id, body.reason if body else None, request, rt, principal)
+    step = CourseStep(action="withdraw", reason=body.reason if body else None)
+    return await _act(course_id, step, rt, parts, principal)
 
 
 @router.post("/{course_id}/approve", response_model=CoursePublic)
 async def approve(
-    course_id: uuid.UUID, body: Decision, request: Request, rt: Runtime, principal: Assessor
+    course_id: uuid.UUID, body: Decision, rt: Runtime, parts: Components, principal: Assessor
 ) -> CoursePublic:
     """Approve the submitted version: listed in the registry, fundable from the accounts.
     The agency that registered the provider, or ``qa``."""
-    return await _act("approve", course_id, body.reason, request, rt, principal)
+    step = CourseStep(action="approve", reason=body.reason)
+    return await _act(course_id, step, rt, parts, principal)
 
 
 @router.post("/{course_id}/reject", response_model=CoursePublic)
 async def reject(
-    course_id: uuid.UUID, body: Decision, request: Request, rt: Runtime, principal: Assessor
+    course_id: uuid.UUID, body: Decision, rt: Runtime, parts: Components, principal: Assessor
 ) -> CoursePublic:
     """Reject the submitted version, with the reason the provider will read. The agency
     that registered the provider, or ``qa``."""
-    return await _act("reject", course_id, body.reason, request, rt, principal)
+    step = CourseStep(action="reject", reason=body.reason)
+    return await _act(course_id, step, rt, parts, principal)

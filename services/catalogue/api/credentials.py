@@ -10,7 +10,8 @@ Who may do what:
   training that was never given is a quality-assurance matter); anyone else: 404.
 
 Which agency manages an account comes from the accounts events (a read model in the
-catalogue, see :mod:`services.catalogue.projections`).
+catalogue, see :mod:`services.catalogue.projections`); the scope rules are in
+:mod:`services.catalogue.deps`.
 """
 
 from __future__ import annotations
@@ -20,50 +21,26 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalogue.api.common import (
-    NATIONAL_READERS,
-    Runtime,
-    config_of,
-    ctx_for,
-    domain_problem,
-    now,
-)
 from services.catalogue.commands import RevokeCredential
-from services.catalogue.domain.errors import CatalogueError
+from services.catalogue.deps import (
+    AccountReader,
+    Assessor,
+    Components,
+    Holder,
+    Runtime,
+    ctx_for,
+    reads_account,
+    reads_credential,
+    revokes_credential,
+)
 from services.catalogue.handlers import credentials as handlers
 from services.catalogue.store import credentials as store
-from services.catalogue.store import views
-from shared.auth import Principal, require
 from shared.problems import BadRequest, NotFound
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
-Revoker = Annotated[Principal, Depends(require("agency", "qa"))]
-Holder = Annotated[
-    Principal, Depends(require("learner", "provider", "agency", "qa", "auditor", "admin"))
-]
-
-
-async def manages_account(
-    session: AsyncSession, principal: Principal, account_id: uuid.UUID
-) -> bool:
-    """Is ``principal`` an agency managing the account (by the accounts events)?"""
-    if principal.role != "agency":
-        return False
-    return await views.account_agency(session, account_id) == principal.agency_id
-
-
-async def reads(session: AsyncSession, principal: Principal, row: store.CredentialRow) -> bool:
-    if principal.role in NATIONAL_READERS:
-        return True
-    if principal.role == "learner":
-        return principal.account_id == row.account_id
-    if principal.role == "provider":
-        return principal.provider_id == str(row.provider_id)
-    return await manages_account(session, principal, row.account_id)
 
 
 def not_found(credential_id: uuid.UUID) -> NotFound:
@@ -114,13 +91,13 @@ def public(row: store.CredentialRow) -> CredentialPublic:
 
 
 @router.get("/issuer")
-async def issuer(rt: Runtime) -> dict[str, Any]:
+async def issuer(parts: Components) -> dict[str, Any]:
     """The issuer's DID document: its Ed25519 public key (did:key, multibase and JWK)."""
-    key = config_of(rt).issuer_key
+    key = parts.config.issuer_key
     return {
         "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
         "id": key.did,
-        "name": config_of(rt).issuer_name,
+        "name": parts.config.issuer_name,
         "verificationMethod": [
             {
                 "id": key.verification_method,
@@ -137,6 +114,7 @@ async def issuer(rt: Runtime) -> dict[str, Any]:
 @router.post("/verify", response_model=Verification)
 async def verify(
     rt: Runtime,
+    parts: Components,
     presented: Annotated[dict[str, Any], Body(description="the credential document as presented")],
 ) -> Verification:
     """Verify a presented credential: proof form, issuer key, signature, revocation. Always
@@ -144,16 +122,14 @@ async def verify(
     if "proof" not in presented and isinstance(presented.get("credential"), dict):
         presented = presented["credential"]  # as GET /v1/credentials/{id} returns it
     async with rt.sessions() as session:
-        result = await handlers.verify(session, config_of(rt), presented)
+        result = await handlers.verify(session, parts.config, presented)
     return Verification(**result)
 
 
 @router.get("", response_model=list[CredentialPublic])
 async def list_credentials(
     rt: Runtime,
-    principal: Annotated[
-        Principal, Depends(require("learner", "agency", "qa", "auditor", "admin"))
-    ],
+    principal: AccountReader,
     account_id: uuid.UUID | None = None,
 ) -> list[CredentialPublic]:
     """A learner's credentials: a learner their own; with ``?account_id=``, the agency that
@@ -164,12 +140,7 @@ async def list_credentials(
     if account_id is None:
         raise BadRequest("account_id is required")
     async with rt.sessions() as session:
-        allowed = (
-            principal.role in NATIONAL_READERS
-            or (principal.role == "learner" and principal.account_id == account_id)
-            or await manages_account(session, principal, account_id)
-        )
-        if not allowed:
+        if not await reads_account(session, principal, account_id):
             raise NotFound(f"no account {account_id}")
         rows = await store.for_account(session, account_id)
     return [public(r) for r in rows]
@@ -183,7 +154,7 @@ async def get_credential(
     certifies, the agency that manages the learner's account and national roles."""
     async with rt.sessions() as session:
         row = await store.get(session, credential_id)
-        if row is None or not await reads(session, principal, row):
+        if row is None or not await reads_credential(session, principal, row):
             raise not_found(credential_id)
     return public(row)
 
@@ -192,24 +163,17 @@ async def get_credential(
 async def revoke(
     credential_id: uuid.UUID,
     body: RevokeCredential,
-    request: Request,
     rt: Runtime,
-    principal: Revoker,
+    parts: Components,
+    principal: Assessor,
 ) -> CredentialPublic:
     """Revoke (e.g. when the claim behind it is reversed for fraud): verification says so.
     The agency that manages the learner's account, or ``qa``."""
     async with rt.uow() as session:
         row = await store.get(session, credential_id, lock=True)
-        if row is None or not (
-            principal.role == "qa" or await manages_account(session, principal, row.account_id)
-        ):
+        if row is None or not await revokes_credential(session, principal, row):
             raise not_found(credential_id)
-        try:
-            await handlers.revoke(
-                session, rt.outbox, row, body.reason, ctx_for(request, principal), now()
-            )
-        except CatalogueError as exc:
-            raise domain_problem(exc) from exc
+        await handlers.revoke(row, body, parts.context(session, ctx_for(principal)))
         updated = await store.get(session, credential_id)
         assert updated is not None
         return public(updated)

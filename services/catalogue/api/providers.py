@@ -13,34 +13,33 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalogue.api.common import (
+from services.catalogue.commands import Accredit, RegisterProvider, Suspend
+from services.catalogue.deps import (
+    Agency,
+    Assessor,
+    CatalogueComponents,
+    Components,
+    Reader,
     Runtime,
     ctx_for,
-    domain_problem,
     manages_provider,
-    now,
     reads_provider,
 )
-from services.catalogue.commands import Accredit, RegisterProvider, Suspend
 from services.catalogue.domain import providers as rules
-from services.catalogue.domain.errors import CatalogueError
 from services.catalogue.handlers import providers as handlers
 from services.catalogue.store import providers as store
-from shared.auth import Principal, require
+from shared.auth import Principal
 from shared.idempotency import run_idempotent
 from shared.problems import Conflict, NotFound
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
-Agency = Annotated[Principal, Depends(require("agency"))]
-Assessor = Annotated[Principal, Depends(require("agency", "qa"))]
-Reader = Annotated[Principal, Depends(require("agency", "provider", "qa", "auditor", "admin"))]
 
 
 def not_found(provider_id: uuid.UUID) -> NotFound:
@@ -74,8 +73,8 @@ class ProviderPublic(BaseModel):
     updated_at: datetime
 
 
-def public(row: store.ProviderRow) -> ProviderPublic:
-    today = now().date()
+def public(row: store.ProviderRow, today: date) -> ProviderPublic:
+    """The provider as the API shows it, its eligibility as of ``today``."""
     return ProviderPublic(
         provider_id=row.provider_id,
         agency_id=row.agency_id,
@@ -102,22 +101,13 @@ def public(row: store.ProviderRow) -> ProviderPublic:
     responses={409: {"description": "a provider with this registration number exists"}},
 )
 async def register_provider(
-    body: RegisterProvider, request: Request, rt: Runtime, principal: Agency
+    body: RegisterProvider, request: Request, rt: Runtime, parts: Components, principal: Agency
 ) -> Response:
     """Register a training provider (it is eligible once accredited, while its QA is valid)."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        try:
-            registered = await handlers.register(
-                session,
-                rt.outbox,
-                body,
-                principal.agency_id or "",
-                ctx_for(request, principal),
-                now(),
-            )
-        except CatalogueError as exc:
-            raise domain_problem(exc) from exc
+        ctx = parts.context(session, ctx_for(principal))
+        registered = await handlers.register(body, principal.agency_id or "", ctx)
         if not registered.created:
             existing = await store.get(session, registered.provider_id)
             assert existing is not None
@@ -135,7 +125,7 @@ async def register_provider(
         row = await store.get(session, registered.provider_id)
         assert row is not None
         location = f"/v1/providers/{registered.provider_id}"
-        return 201, public(row).model_dump(mode="json"), {"Location": location}
+        return 201, public(row, ctx.now.date()).model_dump(mode="json"), {"Location": location}
 
     return await run_idempotent(
         rt.sessions, "catalogue", request, principal, body.model_dump(mode="json"), effect
@@ -143,53 +133,52 @@ async def register_provider(
 
 
 @router.get("/{provider_id}", response_model=ProviderPublic)
-async def get_provider(provider_id: uuid.UUID, rt: Runtime, principal: Reader) -> ProviderPublic:
+async def get_provider(
+    provider_id: uuid.UUID, rt: Runtime, parts: Components, principal: Reader
+) -> ProviderPublic:
     """A provider: for the agency that registered it, the provider itself, ``qa``, auditors
     and admins (anyone else: 404, as for a missing provider)."""
     async with rt.sessions() as session:
         row = await store.get(session, provider_id)
     if row is None or not reads_provider(principal, provider_id, row.agency_id):
         raise not_found(provider_id)
-    return public(row)
+    return public(row, parts.clock.now().date())
 
 
 async def _decide(
     provider_id: uuid.UUID,
-    request: Request,
-    rt: Runtime,
-    principal: Principal,
     body: Accredit | Suspend,
+    rt: Runtime,
+    parts: CatalogueComponents,
+    principal: Principal,
 ) -> ProviderPublic:
     async with rt.uow() as session:
         row = await store.get(session, provider_id, lock=True)
         if row is None or not manages_provider(principal, row.agency_id):
             raise not_found(provider_id)
-        ctx = ctx_for(request, principal)
-        try:
-            if isinstance(body, Accredit):
-                await handlers.accredit(session, rt.outbox, row, body, ctx, now().date())
-            else:
-                await handlers.suspend(session, rt.outbox, row, body, ctx)
-        except CatalogueError as exc:
-            raise domain_problem(exc) from exc
+        ctx = parts.context(session, ctx_for(principal))
+        if isinstance(body, Accredit):
+            await handlers.accredit(row, body, ctx)
+        else:
+            await handlers.suspend(row, body, ctx)
         updated = await store.get(session, provider_id)
         assert updated is not None
-        return public(updated)
+        return public(updated, ctx.now.date())
 
 
 @router.post("/{provider_id}/accredit", response_model=ProviderPublic)
 async def accredit(
-    provider_id: uuid.UUID, body: Accredit, request: Request, rt: Runtime, principal: Assessor
+    provider_id: uuid.UUID, body: Accredit, rt: Runtime, parts: Components, principal: Assessor
 ) -> ProviderPublic:
     """Accredit, re-accredit after a suspension, or renew the quality assurance: the agency
     that registered the provider, or ``qa``."""
-    return await _decide(provider_id, request, rt, principal, body)
+    return await _decide(provider_id, body, rt, parts, principal)
 
 
 @router.post("/{provider_id}/suspend", response_model=ProviderPublic)
 async def suspend(
-    provider_id: uuid.UUID, body: Suspend, request: Request, rt: Runtime, principal: Assessor
+    provider_id: uuid.UUID, body: Suspend, rt: Runtime, parts: Components, principal: Assessor
 ) -> ProviderPublic:
     """Suspend: its courses leave the registry and take no new enrolments. The agency that
     registered the provider, or ``qa``."""
-    return await _decide(provider_id, request, rt, principal, body)
+    return await _decide(provider_id, body, rt, parts, principal)

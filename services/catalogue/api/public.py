@@ -14,11 +14,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from services.catalogue import isced
-from services.catalogue.api.common import Runtime, config_of, now
-from services.catalogue.credentials.document import descriptor_elements
+from services.catalogue.deps import CatalogueComponents, Components, Runtime
+from services.catalogue.domain import isced
+from services.catalogue.domain.credentials.document import descriptor_elements
 from services.catalogue.store import search as store
 from shared.problems import BadRequest, NotFound
+from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1/public", tags=["public registry"])
 Mode = Literal["in_person", "online", "blended"]
@@ -118,6 +119,7 @@ def reply(query: store.SearchQuery, result: store.SearchResult, currency: str) -
 @router.get("/courses", response_model=SearchReply)
 async def search_courses(
     rt: Runtime,
+    parts: Components,
     q: Annotated[str | None, Query(max_length=200, description="full-text search")] = None,
     lang: Annotated[str, Query(pattern="^[a-z]{2}$", description="language of q")] = "en",
     eqf_level: Annotated[list[EqfLevel] | None, Query(description="EQF level(s)")] = None,
@@ -135,8 +137,8 @@ async def search_courses(
     counts cover the whole result, each facet counted without its own filter."""
     query = build_query(q, lang, eqf_level, isced, mode, region, max_price, limit, after)
     async with rt.sessions() as session:
-        result = await store.search(session, query, now().date())
-    return reply(query, result, config_of(rt).currency)
+        result = await store.search(session, query, parts.clock.now().date())
+    return reply(query, result, parts.config.currency)
 
 
 def build_query(
@@ -177,9 +179,12 @@ class PublicCourse(BaseModel):
     micro_credential: dict[str, Any]
 
 
-async def load_public_course(rt: Runtime, course_id: uuid.UUID) -> PublicCourse:
+async def load_public_course(
+    rt: ServiceRuntime, parts: CatalogueComponents, course_id: uuid.UUID
+) -> PublicCourse:
+    """A listed course (approved, of an eligible provider) as the public sees it."""
     async with rt.sessions() as session:
-        row = await store.public_course(session, course_id, now().date())
+        row = await store.public_course(session, course_id, parts.clock.now().date())
     if row is None:
         raise NotFound(f"no listed course {course_id}")
     return PublicCourse(
@@ -189,7 +194,7 @@ async def load_public_course(rt: Runtime, course_id: uuid.UUID) -> PublicCourse:
         provider_name=row["provider_name"],
         provider_country=row["provider_country"],
         quality_assurance=row["qa_scheme"],
-        currency=config_of(rt).currency,
+        currency=parts.config.currency,
         content=row["content"],
         micro_credential=descriptor_elements(
             row["content"], learner=None, issued_at=None, grade=None
@@ -198,6 +203,6 @@ async def load_public_course(rt: Runtime, course_id: uuid.UUID) -> PublicCourse:
 
 
 @router.get("/courses/{course_id}", response_model=PublicCourse)
-async def public_course(course_id: uuid.UUID, rt: Runtime) -> PublicCourse:
+async def public_course(course_id: uuid.UUID, rt: Runtime, parts: Components) -> PublicCourse:
     """One listed course with its micro-credential description."""
-    return await load_public_course(rt, course_id)
+    return await load_public_course(rt, parts, course_id)

@@ -19,19 +19,19 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.catalogue import isced as isced_fields
-from services.catalogue.api.common import Runtime, config_of, now
 from services.catalogue.api.public import (
     MODE_LABELS,
     build_query,
     encode_cursor,
     load_public_course,
 )
+from services.catalogue.deps import Components, Runtime
+from services.catalogue.domain import isced as isced_fields
 from services.catalogue.store import search as store
 from shared.problems import BadRequest, NotFound
 
 router = APIRouter(prefix="/registry", tags=["public registry"])
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 KINDS = {
     "training": "Training course",
     "guidance": "Career guidance",
@@ -74,6 +74,7 @@ def _int(value: str | None, low: int, high: int) -> int | None:
 @router.get("", response_class=HTMLResponse)
 async def registry_page(
     rt: Runtime,
+    parts: Components,
     q: Text = None,
     eqf_level: Text = None,
     isced: Text = None,
@@ -116,13 +117,13 @@ async def registry_page(
     except BadRequest:
         query = query_for(None)  # a stale or foreign cursor: start again
     async with rt.sessions() as session:
-        result = await store.search(session, query, now().date())
+        result = await store.search(session, query, parts.clock.now().date())
     next_url = None
     if result.has_more and result.hits:
         params = {k: v for k, v in form.items() if v}
         params["after"] = encode_cursor(query, result.hits[-1])
         next_url = "/registry?" + urlencode(params)
-    currency = config_of(rt).currency
+    currency = parts.config.currency
     html = (
         environment()
         .get_template("search.html")
@@ -143,11 +144,11 @@ async def registry_page(
 
 
 @router.get("/courses/{course_id}", response_class=HTMLResponse)
-async def course_page(course_id: str, rt: Runtime) -> HTMLResponse:
+async def course_page(course_id: str, rt: Runtime, parts: Components) -> HTMLResponse:
     """One listed course: outcomes, key facts, sessions and the micro-credential."""
-    currency = config_of(rt).currency
+    currency = parts.config.currency
     try:
-        course = await load_public_course(rt, uuid.UUID(course_id))
+        course = await load_public_course(rt, parts, uuid.UUID(course_id))
     except (ValueError, NotFound):
         html = environment().get_template("not_found.html").render(currency=currency)
         return HTMLResponse(html, status_code=404)

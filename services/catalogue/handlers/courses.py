@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.catalogue.commands import CreateCourse, UpdateCourse
+from services.catalogue.commands import CourseStep, CreateCourse, UpdateCourse
 from services.catalogue.domain import courses as domain
 from services.catalogue.domain import providers as provider_rules
 from services.catalogue.domain.errors import conflict
+from services.catalogue.handlers import Context
 from services.catalogue.store import courses as store
 from services.catalogue.store import providers as provider_store
 from services.catalogue.store import views
@@ -23,7 +21,6 @@ from shared.events.catalogue import (
     CourseWithdrawn,
     SessionInfo,
 )
-from shared.outbox import EventContext, Outbox
 
 
 def terms(content: dict[str, Any], currency: str) -> dict[str, Any]:
@@ -43,77 +40,54 @@ def terms(content: dict[str, Any], currency: str) -> dict[str, Any]:
     }
 
 
-async def create(
-    session: AsyncSession, provider_id: uuid.UUID, cmd: CreateCourse, actor: str, now: datetime
-) -> uuid.UUID:
-    """A draft (version 1); nothing is published until it is submitted."""
+async def create(provider_id: uuid.UUID, cmd: CreateCourse, ctx: Context) -> uuid.UUID:
+    """A draft (version 1) of the provider's; nothing is published until it is submitted."""
     course_id = uuid.uuid4()
     content = cmd.model_dump(mode="json")
-    await store.insert(session, course_id, provider_id, content, actor, now)
-    await store.record(session, course_id, 1, "create", None, "draft", actor, None)
+    await store.insert(ctx.session, course_id, provider_id, content, ctx.actor, ctx.now)
+    await store.record(ctx.session, course_id, 1, "create", None, "draft", ctx.actor, None)
     return course_id
 
 
-async def act(
-    session: AsyncSession,
-    outbox: Outbox,
-    row: store.CourseRow,
-    action: domain.Action,
-    reason: str | None,
-    actor: str,
-    ctx: EventContext,
-    now: datetime,
-    currency: str,
-) -> domain.CourseStatus:
-    """One workflow step (who may take it is checked by the caller)."""
-    course = row.domain()
-    target = domain.transition(course, action)
+async def act(row: store.CourseRow, cmd: CourseStep, ctx: Context) -> domain.CourseStatus:
+    """One workflow step on the (locked) course."""
+    action, reason = cmd.action, cmd.reason
+    target = domain.transition(row.domain(), action)
     if action == "approve":
-        await _check_provider_eligible(session, row.provider_id, now.date())
-    await store.set_status(session, row.course_id, target, reason, now)
+        await _check_provider_eligible(row.provider_id, ctx)
+    await store.set_status(ctx.session, row.course_id, target, reason, ctx.now)
     await store.record(
-        session, row.course_id, row.version, action, row.status, target, actor, reason
+        ctx.session, row.course_id, row.version, action, row.status, target, ctx.actor, reason
     )
     base = {"course_id": row.course_id, "version": row.version, "provider_id": str(row.provider_id)}
     event: CourseSubmitted | CourseApproved | CourseRejected | CourseWithdrawn
     if action == "submit":
         event = CourseSubmitted(**base)
     elif action == "approve":
-        event = CourseApproved(
-            **base, **terms(row.content, currency), approved_by=actor, approved_at=now
-        )
+        terms_ = terms(row.content, ctx.config.currency)
+        event = CourseApproved(**base, **terms_, approved_by=ctx.actor, approved_at=ctx.now)
     elif action == "reject":
         event = CourseRejected(**base, reason=reason or "")
     else:
         event = CourseWithdrawn(**base, reason=reason)
-    await outbox.add(session, [event], ctx)
+    await ctx.emit(event)
     return target
 
 
-async def _check_provider_eligible(
-    session: AsyncSession, provider_id: uuid.UUID, today: date
-) -> None:
-    provider = await provider_store.get(session, provider_id)
+async def _check_provider_eligible(provider_id: uuid.UUID, ctx: Context) -> None:
+    provider = await provider_store.get(ctx.session, provider_id)
     assert provider is not None  # a foreign key holds it
-    why = provider_rules.ineligibility(provider.domain(), today)
+    why = provider_rules.ineligibility(provider.domain(), ctx.now.date())
     if why is not None:
         raise conflict(
             "provider_ineligible", f"the provider is not eligible ({why.replace('_', ' ')})"
         )
 
 
-async def revise(
-    session: AsyncSession,
-    outbox: Outbox,
-    row: store.CourseRow,
-    cmd: UpdateCourse,
-    actor: str,
-    ctx: EventContext,
-    now: datetime,
-    currency: str,
-) -> domain.Revision | None:
-    """A new version with the given fields changed, or None when nothing differs. Sessions
-    are never moved into the past, and a session with enrolments is never removed."""
+async def revise(row: store.CourseRow, cmd: UpdateCourse, ctx: Context) -> domain.Revision | None:
+    """A new version of the (locked) course with the given fields changed, or None when
+    nothing differs. Sessions are never moved into the past, and a session with enrolments
+    is never removed."""
     changes = cmd.model_dump(mode="json", exclude_unset=True)
     revision = domain.revise(row.domain(), row.content, changes)
     if revision is None:
@@ -121,42 +95,40 @@ async def revise(
     if "sessions" in revision.changed:
         dropped = domain.removed_sessions(row.content, revision.content)
         enrolled = await views.sessions_with_enrolments(
-            session, row.course_id, (uuid.UUID(i) for i in dropped)
+            ctx.session, row.course_id, (uuid.UUID(i) for i in dropped)
         )
-        domain.check_sessions(row.content["sessions"], revision.content["sessions"], now, enrolled)
+        domain.check_sessions(
+            row.content["sessions"], revision.content["sessions"], ctx.now, enrolled
+        )
     await store.apply_revision(
-        session,
+        ctx.session,
         row.course_id,
         revision.version,
         revision.status,
         revision.content,
         revision.changed,
-        actor,
-        now,
+        ctx.actor,
+        ctx.now,
     )
     await store.record(
-        session,
+        ctx.session,
         row.course_id,
         revision.version,
         "revise",
         row.status,
         revision.status,
-        actor,
+        ctx.actor,
         "changed: " + ", ".join(revision.changed),
     )
-    await outbox.add(
-        session,
-        [
-            CourseUpdated(
-                course_id=row.course_id,
-                version=revision.version,
-                provider_id=str(row.provider_id),
-                previous_version=row.version,
-                status=revision.status,
-                changed=revision.changed,
-                **terms(revision.content, currency),
-            )
-        ],
-        ctx,
+    await ctx.emit(
+        CourseUpdated(
+            course_id=row.course_id,
+            version=revision.version,
+            provider_id=str(row.provider_id),
+            previous_version=row.version,
+            status=revision.status,
+            changed=revision.changed,
+            **terms(revision.content, ctx.config.currency),
+        )
     )
     return revision

@@ -5,20 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalogue.credentials import document, signing
+from services.catalogue.commands import RevokeCredential
+from services.catalogue.domain.credentials import document, signing
 from services.catalogue.domain.errors import conflict
-from services.catalogue.handlers import CatalogueConfig
+from services.catalogue.handlers import CatalogueConfig, Context
 from services.catalogue.store import courses as course_store
 from services.catalogue.store import credentials as store
 from services.catalogue.store import providers as provider_store
 from shared.events.catalogue import CredentialIssued, CredentialRevoked
 from shared.events.payments import CompletionCertified
-from shared.outbox import EventContext, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +26,9 @@ class UnknownCourseVersion(Exception):
     """The completion names a course version the catalogue never had (dead-lettered)."""
 
 
-async def issue(
-    session: AsyncSession,
-    outbox: Outbox,
-    config: CatalogueConfig,
-    completion: CompletionCertified,
-    ctx: EventContext,
-    now: datetime,
-) -> store.CredentialRow:
+async def issue(completion: CompletionCertified, ctx: Context) -> store.CredentialRow:
     """The credential for this enrolment: issued now, or the one issued before."""
+    session, config, now = ctx.session, ctx.config, ctx.now
     existing = await store.by_enrolment(session, completion.enrolment_id)
     if existing is not None:
         return existing
@@ -81,49 +74,35 @@ async def issue(
         "issued_at": now,
     }
     await store.insert(session, row)
-    await outbox.add(
-        session,
-        [
-            CredentialIssued(
-                credential_id=credential_id,
-                account_id=completion.account_id,
-                enrolment_id=completion.enrolment_id,
-                course_id=completion.course_id,
-                course_version=completion.course_version,
-                provider_id=str(course.provider_id),
-                issuer=config.issuer_key.did,
-                issued_at=now,
-            )
-        ],
-        ctx,
+    await ctx.emit(
+        CredentialIssued(
+            credential_id=credential_id,
+            account_id=completion.account_id,
+            enrolment_id=completion.enrolment_id,
+            course_id=completion.course_id,
+            course_version=completion.course_version,
+            provider_id=str(course.provider_id),
+            issuer=config.issuer_key.did,
+            issued_at=now,
+        )
     )
     issued = await store.get(session, credential_id)
     assert issued is not None
     return issued
 
 
-async def revoke(
-    session: AsyncSession,
-    outbox: Outbox,
-    row: store.CredentialRow,
-    reason: str,
-    ctx: EventContext,
-    now: datetime,
-) -> None:
+async def revoke(row: store.CredentialRow, cmd: RevokeCredential, ctx: Context) -> None:
+    """Revoke the (locked) credential: verification says so from now on."""
     if row.revoked_at is not None:
         raise conflict("already_revoked", "the credential is already revoked")
-    await store.revoke(session, row.credential_id, reason, now)
-    await outbox.add(
-        session,
-        [
-            CredentialRevoked(
-                credential_id=row.credential_id,
-                account_id=row.account_id,
-                reason=reason,
-                revoked_at=now,
-            )
-        ],
-        ctx,
+    await store.revoke(ctx.session, row.credential_id, cmd.reason, ctx.now)
+    await ctx.emit(
+        CredentialRevoked(
+            credential_id=row.credential_id,
+            account_id=row.account_id,
+            reason=cmd.reason,
+            revoked_at=ctx.now,
+        )
     )
 
 

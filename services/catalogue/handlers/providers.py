@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.commands import Accredit, RegisterProvider, Suspend
 from services.catalogue.domain import providers as domain
+from services.catalogue.handlers import Context
 from services.catalogue.store import providers as store
 from shared.events.catalogue import (
     Payout,
@@ -17,7 +15,6 @@ from shared.events.catalogue import (
     ProviderRegistered,
     ProviderSuspended,
 )
-from shared.outbox import EventContext, Outbox
 
 
 @dataclass(frozen=True)
@@ -26,18 +23,13 @@ class Registered:
     created: bool
 
 
-async def register(
-    session: AsyncSession,
-    outbox: Outbox,
-    cmd: RegisterProvider,
-    agency_id: str,
-    ctx: EventContext,
-    now: datetime,
-) -> Registered:
-    domain.check_registration(cmd.quality_assurance.valid_until, now.date())
+async def register(cmd: RegisterProvider, agency_id: str, ctx: Context) -> Registered:
+    """A provider registered by ``agency_id``; the one already registered under the same
+    country and registration number when there is one (``created`` False, no event)."""
+    domain.check_registration(cmd.quality_assurance.valid_until, ctx.now.date())
     provider_id = uuid.uuid4()
     inserted = await store.insert(
-        session,
+        ctx.session,
         {
             "provider_id": provider_id,
             "agency_id": agency_id,
@@ -48,73 +40,58 @@ async def register(
             "qa_valid_until": cmd.quality_assurance.valid_until,
             "iban": cmd.payout.iban,
             "bic": cmd.payout.bic,
-            "registered_at": now,
+            "registered_at": ctx.now,
         },
     )
     if not inserted:
-        existing = await store.id_by_registration(session, cmd.country, cmd.registration_number)
+        existing = await store.id_by_registration(ctx.session, cmd.country, cmd.registration_number)
         assert existing is not None
         return Registered(existing, False)
-    await outbox.add(
-        session,
-        [
-            ProviderRegistered(
-                provider_id=str(provider_id),
-                agency_id=agency_id,
-                name=cmd.name,
-                country=cmd.country,
-                registration_number=cmd.registration_number,
-                qa_scheme=cmd.quality_assurance.scheme,
-                qa_valid_until=cmd.quality_assurance.valid_until,
-                payout=Payout(iban=cmd.payout.iban, bic=cmd.payout.bic, account_holder=cmd.name),
-                status="registered",
-                registered_at=now,
-            )
-        ],
-        ctx,
+    await ctx.emit(
+        ProviderRegistered(
+            provider_id=str(provider_id),
+            agency_id=agency_id,
+            name=cmd.name,
+            country=cmd.country,
+            registration_number=cmd.registration_number,
+            qa_scheme=cmd.quality_assurance.scheme,
+            qa_valid_until=cmd.quality_assurance.valid_until,
+            payout=Payout(iban=cmd.payout.iban, bic=cmd.payout.bic, account_holder=cmd.name),
+            status="registered",
+            registered_at=ctx.now,
+        )
     )
     return Registered(provider_id, True)
 
 
-async def accredit(
-    session: AsyncSession,
-    outbox: Outbox,
-    row: store.ProviderRow,
-    cmd: Accredit,
-    ctx: EventContext,
-    today: date,
-) -> None:
+async def accredit(row: store.ProviderRow, cmd: Accredit, ctx: Context) -> None:
+    """Accredit the (locked) provider, or renew its quality assurance."""
     qa = cmd.quality_assurance
     provider = domain.accredit(
-        row.domain(), today, qa.scheme if qa else None, qa.valid_until if qa else None
+        row.domain(), ctx.now.date(), qa.scheme if qa else None, qa.valid_until if qa else None
     )
     await store.update(
-        session,
+        ctx.session,
         row.provider_id,
         status=provider.status,
         status_reason=cmd.reason,
         qa_scheme=provider.qa_scheme,
         qa_valid_until=provider.qa_valid_until,
     )
-    await outbox.add(
-        session,
-        [
-            ProviderAccredited(
-                provider_id=str(row.provider_id),
-                reason=cmd.reason,
-                qa_scheme=provider.qa_scheme,
-                qa_valid_until=provider.qa_valid_until,
-            )
-        ],
-        ctx,
+    await ctx.emit(
+        ProviderAccredited(
+            provider_id=str(row.provider_id),
+            reason=cmd.reason,
+            qa_scheme=provider.qa_scheme,
+            qa_valid_until=provider.qa_valid_until,
+        )
     )
 
 
-async def suspend(
-    session: AsyncSession, outbox: Outbox, row: store.ProviderRow, cmd: Suspend, ctx: EventContext
-) -> None:
+async def suspend(row: store.ProviderRow, cmd: Suspend, ctx: Context) -> None:
+    """Suspend the (locked) provider."""
     provider = domain.suspend(row.domain())
-    await store.update(session, row.provider_id, status=provider.status, status_reason=cmd.reason)
-    await outbox.add(
-        session, [ProviderSuspended(provider_id=str(row.provider_id), reason=cmd.reason)], ctx
+    await store.update(
+        ctx.session, row.provider_id, status=provider.status, status_reason=cmd.reason
     )
+    await ctx.emit(ProviderSuspended(provider_id=str(row.provider_id), reason=cmd.reason))

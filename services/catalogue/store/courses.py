@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalogue import isced
+from services.catalogue.domain import isced
 from services.catalogue.domain.courses import Course
 
 # PostgreSQL text-search configurations by ISO 639-1 code; other languages use 'simple'
@@ -35,6 +35,17 @@ SEARCH_VECTOR = (
     "setweight(to_tsvector(CAST(:ts_config AS regconfig), :s_outcomes), 'B') || "
     "setweight(to_tsvector(CAST(:ts_config AS regconfig), :s_body), 'C') || "
     "setweight(to_tsvector('simple', :s_all), 'D')"
+)
+
+# a course with the content of its current version
+CURRENT = (
+    "SELECT c.course_id, c.provider_id, c.status, c.status_reason, c.version, v.content, "
+    "c.created_at, c.updated_at, c.approved_at FROM catalogue.courses c "
+    "JOIN catalogue.course_versions v ON v.course_id = c.course_id AND v.version = c.version "
+)
+VERSIONS = (
+    "SELECT course_id, version, content, changed, created_by, created_at "
+    "FROM catalogue.course_versions "
 )
 
 FLAT = ("kind", "title", "language", "eqf_level", "isced_field", "mode", "region", "price")
@@ -216,13 +227,7 @@ async def get(
     row = (
         (
             await session.execute(
-                text(
-                    "SELECT c.course_id, c.provider_id, c.status, c.status_reason, c.version, "
-                    "v.content, c.created_at, c.updated_at, c.approved_at "
-                    "FROM catalogue.courses c JOIN catalogue.course_versions v "
-                    "ON v.course_id = c.course_id AND v.version = c.version "
-                    "WHERE c.course_id = :c"
-                ),
+                text(CURRENT + "WHERE c.course_id = :c"),
                 {"c": course_id},
             )
         )
@@ -245,10 +250,7 @@ class VersionRow:
 async def versions(session: AsyncSession, course_id: uuid.UUID) -> list[VersionRow]:
     rows = (
         await session.execute(
-            text(
-                "SELECT course_id, version, content, changed, created_by, created_at "
-                "FROM catalogue.course_versions WHERE course_id = :c ORDER BY version"
-            ),
+            text(VERSIONS + "WHERE course_id = :c ORDER BY version"),
             {"c": course_id},
         )
     ).mappings()
@@ -259,10 +261,7 @@ async def version(session: AsyncSession, course_id: uuid.UUID, number: int) -> V
     row = (
         (
             await session.execute(
-                text(
-                    "SELECT course_id, version, content, changed, created_by, created_at "
-                    "FROM catalogue.course_versions WHERE course_id = :c AND version = :v"
-                ),
+                text(VERSIONS + "WHERE course_id = :c AND version = :v"),
                 {"c": course_id, "v": number},
             )
         )
@@ -312,13 +311,7 @@ async def list_courses(
         params["after"] = after
     rows = (
         await session.execute(
-            text(
-                "SELECT c.course_id, c.provider_id, c.status, c.status_reason, c.version, "
-                "v.content, c.created_at, c.updated_at, c.approved_at "
-                "FROM catalogue.courses c JOIN catalogue.course_versions v "
-                "ON v.course_id = c.course_id AND v.version = c.version "
-                f"WHERE {' AND '.join(clauses)} ORDER BY c.course_id LIMIT :limit"
-            ),
+            text(CURRENT + f"WHERE {' AND '.join(clauses)} ORDER BY c.course_id LIMIT :limit"),
             params,
         )
     ).mappings()

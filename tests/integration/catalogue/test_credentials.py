@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.catalogue.credentials.signing import derive_issuer_key, sign
+from services.catalogue.domain.credentials.signing import derive_issuer_key, sign
 from shared.bus import Message, topic_for
 from shared.events import Envelope
 from shared.events.payments import CompletionCertified

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.catalogue.credentials import document, signing
+from services.catalogue.domain.credentials import document, signing
 from tests.integration.catalogue.helpers import course_body
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.catalogue import isced
+from services.catalogue.domain import isced
 
 CONTEXTS = [
     "https://www.w3.org/ns/credentials/v2",

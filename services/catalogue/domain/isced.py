@@ -1,5 +1,7 @@
-"""The ISCED-F 2013 fields of education and training, from the UNESCO code list shipped in
-``data/isced-f-2013.csv`` (broad 2-digit, narrow 3-digit and detailed 4-digit codes)."""
+"""The ISCED-F 2013 fields of education and training, from the UNESCO code list shipped
+beside this module in ``data/isced-f-2013.csv`` (broad 2-digit, narrow 3-digit and
+detailed 4-digit codes). Reference data read once, never written: the rules that use it
+stay pure."""
 
 from __future__ import annotations
 

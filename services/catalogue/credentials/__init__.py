@@ -1,1 +1,0 @@
-"""Micro-credentials: the signed document (pure), its issuing and verification."""
