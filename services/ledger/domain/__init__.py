@@ -7,7 +7,7 @@ append the events it returns and fold them with ``evolve`` into the projections.
 - ``state``: ``WalletState``, ``Lot``, ``Reservation``, ``evolve``, ``replay``,
   ``assert_invariants`` and what each amount means (the balance identity is there).
 - ``decide``: the rules (``decide``) and what a reversal may target.
-- ``selection``: which lots a reservation draws on, in which order; earmark matching.
+- ``selection``: which lots a reservation draws on, in which order.
 - ``policy``: ``EntitlementPolicy`` and the statutory grant it gives a wallet.
 - ``errors``: ``LedgerError`` and its subclasses, each with a stable ``code``.
 """
@@ -42,7 +42,7 @@ from .policy import (
     statutory_held,
     yearly_amount,
 )
-from .selection import earmark_matches, spendable, usable_lots
+from .selection import spendable, usable_lots
 from .state import (
     Lot,
     Reservation,
@@ -84,7 +84,6 @@ __all__ = [
     "allocate_entitlement",
     "assert_invariants",
     "decide",
-    "earmark_matches",
     "entitlement_for",
     "evolve",
     "needs_of",
