@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,11 +215,3 @@ async def verify(session: AsyncSession) -> VerifyReport:
         )
     report.seconds = time.perf_counter() - started
     return report
-
-
-def rebuild_balances(rows: Iterable[store.EventRow]) -> dict[uuid.UUID, WalletState]:
-    """Fold rows of many streams (each stream's rows in order) into wallet states."""
-    states: dict[uuid.UUID, WalletState] = {}
-    for row in rows:
-        states[row.stream_id] = evolve(states.get(row.stream_id, WalletState()), row.payload())
-    return states

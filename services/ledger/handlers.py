@@ -47,7 +47,6 @@ class StateCache:
 class Outcome:
     events: list[LedgerEvent]
     state: WalletState
-    positions: list[int]
 
 
 class Ledger:
@@ -85,7 +84,7 @@ class Ledger:
         state, head = await self.load(session, command.account_id)
         events = decide(state, command, now)
         if not events:
-            return Outcome([], state, [])
+            return Outcome([], state)
         after = await self.append(
             session,
             command.account_id,
@@ -96,7 +95,7 @@ class Ledger:
             now=now,
             idempotency_key=idempotency_key,
         )
-        return Outcome(events, after, [])
+        return Outcome(events, after)
 
     async def append(
         self,

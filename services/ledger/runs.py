@@ -63,16 +63,6 @@ async def put_approved_policy(
     )
 
 
-async def list_policies(session: AsyncSession) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        text(
-            f"SELECT {POLICY_COLUMNS} FROM ledger.policies WHERE approval_id IS NOT NULL "
-            "ORDER BY year"
-        )
-    )
-    return [dict(r) for r in rows.mappings()]
-
-
 async def count_allocatable(session: AsyncSession) -> int:
     n = await session.scalar(
         text("SELECT count(*) FROM ledger.wallets WHERE status IN ('open', 'suspended')")

@@ -444,11 +444,6 @@ async def events_page(session: AsyncSession, after: int, upto: int, limit: int) 
     return [_row(r) for r in rows]
 
 
-async def stream_ids(session: AsyncSession) -> list[uuid.UUID]:
-    rows = await session.execute(text("SELECT DISTINCT stream_id FROM ledger.events"))
-    return [r[0] for r in rows]
-
-
 # ---- account agencies and allocation batches ---------------------------------------
 
 

@@ -12,10 +12,9 @@ append the events it returns and fold them with ``evolve`` into the projections.
 - ``errors``: ``LedgerError`` and its subclasses, each with a stable ``code``.
 """
 
-from .decide import DEFAULT_RESERVATION_LIFETIME, decide, target_at_version
+from .decide import DEFAULT_RESERVATION_LIFETIME, decide
 from .errors import (
     CaptureExceedsReservation,
-    EntryNotReversible,
     ErrorCategory,
     ExpiryInPast,
     IdConflict,
@@ -60,7 +59,6 @@ __all__ = [
     "MAX_POLICY_AMOUNT",
     "CaptureExceedsReservation",
     "EntitlementPolicy",
-    "EntryNotReversible",
     "ErrorCategory",
     "ExpiryInPast",
     "IdConflict",
@@ -90,7 +88,6 @@ __all__ = [
     "replay",
     "spendable",
     "statutory_held",
-    "target_at_version",
     "usable_lots",
     "yearly_amount",
 ]

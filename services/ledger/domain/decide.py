@@ -51,7 +51,6 @@ from services.ledger.commands import (
     ReinstateWallet,
     ReleaseReservation,
     ReserveCredits,
-    ReversalTarget,
     ReverseEntry,
     SuspendWallet,
 )
@@ -76,7 +75,6 @@ from shared.events.ledger import (
 
 from .errors import (
     CaptureExceedsReservation,
-    EntryNotReversible,
     ExpiryInPast,
     IdConflict,
     InvariantViolation,
@@ -475,18 +473,4 @@ def _change_status(
             assert_never(cmd)
 
 
-def target_at_version(state: WalletState, version: int) -> ReversalTarget:
-    """The reversal target for the event at stream ``version`` (for ``POST .../reversals``).
-
-    Raises ``EntryNotReversible`` unless that event is a grant or a capture.
-    """
-    for lot in state.lots.values():
-        if lot.granted_version == version:
-            return GrantTarget(lot_id=lot.lot_id)
-    for r in state.reservations.values():
-        if r.captured_version == version:
-            return CaptureTarget(reservation_id=r.reservation_id)
-    raise EntryNotReversible(f"the entry at version {version} is not a grant or a capture")
-
-
-__all__ = ["DEFAULT_RESERVATION_LIFETIME", "decide", "target_at_version"]
+__all__ = ["DEFAULT_RESERVATION_LIFETIME", "decide"]

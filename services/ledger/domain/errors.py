@@ -101,13 +101,6 @@ class NotCaptured(LedgerError):
     category = "conflict"
 
 
-class EntryNotReversible(LedgerError):
-    """The stream version names no event a reversal can compensate."""
-
-    code = "entry_not_reversible"
-    category = "invalid"
-
-
 class InvariantViolation(LedgerError):
     """An event that cannot apply to the state, or a state that breaks an invariant."""
 
@@ -117,7 +110,6 @@ class InvariantViolation(LedgerError):
 
 __all__ = [
     "CaptureExceedsReservation",
-    "EntryNotReversible",
     "ErrorCategory",
     "ExpiryInPast",
     "IdConflict",
