@@ -15,7 +15,6 @@ append the events it returns and fold them with ``evolve`` into the projections.
 from .decide import DEFAULT_RESERVATION_LIFETIME, decide
 from .errors import (
     CaptureExceedsReservation,
-    ErrorCategory,
     ExpiryInPast,
     IdConflict,
     InvariantViolation,
@@ -59,7 +58,6 @@ __all__ = [
     "MAX_POLICY_AMOUNT",
     "CaptureExceedsReservation",
     "EntitlementPolicy",
-    "ErrorCategory",
     "ExpiryInPast",
     "IdConflict",
     "InvariantViolation",

@@ -75,7 +75,7 @@ class TestOpening:
     def test_no_profile_without_a_wallet(self) -> None:
         with pytest.raises(WalletNotFound) as err:
             when(given(), NoteProfile(account_id=ACCOUNT, profile=PROFILE))
-        assert (err.value.code, err.value.category) == ("wallet_not_found", "not_found")
+        assert (err.value.code, err.value.kind) == ("wallet_not_found", "not_found")
 
     def test_accounts_events_map_to_wallet_commands(self) -> None:
         need = NeedProfile(
