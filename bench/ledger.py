@@ -33,11 +33,11 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 from sqlalchemy import text
 
-from services.ledger.allocation import run_allocation, start_allocation
 from services.ledger.audit import verify
 from services.ledger.commands import CaptureReservation, OpenWallet, ReserveCredits
 from services.ledger.domain import EntitlementPolicy, WalletState, decide
 from services.ledger.handlers import Ledger
+from services.ledger.handlers.allocation import run_allocation, start_allocation
 from shared.auth import mint_token
 from shared.db import (
     embedded_postgres_url,
