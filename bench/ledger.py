@@ -34,11 +34,11 @@ import httpx
 from sqlalchemy import text
 
 from ila.postgres import embedded_postgres_url
-from services.ledger.allocation import run_allocation, start_allocation
 from services.ledger.audit import verify
 from services.ledger.commands import CaptureReservation, OpenWallet, ReserveCredits
 from services.ledger.domain import EntitlementPolicy, WalletState, decide
 from services.ledger.handlers import Ledger
+from services.ledger.handlers.allocation import run_allocation, start_allocation
 from shared.auth import mint_token
 from shared.db import executemany, make_engine, make_sessionmaker, migrate, transaction
 from shared.events.ledger import CourseRef

@@ -12,9 +12,11 @@ from typing import Annotated, Any
 import typer
 
 from ila.tooling import service_engine
-from services.ledger import allocation, audit, runs, store
-from services.ledger.handlers import Ledger
-from services.ledger.sweeps import sweep_once
+from services.ledger import audit
+from services.ledger.handlers import Ledger, allocation
+from services.ledger.handlers.sweeps import sweep_once
+from services.ledger.store import audit as audit_reads
+from services.ledger.store import runs
 from shared.auth import mint_token
 from shared.bus import set_topic_prefix
 from shared.outbox import Outbox
@@ -64,8 +66,8 @@ def export_command(
         count, cursor = 0, after
         try:
             async with service_engine("ledger") as engine, make_sessionmaker(engine)() as session:
-                upto = await store.horizon(session)
-                while rows := await store.events_page(session, cursor, upto, 5000):
+                upto = await audit_reads.horizon(session)
+                while rows := await audit_reads.events_page(session, cursor, upto, 5000):
                     for r in rows:
                         sink.write(json.dumps(r.as_dict(), default=str) + "\n")
                     count += len(rows)
@@ -105,7 +107,7 @@ def replay_command(
 async def _replay_and_compare(bootstrap: str, url: str, auth: str, concurrency: int) -> int:
     import httpx
 
-    from services.ledger.replay import replay_topic
+    from services.ledger.audit.replay import replay_topic
 
     with typer.progressbar(length=1, label="reading the ledger topic") as bar:
         state = {"done": 0}

@@ -23,6 +23,7 @@ from shared.events.accounts import (
 )
 from shared.events.base import Event
 from shared.events.ledger import CourseRef, Earmark, GrantKind, Money, UtcDatetime, WalletProfile
+from shared.events.payments import CaptureRequested, EnrolmentRequested, ReleaseRequested
 
 
 class _Command(BaseModel):
@@ -167,8 +168,10 @@ def wallet_profile(profile: NeedProfile) -> WalletProfile:
     )
 
 
-def command_for_account_event(event: Event) -> Command | None:
-    """The wallet command an accounts event calls for, or None when the ledger ignores it."""
+def command_for_event(event: Event) -> Command | None:
+    """The wallet command an event of another service (accounts: the wallet's lifecycle and
+    need profile; payments: reserve, capture, release) calls for, or None when the ledger
+    ignores it."""
     match event:
         case AccountOpened():
             return OpenWallet(account_id=event.account_id, profile=wallet_profile(event.profile))
@@ -180,6 +183,26 @@ def command_for_account_event(event: Event) -> Command | None:
             return ReinstateWallet(account_id=event.account_id, reason=event.reason)
         case AccountClosed():
             return CloseWallet(account_id=event.account_id, reason=event.reason)
+        case EnrolmentRequested():
+            return ReserveCredits(
+                account_id=event.account_id,
+                reservation_id=event.reservation_id,
+                enrolment_id=event.enrolment_id,
+                amount=event.amount,
+                course=event.course,
+                up_to=event.up_to,
+                expires_at=event.expires_at,
+            )
+        case CaptureRequested():
+            return CaptureReservation(
+                account_id=event.account_id,
+                reservation_id=event.reservation_id,
+                amount=event.amount,
+            )
+        case ReleaseRequested():
+            return ReleaseReservation(
+                account_id=event.account_id, reservation_id=event.reservation_id, reason="cancelled"
+            )
         case _:
             return None
 
@@ -201,6 +224,6 @@ __all__ = [
     "ReversalTarget",
     "ReverseEntry",
     "SuspendWallet",
-    "command_for_account_event",
+    "command_for_event",
     "wallet_profile",
 ]

@@ -1,5 +1,6 @@
-"""What the ledger's routes share: the runtime, the roles each kind of route admits, and the
-scope rule for accounts.
+"""The ledger's typed dependencies: the runtime, the components its setup builds, the roles
+each kind of route admits, the scope rule for accounts, the context of a request and the
+idempotent unit of work of a request that writes.
 
 Scope: a learner reads only their own account and an agency only the accounts it manages;
 anything else answers exactly as an account that does not exist (404 ``wallet_not_found``,
@@ -11,36 +12,53 @@ and ``qa`` neither read accounts nor write to the ledger.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger import store
 from services.ledger.domain import WalletNotFound
 from services.ledger.handlers import Ledger
+from services.ledger.handlers.allocation import Waker
+from services.ledger.store import projections
 from shared.approvals import FourEyes
-from shared.approvals_api import four_eyes_of
 from shared.auth import Principal, Role, require
+from shared.clock import Clock
+from shared.idempotency import Effect, run_idempotent
 from shared.outbox import EventContext
-from shared.service import ServiceRuntime, runtime_of
+from shared.service import ServiceRuntime, components_of, runtime_of
+
+
+@dataclass(frozen=True)
+class LedgerComponents:
+    """What the ledger's setup builds: its use cases, their clock, its four-eyes proposals
+    and the waker of the allocation worker."""
+
+    ledger: Ledger
+    clock: Clock
+    four_eyes: FourEyes
+    waker: Waker
+
 
 NATIONAL_READERS: tuple[Role, ...] = ("auditor", "admin", "finance")
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of("ledger"))]
+
+
+def components(rt: Runtime) -> LedgerComponents:
+    return components_of(rt, LedgerComponents)
+
+
+Components = Annotated[LedgerComponents, Depends(components)]
+
 Reader = Annotated[Principal, Depends(require("agency", "learner", *NATIONAL_READERS))]
+AgencyOrNational = Annotated[Principal, Depends(require("agency", *NATIONAL_READERS))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 AgencyOrAdmin = Annotated[Principal, Depends(require("agency", "admin"))]
 Auditor = Annotated[Principal, Depends(require("auditor"))]
-
-
-def ledger_of(rt: ServiceRuntime) -> Ledger:
-    ledger: Ledger = rt.state["ledger"]
-    return ledger
-
-
-def four_eyes(rt: ServiceRuntime) -> FourEyes:
-    return four_eyes_of(rt)
 
 
 def ctx_for(principal: Principal) -> EventContext:
@@ -59,6 +77,33 @@ async def authorize_account(
     if principal.role == "learner" and principal.account_id != account_id:
         raise hidden(account_id)
     if principal.role == "agency" and (
-        await store.agency_of(session, account_id) != principal.agency_id
+        await projections.agency_of(session, account_id) != principal.agency_id
     ):
         raise hidden(account_id)
+
+
+def agency_scope(principal: Principal) -> str | None:
+    """The agency whose accounts a national report is limited to (None: the country)."""
+    return principal.agency_id if principal.role == "agency" else None
+
+
+async def idempotent(
+    rt: ServiceRuntime,
+    request: Request,
+    principal: Principal,
+    body: BaseModel,
+    effect: Effect,
+    *,
+    required: bool = False,
+) -> Response:
+    """``effect`` in one unit of work, at most once per caller and ``Idempotency-Key``
+    (``required``: refused with 428 without one, for every request that moves money)."""
+    return await run_idempotent(
+        rt.sessions,
+        "ledger",
+        request,
+        principal,
+        body.model_dump(mode="json"),
+        effect,
+        required=required,
+    )

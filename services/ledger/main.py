@@ -1,42 +1,49 @@
-"""The ledger service definition: router, event handlers, four-eyes actions, background jobs."""
+"""The ledger service definition: its router, its setup (the components it builds, its
+event handlers, its four-eyes actions) and its background jobs. Nothing is built at import
+time."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
-from services.ledger import allocation, consumers, proposals
+from services.ledger import consumers
 from services.ledger.api import router
-from services.ledger.handlers import Ledger
-from services.ledger.sweeps import sweep_forever
+from services.ledger.deps import LedgerComponents
+from services.ledger.handlers import Ledger, allocation, proposals, sweeps
 from shared.approvals import FourEyes
+from shared.clock import Clock
 from shared.events.ledger import LedgerApprovalDecided, LedgerApprovalRequested
-from shared.service import ServiceDefinition, ServiceRuntime
-
-log = logging.getLogger(__name__)
+from shared.service import ServiceDefinition, ServiceRuntime, components_of
 
 
-def _setup(rt: ServiceRuntime) -> None:
-    ledger = Ledger(rt.outbox)
-    rt.state["ledger"] = ledger
-    rt.state["allocation_waker"] = waker = allocation.Waker()
-    rt.four_eyes = FourEyes(
+def _setup(rt: ServiceRuntime) -> LedgerComponents:
+    clock = Clock()
+    ledger = Ledger(rt.outbox, clock)
+    waker = allocation.Waker()
+    four_eyes = FourEyes(
         "ledger",
         rt.outbox,
         LedgerApprovalRequested,
         LedgerApprovalDecided,
         ttl=timedelta(hours=rt.settings.approval_ttl_hours),
+        clock=clock.now,
     )
-    proposals.register(rt.four_eyes, ledger, waker)
+    rt.four_eyes = four_eyes  # the approvals routes of shared.approvals_api read it there
+    proposals.register(four_eyes, ledger, waker)
     consumers.register(rt.consumer, ledger)
+    return LedgerComponents(ledger=ledger, clock=clock, four_eyes=four_eyes, waker=waker)
 
 
 async def run_allocations(rt: ServiceRuntime) -> None:
     """Run approved allocations as their approvals commit, and resume those a crash
     interrupted."""
-    await allocation.allocation_worker(
-        rt.sessions, rt.state["ledger"], rt.state["allocation_waker"]
-    )
+    parts = components_of(rt, LedgerComponents)
+    await allocation.allocation_worker(rt.sessions, parts.ledger, parts.waker)
+
+
+async def sweep_expiries(rt: ServiceRuntime) -> None:
+    """Expire lots and reservations as they fall due."""
+    await sweeps.sweep_forever(rt.sessions, components_of(rt, LedgerComponents).ledger)
 
 
 def definition() -> ServiceDefinition:
@@ -45,7 +52,7 @@ def definition() -> ServiceDefinition:
         title="ILA ledger",
         router=router,
         setup=_setup,
-        jobs=[run_allocations, sweep_forever],
+        jobs=[run_allocations, sweep_expiries],
         # the ledger topic is an audit source: kept forever
         topic_config={"retention.ms": "-1", "retention.bytes": "-1"},
         # sessions run as a role that may append events but never change them

@@ -78,6 +78,20 @@ class Earmark(_Value):
             raise ValueError("an earmark needs at least one criterion")
         return self
 
+    def admits(self, course: CourseRef) -> bool:
+        """Whether ``course`` satisfies every criterion this earmark sets (the one earmark
+        rule: the ledger's reservations and the payments service's fee waiver both ask it)."""
+        if self.course_ids and course.course_id not in self.course_ids:
+            return False
+        if self.eqf_levels and course.eqf_level not in self.eqf_levels:
+            return False
+        if self.isced_fields and (
+            course.isced_field is None
+            or not any(course.isced_field.startswith(code) for code in self.isced_fields)
+        ):
+            return False
+        return not self.tags or bool(set(self.tags) & set(course.tags))
+
 
 class LotAmount(_Value):
     """An amount taken from (or given back to) one lot."""

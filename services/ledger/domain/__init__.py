@@ -4,19 +4,20 @@ No I/O and no clock: handlers load a ``WalletState`` (``replay`` of the account'
 call ``decide(state, command, now)`` (or ``allocate_entitlement`` for the yearly run),
 append the events it returns and fold them with ``evolve`` into the projections.
 
-- ``state``: ``WalletState``, ``Lot``, ``Reservation``, ``evolve``, ``replay``,
-  ``assert_invariants`` and what each amount means (the balance identity is there).
-- ``decide``: the rules (``decide``) and what a reversal may target.
-- ``selection``: which lots a reservation draws on, in which order; earmark matching.
+- ``state``: ``WalletState``, ``Lot``, ``Reservation`` and what each amount means.
+- ``evolve``: ``evolve`` (one event) and ``replay`` (a stream), refusing what cannot apply.
+- ``invariants``: ``assert_invariants``, the money identities (the balance identity).
+- ``decide``: ``decide``, the one entry of the rules, and the wallet's lifecycle; the rules
+  by concern in ``grants`` (grant, lot expiry), ``reservations`` (reserve, capture, release,
+  reservation timeout) and ``reversals``, each emitting through a ``decision.Decision``.
+- ``selection``: which lots a reservation draws on, in which order.
 - ``policy``: ``EntitlementPolicy`` and the statutory grant it gives a wallet.
 - ``errors``: ``LedgerError`` and its subclasses, each with a stable ``code``.
 """
 
-from .decide import DEFAULT_RESERVATION_LIFETIME, decide, target_at_version
+from .decide import decide
 from .errors import (
     CaptureExceedsReservation,
-    EntryNotReversible,
-    ErrorCategory,
     ExpiryInPast,
     IdConflict,
     InvariantViolation,
@@ -31,6 +32,8 @@ from .errors import (
     WalletIsClosed,
     WalletNotFound,
 )
+from .evolve import evolve, replay
+from .invariants import assert_invariants
 from .policy import (
     LOW_QUALIFICATION,
     MAX_POLICY_AMOUNT,
@@ -42,17 +45,9 @@ from .policy import (
     statutory_held,
     yearly_amount,
 )
-from .selection import earmark_matches, spendable, usable_lots
-from .state import (
-    Lot,
-    Reservation,
-    ReservationStatus,
-    WalletState,
-    WalletStatus,
-    assert_invariants,
-    evolve,
-    replay,
-)
+from .reservations import DEFAULT_RESERVATION_LIFETIME
+from .selection import spendable, usable_lots
+from .state import Lot, Reservation, ReservationStatus, WalletState, WalletStatus
 
 __all__ = [
     "DEFAULT_RESERVATION_LIFETIME",
@@ -60,8 +55,6 @@ __all__ = [
     "MAX_POLICY_AMOUNT",
     "CaptureExceedsReservation",
     "EntitlementPolicy",
-    "EntryNotReversible",
-    "ErrorCategory",
     "ExpiryInPast",
     "IdConflict",
     "InvariantViolation",
@@ -84,14 +77,12 @@ __all__ = [
     "allocate_entitlement",
     "assert_invariants",
     "decide",
-    "earmark_matches",
     "entitlement_for",
     "evolve",
     "needs_of",
     "replay",
     "spendable",
     "statutory_held",
-    "target_at_version",
     "usable_lots",
     "yearly_amount",
 ]

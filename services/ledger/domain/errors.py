@@ -1,124 +1,109 @@
 """The ledger's typed domain errors, each with a stable ``code`` clients can rely on.
 
-``category`` tells the API layer how to answer without knowing every error: ``not_found``
-(404), ``conflict`` (409: the wallet's state forbids it), ``invalid`` (422: the command can
-never succeed as written), ``internal`` (500: an invariant broke, a bug or a corrupt stream).
+Each derives from :class:`shared.errors.DomainError`; its ``kind`` tells the one exception
+handler how to answer: ``not_found`` (404), ``conflict`` (409: the wallet's state forbids
+it), ``invalid`` (422: the command can never succeed as written), ``internal`` (500: an
+invariant broke, a bug or a corrupt stream).
 A reservation that cannot be honoured is not an error but a ``ReservationRejected`` event,
 because the payments saga waits for an answer either way.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 from shared.errors import DomainError
-
-ErrorCategory = Literal["not_found", "conflict", "invalid", "internal"]
 
 
 class LedgerError(DomainError):
     code = "ledger_error"
-    category: ClassVar[ErrorCategory] = "invalid"
+    kind = "invalid"
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(detail or self.code)
 
-    def problem_kind(self) -> str:
-        return self.category
-
 
 class WalletNotFound(LedgerError):
     code = "wallet_not_found"
-    category = "not_found"
+    kind = "not_found"
 
 
 class WalletIsClosed(LedgerError):
     code = "wallet_closed"
-    category = "conflict"
+    kind = "conflict"
 
 
 class LotNotFound(LedgerError):
     code = "lot_not_found"
-    category = "not_found"
+    kind = "not_found"
 
 
 class ReservationNotFound(LedgerError):
     code = "reservation_not_found"
-    category = "not_found"
+    kind = "not_found"
 
 
 class ReservationNotActive(LedgerError):
     """The reservation was already captured, released or expired."""
 
     code = "reservation_not_active"
-    category = "conflict"
+    kind = "conflict"
 
 
 class CaptureExceedsReservation(LedgerError):
     code = "capture_exceeds_reservation"
-    category = "invalid"
+    kind = "invalid"
 
 
 class ExpiryInPast(LedgerError):
     """A grant or a reservation whose expiry is not after the decision's instant."""
 
     code = "expiry_in_past"
-    category = "invalid"
+    kind = "invalid"
 
 
 class IdConflict(LedgerError):
     """A caller-chosen id reused for a different request (not a redelivery)."""
 
     code = "id_conflict"
-    category = "conflict"
+    kind = "conflict"
 
 
 class LotReserved(LedgerError):
     """A grant cannot be reversed while part of its lot is held by a reservation."""
 
     code = "lot_reserved"
-    category = "conflict"
+    kind = "conflict"
 
 
 class LotSpent(LedgerError):
     """A grant cannot be reversed once part of its lot was spent (reverse the captures first)."""
 
     code = "lot_spent"
-    category = "conflict"
+    kind = "conflict"
 
 
 class NothingToReverse(LedgerError):
     """The grant's lot holds nothing any more (it expired)."""
 
     code = "nothing_to_reverse"
-    category = "conflict"
+    kind = "conflict"
 
 
 class NotCaptured(LedgerError):
     """Only a captured reservation can have its capture reversed."""
 
     code = "not_captured"
-    category = "conflict"
-
-
-class EntryNotReversible(LedgerError):
-    """The stream version names no event a reversal can compensate."""
-
-    code = "entry_not_reversible"
-    category = "invalid"
+    kind = "conflict"
 
 
 class InvariantViolation(LedgerError):
     """An event that cannot apply to the state, or a state that breaks an invariant."""
 
     code = "invariant_violation"
-    category = "internal"
+    kind = "internal"
 
 
 __all__ = [
     "CaptureExceedsReservation",
-    "EntryNotReversible",
-    "ErrorCategory",
     "ExpiryInPast",
     "IdConflict",
     "InvariantViolation",

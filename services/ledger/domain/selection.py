@@ -1,4 +1,5 @@
-"""Which lots a reservation may draw on, and in which order; earmark matching.
+"""Which lots a reservation may draw on, and in which order (the earmark rule itself is
+``Earmark.admits``, shared with the payments service).
 
 Order: earmarked lots whose earmark matches the course, then unearmarked lots; within each
 group the soonest expiry first (a lot that never expires comes last), then the oldest grant
@@ -12,26 +13,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.events.ledger import CourseRef, Earmark
+from shared.events.ledger import CourseRef
 
 from .state import Lot, WalletState
 
 NEVER = datetime.max.replace(tzinfo=UTC)
 """Sorts a lot without expiry after every lot that has one."""
-
-
-def earmark_matches(earmark: Earmark, course: CourseRef) -> bool:
-    """Whether ``course`` satisfies every criterion ``earmark`` sets (see ``Earmark``)."""
-    if earmark.course_ids and course.course_id not in earmark.course_ids:
-        return False
-    if earmark.eqf_levels and course.eqf_level not in earmark.eqf_levels:
-        return False
-    if earmark.isced_fields and (
-        course.isced_field is None
-        or not any(course.isced_field.startswith(code) for code in earmark.isced_fields)
-    ):
-        return False
-    return not earmark.tags or bool(set(earmark.tags) & set(course.tags))
 
 
 def usable_lots(state: WalletState, course: CourseRef, now: datetime) -> list[Lot]:
@@ -41,7 +28,7 @@ def usable_lots(state: WalletState, course: CourseRef, now: datetime) -> list[Lo
         for lot in state.lots.values()
         if lot.free > 0
         and not lot.is_due(now)
-        and (lot.earmark is None or earmark_matches(lot.earmark, course))
+        and (lot.earmark is None or lot.earmark.admits(course))
     ]
     return sorted(
         lots,
@@ -59,4 +46,4 @@ def spendable(state: WalletState, course: CourseRef, now: datetime) -> int:
     return sum(lot.free for lot in usable_lots(state, course, now))
 
 
-__all__ = ["NEVER", "earmark_matches", "spendable", "usable_lots"]
+__all__ = ["NEVER", "spendable", "usable_lots"]

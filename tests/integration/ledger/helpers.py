@@ -15,8 +15,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from ila.registry import all_definitions
+from services.ledger.deps import LedgerComponents
+from services.ledger.handlers import Ledger
 from services.ledger.main import run_allocations
-from shared.service import ServiceRuntime
+from shared.service import ServiceRuntime, components_of
 from shared.settings import Settings
 from tests.integration.accounts.test_smoke import BODY
 from tests.support import bearer, eventually, running_app, settings_for
@@ -40,6 +42,10 @@ class Api:
     def rt(self) -> ServiceRuntime:
         runtime: ServiceRuntime = self.app.state.runtimes["ledger"]
         return runtime
+
+    @property
+    def ledger(self) -> Ledger:
+        return components_of(self.rt, LedgerComponents).ledger
 
     async def account(self, **overrides: object) -> str:
         body = {**BODY, "national_id": "N" + uuid.uuid4().hex[:10], **overrides}

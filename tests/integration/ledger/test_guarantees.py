@@ -12,12 +12,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from services.ledger import consumers, runs, store
-from services.ledger.allocation import run_allocation, start_allocation
+from services.ledger import consumers
 from services.ledger.audit import verify
 from services.ledger.commands import GrantCredits, OpenWallet, ReserveCredits
 from services.ledger.domain import EntitlementPolicy
 from services.ledger.handlers import Ledger
+from services.ledger.handlers.allocation import run_allocation, start_allocation
+from services.ledger.store import audit as audit_reads
+from services.ledger.store import events as event_store
+from services.ledger.store import projections, runs
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
@@ -90,7 +93,7 @@ async def test_100_concurrent_reservations_never_overdraw(env: Env) -> None:
     assert results.count("CreditsReserved") == 7
     assert results.count("ReservationRejected") == 93
     async with env.sessions() as s:
-        w = await store.wallet(s, account)
+        w = await projections.wallet(s, account)
         assert w is not None
         assert w["available"] == 2_999 and w["reserved"] == 21_000
         report = await verify(s)
@@ -116,7 +119,7 @@ async def test_every_event_delivered_twice_is_applied_once(env: Env) -> None:
     await consumer.handle_batch([message, message])
     await consumer.handle_batch([message])
     async with env.sessions() as s:
-        w = await store.wallet(s, account)
+        w = await projections.wallet(s, account)
         reserved = await s.scalar(
             text("SELECT count(*) FROM ledger.events WHERE type LIKE '%CreditsReserved%'")
         )
@@ -126,7 +129,7 @@ async def test_every_event_delivered_twice_is_applied_once(env: Env) -> None:
     again = Envelope.wrap(request, source="/ila/payments")
     await consumer.handle_batch([Message("ila.payments", str(account), again.to_bytes())])
     async with env.sessions() as s:
-        w = await store.wallet(s, account)
+        w = await projections.wallet(s, account)
     assert w is not None and w["reserved"] == 4_000
 
 
@@ -199,7 +202,7 @@ async def test_allocation_grants_once_however_often_it_runs(env: Env) -> None:
         grants = await s.scalar(
             text("SELECT count(*) FROM ledger.events WHERE type LIKE '%CreditsGranted%'")
         )
-        balances = [(await store.wallet(s, a) or {})["available"] for a in accounts]
+        balances = [(await projections.wallet(s, a) or {})["available"] for a in accounts]
         run1 = await runs.get_allocation(s, first)
         run2 = await runs.get_allocation(s, second)
         assert (await verify(s)).ok
@@ -235,8 +238,8 @@ async def test_a_tailing_reader_never_skips_an_event_committed_late(env: Env) ->
         while True:
             finished = done.is_set()
             async with env.sessions() as s:
-                upto = await store.horizon(s)
-                rows = await store.events_page(s, after, upto, 50)
+                upto = await audit_reads.horizon(s)
+                rows = await audit_reads.events_page(s, after, upto, 50)
             for r in rows:
                 seen.append(r.position)
                 after = r.position
@@ -257,7 +260,7 @@ async def test_a_tailing_reader_never_skips_an_event_committed_late(env: Env) ->
 
 
 async def test_the_expiry_sweep_expires_lots_and_reservations_as_events(env: Env) -> None:
-    from services.ledger.sweeps import sweep_once
+    from services.ledger.handlers.sweeps import sweep_once
 
     account = uuid.uuid4()
     now = datetime.now(UTC)
@@ -292,14 +295,14 @@ async def test_the_expiry_sweep_expires_lots_and_reservations_as_events(env: Env
     # day 11: the reservation times out and its credit comes back
     assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=11)) == 1
     async with env.sessions() as s:
-        w = await store.wallet(s, account)
+        w = await projections.wallet(s, account)
     assert w is not None and w["reserved"] == 0 and w["available"] == 7_000
     # day 31: the lot is past its date
     assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=31)) == 1
     assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=32)) == 0
     async with env.sessions() as s:
-        w = await store.wallet(s, account)
-        types = [r.type.split(".")[-2] for r in await store.load_stream(s, account)]
+        w = await projections.wallet(s, account)
+        types = [r.type.split(".")[-2] for r in await event_store.load_stream(s, account)]
         assert (await verify(s)).ok
     assert w is not None and w["available"] == 0 and w["expired_total"] == 7_000
     assert types[-2:] == ["ReservationReleased", "LotExpired"]

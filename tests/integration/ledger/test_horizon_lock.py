@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from services.ledger import store
 from services.ledger.main import definition
+from services.ledger.store import audit as audit_reads
+from services.ledger.store.events import APPEND_LOCK
 from shared.service import ServiceRuntime
 from tests.support import running_app, settings_for
 
 pytestmark = pytest.mark.postgres
-LOCK = {"c": store.APPEND_LOCK[0], "o": store.APPEND_LOCK[1]}
+LOCK = {"c": APPEND_LOCK[0], "o": APPEND_LOCK[1]}
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ async def test_a_cancelled_horizon_leaves_no_lock_behind(
 
     async def read() -> int:
         async with rt.sessions() as s:
-            return await store.horizon(s)
+            return await audit_reads.horizon(s)
 
     reader = asyncio.create_task(read())
     await asyncio.sleep(0.05)  # the reader now waits for the appender

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from services.ledger import allocation, runs
 from services.ledger.domain import MAX_POLICY_AMOUNT
+from services.ledger.handlers import allocation
+from services.ledger.store import runs
 from tests.integration.ledger.helpers import THIS_YEAR, Api
 
 pytestmark = pytest.mark.postgres
@@ -219,7 +220,7 @@ async def test_a_run_with_an_out_of_bounds_policy_fails_instead_of_running(api: 
             1,
             policy={"year": THIS_YEAR, "base_amount": 10**25, "enhanced_amount": 10**25},
         )
-    await allocation.run_allocation(api.rt.sessions, api.rt.state["ledger"], allocation_id)
+    await allocation.run_allocation(api.rt.sessions, api.ledger, allocation_id)
     run = await _finished(api, str(allocation_id))
     assert run["status"] == "failed"
     assert run["failure_code"] == "invalid_policy"
@@ -269,7 +270,7 @@ async def test_a_restart_resumes_an_approved_run(api: Api) -> None:
     assert created
     restarted = asyncio.create_task(
         allocation.allocation_worker(
-            api.rt.sessions, api.rt.state["ledger"], allocation.Waker(), poll_seconds=60
+            api.rt.sessions, api.ledger, allocation.Waker(), poll_seconds=60
         )
     )
     try:

@@ -20,11 +20,12 @@ from hypothesis.stateful import invariant, run_state_machine_as_test
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.ledger import store
 from services.ledger.audit import verify
 from services.ledger.commands import Command
 from services.ledger.domain import LedgerError, replay
 from services.ledger.handlers import Ledger
+from services.ledger.store import events as event_store
+from services.ledger.store import projections
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.outbox import EventContext, Outbox
 from tests.unit.ledger.test_properties import ACCOUNT, LedgerMachine
@@ -91,10 +92,10 @@ class StoreMachine(LedgerMachine):
 
     async def _check(self) -> None:
         async with self.sessions() as session:
-            rows = await store.load_stream(session, ACCOUNT)
+            rows = await event_store.load_stream(session, ACCOUNT)
             assert [r.payload() for r in rows] == self.wire
             assert replay(r.payload() for r in rows) == self.state
-            wallet = await store.wallet(session, ACCOUNT)
+            wallet = await projections.wallet(session, ACCOUNT)
             if not rows:
                 assert wallet is None
                 return

@@ -150,4 +150,4 @@ class TestRelease:
         state = then(given(*RESERVED), capture(10_000))
         with pytest.raises(ReservationNotActive) as err:
             when(state, release())
-        assert err.value.category == "conflict"
+        assert err.value.kind == "conflict"

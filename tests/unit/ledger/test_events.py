@@ -97,6 +97,18 @@ def test_an_earmark_restricts_something() -> None:
         Earmark(isced_fields=("computing",))
 
 
+def test_an_earmark_admits_a_course_that_meets_every_criterion_it_sets() -> None:
+    course = COURSE  # ISCED-F 0613, EQF 5, tagged "digital"
+    assert Earmark(eqf_levels=(5,), tags=("digital", "green")).admits(course)
+    assert Earmark(isced_fields=("06",)).admits(course)  # ISCED-F is hierarchical
+    assert Earmark(course_ids=(course.course_id,)).admits(course)
+    assert not Earmark(eqf_levels=(4,)).admits(course)
+    assert not Earmark(tags=("green",)).admits(course)
+    assert not Earmark(isced_fields=("07",)).admits(course)
+    assert not Earmark(eqf_levels=(5,), course_ids=(uid("other"),)).admits(course)
+    assert not Earmark(isced_fields=("06",)).admits(course.model_copy(update={"isced_field": None}))
+
+
 def test_a_reservation_split_must_add_up() -> None:
     with pytest.raises(ValidationError):
         CreditsReserved(

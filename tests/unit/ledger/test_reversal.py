@@ -12,14 +12,12 @@ from services.ledger.commands import (
 )
 from services.ledger.domain import (
     EntitlementPolicy,
-    EntryNotReversible,
     LotNotFound,
     LotReserved,
     LotSpent,
     NotCaptured,
     NothingToReverse,
     allocate_entitlement,
-    target_at_version,
 )
 from shared.events.ledger import EntryReversed, LedgerEvent, LotExpired, ReservationCaptured
 
@@ -195,23 +193,11 @@ class TestReversingAGrant:
         assert allocate_entitlement(state, policy, lot_id=uid("again"), now=T0) == []
 
 
-class TestTargetByVersion:
-    def test_maps_a_stream_version_to_the_grant_or_capture_it_recorded(self) -> None:
-        state = given(*CAPTURED)
-        assert target_at_version(state, 2) == GrantTarget(lot_id=uid("a"))
-        assert target_at_version(state, 5) == CaptureTarget(reservation_id=uid("r1"))
-
-    def test_other_entries_are_not_reversible(self) -> None:
-        state = given(*CAPTURED)
-        for version in (1, 4, 99):
-            with pytest.raises(EntryNotReversible):
-                target_at_version(state, version)
-
+class TestTargetVersion:
     def test_a_reversal_refers_to_the_version_the_store_gave_the_entry(self) -> None:
         capture = CaptureReservation(account_id=ACCOUNT, reservation_id=uid("r1"), amount=500)
         state = then(given(opened(), granted("a", 6_000), reserved("r1", [("a", 1_000)])), capture)
         assert state.version == 4  # opened, granted, reserved, captured
-        assert target_at_version(state, 4) == CaptureTarget(reservation_id=uid("r1"))
         events = when(state, reverse_capture())
         assert isinstance(events[0], EntryReversed)
         assert events[0].target_version == 4

@@ -13,7 +13,7 @@ from services.ledger.commands import (
     OpenWallet,
     ReinstateWallet,
     SuspendWallet,
-    command_for_account_event,
+    command_for_event,
 )
 from services.ledger.domain import (
     ExpiryInPast,
@@ -75,7 +75,7 @@ class TestOpening:
     def test_no_profile_without_a_wallet(self) -> None:
         with pytest.raises(WalletNotFound) as err:
             when(given(), NoteProfile(account_id=ACCOUNT, profile=PROFILE))
-        assert (err.value.code, err.value.category) == ("wallet_not_found", "not_found")
+        assert (err.value.code, err.value.kind) == ("wallet_not_found", "not_found")
 
     def test_accounts_events_map_to_wallet_commands(self) -> None:
         need = NeedProfile(
@@ -90,7 +90,7 @@ class TestOpening:
             profile=need,
             opened_at=T0,
         )
-        assert command_for_account_event(opened_event) == OpenWallet(
+        assert command_for_event(opened_event) == OpenWallet(
             account_id=ACCOUNT,
             profile=WalletProfile(
                 qualification_level=3,
@@ -98,11 +98,11 @@ class TestOpening:
                 need_flags=("disability",),
             ),
         )
-        assert command_for_account_event(
+        assert command_for_event(
             AccountClosed(account_id=ACCOUNT, reason="deceased")
         ) == CloseWallet(account_id=ACCOUNT, reason="deceased")
         transferred = AccountTransferred(account_id=ACCOUNT, from_agency_id="a", to_agency_id="b")
-        assert command_for_account_event(transferred) is None
+        assert command_for_event(transferred) is None
 
 
 class TestGrants:

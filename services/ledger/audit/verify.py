@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger import store
-from services.ledger.chain import GENESIS, chain_hash
 from services.ledger.domain import WalletState, evolve
+from services.ledger.store import audit as audit_reads
+from services.ledger.store.chain import GENESIS, chain_hash
+from services.ledger.store.events import EventRow
 
 
 @dataclass
@@ -81,7 +81,7 @@ class StreamChecker:
             {"stream": str(self.stream_id), "position": position, "problem": problem, **extra}
         )
 
-    def feed(self, row: store.EventRow) -> None:
+    def feed(self, row: EventRow) -> None:
         self.report.events += 1
         self.last_position = row.position
         self.version += 1
@@ -130,61 +130,37 @@ def compare(
             checker.mismatch(pos, f"wallet.{name} is {wallet[name]}, events give {rebuilt[name]}")
     if wallet["head_hash"] != checker.prev:
         checker.mismatch(pos, "wallet.head_hash is not the stream's last hash")
-    for lot_id, lot in state.lots.items():
-        row = lots.get(lot_id)
-        if row is None:
-            checker.mismatch(pos, f"lot {lot_id} missing from the projection")
-            continue
-        for name in LOT_FIELDS:
-            if row[name] != getattr(lot, name):
-                checker.mismatch(
-                    pos, f"lot {lot_id}.{name} is {row[name]}, events give {getattr(lot, name)}"
-                )
-    for rid, r in state.reservations.items():
-        row = reservations.get(rid)
-        if row is None:
-            checker.mismatch(pos, f"reservation {rid} missing from the projection")
-            continue
-        for name in RESERVATION_FIELDS:
-            if row[name] != getattr(r, name):
-                checker.mismatch(
-                    pos, f"reservation {rid}.{name} is {row[name]}, events give {getattr(r, name)}"
-                )
+    _compare_rows(checker, "lot", state.lots, lots, LOT_FIELDS)
+    _compare_rows(checker, "reservation", state.reservations, reservations, RESERVATION_FIELDS)
 
 
-async def _by_account(
-    session: AsyncSession, sql: str, key: str
-) -> dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]]:
-    out: dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]] = {}
-    for r in (await session.execute(text(sql))).mappings():
-        out.setdefault(r["account_id"], {})[r[key]] = dict(r)
-    return out
+def _compare_rows(
+    checker: StreamChecker,
+    what: str,
+    rebuilt: Mapping[uuid.UUID, object],
+    rows: dict[uuid.UUID, dict[str, Any]],
+    fields: tuple[str, ...],
+) -> None:
+    """Each lot (or reservation) the events give against its projection row."""
+    pos = checker.last_position
+    for key, item in rebuilt.items():
+        row = rows.get(key)
+        if row is None:
+            checker.mismatch(pos, f"{what} {key} missing from the projection")
+            continue
+        for name in fields:
+            if row[name] != getattr(item, name):
+                checker.mismatch(
+                    pos, f"{what} {key}.{name} is {row[name]}, events give {getattr(item, name)}"
+                )
 
 
 async def verify(session: AsyncSession) -> VerifyReport:
     """One pass over the events in stream order, then a comparison per stream."""
     started = time.perf_counter()
     report = VerifyReport()
-    wallets = {
-        r["account_id"]: dict(r)
-        for r in (await session.execute(text("SELECT * FROM ledger.wallets"))).mappings()
-    }
-    lots = await _by_account(
-        session,
-        "SELECT account_id, lot_id, remaining, reserved, spent, expired FROM ledger.lots",
-        "lot_id",
-    )
-    reservations = await _by_account(
-        session,
-        "SELECT account_id, reservation_id, status, amount, captured, released "
-        "FROM ledger.reservations",
-        "reservation_id",
-    )
+    wallets, lots, reservations = await audit_reads.projection_rows(session)
     checker: StreamChecker | None = None
-    result = await session.stream(
-        text(f"SELECT {store.EVENT_COLUMNS} FROM ledger.events ORDER BY stream_id, version"),
-        execution_options={"yield_per": 5000},
-    )
     seen: set[uuid.UUID] = set()
 
     def finish(c: StreamChecker) -> None:
@@ -195,8 +171,7 @@ async def verify(session: AsyncSession) -> VerifyReport:
             reservations.get(c.stream_id, {}),
         )
 
-    async for raw in result:
-        row = store.EventRow(**dict(raw._mapping))
+    async for row in audit_reads.all_events(session):
         if checker is None or checker.stream_id != row.stream_id:
             if checker is not None:
                 finish(checker)
@@ -216,11 +191,3 @@ async def verify(session: AsyncSession) -> VerifyReport:
         )
     report.seconds = time.perf_counter() - started
     return report
-
-
-def rebuild_balances(rows: Iterable[store.EventRow]) -> dict[uuid.UUID, WalletState]:
-    """Fold rows of many streams (each stream's rows in order) into wallet states."""
-    states: dict[uuid.UUID, WalletState] = {}
-    for row in rows:
-        states[row.stream_id] = evolve(states.get(row.stream_id, WalletState()), row.payload())
-    return states

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ledger import store
 from services.ledger.commands import ExpireLots, ExpireReservations
-from services.ledger.handlers import Ledger
+from services.ledger.handlers.wallets import Ledger
+from services.ledger.store import projections
 from shared.db import transaction
 from shared.outbox import EventContext
-from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +25,10 @@ async def sweep_once(
     sessions: async_sessionmaker[AsyncSession], ledger: Ledger, now: datetime | None = None
 ) -> int:
     """Expire what is due at ``now``; return how many events were appended."""
-    now = now or datetime.now(UTC)
+    now = now or ledger.clock.now()
     total = 0
     async with sessions() as session:
-        due = await store.accounts_with_due_items(session, now, 10_000)
+        due = await projections.accounts_with_due_items(session, now, 10_000)
     ctx = EventContext.new("system:expiry-sweep")
     for account_id in due:
         async with transaction(sessions) as session:
@@ -42,10 +41,12 @@ async def sweep_once(
     return total
 
 
-async def sweep_forever(rt: ServiceRuntime, interval: float = 60.0) -> None:
+async def sweep_forever(
+    sessions: async_sessionmaker[AsyncSession], ledger: Ledger, interval: float = 60.0
+) -> None:
     while True:
         try:
-            n = await sweep_once(rt.sessions, rt.state["ledger"])
+            n = await sweep_once(sessions, ledger)
             if n:
                 log.info("expiry sweep appended %d events", n)
         except asyncio.CancelledError:

@@ -1,4 +1,5 @@
-"""The SQL of entitlement policies and allocation runs.
+"""The SQL of entitlement policies and allocation runs, and the locks that keep one runner
+per allocation and one running allocation per year.
 
 A policy row exists only once a second person approved it (``approved_by``, ``approval_id``);
 a row without an approval (stored before approvals existed) is not a policy in force. An
@@ -61,16 +62,6 @@ async def put_approved_policy(
             "aid": approval_id,
         },
     )
-
-
-async def list_policies(session: AsyncSession) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        text(
-            f"SELECT {POLICY_COLUMNS} FROM ledger.policies WHERE approval_id IS NOT NULL "
-            "ORDER BY year"
-        )
-    )
-    return [dict(r) for r in rows.mappings()]
 
 
 async def count_allocatable(session: AsyncSession) -> int:
@@ -199,3 +190,19 @@ async def fail_allocation(
         {"id": allocation_id, "code": code, "reason": reason[:1000]},
     )
     return done is not None
+
+
+async def try_lock_run(session: AsyncSession, allocation_id: uuid.UUID) -> bool:
+    """Whether this transaction is the one runner of the allocation (never waits)."""
+    locked = await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
+        {"k": f"allocation:{allocation_id}"},
+    )
+    return bool(locked)
+
+
+async def lock_year(session: AsyncSession, year: int) -> None:
+    """Serialise, until the transaction ends, whoever opens an allocation run for ``year``."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"allocation-year:{year}"}
+    )

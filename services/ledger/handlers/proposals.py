@@ -15,16 +15,17 @@ at once) and again when approving (the world may have changed in between).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger import allocation, runs
-from services.ledger.allocation import Waker
 from services.ledger.commands import CaptureTarget, GrantTarget, ReverseEntry
 from services.ledger.domain import EntitlementPolicy, NothingToReverse, PolicyTerms, decide
-from services.ledger.handlers import Ledger
+from services.ledger.handlers import allocation
+from services.ledger.handlers.allocation import Waker
+from services.ledger.handlers.wallets import Ledger
+from services.ledger.store import runs
 from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal
 from shared.errors import ConflictError, InvalidError
@@ -132,7 +133,7 @@ async def propose_reversal(
     command: ReverseEntry,
 ) -> Proposal:
     state, _ = await ledger.load(session, command.account_id)
-    if not decide(state, command, datetime.now(UTC)):  # raises when it can never be done
+    if not decide(state, command, ledger.clock.now()):  # raises when it can never be done
         raise NothingToReverse("nothing to reverse")
     kind, target_id = target_key(command.target).split(":")
     return await fe.propose(

@@ -1,5 +1,11 @@
-"""HTTP endpoints of the ledger that create credit in bulk or undo entries: each one only
-proposes; a second person (``finance``) approves through ``/v1/ledger/approvals``.
+"""Creating and undoing credit.
+
+``POST /v1/ledger/grants`` (agency, admin; ``Idempotency-Key`` required, 428 without): a
+top-up lot, appended at once; an agency grants only to the accounts it manages (others
+answer 404).
+
+The rest create credit in bulk or undo entries, so each one only proposes; a second person
+(``finance``) approves through ``/v1/ledger/approvals``:
 
 - ``PUT /v1/ledger/policies/{year}`` (admin): 202, a ``policy`` proposal (``policy:<year>``);
 - ``GET /v1/ledger/policies/{year}`` (admin, finance, auditor, agency): the approved policy,
@@ -21,31 +27,82 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger import proposals, runs
-from services.ledger.commands import CaptureTarget, GrantTarget, ReverseEntry
+from services.ledger.commands import CaptureTarget, GrantCredits, GrantTarget, ReverseEntry
 from services.ledger.deps import (
-    NATIONAL_READERS,
     Admin,
     AgencyOrAdmin,
+    AgencyOrNational,
+    Components,
     Runtime,
     authorize_account,
     ctx_for,
-    four_eyes,
-    ledger_of,
+    idempotent,
 )
 from services.ledger.domain import EntitlementPolicy, PolicyTerms
+from services.ledger.handlers import proposals
+from services.ledger.store import runs
 from shared.approvals import Proposal
-from shared.auth import Principal, require
-from shared.errors import NotFoundError
-from shared.idempotency import run_idempotent
+from shared.errors import ConflictError, NotFoundError
+from shared.events.ledger import Earmark
 
 router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
 Year = Annotated[int, Path(ge=2000, le=2200)]
+
+
+class GrantRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account_id: uuid.UUID
+    amount: StrictInt = Field(gt=0, le=100_000_000, description="minor units")
+    funder_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    reason: str = Field(min_length=1, max_length=500)
+    expires_at: datetime | None = None
+    earmark: Earmark | None = None
+
+
+@router.post("/grants", status_code=201)
+async def grant(
+    body: GrantRequest, request: Request, rt: Runtime, parts: Components, principal: AgencyOrAdmin
+) -> Response:
+    """A top-up lot from a funder, earmarked or not; ``Idempotency-Key`` required (428
+    without). An agency grants only to the accounts it manages (others answer 404)."""
+
+    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        await authorize_account(session, principal, body.account_id)
+        lot_id = uuid.uuid4()
+        outcome = await parts.ledger.execute(
+            session,
+            GrantCredits(
+                account_id=body.account_id,
+                lot_id=lot_id,
+                amount=body.amount,
+                funder_id=body.funder_id,
+                reason=body.reason,
+                kind="top_up",
+                expires_at=body.expires_at,
+                earmark=body.earmark,
+            ),
+            ctx_for(principal),
+            idempotency_key=request.headers.get("idempotency-key"),
+        )
+        if not outcome.events:
+            raise ConflictError("the wallet refused the grant", code="grant_refused")
+        return (
+            201,
+            {
+                "lot_id": str(lot_id),
+                "account_id": str(body.account_id),
+                "amount": body.amount,
+                "version": outcome.state.version,
+            },
+            {},
+        )
+
+    return await idempotent(rt, request, principal, body, effect, required=True)
 
 
 def proposed(proposal: Proposal, now: datetime) -> tuple[int, Any, dict[str, str]]:
@@ -69,29 +126,28 @@ class PolicyPublic(EntitlementPolicy):
 
 
 @router.put("/policies/{year}", status_code=202)
-async def put_policy(year: Year, body: PolicyTerms, rt: Runtime, principal: Admin) -> Response:
+async def put_policy(
+    year: Year, body: PolicyTerms, rt: Runtime, parts: Components, principal: Admin
+) -> Response:
     """Propose the entitlement policy of ``year`` (amounts in minor units, each at most
     1,000,000.00, i.e. 100,000,000 minor units). It is in force once ``finance`` approves the
     proposal; until then the year has no policy and no allocation can run for it."""
-    fe = four_eyes(rt)
     async with rt.uow() as session:
         proposal = await proposals.propose_policy(
-            session, fe, principal, ctx_for(principal), year, body
+            session, parts.four_eyes, principal, ctx_for(principal), year, body
         )
-    return accepted(proposal, fe.clock())
+    return accepted(proposal, parts.clock.now())
 
 
 @router.get("/policies/{year}", response_model=PolicyPublic)
 async def get_policy(
-    year: Year,
-    rt: Runtime,
-    principal: Annotated[Principal, Depends(require("agency", *NATIONAL_READERS))],
+    year: Year, rt: Runtime, parts: Components, principal: AgencyOrNational
 ) -> PolicyPublic:
     """The approved policy of a year, with who proposed and who approved it; 404 when no
     policy was approved for the year (there are no implicit defaults)."""
-    fe = four_eyes(rt)
     async with rt.sessions() as session:
         stored = await runs.approved_policy(session, year)
+        fe = parts.four_eyes
         pending = None if stored else await fe.pending_for(session, "policy", f"policy:{year}")
     if stored is None:
         raise NotFoundError(
@@ -146,31 +202,30 @@ def allocation_public(run: dict[str, Any]) -> AllocationPublic:
 
 @router.post("/allocations", status_code=202)
 async def start_allocation(
-    body: AllocationRequest, request: Request, rt: Runtime, principal: AgencyOrAdmin
+    body: AllocationRequest,
+    request: Request,
+    rt: Runtime,
+    parts: Components,
+    principal: AgencyOrAdmin,
 ) -> Response:
     """Propose the yearly allocation of ``year``: only the current or the next year (else
     422 ``allocation_year_not_open``), only with an approved policy (else 409
     ``no_approved_policy``). Once ``finance`` approves, the run starts; the approval's
     ``result.allocation_id`` names it. An agency may propose it (it is national); it then
     sees the proposal and the run."""
-    fe = four_eyes(rt)
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         proposal = await proposals.propose_allocation(
-            session, fe, principal, ctx_for(principal), body.year
+            session, parts.four_eyes, principal, ctx_for(principal), body.year
         )
-        return proposed(proposal, fe.clock())
+        return proposed(proposal, parts.clock.now())
 
-    return await run_idempotent(
-        rt.sessions, "ledger", request, principal, body.model_dump(mode="json"), effect
-    )
+    return await idempotent(rt, request, principal, body, effect)
 
 
 @router.get("/allocations/{allocation_id}", response_model=AllocationPublic)
 async def get_allocation(
-    allocation_id: uuid.UUID,
-    rt: Runtime,
-    principal: Annotated[Principal, Depends(require("agency", *NATIONAL_READERS))],
+    allocation_id: uuid.UUID, rt: Runtime, principal: AgencyOrNational
 ) -> AllocationPublic:
     """An allocation run: progress, and ``failure_code``/``error`` when it ended ``failed``.
     An agency sees the runs it proposed."""
@@ -189,12 +244,16 @@ class ReversalRequest(BaseModel):
 
 @router.post("/accounts/{account_id}/reversals", status_code=202)
 async def reverse(
-    account_id: uuid.UUID, body: ReversalRequest, request: Request, rt: Runtime, principal: Admin
+    account_id: uuid.UUID,
+    body: ReversalRequest,
+    request: Request,
+    rt: Runtime,
+    parts: Components,
+    principal: Admin,
 ) -> Response:
     """Propose to compensate a grant or a capture (the original entry stays on record);
     ``Idempotency-Key`` required. Refused at once (404/409) when it could never be done;
     appended once ``finance`` approves."""
-    fe = four_eyes(rt)
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         await authorize_account(session, principal, account_id)
@@ -202,16 +261,8 @@ async def reverse(
             account_id=account_id, target=body.target, reason=body.reason, actor=principal.actor
         )
         proposal = await proposals.propose_reversal(
-            session, fe, ledger_of(rt), principal, ctx_for(principal), command
+            session, parts.four_eyes, parts.ledger, principal, ctx_for(principal), command
         )
-        return proposed(proposal, fe.clock())
+        return proposed(proposal, parts.clock.now())
 
-    return await run_idempotent(
-        rt.sessions,
-        "ledger",
-        request,
-        principal,
-        body.model_dump(mode="json"),
-        effect,
-        required=True,
-    )
+    return await idempotent(rt, request, principal, body, effect, required=True)

@@ -22,16 +22,17 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ledger import runs, store
 from services.ledger.domain import EntitlementPolicy, WalletState, allocate_entitlement, replay
-from services.ledger.handlers import Ledger
+from services.ledger.handlers.wallets import Ledger
+from services.ledger.store import events as event_store
+from services.ledger.store import runs
+from services.ledger.store.events import Head
 from shared.db import transaction
 from shared.events.ledger import LedgerEvent
 from shared.outbox import EventContext
@@ -110,21 +111,18 @@ async def _run(
     while True:
         async with transaction(sessions) as session:
             # one runner per allocation, even with several replicas resuming it
-            if not await session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
-                {"k": f"allocation:{allocation_id}"},
-            ):
+            if not await runs.try_lock_run(session, allocation_id):
                 return
             run = await runs.get_allocation(session, allocation_id, lock=True)
             if run is None or run["status"] != "running":
                 return
             year = run["year"]
             policy = _policy_of(run)
-            heads = await store.lock_heads_batch(session, run["cursor"], batch_size)
-            now = datetime.now(UTC)
+            heads = await event_store.lock_heads_batch(session, run["cursor"], batch_size)
+            now = ledger.clock.now()
             states = await _states(session, ledger, heads)
             ctx = EventContext(correlation_id=allocation_id, actor=run["requested_by"])
-            batch: list[tuple[WalletState, store.Head | None, list[LedgerEvent]]] = []
+            batch: list[tuple[WalletState, Head | None, list[LedgerEvent]]] = []
             granted = amount = 0
             for account_id, head in heads:
                 state = states[account_id]
@@ -159,7 +157,7 @@ async def _run(
 
 
 async def _states(
-    session: AsyncSession, ledger: Ledger, heads: list[tuple[uuid.UUID, store.Head]]
+    session: AsyncSession, ledger: Ledger, heads: list[tuple[uuid.UUID, Head]]
 ) -> dict[uuid.UUID, WalletState]:
     states: dict[uuid.UUID, WalletState] = {}
     missing = []
@@ -169,7 +167,7 @@ async def _states(
             missing.append(account_id)
         else:
             states[account_id] = cached
-    for account_id, rows in (await store.load_streams(session, missing)).items():
+    for account_id, rows in (await event_store.load_streams(session, missing)).items():
         states[account_id] = replay(r.payload() for r in rows)
     return states
 
@@ -188,9 +186,7 @@ async def open_run(
     already running (created=False). The caller has checked the run was approved."""
     if policy.year != year:
         raise ValueError("the policy is for another year")
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"allocation-year:{year}"}
-    )
+    await runs.lock_year(session, year)
     running = await runs.running_allocation(session, year)
     if running is not None:
         return running["allocation_id"], False

@@ -1,0 +1,23 @@
+"""The ledger's HTTP API under ``/v1/ledger``: thin routers that parse, authorize through
+:mod:`services.ledger.deps`, call a use case and shape the reply; domain errors propagate to
+the one exception handler.
+
+- :mod:`.balances`: a wallet's balance (now or at a past instant) and its entries;
+- :mod:`.credit`: grants, and the four-eyes proposals of policies, allocations and
+  reversals (the approvals routes themselves come from :mod:`shared.approvals_api`);
+- :mod:`.audit`: the global event stream, verification and the yearly statistics.
+"""
+
+from fastapi import APIRouter
+
+from shared.approvals_api import approvals_router
+
+from . import audit, balances, credit
+
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+router.include_router(approvals_router("ledger", ""))
+router.include_router(credit.router)
+router.include_router(balances.router)
+router.include_router(audit.router)
+
+__all__ = ["router"]

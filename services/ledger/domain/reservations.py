@@ -1,0 +1,207 @@
+"""Reservations and what ends them: a reservation holds credit on the lots the selection
+order gives (or is rejected as an event), a capture spends it, a release or a timeout gives
+it back (and expires what comes back to a lot already past its date)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from services.ledger.commands import (
+    CaptureReservation,
+    ExpireReservations,
+    ReleaseReservation,
+    ReserveCredits,
+)
+from shared.events.ledger import (
+    CreditsReserved,
+    LedgerEvent,
+    LotAmount,
+    RejectionReason,
+    ReleaseReason,
+    ReservationCaptured,
+    ReservationRejected,
+    ReservationReleased,
+)
+
+from .decision import Decision
+from .errors import (
+    CaptureExceedsReservation,
+    ExpiryInPast,
+    IdConflict,
+    ReservationNotActive,
+    ReservationNotFound,
+)
+from .selection import usable_lots
+from .state import Reservation, WalletState
+
+DEFAULT_RESERVATION_LIFETIME = timedelta(days=180)
+"""How long a reservation holds credit when the caller gives no ``expires_at``: long enough
+for a course to run and be claimed; the payments service normally sets its own."""
+
+
+def reserve(state: WalletState, cmd: ReserveCredits, now: datetime) -> list[LedgerEvent]:
+    known = state.reservations.get(cmd.reservation_id)
+    if known is not None:
+        if (known.enrolment_id, known.requested, known.course, known.up_to) != (
+            cmd.enrolment_id,
+            cmd.amount,
+            cmd.course,
+            cmd.up_to,
+        ):
+            raise IdConflict(f"reservation {cmd.reservation_id} was made for another request")
+        return []
+    if cmd.reservation_id in state.rejected:
+        return []
+    if state.live_reservation(cmd.enrolment_id) is not None:
+        return []
+    expires_at = cmd.expires_at or now + DEFAULT_RESERVATION_LIFETIME
+    if expires_at <= now:
+        raise ExpiryInPast(f"reservation {cmd.reservation_id} would expire before {now}")
+
+    lots = usable_lots(state, cmd.course, now)
+    usable = sum(lot.free for lot in lots)
+    reason: RejectionReason | None = None
+    if state.status == "absent":
+        reason, usable = "no_wallet", 0
+    elif state.status == "closed":
+        reason = "account_closed"
+    elif state.status == "suspended":
+        reason = "account_suspended"
+    elif usable == 0 or (usable < cmd.amount and not cmd.up_to):
+        reason = "insufficient_credit"
+    if reason is not None:
+        return [
+            ReservationRejected(
+                account_id=cmd.account_id,
+                occurred_at=now,
+                reservation_id=cmd.reservation_id,
+                enrolment_id=cmd.enrolment_id,
+                reason=reason,
+                requested=cmd.amount,
+                available=usable,
+            )
+        ]
+
+    amount = min(cmd.amount, usable)
+    allocations: list[LotAmount] = []
+    left = amount
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.free, left)
+        allocations.append(LotAmount(lot_id=lot.lot_id, amount=take))
+        left -= take
+    return [
+        CreditsReserved(
+            account_id=cmd.account_id,
+            occurred_at=now,
+            reservation_id=cmd.reservation_id,
+            enrolment_id=cmd.enrolment_id,
+            course=cmd.course,
+            requested=cmd.amount,
+            amount=amount,
+            up_to=cmd.up_to,
+            allocations=tuple(allocations),
+            expires_at=expires_at,
+        )
+    ]
+
+
+def existing_reservation(state: WalletState, reservation_id: uuid.UUID) -> Reservation:
+    r = state.reservations.get(reservation_id)
+    if r is None:
+        raise ReservationNotFound(f"no reservation {reservation_id}")
+    return r
+
+
+def capture(state: WalletState, cmd: CaptureReservation, now: datetime) -> list[LedgerEvent]:
+    r = existing_reservation(state, cmd.reservation_id)
+    if r.status == "captured":
+        if r.captured != cmd.amount:
+            raise IdConflict(f"reservation {r.reservation_id} was captured for {r.captured}")
+        return []
+    if r.status != "active":
+        raise ReservationNotActive(f"reservation {r.reservation_id} is {r.status}")
+    if cmd.amount > r.amount:
+        raise CaptureExceedsReservation(
+            f"capture of {cmd.amount} exceeds reservation {r.reservation_id} of {r.amount}"
+        )
+    # A capture takes from the lots in the order the reservation drew on them (earmarked and
+    # soonest-expiring first), so a partial capture gives back the longest-lived credit.
+    taken: list[LotAmount] = []
+    given_back: list[LotAmount] = []
+    left = cmd.amount
+    for a in r.allocations:
+        take = min(a.amount, left)
+        left -= take
+        if take:
+            taken.append(LotAmount(lot_id=a.lot_id, amount=take))
+        if a.amount - take:
+            given_back.append(LotAmount(lot_id=a.lot_id, amount=a.amount - take))
+    decision = Decision(state, cmd.account_id)
+    decision.emit(
+        ReservationCaptured(
+            account_id=cmd.account_id,
+            occurred_at=now,
+            reservation_id=r.reservation_id,
+            enrolment_id=r.enrolment_id,
+            amount=cmd.amount,
+            released=r.amount - cmd.amount,
+            allocations=tuple(taken),
+            released_allocations=tuple(given_back),
+        )
+    )
+    decision.expire_returned((a.lot_id for a in given_back), now)
+    return decision.events
+
+
+def released(
+    account_id: uuid.UUID, r: Reservation, reason: ReleaseReason, now: datetime
+) -> ReservationReleased:
+    return ReservationReleased(
+        account_id=account_id,
+        occurred_at=now,
+        reservation_id=r.reservation_id,
+        enrolment_id=r.enrolment_id,
+        amount=r.amount,
+        allocations=r.allocations,
+        reason=reason,
+    )
+
+
+def release(state: WalletState, cmd: ReleaseReservation, now: datetime) -> list[LedgerEvent]:
+    r = existing_reservation(state, cmd.reservation_id)
+    if r.status in ("released", "expired"):
+        return []
+    if r.status != "active":
+        raise ReservationNotActive(f"reservation {r.reservation_id} is {r.status}")
+    decision = Decision(state, cmd.account_id)
+    decision.emit(released(cmd.account_id, r, cmd.reason, now))
+    decision.expire_returned((a.lot_id for a in r.allocations), now)
+    return decision.events
+
+
+def expire_reservations(
+    state: WalletState, cmd: ExpireReservations, now: datetime
+) -> list[LedgerEvent]:
+    due = sorted(
+        (r for r in state.reservations.values() if r.status == "active" and r.expires_at <= now),
+        key=lambda r: (r.expires_at, r.reserved_version),
+    )
+    decision = Decision(state, cmd.account_id)
+    for r in due:
+        decision.emit(released(cmd.account_id, r, "expired", now))
+    decision.expire_returned((a.lot_id for r in due for a in r.allocations), now)
+    return decision.events
+
+
+__all__ = [
+    "DEFAULT_RESERVATION_LIFETIME",
+    "capture",
+    "existing_reservation",
+    "expire_reservations",
+    "release",
+    "released",
+    "reserve",
+]

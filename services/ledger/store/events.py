@@ -1,0 +1,246 @@
+"""The ledger's event store: each account's stream, chained by hash (:mod:`.chain`), and
+its head (version and last hash) kept on the wallet row and locked for each append.
+
+Appends take a shared advisory lock (``APPEND_LOCK``) for the rest of their transaction, so
+that a reader of the global order (:func:`services.ledger.store.audit.horizon`) can tell
+when nothing below a position can still commit. A concurrent writer of the same stream
+version fails on the ``(stream_id, version)`` key: optimistic concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
+from shared.db import executemany
+from shared.events import Envelope, model_for
+from shared.events.ledger import LedgerEvent
+
+APPEND_LOCK = (727, 1)  # (classid, objid) of the advisory lock appenders share
+
+
+@dataclass(frozen=True)
+class EventRow:
+    position: int
+    event_id: uuid.UUID
+    stream_id: uuid.UUID
+    version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+    prev_hash: str
+    hash: str
+
+    def payload(self) -> LedgerEvent:
+        model = model_for(self.type)
+        if model is None:
+            raise ValueError(f"unknown event type {self.type} at position {self.position}")
+        event = model.model_validate(self.data)
+        assert isinstance(event, LedgerEvent)
+        return event
+
+    def canonical(self) -> bytes:
+        return canonical_bytes(
+            event_id=self.event_id,
+            stream_id=self.stream_id,
+            version=self.version,
+            type=self.type,
+            schema_version=self.schema_version,
+            recorded_at=self.recorded_at,
+            data=self.data,
+            metadata=self.metadata,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "event_id": str(self.event_id),
+            "account_id": str(self.stream_id),
+            "version": self.version,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "data": self.data,
+            "metadata": self.metadata,
+            "recorded_at": self.recorded_at.isoformat(),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+EVENT_COLUMNS = (
+    "position, event_id, stream_id, version, type, schema_version, data, metadata, "
+    "recorded_at, prev_hash, hash"
+)
+
+
+def event_row(r: Any) -> EventRow:
+    return EventRow(**dict(r._mapping))
+
+
+@dataclass(frozen=True)
+class Head:
+    version: int
+    hash: str
+
+
+async def lock_head(session: AsyncSession, account_id: uuid.UUID) -> Head | None:
+    row = (
+        await session.execute(
+            text("SELECT version, head_hash FROM ledger.wallets WHERE account_id = :a FOR UPDATE"),
+            {"a": account_id},
+        )
+    ).one_or_none()
+    return Head(row.version, row.head_hash) if row else None
+
+
+async def load_stream(
+    session: AsyncSession, account_id: uuid.UUID, *, upto: datetime | None = None
+) -> list[EventRow]:
+    sql = f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = :a"
+    params: dict[str, Any] = {"a": account_id}
+    if upto is not None:
+        sql += " AND recorded_at <= :upto"
+        params["upto"] = upto
+    rows = await session.execute(text(sql + " ORDER BY version"), params)
+    return [event_row(r) for r in rows]
+
+
+async def load_streams(
+    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[EventRow]]:
+    out: dict[uuid.UUID, list[EventRow]] = {a: [] for a in account_ids}
+    if not account_ids:
+        return out
+    rows = await session.execute(
+        text(
+            f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = ANY(:ids) "
+            "ORDER BY stream_id, version"
+        ),
+        {"ids": list(account_ids)},
+    )
+    for r in rows:
+        row = event_row(r)
+        out[row.stream_id].append(row)
+    return out
+
+
+async def entries(
+    session: AsyncSession, account_id: uuid.UUID, after_version: int, limit: int
+) -> list[EventRow]:
+    rows = await session.execute(
+        text(
+            f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = :a AND version > :v "
+            "ORDER BY version LIMIT :n"
+        ),
+        {"a": account_id, "v": after_version, "n": limit},
+    )
+    return [event_row(r) for r in rows]
+
+
+async def lock_heads_batch(
+    session: AsyncSession, after: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, Head]]:
+    """The next wallets by account id that may receive a statutory grant, locked."""
+    rows = await session.execute(
+        text(
+            "SELECT account_id, version, head_hash FROM ledger.wallets WHERE status IN "
+            "('open', 'suspended') AND account_id > :after ORDER BY account_id LIMIT :n "
+            "FOR UPDATE"
+        ),
+        {"after": after or uuid.UUID(int=0), "n": limit},
+    )
+    return [(r.account_id, Head(r.version, r.head_hash)) for r in rows]
+
+
+def build_rows(
+    account_id: uuid.UUID,
+    head: Head | None,
+    envelopes: Sequence[Envelope],
+    recorded_at: datetime,
+    idempotency_key: str | None = None,
+) -> list[dict[str, Any]]:
+    """The rows to insert for ``envelopes`` after ``head``, each chained to the last."""
+    version = head.version if head else 0
+    prev = head.hash if head else GENESIS
+    rows = []
+    for env in envelopes:
+        version += 1
+        metadata: dict[str, Any] = {
+            "correlation_id": str(env.correlationid),
+            "causation_id": str(env.causationid) if env.causationid else None,
+            "actor": env.actor,
+            "idempotency_key": idempotency_key,
+        }
+        canonical = canonical_bytes(
+            event_id=env.id,
+            stream_id=account_id,
+            version=version,
+            type=env.type,
+            schema_version=env.schemaversion,
+            recorded_at=recorded_at,
+            data=env.data,
+            metadata=metadata,
+        )
+        digest = chain_hash(prev, canonical)
+        rows.append(
+            {
+                "event_id": env.id,
+                "stream_id": account_id,
+                "version": version,
+                "type": env.type,
+                "schema_version": env.schemaversion,
+                "data": json.dumps(env.data, ensure_ascii=False),
+                "metadata": json.dumps(metadata),
+                "recorded_at": recorded_at,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    return rows
+
+
+async def take_append_lock(session: AsyncSession) -> None:
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock_shared(:c, :o)"),
+        {"c": APPEND_LOCK[0], "o": APPEND_LOCK[1]},
+    )
+
+
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Append rows (already chained). A concurrent writer of the same stream version fails
+    on the (stream_id, version) key: optimistic concurrency."""
+    if not rows:
+        return
+    await take_append_lock(session)
+    await executemany(
+        session,
+        "INSERT INTO ledger.events (event_id, stream_id, version, type, schema_version, data, "
+        "metadata, recorded_at, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6::jsonb, "
+        "$7::jsonb, $8, $9, $10)",
+        [
+            (
+                r["event_id"],
+                r["stream_id"],
+                r["version"],
+                r["type"],
+                r["schema_version"],
+                r["data"],
+                r["metadata"],
+                r["recorded_at"],
+                r["prev_hash"],
+                r["hash"],
+            )
+            for r in rows
+        ],
+    )
