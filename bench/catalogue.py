@@ -53,7 +53,7 @@ async def load(url: str, n: int) -> None:
     from services.catalogue.handlers import CatalogueConfig, Context, courses, providers
     from services.catalogue.store import courses as course_store
     from services.catalogue.store import providers as provider_store
-    from tests.integration.catalogue.helpers import course_body, provider_body
+    from tests.integration.support.catalogue import course_body, provider_body
 
     engine = make_engine(url, pool_size=4)
     await migrate(engine, "catalogue")

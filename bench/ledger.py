@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from shared.db import executemany, make_engine, make_sessionmaker, migrate, tran
 from shared.events.ledger import CourseRef
 from shared.outbox import EventContext, Outbox
 from shared.settings import SERVICES, Settings
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench-results"
@@ -117,12 +117,6 @@ async def bench_allocation(engine: Any, sessions: Any, n: int) -> dict[str, Any]
         "ratio": round((n / elapsed) / (n / raw), 3),
         "target_ratio": 0.5,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pgbench_tps(url: str, clients: int, seconds: float) -> float:

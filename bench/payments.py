@@ -88,8 +88,8 @@ async def setup(
 ) -> World:
     """Accounts with plenty of credit, an accredited provider and an approved course whose
     session starts in ``starts_in`` seconds and lasts ``lasts`` seconds, known to payments."""
-    from tests.integration.accounts.test_smoke import BODY
-    from tests.integration.catalogue.helpers import course_body, provider_body
+    from tests.integration.support.accounts import BODY
+    from tests.integration.support.catalogue import course_body, provider_body
 
     acc, led, cat, pay = (urls[s] for s in SERVICES)
     agency = _h(mint_token(settings, role="agency", sub="b", agency_id="pes-fr"))
@@ -139,7 +139,7 @@ async def setup(
 
 
 async def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
-    from tests.e2e.cluster import Cluster
+    from tests.e2e.support import Cluster
 
     root = Path(tempfile.mkdtemp(prefix="ila-bench-pay-"))
     broker = start_broker(root / "kafka")

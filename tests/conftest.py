@@ -9,15 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support import IN_CI
+from tests.support import IN_CI, create_database
 
 
 def _unavailable(what: str, exc: BaseException) -> None:
@@ -49,22 +46,10 @@ def pg_admin_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def _create_database(admin_url: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await engine.dispose()
-    base, _, query = admin_url.partition("?")
-    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-
-
 @pytest.fixture
 async def db_url(pg_admin_url: str) -> AsyncIterator[str]:
     """A fresh, empty database for one test."""
-    yield await _create_database(pg_admin_url)
+    yield await create_database(pg_admin_url)
 
 
 @pytest.fixture(scope="session")

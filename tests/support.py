@@ -92,3 +92,38 @@ async def retention_ms(bootstrap: str, topic: str) -> str:
     assert (error_code, name) == (0, topic)
     values = {entry[0]: entry[1] for entry in entries}
     return str(values["retention.ms"])
+
+
+def database_url(admin_url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``admin_url``."""
+    base, _, query = admin_url.partition("?")
+    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+
+
+async def admin_sql(admin_url: str, sql: str) -> None:
+    """One statement outside any transaction (CREATE DATABASE ...)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def create_database(admin_url: str) -> str:
+    """A fresh, empty database on the test server; its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    await admin_sql(admin_url, f'CREATE DATABASE "{name}"')
+    return database_url(admin_url, name)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

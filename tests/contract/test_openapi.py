@@ -20,8 +20,7 @@ from schemathesis.specs.openapi.checks import (
 
 from ila.registry import all_definitions
 from shared.service import build_app
-from tests.e2e.cluster import free_port
-from tests.support import IN_CI, token
+from tests.support import IN_CI, create_database, free_port, token
 from tests.support import settings_for as make_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -31,9 +30,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 def server(pg_admin_url: str) -> Iterator[tuple[str, dict[str, str]]]:
     import uvicorn
 
-    from tests.conftest import _create_database
-
-    url = asyncio.run(_create_database(pg_admin_url))
+    url = asyncio.run(create_database(pg_admin_url))
     cfg = make_settings(url)
     app = build_app(all_definitions(), cfg, run_jobs=False)
     port = free_port()

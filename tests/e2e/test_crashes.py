@@ -19,8 +19,8 @@ from shared.db import make_sessionmaker
 from shared.events import Envelope
 from shared.events.ledger import CourseRef
 from shared.events.payments import EnrolmentRequested
-from tests.e2e.cluster import Cluster, allocate
-from tests.integration.accounts.test_smoke import BODY
+from tests.e2e.support import Cluster, allocate
+from tests.integration.support.accounts import BODY
 from tests.support import bearer, eventually, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.e2e, pytest.mark.slow]

@@ -15,8 +15,8 @@ import pytest
 
 from ila.registry import all_definitions
 from shared.settings import SERVICES
-from tests.e2e.cluster import Cluster, allocate
-from tests.integration.accounts.test_smoke import BODY
+from tests.e2e.support import Cluster, allocate
+from tests.integration.support.accounts import BODY
 from tests.support import bearer, eventually, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.e2e]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from ila.registry import all_definitions
-from tests.integration.accounts.test_smoke import BODY
+from tests.integration.support.accounts import BODY
 from tests.support import bearer, running_app, settings_for
 
 pytestmark = pytest.mark.postgres

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from ila.registry import all_definitions
-from tests.integration.accounts.test_smoke import BODY
+from tests.integration.support.accounts import BODY
 from tests.support import bearer, eventually, running_app, settings_for
 
 pytestmark = pytest.mark.postgres

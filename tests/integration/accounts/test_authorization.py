@@ -24,7 +24,7 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from tests.integration.accounts.conftest import (
+from tests.integration.support.accounts import (
     AGENCY_ID,
     OTHER_AGENCY_ID,
     Accounts,

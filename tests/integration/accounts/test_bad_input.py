@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.accounts.conftest import (
+from tests.integration.support.accounts import (
     Accounts,
     account_body,
     assert_problem,

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.integration.accounts.conftest import (
+from tests.integration.support.accounts import (
     Accounts,
     account_body,
     assert_problem,

@@ -10,7 +10,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 
 from services.accounts.handlers.personal import decrypt_personal
-from tests.integration.accounts.conftest import (
+from tests.integration.support.accounts import (
     Accounts,
     account_body,
     assert_problem,

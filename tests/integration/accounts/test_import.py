@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.integration.accounts.conftest import Accounts, assert_problem, event_type
+from tests.integration.support.accounts import Accounts, assert_problem, event_type
 
 pytestmark = pytest.mark.postgres
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.accounts.conftest import (
+from tests.integration.support.accounts import (
     AGENCY_ID,
     OTHER_AGENCY_ID,
     Accounts,

@@ -5,20 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ila.registry import definition
+from tests.integration.support.accounts import BODY
 from tests.support import bearer, running_app, settings_for
 
 pytestmark = pytest.mark.postgres
-
-BODY = {
-    "national_id": "1 85 05 78 006 084",
-    "birth_date": "1985-05-12",
-    "country": "FR",
-    "region": "Île-de-France",
-    "qualification_level": 3,
-    "employment_status": "unemployed",
-    "need_flags": ["disability"],
-    "personal": {"given_name": "Camille", "family_name": "Martin", "email": "c@example.org"},
-}
 
 
 async def test_open_read_and_duplicate(db_url: str) -> None:

@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import _create_database as create_database
-from tests.integration.catalogue.helpers import (
+from tests.integration.support.catalogue import (
     Catalogue,
     catalogue,
     certified,
@@ -30,7 +29,7 @@ from tests.integration.catalogue.helpers import (
     fingerprint,
     provider_body,
 )
-from tests.support import bearer
+from tests.support import bearer, create_database
 
 pytestmark = pytest.mark.postgres
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.catalogue.helpers import Catalogue, catalogue, course_body
+from tests.integration.support.catalogue import Catalogue, catalogue, course_body
 
 pytestmark = pytest.mark.postgres
 

@@ -13,7 +13,7 @@ from services.catalogue.domain.credentials.signing import derive_issuer_key, sig
 from shared.bus import Message, topic_for
 from shared.events import Envelope
 from shared.events.payments import CompletionCertified
-from tests.integration.catalogue.helpers import Catalogue, catalogue
+from tests.integration.support.catalogue import Catalogue, catalogue
 from tests.support import bearer, eventually
 
 pytestmark = pytest.mark.postgres

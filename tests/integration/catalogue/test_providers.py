@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.integration.catalogue.helpers import catalogue, provider_body
+from tests.integration.support.catalogue import catalogue, provider_body
 
 pytestmark = pytest.mark.postgres
 

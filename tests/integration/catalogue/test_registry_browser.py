@@ -24,7 +24,7 @@ import uvicorn
 
 from ila.registry import definition
 from shared.service import build_app
-from tests.integration.catalogue.helpers import course_body, provider_body
+from tests.integration.support.catalogue import course_body, provider_body
 from tests.support import IN_CI, bearer, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.integration.catalogue.helpers import catalogue
+from tests.integration.support.catalogue import catalogue
 
 pytestmark = pytest.mark.postgres
 

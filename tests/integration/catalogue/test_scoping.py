@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.catalogue.helpers import catalogue, certified, fingerprint, provider_body
+from tests.integration.support.catalogue import catalogue, certified, fingerprint, provider_body
 from tests.support import bearer
 
 pytestmark = pytest.mark.postgres

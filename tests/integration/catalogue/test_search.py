@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.catalogue.helpers import Catalogue, catalogue
+from tests.integration.support.catalogue import Catalogue, catalogue
 
 pytestmark = pytest.mark.postgres
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.events.payments import EnrolmentConfirmed, EnrolmentRejected
-from tests.integration.catalogue.helpers import Catalogue, catalogue, fingerprint
+from tests.integration.support.catalogue import Catalogue, catalogue, fingerprint
 from tests.support import eventually
 
 pytestmark = pytest.mark.postgres

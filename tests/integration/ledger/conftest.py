@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.integration.ledger.helpers import Api, ledger_api
+from tests.integration.support.ledger import Api, ledger_api
 
 
 @pytest.fixture

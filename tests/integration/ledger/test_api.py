@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration.ledger.helpers import THIS_YEAR, Api
+from tests.integration.support.ledger import THIS_YEAR, Api
 from tests.support import bearer
 
 pytestmark = pytest.mark.postgres

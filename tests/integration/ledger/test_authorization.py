@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.integration.ledger.helpers import THIS_YEAR, Api
+from tests.integration.support.ledger import THIS_YEAR, Api
 from tests.support import bearer
 
 pytestmark = pytest.mark.postgres

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from services.ledger.domain import MAX_POLICY_AMOUNT
 from services.ledger.handlers import allocation
 from services.ledger.store import runs
-from tests.integration.ledger.helpers import THIS_YEAR, Api
+from tests.integration.support.ledger import THIS_YEAR, Api
 
 pytestmark = pytest.mark.postgres
 

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import invariant, run_state_machine_as_test
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.ledger.audit import verify
 from services.ledger.commands import Command
@@ -28,23 +27,11 @@ from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.outbox import EventContext, Outbox
-from tests.unit.ledger.test_properties import ACCOUNT, LedgerMachine
+from tests.support import admin_sql as _admin
+from tests.support import database_url as _url
+from tests.unit.support import ACCOUNT, LedgerMachine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-def _url(admin_url: str, name: str) -> str:
-    base, _, query = admin_url.partition("?")
-    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-
-
-async def _admin(admin_url: str, sql: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 class StoreMachine(LedgerMachine):

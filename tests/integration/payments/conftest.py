@@ -35,7 +35,7 @@ from shared.events.catalogue import (
 )
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.integration.accounts.test_smoke import BODY
+from tests.integration.support.accounts import BODY
 from tests.support import bearer, eventually, running_app, settings_for
 
 IBAN = "DE89370400440532013000"

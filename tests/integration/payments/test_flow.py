@@ -17,9 +17,9 @@ from services.payments import store
 from services.payments.config import PaymentsConfig
 from services.payments.main import definition as payments_definition
 from shared.clock import Clock
-from tests.integration.catalogue.helpers import course_body, provider_body
 from tests.integration.payments.conftest import World
 from tests.integration.payments.test_payouts import XSD
+from tests.integration.support.catalogue import course_body, provider_body
 from tests.support import eventually, running_app, settings_for
 
 pytestmark = pytest.mark.postgres

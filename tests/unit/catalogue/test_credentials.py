@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.catalogue.domain.credentials import document, signing
-from tests.integration.catalogue.helpers import course_body
+from tests.integration.support.catalogue import course_body
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

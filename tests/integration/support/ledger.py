@@ -20,7 +20,7 @@ from services.ledger.handlers import Ledger
 from services.ledger.main import run_allocations
 from shared.service import ServiceRuntime, components_of
 from shared.settings import Settings
-from tests.integration.accounts.test_smoke import BODY
+from tests.integration.support.accounts import BODY
 from tests.support import bearer, eventually, running_app, settings_for
 
 THIS_YEAR = datetime.now(UTC).year
