@@ -17,9 +17,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from services.payments import store
 from services.payments.config import PaymentsConfig
 from services.payments.main import definition as payments_definition
+from services.payments.store import read_models
 from services.registry import definition
 from shared.bus import Message, topic_for
 from shared.clock import Clock
@@ -83,7 +83,7 @@ class World:
 
         async def known() -> bool:
             async with self.rt.sessions() as session:
-                return await store.account(session, uuid.UUID(account_id)) is not None
+                return await read_models.account(session, uuid.UUID(account_id)) is not None
 
         await eventually(known)
         if credit:
@@ -93,7 +93,7 @@ class World:
     async def account_status(self, account_id: str) -> str | None:
         """The account's status as payments' read model has it."""
         async with self.rt.sessions() as session:
-            view = await store.account(session, uuid.UUID(account_id))
+            view = await read_models.account(session, uuid.UUID(account_id))
         return view.status if view else None
 
     async def grant(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from services.payments.config import PaymentsConfig
-from services.payments.jobs import lapse_once
+from services.payments.handlers.jobs import lapse_once
 from tests.integration.payments.conftest import World
 from tests.support import eventually
 

@@ -12,9 +12,9 @@ import pytest
 import xmlschema
 from sqlalchemy import text
 
-from services.payments import store
 from services.payments.config import PaymentsConfig
 from services.payments.main import definition as payments_definition
+from services.payments.store import read_models
 from services.registry import definition
 from shared.clock import Clock
 from tests.integration.catalogue.helpers import course_body, provider_body
@@ -58,7 +58,7 @@ async def test_the_flow_of_one_euro(db_url: str) -> None:
 
         async def course_known() -> Any:
             async with w.rt.sessions() as s:
-                return await store.course(s, uuid.UUID(course_id))
+                return await read_models.course(s, uuid.UUID(course_id))
 
         await eventually(course_known, lambda c: c is not None and c.status == "approved")
         e = await w.enrolled(provider_id, account, (course_id, session_id))
