@@ -1,7 +1,9 @@
-"""The payments service definition: router, event handlers, the expiry job.
+"""The payments service definition: router, event handlers, the background sweeps.
 
 ``definition(config=..., clock=...)`` lets a deployment or a test choose the rules and the
-clock; by default the rules come from ``ILA_PAYMENTS_*`` variables.
+clock; by default the rules come from ``ILA_PAYMENTS_*`` variables. Its setup builds the
+:class:`~services.payments.deps.Components` (kept as ``rt.components``) and nothing is
+built at import time.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from datetime import timedelta
 from services.payments import consumers
 from services.payments.api import router
 from services.payments.config import PaymentsConfig
+from services.payments.deps import Components
 from services.payments.handlers import Payments, payees, payouts
 from services.payments.handlers.holds import register_claim_approvals
-from services.payments.jobs import expire_forever
+from services.payments.handlers.jobs import expire_forever
 from shared.approvals import FourEyes
 from shared.clock import Clock
 from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequested
@@ -23,10 +26,9 @@ from shared.service import ServiceDefinition, ServiceRuntime
 def definition(
     config: PaymentsConfig | None = None, clock: Clock | None = None
 ) -> ServiceDefinition:
-    def setup(rt: ServiceRuntime) -> None:
+    def setup(rt: ServiceRuntime) -> Components:
         payments = Payments(rt.outbox, config or PaymentsConfig(), clock or Clock())
-        rt.state["payments"] = payments
-        rt.four_eyes = FourEyes(
+        four_eyes = FourEyes(
             "payments",
             rt.outbox,
             PaymentsApprovalRequested,
@@ -34,10 +36,13 @@ def definition(
             ttl=timedelta(hours=rt.settings.approval_ttl_hours),
             clock=payments.clock.now,
         )
-        register_claim_approvals(rt.four_eyes, payments)
-        payouts.register_actions(rt.four_eyes, payments)
-        payees.register_actions(rt.four_eyes, payments)
+        # the shared approvals routes find the service's proposals here
+        rt.four_eyes = four_eyes
+        register_claim_approvals(four_eyes, payments)
+        payouts.register_actions(four_eyes, payments)
+        payees.register_actions(four_eyes, payments)
         consumers.register(rt.consumer, payments)
+        return Components(payments, four_eyes)
 
     return ServiceDefinition(
         name="payments",

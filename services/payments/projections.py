@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import store
-from services.payments.domain import CourseView, SessionView
+from services.payments.domain.views import CourseView, SessionView
+from services.payments.store import payees, read_models
 from shared.events.accounts import (
     AccountClosed,
     AccountOpened,
@@ -46,7 +46,7 @@ AccountEvent = (
 async def apply_account_event(session: AsyncSession, event: AccountEvent) -> None:
     match event:
         case AccountOpened():
-            await store.upsert_account(
+            await read_models.upsert_account(
                 session,
                 event.account_id,
                 agency_id=event.agency_id,
@@ -55,26 +55,28 @@ async def apply_account_event(session: AsyncSession, event: AccountEvent) -> Non
                 need_flags=event.profile.need_flags,
             )
         case AccountProfileUpdated():
-            await store.update_account(
+            await read_models.update_account(
                 session,
                 event.account_id,
                 employment_status=event.profile.employment_status,
                 need_flags=list(event.profile.need_flags),
             )
         case AccountSuspended():
-            await store.update_account(session, event.account_id, status="suspended")
+            await read_models.update_account(session, event.account_id, status="suspended")
         case AccountReinstated():
-            await store.update_account(session, event.account_id, status="active")
+            await read_models.update_account(session, event.account_id, status="active")
         case AccountClosed():
-            await store.update_account(session, event.account_id, status="closed")
+            await read_models.update_account(session, event.account_id, status="closed")
         case AccountTransferred():
-            await store.update_account(session, event.account_id, agency_id=event.to_agency_id)
+            await read_models.update_account(
+                session, event.account_id, agency_id=event.to_agency_id
+            )
 
 
 async def apply_ledger_event(session: AsyncSession, event: CreditsGranted | EntryReversed) -> None:
     match event:
         case CreditsGranted():
-            await store.add_lot(
+            await read_models.add_lot(
                 session,
                 {
                     "lot_id": event.lot_id,
@@ -88,7 +90,7 @@ async def apply_ledger_event(session: AsyncSession, event: CreditsGranted | Entr
             )
         case EntryReversed():
             if event.lot_id is not None:
-                await store.revoke_lot(session, event.lot_id)
+                await read_models.revoke_lot(session, event.lot_id)
 
 
 # --- catalogue ---------------------------------------------------------------------------
@@ -108,7 +110,7 @@ CatalogueEvent = (
 async def apply_catalogue_event(session: AsyncSession, event: CatalogueEvent) -> None:
     match event:
         case ProviderRegistered():
-            await store.upsert_provider(
+            await read_models.upsert_provider(
                 session,
                 event.provider_id,
                 status=event.status,
@@ -117,7 +119,7 @@ async def apply_catalogue_event(session: AsyncSession, event: CatalogueEvent) ->
                 agency_id=event.agency_id,
             )
             # the bank account registered with the provider, unless an agency set one
-            await store.upsert_payee(
+            await payees.upsert_payee(
                 session,
                 event.provider_id,
                 name=event.payout.account_holder,
@@ -128,24 +130,28 @@ async def apply_catalogue_event(session: AsyncSession, event: CatalogueEvent) ->
                 replace=False,
             )
         case ProviderAccredited():
-            await store.upsert_provider(
+            await read_models.upsert_provider(
                 session,
                 event.provider_id,
                 status="accredited",
                 qa_valid_until=event.qa_valid_until,
             )
         case ProviderSuspended():
-            await store.upsert_provider(session, event.provider_id, status="suspended")
+            await read_models.upsert_provider(session, event.provider_id, status="suspended")
         case CourseApproved():
             await course_terms(session, event, "approved")
         case CourseUpdated():
             await course_terms(session, event, event.status)
         case CourseSubmitted():
-            await store.set_course_status(session, event.course_id, "submitted", event.version)
+            await read_models.set_course_status(
+                session, event.course_id, "submitted", event.version
+            )
         case CourseRejected():
-            await store.set_course_status(session, event.course_id, "rejected", event.version)
+            await read_models.set_course_status(session, event.course_id, "rejected", event.version)
         case CourseWithdrawn():
-            await store.set_course_status(session, event.course_id, "withdrawn", event.version)
+            await read_models.set_course_status(
+                session, event.course_id, "withdrawn", event.version
+            )
 
 
 async def course_terms(
@@ -176,12 +182,6 @@ async def course_terms(
     )
 
 
-async def provider_status_changed(
-    session: AsyncSession, provider_id: str, status: str, name: str | None = None
-) -> None:
-    await store.upsert_provider(session, provider_id, status=status, name=name)
-
-
 async def course_approved(
     session: AsyncSession,
     *,
@@ -197,10 +197,10 @@ async def course_approved(
     status: str = "approved",
 ) -> None:
     """The course at ``version``, with all its sessions (an older version changes nothing)."""
-    known = await store.course(session, course_id)
+    known = await read_models.course(session, course_id)
     if known is not None and known.version > version:
         return
-    await store.upsert_course(
+    await read_models.upsert_course(
         session,
         CourseView(
             course_id=course_id,
@@ -214,7 +214,7 @@ async def course_approved(
         ),
         title=title,
     )
-    await store.replace_sessions(
+    await read_models.replace_sessions(
         session,
         course_id,
         [
@@ -233,6 +233,8 @@ async def course_approved(
 
 
 def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
     if isinstance(value, date):
-        return store.as_date(value)
+        return value
     return date.fromisoformat(str(value)[:10])

@@ -21,6 +21,7 @@ from schwifty.exceptions import SchwiftyException
 from sepaxml import SepaTransfer  # type: ignore[import-untyped]
 
 from services.payments.config import PaymentsConfig
+from services.payments.domain.payouts import Payout, PayoutLine
 
 
 class InvalidBankAccount(ValueError):
@@ -45,10 +46,8 @@ def _id(value: uuid.UUID) -> str:
 
 def pain001(
     config: PaymentsConfig,
-    payout: dict[str, Any],
-    lines: Sequence[dict[str, Any]],
-    *,
-    course_titles: dict[str, str] | None = None,
+    payout: Payout,
+    lines: Sequence[PayoutLine],
 ) -> bytes:
     """The payout as a pain.001 document, validated against the XSD shipped in sepaxml."""
     transfer = SepaTransfer(
@@ -57,47 +56,46 @@ def pain001(
             "IBAN": config.debtor_iban,
             "BIC": config.debtor_bic,
             "batch": True,
-            "currency": payout["currency"],
+            "currency": payout.currency,
         },
         schema=config.sepa_schema,
         clean=True,
     )
-    transfer.msg_id = _id(payout["payout_id"])
+    transfer.msg_id = _id(payout.payout_id)
     for line in lines:
         payment: dict[str, Any] = {
-            "name": payout["creditor_name"],
-            "IBAN": payout["iban"],
-            "amount": int(line["amount"]),
-            "execution_date": payout["execution_date"],
-            "description": remittance(payout, line, course_titles or {}),
-            "endtoend_id": _id(line["claim_id"]),
+            "name": payout.creditor_name,
+            "IBAN": payout.iban,
+            "amount": int(line.amount),
+            "execution_date": payout.execution_date,
+            "description": remittance(line),
+            "endtoend_id": _id(line.claim_id),
         }
-        if payout["bic"]:
-            payment["BIC"] = payout["bic"]
+        if payout.bic:
+            payment["BIC"] = payout.bic
         transfer.add_payment(payment)
     _stamp(transfer, payout)
     out: bytes = transfer.export(validate=True)
     return out
 
 
-def remittance(payout: dict[str, Any], line: dict[str, Any], titles: dict[str, str]) -> str:
-    title = titles.get(str(line["enrolment_id"]), "")
-    text = f"ILA {line['milestone']} claim {line['claim_id']} enrolment {line['enrolment_id']}"
-    return (f"{text} {title}".strip())[:140]
+def remittance(line: PayoutLine) -> str:
+    text = f"ILA {line.milestone} claim {line.claim_id} enrolment {line.enrolment_id}"
+    return text.strip()[:140]
 
 
-def _stamp(transfer: Any, payout: dict[str, Any]) -> None:
+def _stamp(transfer: Any, payout: Payout) -> None:
     """Deterministic header: the payout's id and creation time instead of random/now."""
     root = transfer._xml.find("CstmrCdtTrfInitn")
     header = root.find("GrpHdr")
-    header.find("MsgId").text = _id(payout["payout_id"])
-    created: datetime = payout["created_at"]
+    header.find("MsgId").text = _id(payout.payout_id)
+    created: datetime = payout.created_at
     header.find("CreDtTm").text = created.strftime("%Y-%m-%dT%H:%M:%S")
     original = transfer._finalize_batch
 
     def finalize() -> None:
         original()
         for block in root.findall("PmtInf"):
-            block.find("PmtInfId").text = _id(payout["payout_id"])
+            block.find("PmtInfId").text = _id(payout.payout_id)
 
     transfer._finalize_batch = finalize

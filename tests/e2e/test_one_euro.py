@@ -23,9 +23,9 @@ import xmlschema
 
 from shared.settings import SERVICES
 from tests.e2e.support import REPO, Cluster, allocate, approved
-from tests.integration.payments.test_payouts import XSD
 from tests.integration.support.accounts import BODY
 from tests.integration.support.catalogue import course_body, provider_body
+from tests.integration.support.payments import XSD
 from tests.support import bearer, eventually, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.e2e, pytest.mark.slow]

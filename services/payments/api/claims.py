@@ -11,6 +11,7 @@ Anything out of the caller's scope answers 404, the same as a claim that does no
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,8 +20,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import store
-from services.payments.api.common import (
+from services.payments.commands import SubmitClaim
+from services.payments.deps import (
     Agency,
     Learner,
     Page,
@@ -28,14 +29,20 @@ from services.payments.api.common import (
     Runtime,
     ScopedReader,
     account_scope_filters,
+    components,
     ctx_for,
-    payments_of,
     scoped,
 )
-from services.payments.commands import SubmitClaim
-from services.payments.domain import Attestation, ClaimStatus, ContestReason, Milestone
+from services.payments.domain.claims import (
+    Attestation,
+    Claim,
+    ClaimStatus,
+    ContestReason,
+    Milestone,
+)
 from services.payments.handlers import attestation, claims, holds
-from shared.approvals_api import four_eyes_of
+from services.payments.store import rows
+from shared.auth import Principal
 from shared.idempotency import run_idempotent
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
@@ -78,10 +85,17 @@ class Contest(BaseModel):
     reason_code: ContestReason
 
 
-def public(row: dict[str, Any], currency: str) -> ClaimPublic:
+def public(claim: Claim, currency: str) -> ClaimPublic:
     return ClaimPublic(
-        **{k: v for k, v in row.items() if k in ClaimPublic.model_fields}, currency=currency
+        **{k: v for k, v in asdict(claim).items() if k in ClaimPublic.model_fields},
+        currency=currency,
     )
+
+
+async def _load_visible(session: AsyncSession, principal: Principal, claim_id: uuid.UUID) -> Claim:
+    """The claim, locked, when the caller may see it (else the 404 of a missing claim)."""
+    claim = await rows.get(session, Claim, claim_id, lock=True)
+    return await scoped(session, principal, claim, "claim", claim_id)
 
 
 @router.post("", status_code=202, response_model=ClaimPublic)
@@ -99,16 +113,16 @@ async def submit_claim(
     approved or held claim waits for the learner's attestation (``attestation: pending``)."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        row = await claims.submit(
-            payments_of(rt),
+        claim = await claims.submit(
+            components(rt).payments,
             session,
             principal.provider_id or "",
             cmd,
             principal.actor,
-            ctx_for(request, principal),
+            ctx_for(principal),
         )
-        reply = public(row, rt.settings.currency).model_dump(mode="json")
-        return 202, reply, {"Location": f"/v1/claims/{row['claim_id']}"}
+        reply = public(claim, rt.settings.currency).model_dump(mode="json")
+        return 202, reply, {"Location": f"/v1/claims/{claim.claim_id}"}
 
     return await run_idempotent(
         rt.sessions,
@@ -142,67 +156,62 @@ async def list_claims(
         attestation=attestation,
     )
     async with rt.sessions() as session:
-        rows = await store.page(
-            session, "claims", filters, order="claimed_at", limit=limit, after=after
+        page = await rows.page(
+            session, Claim, filters, order="claimed_at", limit=limit, after=after
         )
     return ClaimPage(
-        items=[public(r, rt.settings.currency) for r in rows],
-        next=str(rows[-1]["claim_id"]) if len(rows) == limit else None,
+        items=[public(c, rt.settings.currency) for c in page],
+        next=str(page[-1].claim_id) if len(page) == limit else None,
     )
 
 
 @router.get("/{claim_id}", response_model=ClaimPublic)
 async def get_claim(claim_id: uuid.UUID, rt: Runtime, principal: ScopedReader) -> ClaimPublic:
     async with rt.sessions() as session:
-        row = await scoped(
-            session, principal, await store.get(session, "claims", claim_id), "claim", claim_id
+        claim = await scoped(
+            session, principal, await rows.get(session, Claim, claim_id), "claim", claim_id
         )
-    return public(row, rt.settings.currency)
+    return public(claim, rt.settings.currency)
 
 
 @router.post("/{claim_id}/attest", response_model=ClaimPublic)
-async def attest_claim(
-    claim_id: uuid.UUID, request: Request, rt: Runtime, principal: Learner
-) -> ClaimPublic:
+async def attest_claim(claim_id: uuid.UUID, rt: Runtime, principal: Learner) -> ClaimPublic:
     """The learner attests the training was given, within the attestation window
     (``ILA_PAYMENTS_ATTESTATION_DAYS``, 14 by default): the claim is payable once captured.
     409 ``attestation_window_closed`` or ``not_awaiting_attestation`` otherwise."""
     async with rt.uow() as session:
-        row = await store.get(session, "claims", claim_id, lock=True)
-        row = await scoped(session, principal, row, "claim", claim_id)
-        row = await attestation.attest(payments_of(rt), session, row, ctx_for(request, principal))
-    return public(row, rt.settings.currency)
+        claim = await _load_visible(session, principal, claim_id)
+        claim = await attestation.attest(
+            components(rt).payments, session, claim, ctx_for(principal)
+        )
+    return public(claim, rt.settings.currency)
 
 
 @router.post("/{claim_id}/contest", response_model=ClaimPublic)
 async def contest_claim(
-    claim_id: uuid.UUID, body: Contest, request: Request, rt: Runtime, principal: Learner
+    claim_id: uuid.UUID, body: Contest, rt: Runtime, principal: Learner
 ) -> ClaimPublic:
     """The learner contests the claim within the window, with a reason code: the claim is
     held (never paid) until its release is proposed and approved by finance."""
     async with rt.uow() as session:
-        row = await store.get(session, "claims", claim_id, lock=True)
-        row = await scoped(session, principal, row, "claim", claim_id)
-        row = await attestation.contest(
-            payments_of(rt), session, row, body.reason_code, ctx_for(request, principal)
+        claim = await _load_visible(session, principal, claim_id)
+        claim = await attestation.contest(
+            components(rt).payments, session, claim, body.reason_code, ctx_for(principal)
         )
-    return public(row, rt.settings.currency)
+    return public(claim, rt.settings.currency)
 
 
 @router.post("/{claim_id}/release", status_code=202)
-async def release_claim(
-    claim_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency
-) -> Response:
+async def release_claim(claim_id: uuid.UUID, rt: Runtime, principal: Agency) -> Response:
     """Propose lifting a hold (fraud, suspension or a learner's contest): an agency that
     manages the learner's account, or an admin, proposes (202 with the proposal, action
     ``claim_release``); finance approves at ``/v1/payments/approvals/{id}/approve``, and the
     claim is then captured and payable."""
-    fe = four_eyes_of(rt)
+    fe = components(rt).four_eyes
     async with rt.uow() as session:
-        row = await store.get(session, "claims", claim_id, lock=True)
-        row = await scoped(session, principal, row, "claim", claim_id)
+        claim = await _load_visible(session, principal, claim_id)
         proposal = await holds.propose_claim_release(
-            fe, session, principal, row, ctx_for(request, principal)
+            fe, session, principal, claim, ctx_for(principal)
         )
     return JSONResponse(
         proposal.public(fe.clock()),

@@ -10,6 +10,7 @@ the managing agency (or an admin) and approved by finance (action ``enrolment_re
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -18,8 +19,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import store
-from services.payments.api.common import (
+from services.payments.commands import ConfirmEnrolment, ProposeEnrolment, WithReason
+from services.payments.deps import (
     Agency,
     Learner,
     Page,
@@ -28,18 +29,16 @@ from services.payments.api.common import (
     Runtime,
     ScopedReader,
     account_scope_filters,
+    components,
     ctx_for,
-    payments_of,
-    problem,
     scoped,
 )
-from services.payments.commands import ConfirmEnrolment, ProposeEnrolment, WithReason
-from services.payments.domain import Canceller, EnrolmentStatus, PaymentsError
+from services.payments.domain.enrolments import Canceller, Enrolment, EnrolmentStatus
+from services.payments.domain.errors import PaymentsError
 from services.payments.handlers import enrolments, holds
-from shared.approvals_api import four_eyes_of
+from services.payments.store import rows
 from shared.auth import Principal
 from shared.idempotency import run_idempotent
-from shared.problems import Conflict
 from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1/enrolments", tags=["enrolments"])
@@ -82,24 +81,24 @@ class EnrolmentPage(Page):
     items: list[EnrolmentPublic]
 
 
-def public(row: dict[str, Any], currency: str) -> EnrolmentPublic:
+def public(enrolment: Enrolment, currency: str) -> EnrolmentPublic:
     return EnrolmentPublic(
-        **{k: v for k, v in row.items() if k in EnrolmentPublic.model_fields},
+        **{k: v for k, v in asdict(enrolment).items() if k in EnrolmentPublic.model_fields},
         currency=currency,
-        available_credit=row["available_at_rejection"],
-        cancellation_rule=row["cancellation"],
+        available_credit=enrolment.available_at_rejection,
+        cancellation_rule=enrolment.cancellation,
     )
 
 
-def body(rt: ServiceRuntime, row: dict[str, Any]) -> Any:
-    return public(row, rt.settings.currency).model_dump(mode="json")
+def body(rt: ServiceRuntime, enrolment: Enrolment) -> Any:
+    return public(enrolment, rt.settings.currency).model_dump(mode="json")
 
 
 async def _load_visible(
     session: AsyncSession, principal: Principal, enrolment_id: uuid.UUID, *, lock: bool = False
-) -> dict[str, Any]:
-    row = await store.get(session, "enrolments", enrolment_id, lock=lock)
-    return await scoped(session, principal, row, "enrolment", enrolment_id)
+) -> Enrolment:
+    enrolment = await rows.get(session, Enrolment, enrolment_id, lock=lock)
+    return await scoped(session, principal, enrolment, "enrolment", enrolment_id)
 
 
 @router.post("", status_code=202, response_model=EnrolmentPublic)
@@ -109,14 +108,11 @@ async def propose(
     """Propose an enrolment; the learner must confirm it before it expires."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        try:
-            row = await enrolments.propose(
-                payments_of(rt), session, principal.provider_id or "", cmd, principal.actor
-            )
-        except PaymentsError as exc:
-            raise problem(exc) from exc
-        location = f"/v1/enrolments/{row['enrolment_id']}"
-        return 202, body(rt, row), {"Location": location}
+        enrolment = await enrolments.propose(
+            components(rt).payments, session, principal.provider_id or "", cmd, principal.actor
+        )
+        location = f"/v1/enrolments/{enrolment.enrolment_id}"
+        return 202, body(rt, enrolment), {"Location": location}
 
     return await run_idempotent(
         rt.sessions, "payments", request, principal, cmd.model_dump(mode="json"), effect
@@ -144,12 +140,12 @@ async def list_enrolments(
         course_id=course_id,
     )
     async with rt.sessions() as session:
-        rows = await store.page(
-            session, "enrolments", filters, order="proposed_at", limit=limit, after=after
+        page = await rows.page(
+            session, Enrolment, filters, order="proposed_at", limit=limit, after=after
         )
     return EnrolmentPage(
-        items=[public(r, rt.settings.currency) for r in rows],
-        next=str(rows[-1]["enrolment_id"]) if len(rows) == limit else None,
+        items=[public(e, rt.settings.currency) for e in page],
+        next=str(page[-1].enrolment_id) if len(page) == limit else None,
     )
 
 
@@ -159,8 +155,8 @@ async def get_enrolment(
 ) -> EnrolmentPublic:
     """Status and amounts: covered by credit, co-payment (the participation fee included)."""
     async with rt.sessions() as session:
-        row = await _load_visible(session, principal, enrolment_id)
-    return public(row, rt.settings.currency)
+        enrolment = await _load_visible(session, principal, enrolment_id)
+    return public(enrolment, rt.settings.currency)
 
 
 @router.post("/{enrolment_id}/confirm", status_code=202, response_model=EnrolmentPublic)
@@ -173,22 +169,18 @@ async def confirm(
 ) -> Response:
     """The learner consents: credit is reserved (``reserving`` → ``confirmed``/``rejected``)."""
     cmd = cmd or ConfirmEnrolment()
-    p = payments_of(rt)
+    p = components(rt).payments
     # a confirmation that comes too late expires the proposal for good, then is refused
     async with rt.uow() as session:
-        row = await _load_visible(session, principal, enrolment_id, lock=True)
-        before = row["status"]
-        await enrolments.expire_if_due(p, session, row, ctx_for(request, principal))
-    if row["status"] == "expired" and before != "expired":
-        raise Conflict("the confirmation period is over", extra={"code": "confirmation_expired"})
+        before = await _load_visible(session, principal, enrolment_id, lock=True)
+        after = await enrolments.expire_if_due(p, session, before, ctx_for(principal))
+    if after.status == "expired" and before.status != "expired":
+        raise PaymentsError("confirmation_expired", "the confirmation period is over")
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        row = await _load_visible(session, principal, enrolment_id, lock=True)
-        try:
-            row = await enrolments.confirm(p, session, row, cmd, ctx_for(request, principal))
-        except PaymentsError as exc:
-            raise problem(exc) from exc
-        return 202, body(rt, row), {"Location": f"/v1/enrolments/{enrolment_id}"}
+        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
+        enrolment = await enrolments.confirm(p, session, enrolment, cmd, ctx_for(principal))
+        return 202, body(rt, enrolment), {"Location": f"/v1/enrolments/{enrolment_id}"}
 
     return await run_idempotent(
         rt.sessions, "payments", request, principal, cmd.model_dump(mode="json"), effect
@@ -196,19 +188,14 @@ async def confirm(
 
 
 @router.post("/{enrolment_id}/refuse", response_model=EnrolmentPublic)
-async def refuse(
-    enrolment_id: uuid.UUID, request: Request, rt: Runtime, principal: Learner
-) -> EnrolmentPublic:
+async def refuse(enrolment_id: uuid.UUID, rt: Runtime, principal: Learner) -> EnrolmentPublic:
     """The learner refuses: nothing is reserved, the seat is free again."""
     async with rt.uow() as session:
-        row = await _load_visible(session, principal, enrolment_id, lock=True)
-        try:
-            row = await enrolments.refuse(
-                payments_of(rt), session, row, ctx_for(request, principal)
-            )
-        except PaymentsError as exc:
-            raise problem(exc) from exc
-    return public(row, rt.settings.currency)
+        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
+        enrolment = await enrolments.refuse(
+            components(rt).payments, session, enrolment, ctx_for(principal)
+        )
+    return public(enrolment, rt.settings.currency)
 
 
 @router.post("/{enrolment_id}/cancel", status_code=202, response_model=EnrolmentPublic)
@@ -224,15 +211,12 @@ async def cancel(
     cmd = cmd or WithReason()
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        row = await _load_visible(session, principal, enrolment_id, lock=True)
+        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
         by: Canceller = "provider" if principal.role == "provider" else "learner"
-        try:
-            row = await enrolments.cancel(
-                payments_of(rt), session, row, by, cmd.reason, ctx_for(request, principal)
-            )
-        except PaymentsError as exc:
-            raise problem(exc) from exc
-        return 202, body(rt, row), {}
+        enrolment = await enrolments.cancel(
+            components(rt).payments, session, enrolment, by, cmd.reason, ctx_for(principal)
+        )
+        return 202, body(rt, enrolment), {}
 
     return await run_idempotent(
         rt.sessions, "payments", request, principal, cmd.model_dump(mode="json"), effect
@@ -240,18 +224,16 @@ async def cancel(
 
 
 @router.post("/{enrolment_id}/release", status_code=202)
-async def release_hold(
-    enrolment_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency
-) -> Response:
+async def release_hold(enrolment_id: uuid.UUID, rt: Runtime, principal: Agency) -> Response:
     """Propose letting an enrolment the velocity rule held go to the learner for consent: an
     agency that manages the learner's account, or an admin, proposes (202 with the proposal,
     action ``enrolment_release``); finance approves at
     ``/v1/payments/approvals/{id}/approve``, and the enrolment then awaits the learner."""
-    fe = four_eyes_of(rt)
+    fe = components(rt).four_eyes
     async with rt.uow() as session:
-        row = await _load_visible(session, principal, enrolment_id, lock=True)
+        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
         proposal = await holds.propose_enrolment_release(
-            fe, session, principal, row, ctx_for(request, principal)
+            fe, session, principal, enrolment, ctx_for(principal)
         )
     return JSONResponse(
         proposal.public(fe.clock()),
@@ -261,17 +243,12 @@ async def release_hold(
 
 
 @router.post("/{enrolment_id}/reject", response_model=EnrolmentPublic)
-async def reject_held(
-    enrolment_id: uuid.UUID, request: Request, rt: Runtime, principal: Agency
-) -> EnrolmentPublic:
+async def reject_held(enrolment_id: uuid.UUID, rt: Runtime, principal: Agency) -> EnrolmentPublic:
     """An agency that manages the learner's account (or an admin) rejects an enrolment the
     velocity rule held: nothing was reserved, nothing moves."""
     async with rt.uow() as session:
-        row = await _load_visible(session, principal, enrolment_id, lock=True)
-        try:
-            row = await enrolments.review(
-                payments_of(rt), session, row, False, ctx_for(request, principal)
-            )
-        except PaymentsError as exc:
-            raise problem(exc) from exc
-    return public(row, rt.settings.currency)
+        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
+        enrolment = await enrolments.review(
+            components(rt).payments, session, enrolment, False, ctx_for(principal)
+        )
+    return public(enrolment, rt.settings.currency)

@@ -14,26 +14,30 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.payments import store
-from services.payments.api.common import Runtime, ctx_for, payments_of
 from services.payments.commands import SetPayee, VerifyPayee
-from services.payments.handlers import Payments, payees
-from services.payments.payout_rules import payee_standing
-from shared.approvals_api import four_eyes_of
-from shared.auth import Principal, require
+from services.payments.deps import (
+    Components,
+    Finance,
+    PayeeProposer,
+    PayeeReader,
+    Runtime,
+    components,
+    ctx_for,
+    payee_scope,
+)
+from services.payments.domain.payees import Payee, payee_standing
+from services.payments.handlers import payees
+from services.payments.store import payees as store
 
 router = APIRouter(prefix="/v1/payees", tags=["payees"])
-
-Proposer = Annotated[Principal, Depends(require("provider", "agency"))]
-Reader = Annotated[Principal, Depends(require("provider", "agency", "finance", "admin", "auditor"))]
-Verifier = Annotated[Principal, Depends(require("finance"))]
 
 
 class PayeePublic(BaseModel):
@@ -51,16 +55,16 @@ class PayeePublic(BaseModel):
     updated_at: datetime
 
 
-def payee_public(p: Payments, row: dict[str, Any], pending: str | None = None) -> PayeePublic:
+def payee_public(c: Components, payee: Payee, pending: str | None = None) -> PayeePublic:
     standing = payee_standing(
-        source=row["source"],
-        effective_at=row["effective_at"],
-        verified_at=row["verified_at"],
-        cooling_off=p.config.payee_cooling_off,
-        now=p.clock.now(),
+        source=payee.source,
+        effective_at=payee.effective_at,
+        verified_at=payee.verified_at,
+        cooling_off=c.config.payee_cooling_off,
+        now=c.clock.now(),
     )
     return PayeePublic(
-        **{k: v for k, v in row.items() if k in PayeePublic.model_fields},
+        **{k: v for k, v in asdict(payee).items() if k in PayeePublic.model_fields},
         payable=standing.payable,
         held_until=standing.held_until,
         pending_approval_id=pending,
@@ -69,57 +73,60 @@ def payee_public(p: Payments, row: dict[str, Any], pending: str | None = None) -
 
 @router.put("/{provider_id}", status_code=202)
 async def propose_payee(
-    provider_id: str, cmd: SetPayee, request: Request, rt: Runtime, principal: Proposer
+    provider_id: str, cmd: SetPayee, rt: Runtime, principal: PayeeProposer
 ) -> Any:
     """Propose new bank details (IBAN and BIC are checked); a second person approves."""
-    fe = four_eyes_of(rt)
+    c = components(rt)
     async with rt.uow() as session:
+        agency_id = await payee_scope(session, principal, provider_id, act=True)
         proposal = await payees.propose_change(
-            payments_of(rt),
-            fe,
+            c.payments,
+            c.four_eyes,
             session,
             principal,
             provider_id,
+            agency_id=agency_id,
             name=cmd.name,
             iban=cmd.iban,
             bic=cmd.bic,
-            ctx=ctx_for(request, principal),
+            ctx=ctx_for(principal),
         )
     return JSONResponse(
-        proposal.public(fe.clock()),
+        proposal.public(c.four_eyes.clock()),
         status_code=202,
         headers={"Location": f"/v1/payments/approvals/{proposal.approval_id}"},
     )
 
 
 @router.get("/{provider_id}", response_model=PayeePublic)
-async def get_payee(provider_id: str, rt: Runtime, principal: Reader) -> PayeePublic:
+async def get_payee(provider_id: str, rt: Runtime, principal: PayeeReader) -> PayeePublic:
     """Where the provider is paid, and whether payouts to it are held for now."""
-    fe = four_eyes_of(rt)
+    c = components(rt)
     async with rt.sessions() as session:
-        await payees.in_scope(session, principal, provider_id)
-        row = await store.payee(session, provider_id)
-        if row is None:
+        await payee_scope(session, principal, provider_id)
+        payee = await store.payee(session, provider_id)
+        if payee is None:
             raise payees.not_found(provider_id)
-        pending = await fe.pending_for(session, payees.CHANGE, payees.payee_subject(provider_id))
-    return payee_public(
-        payments_of(rt), row, str(pending.approval_id) if pending is not None else None
-    )
+        pending = await c.four_eyes.pending_for(
+            session, payees.CHANGE, payees.payee_subject(provider_id)
+        )
+    return payee_public(c, payee, str(pending.approval_id) if pending is not None else None)
 
 
 @router.post("/{provider_id}/verification", response_model=PayeePublic)
 async def verify_payee(
-    provider_id: str, cmd: VerifyPayee, request: Request, rt: Runtime, principal: Verifier
+    provider_id: str, cmd: VerifyPayee, rt: Runtime, principal: Finance
 ) -> PayeePublic:
     """Record the bank's verification-of-payee answer for the current details."""
+    c = components(rt)
     async with rt.uow() as session:
-        row = await payees.verify(
-            payments_of(rt),
+        payee = await payees.verify(
+            c.payments,
             session,
             principal,
             provider_id,
             iban=cmd.iban,
             result=cmd.result,
-            ctx=ctx_for(request, principal),
+            ctx=ctx_for(principal),
         )
-    return payee_public(payments_of(rt), row)
+    return payee_public(c, payee)

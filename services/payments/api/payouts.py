@@ -27,34 +27,45 @@ Anything outside the caller's scope answers 404, the same as what does not exist
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import payout_store, store
-from services.payments.api.common import Page, Runtime, ctx_for, payments_of
 from services.payments.commands import FailPayout, RunPayouts
-from services.payments.domain import Unknown
+from services.payments.deps import (
+    Finance,
+    Page,
+    PayoutReader,
+    RunProposer,
+    RunReader,
+    Runtime,
+    components,
+    ctx_for,
+    run_scope,
+    sees_payout,
+    sees_run,
+)
+from services.payments.domain.errors import Unknown
+from services.payments.domain.payouts import (
+    Payout,
+    PayoutLine,
+    PayoutRun,
+    PayoutStatus,
+    RunStatus,
+)
 from services.payments.handlers import payouts
-from shared.approvals_api import four_eyes_of
-from shared.auth import Principal, require
+from services.payments.store import payouts as store
+from services.payments.store import rows
+from shared.auth import Principal
 from shared.idempotency import run_idempotent
+from shared.service import ServiceRuntime
 
 router = APIRouter(tags=["payouts"])
-PayoutStatus = Literal["proposed", "sent", "settled", "failed", "cancelled"]
-RunStatus = Literal["empty", "proposed", "released", "refused", "expired"]
-NATIONAL = ("finance", "admin", "auditor")
-
-RunProposer = Annotated[Principal, Depends(require("agency", "admin"))]
-RunReader = Annotated[Principal, Depends(require("agency", "admin", "finance", "auditor"))]
-PayoutReader = Annotated[
-    Principal, Depends(require("provider", "agency", "admin", "finance", "auditor"))
-]
-Reconciler = Annotated[Principal, Depends(require("finance"))]
 
 
 class RemittanceLine(BaseModel):
@@ -106,47 +117,35 @@ class RunPage(Page):
     items: list[RunPublic]
 
 
-def sees_payout(principal: Principal, row: dict[str, Any]) -> bool:
-    if principal.role in NATIONAL:
-        return True
-    if principal.role == "provider":
-        return bool(row["provider_id"] == principal.provider_id)
-    if principal.role == "agency":
-        return row.get("agency_id") is not None and row["agency_id"] == principal.agency_id
-    return False
-
-
-def sees_run(principal: Principal, row: dict[str, Any]) -> bool:
-    if principal.role in NATIONAL:
-        return True
-    return principal.role == "agency" and row.get("agency_id") == principal.agency_id
-
-
-def payout_public(row: dict[str, Any], lines: list[dict[str, Any]] | None = None) -> PayoutPublic:
+def payout_public(payout: Payout, lines: list[PayoutLine] | None = None) -> PayoutPublic:
     return PayoutPublic(
-        **{k: v for k, v in row.items() if k in PayoutPublic.model_fields},
-        lines=[RemittanceLine(**line) for line in lines] if lines is not None else None,
+        **{k: v for k, v in asdict(payout).items() if k in PayoutPublic.model_fields},
+        lines=[RemittanceLine(**asdict(line)) for line in lines] if lines is not None else None,
     )
 
 
 async def run_public(
-    rt: Any, session: AsyncSession, run: dict[str, Any], principal: Principal
+    rt: ServiceRuntime,
+    session: AsyncSession,
+    run: PayoutRun,
+    principal: Principal,
+    approval: dict[str, Any] | None = None,
 ) -> RunPublic:
-    rows = await store.payouts_of_run(session, run["run_id"])
-    fields = {k: v for k, v in run.items() if k in RunPublic.model_fields}
+    payouts_of_run = await store.payouts_of_run(session, run.run_id)
+    fields = {k: v for k, v in asdict(run).items() if k in RunPublic.model_fields}
     fields.pop("payouts", None)
-    status = run["status"]
-    if fields.get("approval") is None and run.get("approval_id") is not None:
-        fe = four_eyes_of(rt)
-        proposal = await fe.get(session, run["approval_id"])
+    fields["approval"] = approval
+    if approval is None and run.approval_id is not None:
+        fe = components(rt).four_eyes
+        proposal = await fe.get(session, run.approval_id)
         if proposal is not None:
             now = fe.clock()
             fields["approval"] = proposal.public(now)
             # a release nobody decided in time: the next run returns its claims
-            if status == "proposed" and proposal.status_at(now) == "expired":
+            if run.status == "proposed" and proposal.status_at(now) == "expired":
                 fields["status"] = "expired"
     return RunPublic(
-        **fields, payouts=[payout_public(r) for r in rows if sees_payout(principal, r)]
+        **fields, payouts=[payout_public(p) for p in payouts_of_run if sees_payout(principal, p)]
     )
 
 
@@ -162,20 +161,22 @@ async def run_payouts(
     cmd = cmd or RunPayouts()
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        run = await payouts.run_payouts(
-            payments_of(rt),
-            four_eyes_of(rt),
+        proposed = await payouts.run_payouts(
+            components(rt).payments,
+            components(rt).four_eyes,
             session,
             principal,
             currency=rt.settings.currency,
             execution_date=cmd.execution_date,
-            ctx=ctx_for(request, principal),
+            ctx=ctx_for(principal),
         )
-        reply = (await run_public(rt, session, run, principal)).model_dump(mode="json")
+        run = proposed.run
+        public = await run_public(rt, session, run, principal, proposed.approval)
+        reply = public.model_dump(mode="json")
         location = (
-            f"/v1/payments/approvals/{run['approval_id']}"
-            if run.get("approval_id")
-            else f"/v1/payouts/runs/{run['run_id']}"
+            f"/v1/payments/approvals/{run.approval_id}"
+            if run.approval_id
+            else f"/v1/payouts/runs/{run.run_id}"
         )
         return 202, reply, {"Location": location}
 
@@ -198,17 +199,16 @@ async def list_runs(
     after: uuid.UUID | None = None,
 ) -> RunPage:
     """Runs newest first; an agency sees the runs it made."""
-    agency = principal.agency_id if principal.role == "agency" else None
     async with rt.sessions() as session:
-        rows = await payout_store.runs_page(session, agency, limit, after)
-        items = [await run_public(rt, session, r, principal) for r in rows]
-    return RunPage(items=items, next=str(rows[-1]["run_id"]) if len(rows) == limit else None)
+        runs = await store.runs_page(session, run_scope(principal), limit, after)
+        items = [await run_public(rt, session, r, principal) for r in runs]
+    return RunPage(items=items, next=str(runs[-1].run_id) if len(runs) == limit else None)
 
 
 @router.get("/v1/payouts/runs/{run_id}", response_model=RunPublic)
 async def get_run(run_id: uuid.UUID, rt: Runtime, principal: RunReader) -> RunPublic:
     async with rt.sessions() as session:
-        run = await store.run(session, run_id)
+        run = await rows.get(session, PayoutRun, run_id)
         if run is None or not sees_run(principal, run):
             raise Unknown("run_not_found", f"no payout run {run_id}")
         return await run_public(rt, session, run, principal)
@@ -233,31 +233,31 @@ async def list_payouts(
     elif principal.role == "agency":
         filters["agency_id"] = principal.agency_id
     async with rt.sessions() as session:
-        rows = await store.page(
-            session, "payouts", filters, order="created_at", limit=limit, after=after
+        page = await rows.page(
+            session, Payout, filters, order="created_at", limit=limit, after=after
         )
     return PayoutPage(
-        items=[payout_public(r) for r in rows],
-        next=str(rows[-1]["payout_id"]) if len(rows) == limit else None,
+        items=[payout_public(p) for p in page],
+        next=str(page[-1].payout_id) if len(page) == limit else None,
     )
 
 
 async def _payout(
     session: AsyncSession, principal: Principal, payout_id: uuid.UUID, *, lock: bool = False
-) -> dict[str, Any]:
-    row = await store.get(session, "payouts", payout_id, lock=lock)
-    if row is None or not sees_payout(principal, row):
+) -> Payout:
+    payout = await rows.get(session, Payout, payout_id, lock=lock)
+    if payout is None or not sees_payout(principal, payout):
         raise Unknown("payout_not_found", f"no payout {payout_id}")
-    return row
+    return payout
 
 
 @router.get("/v1/payouts/{payout_id}", response_model=PayoutPublic)
 async def get_payout(payout_id: uuid.UUID, rt: Runtime, principal: PayoutReader) -> PayoutPublic:
     """The payout with its remittance lines (one per claim)."""
     async with rt.sessions() as session:
-        row = await _payout(session, principal, payout_id)
+        payout = await _payout(session, principal, payout_id)
         lines = await store.payout_lines(session, payout_id)
-    return payout_public(row, lines)
+    return payout_public(payout, lines)
 
 
 @router.get(
@@ -271,8 +271,8 @@ async def get_sepa(payout_id: uuid.UUID, rt: Runtime, principal: PayoutReader) -
     claim's (the same when a claim is paid again after a bank return). 409
     ``payout_not_released`` while the run waits for release or after it was refused."""
     async with rt.sessions() as session:
-        row = await _payout(session, principal, payout_id)
-        xml = await payouts.payout_file(payments_of(rt), session, row)
+        payout = await _payout(session, principal, payout_id)
+        xml = await payouts.payout_file(components(rt).payments, session, payout)
     return Response(
         xml,
         media_type="application/xml",
@@ -281,27 +281,25 @@ async def get_sepa(payout_id: uuid.UUID, rt: Runtime, principal: PayoutReader) -
 
 
 @router.post("/v1/payouts/{payout_id}/settle", response_model=PayoutPublic)
-async def settle(
-    payout_id: uuid.UUID, request: Request, rt: Runtime, principal: Reconciler
-) -> PayoutPublic:
+async def settle(payout_id: uuid.UUID, rt: Runtime, principal: Finance) -> PayoutPublic:
     """Finance records that the bank executed the transfer: its claims are paid."""
     async with rt.uow() as session:
-        row = await _payout(session, principal, payout_id, lock=True)
-        row = await payouts.settle(payments_of(rt), session, row, ctx_for(request, principal))
+        payout = await _payout(session, principal, payout_id, lock=True)
+        payout = await payouts.settle(components(rt).payments, session, payout, ctx_for(principal))
         lines = await store.payout_lines(session, payout_id)
-    return payout_public(row, lines)
+    return payout_public(payout, lines)
 
 
 @router.post("/v1/payouts/{payout_id}/fail", response_model=PayoutPublic)
 async def fail(
-    payout_id: uuid.UUID, cmd: FailPayout, request: Request, rt: Runtime, principal: Reconciler
+    payout_id: uuid.UUID, cmd: FailPayout, rt: Runtime, principal: Finance
 ) -> PayoutPublic:
     """Finance records the bank's return of the transfer, with its ISO 20022 reason code:
     the claims are payable again (a new run pays them under the same end-to-end ids)."""
     async with rt.uow() as session:
-        row = await _payout(session, principal, payout_id, lock=True)
-        row = await payouts.fail(
-            payments_of(rt), session, row, cmd.reason_code, ctx_for(request, principal)
+        payout = await _payout(session, principal, payout_id, lock=True)
+        payout = await payouts.fail(
+            components(rt).payments, session, payout, cmd.reason_code, ctx_for(principal)
         )
         lines = await store.payout_lines(session, payout_id)
-    return payout_public(row, lines)
+    return payout_public(payout, lines)

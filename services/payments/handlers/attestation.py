@@ -8,69 +8,25 @@ becomes payable when the window closes (:func:`lapse_due`, run by the background
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import domain, store
-from services.payments.domain import ContestReason
+from services.payments.domain import attestation as rules
+from services.payments.domain.claims import Claim, ContestReason
 from services.payments.handlers import Payments
-from services.payments.handlers.claims import change
-from shared.events.payments import ClaimAttested, ClaimContested
+from services.payments.store import claims as store
 from shared.outbox import EventContext
 
-Row = dict[str, Any]
 
-
-def _ref(claim: Row) -> dict[str, Any]:
-    return {
-        "claim_id": claim["claim_id"],
-        "enrolment_id": claim["enrolment_id"],
-        "provider_id": claim["provider_id"],
-        "milestone": claim["milestone"],
-    }
-
-
-async def attest(p: Payments, session: AsyncSession, claim: Row, ctx: EventContext) -> Row:
+async def attest(p: Payments, session: AsyncSession, claim: Claim, ctx: EventContext) -> Claim:
     """The learner confirms the training was given (asked twice, answers the same)."""
-    if claim["attestation"] == "attested":
-        return claim
-    now = p.clock.now()
-    domain.check_attestation_open(
-        status=claim["status"],
-        attestation=claim["attestation"],
-        attest_until=claim["attest_until"],
-        now=now,
-    )
-    await change(session, claim, attestation="attested", attested_at=now, updated_at=now)
-    await p.outbox.add(session, [ClaimAttested(**_ref(claim))], ctx)
-    return claim
+    return await p.apply(session, claim, rules.attest(claim, p.clock.now()), ctx)
 
 
 async def contest(
-    p: Payments, session: AsyncSession, claim: Row, reason: ContestReason, ctx: EventContext
-) -> Row:
+    p: Payments, session: AsyncSession, claim: Claim, reason: ContestReason, ctx: EventContext
+) -> Claim:
     """The learner contests the claim: it is held, whatever it was, until resolved."""
-    if claim["attestation"] == "contested":
-        return claim
-    now = p.clock.now()
-    domain.check_attestation_open(
-        status=claim["status"],
-        attestation=claim["attestation"],
-        attest_until=claim["attest_until"],
-        now=now,
-    )
-    fields: dict[str, Any] = {
-        "attestation": "contested",
-        "contested_at": now,
-        "contest_reason": reason,
-        "updated_at": now,
-    }
-    if claim["status"] != "held":
-        fields.update(status="held", held_from=claim["status"], hold_reason="learner_contested")
-    await change(session, claim, **fields)
-    await p.outbox.add(session, [ClaimContested(**_ref(claim), reason_code=reason)], ctx)
-    return claim
+    return await p.apply(session, claim, rules.contest(claim, reason, p.clock.now()), ctx)
 
 
 async def lapse_due(p: Payments, session: AsyncSession, limit: int = 500) -> int:

@@ -1,335 +1,185 @@
-"""The enrolment saga: proposal by the provider, the learner's consent, the ledger's answer,
-cancellation, agency review of held enrolments, and expiry of unconfirmed proposals."""
+"""Enrolment use cases: proposal by the provider, the learner's consent or refusal,
+cancellation, agency review of held enrolments, and expiry of unconfirmed proposals. Each
+loads the enrolment, asks :mod:`services.payments.domain.enrolments` to decide, stores the
+new state and stages its events, in the caller's transaction."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import domain, store
 from services.payments.commands import ConfirmEnrolment, ProposeEnrolment
-from services.payments.domain import Canceller, PaymentsError
+from services.payments.domain import cancellation, proposal, reservations
+from services.payments.domain import enrolments as rules
+from services.payments.domain.enrolments import Canceller, Enrolment
+from services.payments.domain.errors import Unknown
+from services.payments.domain.reservations import Reservation
 from services.payments.handlers import Payments
-from shared.events.base import Event
-from shared.events.ledger import CourseRef
-from shared.events.payments import (
-    CaptureRequested,
-    EnrolmentCancelled,
-    EnrolmentRejected,
-    EnrolmentRequested,
-    ReleaseRequested,
-)
+from services.payments.store import claims as claim_store
+from services.payments.store import enrolments as store
+from services.payments.store import read_models, rows
 from shared.outbox import EventContext
 
-Row = dict[str, Any]
 
-
-async def load(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = False) -> Row:
-    row = await store.get(session, "enrolments", enrolment_id, lock=lock)
-    if row is None:
-        raise domain.Unknown("enrolment_not_found", f"no enrolment {enrolment_id}")
-    return row
-
-
-async def change(session: AsyncSession, row: Row, **fields: Any) -> Row:
-    await store.update(session, "enrolments", row["enrolment_id"], **fields)
-    row.update(fields)
-    return row
+async def load(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = False) -> Enrolment:
+    enrolment = await rows.get(session, Enrolment, enrolment_id, lock=lock)
+    if enrolment is None:
+        raise Unknown("enrolment_not_found", f"no enrolment {enrolment_id}")
+    return enrolment
 
 
 async def propose(
     p: Payments, session: AsyncSession, provider_id: str, cmd: ProposeEnrolment, actor: str
-) -> Row:
+) -> Enrolment:
     """Check the read models and record the proposal; the learner has to confirm it."""
     now = p.clock.now()
     # seats and the hourly allowance are counted under these locks (always in this order)
-    await store.lock_key(session, f"payments:session:{cmd.session_id}")
-    await store.lock_key(session, f"payments:provider:{provider_id}")
-    account = await store.account(session, cmd.account_id)
-    course = await store.course(session, cmd.course_id)
-    training = await store.training_session(session, cmd.session_id)
-    domain.check_proposal(
+    await rows.lock_key(session, f"payments:session:{cmd.session_id}")
+    await rows.lock_key(session, f"payments:provider:{provider_id}")
+    account = await read_models.account(session, cmd.account_id)
+    course = await read_models.course(session, cmd.course_id)
+    training = await read_models.training_session(session, cmd.session_id)
+    proposal.check_proposal(
         provider_id=provider_id,
-        provider_status=await store.provider_status(session, provider_id, now.date()),
+        provider_status=await read_models.provider_status(session, provider_id, now.date()),
         account=account,
         course=course,
         session=training,
-        seats_taken=await store.seats_taken(session, cmd.session_id),
+        seats_taken=await read_models.seats_taken(session, cmd.session_id),
         today=now.date(),
     )
     assert account is not None and course is not None and training is not None
-    fee, exemption = domain.participation_fee(
-        p.config, account, course, await store.lots_of(session, account.account_id), now
+    enrolment = proposal.propose(
+        p.config,
+        enrolment_id=uuid.uuid4(),
+        provider_id=provider_id,
+        account=account,
+        course=course,
+        session=training,
+        lots=await read_models.lots_of(session, account.account_id),
+        enrolments_last_hour=await store.enrolments_since(
+            session, provider_id, now - timedelta(hours=1)
+        ),
+        actor=actor,
+        now=now,
     )
-    requested = domain.credit_request(course.price, fee)
-    recent = await store.enrolments_since(session, provider_id, now - timedelta(hours=1))
-    held = domain.velocity_exceeded(p.config, recent)
-    row: Row = {
-        "enrolment_id": uuid.uuid4(),
-        "account_id": account.account_id,
-        "provider_id": provider_id,
-        "course_id": course.course_id,
-        "course_version": course.version,
-        "session_id": training.session_id,
-        "starts_on": training.starts_on,
-        "ends_on": training.ends_on,
-        "ends_at": training.ends_at,
-        "price": course.price,
-        "status": "held" if held else "awaiting_learner_confirmation",
-        "hold_reason": "velocity" if held else None,
-        "participation_fee": fee,
-        "fee_exemption": exemption,
-        "requested": requested,
-        "co_payment": fee,
-        "proposed_by": actor,
-        "proposed_at": now,
-        "expires_at": None if held else now + p.config.confirmation_window,
-        "updated_at": now,
-    }
-    await store.insert(session, "enrolments", row)
-    return await load(session, row["enrolment_id"])
+    await rows.insert(session, enrolment)
+    return await load(session, enrolment.enrolment_id)
 
 
-def _ref(row: Row) -> dict[str, Any]:
-    return {
-        "enrolment_id": row["enrolment_id"],
-        "account_id": row["account_id"],
-        "provider_id": row["provider_id"],
-        "course_id": row["course_id"],
-        "session_id": row["session_id"],
-    }
-
-
-async def _reject(
-    p: Payments, session: AsyncSession, row: Row, status: str, reason: str, ctx: EventContext
-) -> Row:
-    now = p.clock.now()
-    await change(session, row, status=status, reason=reason, decided_at=now, updated_at=now)
-    await p.outbox.add(session, [EnrolmentRejected(**_ref(row), status=status, reason=reason)], ctx)
-    return row
-
-
-async def expire_if_due(p: Payments, session: AsyncSession, row: Row, ctx: EventContext) -> bool:
-    if row["status"] in domain.AWAITING_LEARNER and row["expires_at"] <= p.clock.now():
-        await _reject(p, session, row, "expired", "confirmation_expired", ctx)
-        return True
-    return False
+async def expire_if_due(
+    p: Payments, session: AsyncSession, enrolment: Enrolment, ctx: EventContext
+) -> Enrolment:
+    """The enrolment, expired when its confirmation deadline passed."""
+    expired = rules.expire_if_due(enrolment, p.clock.now())
+    if expired is None:
+        return enrolment
+    return await p.apply(session, enrolment, expired, ctx)
 
 
 async def confirm(
-    p: Payments, session: AsyncSession, row: Row, cmd: ConfirmEnrolment, ctx: EventContext
-) -> Row:
+    p: Payments,
+    session: AsyncSession,
+    enrolment: Enrolment,
+    cmd: ConfirmEnrolment,
+    ctx: EventContext,
+) -> Enrolment:
     """The learner consents: re-check, then ask the ledger to reserve (``reserving``)."""
-    if row["status"] in ("reserving", "confirmed", "completed"):
-        return row  # consent given already: the saga is under way
-    if await expire_if_due(p, session, row, ctx):
-        return row
-    if row["status"] not in domain.AWAITING_LEARNER:
-        raise PaymentsError("not_awaiting_confirmation", f"the enrolment is {row['status']}")
-    if row["status"] == "awaiting_co_payment" and not cmd.accept_co_payment:
-        raise PaymentsError(
-            "co_payment_required",
-            "the account does not cover the price: confirm with accept_co_payment or refuse",
-        )
+    if enrolment.status in rules.CONSENTED:
+        return enrolment  # consent given already: the saga is under way
     now = p.clock.now()
-    account = await store.account(session, row["account_id"])
-    course = await store.course(session, row["course_id"])
-    provider_status = await store.provider_status(session, row["provider_id"], now.date())
-    if provider_status not in domain.ELIGIBLE_PROVIDER:
-        return await _reject(p, session, row, "rejected", "provider_not_eligible", ctx)
-    if course is None or course.status != "approved":
-        return await _reject(p, session, row, "rejected", "course_not_approved", ctx)
-    if account is None or account.status != "active":
-        return await _reject(p, session, row, "rejected", "account_not_active", ctx)
-    # the fee follows the learner's situation at consent, not at proposal
-    fee, exemption = domain.participation_fee(
-        p.config, account, course, await store.lots_of(session, account.account_id), now
-    )
-    try:
-        requested = domain.credit_request(row["price"], fee)
-    except PaymentsError as exc:
-        return await _reject(p, session, row, "rejected", exc.code, ctx)
-    reservation_id = uuid.uuid4()
-    await store.insert(
-        session,
-        "reservations",
-        {
-            "reservation_id": reservation_id,
-            "enrolment_id": row["enrolment_id"],
-            "account_id": row["account_id"],
-            "requested": requested,
-            "up_to": cmd.accept_co_payment,
-            "status": "requested",
-            "requested_at": now,
-            "updated_at": now,
-        },
-    )
-    await change(
-        session,
-        row,
-        status="reserving",
-        participation_fee=fee,
-        fee_exemption=exemption,
-        requested=requested,
+    expired = rules.expire_if_due(enrolment, now)
+    if expired is not None:
+        return await p.apply(session, enrolment, expired, ctx)
+    rules.check_consent(enrolment, cmd.accept_co_payment)
+    account = await read_models.account(session, enrolment.account_id)
+    course = await read_models.course(session, enrolment.course_id)
+    decided = rules.consent(
+        p.config,
+        enrolment,
+        provider_status=await read_models.provider_status(
+            session, enrolment.provider_id, now.date()
+        ),
+        account=account,
+        course=course,
+        lots=await read_models.lots_of(session, account.account_id) if account else [],
         accept_co_payment=cmd.accept_co_payment,
-        reservation_id=reservation_id,
-        confirmed_at=row["confirmed_at"] or now,
-        updated_at=now,
+        reservation_id=uuid.uuid4(),
+        now=now,
     )
-    await p.outbox.add(
-        session,
-        [
-            EnrolmentRequested(
-                enrolment_id=row["enrolment_id"],
-                account_id=row["account_id"],
-                reservation_id=reservation_id,
-                provider_id=row["provider_id"],
-                course=course_ref(course),
-                course_version=row["course_version"],
-                amount=requested,
-                up_to=cmd.accept_co_payment,
-                expires_at=domain.reservation_expiry(p.config, row["ends_on"], now),
-            )
-        ],
-        ctx,
-    )
-    return row
+    after, _ = decided
+    if after.status == "reserving":
+        assert after.reservation_id is not None
+        await rows.insert(
+            session,
+            reservations.request(
+                reservation_id=after.reservation_id,
+                enrolment_id=after.enrolment_id,
+                account_id=after.account_id,
+                amount=after.requested,
+                up_to=after.accept_co_payment,
+                now=now,
+            ),
+        )
+    return await p.apply(session, enrolment, decided, ctx)
 
 
-def course_ref(course: domain.CourseView) -> CourseRef:
-    return CourseRef(
-        course_id=course.course_id,
-        isced_field=course.isced_field,
-        eqf_level=course.eqf_level,
-        tags=course.tags,
-    )
-
-
-async def refuse(p: Payments, session: AsyncSession, row: Row, ctx: EventContext) -> Row:
-    if await expire_if_due(p, session, row, ctx):
-        return row
-    if row["status"] == "refused":
-        return row
-    if row["status"] not in domain.AWAITING_LEARNER:
-        raise PaymentsError("not_awaiting_confirmation", f"the enrolment is {row['status']}")
-    return await _reject(p, session, row, "refused", "learner_refused", ctx)
+async def refuse(
+    p: Payments, session: AsyncSession, enrolment: Enrolment, ctx: EventContext
+) -> Enrolment:
+    now = p.clock.now()
+    decided = rules.expire_if_due(enrolment, now) or rules.refuse(enrolment, now)
+    return await p.apply(session, enrolment, decided, ctx)
 
 
 async def cancel(
-    p: Payments, session: AsyncSession, row: Row, by: Canceller, reason: str, ctx: EventContext
-) -> Row:
+    p: Payments,
+    session: AsyncSession,
+    enrolment: Enrolment,
+    by: Canceller,
+    reason: str,
+    ctx: EventContext,
+) -> Enrolment:
     """Apply the cancellation rules; the ledger releases (and maybe captures a share)."""
-    now = p.clock.now()
-    if row["status"] == "cancelled":
-        return row
-    claims = await store.claims_of(session, row["enrolment_id"])
-    in_flight = any(c["status"] in ("approved", "held") and c["captured"] == 0 for c in claims)
-    decision = domain.decide_cancellation(
-        p.config,
-        by=by,
-        status=row["status"],
-        confirmed_at=row["confirmed_at"],
-        starts_on=row["starts_on"],
-        price=row["price"],
-        covered=row["covered"] - row["captured"],
-        claim_in_flight=in_flight,
-        now=now,
-    )
-    events: list[Event] = []
+    if enrolment.status == "cancelled":
+        return enrolment
     reservation = (
-        await store.get(session, "reservations", row["reservation_id"], lock=True)
-        if row["reservation_id"]
+        await rows.get(session, Reservation, enrolment.reservation_id, lock=True)
+        if enrolment.reservation_id
         else None
     )
-    active = reservation is not None and reservation["status"] == "active"
-    share = decision.provider_share if active else 0
-    if active and share > 0:
-        assert reservation is not None
-        claim_id = uuid.uuid4()
-        await store.insert(
-            session,
-            "claims",
-            {
-                "claim_id": claim_id,
-                "enrolment_id": row["enrolment_id"],
-                "provider_id": row["provider_id"],
-                "account_id": row["account_id"],
-                "milestone": "cancellation",
-                "evidence": {"rule": decision.kind, "reason": reason},
-                "status": "approved",
-                "amount": share,
-                "reservation_id": reservation["reservation_id"],
-                "capture_requested": True,
-                "claimed_by": f"system:cancellation-by-{by}",
-                "claimed_at": now,
-                "decided_at": now,
-                "updated_at": now,
-            },
-        )
-        events.append(
-            CaptureRequested(
-                enrolment_id=row["enrolment_id"],
-                account_id=row["account_id"],
-                reservation_id=reservation["reservation_id"],
-                claim_id=claim_id,
-                amount=share,
-            )
-        )
-    elif active:
-        assert reservation is not None
-        events.append(
-            ReleaseRequested(
-                enrolment_id=row["enrolment_id"],
-                account_id=row["account_id"],
-                reservation_id=reservation["reservation_id"],
-                reason=f"cancelled by {by}: {decision.kind}",
-            )
-        )
-    await change(
-        session,
-        row,
-        status="cancelled",
-        reason=reason or None,
-        cancelled_by=by,
-        cancellation=decision.kind,
-        cancelled_at=now,
-        updated_at=now,
+    cancelled = cancellation.cancel(
+        p.config,
+        enrolment,
+        by=by,
+        reason=reason,
+        claims=await claim_store.claims_of(session, enrolment.enrolment_id),
+        reservation=reservation,
+        share_claim_id=uuid.uuid4(),
+        now=p.clock.now(),
     )
-    events.append(
-        EnrolmentCancelled(
-            **_ref(row), cancelled_by=by, rule=decision.kind, provider_share=share, reason=reason
-        )
-    )
-    await p.outbox.add(session, events, ctx)
-    return row
+    if cancelled.share_claim is not None:
+        await rows.insert(session, cancelled.share_claim)
+    return await p.apply(session, enrolment, (cancelled.enrolment, cancelled.events), ctx)
 
 
 async def review(
-    p: Payments, session: AsyncSession, row: Row, approve: bool, ctx: EventContext
-) -> Row:
+    p: Payments, session: AsyncSession, enrolment: Enrolment, approve: bool, ctx: EventContext
+) -> Enrolment:
     """An agency decides on an enrolment the velocity rule held."""
-    if row["status"] != "held":
-        raise PaymentsError("not_held", f"the enrolment is {row['status']}, not held")
-    if not approve:
-        return await _reject(p, session, row, "rejected", "rejected_on_review", ctx)
-    now = p.clock.now()
-    return await change(
-        session,
-        row,
-        status="awaiting_learner_confirmation",
-        expires_at=now + p.config.confirmation_window,
-        updated_at=now,
-    )
+    decided = rules.review(p.config, enrolment, approve, p.clock.now())
+    return await p.apply(session, enrolment, decided, ctx)
 
 
 async def expire_due(p: Payments, session: AsyncSession, limit: int = 500) -> int:
     """Expire proposals the learner left unconfirmed past their deadline (nothing reserved)."""
     ctx = EventContext.new("system:enrolment-expiry")
-    due = await store.due_for_expiry(session, p.clock.now(), limit)
+    now = p.clock.now()
+    due = await store.due_for_expiry(session, now, limit)
     for enrolment_id in due:
-        row = await load(session, enrolment_id)
-        await _reject(p, session, row, "expired", "confirmation_expired", ctx)
+        enrolment = await load(session, enrolment_id)
+        decided = rules.rejected(enrolment, "expire", "confirmation_expired", now)
+        await p.apply(session, enrolment, decided, ctx)
     return len(due)

@@ -13,71 +13,76 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import store
-from services.payments.domain import PaymentsError
+from services.payments.domain.claims import Claim
+from services.payments.domain.enrolments import Enrolment
+from services.payments.domain.errors import PaymentsError
 from services.payments.handlers import Payments, claims, enrolments
+from services.payments.store import read_models, rows
 from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal
 from shared.errors import NotFoundError
 from shared.outbox import EventContext
 
-Row = dict[str, Any]
 CLAIM_RELEASE = "claim_release"
 ENROLMENT_RELEASE = "enrolment_release"
 
 
-def _must_be_held(row: Row, what: str) -> None:
-    if row["status"] != "held":
-        raise PaymentsError("not_held", f"the {what} is {row['status']}, not held")
+def _must_be_held(status: str, what: str) -> None:
+    if status != "held":
+        raise PaymentsError("not_held", f"the {what} is {status}, not held")
 
 
 async def propose_claim_release(
-    fe: FourEyes, session: AsyncSession, principal: Principal, claim: Row, ctx: EventContext
+    fe: FourEyes, session: AsyncSession, principal: Principal, claim: Claim, ctx: EventContext
 ) -> Proposal:
-    _must_be_held(claim, "claim")
+    _must_be_held(claim.status, "claim")
     return await fe.propose(
         session,
         principal,
         ctx,
         action=CLAIM_RELEASE,
-        subject=f"claim:{claim['claim_id']}",
-        payload={"claim_id": str(claim["claim_id"])},
+        subject=f"claim:{claim.claim_id}",
+        payload={"claim_id": str(claim.claim_id)},
         summary={
-            "claim_id": str(claim["claim_id"]),
-            "enrolment_id": str(claim["enrolment_id"]),
-            "provider_id": claim["provider_id"],
-            "milestone": claim["milestone"],
-            "amount": claim["amount"],
-            "captured": claim["captured"],
-            "hold_reason": claim["hold_reason"],
-            "attestation": claim["attestation"],
-            "contest_reason": claim["contest_reason"],
+            "claim_id": str(claim.claim_id),
+            "enrolment_id": str(claim.enrolment_id),
+            "provider_id": claim.provider_id,
+            "milestone": claim.milestone,
+            "amount": claim.amount,
+            "captured": claim.captured,
+            "hold_reason": claim.hold_reason,
+            "attestation": claim.attestation,
+            "contest_reason": claim.contest_reason,
         },
-        agency_id=await store.agency_of(session, claim["account_id"]),
-        provider_id=claim["provider_id"],
+        agency_id=await read_models.agency_of(session, claim.account_id),
+        provider_id=claim.provider_id,
     )
 
 
 async def propose_enrolment_release(
-    fe: FourEyes, session: AsyncSession, principal: Principal, enrolment: Row, ctx: EventContext
+    fe: FourEyes,
+    session: AsyncSession,
+    principal: Principal,
+    enrolment: Enrolment,
+    ctx: EventContext,
 ) -> Proposal:
-    _must_be_held(enrolment, "enrolment")
+    _must_be_held(enrolment.status, "enrolment")
     return await fe.propose(
         session,
         principal,
         ctx,
         action=ENROLMENT_RELEASE,
-        subject=f"enrolment:{enrolment['enrolment_id']}",
-        payload={"enrolment_id": str(enrolment["enrolment_id"])},
+        subject=f"enrolment:{enrolment.enrolment_id}",
+        payload={"enrolment_id": str(enrolment.enrolment_id)},
         summary={
-            "enrolment_id": str(enrolment["enrolment_id"]),
-            "provider_id": enrolment["provider_id"],
-            "price": enrolment["price"],
-            "requested": enrolment["requested"],
-            "hold_reason": enrolment["hold_reason"],
+            "enrolment_id": str(enrolment.enrolment_id),
+            "provider_id": enrolment.provider_id,
+            "price": enrolment.price,
+            "requested": enrolment.requested,
+            "hold_reason": enrolment.hold_reason,
         },
-        agency_id=await store.agency_of(session, enrolment["account_id"]),
-        provider_id=enrolment["provider_id"],
+        agency_id=await read_models.agency_of(session, enrolment.account_id),
+        provider_id=enrolment.provider_id,
     )
 
 
@@ -89,19 +94,19 @@ def register_claim_approvals(fe: FourEyes, payments: Payments) -> None:
         session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
     ) -> dict[str, Any]:
         claim_id = uuid.UUID(proposal.payload["claim_id"])
-        row = await store.get(session, "claims", claim_id, lock=True)
-        if row is None:
+        claim = await rows.get(session, Claim, claim_id, lock=True)
+        if claim is None:
             raise NotFoundError(f"no claim {claim_id}", code="claim_not_found")
-        row = await claims.release_hold(payments, session, row, ctx)
-        return {"claim_id": str(claim_id), "status": row["status"]}
+        claim = await claims.release_hold(payments, session, claim, ctx)
+        return {"claim_id": str(claim_id), "status": claim.status}
 
     @fe.action(ENROLMENT_RELEASE)
     async def release_enrolment(
         session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
     ) -> dict[str, Any]:
         enrolment_id = uuid.UUID(proposal.payload["enrolment_id"])
-        row = await store.get(session, "enrolments", enrolment_id, lock=True)
-        if row is None:
+        enrolment = await rows.get(session, Enrolment, enrolment_id, lock=True)
+        if enrolment is None:
             raise NotFoundError(f"no enrolment {enrolment_id}", code="enrolment_not_found")
-        row = await enrolments.review(payments, session, row, True, ctx)
-        return {"enrolment_id": str(enrolment_id), "status": row["status"]}
+        enrolment = await enrolments.review(payments, session, enrolment, True, ctx)
+        return {"enrolment_id": str(enrolment_id), "status": enrolment.status}

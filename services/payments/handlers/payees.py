@@ -11,19 +11,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import payout_store, sepa, store
-from services.payments.domain import PaymentsError, Unknown
+from services.payments import sepa
+from services.payments.domain.errors import PaymentsError, Unknown
+from services.payments.domain.payees import Payee, mask_iban
 from services.payments.handlers import Payments
-from services.payments.payout_rules import mask_iban
+from services.payments.store import payees as store
 from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal
 from shared.errors import InvalidError
 from shared.events.payments import PayeeChanged, PayeeVerified
 from shared.outbox import EventContext
 
-Row = dict[str, Any]
 CHANGE = "payee"
-NATIONAL = ("finance", "admin", "auditor")
 
 
 def payee_subject(provider_id: str) -> str:
@@ -33,22 +32,6 @@ def payee_subject(provider_id: str) -> str:
 def not_found(provider_id: str) -> Unknown:
     # the same answer for a provider that does not exist and one outside the caller's scope
     return Unknown("payee_not_found", f"no payee {provider_id}")
-
-
-async def in_scope(
-    session: AsyncSession, principal: Principal, provider_id: str, *, act: bool = False
-) -> str | None:
-    """The registering agency of a provider the caller may see (``act``: may propose for),
-    else the 404 of a provider that does not exist."""
-    known, agency_id = await payout_store.provider_agency(session, provider_id)
-    if known:
-        if principal.role == "provider" and principal.provider_id == provider_id:
-            return agency_id
-        if principal.role == "agency" and agency_id and agency_id == principal.agency_id:
-            return agency_id
-        if principal.role in NATIONAL and not act:
-            return agency_id
-    raise not_found(provider_id)
 
 
 def checked_account(iban: str, bic: str | None) -> tuple[str, str | None]:
@@ -67,13 +50,14 @@ async def propose_change(
     principal: Principal,
     provider_id: str,
     *,
+    agency_id: str | None,
     name: str,
     iban: str,
     bic: str | None,
     ctx: EventContext,
 ) -> Proposal:
-    """New bank details wait for a second person; nothing changes yet."""
-    agency_id = await in_scope(session, principal, provider_id, act=True)
+    """New bank details wait for a second person; nothing changes yet. ``agency_id``: the
+    agency that registered the provider (the caller was found in scope to propose)."""
     iban, bic = checked_account(iban, bic)
     current = await store.payee(session, provider_id)
     return await fe.propose(
@@ -86,7 +70,7 @@ async def propose_change(
         summary={
             "provider_id": provider_id,
             "iban": mask_iban(iban),
-            "previous_iban": mask_iban(current["iban"]) if current else None,
+            "previous_iban": mask_iban(current.iban) if current else None,
         },
         agency_id=agency_id,
         provider_id=provider_id,
@@ -99,8 +83,8 @@ async def apply_change(
     now = p.clock.now()
     payload = proposal.payload
     provider_id = str(payload["provider_id"])
-    current = await payout_store.payee_for_update(session, provider_id)
-    await payout_store.change_payee(
+    current = await store.payee(session, provider_id, lock=True)
+    await store.change_payee(
         session,
         provider_id,
         name=str(payload["name"]),
@@ -115,7 +99,7 @@ async def apply_change(
         [
             PayeeChanged(
                 provider_id=provider_id,
-                previous_iban=mask_iban(current["iban"]) if current else None,
+                previous_iban=mask_iban(current.iban) if current else None,
                 iban=mask_iban(str(payload["iban"])),
                 approval_id=proposal.approval_id,
                 proposed_by=proposal.proposed_by,
@@ -141,29 +125,29 @@ async def verify(
     iban: str,
     result: str,
     ctx: EventContext,
-) -> Row:
+) -> Payee:
     """Record finance's verification-of-payee check of the *current* details (the IBAN
     checked must be the one in force, else 409 ``payee_changed``). Only a ``match`` lets
     payouts go before the cooling-off period ends."""
-    current = await payout_store.payee_for_update(session, provider_id)
+    current = await store.payee(session, provider_id, lock=True)
     if current is None:
         raise not_found(provider_id)
     checked, _ = checked_account(iban, None)
-    if checked != current["iban"]:
+    if checked != current.iban:
         raise PaymentsError(
             "payee_changed", "the IBAN checked is not the provider's current bank account"
         )
     now = p.clock.now()
     if result == "match":
-        await payout_store.verify_payee(session, provider_id, principal.actor, now)
+        await store.verify_payee(session, provider_id, principal.actor, now)
     await p.outbox.add(
         session,
         [PayeeVerified(provider_id=provider_id, iban=mask_iban(checked), result=result)],
         ctx,
     )
-    row = await store.payee(session, provider_id)
-    assert row is not None
-    return row
+    payee = await store.payee(session, provider_id)
+    assert payee is not None
+    return payee
 
 
 def register_actions(fe: FourEyes, p: Payments) -> None:

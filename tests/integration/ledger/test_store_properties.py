@@ -27,8 +27,7 @@ from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.outbox import EventContext, Outbox
-from tests.support import admin_sql as _admin
-from tests.support import database_url as _url
+from tests.support import admin_sql, database_url
 from tests.unit.support import ACCOUNT, LedgerMachine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -43,9 +42,9 @@ class StoreMachine(LedgerMachine):
         self.loop = asyncio.new_event_loop()
         name = f"p_{uuid.uuid4().hex[:12]}"
         self.loop.run_until_complete(
-            _admin(self.admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            admin_sql(self.admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         )
-        self.engine = make_engine(_url(self.admin_url, name), pool_size=2)
+        self.engine = make_engine(database_url(self.admin_url, name), pool_size=2)
         self.sessions = make_sessionmaker(self.engine)
         self.ledger = Ledger(Outbox("ledger"))
 
@@ -151,8 +150,8 @@ def template(pg_admin_url: str) -> str:
     name = f"tpl_{uuid.uuid4().hex[:10]}"
 
     async def build() -> None:
-        await _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
-        engine = make_engine(_url(pg_admin_url, name), pool_size=1)
+        await admin_sql(pg_admin_url, f'CREATE DATABASE "{name}"')
+        engine = make_engine(database_url(pg_admin_url, name), pool_size=1)
         try:
             await migrate(engine, "ledger")
         finally:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from services.payments.config import PaymentsConfig
-from services.payments.jobs import lapse_once
-from tests.integration.payments.conftest import World
+from services.payments.handlers.jobs import lapse_once
+from tests.integration.support.payments import World
 from tests.support import eventually
 
 pytestmark = pytest.mark.postgres

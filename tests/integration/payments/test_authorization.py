@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.payments.conftest import World
+from tests.integration.support.payments import World
 
 pytestmark = pytest.mark.postgres
 

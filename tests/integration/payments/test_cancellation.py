@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.payments.conftest import World
+from tests.integration.support.payments import World
 
 pytestmark = pytest.mark.postgres
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 
 from shared.events.catalogue import SessionInfo
-from tests.integration.payments.conftest import World
+from tests.integration.support.payments import World
 from tests.support import eventually
 
 pytestmark = pytest.mark.postgres

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from shared.bus import Message
 from shared.events import Envelope
-from tests.integration.payments.conftest import World
+from tests.integration.support.payments import World
 
 pytestmark = pytest.mark.postgres
 

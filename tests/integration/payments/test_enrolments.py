@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from services.payments import store
 from services.payments.config import PaymentsConfig
-from services.payments.jobs import expire_forever, expire_once
+from services.payments.handlers.jobs import expire_forever, expire_once
+from services.payments.store import read_models
 from shared.events.catalogue import CourseWithdrawn
-from tests.integration.payments.conftest import World
+from tests.integration.support.payments import World
 from tests.support import eventually
 
 pytestmark = pytest.mark.postgres
@@ -79,7 +79,7 @@ async def test_a_profile_change_before_consent_changes_the_fee(world: World) -> 
 
     async def fee_waived() -> bool:
         async with world.rt.sessions() as session:
-            view = await store.account(session, uuid.UUID(account))
+            view = await read_models.account(session, uuid.UUID(account))
         return view is not None and view.employment_status == "unemployed"
 
     await eventually(fee_waived)

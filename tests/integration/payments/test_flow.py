@@ -13,13 +13,12 @@ import xmlschema
 from sqlalchemy import text
 
 from ila.registry import definition
-from services.payments import store
 from services.payments.config import PaymentsConfig
 from services.payments.main import definition as payments_definition
+from services.payments.store import read_models
 from shared.clock import Clock
-from tests.integration.payments.conftest import World
-from tests.integration.payments.test_payouts import XSD
 from tests.integration.support.catalogue import course_body, provider_body
+from tests.integration.support.payments import XSD, World
 from tests.support import eventually, running_app, settings_for
 
 pytestmark = pytest.mark.postgres
@@ -58,7 +57,7 @@ async def test_the_flow_of_one_euro(db_url: str) -> None:
 
         async def course_known() -> Any:
             async with w.rt.sessions() as s:
-                return await store.course(s, uuid.UUID(course_id))
+                return await read_models.course(s, uuid.UUID(course_id))
 
         await eventually(course_known, lambda c: c is not None and c.status == "approved")
         e = await w.enrolled(provider_id, account, (course_id, session_id))

@@ -11,7 +11,7 @@ import pytest
 
 from services.payments.config import PaymentsConfig
 from shared.events.catalogue import SessionInfo
-from tests.integration.payments.conftest import World
+from tests.integration.support.payments import World
 
 pytestmark = pytest.mark.postgres
 

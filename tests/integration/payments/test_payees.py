@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.integration.payments.conftest import World
-from tests.integration.payments.test_payouts import captured_claims
+from services.payments.deps import Components
+from shared.service import components_of
+from tests.integration.support.payments import World, captured_claims
 from tests.support import bearer
 
 pytestmark = pytest.mark.postgres
@@ -89,7 +90,7 @@ async def test_cooling_off_is_configurable_and_ends_on_its_own(world: World) -> 
     await captured_claims(world, "pa", [100])
     r = await world.c.put("/v1/payees/pa", headers=world.provider("pa"), json=NEW)
     await world.approve_as_finance(r.json()["approval_id"])
-    assert world.rt.state["payments"].config.payee_cooling_off == timedelta(days=7)
+    assert components_of(world.rt, Components).config.payee_cooling_off == timedelta(days=7)
     world.clock.advance(timedelta(days=6, hours=23))
     assert (await world.run_payouts())["payouts"] == []
     world.clock.advance(timedelta(hours=2))

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.integration.payments.conftest import World
-from tests.integration.payments.test_payouts import NS, captured_claims
+from tests.integration.support.payments import NS, World, captured_claims
 from tests.support import bearer
 
 pytestmark = pytest.mark.postgres

@@ -27,10 +27,14 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
-from services.payments import store
 from services.payments.config import PaymentsConfig
-from services.payments.domain import PaymentsError
+from services.payments.domain.claims import Claim
+from services.payments.domain.errors import PaymentsError
+from services.payments.domain.payouts import Payout
 from services.payments.handlers import Payments, payouts
+from services.payments.store import payees, read_models
+from services.payments.store import payouts as payout_store
+from services.payments.store import rows as stored
 from shared.approvals import FourEyes
 from shared.auth import Principal
 from shared.clock import Clock
@@ -38,8 +42,8 @@ from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.errors import DomainError
 from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequested
 from shared.outbox import EventContext, Outbox
-from tests.integration.ledger.test_store_properties import _admin, _url
-from tests.integration.payments.test_payouts import NS
+from tests.integration.support.payments import NS
+from tests.support import admin_sql, database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -58,9 +62,9 @@ class PayoutMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         name = f"p_{uuid.uuid4().hex[:12]}"
         self.loop.run_until_complete(
-            _admin(self.admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            admin_sql(self.admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         )
-        self.engine = make_engine(_url(self.admin_url, name), pool_size=2)
+        self.engine = make_engine(database_url(self.admin_url, name), pool_size=2)
         self.sessions = make_sessionmaker(self.engine)
         self.p = Payments(Outbox("payments"), PaymentsConfig(), Clock())
         self.fe = FourEyes(
@@ -88,14 +92,14 @@ class PayoutMachine(RuleBasedStateMachine):
         now = datetime.now(UTC)
         async with transaction(self.sessions) as session:
             for provider_id in PROVIDERS:
-                await store.upsert_provider(
+                await read_models.upsert_provider(
                     session,
                     provider_id,
                     status="accredited",
                     qa_valid_until=date.today() + timedelta(days=365),
                     agency_id="pes-fr",
                 )
-                await store.upsert_payee(
+                await payees.upsert_payee(
                     session,
                     provider_id,
                     name=f"Provider {provider_id}",
@@ -107,23 +111,22 @@ class PayoutMachine(RuleBasedStateMachine):
                 for amount in (10_000, 25_000):
                     claim_id = uuid.uuid4()
                     self.captured[claim_id] = amount
-                    await store.insert(
+                    await stored.insert(
                         session,
-                        "claims",
-                        {
-                            "claim_id": claim_id,
-                            "enrolment_id": uuid.uuid4(),
-                            "provider_id": provider_id,
-                            "milestone": "completion",
-                            "evidence": {},
-                            "status": "captured",
-                            "amount": amount,
-                            "captured": amount,
-                            "claimed_by": f"provider:{provider_id}",
-                            "claimed_at": now,
-                            "captured_at": now,
-                            "updated_at": now,
-                        },
+                        Claim(
+                            claim_id=claim_id,
+                            enrolment_id=uuid.uuid4(),
+                            provider_id=provider_id,
+                            milestone="completion",
+                            evidence={},
+                            status="captured",
+                            amount=amount,
+                            captured=amount,
+                            claimed_by=f"provider:{provider_id}",
+                            claimed_at=now,
+                            captured_at=now,
+                            updated_at=now,
+                        ),
                     )
 
     async def _payouts(self, status: str | None = None) -> list[dict[str, Any]]:
@@ -193,23 +196,23 @@ class PayoutMachine(RuleBasedStateMachine):
 
         async def go() -> None:
             async with transaction(self.sessions) as session:
-                row = await store.get(session, "payouts", payout["payout_id"], lock=True)
+                row = await stored.get(session, Payout, payout["payout_id"], lock=True)
                 assert row is not None
                 if move == "settle":
-                    was = row["status"]
+                    was = row.status
                     await payouts.settle(self.p, session, row, CTX)
                     if was != "settled":
-                        for line in await store.payout_lines(session, row["payout_id"]):
-                            claim_id = line["claim_id"]
-                            self.paid[claim_id] = self.paid.get(claim_id, 0) + line["amount"]
+                        for line in await payout_store.payout_lines(session, row.payout_id):
+                            claim_id = line.claim_id
+                            self.paid[claim_id] = self.paid.get(claim_id, 0) + line.amount
                 elif move == "fail":
                     await payouts.fail(self.p, session, row, "AC04", CTX)
                 else:
                     xml = await payouts.payout_file(self.p, session, row)
-                    lines = await store.payout_lines(session, row["payout_id"])
+                    lines = await payout_store.payout_lines(session, row.payout_id)
                     doc = ET.fromstring(xml)
                     e2e = sorted(x.text or "" for x in doc.iterfind(".//p:EndToEndId", NS))
-                    assert e2e == sorted(line["claim_id"].hex for line in lines)
+                    assert e2e == sorted(line.claim_id.hex for line in lines)
 
         try:
             self.go(go())
@@ -267,8 +270,8 @@ def template(pg_admin_url: str) -> str:
     name = f"tpl_{uuid.uuid4().hex[:10]}"
 
     async def build() -> None:
-        await _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
-        engine = make_engine(_url(pg_admin_url, name), pool_size=1)
+        await admin_sql(pg_admin_url, f'CREATE DATABASE "{name}"')
+        engine = make_engine(database_url(pg_admin_url, name), pool_size=1)
         try:
             await migrate(engine, "payments")
         finally:

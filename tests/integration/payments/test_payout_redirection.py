@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.integration.payments.conftest import World
-from tests.integration.payments.test_payouts import captured_claims
+from tests.integration.support.payments import World, captured_claims
 from tests.support import bearer
 
 pytestmark = pytest.mark.postgres

@@ -6,35 +6,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import sepaxml  # type: ignore[import-untyped]
 import xmlschema
 
-from tests.integration.payments.conftest import World
+from tests.integration.support.payments import NS, XSD, World, captured_claims
 
 pytestmark = pytest.mark.postgres
-
-XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.09.xsd"
-NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
-
-
-async def captured_claims(
-    world: World, provider: str, rates: list[int], register: bool = True
-) -> list[str]:
-    """Completion claims after the session's end, captured and attested by the learners."""
-    course = await world.course(provider, price=100_000, starts_in=-1, register=register)
-    enrolments = [
-        await world.enrolled(provider, await world.account(credit=200_000), course) for _ in rates
-    ]
-    ids = []
-    for e, rate in zip(enrolments, rates, strict=True):
-        world.session_over(e)
-        r = await world.claim(provider, e["enrolment_id"], rate=rate)
-        await world.payable(r.json()["claim_id"])
-        ids.append(r.json()["claim_id"])
-    return ids
 
 
 async def test_a_run_pays_each_provider_once_with_a_valid_sepa_file(world: World) -> None:

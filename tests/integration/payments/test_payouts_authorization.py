@@ -8,8 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.payments.conftest import World
-from tests.integration.payments.test_payouts import captured_claims
+from tests.integration.support.payments import World, captured_claims
 from tests.support import bearer
 
 pytestmark = pytest.mark.postgres

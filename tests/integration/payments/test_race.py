@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.integration.payments.conftest import World
+from tests.integration.support.payments import World
 from tests.support import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

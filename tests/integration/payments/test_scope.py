@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.payments.config import PaymentsConfig
-from tests.integration.payments.conftest import World
+from tests.integration.support.payments import World
 from tests.support import bearer
 
 pytestmark = pytest.mark.postgres

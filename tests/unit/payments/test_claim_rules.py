@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.payments import domain
-from services.payments.domain import Invalid, PaymentsError
+from services.payments.domain.attestation import check_attestation_open
+from services.payments.domain.errors import Invalid, PaymentsError
+from services.payments.domain.submission import check_claim_evidence
 
 START, END = date(2026, 3, 2), date(2026, 3, 20)
 END_AT = datetime(2026, 3, 20, 17, tzinfo=UTC)
@@ -32,7 +33,7 @@ def check(**kw: Any) -> None:
     args.update(kw)
     if "today" in args:
         args["now"] = at(args.pop("today"))
-    domain.check_claim_evidence(**args)
+    check_claim_evidence(**args)
 
 
 def refusal(**kw: Any) -> tuple[str, str | None]:
@@ -86,9 +87,7 @@ def test_the_attestation_window() -> None:
     now = datetime(2026, 4, 1, tzinfo=UTC)
     until = now + timedelta(days=1)
     for status in ("approved", "held", "captured"):
-        domain.check_attestation_open(
-            status=status, attestation="pending", attest_until=until, now=now
-        )
+        check_attestation_open(status=status, attestation="pending", attest_until=until, now=now)
     for status, attestation, deadline, code in (
         ("captured", "pending", now, "attestation_window_closed"),
         ("captured", "pending", None, "attestation_window_closed"),
@@ -98,7 +97,7 @@ def test_the_attestation_window() -> None:
         ("in_payout", "pending", until, "not_awaiting_attestation"),
     ):
         with pytest.raises(PaymentsError) as caught:
-            domain.check_attestation_open(
+            check_attestation_open(
                 status=status, attestation=attestation, attest_until=deadline, now=now
             )
         assert caught.value.code == code, (status, attestation)

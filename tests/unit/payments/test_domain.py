@@ -7,16 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.payments import domain
 from services.payments.config import PaymentsConfig
-from services.payments.domain import (
-    AccountView,
-    ClaimSubject,
-    CourseView,
-    LotView,
-    PaymentsError,
-    SessionView,
-)
+from services.payments.domain import fees, reservations, views
+from services.payments.domain.cancellation import Cancellation, decide_cancellation
+from services.payments.domain.errors import PaymentsError
+from services.payments.domain.proposal import check_proposal, velocity_exceeded
+from services.payments.domain.submission import ClaimDecision, ClaimSubject, decide_claim
+from services.payments.domain.views import AccountView, CourseView, LotView, SessionView
 
 CFG = PaymentsConfig()
 NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
@@ -39,27 +36,27 @@ ACCOUNT = AccountView(uuid.uuid4(), "active", "employed", ())
     ],
 )
 def test_bands(rate: int, amount: int) -> None:
-    assert domain.band_amount(CFG, 100_000, rate) == amount
+    assert fees.band_amount(CFG, 100_000, rate) == amount
 
 
 def test_bands_are_configurable() -> None:
     cfg = PaymentsConfig(band_floor_rate=50, band_floor_share=0, band_full_rate=100)
-    assert domain.band_amount(cfg, 1_000, 49) == 0
-    assert domain.band_amount(cfg, 1_000, 99) == 990
-    assert domain.band_amount(cfg, 1_000, 100) == 1_000
+    assert fees.band_amount(cfg, 1_000, 49) == 0
+    assert fees.band_amount(cfg, 1_000, 99) == 990
+    assert fees.band_amount(cfg, 1_000, 100) == 1_000
     with pytest.raises(ValueError):
         PaymentsConfig(band_floor_rate=90, band_full_rate=80)
 
 
 def test_participation_fee_and_its_exemptions() -> None:
-    assert domain.participation_fee(CFG, ACCOUNT, COURSE, [], NOW) == (10_000, None)
+    assert fees.participation_fee(CFG, ACCOUNT, COURSE, [], NOW) == (10_000, None)
     unemployed = AccountView(ACCOUNT.account_id, "active", "unemployed", ())
-    assert domain.participation_fee(CFG, unemployed, COURSE, [], NOW)[0] == 0
+    assert fees.participation_fee(CFG, unemployed, COURSE, [], NOW)[0] == 0
     flagged = AccountView(ACCOUNT.account_id, "active", "employed", ("disability",))
     cfg = PaymentsConfig(fee_exempt_flags=("disability",))
-    assert domain.participation_fee(cfg, flagged, COURSE, [], NOW) == (0, "need_flag:disability")
+    assert fees.participation_fee(cfg, flagged, COURSE, [], NOW) == (0, "need_flag:disability")
     earmarked = LotView("top_up", 20_000, {"isced_fields": ["06"]}, None, False)
-    assert domain.participation_fee(CFG, ACCOUNT, COURSE, [earmarked], NOW) == (
+    assert fees.participation_fee(CFG, ACCOUNT, COURSE, [earmarked], NOW) == (
         0,
         "earmarked_top_up",
     )
@@ -71,23 +68,23 @@ def test_participation_fee_and_its_exemptions() -> None:
         LotView("top_up", 20_000, None, None, False),  # not earmarked
         LotView("statutory", 20_000, {"isced_fields": ["06"]}, None, False),
     ):
-        assert domain.participation_fee(CFG, ACCOUNT, COURSE, [lot], NOW)[0] == 10_000, lot
-    assert domain.participation_fee(
+        assert fees.participation_fee(CFG, ACCOUNT, COURSE, [lot], NOW)[0] == 10_000, lot
+    assert fees.participation_fee(
         PaymentsConfig(participation_fee=0), ACCOUNT, COURSE, [], NOW
     ) == (0, None)
 
 
 def test_earmark_matching_mirrors_the_ledger() -> None:
-    assert domain.earmark_matches({"eqf_levels": [5], "tags": ["digital"]}, COURSE)
-    assert not domain.earmark_matches({"eqf_levels": [4]}, COURSE)
-    assert not domain.earmark_matches({"tags": ["green"]}, COURSE)
-    assert domain.earmark_matches({"course_ids": [str(COURSE.course_id)]}, COURSE)
+    assert fees.earmark_matches({"eqf_levels": [5], "tags": ["digital"]}, COURSE)
+    assert not fees.earmark_matches({"eqf_levels": [4]}, COURSE)
+    assert not fees.earmark_matches({"tags": ["green"]}, COURSE)
+    assert fees.earmark_matches({"course_ids": [str(COURSE.course_id)]}, COURSE)
 
 
 def test_credit_request_needs_something_to_pay() -> None:
-    assert domain.credit_request(100_000, 10_000) == 90_000
+    assert fees.credit_request(100_000, 10_000) == 90_000
     with pytest.raises(PaymentsError) as exc:
-        domain.credit_request(10_000, 10_000)
+        fees.credit_request(10_000, 10_000)
     assert exc.value.code == "price_within_participation_fee"
 
 
@@ -102,7 +99,7 @@ def proposal(**kw: object) -> None:
         "today": TODAY,
     }
     args.update(kw)
-    domain.check_proposal(**args)  # type: ignore[arg-type]
+    check_proposal(**args)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -135,15 +132,15 @@ def test_proposal_checks(change: dict[str, object], code: str) -> None:
 
 
 def test_provider_standing_lapses_with_its_quality_assurance() -> None:
-    assert domain.provider_standing("accredited", TODAY, TODAY) == "accredited"
-    assert domain.provider_standing("accredited", TODAY - timedelta(days=1), TODAY) == "qa_expired"
-    assert domain.provider_standing("suspended", None, TODAY) == "suspended"
+    assert views.provider_standing("accredited", TODAY, TODAY) == "accredited"
+    assert views.provider_standing("accredited", TODAY - timedelta(days=1), TODAY) == "qa_expired"
+    assert views.provider_standing("suspended", None, TODAY) == "suspended"
 
 
 def test_velocity() -> None:
     cfg = PaymentsConfig(velocity_per_hour=3)
-    assert not domain.velocity_exceeded(cfg, 2)
-    assert domain.velocity_exceeded(cfg, 3)
+    assert not velocity_exceeded(cfg, 2)
+    assert velocity_exceeded(cfg, 3)
 
 
 SUBJECT = ClaimSubject(
@@ -159,7 +156,7 @@ SUBJECT = ClaimSubject(
 )
 
 
-def claim(subject: ClaimSubject | None = SUBJECT, **kw: object) -> domain.ClaimDecision:
+def claim(subject: ClaimSubject | None = SUBJECT, **kw: object) -> ClaimDecision:
     args: dict[str, object] = {
         "claimant": "p1",
         "subject": subject,
@@ -170,15 +167,13 @@ def claim(subject: ClaimSubject | None = SUBJECT, **kw: object) -> domain.ClaimD
         "today": TODAY,
     }
     args.update(kw)
-    return domain.decide_claim(CFG, **args)  # type: ignore[arg-type]
+    return decide_claim(CFG, **args)  # type: ignore[arg-type]
 
 
 def test_claim_decisions() -> None:
-    assert claim() == domain.ClaimDecision("approved", None, 90_000)  # capped at the reservation
+    assert claim() == ClaimDecision("approved", None, 90_000)  # capped at the reservation
     assert claim(completion_rate=50).amount == 50_000
-    assert claim(provider_status="suspended") == domain.ClaimDecision(
-        "held", "provider_suspended", 90_000
-    )
+    assert claim(provider_status="suspended") == ClaimDecision("held", "provider_suspended", 90_000)
     assert claim(milestone="start").amount == 30_000
     short = ClaimSubject(**{**SUBJECT.__dict__, "ends_on": TODAY + timedelta(days=10)})
     assert claim(short, milestone="start").reason == "no_start_milestone"
@@ -199,7 +194,7 @@ def test_claim_decisions() -> None:
         ),
     }
     for reason, decision in cases.items():
-        assert decision == domain.ClaimDecision("rejected", reason), reason
+        assert decision == ClaimDecision("rejected", reason), reason
     # the window closes claim_window_days after the session's last day
     assert claim(today=TODAY + timedelta(days=190)).status == "approved"
     assert claim(today=TODAY + timedelta(days=191)).reason == "outside_claim_window"
@@ -209,7 +204,7 @@ def test_claim_decisions() -> None:
         claim(ClaimSubject(**{**SUBJECT.__dict__, "reservation_status": "requested"}))
 
 
-def cancellation(**kw: object) -> domain.Cancellation:
+def cancellation(**kw: object) -> Cancellation:
     args: dict[str, object] = {
         "by": "learner",
         "status": "confirmed",
@@ -221,17 +216,15 @@ def cancellation(**kw: object) -> domain.Cancellation:
         "now": NOW + timedelta(days=1),
     }
     args.update(kw)
-    return domain.decide_cancellation(CFG, **args)  # type: ignore[arg-type]
+    return decide_cancellation(CFG, **args)  # type: ignore[arg-type]
 
 
 def test_cancellation_rules() -> None:
-    assert cancellation() == domain.Cancellation("withdrawal", 0)
-    assert cancellation(now=NOW + timedelta(days=15)) == domain.Cancellation("late", 10_000)
-    assert cancellation(starts_on=TODAY) == domain.Cancellation("late", 10_000)
+    assert cancellation() == Cancellation("withdrawal", 0)
+    assert cancellation(now=NOW + timedelta(days=15)) == Cancellation("late", 10_000)
+    assert cancellation(starts_on=TODAY) == Cancellation("late", 10_000)
     assert cancellation(covered=5_000, now=NOW + timedelta(days=15)).provider_share == 5_000
-    assert cancellation(by="provider", now=NOW + timedelta(days=99)) == domain.Cancellation(
-        "provider", 0
-    )
+    assert cancellation(by="provider", now=NOW + timedelta(days=99)) == Cancellation("provider", 0)
     assert cancellation(status="held").kind == "before_confirmation"
     for bad in ({"status": "reserving"}, {"status": "completed"}, {"claim_in_flight": True}):
         with pytest.raises(PaymentsError):
@@ -240,7 +233,7 @@ def test_cancellation_rules() -> None:
 
 def test_reservation_outlives_the_claim_window() -> None:
     end = date(2026, 6, 1)
-    expiry = domain.reservation_expiry(CFG, end, NOW)
+    expiry = reservations.reservation_expiry(CFG, end, NOW)
     assert expiry > datetime.combine(
         end + timedelta(days=CFG.claim_window_days), datetime.min.time(), tzinfo=UTC
     )

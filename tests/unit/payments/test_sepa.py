@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sepaxml  # type: ignore[import-untyped]
@@ -14,13 +15,18 @@ import xmlschema
 
 from services.payments import sepa
 from services.payments.config import PaymentsConfig
+from services.payments.domain.payouts import Payout, PayoutLine
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
 
 
-def payout(**kw: object) -> dict[str, object]:
-    return {
+def payout(**kw: Any) -> Payout:
+    fields: dict[str, Any] = {
         "payout_id": uuid.uuid4(),
+        "run_id": uuid.uuid4(),
+        "provider_id": "p1",
+        "status": "sent",
+        "amount": 1,
         "currency": "EUR",
         "creditor_name": "Formation Ééé & Co",
         "iban": "DE89370400440532013000",
@@ -29,16 +35,18 @@ def payout(**kw: object) -> dict[str, object]:
         "created_at": datetime(2026, 3, 1, tzinfo=UTC),
         **kw,
     }
+    return Payout(**fields)
 
 
-def lines(*amounts: int) -> list[dict[str, object]]:
+def lines(*amounts: int) -> list[PayoutLine]:
     return [
-        {
-            "claim_id": uuid.uuid4(),
-            "enrolment_id": uuid.uuid4(),
-            "milestone": "completion",
-            "amount": a,
-        }
+        PayoutLine(
+            payout_id=uuid.uuid4(),
+            claim_id=uuid.uuid4(),
+            enrolment_id=uuid.uuid4(),
+            milestone="completion",
+            amount=a,
+        )
         for a in amounts
     ]
 
@@ -50,7 +58,7 @@ def test_the_file_is_valid_deterministic_and_sums_up() -> None:
     xmlschema.XMLSchema(str(schema)).validate(xml.decode())
     assert sepa.pain001(PaymentsConfig(), p, ls) == xml
     doc = ET.fromstring(xml)
-    assert doc.findtext(".//p:GrpHdr/p:MsgId", namespaces=NS) == p["payout_id"].hex  # type: ignore[attr-defined]
+    assert doc.findtext(".//p:GrpHdr/p:MsgId", namespaces=NS) == p.payout_id.hex
     assert doc.findtext(".//p:GrpHdr/p:NbOfTxs", namespaces=NS) == "3"
     assert Decimal(doc.findtext(".//p:GrpHdr/p:CtrlSum", namespaces=NS) or "") == Decimal("1123.45")
     assert Decimal(doc.findtext(".//p:PmtInf/p:CtrlSum", namespaces=NS) or "") == Decimal("1123.45")

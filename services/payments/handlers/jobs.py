@@ -5,39 +5,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments.deps import Components
 from services.payments.handlers import Payments, attestation, enrolments
-from shared.service import ServiceRuntime
+from shared.service import ServiceRuntime, components_of
 
 log = logging.getLogger(__name__)
 
 
-async def expire_once(rt: ServiceRuntime) -> int:
-    """Expire every proposal past its confirmation deadline; return how many."""
-    payments: Payments = rt.state["payments"]
+async def _drain(
+    rt: ServiceRuntime, step: Callable[[Payments, AsyncSession], Awaitable[int]]
+) -> int:
+    """Run ``step`` in one transaction after another until it finds nothing; how many."""
+    payments = components_of(rt, Components).payments
     total = 0
     while True:
         async with rt.uow() as session:
-            n = await enrolments.expire_due(payments, session)
+            n = await step(payments, session)
         total += n
         if n == 0:
             return total
+
+
+async def expire_once(rt: ServiceRuntime) -> int:
+    """Expire every proposal past its confirmation deadline; return how many."""
+    return await _drain(rt, enrolments.expire_due)
 
 
 async def lapse_once(rt: ServiceRuntime) -> int:
     """Close every attestation window that passed uncontested; return how many."""
-    payments: Payments = rt.state["payments"]
-    total = 0
-    while True:
-        async with rt.uow() as session:
-            n = await attestation.lapse_due(payments, session)
-        total += n
-        if n == 0:
-            return total
+    return await _drain(rt, attestation.lapse_due)
 
 
 async def expire_forever(rt: ServiceRuntime) -> None:
-    payments: Payments = rt.state["payments"]
+    config = components_of(rt, Components).config
     while True:
         try:
             n = await expire_once(rt)
@@ -50,4 +54,4 @@ async def expire_forever(rt: ServiceRuntime) -> None:
             raise
         except Exception:
             log.exception("payments sweep failed; retrying later")
-        await asyncio.sleep(payments.config.sweep_interval_seconds)
+        await asyncio.sleep(config.sweep_interval_seconds)

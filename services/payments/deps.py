@@ -1,0 +1,172 @@
+"""What payments' routes and jobs share: the runtime and the components its setup built
+(:class:`Components`), the roles each kind of route admits, who may see what, and the
+event context of a request.
+
+Scope: overseers (``agency``, ``auditor``, ``admin``) see every enrolment's existence; a
+provider its own records, a learner their own; ``finance``, ``auditor`` and ``admin`` read
+every enrolment and claim, an agency those on the accounts it manages, and the payouts of
+the providers it registered. Anything outside the caller's scope answers 404, the same as
+what does not exist, so an answer never tells whether someone else's record exists.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments.config import PaymentsConfig
+from services.payments.domain.claims import Claim
+from services.payments.domain.enrolments import Enrolment
+from services.payments.domain.payouts import Payout, PayoutRun
+from services.payments.handlers import Payments
+from services.payments.handlers.payees import not_found as payee_not_found
+from services.payments.store import read_models
+from shared.approvals import FourEyes
+from shared.auth import Principal, Role, require
+from shared.clock import Clock
+from shared.errors import NotFoundError
+from shared.outbox import EventContext
+from shared.problems import Forbidden
+from shared.service import ServiceRuntime, components_of, runtime_of
+
+
+@dataclass(frozen=True)
+class Components:
+    """What payments' setup builds: the use cases' dependencies and the four-eyes
+    proposals guarding money."""
+
+    payments: Payments
+    four_eyes: FourEyes
+
+    @property
+    def config(self) -> PaymentsConfig:
+        return self.payments.config
+
+    @property
+    def clock(self) -> Clock:
+        return self.payments.clock
+
+
+def components(rt: ServiceRuntime) -> Components:
+    return components_of(rt, Components)
+
+
+# national reads of enrolments, claims, payouts and payees
+NATIONAL: tuple[Role, ...] = ("finance", "auditor", "admin")
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of("payments"))]
+Provider = Annotated[Principal, Depends(require("provider"))]
+Learner = Annotated[Principal, Depends(require("learner"))]
+Agency = Annotated[Principal, Depends(require("agency", "admin"))]
+ProviderOrLearner = Annotated[Principal, Depends(require("provider", "learner"))]
+ScopedReader = Annotated[Principal, Depends(require("provider", "learner", "agency", *NATIONAL))]
+RunProposer = Annotated[Principal, Depends(require("agency", "admin"))]
+RunReader = Annotated[Principal, Depends(require("agency", *NATIONAL))]
+PayoutReader = Annotated[Principal, Depends(require("provider", "agency", *NATIONAL))]
+Finance = Annotated[Principal, Depends(require("finance"))]
+PayeeProposer = Annotated[Principal, Depends(require("provider", "agency"))]
+PayeeReader = Annotated[Principal, Depends(require("provider", "agency", *NATIONAL))]
+
+
+class Page(BaseModel):
+    next: str | None
+
+
+def ctx_for(principal: Principal) -> EventContext:
+    return EventContext.for_request(principal.actor)
+
+
+# --- enrolments and claims: the accounts an agency manages --------------------------------
+
+
+def _own(principal: Principal, row: Enrolment | Claim) -> bool:
+    """A provider its own; a learner their own."""
+    if principal.role == "provider":
+        return row.provider_id == principal.provider_id
+    if principal.role == "learner":
+        return principal.account_id is not None and row.account_id == principal.account_id
+    return False
+
+
+async def in_scope(session: AsyncSession, principal: Principal, row: Enrolment | Claim) -> bool:
+    """National roles see everything; an agency the rows of the accounts it manages (by the
+    accounts read model); a provider its own; a learner their own."""
+    if principal.role in NATIONAL:
+        return True
+    if principal.role == "agency":
+        agency = await read_models.agency_of(session, row.account_id)
+        return agency is not None and agency == principal.agency_id
+    return _own(principal, row)
+
+
+Scoped = TypeVar("Scoped", Enrolment, Claim)
+
+
+async def scoped(
+    session: AsyncSession, principal: Principal, row: Scoped | None, what: str, key: Any
+) -> Scoped:
+    """The row, when the caller may see it; otherwise the same 404 as for a missing one."""
+    if row is None or not await in_scope(session, principal, row):
+        raise NotFoundError(f"no {what} {key}", code=f"{what}_not_found")
+    return row
+
+
+def account_scope_filters(principal: Principal, **filters: Any) -> dict[str, Any]:
+    """List filters of enrolments and claims narrowed to the caller's scope."""
+    if principal.role == "provider":
+        if filters.get("provider_id") not in (None, principal.provider_id):
+            raise Forbidden("a provider sees only its own records")
+        filters["provider_id"] = principal.provider_id
+    elif principal.role == "learner":
+        if filters.get("account_id") not in (None, principal.account_id):
+            raise Forbidden("a learner sees only their own enrolments")
+        filters["account_id"] = principal.account_id or uuid.UUID(int=0)
+    elif principal.role == "agency":
+        filters["managed_by"] = principal.agency_id or ""
+    return filters
+
+
+# --- payouts and payees: the providers an agency registered --------------------------------
+
+
+def sees_payout(principal: Principal, payout: Payout) -> bool:
+    if principal.role in NATIONAL:
+        return True
+    if principal.role == "provider":
+        return payout.provider_id == principal.provider_id
+    if principal.role == "agency":
+        return payout.agency_id is not None and payout.agency_id == principal.agency_id
+    return False
+
+
+def sees_run(principal: Principal, run: PayoutRun) -> bool:
+    if principal.role in NATIONAL:
+        return True
+    return principal.role == "agency" and run.agency_id == principal.agency_id
+
+
+def run_scope(principal: Principal) -> str | None:
+    """The agency whose runs (and providers' claims) the caller works with; ``None``:
+    national."""
+    return principal.agency_id if principal.role == "agency" else None
+
+
+async def payee_scope(
+    session: AsyncSession, principal: Principal, provider_id: str, *, act: bool = False
+) -> str | None:
+    """The registering agency of a provider the caller may see (``act``: may propose for),
+    else the 404 of a provider that does not exist."""
+    known, agency_id = await read_models.provider_agency(session, provider_id)
+    if known:
+        if principal.role == "provider" and principal.provider_id == provider_id:
+            return agency_id
+        if principal.role == "agency" and agency_id and agency_id == principal.agency_id:
+            return agency_id
+        if principal.role in NATIONAL and not act:
+            return agency_id
+    raise payee_not_found(provider_id)

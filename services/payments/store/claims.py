@@ -1,0 +1,106 @@
+"""SQL of claims: those of an enrolment, the one awaiting a capture, a provider's unpaid
+ones, the payable ones of a payout run, attestation windows that passed, and claims moved
+together with their payout."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments.domain.claims import (
+    AWAITING_WORD,
+    HOLDABLE,
+    PAYABLE_ATTESTATIONS,
+    SILENCE,
+    TRANSITIONS,
+    Claim,
+    ClaimMove,
+    after,
+)
+from services.payments.store.rows import many, one
+
+
+async def claims_of(session: AsyncSession, enrolment_id: uuid.UUID) -> list[Claim]:
+    return await many(
+        session,
+        Claim,
+        "SELECT * FROM payments.claims WHERE enrolment_id = :e ORDER BY claimed_at",
+        {"e": enrolment_id},
+    )
+
+
+async def lapse_attestations(session: AsyncSession, now: datetime, limit: int = 500) -> int:
+    """Claims whose attestation window passed uncontested become payable (``lapsed``)."""
+    rows = await session.execute(
+        text(
+            "UPDATE payments.claims SET attestation = :silence, updated_at = :now "
+            "WHERE claim_id IN (SELECT claim_id FROM payments.claims "
+            "WHERE attestation = :awaiting AND attest_until <= :now "
+            "ORDER BY attest_until LIMIT :n FOR UPDATE SKIP LOCKED) RETURNING claim_id"
+        ),
+        {"now": now, "n": limit, "silence": SILENCE, "awaiting": AWAITING_WORD},
+    )
+    return len(rows.all())
+
+
+async def claim_awaiting_capture(session: AsyncSession, reservation_id: uuid.UUID) -> Claim | None:
+    return await one(
+        session,
+        Claim,
+        "SELECT * FROM payments.claims WHERE reservation_id = :r AND capture_requested "
+        "AND captured = 0 FOR UPDATE",
+        {"r": reservation_id},
+    )
+
+
+async def unpaid_claims_of_provider(session: AsyncSession, provider_id: str) -> list[Claim]:
+    return await many(
+        session,
+        Claim,
+        "SELECT * FROM payments.claims WHERE provider_id = :p "
+        "AND status = ANY(:holdable) FOR UPDATE",
+        {"p": provider_id, "holdable": list(HOLDABLE)},
+    )
+
+
+async def payable_claims_in_scope(session: AsyncSession, agency_id: str | None) -> list[Claim]:
+    """Captured claims in no payout whose learner attested (or let the window pass
+    uncontested), of the agency's providers (all with ``None``), locked until the run
+    commits."""
+    scope = (
+        "AND provider_id IN (SELECT provider_id FROM payments.providers WHERE agency_id = :ag) "
+        if agency_id is not None
+        else ""
+    )
+    params: dict[str, Any] = {
+        "_attested": list(PAYABLE_ATTESTATIONS),
+        "_bindable": sorted(TRANSITIONS["bind"][0]),
+    }
+    if agency_id is not None:
+        params["ag"] = agency_id
+    return await many(
+        session,
+        Claim,
+        "SELECT * FROM payments.claims WHERE status = ANY(:_bindable) AND payout_id IS NULL "
+        "AND captured > 0 AND attestation = ANY(CAST(:_attested AS text[])) "
+        f"{scope}ORDER BY provider_id, captured_at, claim_id FOR UPDATE",
+        params,
+    )
+
+
+async def move_claims(
+    session: AsyncSession, claim_ids: Sequence[uuid.UUID], move: ClaimMove, **fields: Any
+) -> None:
+    """Claims moved together with their payout (``bind``, ``unbind``, ``pay``...): the status
+    the claims' transition table gives ``move``, and ``fields``."""
+    fields = {"status": after(move), **fields}
+    sets = ", ".join(f"{c} = :{c}" for c in fields)
+    await session.execute(
+        text(f"UPDATE payments.claims SET {sets} WHERE claim_id = ANY(:_ids)"),
+        {"_ids": list(claim_ids), **fields},
+    )

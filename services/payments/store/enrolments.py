@@ -1,0 +1,36 @@
+"""SQL of enrolments and the reservations that hold their credit: the provider's recent
+proposals (the velocity rule), and proposals due to expire."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments.domain.enrolments import AWAITING_LEARNER
+
+
+async def enrolments_since(session: AsyncSession, provider_id: str, since: datetime) -> int:
+    n = await session.scalar(
+        text(
+            "SELECT count(*) FROM payments.enrolments "
+            "WHERE provider_id = :p AND proposed_at > :since"
+        ),
+        {"p": provider_id, "since": since},
+    )
+    return int(n or 0)
+
+
+async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Proposals awaiting the learner past their deadline, locked (others skip them)."""
+    rows = await session.execute(
+        text(
+            "SELECT enrolment_id FROM payments.enrolments "
+            "WHERE status = ANY(:awaiting) "
+            "AND expires_at <= :now ORDER BY expires_at LIMIT :n FOR UPDATE SKIP LOCKED"
+        ),
+        {"now": now, "n": limit, "awaiting": list(AWAITING_LEARNER)},
+    )
+    return [r.enrolment_id for r in rows]

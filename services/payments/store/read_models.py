@@ -1,0 +1,272 @@
+"""SQL of the read models payments keeps from other services' events: accounts (and the
+agency managing each), providers (standing, registering agency), courses and their
+sessions, and top-up lots."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments.domain.enrolments import HOLDS_SEAT
+from services.payments.domain.views import (
+    AccountView,
+    CourseView,
+    LotView,
+    SessionView,
+    provider_standing,
+)
+from services.payments.store.rows import many, param
+
+
+async def _first(session: AsyncSession, sql: str, params: Mapping[str, Any]) -> RowMapping | None:
+    row = (await session.execute(text(sql), params)).one_or_none()
+    return row._mapping if row is not None else None
+
+
+async def upsert_account(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    *,
+    agency_id: str,
+    status: str,
+    employment_status: str,
+    need_flags: Sequence[str],
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO payments.accounts (account_id, agency_id, status, employment_status, "
+            "need_flags) VALUES (:a, :agency, :status, :emp, :flags) "
+            "ON CONFLICT (account_id) DO UPDATE SET agency_id = EXCLUDED.agency_id, "
+            "employment_status = EXCLUDED.employment_status, need_flags = EXCLUDED.need_flags, "
+            "updated_at = now()"
+        ),
+        {
+            "a": account_id,
+            "agency": agency_id,
+            "status": status,
+            "emp": employment_status,
+            "flags": list(need_flags),
+        },
+    )
+
+
+async def agency_of(session: AsyncSession, account_id: uuid.UUID | None) -> str | None:
+    """The agency that manages the account (``None`` for an unknown account)."""
+    if account_id is None:
+        return None
+    value = await session.scalar(
+        text("SELECT agency_id FROM payments.accounts WHERE account_id = :a"), {"a": account_id}
+    )
+    return str(value) if value is not None else None
+
+
+async def update_account(session: AsyncSession, account_id: uuid.UUID, **fields: Any) -> None:
+    sets = ", ".join(f"{c} = :{c}" for c in fields)
+    await session.execute(
+        text(f"UPDATE payments.accounts SET {sets}, updated_at = now() WHERE account_id = :_a"),
+        {"_a": account_id, **fields},
+    )
+
+
+async def account(session: AsyncSession, account_id: uuid.UUID) -> AccountView | None:
+    row = await _first(
+        session, "SELECT * FROM payments.accounts WHERE account_id = :a", {"a": account_id}
+    )
+    if row is None:
+        return None
+    return AccountView(
+        account_id=row["account_id"],
+        status=row["status"],
+        employment_status=row["employment_status"],
+        need_flags=tuple(row["need_flags"]),
+    )
+
+
+async def upsert_provider(
+    session: AsyncSession,
+    provider_id: str,
+    *,
+    status: str,
+    name: str | None = None,
+    qa_valid_until: date | None = None,
+    agency_id: str | None = None,
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO payments.providers (provider_id, name, status, qa_valid_until, "
+            "agency_id) VALUES (:p, coalesce(:name, ''), :status, :qa, :agency) "
+            "ON CONFLICT (provider_id) DO UPDATE SET status = EXCLUDED.status, "
+            "name = coalesce(:name, payments.providers.name), "
+            "qa_valid_until = coalesce(:qa, payments.providers.qa_valid_until), "
+            "agency_id = coalesce(:agency, payments.providers.agency_id), "
+            "updated_at = now()"
+        ),
+        {
+            "p": provider_id,
+            "name": name,
+            "status": status,
+            "qa": qa_valid_until,
+            "agency": agency_id,
+        },
+    )
+
+
+async def provider_status(session: AsyncSession, provider_id: str, today: date) -> str | None:
+    """The provider's standing today (``accredited`` only while its QA is valid)."""
+    row = await _first(
+        session,
+        "SELECT status, qa_valid_until FROM payments.providers WHERE provider_id = :p",
+        {"p": provider_id},
+    )
+    if row is None:
+        return None
+    return provider_standing(row["status"], row["qa_valid_until"], today)
+
+
+async def provider_agency(session: AsyncSession, provider_id: str) -> tuple[bool, str | None]:
+    """Whether payments knows the provider, and the agency that registered it."""
+    row = await _first(
+        session,
+        "SELECT agency_id FROM payments.providers WHERE provider_id = :p",
+        {"p": provider_id},
+    )
+    return (row is not None, row["agency_id"] if row else None)
+
+
+async def upsert_course(session: AsyncSession, course: CourseView, *, title: str = "") -> None:
+    await session.execute(
+        text(
+            "INSERT INTO payments.courses (course_id, provider_id, version, status, title, price, "
+            "isced_field, eqf_level, tags) VALUES (:c, :p, :v, :s, :t, :price, :isced, :eqf, "
+            ":tags) ON CONFLICT (course_id) DO UPDATE SET provider_id = EXCLUDED.provider_id, "
+            "version = EXCLUDED.version, status = EXCLUDED.status, title = EXCLUDED.title, "
+            "price = EXCLUDED.price, isced_field = EXCLUDED.isced_field, "
+            "eqf_level = EXCLUDED.eqf_level, tags = EXCLUDED.tags, updated_at = now() "
+            "WHERE payments.courses.version <= EXCLUDED.version"
+        ),
+        {
+            "c": course.course_id,
+            "p": course.provider_id,
+            "v": course.version,
+            "s": course.status,
+            "t": title,
+            "price": course.price,
+            "isced": course.isced_field,
+            "eqf": course.eqf_level,
+            "tags": list(course.tags),
+        },
+    )
+
+
+async def set_course_status(
+    session: AsyncSession, course_id: uuid.UUID, status: str, version: int
+) -> None:
+    """The course's status from an event about ``version`` (older versions change nothing)."""
+    await session.execute(
+        text(
+            "UPDATE payments.courses SET status = :s, version = :v, updated_at = now() "
+            "WHERE course_id = :c AND version <= :v"
+        ),
+        {"c": course_id, "s": status, "v": version},
+    )
+
+
+async def replace_sessions(
+    session: AsyncSession, course_id: uuid.UUID, sessions: Sequence[SessionView]
+) -> None:
+    """The course's sessions are these; any other it had is withdrawn."""
+    for s in sessions:
+        await session.execute(
+            text(
+                "INSERT INTO payments.sessions (session_id, course_id, starts_on, ends_on, seats, "
+                "ends_at) VALUES (:s, :c, :start, :end, :seats, :ends_at) "
+                "ON CONFLICT (session_id) DO UPDATE SET "
+                "starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on, "
+                "ends_at = EXCLUDED.ends_at, "
+                "seats = EXCLUDED.seats, withdrawn = false"
+            ),
+            {
+                "s": s.session_id,
+                "c": course_id,
+                "start": s.starts_on,
+                "end": s.ends_on,
+                "seats": s.seats,
+                "ends_at": s.ends_at,
+            },
+        )
+    await session.execute(
+        text(
+            "UPDATE payments.sessions SET withdrawn = true "
+            "WHERE course_id = :c AND NOT (session_id = ANY(:keep))"
+        ),
+        {"c": course_id, "keep": [s.session_id for s in sessions]},
+    )
+
+
+async def course(session: AsyncSession, course_id: uuid.UUID) -> CourseView | None:
+    row = await _first(
+        session, "SELECT * FROM payments.courses WHERE course_id = :c", {"c": course_id}
+    )
+    if row is None:
+        return None
+    return CourseView(
+        course_id=row["course_id"],
+        provider_id=row["provider_id"],
+        version=row["version"],
+        status=row["status"],
+        price=row["price"],
+        isced_field=row["isced_field"],
+        eqf_level=row["eqf_level"],
+        tags=tuple(row["tags"]),
+    )
+
+
+async def training_session(
+    session: AsyncSession, session_id: uuid.UUID, *, lock: bool = False
+) -> SessionView | None:
+    sql = "SELECT * FROM payments.sessions WHERE session_id = :s"
+    row = await _first(session, sql + (" FOR UPDATE" if lock else ""), {"s": session_id})
+    return SessionView(**row) if row else None
+
+
+async def seats_taken(session: AsyncSession, session_id: uuid.UUID) -> int:
+    n = await session.scalar(
+        text(
+            "SELECT count(*) FROM payments.enrolments "
+            "WHERE session_id = :s AND status = ANY(:statuses)"
+        ),
+        {"s": session_id, "statuses": list(HOLDS_SEAT)},
+    )
+    return int(n or 0)
+
+
+async def add_lot(session: AsyncSession, row: Mapping[str, Any]) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO payments.lots (lot_id, account_id, kind, funder_id, amount, earmark, "
+            "expires_at) VALUES (:lot_id, :account_id, :kind, :funder_id, :amount, "
+            "CAST(:earmark AS jsonb), :expires_at) ON CONFLICT (lot_id) DO NOTHING"
+        ),
+        {**row, "earmark": param("earmark", row.get("earmark"))},
+    )
+
+
+async def revoke_lot(session: AsyncSession, lot_id: uuid.UUID) -> None:
+    await session.execute(
+        text("UPDATE payments.lots SET revoked = true WHERE lot_id = :l"), {"l": lot_id}
+    )
+
+
+async def lots_of(session: AsyncSession, account_id: uuid.UUID) -> list[LotView]:
+    return await many(
+        session,
+        LotView,
+        "SELECT kind, amount, earmark, expires_at, revoked FROM payments.lots "
+        "WHERE account_id = :a",
+        {"a": account_id},
+    )

@@ -1,0 +1,139 @@
+"""Typed rows in and out of payments' tables: each frozen dataclass of the domain maps to
+one table (:data:`TABLES`); :func:`save` writes the columns a decision changed. Also pages
+in a stable order and the advisory locks that serialise decisions."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments.domain.claims import Claim
+from services.payments.domain.enrolments import Enrolment
+from services.payments.domain.payees import Payee
+from services.payments.domain.payouts import Payout, PayoutLine, PayoutRun
+from services.payments.domain.reservations import Reservation
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
+
+# each typed row's table and key
+TABLES: dict[type[Any], tuple[str, str]] = {
+    Enrolment: ("enrolments", "enrolment_id"),
+    Reservation: ("reservations", "reservation_id"),
+    Claim: ("claims", "claim_id"),
+    Payout: ("payouts", "payout_id"),
+    PayoutRun: ("payout_runs", "run_id"),
+    PayoutLine: ("payout_lines", "claim_id"),
+    Payee: ("payees", "provider_id"),
+}
+JSON_COLUMNS = frozenset({"evidence", "earmark", "skipped"})
+
+
+def param(column: str, value: Any) -> Any:
+    return json.dumps(value) if column in JSON_COLUMNS and value is not None else value
+
+
+def placeholder(column: str) -> str:
+    return f"CAST(:{column} AS jsonb)" if column in JSON_COLUMNS else f":{column}"
+
+
+def as_row(kind: type[R], mapping: Mapping[Any, Any]) -> R:
+    """The typed row from a result row (columns the type does not name are left out)."""
+    names = {f.name for f in fields(kind)}
+    return kind(**{k: v for k, v in mapping.items() if k in names})
+
+
+async def one(
+    session: AsyncSession, kind: type[R], sql: str, params: Mapping[str, Any]
+) -> R | None:
+    row = (await session.execute(text(sql), params)).one_or_none()
+    return as_row(kind, row._mapping) if row is not None else None
+
+
+async def many(
+    session: AsyncSession, kind: type[R], sql: str, params: Mapping[str, Any]
+) -> list[R]:
+    return [as_row(kind, r._mapping) for r in await session.execute(text(sql), params)]
+
+
+async def get(session: AsyncSession, kind: type[R], key: Any, *, lock: bool = False) -> R | None:
+    """The row of ``kind`` with this key (``lock``: held until the transaction ends)."""
+    table, column = TABLES[kind]
+    sql = f"SELECT * FROM payments.{table} WHERE {column} = :key"
+    return await one(session, kind, sql + (" FOR UPDATE" if lock else ""), {"key": key})
+
+
+async def insert(session: AsyncSession, row: DataclassInstance) -> None:
+    table, _ = TABLES[type(row)]
+    values = {f.name: getattr(row, f.name) for f in fields(row)}
+    await session.execute(
+        text(
+            f"INSERT INTO payments.{table} ({', '.join(values)}) "
+            f"VALUES ({', '.join(placeholder(c) for c in values)})"
+        ),
+        {c: param(c, v) for c, v in values.items()},
+    )
+
+
+async def save(session: AsyncSession, before: R, after: R) -> None:
+    """Write what a decision changed from ``before`` to ``after`` (nothing when nothing did)."""
+    table, column = TABLES[type(after)]
+    changes = {
+        f.name: getattr(after, f.name)
+        for f in fields(after)
+        if getattr(after, f.name) != getattr(before, f.name)
+    }
+    if not changes:
+        return
+    sets = ", ".join(f"{c} = {placeholder(c)}" for c in changes)
+    await session.execute(
+        text(f"UPDATE payments.{table} SET {sets} WHERE {column} = :_key"),
+        {"_key": getattr(before, column), **{c: param(c, v) for c, v in changes.items()}},
+    )
+
+
+async def lock_key(session: AsyncSession, key: str) -> None:
+    """Serialise decisions that must see each other (seats, velocity, payout runs)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
+async def page(
+    session: AsyncSession,
+    kind: type[R],
+    filters: Mapping[str, Any],
+    *,
+    order: str,
+    limit: int,
+    after: uuid.UUID | None,
+) -> list[R]:
+    """A page in (``order`` desc, id desc) order; ``after`` is the last id of the previous page."""
+    table, column = TABLES[kind]
+    filters = dict(filters)
+    managed_by = filters.pop("managed_by", None)  # an agency: rows of the accounts it manages
+    where = [f"{c} = :{c}" for c, v in filters.items() if v is not None]
+    params: dict[str, Any] = {c: v for c, v in filters.items() if v is not None}
+    if managed_by is not None:
+        where.append(
+            "account_id IN (SELECT account_id FROM payments.accounts WHERE agency_id = :_agency)"
+        )
+        params["_agency"] = managed_by
+    if after is not None:
+        where.append(
+            f"({order}, {column}) < (SELECT {order}, {column} FROM payments.{table} "
+            f"WHERE {column} = :_after)"
+        )
+        params["_after"] = after
+    sql = f"SELECT * FROM payments.{table}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order} DESC, {column} DESC LIMIT :_limit"
+    params["_limit"] = limit
+    return await many(session, kind, sql, params)
