@@ -12,6 +12,8 @@ from services.catalogue.api import build_router
 from services.catalogue.deps import CatalogueComponents
 from shared.service import ServiceDefinition, ServiceRuntime
 
+VERIFY_MAX_BYTES = 64 * 1024
+
 
 def _setup(rt: ServiceRuntime) -> CatalogueComponents:
     components = CatalogueComponents.build(rt)
@@ -21,5 +23,10 @@ def _setup(rt: ServiceRuntime) -> CatalogueComponents:
 
 def definition() -> ServiceDefinition:
     return ServiceDefinition(
-        name="catalogue", title="ILA catalogue", router=build_router(), setup=_setup
+        name="catalogue",
+        title="ILA catalogue",
+        router=build_router(),
+        setup=_setup,
+        # the public verification takes a credential (a few KB), never megabytes
+        body_limits={"/v1/credentials/verify": VERIFY_MAX_BYTES},
     )

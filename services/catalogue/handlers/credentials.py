@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -119,8 +120,9 @@ def _credential_id(presented: dict[str, Any]) -> uuid.UUID | None:
 async def verify(
     session: AsyncSession, config: CatalogueConfig, presented: dict[str, Any]
 ) -> dict[str, Any]:
-    """Check form, issuer key, signature and revocation; say which failed and why."""
-    result = signing.verify(presented, config.issuer_key.did)
+    """Check form, issuer key, signature and revocation; say which failed and why. The
+    canonical form and the signature are computed off the event loop."""
+    result = await asyncio.to_thread(signing.verify, presented, config.issuer_key.did)
     credential_id = _credential_id(presented)
     revoked: bool | None = None
     revocation: dict[str, Any] | None = None
