@@ -15,12 +15,13 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.db import transaction
 from shared.problems import BadRequest, PreconditionRequired, Unprocessable
+from shared.service import ServiceRuntime
 
 MAX_KEY_LENGTH = 255
 
@@ -38,8 +39,7 @@ def request_fingerprint(request: Request, body: Any) -> str:
 
 
 async def run_idempotent(
-    sessions: async_sessionmaker[AsyncSession],
-    service: str,
+    rt: ServiceRuntime,
     request: Request,
     principal: Principal,
     body: Any,
@@ -61,9 +61,12 @@ async def run_idempotent(
         )
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         raise BadRequest(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    service = rt.name
     fingerprint = request_fingerprint(request, body)
     scope = principal.actor
-    async with transaction(sessions) as session:
+    async with rt.uow() as session:
         if key is not None:
             inserted = await session.scalar(
                 text(

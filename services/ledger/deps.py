@@ -98,12 +98,4 @@ async def idempotent(
 ) -> Response:
     """``effect`` in one unit of work, at most once per caller and ``Idempotency-Key``
     (``required``: refused with 428 without one, for every request that moves money)."""
-    return await run_idempotent(
-        rt.sessions,
-        "ledger",
-        request,
-        principal,
-        body.model_dump(mode="json"),
-        effect,
-        required=required,
-    )
+    return await run_idempotent(rt, request, principal, body, effect, required=required)

@@ -61,9 +61,7 @@ async def open_account(
         location = f"/v1/accounts/{account_id}"
         return 201, {"account_id": str(account_id), "status": "active"}, {"Location": location}
 
-    return await run_idempotent(
-        rt.sessions, "accounts", request, principal, body.model_dump(mode="json"), effect
-    )
+    return await run_idempotent(rt, request, principal, body, effect)
 
 
 @router.get("", response_model=AccountPage)

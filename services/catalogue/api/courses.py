@@ -138,7 +138,7 @@ async def create_course(
 
     # the request as sent: ids the server fills in (sessions without one) differ per call
     sent = body.model_dump(mode="json", exclude_unset=True)
-    return await run_idempotent(rt.sessions, "catalogue", request, principal, sent, effect)
+    return await run_idempotent(rt, request, principal, sent, effect)
 
 
 @router.get("", response_model=CoursePage)

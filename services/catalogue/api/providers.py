@@ -127,9 +127,7 @@ async def register_provider(
         location = f"/v1/providers/{registered.provider_id}"
         return 201, public(row, ctx.now.date()).model_dump(mode="json"), {"Location": location}
 
-    return await run_idempotent(
-        rt.sessions, "catalogue", request, principal, body.model_dump(mode="json"), effect
-    )
+    return await run_idempotent(rt, request, principal, body, effect)
 
 
 @router.get("/{provider_id}", response_model=ProviderPublic)

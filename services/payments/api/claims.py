@@ -124,15 +124,7 @@ async def submit_claim(
         reply = public(claim, rt.settings.currency).model_dump(mode="json")
         return 202, reply, {"Location": f"/v1/claims/{claim.claim_id}"}
 
-    return await run_idempotent(
-        rt.sessions,
-        "payments",
-        request,
-        principal,
-        cmd.model_dump(mode="json"),
-        effect,
-        required=True,
-    )
+    return await run_idempotent(rt, request, principal, cmd, effect, required=True)
 
 
 @router.get("", response_model=ClaimPage)

@@ -114,9 +114,7 @@ async def propose(
         location = f"/v1/enrolments/{enrolment.enrolment_id}"
         return 202, body(rt, enrolment), {"Location": location}
 
-    return await run_idempotent(
-        rt.sessions, "payments", request, principal, cmd.model_dump(mode="json"), effect
-    )
+    return await run_idempotent(rt, request, principal, cmd, effect)
 
 
 @router.get("", response_model=EnrolmentPage)
@@ -182,9 +180,7 @@ async def confirm(
         enrolment = await enrolments.confirm(p, session, enrolment, cmd, ctx_for(principal))
         return 202, body(rt, enrolment), {"Location": f"/v1/enrolments/{enrolment_id}"}
 
-    return await run_idempotent(
-        rt.sessions, "payments", request, principal, cmd.model_dump(mode="json"), effect
-    )
+    return await run_idempotent(rt, request, principal, cmd, effect)
 
 
 @router.post("/{enrolment_id}/refuse", response_model=EnrolmentPublic)
@@ -218,9 +214,7 @@ async def cancel(
         )
         return 202, body(rt, enrolment), {}
 
-    return await run_idempotent(
-        rt.sessions, "payments", request, principal, cmd.model_dump(mode="json"), effect
-    )
+    return await run_idempotent(rt, request, principal, cmd, effect)
 
 
 @router.post("/{enrolment_id}/release", status_code=202)

@@ -180,15 +180,7 @@ async def run_payouts(
         )
         return 202, reply, {"Location": location}
 
-    return await run_idempotent(
-        rt.sessions,
-        "payments",
-        request,
-        principal,
-        cmd.model_dump(mode="json"),
-        effect,
-        required=True,
-    )
+    return await run_idempotent(rt, request, principal, cmd, effect, required=True)
 
 
 @router.get("/v1/payouts/runs", response_model=RunPage)
