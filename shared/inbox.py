@@ -7,6 +7,12 @@ A redelivered event finds its id and changes nothing. A handler that keeps faili
 and the batch moves on. A transient database failure (deadlock, serialization failure,
 lost connection) is no reason to give up on a message: it aborts the batch, which is
 delivered again. Offsets are committed by the transport only after this returns.
+
+An older version of an event the consumer handles is brought up to date by the registered
+upcasters. An event this deployment cannot read at all (a newer version, or a type an
+upgraded producer introduced) is never dropped: it is *parked* whole in the service's
+``parked`` table, and :meth:`EventConsumer.replay_parked` applies it once an upgrade gave
+the consumer a handler (the service does so when it starts).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.bus import Bus, Message, dlt_topic
 from shared.db import is_transient, transaction
 from shared.events import Envelope, Event, model_for
+from shared.events.base import upcasts
 from shared.logs import correlation_id
 from shared.metrics import DEAD_LETTERS, EVENTS_IN
 
@@ -81,6 +88,56 @@ class EventConsumer:
                 )
                 DEAD_LETTERS.labels(self.service).inc(len(dead))
 
+    async def _park(
+        self, session: AsyncSession, message: Message, envelope: Envelope, reason: str
+    ) -> None:
+        log.warning("parking %s from %s: %s", envelope.type, message.topic, reason)
+        EVENTS_IN.labels(self.service, envelope.type, "parked").inc()
+        await _park_row(session, self.service, message, envelope, reason)
+
+    async def replay_parked(self, limit: int = 1000) -> int:
+        """Apply the parked events this consumer can now read; return how many. The rest
+        stay parked."""
+        async with transaction(self.sessions) as session:
+            rows = (
+                await session.execute(
+                    text(
+                        f'SELECT event_id, topic, key, body FROM "{self.service}".parked '
+                        "ORDER BY parked_at, event_id LIMIT :n FOR UPDATE SKIP LOCKED"
+                    ),
+                    {"n": limit},
+                )
+            ).all()
+            applied = 0
+            for row in rows:
+                message = Message(row.topic, row.key, bytes(row.body))
+                envelope = Envelope.from_bytes(message.value)
+                if not self._readable(envelope):
+                    continue
+                await session.execute(
+                    text(f'DELETE FROM "{self.service}".parked WHERE event_id = :id'),
+                    {"id": row.event_id},
+                )
+                error = await self._handle_one(session, message)
+                if error is not None:
+                    await self.bus.publish(
+                        [
+                            Message(
+                                self.dead_letter_topic,
+                                message.key,
+                                message.value,
+                                _with_error(message, self.service, error).headers,
+                            )
+                        ]
+                    )
+                applied += 1
+        return applied
+
+    def _readable(self, envelope: Envelope) -> bool:
+        if envelope.type in self.handlers or model_for(envelope.type) is not None:
+            return True
+        return any(t in self.handlers for t, _ in upcasts(envelope.type, envelope.data))
+
     async def _handle_one(self, session: AsyncSession, message: Message) -> str | None:
         """Apply one message; return an error text when it must be dead-lettered."""
         try:
@@ -91,7 +148,15 @@ class EventConsumer:
             return f"unreadable envelope: {exc}"
         handler = self.handlers.get(envelope.type)
         if handler is None:
-            return None  # not an event this service reacts to
+            for ce_type, data in upcasts(envelope.type, envelope.data):
+                if ce_type in self.handlers:
+                    handler = self.handlers[ce_type]
+                    envelope = envelope.model_copy(update={"type": ce_type, "data": data})
+                    break
+        if handler is None:
+            if model_for(envelope.type) is None:
+                await self._park(session, message, envelope, "unknown_type")
+            return None  # a known event this service does not react to
         token = correlation_id.set(str(envelope.correlationid))
         try:
             inserted = await session.scalar(
@@ -140,6 +205,25 @@ class EventConsumer:
             return last_error
         finally:
             correlation_id.reset(token)
+
+
+async def _park_row(
+    session: AsyncSession, service: str, message: Message, envelope: Envelope, reason: str
+) -> None:
+    await session.execute(
+        text(
+            f'INSERT INTO "{service}".parked (event_id, type, topic, key, body, reason) '
+            "VALUES (:id, :type, :topic, :key, :body, :reason) ON CONFLICT DO NOTHING"
+        ),
+        {
+            "id": envelope.id,
+            "type": envelope.type,
+            "topic": message.topic,
+            "key": message.key,
+            "body": message.value,
+            "reason": reason,
+        },
+    )
 
 
 def _with_error(message: Message, group: str, error: str) -> Message:

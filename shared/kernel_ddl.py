@@ -75,3 +75,20 @@ def approvals_ddl(schema: str) -> list[str]:
         # approvers each approve "their" copy
         f"CREATE INDEX approvals_subject ON {s}.approvals (action, subject, status)",
     ]
+
+
+def parked_ddl(schema: str) -> list[str]:
+    """Events a consumer received but could not read as any type it knows (a newer version,
+    a new type from an upgraded producer): kept whole, applied after an upgrade."""
+    s = f'"{schema}"'
+    return [
+        f"""CREATE TABLE {s}.parked (
+            event_id    uuid PRIMARY KEY,
+            type        text NOT NULL,
+            topic       text NOT NULL,
+            key         text NOT NULL,
+            body        bytea NOT NULL,
+            reason      text NOT NULL,
+            parked_at   timestamptz NOT NULL DEFAULT now()
+        )""",
+    ]

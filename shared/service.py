@@ -186,6 +186,9 @@ def build_app(
         app.state.bus = the_bus
         await the_bus.start()
         for runtime in runtimes.values():
+            # events parked before an upgrade that this version can read
+            await runtime.consumer.replay_parked()
+        for runtime in runtimes.values():
             runtime.relay.start()
         tasks = [
             asyncio.create_task(job(runtimes[d.name]), name=f"{d.name}-job")

@@ -77,6 +77,44 @@ def model_for(ce_type: str) -> type[Event] | None:
     return _REGISTRY.get(ce_type)
 
 
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register how a ``name`` payload of ``from_version`` becomes one of the next version,
+    so a consumer that handles only the newer version still applies older events (stored
+    in topics kept forever, or sent by a producer not yet upgraded)."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        _UPCASTERS[(name, from_version)] = fn
+        return fn
+
+    return register
+
+
+def split_type(ce_type: str) -> tuple[str, int] | None:
+    """``ila.ledger.CreditsGranted.v2`` -> (``ledger.CreditsGranted``, 2)."""
+    if not ce_type.startswith(TYPE_PREFIX):
+        return None
+    name, _, version = ce_type.removeprefix(TYPE_PREFIX).rpartition(".v")
+    return (name, int(version)) if name and version.isdigit() else None
+
+
+def upcasts(ce_type: str, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each newer form of an event the registered upcasters lead to, oldest first."""
+    parsed = split_type(ce_type)
+    if parsed is None:
+        return []
+    name, version = parsed
+    forms = []
+    while (name, version) in _UPCASTERS:
+        data = _UPCASTERS[(name, version)](dict(data))
+        version += 1
+        forms.append((f"{TYPE_PREFIX}{name}.v{version}", data))
+    return forms
+
+
 class Envelope(BaseModel):
     """CloudEvents 1.0 attributes plus the ILA extensions, with the payload as ``data``."""
 
