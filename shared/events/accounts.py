@@ -71,3 +71,15 @@ class AccountTransferred(_AccountEvent):
 @event("accounts.PersonalDataErased")
 class PersonalDataErased(_AccountEvent):
     pass
+
+
+ReadPurpose = Literal["fraud_investigation", "complaint", "legal_request", "audit_sample"]
+
+
+@event("accounts.PersonalDataRead")
+class PersonalDataRead(_AccountEvent):
+    """A national reader (an auditor) read a learner's personal data, for a stated purpose;
+    who read it is the event's actor."""
+
+    purpose: ReadPurpose
+    read_at: datetime

@@ -32,6 +32,7 @@ from services.accounts.domain.accounts import Action
 from services.accounts.store import accounts as store
 from services.accounts.store.accounts import AccountRow
 from shared.auth import Principal
+from shared.events.accounts import PersonalDataRead, ReadPurpose
 from shared.idempotency import run_idempotent
 from shared.service import ServiceRuntime
 
@@ -71,19 +72,36 @@ async def list_accounts(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: uuid.UUID | None = None,
 ) -> AccountPage:
-    """Accounts the agency manages (auditors: all), by account id."""
+    """Accounts the agency manages (auditors: all, pseudonymous), by account id."""
     agency = principal.agency_id if principal.role == "agency" else None
     async with rt.sessions() as session:
         rows = await store.list_for_agency(session, agency, after, limit)
-        items = [await public(session, r) for r in rows]
+        items = [await public(session, r, reveal=agency is not None) for r in rows]
     nxt = str(rows[-1].account_id) if len(rows) == limit else None
     return AccountPage(items=items, next=nxt)
 
 
 @router.get("/{account_id}", response_model=AccountPublic)
-async def get_account(account_id: uuid.UUID, rt: Runtime, principal: Reader) -> AccountPublic:
-    async with rt.sessions() as session:
+async def get_account(
+    account_id: uuid.UUID,
+    rt: Runtime,
+    c: Components,
+    principal: Reader,
+    purpose: Annotated[
+        ReadPurpose | None,
+        Query(description="auditors: why the personal data are read (the read is logged)"),
+    ] = None,
+) -> AccountPublic:
+    """The account. An auditor sees it pseudonymously; with a stated ``purpose`` the personal
+    data are shown and the read is recorded as a ``PersonalDataRead`` event."""
+    async with rt.uow() as session:
         row = authorize_read(principal, account_id, await store.get(session, account_id))
+        if principal.role != "auditor":
+            return await public(session, row)
+        if purpose is None or row.erased_at is not None:
+            return await public(session, row, reveal=False)
+        read = PersonalDataRead(account_id=account_id, purpose=purpose, read_at=c.clock.now())
+        await c.outbox.add(session, [read], ctx_for(principal))
         return await public(session, row)
 
 

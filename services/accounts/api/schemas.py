@@ -31,6 +31,8 @@ class AccountPublic(BaseModel):
     need_profile: NeedProfilePublic
     personal: dict[str, Any] | None
     personal_data_erased: bool
+    # an auditor's view is pseudonymous unless a purpose was stated (and logged)
+    personal_data_withheld: bool = False
     opened_at: datetime
     updated_at: datetime
 
@@ -59,7 +61,7 @@ class ImportReportPublic(BaseModel):
     ignored_columns: list[str]
 
 
-async def public(session: AsyncSession, row: AccountRow) -> AccountPublic:
+async def public(session: AsyncSession, row: AccountRow, *, reveal: bool = True) -> AccountPublic:
     return AccountPublic(
         account_id=row.account_id,
         agency_id=row.agency_id,
@@ -73,8 +75,9 @@ async def public(session: AsyncSession, row: AccountRow) -> AccountPublic:
             employment_status=row.employment_status,
             need_flags=list(row.need_flags),
         ),
-        personal=await personal_data(session, row),
+        personal=await personal_data(session, row) if reveal else None,
         personal_data_erased=row.erased_at is not None,
+        personal_data_withheld=not reveal and row.erased_at is None,
         opened_at=row.opened_at,
         updated_at=row.updated_at,
     )
