@@ -65,19 +65,19 @@ def register(consumer: EventConsumer, payments: Payments) -> None:
 
     @consumer.on(CreditsReserved)
     async def reserved(session: AsyncSession, env: Envelope, event: CreditsReserved) -> None:
-        await saga.on_reserved(payments, session, event, EventContext.caused_by(env))
+        await saga.on_reserved(event, payments.context(session, EventContext.caused_by(env)))
 
     @consumer.on(ReservationRejected)
     async def rejected(session: AsyncSession, env: Envelope, event: ReservationRejected) -> None:
-        await saga.on_rejected(payments, session, event, EventContext.caused_by(env))
+        await saga.on_rejected(event, payments.context(session, EventContext.caused_by(env)))
 
     @consumer.on(ReservationCaptured)
     async def captured(session: AsyncSession, env: Envelope, event: ReservationCaptured) -> None:
-        await saga.on_captured(payments, session, event, EventContext.caused_by(env))
+        await saga.on_captured(event, payments.context(session, EventContext.caused_by(env)))
 
     @consumer.on(ReservationReleased)
     async def released(session: AsyncSession, env: Envelope, event: ReservationReleased) -> None:
-        await saga.on_released(payments, session, event, EventContext.caused_by(env))
+        await saga.on_released(event, payments.context(session, EventContext.caused_by(env)))
 
     register_catalogue(consumer, payments)
 
@@ -101,10 +101,5 @@ def register_catalogue(consumer: EventConsumer, payments: Payments) -> None:
     async def suspended(session: AsyncSession, env: Envelope, event: ProviderSuspended) -> None:
         await projections.apply_catalogue_event(session, event)
         # fraud hold: nothing more is paid to the provider until an agency looks
-        await claims.hold_provider_claims(
-            payments,
-            session,
-            event.provider_id,
-            "provider_suspended",
-            EventContext.caused_by(env),
-        )
+        ctx = payments.context(session, EventContext.caused_by(env))
+        await claims.hold_provider_claims(event.provider_id, "provider_suspended", ctx)

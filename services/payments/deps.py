@@ -1,6 +1,6 @@
 """What payments' routes and jobs share: the runtime and the components its setup built
-(:class:`Components`), the roles each kind of route admits, who may see what, and the
-event context of a request.
+(:class:`Components`, which also builds each use case's context), the roles each kind of
+route admits, who may see what, and the event context of a request.
 
 Scope: overseers (``agency``, ``auditor``, ``admin``) see every enrolment's existence; a
 provider its own records, a learner their own; ``finance``, ``auditor`` and ``admin`` read
@@ -23,7 +23,7 @@ from services.payments.config import PaymentsConfig
 from services.payments.domain.claims import Claim
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.payouts import Payout, PayoutRun
-from services.payments.handlers import Payments
+from services.payments.handlers import Context, Payments
 from services.payments.handlers.payees import not_found as payee_not_found
 from services.payments.store import read_models
 from shared.approvals import FourEyes
@@ -50,6 +50,10 @@ class Components:
     @property
     def clock(self) -> Clock:
         return self.payments.clock
+
+    def context(self, session: AsyncSession, events: EventContext) -> Context:
+        """The context of one use case in ``session``'s transaction, happening now."""
+        return self.payments.context(session, events)
 
 
 def components(rt: ServiceRuntime) -> Components:
@@ -78,6 +82,7 @@ class Page(BaseModel):
 
 
 def ctx_for(principal: Principal) -> EventContext:
+    """The event context of a request: its correlation id and the caller."""
     return EventContext.for_request(principal.actor)
 
 

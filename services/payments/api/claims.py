@@ -113,14 +113,8 @@ async def submit_claim(
     approved or held claim waits for the learner's attestation (``attestation: pending``)."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        claim = await claims.submit(
-            components(rt).payments,
-            session,
-            principal.provider_id or "",
-            cmd,
-            principal.actor,
-            ctx_for(principal),
-        )
+        ctx = components(rt).context(session, ctx_for(principal))
+        claim = await claims.submit(principal.provider_id or "", cmd, ctx)
         reply = public(claim, rt.settings.currency).model_dump(mode="json")
         return 202, reply, {"Location": f"/v1/claims/{claim.claim_id}"}
 
@@ -173,9 +167,8 @@ async def attest_claim(claim_id: uuid.UUID, rt: Runtime, principal: Learner) -> 
     409 ``attestation_window_closed`` or ``not_awaiting_attestation`` otherwise."""
     async with rt.uow() as session:
         claim = await _load_visible(session, principal, claim_id)
-        claim = await attestation.attest(
-            components(rt).payments, session, claim, ctx_for(principal)
-        )
+        ctx = components(rt).context(session, ctx_for(principal))
+        claim = await attestation.attest(claim, ctx)
     return public(claim, rt.settings.currency)
 
 
@@ -187,9 +180,8 @@ async def contest_claim(
     held (never paid) until its release is proposed and approved by finance."""
     async with rt.uow() as session:
         claim = await _load_visible(session, principal, claim_id)
-        claim = await attestation.contest(
-            components(rt).payments, session, claim, body.reason_code, ctx_for(principal)
-        )
+        ctx = components(rt).context(session, ctx_for(principal))
+        claim = await attestation.contest(claim, body.reason_code, ctx)
     return public(claim, rt.settings.currency)
 
 
@@ -199,12 +191,12 @@ async def release_claim(claim_id: uuid.UUID, rt: Runtime, principal: Agency) -> 
     manages the learner's account, or an admin, proposes (202 with the proposal, action
     ``claim_release``); finance approves at ``/v1/payments/approvals/{id}/approve``, and the
     claim is then captured and payable."""
-    fe = components(rt).four_eyes
+    c = components(rt)
+    fe = c.four_eyes
     async with rt.uow() as session:
         claim = await _load_visible(session, principal, claim_id)
-        proposal = await holds.propose_claim_release(
-            fe, session, principal, claim, ctx_for(principal)
-        )
+        ctx = c.context(session, ctx_for(principal))
+        proposal = await holds.propose_claim_release(claim, principal, fe, ctx)
     return JSONResponse(
         proposal.public(fe.clock()),
         status_code=202,

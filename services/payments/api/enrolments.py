@@ -108,9 +108,8 @@ async def propose(
     """Propose an enrolment; the learner must confirm it before it expires."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        enrolment = await enrolments.propose(
-            components(rt).payments, session, principal.provider_id or "", cmd, principal.actor
-        )
+        ctx = components(rt).context(session, ctx_for(principal))
+        enrolment = await enrolments.propose(principal.provider_id or "", cmd, ctx)
         location = f"/v1/enrolments/{enrolment.enrolment_id}"
         return 202, body(rt, enrolment), {"Location": location}
 
@@ -167,17 +166,18 @@ async def confirm(
 ) -> Response:
     """The learner consents: credit is reserved (``reserving`` → ``confirmed``/``rejected``)."""
     cmd = cmd or ConfirmEnrolment()
-    p = components(rt).payments
+    c = components(rt)
     # a confirmation that comes too late expires the proposal for good, then is refused
     async with rt.uow() as session:
         before = await _load_visible(session, principal, enrolment_id, lock=True)
-        after = await enrolments.expire_if_due(p, session, before, ctx_for(principal))
+        after = await enrolments.expire_if_due(before, c.context(session, ctx_for(principal)))
     if after.status == "expired" and before.status != "expired":
         raise PaymentsError("confirmation_expired", "the confirmation period is over")
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
-        enrolment = await enrolments.confirm(p, session, enrolment, cmd, ctx_for(principal))
+        ctx = c.context(session, ctx_for(principal))
+        enrolment = await enrolments.confirm(enrolment, cmd, ctx)
         return 202, body(rt, enrolment), {"Location": f"/v1/enrolments/{enrolment_id}"}
 
     return await run_idempotent(rt, request, principal, cmd, effect)
@@ -188,9 +188,8 @@ async def refuse(enrolment_id: uuid.UUID, rt: Runtime, principal: Learner) -> En
     """The learner refuses: nothing is reserved, the seat is free again."""
     async with rt.uow() as session:
         enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
-        enrolment = await enrolments.refuse(
-            components(rt).payments, session, enrolment, ctx_for(principal)
-        )
+        ctx = components(rt).context(session, ctx_for(principal))
+        enrolment = await enrolments.refuse(enrolment, ctx)
     return public(enrolment, rt.settings.currency)
 
 
@@ -209,9 +208,8 @@ async def cancel(
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
         by: Canceller = "provider" if principal.role == "provider" else "learner"
-        enrolment = await enrolments.cancel(
-            components(rt).payments, session, enrolment, by, cmd.reason, ctx_for(principal)
-        )
+        ctx = components(rt).context(session, ctx_for(principal))
+        enrolment = await enrolments.cancel(enrolment, by, cmd.reason, ctx)
         return 202, body(rt, enrolment), {}
 
     return await run_idempotent(rt, request, principal, cmd, effect)
@@ -223,12 +221,12 @@ async def release_hold(enrolment_id: uuid.UUID, rt: Runtime, principal: Agency) 
     agency that manages the learner's account, or an admin, proposes (202 with the proposal,
     action ``enrolment_release``); finance approves at
     ``/v1/payments/approvals/{id}/approve``, and the enrolment then awaits the learner."""
-    fe = components(rt).four_eyes
+    c = components(rt)
+    fe = c.four_eyes
     async with rt.uow() as session:
         enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
-        proposal = await holds.propose_enrolment_release(
-            fe, session, principal, enrolment, ctx_for(principal)
-        )
+        ctx = c.context(session, ctx_for(principal))
+        proposal = await holds.propose_enrolment_release(enrolment, principal, fe, ctx)
     return JSONResponse(
         proposal.public(fe.clock()),
         status_code=202,
@@ -242,7 +240,6 @@ async def reject_held(enrolment_id: uuid.UUID, rt: Runtime, principal: Agency) -
     velocity rule held: nothing was reserved, nothing moves."""
     async with rt.uow() as session:
         enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
-        enrolment = await enrolments.review(
-            components(rt).payments, session, enrolment, False, ctx_for(principal)
-        )
+        ctx = components(rt).context(session, ctx_for(principal))
+        enrolment = await enrolments.review(enrolment, False, ctx)
     return public(enrolment, rt.settings.currency)

@@ -79,17 +79,9 @@ async def propose_payee(
     c = components(rt)
     async with rt.uow() as session:
         agency_id = await payee_scope(session, principal, provider_id, act=True)
+        ctx = c.context(session, ctx_for(principal))
         proposal = await payees.propose_change(
-            c.payments,
-            c.four_eyes,
-            session,
-            principal,
-            provider_id,
-            agency_id=agency_id,
-            name=cmd.name,
-            iban=cmd.iban,
-            bic=cmd.bic,
-            ctx=ctx_for(principal),
+            provider_id, cmd, principal, c.four_eyes, ctx, agency_id=agency_id
         )
     return JSONResponse(
         proposal.public(c.four_eyes.clock()),
@@ -120,13 +112,5 @@ async def verify_payee(
     """Record the bank's verification-of-payee answer for the current details."""
     c = components(rt)
     async with rt.uow() as session:
-        payee = await payees.verify(
-            c.payments,
-            session,
-            principal,
-            provider_id,
-            iban=cmd.iban,
-            result=cmd.result,
-            ctx=ctx_for(principal),
-        )
+        payee = await payees.verify(provider_id, cmd, c.context(session, ctx_for(principal)))
     return payee_public(c, payee)

@@ -161,14 +161,10 @@ async def run_payouts(
     cmd = cmd or RunPayouts()
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        c = components(rt)
+        ctx = c.context(session, ctx_for(principal))
         proposed = await payouts.run_payouts(
-            components(rt).payments,
-            components(rt).four_eyes,
-            session,
-            principal,
-            currency=rt.settings.currency,
-            execution_date=cmd.execution_date,
-            ctx=ctx_for(principal),
+            cmd, principal, c.four_eyes, ctx, currency=rt.settings.currency
         )
         run = proposed.run
         public = await run_public(rt, session, run, principal, proposed.approval)
@@ -264,7 +260,7 @@ async def get_sepa(payout_id: uuid.UUID, rt: Runtime, principal: PayoutReader) -
     ``payout_not_released`` while the run waits for release or after it was refused."""
     async with rt.sessions() as session:
         payout = await _payout(session, principal, payout_id)
-        xml = await payouts.payout_file(components(rt).payments, session, payout)
+        xml = await payouts.payout_file(payout, components(rt).context(session, ctx_for(principal)))
     return Response(
         xml,
         media_type="application/xml",
@@ -277,7 +273,7 @@ async def settle(payout_id: uuid.UUID, rt: Runtime, principal: Finance) -> Payou
     """Finance records that the bank executed the transfer: its claims are paid."""
     async with rt.uow() as session:
         payout = await _payout(session, principal, payout_id, lock=True)
-        payout = await payouts.settle(components(rt).payments, session, payout, ctx_for(principal))
+        payout = await payouts.settle(payout, components(rt).context(session, ctx_for(principal)))
         lines = await store.payout_lines(session, payout_id)
     return payout_public(payout, lines)
 
@@ -290,8 +286,7 @@ async def fail(
     the claims are payable again (a new run pays them under the same end-to-end ids)."""
     async with rt.uow() as session:
         payout = await _payout(session, principal, payout_id, lock=True)
-        payout = await payouts.fail(
-            components(rt).payments, session, payout, cmd.reason_code, ctx_for(principal)
-        )
+        ctx = components(rt).context(session, ctx_for(principal))
+        payout = await payouts.fail(payout, cmd, ctx)
         lines = await store.payout_lines(session, payout_id)
     return payout_public(payout, lines)

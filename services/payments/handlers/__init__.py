@@ -1,14 +1,19 @@
-"""Payments use cases: a command (or another service's event) and a context in; load,
-decide (:mod:`services.payments.domain`), store (:mod:`services.payments.store`) and stage
-events, all inside the caller's transaction. Split by concern: :mod:`.enrolments`,
-:mod:`.saga` (the ledger's answers), :mod:`.claims`, :mod:`.attestation`, :mod:`.holds`
-(four-eyes releases), :mod:`.payees`, :mod:`.payouts`, and :mod:`.jobs` (the background
-sweeps)."""
+"""Payments use cases: a command (or another service's event, or the record it is about)
+and a :class:`Context` in; load, decide (:mod:`services.payments.domain`), store
+(:mod:`services.payments.store`) and stage events, all inside the caller's transaction
+(handlers never commit). Split by concern: :mod:`.enrolments`, :mod:`.saga` (the ledger's
+answers), :mod:`.claims`, :mod:`.attestation`, :mod:`.holds` (four-eyes releases),
+:mod:`.payees`, :mod:`.payouts`, and :mod:`.jobs` (the background sweeps).
+
+A route, a consumer or a job builds one context per transaction with
+:meth:`Payments.context`; who may ask is checked before a handler runs (see
+:mod:`services.payments.deps`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +31,33 @@ S = TypeVar("S", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
+class Context:
+    """What one use case runs in: the caller's transaction, the instant it happens at, the
+    outbox its events go to, the service's rules and who and what caused it."""
+
+    session: AsyncSession
+    outbox: Outbox
+    config: PaymentsConfig
+    now: datetime
+    events: EventContext
+
+    @property
+    def actor(self) -> str:
+        return self.events.actor or ""
+
+    async def emit(self, *events: Event) -> None:
+        """Stage ``events`` in the caller's transaction."""
+        await self.outbox.add(self.session, events, self.events)
+
+    async def apply(self, before: S, decided: tuple[S, Sequence[Event]]) -> S:
+        """Store what a decision changed (from ``before``) and stage its events."""
+        after, events = decided
+        await rows.save(self.session, before, after)
+        await self.emit(*events)
+        return after
+
+
+@dataclass(frozen=True)
 class Payments:
     """What every use case needs: where events go, the rules, and the clock."""
 
@@ -33,15 +65,6 @@ class Payments:
     config: PaymentsConfig = field(default_factory=PaymentsConfig)
     clock: Clock = field(default_factory=Clock)
 
-    async def apply(
-        self,
-        session: AsyncSession,
-        before: S,
-        decided: tuple[S, Sequence[Event]],
-        ctx: EventContext,
-    ) -> S:
-        """Store what a decision changed (from ``before``) and stage its events."""
-        after, events = decided
-        await rows.save(session, before, after)
-        await self.outbox.add(session, events, ctx)
-        return after
+    def context(self, session: AsyncSession, events: EventContext) -> Context:
+        """The context of one use case in ``session``'s transaction, happening now."""
+        return Context(session, self.outbox, self.config, self.clock.now(), events)

@@ -8,27 +8,22 @@ becomes payable when the window closes (:func:`lapse_due`, run by the background
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.payments.domain import attestation as rules
 from services.payments.domain.claims import Claim, ContestReason
-from services.payments.handlers import Payments
+from services.payments.handlers import Context
 from services.payments.store import claims as store
-from shared.outbox import EventContext
 
 
-async def attest(p: Payments, session: AsyncSession, claim: Claim, ctx: EventContext) -> Claim:
+async def attest(claim: Claim, ctx: Context) -> Claim:
     """The learner confirms the training was given (asked twice, answers the same)."""
-    return await p.apply(session, claim, rules.attest(claim, p.clock.now()), ctx)
+    return await ctx.apply(claim, rules.attest(claim, ctx.now))
 
 
-async def contest(
-    p: Payments, session: AsyncSession, claim: Claim, reason: ContestReason, ctx: EventContext
-) -> Claim:
+async def contest(claim: Claim, reason: ContestReason, ctx: Context) -> Claim:
     """The learner contests the claim: it is held, whatever it was, until resolved."""
-    return await p.apply(session, claim, rules.contest(claim, reason, p.clock.now()), ctx)
+    return await ctx.apply(claim, rules.contest(claim, reason, ctx.now))
 
 
-async def lapse_due(p: Payments, session: AsyncSession, limit: int = 500) -> int:
+async def lapse_due(ctx: Context, limit: int = 500) -> int:
     """Claims whose window passed without a word from the learner become payable."""
-    return await store.lapse_attestations(session, p.clock.now(), limit)
+    return await store.lapse_attestations(ctx.session, ctx.now, limit)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.payments.commands import SubmitClaim
 from services.payments.domain import claims as rules
 from services.payments.domain import enrolments as enrolment_rules
@@ -18,23 +16,16 @@ from services.payments.domain.claims import Claim
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.errors import PaymentsError, Unknown
 from services.payments.domain.reservations import Reservation
-from services.payments.handlers import Payments
+from services.payments.handlers import Context
 from services.payments.store import claims as store
 from services.payments.store import read_models, rows
 from shared.events.base import Event
-from shared.outbox import EventContext
 
 
-async def submit(
-    p: Payments,
-    session: AsyncSession,
-    provider_id: str,
-    cmd: SubmitClaim,
-    actor: str,
-    ctx: EventContext,
-) -> Claim:
-    """Record the claim with the rules' decision (``approved``, ``held`` or ``rejected``)."""
-    now = p.clock.now()
+async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
+    """Record ``provider_id``'s claim with the rules' decision (``approved``, ``held`` or
+    ``rejected``); the claimant is the context's actor."""
+    session, now = ctx.session, ctx.now
     enrolment = await rows.get(session, Enrolment, cmd.enrolment_id, lock=True)
     if enrolment is None or enrolment.provider_id != provider_id:
         # another provider's enrolment answers exactly like one that does not exist
@@ -67,7 +58,7 @@ async def submit(
     )
     earlier = [(c.milestone, c.status) for c in await store.claims_of(session, cmd.enrolment_id)]
     decision = submission.decide_claim(
-        p.config,
+        ctx.config,
         claimant=provider_id,
         subject=subject,
         milestone=cmd.milestone,
@@ -77,7 +68,7 @@ async def submit(
         today=now.date(),
     )
     claim, events = submission.recorded(
-        p.config,
+        ctx.config,
         decision,
         claim_id=uuid.uuid4(),
         enrolment_id=cmd.enrolment_id,
@@ -87,26 +78,21 @@ async def submit(
         milestone=cmd.milestone,
         completion_rate=cmd.evidence.completion_rate,
         evidence=cmd.evidence.model_dump(mode="json"),
-        actor=actor,
+        actor=ctx.actor,
         now=now,
     )
     await rows.insert(session, claim)
-    await p.outbox.add(session, events, ctx)
+    await ctx.emit(*events)
     if decision.status == "approved":
         assert reservation is not None
-        await request_capture(p, session, claim, enrolment, reservation, ctx)
+        await request_capture(claim, enrolment, reservation, ctx)
     stored = await rows.get(session, Claim, claim.claim_id)
     assert stored is not None
     return stored
 
 
 async def request_capture(
-    p: Payments,
-    session: AsyncSession,
-    claim: Claim,
-    enrolment: Enrolment,
-    reservation: Reservation,
-    ctx: EventContext,
+    claim: Claim, enrolment: Enrolment, reservation: Reservation, ctx: Context
 ) -> Claim:
     """Ask the ledger to capture the claim's amount (it releases the rest of the reservation).
 
@@ -114,7 +100,7 @@ async def request_capture(
     reserved again in the same transaction, so that the ledger (which reads one account's
     requests in order) sees the capture and the new reservation back to back.
     """
-    now = p.clock.now()
+    session, now = ctx.session, ctx.now
     after, events = rules.request_capture(claim, enrolment, reservation, now)
     await rows.save(session, claim, after)
     staged: list[Event] = list(events)
@@ -124,21 +110,19 @@ async def request_capture(
         if course is None:
             raise PaymentsError("course_not_found", "the course left the read model")
         reserved = enrolment_rules.reserve_balance(
-            p.config, enrolment, course, balance, uuid.uuid4(), now
+            ctx.config, enrolment, course, balance, uuid.uuid4(), now
         )
         await rows.insert(session, reserved.reservation)
         await rows.save(session, enrolment, reserved.enrolment)
         staged.append(reserved.request)
-    await p.outbox.add(session, staged, ctx)
+    await ctx.emit(*staged)
     return after
 
 
-async def release_hold(
-    p: Payments, session: AsyncSession, claim: Claim, ctx: EventContext
-) -> Claim:
+async def release_hold(claim: Claim, ctx: Context) -> Claim:
     """A hold is lifted (approved under four eyes): the claim goes on where it stopped. A
     claim the learner contested counts as resolved: it may be paid once captured."""
-    now = p.clock.now()
+    session, now = ctx.session, ctx.now
     lifted = rules.lift_hold(claim, now)
     await rows.save(session, claim, lifted)
     if lifted.status != "held":
@@ -150,21 +134,18 @@ async def release_hold(
         else None
     )
     if enrolment is None or reservation is None or reservation.status != "active":
-        return await p.apply(session, lifted, rules.nothing_reserved(lifted, now), ctx)
-    return await request_capture(p, session, lifted, enrolment, reservation, ctx)
+        return await ctx.apply(lifted, rules.nothing_reserved(lifted, now))
+    return await request_capture(lifted, enrolment, reservation, ctx)
 
 
-async def hold_provider_claims(
-    p: Payments, session: AsyncSession, provider_id: str, reason: str, ctx: EventContext
-) -> int:
+async def hold_provider_claims(provider_id: str, reason: str, ctx: Context) -> int:
     """A suspended provider's unpaid claims are held until an agency releases them."""
-    now = p.clock.now()
     events: list[Event] = []
-    for claim in await store.unpaid_claims_of_provider(session, provider_id):
+    for claim in await store.unpaid_claims_of_provider(ctx.session, provider_id):
         if claim.payout_id is not None:
             continue
-        after, held = rules.hold(claim, reason, now)
-        await rows.save(session, claim, after)
+        after, held = rules.hold(claim, reason, ctx.now)
+        await rows.save(ctx.session, claim, after)
         events.extend(held)
-    await p.outbox.add(session, events, ctx)
+    await ctx.emit(*events)
     return len(events)

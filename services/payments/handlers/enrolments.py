@@ -16,11 +16,10 @@ from services.payments.domain import enrolments as rules
 from services.payments.domain.enrolments import Canceller, Enrolment
 from services.payments.domain.errors import Unknown
 from services.payments.domain.reservations import Reservation
-from services.payments.handlers import Payments
+from services.payments.handlers import Context
 from services.payments.store import claims as claim_store
 from services.payments.store import enrolments as store
 from services.payments.store import read_models, rows
-from shared.outbox import EventContext
 
 
 async def load(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = False) -> Enrolment:
@@ -30,11 +29,10 @@ async def load(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = F
     return enrolment
 
 
-async def propose(
-    p: Payments, session: AsyncSession, provider_id: str, cmd: ProposeEnrolment, actor: str
-) -> Enrolment:
-    """Check the read models and record the proposal; the learner has to confirm it."""
-    now = p.clock.now()
+async def propose(provider_id: str, cmd: ProposeEnrolment, ctx: Context) -> Enrolment:
+    """Check the read models and record ``provider_id``'s proposal (the context's actor
+    proposes); the learner has to confirm it."""
+    session, now = ctx.session, ctx.now
     # seats and the hourly allowance are counted under these locks (always in this order)
     await rows.lock_key(session, f"payments:session:{cmd.session_id}")
     await rows.lock_key(session, f"payments:provider:{provider_id}")
@@ -52,7 +50,7 @@ async def propose(
     )
     assert account is not None and course is not None and training is not None
     enrolment = proposal.propose(
-        p.config,
+        ctx.config,
         enrolment_id=uuid.uuid4(),
         provider_id=provider_id,
         account=account,
@@ -62,42 +60,34 @@ async def propose(
         enrolments_last_hour=await store.enrolments_since(
             session, provider_id, now - timedelta(hours=1)
         ),
-        actor=actor,
+        actor=ctx.actor,
         now=now,
     )
     await rows.insert(session, enrolment)
     return await load(session, enrolment.enrolment_id)
 
 
-async def expire_if_due(
-    p: Payments, session: AsyncSession, enrolment: Enrolment, ctx: EventContext
-) -> Enrolment:
+async def expire_if_due(enrolment: Enrolment, ctx: Context) -> Enrolment:
     """The enrolment, expired when its confirmation deadline passed."""
-    expired = rules.expire_if_due(enrolment, p.clock.now())
+    expired = rules.expire_if_due(enrolment, ctx.now)
     if expired is None:
         return enrolment
-    return await p.apply(session, enrolment, expired, ctx)
+    return await ctx.apply(enrolment, expired)
 
 
-async def confirm(
-    p: Payments,
-    session: AsyncSession,
-    enrolment: Enrolment,
-    cmd: ConfirmEnrolment,
-    ctx: EventContext,
-) -> Enrolment:
+async def confirm(enrolment: Enrolment, cmd: ConfirmEnrolment, ctx: Context) -> Enrolment:
     """The learner consents: re-check, then ask the ledger to reserve (``reserving``)."""
     if enrolment.status in rules.CONSENTED:
         return enrolment  # consent given already: the saga is under way
-    now = p.clock.now()
+    session, now = ctx.session, ctx.now
     expired = rules.expire_if_due(enrolment, now)
     if expired is not None:
-        return await p.apply(session, enrolment, expired, ctx)
+        return await ctx.apply(enrolment, expired)
     rules.check_consent(enrolment, cmd.accept_co_payment)
     account = await read_models.account(session, enrolment.account_id)
     course = await read_models.course(session, enrolment.course_id)
     decided = rules.consent(
-        p.config,
+        ctx.config,
         enrolment,
         provider_status=await read_models.provider_status(
             session, enrolment.provider_id, now.date()
@@ -123,63 +113,50 @@ async def confirm(
                 now=now,
             ),
         )
-    return await p.apply(session, enrolment, decided, ctx)
+    return await ctx.apply(enrolment, decided)
 
 
-async def refuse(
-    p: Payments, session: AsyncSession, enrolment: Enrolment, ctx: EventContext
-) -> Enrolment:
-    now = p.clock.now()
-    decided = rules.expire_if_due(enrolment, now) or rules.refuse(enrolment, now)
-    return await p.apply(session, enrolment, decided, ctx)
+async def refuse(enrolment: Enrolment, ctx: Context) -> Enrolment:
+    """The learner refuses (or the proposal had expired already)."""
+    decided = rules.expire_if_due(enrolment, ctx.now) or rules.refuse(enrolment, ctx.now)
+    return await ctx.apply(enrolment, decided)
 
 
-async def cancel(
-    p: Payments,
-    session: AsyncSession,
-    enrolment: Enrolment,
-    by: Canceller,
-    reason: str,
-    ctx: EventContext,
-) -> Enrolment:
+async def cancel(enrolment: Enrolment, by: Canceller, reason: str, ctx: Context) -> Enrolment:
     """Apply the cancellation rules; the ledger releases (and maybe captures a share)."""
     if enrolment.status == "cancelled":
         return enrolment
+    session = ctx.session
     reservation = (
         await rows.get(session, Reservation, enrolment.reservation_id, lock=True)
         if enrolment.reservation_id
         else None
     )
     cancelled = cancellation.cancel(
-        p.config,
+        ctx.config,
         enrolment,
         by=by,
         reason=reason,
         claims=await claim_store.claims_of(session, enrolment.enrolment_id),
         reservation=reservation,
         share_claim_id=uuid.uuid4(),
-        now=p.clock.now(),
+        now=ctx.now,
     )
     if cancelled.share_claim is not None:
         await rows.insert(session, cancelled.share_claim)
-    return await p.apply(session, enrolment, (cancelled.enrolment, cancelled.events), ctx)
+    return await ctx.apply(enrolment, (cancelled.enrolment, cancelled.events))
 
 
-async def review(
-    p: Payments, session: AsyncSession, enrolment: Enrolment, approve: bool, ctx: EventContext
-) -> Enrolment:
+async def review(enrolment: Enrolment, approve: bool, ctx: Context) -> Enrolment:
     """An agency decides on an enrolment the velocity rule held."""
-    decided = rules.review(p.config, enrolment, approve, p.clock.now())
-    return await p.apply(session, enrolment, decided, ctx)
+    return await ctx.apply(enrolment, rules.review(ctx.config, enrolment, approve, ctx.now))
 
 
-async def expire_due(p: Payments, session: AsyncSession, limit: int = 500) -> int:
+async def expire_due(ctx: Context, limit: int = 500) -> int:
     """Expire proposals the learner left unconfirmed past their deadline (nothing reserved)."""
-    ctx = EventContext.new("system:enrolment-expiry")
-    now = p.clock.now()
-    due = await store.due_for_expiry(session, now, limit)
+    due = await store.due_for_expiry(ctx.session, ctx.now, limit)
     for enrolment_id in due:
-        enrolment = await load(session, enrolment_id)
-        decided = rules.rejected(enrolment, "expire", "confirmation_expired", now)
-        await p.apply(session, enrolment, decided, ctx)
+        enrolment = await load(ctx.session, enrolment_id)
+        decided = rules.rejected(enrolment, "expire", "confirmation_expired", ctx.now)
+        await ctx.apply(enrolment, decided)
     return len(due)

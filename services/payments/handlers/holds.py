@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.payments.domain.claims import Claim
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.errors import PaymentsError
-from services.payments.handlers import Payments, claims, enrolments
+from services.payments.handlers import Context, Payments, claims, enrolments
 from services.payments.store import read_models, rows
 from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal
@@ -33,13 +33,14 @@ def _must_be_held(status: str, what: str) -> None:
 
 
 async def propose_claim_release(
-    fe: FourEyes, session: AsyncSession, principal: Principal, claim: Claim, ctx: EventContext
+    claim: Claim, principal: Principal, fe: FourEyes, ctx: Context
 ) -> Proposal:
+    """``principal`` proposes lifting the claim's hold; nothing changes until approved."""
     _must_be_held(claim.status, "claim")
     return await fe.propose(
-        session,
+        ctx.session,
         principal,
-        ctx,
+        ctx.events,
         action=CLAIM_RELEASE,
         subject=f"claim:{claim.claim_id}",
         payload={"claim_id": str(claim.claim_id)},
@@ -54,23 +55,20 @@ async def propose_claim_release(
             "attestation": claim.attestation,
             "contest_reason": claim.contest_reason,
         },
-        agency_id=await read_models.agency_of(session, claim.account_id),
+        agency_id=await read_models.agency_of(ctx.session, claim.account_id),
         provider_id=claim.provider_id,
     )
 
 
 async def propose_enrolment_release(
-    fe: FourEyes,
-    session: AsyncSession,
-    principal: Principal,
-    enrolment: Enrolment,
-    ctx: EventContext,
+    enrolment: Enrolment, principal: Principal, fe: FourEyes, ctx: Context
 ) -> Proposal:
+    """``principal`` proposes letting the held enrolment go to the learner for consent."""
     _must_be_held(enrolment.status, "enrolment")
     return await fe.propose(
-        session,
+        ctx.session,
         principal,
-        ctx,
+        ctx.events,
         action=ENROLMENT_RELEASE,
         subject=f"enrolment:{enrolment.enrolment_id}",
         payload={"enrolment_id": str(enrolment.enrolment_id)},
@@ -81,7 +79,7 @@ async def propose_enrolment_release(
             "requested": enrolment.requested,
             "hold_reason": enrolment.hold_reason,
         },
-        agency_id=await read_models.agency_of(session, enrolment.account_id),
+        agency_id=await read_models.agency_of(ctx.session, enrolment.account_id),
         provider_id=enrolment.provider_id,
     )
 
@@ -91,22 +89,22 @@ def register_claim_approvals(fe: FourEyes, payments: Payments) -> None:
 
     @fe.action(CLAIM_RELEASE)
     async def release_claim(
-        session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+        session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
         claim_id = uuid.UUID(proposal.payload["claim_id"])
         claim = await rows.get(session, Claim, claim_id, lock=True)
         if claim is None:
             raise NotFoundError(f"no claim {claim_id}", code="claim_not_found")
-        claim = await claims.release_hold(payments, session, claim, ctx)
+        claim = await claims.release_hold(claim, payments.context(session, events))
         return {"claim_id": str(claim_id), "status": claim.status}
 
     @fe.action(ENROLMENT_RELEASE)
     async def release_enrolment(
-        session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+        session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
         enrolment_id = uuid.UUID(proposal.payload["enrolment_id"])
         enrolment = await rows.get(session, Enrolment, enrolment_id, lock=True)
         if enrolment is None:
             raise NotFoundError(f"no enrolment {enrolment_id}", code="enrolment_not_found")
-        enrolment = await enrolments.review(payments, session, enrolment, True, ctx)
+        enrolment = await enrolments.review(enrolment, True, payments.context(session, events))
         return {"enrolment_id": str(enrolment_id), "status": enrolment.status}

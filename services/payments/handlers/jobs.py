@@ -7,24 +7,22 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.payments.deps import Components
-from services.payments.handlers import Payments, attestation, enrolments
+from services.payments.handlers import Context, attestation, enrolments
+from shared.outbox import EventContext
 from shared.service import ServiceRuntime, components_of
 
 log = logging.getLogger(__name__)
 
 
-async def _drain(
-    rt: ServiceRuntime, step: Callable[[Payments, AsyncSession], Awaitable[int]]
-) -> int:
-    """Run ``step`` in one transaction after another until it finds nothing; how many."""
+async def _drain(rt: ServiceRuntime, actor: str, step: Callable[[Context], Awaitable[int]]) -> int:
+    """Run ``step`` as ``actor`` in one transaction after another until it finds nothing;
+    how many."""
     payments = components_of(rt, Components).payments
     total = 0
     while True:
         async with rt.uow() as session:
-            n = await step(payments, session)
+            n = await step(payments.context(session, EventContext.new(actor)))
         total += n
         if n == 0:
             return total
@@ -32,12 +30,12 @@ async def _drain(
 
 async def expire_once(rt: ServiceRuntime) -> int:
     """Expire every proposal past its confirmation deadline; return how many."""
-    return await _drain(rt, enrolments.expire_due)
+    return await _drain(rt, "system:enrolment-expiry", enrolments.expire_due)
 
 
 async def lapse_once(rt: ServiceRuntime) -> int:
     """Close every attestation window that passed uncontested; return how many."""
-    return await _drain(rt, attestation.lapse_due)
+    return await _drain(rt, "system:attestation-lapse", attestation.lapse_due)
 
 
 async def expire_forever(rt: ServiceRuntime) -> None:

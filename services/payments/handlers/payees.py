@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import sepa
+from services.payments.commands import SetPayee, VerifyPayee
 from services.payments.domain.errors import PaymentsError, Unknown
 from services.payments.domain.payees import Payee, mask_iban
-from services.payments.handlers import Payments
+from services.payments.handlers import Context, Payments
 from services.payments.store import payees as store
 from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal
@@ -44,29 +45,25 @@ def checked_account(iban: str, bic: str | None) -> tuple[str, str | None]:
 
 
 async def propose_change(
-    p: Payments,
-    fe: FourEyes,
-    session: AsyncSession,
-    principal: Principal,
     provider_id: str,
+    cmd: SetPayee,
+    principal: Principal,
+    fe: FourEyes,
+    ctx: Context,
     *,
     agency_id: str | None,
-    name: str,
-    iban: str,
-    bic: str | None,
-    ctx: EventContext,
 ) -> Proposal:
     """New bank details wait for a second person; nothing changes yet. ``agency_id``: the
     agency that registered the provider (the caller was found in scope to propose)."""
-    iban, bic = checked_account(iban, bic)
-    current = await store.payee(session, provider_id)
+    iban, bic = checked_account(cmd.iban, cmd.bic)
+    current = await store.payee(ctx.session, provider_id)
     return await fe.propose(
-        session,
+        ctx.session,
         principal,
-        ctx,
+        ctx.events,
         action=CHANGE,
         subject=payee_subject(provider_id),
-        payload={"provider_id": provider_id, "name": name, "iban": iban, "bic": bic},
+        payload={"provider_id": provider_id, "name": cmd.name, "iban": iban, "bic": bic},
         summary={
             "provider_id": provider_id,
             "iban": mask_iban(iban),
@@ -77,10 +74,10 @@ async def propose_change(
     )
 
 
-async def apply_change(
-    p: Payments, session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
-) -> dict[str, Any]:
-    now = p.clock.now()
+async def apply_change(proposal: Proposal, principal: Principal, ctx: Context) -> dict[str, Any]:
+    """The approved change (``principal`` approved it): the new details apply, paid only
+    after the cooling-off period."""
+    session, now = ctx.session, ctx.now
     payload = proposal.payload
     provider_id = str(payload["provider_id"])
     current = await store.payee(session, provider_id, lock=True)
@@ -93,21 +90,17 @@ async def apply_change(
         actor=proposal.proposed_by,
         now=now,
     )
-    payable_from = now + p.config.payee_cooling_off
-    await p.outbox.add(
-        session,
-        [
-            PayeeChanged(
-                provider_id=provider_id,
-                previous_iban=mask_iban(current.iban) if current else None,
-                iban=mask_iban(str(payload["iban"])),
-                approval_id=proposal.approval_id,
-                proposed_by=proposal.proposed_by,
-                approved_by=principal.actor,
-                payable_from=payable_from,
-            )
-        ],
-        ctx,
+    payable_from = now + ctx.config.payee_cooling_off
+    await ctx.emit(
+        PayeeChanged(
+            provider_id=provider_id,
+            previous_iban=mask_iban(current.iban) if current else None,
+            iban=mask_iban(str(payload["iban"])),
+            approval_id=proposal.approval_id,
+            proposed_by=proposal.proposed_by,
+            approved_by=principal.actor,
+            payable_from=payable_from,
+        )
     )
     return {
         "provider_id": provider_id,
@@ -116,35 +109,23 @@ async def apply_change(
     }
 
 
-async def verify(
-    p: Payments,
-    session: AsyncSession,
-    principal: Principal,
-    provider_id: str,
-    *,
-    iban: str,
-    result: str,
-    ctx: EventContext,
-) -> Payee:
+async def verify(provider_id: str, cmd: VerifyPayee, ctx: Context) -> Payee:
     """Record finance's verification-of-payee check of the *current* details (the IBAN
-    checked must be the one in force, else 409 ``payee_changed``). Only a ``match`` lets
-    payouts go before the cooling-off period ends."""
+    checked must be the one in force, else 409 ``payee_changed``); the context's actor
+    checked. Only a ``match`` lets payouts go before the cooling-off period ends."""
+    session = ctx.session
     current = await store.payee(session, provider_id, lock=True)
     if current is None:
         raise not_found(provider_id)
-    checked, _ = checked_account(iban, None)
+    checked, _ = checked_account(cmd.iban, None)
     if checked != current.iban:
         raise PaymentsError(
             "payee_changed", "the IBAN checked is not the provider's current bank account"
         )
-    now = p.clock.now()
-    if result == "match":
-        await store.verify_payee(session, provider_id, principal.actor, now)
-    await p.outbox.add(
-        session,
-        [PayeeVerified(provider_id=provider_id, iban=mask_iban(checked), result=result)],
-        ctx,
-    )
+    if cmd.result == "match":
+        await store.verify_payee(session, provider_id, ctx.actor, ctx.now)
+    verified = PayeeVerified(provider_id=provider_id, iban=mask_iban(checked), result=cmd.result)
+    await ctx.emit(verified)
     payee = await store.payee(session, provider_id)
     assert payee is not None
     return payee
@@ -153,6 +134,6 @@ async def verify(
 def register_actions(fe: FourEyes, p: Payments) -> None:
     @fe.action(CHANGE)
     async def _apply(
-        session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+        session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
-        return await apply_change(p, session, proposal, principal, ctx)
+        return await apply_change(proposal, principal, p.context(session, events))

@@ -15,19 +15,19 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import sepa
+from services.payments.commands import FailPayout, RunPayouts
 from services.payments.domain import payouts as rules
 from services.payments.domain.claims import Claim
 from services.payments.domain.errors import PaymentsError
 from services.payments.domain.payees import payee_standing
 from services.payments.domain.payouts import Payout, PayoutLine, PayoutRun, RunMove
 from services.payments.domain.views import eligible
-from services.payments.handlers import Payments
+from services.payments.handlers import Context, Payments
 from services.payments.store import claims as claim_store
 from services.payments.store import payees as payee_store
 from services.payments.store import payouts as store
@@ -54,28 +54,21 @@ class RunProposed:
 
 
 async def run_payouts(
-    p: Payments,
-    fe: FourEyes,
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    currency: str,
-    execution_date: date | None,
-    ctx: EventContext,
+    cmd: RunPayouts, principal: Principal, fe: FourEyes, ctx: Context, *, currency: str
 ) -> RunProposed:
-    """Assemble a run and propose its release; nothing is sent yet. An agency's run takes
-    only the claims of the providers it registered. A run that would neither pay nor hold
-    anything is refused (409 ``nothing_to_pay``) and leaves no trace."""
-    now = p.clock.now()
+    """Assemble ``principal``'s run and propose its release; nothing is sent yet. An
+    agency's run takes only the claims of the providers it registered. A run that would
+    neither pay nor hold anything is refused (409 ``nothing_to_pay``) and leaves no trace."""
+    session, now = ctx.session, ctx.now
     await rows.lock_key(session, "payments:payout-run")
     for lapsed in await store.lapsed_runs(session, now):
-        await _end_run(p, session, lapsed, "expire", "release_expired", ctx)
+        await _end_run(lapsed, "expire", "release_expired", ctx)
     agency_id = principal.agency_id if principal.role == "agency" else None
     by_provider: dict[str, list[Claim]] = defaultdict(list)
     for claim in await claim_store.payable_claims_in_scope(session, agency_id):
         by_provider[claim.provider_id].append(claim)
     run_id = uuid.uuid4()
-    when = execution_date or now.date()
+    when = cmd.execution_date or now.date()
     payouts: list[tuple[Payout, list[PayoutLine]]] = []
     skipped: list[dict[str, Any]] = []
     events: list[Event] = []
@@ -96,7 +89,7 @@ async def run_payouts(
             source=payee.source,
             effective_at=payee.effective_at,
             verified_at=payee.verified_at,
-            cooling_off=p.config.payee_cooling_off,
+            cooling_off=ctx.config.payee_cooling_off,
             now=now,
         )
         if not standing.payable:
@@ -176,13 +169,13 @@ async def run_payouts(
             payout_id=payout.payout_id,
             updated_at=now,
         )
-    await p.outbox.add(session, events, ctx)
+    await ctx.emit(*events)
     if not payouts:
         return RunProposed(run, None)
     proposal = await fe.propose(
         session,
         principal,
-        ctx,
+        ctx.events,
         action=RELEASE,
         subject=run_subject(run_id),
         payload={"run_id": str(run_id)},
@@ -200,13 +193,11 @@ async def run_payouts(
     return RunProposed(proposed, proposal.public(now))
 
 
-async def release(
-    p: Payments, session: AsyncSession, proposal: Proposal, ctx: EventContext
-) -> dict[str, Any]:
+async def release(proposal: Proposal, ctx: Context) -> dict[str, Any]:
     """The approved release: each payout of the run is sent, unless its provider was
     suspended or its bank details changed since the run was assembled (then it is
     cancelled and its claims wait for the next run)."""
-    now = p.clock.now()
+    session, now = ctx.session, ctx.now
     run_id = uuid.UUID(str(proposal.payload["run_id"]))
     run = await rows.get(session, PayoutRun, run_id, lock=True)
     if run is None or run.status != rules.PENDING_RUN:
@@ -218,10 +209,10 @@ async def release(
         standing = await read_models.provider_status(session, payout.provider_id, now.date())
         payee = await payee_store.payee(session, payout.provider_id)
         if not eligible(standing):
-            await _cancel(p, session, payout, "provider_suspended", ctx)
+            await _cancel(payout, "provider_suspended", ctx)
             continue
         if payee is None or payee.iban != payout.iban:
-            await _cancel(p, session, payout, "payee_changed", ctx)
+            await _cancel(payout, "payee_changed", ctx)
             continue
         lines = await store.payout_lines(session, payout.payout_id)
         after, sent_events = rules.release(payout, tuple(line.claim_id for line in lines))
@@ -230,52 +221,42 @@ async def release(
         sent += 1
         total += payout.amount
     await rows.save(session, run, rules.run_ended(run, "release", now))
-    await p.outbox.add(session, events, ctx)
+    await ctx.emit(*events)
     return {"run_id": str(run_id), "sent": sent, "total": total}
 
 
-async def refused(
-    p: Payments, session: AsyncSession, proposal: Proposal, ctx: EventContext
-) -> dict[str, Any]:
+async def refused(proposal: Proposal, ctx: Context) -> dict[str, Any]:
     """The release was refused: the run's payouts are cancelled, their claims payable."""
     run_id = uuid.UUID(str(proposal.payload["run_id"]))
-    cancelled = await _end_run(p, session, run_id, "refuse", "release_refused", ctx)
+    cancelled = await _end_run(run_id, "refuse", "release_refused", ctx)
     return {"run_id": str(run_id), "cancelled": cancelled}
 
 
-async def _end_run(
-    p: Payments,
-    session: AsyncSession,
-    run_id: uuid.UUID,
-    move: RunMove,
-    reason: str,
-    ctx: EventContext,
-) -> int:
+async def _end_run(run_id: uuid.UUID, move: RunMove, reason: str, ctx: Context) -> int:
+    session = ctx.session
     run = await rows.get(session, PayoutRun, run_id, lock=True)
     if run is None or run.status != rules.PENDING_RUN:
         return 0
     cancelled = 0
     for payout in await store.payouts_of_run(session, run_id):
         if payout.status == "proposed":
-            await _cancel(p, session, payout, reason, ctx)
+            await _cancel(payout, reason, ctx)
             cancelled += 1
-    await rows.save(session, run, rules.run_ended(run, move, p.clock.now()))
+    await rows.save(session, run, rules.run_ended(run, move, ctx.now))
     return cancelled
 
 
-async def _cancel(
-    p: Payments, session: AsyncSession, payout: Payout, reason: str, ctx: EventContext
-) -> None:
+async def _cancel(payout: Payout, reason: str, ctx: Context) -> None:
     after, events = rules.cancel(payout, reason)
-    await rows.save(session, payout, after)
-    await _free_claims(p, session, payout)
-    await p.outbox.add(session, events, ctx)
+    await rows.save(ctx.session, payout, after)
+    await _free_claims(payout, ctx)
+    await ctx.emit(*events)
 
 
-async def _free_claims(p: Payments, session: AsyncSession, payout: Payout) -> None:
+async def _free_claims(payout: Payout, ctx: Context) -> None:
     """The payout's claims leave it: payable again, unless the provider was suspended
     meanwhile (then they wait for a release like its other held claims)."""
-    now = p.clock.now()
+    session, now = ctx.session, ctx.now
     await store.end_lines(session, payout.payout_id)
     lines = await store.payout_lines(session, payout.payout_id)
     claim_ids = [line.claim_id for line in lines]
@@ -294,9 +275,9 @@ async def _free_claims(p: Payments, session: AsyncSession, payout: Payout) -> No
         )
 
 
-async def settle(p: Payments, session: AsyncSession, payout: Payout, ctx: EventContext) -> Payout:
+async def settle(payout: Payout, ctx: Context) -> Payout:
     """The bank executed the transfer: its claims are paid (settling twice changes nothing)."""
-    now = p.clock.now()
+    session, now = ctx.session, ctx.now
     after, events = rules.settle(payout, now)
     if not events:
         return payout
@@ -304,30 +285,29 @@ async def settle(p: Payments, session: AsyncSession, payout: Payout, ctx: EventC
     lines = await store.payout_lines(session, payout.payout_id)
     claim_ids = [line.claim_id for line in lines]
     await claim_store.move_claims(session, claim_ids, "pay", paid_at=now, updated_at=now)
-    await p.outbox.add(session, events, ctx)
+    await ctx.emit(*events)
     return after
 
 
-async def fail(
-    p: Payments, session: AsyncSession, payout: Payout, reason_code: str, ctx: EventContext
-) -> Payout:
-    """The bank returned the transfer with ``reason_code``: the claims are payable again.
-    A settled payout cannot fail (409); failing twice with the same code changes nothing."""
-    after, events = rules.fail(payout, reason_code, p.clock.now())
+async def fail(payout: Payout, cmd: FailPayout, ctx: Context) -> Payout:
+    """The bank returned the transfer with ``cmd.reason_code``: the claims are payable
+    again. A settled payout cannot fail (409); failing twice with the same code changes
+    nothing."""
+    after, events = rules.fail(payout, cmd.reason_code, ctx.now)
     if not events:
         return payout
-    await rows.save(session, payout, after)
-    await _free_claims(p, session, payout)
-    await p.outbox.add(session, events, ctx)
+    await rows.save(ctx.session, payout, after)
+    await _free_claims(payout, ctx)
+    await ctx.emit(*events)
     return after
 
 
-async def payout_file(p: Payments, session: AsyncSession, payout: Payout) -> bytes:
+async def payout_file(payout: Payout, ctx: Context) -> bytes:
     """The pain.001 file of a released payout; before release there is nothing to send
     (409 ``payout_not_released``), nor for a cancelled payout."""
     rules.check_file_available(payout)
-    lines = await store.payout_lines(session, payout.payout_id)
-    return sepa.pain001(p.config, payout, lines)
+    lines = await store.payout_lines(ctx.session, payout.payout_id)
+    return sepa.pain001(ctx.config, payout, lines)
 
 
 def register_actions(fe: FourEyes, p: Payments) -> None:
@@ -335,12 +315,12 @@ def register_actions(fe: FourEyes, p: Payments) -> None:
 
     @fe.action(RELEASE)
     async def _release(
-        session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+        session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
-        return await release(p, session, proposal, ctx)
+        return await release(proposal, p.context(session, events))
 
     @fe.on_refusal(RELEASE)
     async def _refuse(
-        session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+        session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
-        return await refused(p, session, proposal, ctx)
+        return await refused(proposal, p.context(session, events))

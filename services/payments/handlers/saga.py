@@ -18,7 +18,7 @@ from services.payments.domain import enrolments as rules
 from services.payments.domain import reservations
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.reservations import Reservation, ReservationMove
-from services.payments.handlers import Payments
+from services.payments.handlers import Context
 from services.payments.store import claims as claim_store
 from services.payments.store import rows
 from shared.events.ledger import (
@@ -27,7 +27,6 @@ from shared.events.ledger import (
     ReservationRejected,
     ReservationReleased,
 )
-from shared.outbox import EventContext
 
 log = logging.getLogger(__name__)
 
@@ -46,42 +45,39 @@ async def _enrolment_of(session: AsyncSession, reservation: Reservation) -> Enro
     return enrolment
 
 
-async def on_reserved(
-    p: Payments, session: AsyncSession, event: CreditsReserved, ctx: EventContext
-) -> None:
+async def on_reserved(event: CreditsReserved, ctx: Context) -> None:
+    session = ctx.session
     res = await _answered(session, event.reservation_id, "reserve")
     if res is None:
         return
-    now = p.clock.now()
+    now = ctx.now
     await rows.save(session, res, reservations.reserved(res, event.amount, now))
     enrolment = await _enrolment_of(session, res)
     if enrolment.reservation_id != res.reservation_id:
         return
-    await p.apply(session, enrolment, rules.on_reserved(enrolment, event, now), ctx)
+    await ctx.apply(enrolment, rules.on_reserved(enrolment, event, now))
 
 
-async def on_rejected(
-    p: Payments, session: AsyncSession, event: ReservationRejected, ctx: EventContext
-) -> None:
+async def on_rejected(event: ReservationRejected, ctx: Context) -> None:
+    session = ctx.session
     res = await _answered(session, event.reservation_id, "refuse")
     if res is None:
         return
-    now = p.clock.now()
+    now = ctx.now
     await rows.save(session, res, reservations.refused(res, event.reason, now))
     enrolment = await _enrolment_of(session, res)
     if enrolment.reservation_id != res.reservation_id:
         return
-    decided = rules.on_reservation_rejected(p.config, enrolment, event, res.up_to, now)
-    await p.apply(session, enrolment, decided, ctx)
+    decided = rules.on_reservation_rejected(ctx.config, enrolment, event, res.up_to, now)
+    await ctx.apply(enrolment, decided)
 
 
-async def on_captured(
-    p: Payments, session: AsyncSession, event: ReservationCaptured, ctx: EventContext
-) -> None:
+async def on_captured(event: ReservationCaptured, ctx: Context) -> None:
+    session = ctx.session
     res = await _answered(session, event.reservation_id, "capture")
     if res is None:
         return
-    now = p.clock.now()
+    now = ctx.now
     await rows.save(session, res, reservations.captured(res, event.amount, event.released, now))
     enrolment = await _enrolment_of(session, res)
     claim = await claim_store.claim_awaiting_capture(session, res.reservation_id)
@@ -94,16 +90,15 @@ async def on_captured(
     completion = claim.milestone == "completion"
     after = rules.on_captured(enrolment, event.amount, event.released, completion, now)
     await rows.save(session, enrolment, after)
-    await p.outbox.add(session, claim_rules.certified(enrolment, claim), ctx)
+    await ctx.emit(*claim_rules.certified(enrolment, claim))
 
 
-async def on_released(
-    p: Payments, session: AsyncSession, event: ReservationReleased, ctx: EventContext
-) -> None:
+async def on_released(event: ReservationReleased, ctx: Context) -> None:
+    session = ctx.session
     res = await _answered(session, event.reservation_id, "release")
     if res is None:
         return
-    now = p.clock.now()
+    now = ctx.now
     expired = event.reason == "expired"
     await rows.save(session, res, reservations.released(res, event.amount, expired, now))
     enrolment = await _enrolment_of(session, res)

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
+from services.payments.commands import FailPayout, RunPayouts
 from services.payments.config import PaymentsConfig
 from services.payments.domain.claims import Claim
 from services.payments.domain.errors import PaymentsError
@@ -152,13 +153,11 @@ class PayoutMachine(RuleBasedStateMachine):
             try:
                 async with transaction(self.sessions) as session:
                     await payouts.run_payouts(
-                        self.p,
-                        self.fe,
-                        session,
+                        RunPayouts(),
                         ADMIN,
+                        self.fe,
+                        self.p.context(session, CTX),
                         currency="EUR",
-                        execution_date=None,
-                        ctx=CTX,
                     )
             except PaymentsError as exc:
                 assert exc.code == "nothing_to_pay"
@@ -198,17 +197,18 @@ class PayoutMachine(RuleBasedStateMachine):
             async with transaction(self.sessions) as session:
                 row = await stored.get(session, Payout, payout["payout_id"], lock=True)
                 assert row is not None
+                ctx = self.p.context(session, CTX)
                 if move == "settle":
                     was = row.status
-                    await payouts.settle(self.p, session, row, CTX)
+                    await payouts.settle(row, ctx)
                     if was != "settled":
                         for line in await payout_store.payout_lines(session, row.payout_id):
                             claim_id = line.claim_id
                             self.paid[claim_id] = self.paid.get(claim_id, 0) + line.amount
                 elif move == "fail":
-                    await payouts.fail(self.p, session, row, "AC04", CTX)
+                    await payouts.fail(row, FailPayout(reason_code="AC04"), ctx)
                 else:
-                    xml = await payouts.payout_file(self.p, session, row)
+                    xml = await payouts.payout_file(row, ctx)
                     lines = await payout_store.payout_lines(session, row.payout_id)
                     doc = ET.fromstring(xml)
                     e2e = sorted(x.text or "" for x in doc.iterfind(".//p:EndToEndId", NS))
