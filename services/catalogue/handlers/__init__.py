@@ -8,13 +8,9 @@ may ask is checked before a handler runs (see :mod:`services.catalogue.deps`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.domain.credentials.signing import IssuerKey
-from shared.events import Event
-from shared.outbox import EventContext, Outbox
+from shared.usecase import UseCaseContext
 
 
 @dataclass(frozen=True)
@@ -24,21 +20,5 @@ class CatalogueConfig:
     issuer_name: str = "ILA micro-credential registry"
 
 
-@dataclass(frozen=True)
-class Context:
-    """What one use case runs in: the caller's transaction, the instant it happens at, the
-    outbox its events go to, the service's configuration and who and what caused it."""
-
-    session: AsyncSession
-    outbox: Outbox
-    config: CatalogueConfig
-    now: datetime
-    events: EventContext
-
-    @property
-    def actor(self) -> str:
-        return self.events.actor or ""
-
-    async def emit(self, *events: Event) -> None:
-        """Stage ``events`` in the caller's transaction."""
-        await self.outbox.add(self.session, events, self.events)
+# what one catalogue use case runs in (see shared.usecase)
+Context = UseCaseContext[CatalogueConfig]

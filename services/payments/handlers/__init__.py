@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +22,7 @@ from services.payments.store import rows
 from shared.clock import Clock
 from shared.events.base import Event
 from shared.outbox import EventContext, Outbox
+from shared.usecase import UseCaseContext
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -31,23 +31,8 @@ S = TypeVar("S", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
-class Context:
-    """What one use case runs in: the caller's transaction, the instant it happens at, the
-    outbox its events go to, the service's rules and who and what caused it."""
-
-    session: AsyncSession
-    outbox: Outbox
-    config: PaymentsConfig
-    now: datetime
-    events: EventContext
-
-    @property
-    def actor(self) -> str:
-        return self.events.actor or ""
-
-    async def emit(self, *events: Event) -> None:
-        """Stage ``events`` in the caller's transaction."""
-        await self.outbox.add(self.session, events, self.events)
+class Context(UseCaseContext[PaymentsConfig]):
+    """A payments use case's context (see shared.usecase), able to store a decision."""
 
     async def apply(self, before: S, decided: tuple[S, Sequence[Event]]) -> S:
         """Store what a decision changed (from ``before``) and stage its events."""
