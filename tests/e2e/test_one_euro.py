@@ -161,6 +161,20 @@ async def test_one_euro_across_four_processes_over_kafka(
             r = await c.post(f"{pay}/v1/claims/{claim_id}/attest", headers=learner)
             assert r.status_code == 200, r.text
 
+            # finance verifies the bank details the provider was registered with (until then,
+            # or until the cooling-off passes, its payouts are held)
+            payee = await eventually(
+                lambda: c.get(f"{pay}/v1/payees/{provider_id}", headers=finance),
+                lambda resp: resp.status_code == 200,
+                timeout=30,
+            )
+            r = await c.post(
+                f"{pay}/v1/payees/{provider_id}/verification",
+                headers=finance,
+                json={"iban": payee.json()["iban"], "result": "match"},
+            )
+            assert r.status_code == 200 and r.json()["payable"] is True, r.text
+
             # 7. the payout run, released by finance, pays the provider with a valid SEPA
             # credit transfer
             r = await c.post(

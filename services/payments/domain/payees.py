@@ -52,12 +52,10 @@ def payee_standing(
     cooling_off: timedelta,
     now: datetime,
 ) -> PayeeStanding:
-    """Changed bank details are paid only after the cooling-off period or once verified.
-
-    The details a provider registered with (in the catalogue, by its agency) are its
-    onboarding details, not a change: the cooling-off guards against redirection.
-    """
-    if source != CHANGED or verified_at is not None:
+    """Bank details are paid only after the cooling-off period or once finance verified them
+    with the bank (verification of payee): changed details, and the details a provider was
+    registered with too, since one agency clerk both registers a provider and enters them."""
+    if verified_at is not None:
         return PayeeStanding(True)
     until = effective_at + cooling_off
     if now < until:

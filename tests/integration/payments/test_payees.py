@@ -144,3 +144,36 @@ async def test_who_may_propose_bank_details(world: World) -> None:
         )
     ).json()["items"]
     assert {p["subject"] for p in pending} == {"payee:pa", "payee:pb"}
+
+
+async def test_the_details_a_provider_was_registered_with_wait_for_verification_too(
+    world: World,
+) -> None:
+    """One agency clerk registers a provider and types its IBAN: that is where money goes,
+    so it is paid only once finance verified it with the bank (or the cooling-off passed)."""
+    await world.register_provider("pr", verified=False)
+    payee = (await world.c.get("/v1/payees/pr", headers=world.agency)).json()
+    assert payee["source"] == "registration" and payee["payable"] is False
+    assert payee["held_until"]
+    # a one-day session: its claim is payable long before the cooling-off ends
+    course = await world.course("pr", price=100_000, starts_in=-1, days=1, register=False)
+    e = await world.enrolled("pr", await world.account(credit=200_000), course)
+    world.session_over(e)
+    r = await world.claim("pr", e["enrolment_id"], rate=100)
+    claim = r.json()["claim_id"]
+    await world.payable(claim)
+    run = await world.run_payouts()
+    assert run["payouts"] == []
+    [held] = run["skipped"]
+    assert held["reason"] == "payee_cooling_off" and held["claims"] == 1
+    assert [e["provider_id"] for e in await events(world, "PayoutHeld")] == ["pr"]
+    assert (await world.claim_status(claim))["status"] == "captured"
+    # finance checks the account with the bank: the next run pays
+    r = await world.c.post(
+        "/v1/payees/pr/verification",
+        headers=world.finance,
+        json={"iban": payee["iban"], "result": "match"},
+    )
+    assert r.status_code == 200 and r.json()["payable"] is True, r.text
+    paid = await world.released_run()
+    assert [p["amount"] for p in paid["payouts"]] == [100_000]

@@ -136,7 +136,10 @@ class World:
         bic: str = BIC,
         qa_days: int = 365,
         agency_id: str = "pes-fr",
+        verified: bool = True,
     ) -> None:
+        """A registered, accredited provider; its bank details verified by finance with the
+        bank unless ``verified=False`` (then they wait out the cooling-off)."""
         now = self.clock.now()
         await self.deliver(
             ProviderRegistered(
@@ -159,6 +162,13 @@ class World:
             ),
         )
         self.providers.add(provider_id)
+        if verified:
+            r = await self.c.post(
+                f"/v1/payees/{provider_id}/verification",
+                headers=self.finance,
+                json={"iban": iban, "result": "match"},
+            )
+            assert r.status_code == 200, r.text
 
     async def provider_status(self, provider_id: str, status: str) -> None:
         if status == "suspended":
