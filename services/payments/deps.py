@@ -25,7 +25,7 @@ from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.payouts import Payout, PayoutRun
 from services.payments.handlers import Context, Payments
 from services.payments.handlers.payees import not_found as payee_not_found
-from services.payments.store import read_models
+from services.payments.store import read_models, rows
 from shared.approvals import FourEyes
 from shared.auth import Principal, Role, require
 from shared.clock import Clock
@@ -134,6 +134,25 @@ def account_scope_filters(principal: Principal, **filters: Any) -> dict[str, Any
     elif principal.role == "agency":
         filters["managed_by"] = principal.agency_id or ""
     return filters
+
+
+async def scoped_page(
+    rt: ServiceRuntime,
+    principal: Principal,
+    kind: type[Scoped],
+    *,
+    order: str,
+    limit: int,
+    after: uuid.UUID | None,
+    **filters: Any,
+) -> tuple[list[Scoped], str | None]:
+    """A page of enrolments or claims, newest first, narrowed to the caller's scope; and
+    the cursor of the next page."""
+    scoped_filters = account_scope_filters(principal, **filters)
+    async with rt.sessions() as session:
+        page = await rows.page(session, kind, scoped_filters, order=order, limit=limit, after=after)
+    _, key = rows.TABLES[kind]
+    return page, (str(getattr(page[-1], key)) if len(page) == limit else None)
 
 
 # --- payouts and payees: the providers an agency registered --------------------------------

@@ -28,10 +28,10 @@ from services.payments.deps import (
     Provider,
     Runtime,
     ScopedReader,
-    account_scope_filters,
     components,
     ctx_for,
     scoped,
+    scoped_page,
 )
 from services.payments.domain.claims import (
     Attestation,
@@ -134,21 +134,19 @@ async def list_claims(
 ) -> ClaimPage:
     """Newest first, within the caller's scope (a provider its own, a learner their own, an
     agency those on the accounts it manages)."""
-    filters = account_scope_filters(
+    page, nxt = await scoped_page(
+        rt,
         principal,
+        Claim,
+        order="claimed_at",
+        limit=limit,
+        after=after,
         status=status,
         provider_id=provider_id,
         enrolment_id=enrolment_id,
         attestation=attestation,
     )
-    async with rt.sessions() as session:
-        page = await rows.page(
-            session, Claim, filters, order="claimed_at", limit=limit, after=after
-        )
-    return ClaimPage(
-        items=[public(c, rt.settings.currency) for c in page],
-        next=str(page[-1].claim_id) if len(page) == limit else None,
-    )
+    return ClaimPage(items=[public(c, rt.settings.currency) for c in page], next=nxt)
 
 
 @router.get("/{claim_id}", response_model=ClaimPublic)

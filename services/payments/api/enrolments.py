@@ -28,10 +28,10 @@ from services.payments.deps import (
     ProviderOrLearner,
     Runtime,
     ScopedReader,
-    account_scope_filters,
     components,
     ctx_for,
     scoped,
+    scoped_page,
 )
 from services.payments.domain.enrolments import Canceller, Enrolment, EnrolmentStatus
 from services.payments.domain.errors import PaymentsError
@@ -129,21 +129,19 @@ async def list_enrolments(
 ) -> EnrolmentPage:
     """Newest first; a provider sees its own, a learner their own, an agency those of the
     accounts it manages."""
-    filters = account_scope_filters(
+    page, nxt = await scoped_page(
+        rt,
         principal,
+        Enrolment,
+        order="proposed_at",
+        limit=limit,
+        after=after,
         status=status,
         provider_id=provider_id,
         account_id=account_id,
         course_id=course_id,
     )
-    async with rt.sessions() as session:
-        page = await rows.page(
-            session, Enrolment, filters, order="proposed_at", limit=limit, after=after
-        )
-    return EnrolmentPage(
-        items=[public(e, rt.settings.currency) for e in page],
-        next=str(page[-1].enrolment_id) if len(page) == limit else None,
-    )
+    return EnrolmentPage(items=[public(e, rt.settings.currency) for e in page], next=nxt)
 
 
 @router.get("/{enrolment_id}", response_model=EnrolmentPublic)
