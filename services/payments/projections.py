@@ -118,8 +118,8 @@ async def apply_catalogue_event(session: AsyncSession, event: CatalogueEvent) ->
                 qa_valid_until=event.qa_valid_until,
                 agency_id=event.agency_id,
             )
-            # the bank account registered with the provider, unless an agency set one
-            await payees.upsert_payee(
+            # the bank account registered with the provider, unless one is held already
+            await payees.register_payee(
                 session,
                 event.provider_id,
                 name=event.payout.account_holder,
@@ -127,7 +127,6 @@ async def apply_catalogue_event(session: AsyncSession, event: CatalogueEvent) ->
                 bic=event.payout.bic or None,
                 actor="catalogue",
                 now=event.registered_at,
-                replace=False,
             )
         case ProviderAccredited():
             await read_models.upsert_provider(

@@ -12,7 +12,7 @@ from services.payments.domain.payees import CHANGED, Payee
 from services.payments.store.rows import get
 
 
-async def upsert_payee(
+async def register_payee(
     session: AsyncSession,
     provider_id: str,
     *,
@@ -21,19 +21,14 @@ async def upsert_payee(
     bic: str | None,
     actor: str,
     now: datetime,
-    replace: bool = True,
 ) -> None:
-    conflict = (
-        "DO UPDATE SET name = EXCLUDED.name, iban = EXCLUDED.iban, bic = EXCLUDED.bic, "
-        "updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at"
-        if replace
-        else "DO NOTHING"
-    )
+    """The bank account a provider was registered with; never over details already held
+    (those change only through an approved proposal)."""
     await session.execute(
         text(
             "INSERT INTO payments.payees (provider_id, name, iban, bic, updated_by, updated_at, "
-            f"effective_at) VALUES (:p, :n, :i, :b, :a, :t, :t) "
-            f"ON CONFLICT (provider_id) {conflict}"
+            "effective_at) VALUES (:p, :n, :i, :b, :a, :t, :t) "
+            "ON CONFLICT (provider_id) DO NOTHING"
         ),
         {"p": provider_id, "n": name, "i": iban, "b": bic, "a": actor, "t": now},
     )
