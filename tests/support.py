@@ -127,3 +127,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def migrated_template(admin_url: str, service: str) -> str:
+    """A database with ``service``'s schema migrated, to copy (``CREATE DATABASE ...
+    TEMPLATE``) for each example of a property test; its name."""
+    from shared.db import make_engine, migrate
+
+    name = f"tpl_{uuid.uuid4().hex[:10]}"
+
+    async def build() -> None:
+        await admin_sql(admin_url, f'CREATE DATABASE "{name}"')
+        engine = make_engine(database_url(admin_url, name), pool_size=1)
+        try:
+            await migrate(engine, service)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(build())
+    return name

@@ -25,9 +25,9 @@ from services.ledger.domain import LedgerError, replay
 from services.ledger.handlers import Ledger
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
-from shared.db import make_engine, make_sessionmaker, migrate, transaction
+from shared.db import make_engine, make_sessionmaker, transaction
 from shared.outbox import EventContext, Outbox
-from tests.support import admin_sql, database_url
+from tests.support import admin_sql, database_url, migrated_template
 from tests.unit.support import ACCOUNT, LedgerMachine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -147,18 +147,7 @@ class StoreMachine(LedgerMachine):
 
 @pytest.fixture(scope="module")
 def template(pg_admin_url: str) -> str:
-    name = f"tpl_{uuid.uuid4().hex[:10]}"
-
-    async def build() -> None:
-        await admin_sql(pg_admin_url, f'CREATE DATABASE "{name}"')
-        engine = make_engine(database_url(pg_admin_url, name), pool_size=1)
-        try:
-            await migrate(engine, "ledger")
-        finally:
-            await engine.dispose()
-
-    asyncio.run(build())
-    return name
+    return migrated_template(pg_admin_url, "ledger")
 
 
 def test_random_command_sequences_through_the_store(pg_admin_url: str, template: str) -> None:
