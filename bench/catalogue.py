@@ -135,7 +135,7 @@ async def run(courses: int = 10_000, rounds: int = 100) -> dict[str, Any]:
     await load(url, courses)
     loaded = time.perf_counter() - t
     try:
-        async with all_in_one(url) as base:
+        async with all_in_one(url) as (base, _pid):
             print("querying ...", flush=True)
             results = await measure(base, rounds)
     finally:
