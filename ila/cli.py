@@ -39,8 +39,16 @@ def _serve(asgi: Any, host: str, port: int, log_level: str) -> None:
         typer.echo(f"ila: {exc}", err=True)
         raise typer.Exit(2) from exc
 
+    # uvloop and httptools: the event loop and HTTP parser in C (both pinned in pyproject)
     uvicorn.run(
-        asgi, host=host, port=port, log_level=log_level.lower(), access_log=False, log_config=None
+        asgi,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        access_log=False,
+        log_config=None,
+        loop="uvloop",
+        http="httptools",
     )
 
 
