@@ -123,7 +123,9 @@ def migrate(
 
     async def go() -> None:
         for name in service or list(SERVICES):
-            engine = make_engine(await database_url(settings, name), pool_size=1)
+            engine = make_engine(
+                await database_url(settings, name), pool_size=1, **settings.db_tls()
+            )
             try:
                 await run_migrate(engine, name)
                 typer.echo(f"{name}: up to date")
