@@ -69,7 +69,8 @@ def service_acls(service: str, prefix: str = "ila.", user: str | None = None) ->
         acls += [Acl(principal, "topic", topic, op) for op in ("WRITE", "CREATE", "DESCRIBE")]
     for source in READS[service]:
         acls += [Acl(principal, "topic", f"{prefix}{source}", op) for op in ("READ", "DESCRIBE")]
-    acls.append(Acl(principal, "group", service, "READ"))
+    if READS[service]:
+        acls.append(Acl(principal, "group", service, "READ"))
     return acls
 
 
