@@ -7,7 +7,7 @@ Each service logs in as its own principal (``User:<service>``) and may:
 - read and describe only the topics it consumes (:data:`READS`);
 - read (join, commit offsets in) its consumer group, named like the service.
 
-``User:audit`` (the ledger's replay, ``ila ledger audit replay``) reads the ledger's topic
+``User:audit`` (the ledger's replay, ``ila audit replay``) reads the ledger's topic
 with throw-away groups ``ila-audit-replay-*``. Nothing else is allowed: the broker runs with
 ``allow.everyone.if.no.acl.found=false``. An idempotent producer needs no cluster-wide right
 since Kafka 3.0 (KIP-679): WRITE on a topic is enough.
