@@ -39,8 +39,16 @@ from services.ledger.commands import CaptureReservation, OpenWallet, ReserveCred
 from services.ledger.domain import EntitlementPolicy, WalletState, decide
 from services.ledger.handlers import Ledger
 from services.ledger.handlers.allocation import run_allocation, start_allocation
+from services.ledger.handlers.wallets import append_many, execute
 from shared.auth import mint_token
-from shared.db import executemany, make_engine, make_sessionmaker, migrate, transaction
+from shared.db import (
+    executemany,
+    make_engine,
+    make_sessionmaker,
+    migrate,
+    transaction,
+    unit_of_work,
+)
 from shared.events.ledger import CourseRef
 from shared.outbox import EventContext, Outbox
 from shared.settings import SERVICES, Settings
@@ -66,7 +74,7 @@ async def open_wallets(sessions: Any, ledger: Ledger, n: int) -> list[uuid.UUID]
                 (WalletState(), None, decide(WalletState(), OpenWallet(account_id=a), now))
                 for a in ids[i : i + 2000]
             ]
-            await ledger.append_many(s, batch, ctx, now=now)
+            await append_many(batch, ledger.context(s, ctx, now=now))
     return ids
 
 
@@ -78,10 +86,10 @@ async def bench_allocation(engine: Any, sessions: Any, n: int) -> dict[str, Any]
     ledger = Ledger(Outbox("ledger"))  # a cold cache, as after a restart
     # the run alone is measured: the policy is given, as an approved one would be
     allocation_id, _ = await start_allocation(
-        sessions, 2030, "admin:bench", policy=EntitlementPolicy(year=2030)
+        unit_of_work(sessions), 2030, "admin:bench", policy=EntitlementPolicy(year=2030)
     )
     t = time.perf_counter()
-    await run_allocation(sessions, ledger, allocation_id, batch_size=2000)
+    await run_allocation(unit_of_work(sessions), ledger, allocation_id, batch_size=2000)
     elapsed = time.perf_counter() - t
     # reference: rows of the same shape and size as the grant events (ids, stream, version,
     # JSON payload, hash, time), built here and written with the driver's multi-row
@@ -355,8 +363,7 @@ async def bench_ledger_reserve_capture(
             rid = uuid.uuid4()
             ctx = EventContext.new("bench")
             async with transaction(sessions) as s:
-                await ledger.execute(
-                    s,
+                await execute(
                     ReserveCredits(
                         account_id=account,
                         reservation_id=rid,
@@ -364,11 +371,12 @@ async def bench_ledger_reserve_capture(
                         amount=10,
                         course=course,
                     ),
-                    ctx,
+                    ledger.context(s, ctx),
                 )
             async with transaction(sessions) as s:
-                await ledger.execute(
-                    s, CaptureReservation(account_id=account, reservation_id=rid, amount=10), ctx
+                await execute(
+                    CaptureReservation(account_id=account, reservation_id=rid, amount=10),
+                    ledger.context(s, ctx),
                 )
             done += 1
             i += clients

@@ -8,8 +8,9 @@ that schema). Nothing here knows any service's tables.
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,16 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
             yield session
         for outbox in session.sync_session.info.pop("outboxes", ()):
             outbox.wake()
+
+
+UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+"""Opens one transaction: a service's ``rt.uow``, or :func:`unit_of_work` of a sessionmaker
+where there is no runtime (the CLI, tests, benchmarks)."""
+
+
+def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> UnitOfWork:
+    """The unit of work over ``sessions``: each call opens one :func:`transaction`."""
+    return partial(transaction, sessions)
 
 
 def migrations_dir(service: str) -> Path:

@@ -161,10 +161,12 @@ def sweep_command() -> None:
     """Expire lots and reservations that are due now."""
 
     async def go() -> int:
-        from shared.db import make_sessionmaker
+        from shared.db import make_sessionmaker, unit_of_work
 
         async with service_engine("ledger") as engine:
-            return await sweep_once(make_sessionmaker(engine), Ledger(Outbox("ledger")))
+            return await sweep_once(
+                unit_of_work(make_sessionmaker(engine)), Ledger(Outbox("ledger"))
+            )
 
     typer.echo(f"appended {asyncio.run(go())} expiry events")
 
@@ -192,7 +194,7 @@ def allocate_command(
         year = int(target)
 
     async def go() -> dict[str, Any] | str:
-        from shared.db import make_sessionmaker
+        from shared.db import make_sessionmaker, unit_of_work
 
         async with service_engine("ledger") as engine:
             sessions = make_sessionmaker(engine)
@@ -215,7 +217,10 @@ def allocate_command(
                 label=f"allocating {run['year']}",
             ) as bar:
                 await allocation.run_allocation(
-                    sessions, Ledger(Outbox("ledger")), run["allocation_id"], progress=bar.update
+                    unit_of_work(sessions),
+                    Ledger(Outbox("ledger")),
+                    run["allocation_id"],
+                    progress=bar.update,
                 )
             async with sessions() as s:
                 return await runs.get_allocation(s, run["allocation_id"]) or "vanished"

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import command_for_event
 from services.ledger.handlers import Ledger
+from services.ledger.handlers.wallets import execute as execute_command
 from services.ledger.store.projections import set_agency
 from shared.events import Envelope
 from shared.events.accounts import (
@@ -28,7 +29,7 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
     async def execute(session: AsyncSession, env: Envelope, event: Event) -> None:
         command = command_for_event(event)
         if command is not None:
-            await ledger.execute(session, command, EventContext.caused_by(env))
+            await execute_command(command, ledger.context(session, EventContext.caused_by(env)))
 
     async def opened(session: AsyncSession, env: Envelope, event: AccountOpened) -> None:
         await set_agency(session, event.account_id, event.agency_id)

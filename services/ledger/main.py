@@ -38,12 +38,12 @@ async def run_allocations(rt: ServiceRuntime) -> None:
     """Run approved allocations as their approvals commit, and resume those a crash
     interrupted."""
     parts = components_of(rt, LedgerComponents)
-    await allocation.allocation_worker(rt.sessions, parts.ledger, parts.waker)
+    await allocation.allocation_worker(rt.uow, parts.ledger, parts.waker)
 
 
 async def sweep_expiries(rt: ServiceRuntime) -> None:
     """Expire lots and reservations as they fall due."""
-    await sweeps.sweep_forever(rt.sessions, components_of(rt, LedgerComponents).ledger)
+    await sweeps.sweep_forever(rt.uow, components_of(rt, LedgerComponents).ledger)
 
 
 def definition() -> ServiceDefinition:

@@ -44,7 +44,7 @@ from services.ledger.deps import (
     idempotent,
 )
 from services.ledger.domain import EntitlementPolicy, PolicyTerms
-from services.ledger.handlers import proposals
+from services.ledger.handlers import proposals, wallets
 from services.ledger.store import runs
 from shared.approvals import Proposal
 from shared.errors import ConflictError, NotFoundError
@@ -74,8 +74,7 @@ async def grant(
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         await authorize_account(session, principal, body.account_id)
         lot_id = uuid.uuid4()
-        outcome = await parts.ledger.execute(
-            session,
+        outcome = await wallets.execute(
             GrantCredits(
                 account_id=body.account_id,
                 lot_id=lot_id,
@@ -86,7 +85,7 @@ async def grant(
                 expires_at=body.expires_at,
                 earmark=body.earmark,
             ),
-            ctx_for(principal),
+            parts.ledger.context(session, ctx_for(principal)),
             idempotency_key=request.headers.get("idempotency-key"),
         )
         if not outcome.events:
@@ -133,9 +132,8 @@ async def put_policy(
     1,000,000.00, i.e. 100,000,000 minor units). It is in force once ``finance`` approves the
     proposal; until then the year has no policy and no allocation can run for it."""
     async with rt.uow() as session:
-        proposal = await proposals.propose_policy(
-            session, parts.four_eyes, principal, ctx_for(principal), year, body
-        )
+        ctx = parts.ledger.context(session, ctx_for(principal))
+        proposal = await proposals.propose_policy(year, body, principal, parts.four_eyes, ctx)
     return accepted(proposal, parts.clock.now())
 
 
@@ -215,9 +213,8 @@ async def start_allocation(
     sees the proposal and the run."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        proposal = await proposals.propose_allocation(
-            session, parts.four_eyes, principal, ctx_for(principal), body.year
-        )
+        ctx = parts.ledger.context(session, ctx_for(principal))
+        proposal = await proposals.propose_allocation(body.year, principal, parts.four_eyes, ctx)
         return proposed(proposal, parts.clock.now())
 
     return await idempotent(rt, request, principal, body, effect)
@@ -260,9 +257,8 @@ async def reverse(
         command = ReverseEntry(
             account_id=account_id, target=body.target, reason=body.reason, actor=principal.actor
         )
-        proposal = await proposals.propose_reversal(
-            session, parts.four_eyes, parts.ledger, principal, ctx_for(principal), command
-        )
+        ctx = parts.ledger.context(session, ctx_for(principal))
+        proposal = await proposals.propose_reversal(command, principal, parts.four_eyes, ctx)
         return proposed(proposal, parts.clock.now())
 
     return await idempotent(rt, request, principal, body, effect, required=True)
