@@ -6,7 +6,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test up down lint bench schemas kafka-jars clean help manifests-tools manifests-check
+.PHONY: run test up down lint bench schemas kafka-jars clean help manifests-tools manifests-check \
+	container-tools images compose-up compose-down
 
 help:
 	@echo "make run    - the whole system in one process (embedded PostgreSQL, port 8000)"
@@ -16,6 +17,8 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks; figures printed and written to bench-results/"
 	@echo "make manifests-check - render deploy/k8s overlays and validate them (and the compose file)"
+	@echo "make images - the services, Kafka and PostgreSQL images (podman, Debian root filesystem)"
+	@echo "make compose-up / compose-down - the compose stack of deploy/compose.yaml (podman-compose)"
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -115,4 +118,59 @@ manifests-tools: .cache/bin/kustomize .cache/bin/kubeconform $(SCHEMAS)/kubernet
 	$(SCHEMAS)/crds/.done $(SCHEMAS)/compose-spec.json
 
 manifests-check: manifests-tools
-	$(BIN)/python -m ila.manifests check deploy/k8s/overlays/dev deploy/k8s/overlays/prod
+	$(BIN)/python -m ila.manifests check deploy/k8s/overlays/dev deploy/k8s/overlays/prod \
+	  --compose deploy/compose.yaml
+
+# -- images and the compose stack (podman). The base is a Debian bookworm root filesystem made
+# by mmdebstrap from Debian's packages (versions pinned in the Containerfiles' ARGs); the
+# timestamps are those of the snapshot the machine's sources follow.
+IMAGE_TAG          ?= 0.1.0
+SOURCE_DATE_EPOCH  ?= 1747699200
+DEBIAN_MIRROR      ?= http://deb.debian.org
+IMAGES             := .cache/images
+CONTAINERS_CONF    := $(CURDIR)/deploy/containers/containers.conf
+PODMAN             := CONTAINERS_CONF=$(CONTAINERS_CONF) podman
+BUILD              := $(PODMAN) build --network host --timestamp $(SOURCE_DATE_EPOCH) --build-arg BASE=localhost/ila-base:bookworm
+COMPOSE            := CONTAINERS_CONF=$(CONTAINERS_CONF) $(BIN)/podman-compose --env-file var/compose.env -f deploy/compose.yaml
+
+container-tools:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap; }
+
+$(IMAGES)/base.tar: | container-tools
+	mkdir -p $(IMAGES)
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) mmdebstrap --variant=apt --format=tar \
+	  --include=ca-certificates,tini,python3,python3-venv bookworm $@.part \
+	  "deb $(DEBIAN_MIRROR)/debian bookworm main" \
+	  "deb $(DEBIAN_MIRROR)/debian bookworm-updates main" \
+	  "deb $(DEBIAN_MIRROR)/debian-security bookworm-security main"
+	mv $@.part $@
+
+$(IMAGES)/base.imported: $(IMAGES)/base.tar
+	$(PODMAN) import $< localhost/ila-base:bookworm
+	touch $@
+
+images: container-tools kafka-jars $(IMAGES)/base.imported
+	cp /etc/ssl/certs/ca-certificates.crt $(IMAGES)/build-ca.crt
+	$(BUILD) -f deploy/containers/services.Containerfile -t localhost/ila-services:$(IMAGE_TAG) .
+	rm -f $(IMAGES)/build-ca.crt
+	rm -rf $(IMAGES)/kafka $(IMAGES)/postgres
+	mkdir -p $(IMAGES)/kafka/bin $(IMAGES)/postgres/bin
+	cp -rL .cache/kafka/libs $(IMAGES)/kafka/libs
+	cp deploy/kafka/log4j2.properties $(IMAGES)/kafka/
+	cp deploy/containers/bin/ila-kafka-* $(IMAGES)/kafka/bin/
+	cp deploy/containers/bin/ila-postgres-* $(IMAGES)/postgres/bin/
+	$(BUILD) -f deploy/containers/kafka.Containerfile -t localhost/ila-kafka:$(IMAGE_TAG) $(IMAGES)/kafka
+	$(BUILD) -f deploy/containers/postgres.Containerfile -t localhost/ila-postgres:$(IMAGE_TAG) $(IMAGES)/postgres
+
+# fresh random secrets for the local stack, written once (var/ is not committed)
+var/compose.env: | $(STAMP)
+	mkdir -p var
+	$(BIN)/python -c 'import secrets; print("\n".join(f"{k}={secrets.token_urlsafe(32)}" for k in ("ILA_POSTGRES_PASSWORD", "ILA_DB_PASSWORD_ACCOUNTS", "ILA_DB_PASSWORD_LEDGER", "ILA_DB_PASSWORD_CATALOGUE", "ILA_DB_PASSWORD_PAYMENTS", "ILA_JWT_SECRET", "ILA_NATIONAL_ID_PEPPER", "ILA_CREDENTIAL_KEY_SEED")))' > $@
+	chmod 600 $@
+
+compose-up: $(STAMP) var/compose.env
+	$(COMPOSE) up -d
+
+compose-down: $(STAMP) var/compose.env
+	$(COMPOSE) down --volumes

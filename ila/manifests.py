@@ -213,7 +213,9 @@ def compose_problems(compose: Path, schema: Path = COMPOSE_SCHEMA) -> list[str]:
 
     spec = json.loads(schema.read_text())
     document = yaml.safe_load(compose.read_text())
-    validator = jsonschema.Draft7Validator(spec)
+    cls = jsonschema.validators.validator_for(spec)  # the draft the schema declares (2020-12)
+    cls.check_schema(spec)
+    validator = cls(spec)
     return [
         f"{'/'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
         for error in sorted(validator.iter_errors(document), key=lambda e: list(e.path))
