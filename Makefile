@@ -130,7 +130,7 @@ DEBIAN_MIRROR      ?= http://deb.debian.org
 IMAGES             := .cache/images
 CONTAINERS_CONF    := $(CURDIR)/deploy/containers/containers.conf
 PODMAN             := CONTAINERS_CONF=$(CONTAINERS_CONF) podman
-BUILD              := $(PODMAN) build --network host --timestamp $(SOURCE_DATE_EPOCH) --build-arg BASE=localhost/ila-base:bookworm
+BUILD              := $(PODMAN) build --format docker --network host --timestamp $(SOURCE_DATE_EPOCH) --build-arg BASE=localhost/ila-base:bookworm
 COMPOSE            := CONTAINERS_CONF=$(CONTAINERS_CONF) $(BIN)/podman-compose --env-file var/compose.env -f deploy/compose.yaml
 
 container-tools:
