@@ -131,7 +131,9 @@ IMAGES             := .cache/images
 CONTAINERS_CONF    := $(CURDIR)/deploy/containers/containers.conf
 PODMAN             := CONTAINERS_CONF=$(CONTAINERS_CONF) podman
 BUILD              := $(PODMAN) build --format docker --network host --timestamp $(SOURCE_DATE_EPOCH) --build-arg BASE=localhost/ila-base:bookworm
-COMPOSE            := CONTAINERS_CONF=$(CONTAINERS_CONF) $(BIN)/podman-compose --env-file var/compose.env -f deploy/compose.yaml
+COMPOSE_PROJECT    ?= ila
+COMPOSE_ENV        ?= var/compose.env
+COMPOSE            := CONTAINERS_CONF=$(CONTAINERS_CONF) $(BIN)/podman-compose -p $(COMPOSE_PROJECT) --env-file $(COMPOSE_ENV) -f deploy/compose.yaml
 
 container-tools:
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || \
@@ -169,8 +171,16 @@ var/compose.env: | $(STAMP)
 	$(BIN)/python -c 'import secrets; print("\n".join(f"{k}={secrets.token_urlsafe(32)}" for k in ("ILA_POSTGRES_PASSWORD", "ILA_DB_PASSWORD_ACCOUNTS", "ILA_DB_PASSWORD_LEDGER", "ILA_DB_PASSWORD_CATALOGUE", "ILA_DB_PASSWORD_PAYMENTS", "ILA_JWT_SECRET", "ILA_NATIONAL_ID_PEPPER", "ILA_CREDENTIAL_KEY_SEED")))' > $@
 	chmod 600 $@
 
-compose-up: $(STAMP) var/compose.env
-	$(COMPOSE) up -d
+# In phases, each one-shot job run to completion (its exit status checked) before what
+# needs it: podman 4.3 runs no health checks without systemd and trips over the
+# dependencies of exited containers, so the depends_on conditions of deploy/compose.yaml
+# (which docker compose and newer podman honour) are enforced here step by step.
+COMPOSE_JOBS := topics accounts-migrate ledger-migrate catalogue-migrate payments-migrate
 
-compose-down: $(STAMP) var/compose.env
+compose-up: $(STAMP) $(COMPOSE_ENV)
+	$(COMPOSE) up -d --no-deps kafka1 kafka2 kafka3 postgres
+	for job in $(COMPOSE_JOBS); do $(COMPOSE) run --rm --no-deps $$job || exit 1; done
+	$(COMPOSE) up -d --no-deps accounts ledger catalogue payments
+
+compose-down: $(STAMP) $(COMPOSE_ENV)
 	$(COMPOSE) down --volumes

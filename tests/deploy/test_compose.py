@@ -63,17 +63,23 @@ def test_three_brokers_with_three_copies_and_two_in_sync() -> None:
         assert broker["restart"] == "unless-stopped" and broker["healthcheck"]
 
 
-def test_topics_are_made_with_their_retention_before_any_service_starts() -> None:
+def test_topics_are_made_with_their_copies_and_retention_before_any_service_starts() -> None:
+    from ila.topics import ONE_YEAR_MS, specs
+
     services = stack()
-    specs = dict(
-        (name, config)
-        for name, _, config in (
-            line.split(":") for line in services["topics"]["environment"]["KAFKA_TOPICS"].split()
-        )
-    )
+    job = services["topics"]
+    assert job["entrypoint"][-3:] == ["python", "-m", "ila.topics"]
+    args = dict(zip(job["command"][::2], job["command"][1::2], strict=True))
+    assert args == {
+        "--replication": "3",
+        "--min-insync": "2",
+        "--retention-ms": str(ONE_YEAR_MS),
+    }
+    topics = {t.name: t.config for t in specs(6, ONE_YEAR_MS, 2)}
     expected = {topic_for(s) for s in SERVICES} | {f"{topic_for(s)}.dlt" for s in SERVICES}
-    assert set(specs) == expected
-    assert "retention.ms=-1" in specs[topic_for("ledger")].split(",")
+    assert set(topics) == expected
+    assert topics[topic_for("ledger")]["retention.ms"] == "-1"
+    assert topics[topic_for("accounts")]["retention.ms"] == str(ONE_YEAR_MS)
     for name in SERVICES:
         depends = services[name]["depends_on"]
         assert depends["topics"]["condition"] == "service_completed_successfully"
