@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: run test up down lint bench schemas kafka-jars clean help manifests-tools manifests-check \
-	container-tools images compose-up compose-down
+	container-tools system-postgres images compose-up compose-down
 
 help:
 	@echo "make run    - the whole system in one process (embedded PostgreSQL, port 8000)"
@@ -32,7 +32,7 @@ kafka-jars: $(STAMP)
 run: $(STAMP)
 	$(BIN)/ila run
 
-test: $(STAMP) kafka-jars manifests-tools
+test: $(STAMP) kafka-jars manifests-tools system-postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 up: $(STAMP) kafka-jars
@@ -135,6 +135,10 @@ COMPOSE_PROJECT    ?= ila
 COMPOSE_ENV        ?= var/compose.env
 COMPOSE            := CONTAINERS_CONF=$(CONTAINERS_CONF) $(BIN)/podman-compose -p $(COMPOSE_PROJECT) --env-file $(COMPOSE_ENV) -f deploy/compose.yaml
 
+# the TLS tests need a PostgreSQL built with SSL (the embedded wheel's is not): Debian's
+system-postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 container-tools:
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap; }
