@@ -40,11 +40,13 @@ class EnrolmentRequested(_EnrolmentEvent):
 
 @event("payments.CaptureRequested")
 class CaptureRequested(_EnrolmentEvent):
-    """A claim was approved: capture this much of the reservation, release the rest."""
+    """A claim was approved: capture this much of the reservation (a part, named by the
+    claim); ``final`` releases the rest, otherwise it stays reserved for a later claim."""
 
     reservation_id: uuid.UUID
     claim_id: uuid.UUID
     amount: int = Field(gt=0)
+    final: bool = True
 
 
 @event("payments.ReleaseRequested")

@@ -17,8 +17,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.commands import Command
+from services.ledger.commands import CaptureReservation, Command, ReserveCredits
 from services.ledger.domain import WalletState, decide, evolve, replay
+from services.ledger.domain.errors import LedgerError
+from services.ledger.domain.reservations import capture_refused, reservation_refused
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from services.ledger.store.events import Head
@@ -114,6 +116,30 @@ class Ledger:
             idempotency_key=idempotency_key,
         )
         return Outcome(events, after)
+
+    async def refuse(
+        self,
+        session: AsyncSession,
+        command: Command,
+        error: LedgerError,
+        ctx: EventContext,
+        *,
+        now: datetime | None = None,
+    ) -> Outcome:
+        """Answer a reservation or a capture that ``decide`` refused with ``error``: the
+        refusal is an event (``ReservationRejected``, ``CaptureRejected``), so the service
+        that asked hears of it. Any other command's error is raised again."""
+        now = now or self.clock.now()
+        state, head = await self.load(session, command.account_id)
+        event: LedgerEvent
+        if isinstance(command, CaptureReservation):
+            event = capture_refused(state, command, error, now)
+        elif isinstance(command, ReserveCredits):
+            event = reservation_refused(state, command, error, now)
+        else:
+            raise error
+        after = await self.append(session, command.account_id, state, head, [event], ctx, now=now)
+        return Outcome([event], after)
 
     async def append(
         self,

@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.payments.domain import claims as claim_rules
 from services.payments.domain import enrolments as rules
 from services.payments.domain import reservations
+from services.payments.domain.claims import Claim
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.reservations import Reservation, ReservationMove
-from services.payments.handlers import Context
+from services.payments.handlers import Context, claims
 from services.payments.store import claims as claim_store
 from services.payments.store import rows
 from shared.events.ledger import (
+    CaptureRejected,
     CreditsReserved,
     ReservationCaptured,
     ReservationRejected,
@@ -51,8 +53,14 @@ async def on_reserved(event: CreditsReserved, ctx: Context) -> None:
     if res is None:
         return
     now = ctx.now
-    await rows.save(session, res, reservations.reserved(res, event.amount, now))
+    reserved = reservations.reserved(res, event.amount, now)
+    await rows.save(session, res, reserved)
     enrolment = await _enrolment_of(session, res)
+    waiting = await claim_store.claim_awaiting_reservation(session, res.reservation_id)
+    if waiting is not None:
+        # reserved again for a claim an operator retried: its capture follows
+        await claims.request_capture(waiting, enrolment, reserved, ctx)
+        return
     if enrolment.reservation_id != res.reservation_id:
         return
     await ctx.apply(enrolment, rules.on_reserved(enrolment, event, now))
@@ -72,15 +80,28 @@ async def on_rejected(event: ReservationRejected, ctx: Context) -> None:
     await ctx.apply(enrolment, decided)
 
 
+async def _claim_of(
+    session: AsyncSession, reservation_id: uuid.UUID, capture_id: uuid.UUID | None
+) -> Claim | None:
+    """The claim a capture (or its refusal) answers: named by the part's id, or (an answer
+    to a request made before parts had ids) the one waiting on the reservation."""
+    if capture_id is not None:
+        return await rows.get(session, Claim, capture_id, lock=True)
+    return await claim_store.claim_awaiting_capture(session, reservation_id)
+
+
 async def on_captured(event: ReservationCaptured, ctx: Context) -> None:
     session = ctx.session
     res = await _answered(session, event.reservation_id, "capture")
     if res is None:
         return
+    claim = await _claim_of(session, res.reservation_id, event.capture_id)
+    if claim is not None and claim.captured > 0:
+        return  # this part was applied already
     now = ctx.now
-    await rows.save(session, res, reservations.captured(res, event.amount, event.released, now))
+    moved = reservations.captured(res, event.amount, event.released, event.final, now)
+    await rows.save(session, res, moved)
     enrolment = await _enrolment_of(session, res)
-    claim = await claim_store.claim_awaiting_capture(session, res.reservation_id)
     if claim is None:
         log.warning("capture of reservation %s matches no claim", res.reservation_id)
         after = rules.on_captured(enrolment, event.amount, event.released, False, now)
@@ -91,6 +112,15 @@ async def on_captured(event: ReservationCaptured, ctx: Context) -> None:
     after = rules.on_captured(enrolment, event.amount, event.released, completion, now)
     await rows.save(session, enrolment, after)
     await ctx.emit(*claim_rules.certified(enrolment, claim))
+
+
+async def on_capture_rejected(event: CaptureRejected, ctx: Context) -> None:
+    """The ledger refused a capture: the claim stops (``capture_rejected``) until an
+    operator retries or abandons it; nothing of it is paid."""
+    claim = await _claim_of(ctx.session, event.reservation_id, event.capture_id)
+    if claim is None or claim.captured > 0 or not claim.capture_requested:
+        return  # not ours, or answered already
+    await rows.save(ctx.session, claim, claim_rules.capture_refused(claim, event.reason, ctx.now))
 
 
 async def on_released(event: ReservationReleased, ctx: Context) -> None:

@@ -58,6 +58,19 @@ async def claim_awaiting_capture(session: AsyncSession, reservation_id: uuid.UUI
     )
 
 
+async def claim_awaiting_reservation(
+    session: AsyncSession, reservation_id: uuid.UUID
+) -> Claim | None:
+    """A claim an operator retried that waits for this (new) reservation to be captured."""
+    return await one(
+        session,
+        Claim,
+        "SELECT * FROM payments.claims WHERE reservation_id = :r AND status = 'approved' "
+        "AND NOT capture_requested AND captured = 0 FOR UPDATE",
+        {"r": reservation_id},
+    )
+
+
 async def unpaid_claims_of_provider(session: AsyncSession, provider_id: str) -> list[Claim]:
     return await many(
         session,
