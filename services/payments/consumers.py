@@ -62,7 +62,12 @@ def register(consumer: EventConsumer, payments: Payments) -> None:
         await projections.apply_ledger_event(session, event)
 
     consumer.on(CreditsGranted)(lot_event)
-    consumer.on(EntryReversed)(lot_event)
+
+    @consumer.on(EntryReversed)
+    async def reversed_entry(session: AsyncSession, env: Envelope, event: EntryReversed) -> None:
+        await projections.apply_ledger_event(session, event)
+        ctx = payments.context(session, EventContext.caused_by(env))
+        await saga.on_capture_reversed(event, ctx)
 
     @consumer.on(CreditsReserved)
     async def reserved(session: AsyncSession, env: Envelope, event: CreditsReserved) -> None:

@@ -148,6 +148,17 @@ class ClaimContested(_ClaimEvent):
     reason_code: str
 
 
+@event("payments.ClaimReversed")
+class ClaimReversed(_ClaimEvent):
+    """The ledger reversed the capture the claim was paid from. An unpaid claim is stopped
+    (never paid); a claim already paid (or in a payout) becomes a ``recovery`` of ``amount``
+    netted from the provider's next payouts. The catalogue revokes the credential of a
+    reversed completion."""
+
+    amount: int = Field(gt=0)
+    recovery: bool
+
+
 class _PayoutEvent(Event):
     payout_id: uuid.UUID
     provider_id: str

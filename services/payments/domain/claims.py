@@ -19,6 +19,7 @@ from typing import Any, Literal
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.errors import PaymentsError
 from services.payments.domain.machine import target
+from services.payments.domain.recoveries import Recovery, owed
 from services.payments.domain.reservations import Reservation
 from shared.events.base import Event
 from shared.events.payments import (
@@ -26,13 +27,22 @@ from shared.events.payments import (
     ClaimApproved,
     ClaimHeld,
     ClaimRejected,
+    ClaimReversed,
     CompletionCertified,
 )
 
 ClaimStatus = Literal[
-    "approved", "held", "rejected", "captured", "in_payout", "paid", "capture_rejected"
+    "approved",
+    "held",
+    "rejected",
+    "captured",
+    "in_payout",
+    "paid",
+    "capture_rejected",
+    "reversed",
 ]
 ClaimMove = Literal[
+    "reverse",
     "request_capture",
     "refuse_capture",
     "retry_capture",
@@ -65,6 +75,8 @@ TRANSITIONS: dict[ClaimMove, tuple[frozenset[ClaimStatus], ClaimStatus]] = {
     # the ledger refused the capture: never paid until an operator retries or abandons it
     "refuse_capture": (frozenset({"approved"}), "capture_rejected"),
     "retry_capture": (frozenset({"capture_rejected"}), "approved"),
+    # the ledger reversed the capture before the claim was paid: it never will be
+    "reverse": (frozenset({"captured", "held"}), "reversed"),
     # bound to a payout, freed again (held when its provider was suspended meanwhile), paid
     "bind": (frozenset({"captured"}), "in_payout"),
     "unbind": (frozenset({"in_payout"}), "captured"),
@@ -305,3 +317,16 @@ def nothing_reserved(claim: Claim, now: datetime) -> Decided:
     """A hold lifted when the credit is gone: the claim is rejected."""
     after = moved(claim, "reject", now, reason="nothing_reserved")
     return after, [ClaimRejected(**ref(after), reason="nothing_reserved")]
+
+
+def capture_reversed(claim: Claim, now: datetime) -> tuple[Claim, Recovery | None, list[Event]]:
+    """The ledger reversed the capture the claim was paid from: an unpaid claim is stopped
+    (``reversed``); a claim paid, or bound to a payout, stays as it is and the provider owes
+    its amount back (a :class:`Recovery`, netted from its next payouts)."""
+    if claim.captured == 0 or claim.status in ("reversed", "rejected"):
+        return claim, None, []
+    if claim.status in ("in_payout", "paid"):
+        recovery = owed(claim.provider_id, claim.claim_id, claim.captured, now)
+        return claim, recovery, [ClaimReversed(**ref(claim), amount=claim.captured, recovery=True)]
+    after = moved(claim, "reverse", now, reason="capture_reversed")
+    return after, None, [ClaimReversed(**ref(after), amount=claim.captured, recovery=False)]

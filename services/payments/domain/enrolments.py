@@ -20,8 +20,7 @@ from services.payments.config import PaymentsConfig
 from services.payments.domain.errors import PaymentsError
 from services.payments.domain.fees import credit_request, participation_fee
 from services.payments.domain.machine import target
-from services.payments.domain.reservations import Reservation, course_ref, reservation_expiry
-from services.payments.domain.reservations import request as request_reservation
+from services.payments.domain.reservations import course_ref, reservation_expiry
 from services.payments.domain.views import (
     AccountView,
     CourseView,
@@ -360,42 +359,3 @@ def on_released(e: Enrolment, amount: int, expired: bool, now: datetime) -> Enro
     if expired and e.status == "confirmed":
         after = moved(after, "lapse", now, reason="reservation_expired", decided_at=now)
     return after
-
-
-def retry_reservation(
-    config: PaymentsConfig,
-    e: Enrolment,
-    course: CourseView,
-    reservation_id: uuid.UUID,
-    now: datetime,
-) -> tuple[Enrolment, Reservation, EnrolmentRequested]:
-    """An operator asks the ledger again, under a new reservation id, for an enrolment whose
-    request it refused as written."""
-    if e.status != "reservation_rejected":
-        raise PaymentsError("not_reservation_rejected", f"the enrolment is {e.status}")
-    after = moved(e, "retry_reservation", now, reservation_id=reservation_id, reason=None)
-    reservation = request_reservation(
-        reservation_id=reservation_id,
-        enrolment_id=e.enrolment_id,
-        account_id=e.account_id,
-        amount=e.requested,
-        up_to=e.accept_co_payment,
-        now=now,
-    )
-    request = credit_requested(
-        config, e, e.enrolment_id, course, reservation_id, e.requested, e.accept_co_payment, now
-    )
-    return after, reservation, request
-
-
-def abandon(e: Enrolment, now: datetime) -> Decided:
-    """An operator gives up on an enrolment the ledger refused: it ends, its seat is free."""
-    if e.status != "reservation_rejected":
-        raise PaymentsError("not_reservation_rejected", f"the enrolment is {e.status}")
-    return rejected(e, "reject", "abandoned_by_operator", now)
-
-
-def time_out(e: Enrolment, now: datetime) -> Decided:
-    """The ledger did not answer in time: the enrolment expires and frees its seat (credit
-    reserved late is given back: :func:`on_reserved`)."""
-    return rejected(e, "time_out", "reservation_timeout", now)

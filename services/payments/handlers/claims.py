@@ -56,7 +56,7 @@ async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
         starts_on=enrolment.starts_on,
         ends_on=enrolment.ends_on,
         reservation_status=reservation.status if reservation else None,
-        reserved_now=reservation.amount if reservation else 0,
+        reserved_now=reservation.held if reservation else 0,
     )
     earlier = [(c.milestone, c.status) for c in await store.claims_of(session, cmd.enrolment_id)]
     decision = submission.decide_claim(

@@ -25,6 +25,7 @@ from services.payments.store import rows
 from shared.events.ledger import (
     CaptureRejected,
     CreditsReserved,
+    EntryReversed,
     ReservationCaptured,
     ReservationRejected,
     ReservationReleased,
@@ -73,6 +74,11 @@ async def on_rejected(event: ReservationRejected, ctx: Context) -> None:
         return
     now = ctx.now
     await rows.save(session, res, reservations.refused(res, event.reason, now))
+    waiting = await claim_store.claim_awaiting_reservation(session, res.reservation_id)
+    if waiting is not None:
+        # the credit for a claim an operator retried is not there: back to the operator
+        await rows.save(session, waiting, claim_rules.capture_refused(waiting, event.reason, now))
+        return
     enrolment = await _enrolment_of(session, res)
     if enrolment.reservation_id != res.reservation_id:
         return
@@ -133,3 +139,18 @@ async def on_released(event: ReservationReleased, ctx: Context) -> None:
     await rows.save(session, res, reservations.released(res, event.amount, expired, now))
     enrolment = await _enrolment_of(session, res)
     await rows.save(session, enrolment, rules.on_released(enrolment, event.amount, expired, now))
+
+
+async def on_capture_reversed(event: EntryReversed, ctx: Context) -> None:
+    """An admin reversed a capture in the ledger: the claims it paid are stopped (unpaid) or
+    owed back by the provider (paid: a recovery netted from its next payouts)."""
+    if event.target_event != "ledger.ReservationCaptured" or event.reservation_id is None:
+        return
+    session = ctx.session
+    for claim in await claim_store.claims_captured_from(session, event.reservation_id):
+        after, recovery, events = claim_rules.capture_reversed(claim, ctx.now)
+        if recovery is not None:
+            if await claim_store.recovery_of(session, claim.claim_id) is not None:
+                continue  # owed already
+            await rows.insert(session, recovery)
+        await ctx.apply(claim, (after, events))

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from services.ledger.commands import ExpireReservations
+from services.ledger.commands import ExpireReservations, SuspendWallet
 from services.ledger.deps import LedgerComponents
 from services.payments.deps import Components
 from services.payments.handlers import enrolments as enrolment_handlers
@@ -98,6 +98,36 @@ async def test_an_operator_abandons_a_refused_capture_and_nothing_is_paid(world:
     assert (await world.released_run(world.admin))["payouts"] == []
 
 
+async def test_a_retry_the_ledger_cannot_reserve_for_goes_back_to_the_operator(
+    world: World,
+) -> None:
+    account, e = await running(world)
+    ledger_rt = world.app.state.runtimes["ledger"]
+    await ledger_rt.relay.stop()
+    await _expire_in_the_ledger(world, account)
+    r = await world.claim("p1", str(e["enrolment_id"]), rate=100)
+    claim_id = r.json()["claim_id"]
+    ledger_rt.relay.start()
+    await eventually(
+        lambda: world.claim_status(claim_id), lambda c: c["status"] == "capture_rejected"
+    )
+    # the cause is not removed yet: the wallet is suspended
+    ledger = components_of(ledger_rt, LedgerComponents).ledger
+    async with ledger_rt.uow() as session:
+        await ledger.execute(
+            session,
+            SuspendWallet(account_id=uuid.UUID(account), reason="check"),
+            EventContext.new("system:test"),
+        )
+    r = await world.c.post(f"/v1/claims/{claim_id}/retry", headers=world.admin)
+    assert r.json()["status"] == "approved", r.text
+    claim = await eventually(
+        lambda: world.claim_status(claim_id), lambda c: c["status"] == "capture_rejected"
+    )
+    assert claim["reason"] == "account_suspended"
+    assert (await world.balance(account))["spent_total"] == 0
+
+
 async def test_a_reservation_refused_as_written_waits_for_an_operator(world: World) -> None:
     account = await world.account(credit=500_000)
     course = await world.course("p1", price=100_000, starts_in=-1)
@@ -175,3 +205,74 @@ async def test_an_enrolment_the_ledger_never_answers_expires_and_frees_its_seat(
         lambda: world.balance(account), lambda b: b["reserved"] == 0 and b["available"] == 500_000
     )
     assert (await world.enrolment(enrolment_id))["status"] == "expired"
+
+
+async def _reverse_capture(world: World, account: str, claim_id: str) -> None:
+    """An admin proposes the reversal of the claim's capture in the ledger; finance
+    approves it."""
+    async with world.rt.sessions() as session:
+        reservation = await session.scalar(
+            text("SELECT reservation_id FROM payments.claims WHERE claim_id = :c"),
+            {"c": claim_id},
+        )
+    r = await world.c.post(
+        f"/v1/ledger/accounts/{account}/reversals",
+        headers={**world.admin, "Idempotency-Key": uuid.uuid4().hex},
+        json={
+            "target": {"kind": "capture", "reservation_id": str(reservation)},
+            "reason": "training never given",
+        },
+    )
+    assert r.status_code == 202, r.text
+    r = await world.c.post(
+        f"/v1/ledger/approvals/{r.json()['approval_id']}/approve", headers=world.finance
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_a_reversed_capture_stops_an_unpaid_claim(world: World) -> None:
+    account, e = await running(world)
+    r = await world.claim("p1", str(e["enrolment_id"]), rate=100)
+    claim_id = r.json()["claim_id"]
+    await world.payable(claim_id)
+    await _reverse_capture(world, account, claim_id)
+    claim = await eventually(
+        lambda: world.claim_status(claim_id), lambda c: c["status"] == "reversed"
+    )
+    assert claim["reason"] == "capture_reversed"
+    assert "ila.payments.ClaimReversed.v1" in await world.outbox_types()
+    assert (await world.released_run(world.admin))["payouts"] == []
+    assert (await world.balance(account))["available"] == 500_000  # the credit came back
+
+
+async def test_a_reversed_capture_of_a_paid_claim_is_owed_back(world: World) -> None:
+    account, e = await running(world)
+    r = await world.claim("p1", str(e["enrolment_id"]), rate=100)
+    claim_id = r.json()["claim_id"]
+    await world.payable(claim_id)
+    run = await world.released_run(world.admin)
+    assert [p["amount"] for p in run["payouts"]] == [100_000]
+    await _reverse_capture(world, account, claim_id)
+
+    async def owed() -> list[tuple[object, ...]]:
+        async with world.rt.sessions() as session:
+            rows = await session.execute(
+                text("SELECT provider_id, amount, status FROM payments.recoveries")
+            )
+            return [tuple(row) for row in rows]
+
+    assert await eventually(owed, lambda rows: len(rows) == 1) == [("p1", 100_000, "open")]
+    assert (await world.claim_status(claim_id))["status"] == "in_payout"
+    # delivered again: owed once
+    await _redeliver_reversal(world, account)
+    assert len(await owed()) == 1
+
+
+async def _redeliver_reversal(world: World, account: str) -> None:
+    messages = [
+        m
+        for m in await world.ledger_messages(account)
+        if Envelope.from_bytes(m.value).type == "ila.ledger.EntryReversed.v1"
+    ]
+    assert messages
+    await world.rt.consumer.handle_batch(messages)
