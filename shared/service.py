@@ -230,8 +230,9 @@ def build_app(
     from shared.dead_letters_api import dead_letters_router
 
     for d in definitions:
-        app.include_router(d.router)
+        # before the service's own routes: ``/v1/accounts/dead-letters`` is no account id
         app.include_router(dead_letters_router(d.name))
+        app.include_router(d.router)
     return app
 
 

@@ -107,6 +107,21 @@ async def test_an_admin_lists_shows_and_replays_dead_letters_after_a_fix(
     assert sorted(i["status"] for i in r.json()["items"]) == ["open", "replayed"]
 
 
+async def test_every_service_has_its_dead_letters_route(db_url: str) -> None:
+    """Even where the service's own routes take ``/v1/{service}/{id}`` (accounts)."""
+    settings = settings_for(db_url)
+    admin = bearer(settings, "admin", sub="ops")
+    definitions = [definition(name) for name in ("accounts", "catalogue", "ledger", "payments")]
+    async with running_app(definitions, settings, run_jobs=False) as (app, c):
+        for name in ("accounts", "catalogue", "ledger", "payments"):
+            rt: ServiceRuntime = app.state.runtimes[name]
+            await rt.consumer.handle_batch([Message(topic_for("payments"), "k", b"{garbage")])
+            r = await c.get(f"/v1/{name}/dead-letters", headers=admin)
+            assert r.status_code == 200, (name, r.text)
+            [item] = r.json()["items"]
+            assert item["error"].startswith("unreadable envelope"), name
+
+
 async def test_ila_dlq_lists_and_replays(
     ledger: tuple[FastAPI, AsyncClient, Settings], db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
