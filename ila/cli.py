@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ila.dlq import dlq_app
 from shared.settings import SERVICE_PORTS, SERVICES, Settings, get_settings
 
 app = typer.Typer(help="Individual Learning Accounts back office", no_args_is_help=True)
@@ -344,6 +345,7 @@ def _register_service_commands() -> None:
 
 
 _register_service_commands()
+app.add_typer(dlq_app, name="dlq")
 
 if __name__ == "__main__":
     app()

@@ -92,3 +92,30 @@ def parked_ddl(schema: str) -> list[str]:
             parked_at   timestamptz NOT NULL DEFAULT now()
         )""",
     ]
+
+
+def dead_letters_ddl(schema: str) -> list[str]:
+    """Messages a consumer gave up on (its handler kept failing, or it could not read the
+    envelope), with their error: kept whole until an operator replays them after a fix
+    (:mod:`shared.dead_letters`). A replay that fails again leaves the row open with the new
+    error; one that applies closes it (``replayed``)."""
+    s = f'"{schema}"'
+    return [
+        f"""CREATE TABLE {s}.dead_letters (
+            dead_letter_id  uuid PRIMARY KEY,
+            event_id        uuid,
+            type            text,
+            topic           text NOT NULL,
+            key             text NOT NULL,
+            body            bytea NOT NULL,
+            error           text NOT NULL,
+            failures        integer NOT NULL DEFAULT 1,
+            status          text NOT NULL DEFAULT 'open'
+                            CHECK (status IN ('open', 'replayed')),
+            dead_at         timestamptz NOT NULL DEFAULT now(),
+            replayed_at     timestamptz,
+            replayed_by     text
+        )""",
+        f"CREATE INDEX dead_letters_open ON {s}.dead_letters (dead_at) WHERE status = 'open'",
+        f"CREATE INDEX dead_letters_event ON {s}.dead_letters (event_id)",
+    ]

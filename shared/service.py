@@ -230,9 +230,42 @@ def build_app(
         overrides={path: n for d in definitions for path, n in d.body_limits.items()},
     )
     install_operations(app, label, settings)
+    from shared.dead_letters_api import dead_letters_router
+
     for d in definitions:
+        # before the service's own routes: ``/v1/accounts/dead-letters`` is no account id
+        app.include_router(dead_letters_router(d.name))
         app.include_router(d.router)
     return app
+
+
+def standalone_runtime(
+    definition: ServiceDefinition, settings: Settings, engine: AsyncEngine
+) -> ServiceRuntime:
+    """A service's runtime outside its server (the operators' tools): its consumer's
+    handlers are registered, nothing is started, and the events its handlers stage wait in
+    the outbox for the service's relay."""
+    from shared.bus.inprocess import InProcessBus
+
+    bus = InProcessBus()
+    sessions = make_sessionmaker(engine)
+    outbox = Outbox(definition.name)
+    runtime = ServiceRuntime(
+        name=definition.name,
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        bus=bus,
+        outbox=outbox,
+        relay=Relay(outbox, sessions, bus),
+        consumer=EventConsumer(
+            definition.name, sessions, bus, max_attempts=settings.consumer_max_attempts
+        ),
+    )
+    built = definition.setup(runtime)
+    if built is not None:
+        runtime.components = built
+    return runtime
 
 
 def _make_bus(settings: Settings) -> Bus:
@@ -285,5 +318,6 @@ __all__ = [
     "components_of",
     "drain_outboxes",
     "runtime_of",
+    "standalone_runtime",
     "transaction",
 ]

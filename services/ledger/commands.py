@@ -85,10 +85,16 @@ class ReserveCredits(_Command):
 
 
 class CaptureReservation(_Command):
-    """Spend ``amount`` (at most the reserved amount) of a reservation; the rest is released."""
+    """Spend ``amount`` (at most what the reservation still holds) of a reservation.
+
+    ``capture_id`` names the part (payments: the claim), so a part asked twice is captured
+    once; a ``final`` part releases the rest, any other leaves it reserved for a later part.
+    """
 
     reservation_id: uuid.UUID
     amount: Money
+    capture_id: uuid.UUID | None = None
+    final: bool = True
 
 
 class ReleaseReservation(_Command):
@@ -198,6 +204,8 @@ def command_for_event(event: Event) -> Command | None:
                 account_id=event.account_id,
                 reservation_id=event.reservation_id,
                 amount=event.amount,
+                capture_id=event.claim_id,
+                final=event.final,
             )
         case ReleaseRequested():
             return ReleaseReservation(

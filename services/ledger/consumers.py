@@ -1,14 +1,18 @@
 """Events of other services that move the ledger: accounts (wallet lifecycle, need profile,
 the managing agency) and payments (reserve, capture, release). Each becomes a wallet command
-(``commands.command_for_event``) executed in the consumer's transaction."""
+(``commands.command_for_event``) executed in the consumer's transaction. A reservation or a
+capture the wallet refuses is answered with its refusal (``ReservationRejected``,
+``CaptureRejected``), never left unanswered in the dead letters."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import command_for_event
+from services.ledger.domain.errors import LedgerError
 from services.ledger.handlers import Ledger
 from services.ledger.handlers.wallets import execute as execute_command
+from services.ledger.handlers.wallets import refuse
 from services.ledger.store.projections import set_agency
 from shared.events import Envelope
 from shared.events.accounts import (
@@ -38,15 +42,26 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
     async def transferred(session: AsyncSession, env: Envelope, event: AccountTransferred) -> None:
         await set_agency(session, event.account_id, event.to_agency_id)
 
+    async def requested(session: AsyncSession, env: Envelope, event: Event) -> None:
+        command = command_for_event(event)
+        assert command is not None
+        ctx = ledger.context(session, EventContext.caused_by(env))
+        try:
+            await execute_command(command, ctx)
+        except LedgerError as error:
+            if error.kind == "internal":
+                raise
+            await refuse(command, error, ctx)
+
     consumer.on(AccountOpened)(opened)
+    consumer.on(EnrolmentRequested)(requested)
+    consumer.on(CaptureRequested)(requested)
     consumer.on(AccountTransferred)(transferred)
     for kind in (
         AccountProfileUpdated,
         AccountSuspended,
         AccountReinstated,
         AccountClosed,
-        EnrolmentRequested,
-        CaptureRequested,
         ReleaseRequested,
     ):
         consumer.on(kind)(execute)

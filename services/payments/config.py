@@ -45,6 +45,9 @@ class PaymentsConfig(BaseSettings):
     attestation_days: int = Field(default=14, ge=0, le=90)
     # the reservation outlives the claim window by this margin
     reservation_margin_days: int = Field(default=30, ge=0)
+    # an enrolment the ledger has not answered this long after the learner's consent expires
+    # and frees its seat (ILA_PAYMENTS_RESERVING_TIMEOUT_MINUTES)
+    reserving_timeout_minutes: float = Field(default=60.0, gt=0)
     # background expiry of unconfirmed enrolments
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
     # the debtor of the SEPA credit transfers (the fund paying providers)

@@ -38,7 +38,23 @@ MoneyOrZero = Annotated[int, Field(strict=True, ge=0)]
 
 GrantKind = Literal["statutory", "top_up"]
 EmploymentStatus = Literal["employed", "unemployed", "self_employed", "inactive"]
-RejectionReason = Literal["insufficient_credit", "account_suspended", "account_closed", "no_wallet"]
+RejectionReason = Literal[
+    "insufficient_credit",
+    "account_suspended",
+    "account_closed",
+    "no_wallet",
+    # the request itself could not be honoured as written (an operator looks at it)
+    "expiry_in_past",
+    "id_conflict",
+]
+CaptureRefusal = Literal[
+    "reservation_not_found",
+    "reservation_expired",
+    "reservation_released",
+    "reservation_captured",
+    "exceeds_reservation",
+    "id_conflict",
+]
 ReleaseReason = Literal["released", "cancelled", "expired"]
 ReversibleEvent = Literal["ledger.CreditsGranted", "ledger.ReservationCaptured"]
 
@@ -201,8 +217,13 @@ class ReservationRejected(LedgerEvent):
 
 @event("ledger.ReservationCaptured")
 class ReservationCaptured(LedgerEvent):
-    """Credit spent: ``allocations`` were taken from the lots, ``released_allocations`` (the
-    remainder of a partial capture) went back to them."""
+    """Credit spent: ``allocations`` were taken from the lots.
+
+    A reservation is captured in one or several parts (``capture_id``: the caller's id of
+    the part, the claim it pays). A part that is not ``final`` leaves the rest reserved; the
+    final one gives ``released_allocations`` (what remained) back to the lots. Over a
+    reservation's life, the parts captured plus what was released equal what was reserved.
+    """
 
     reservation_id: uuid.UUID
     enrolment_id: uuid.UUID
@@ -210,12 +231,28 @@ class ReservationCaptured(LedgerEvent):
     released: MoneyOrZero
     allocations: tuple[LotAmount, ...]
     released_allocations: tuple[LotAmount, ...] = ()
+    capture_id: uuid.UUID | None = None
+    final: bool = True
 
     @model_validator(mode="after")
     def _adds_up(self) -> ReservationCaptured:
         _check_split(self.allocations, self.amount, "ReservationCaptured")
         _check_split(self.released_allocations, self.released, "ReservationCaptured released")
+        if not self.final and self.released:
+            raise ValueError("ReservationCaptured: only the final part releases the rest")
         return self
+
+
+@event("ledger.CaptureRejected")
+class CaptureRejected(LedgerEvent):
+    """A capture payments asked for was refused (nothing moved): ``reason`` says why, so
+    that the claim waiting for it stops and an operator resolves it."""
+
+    reservation_id: uuid.UUID
+    enrolment_id: uuid.UUID | None = None
+    capture_id: uuid.UUID | None = None
+    amount: Money
+    reason: CaptureRefusal
 
 
 @event("ledger.ReservationReleased")
@@ -284,6 +321,8 @@ class WalletClosed(LedgerEvent):
 
 
 __all__ = [
+    "CaptureRefusal",
+    "CaptureRejected",
     "CourseRef",
     "CreditsGranted",
     "CreditsReserved",

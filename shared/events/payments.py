@@ -40,11 +40,13 @@ class EnrolmentRequested(_EnrolmentEvent):
 
 @event("payments.CaptureRequested")
 class CaptureRequested(_EnrolmentEvent):
-    """A claim was approved: capture this much of the reservation, release the rest."""
+    """A claim was approved: capture this much of the reservation (a part, named by the
+    claim); ``final`` releases the rest, otherwise it stays reserved for a later claim."""
 
     reservation_id: uuid.UUID
     claim_id: uuid.UUID
     amount: int = Field(gt=0)
+    final: bool = True
 
 
 @event("payments.ReleaseRequested")
@@ -144,6 +146,17 @@ class ClaimContested(_ClaimEvent):
     its release is proposed by the managing agency and approved by finance."""
 
     reason_code: str
+
+
+@event("payments.ClaimReversed")
+class ClaimReversed(_ClaimEvent):
+    """The ledger reversed the capture the claim was paid from. An unpaid claim is stopped
+    (never paid); a claim already paid (or in a payout) becomes a ``recovery`` of ``amount``
+    netted from the provider's next payouts. The catalogue revokes the credential of a
+    reversed completion."""
+
+    amount: int = Field(gt=0)
+    recovery: bool
 
 
 class _PayoutEvent(Event):

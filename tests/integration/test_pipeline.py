@@ -24,7 +24,7 @@ from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events import Envelope
 from shared.events.accounts import AccountOpened, AccountSuspended, NeedProfile
 from shared.inbox import EventConsumer
-from shared.kernel_ddl import kernel_tables
+from shared.kernel_ddl import dead_letters_ddl, kernel_tables
 from shared.outbox import EventContext, Outbox, Relay, RelayCrash
 from tests.support import eventually
 
@@ -37,7 +37,7 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     async with engine.begin() as conn:
         for schema in ("accounts", "probe"):
             await conn.execute(text(f"CREATE SCHEMA {schema}"))
-            for ddl in kernel_tables(schema):
+            for ddl in [*kernel_tables(schema), *dead_letters_ddl(schema)]:
                 await conn.execute(text(ddl))
         await conn.execute(
             text("CREATE TABLE probe.effects (n bigserial, account_id uuid, reason text)")
@@ -259,7 +259,12 @@ async def test_poison_message_goes_to_dead_letter_topic_and_the_next_is_processe
     assert errors[1].startswith("unreadable envelope")
     async with make_sessionmaker(engine)() as s:
         outcome = await s.scalar(text("SELECT outcome FROM probe.inbox WHERE outcome <> 'applied'"))
+        stored = (
+            await s.execute(text("SELECT error FROM probe.dead_letters ORDER BY error"))
+        ).all()
     assert outcome == "dead_lettered"
+    # kept in the database as well, for an operator to replay
+    assert [e.split(":")[0] for (e,) in stored] == ["ValueError", "unreadable envelope"]
 
 
 async def test_a_deadlock_retries_the_batch_instead_of_dead_lettering(engine: AsyncEngine) -> None:
