@@ -167,6 +167,8 @@ def build_app(
                     the_bus,
                     batch_size=settings.relay_batch_size,
                     idle_interval=settings.relay_idle_interval,
+                    park_after=settings.relay_park_after,
+                    max_event_bytes=settings.outbox_max_event_bytes,
                 ),
                 consumer=EventConsumer(
                     d.name, sessions, the_bus, max_attempts=settings.consumer_max_attempts
@@ -181,6 +183,7 @@ def build_app(
             await ensure_topics(
                 settings.kafka_bootstrap,
                 topic_specs(all_topics or definitions, settings.kafka_partitions),
+                replication_factor=settings.kafka_replication_factor,
             )
         app.state.runtimes = runtimes
         app.state.bus = the_bus

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_idle_interval: float = 0.5
+    # an outbox row the bus refuses (not transiently) this many times is parked with an alert
+    relay_park_after: int = Field(default=5, ge=1)
+    # an event larger than this is parked at once (Kafka refuses records over ~1 MiB)
+    outbox_max_event_bytes: int = Field(default=900_000, ge=1024)
+    # replication factor of the topics the services create (3 on a three-broker cluster)
+    kafka_replication_factor: int = Field(default=1, ge=1)
     # /readyz answers 503 when a consumer group lags by more messages than this (0: never)
     readiness_max_lag: int = Field(default=0, ge=0)
 

@@ -25,8 +25,15 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-async def ensure_topics(bootstrap: str, topics: Sequence[TopicSpec], within: float = 30.0) -> None:
-    """Create the topics that do not exist yet (replication factor 1); leave others alone.
+async def ensure_topics(
+    bootstrap: str,
+    topics: Sequence[TopicSpec],
+    within: float = 30.0,
+    *,
+    replication_factor: int = 1,
+) -> None:
+    """Create the topics that do not exist yet (``replication_factor`` copies of each
+    partition: 1 on a development broker, 3 on a cluster); leave others alone.
 
     ``within`` bounds each admin request and the wait for leaders, in seconds. Returns once
     every topic has a leader for each partition, so producing right after does not race the
@@ -42,7 +49,7 @@ async def ensure_topics(bootstrap: str, topics: Sequence[TopicSpec], within: flo
                 NewTopic(
                     name=topic.name,
                     num_partitions=topic.partitions,
-                    replication_factor=1,
+                    replication_factor=replication_factor,
                     topic_configs=dict(topic.config),
                 )
                 for topic in missing
