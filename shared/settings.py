@@ -21,6 +21,7 @@ DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_PEPPER = "dev-only-national-id-pepper-change-me"
 DEV_CREDENTIAL_KEY_SEED = "dev-only-credential-signing-seed"
 DEV_ISSUER = "ila-dev"
+DEV_CHECKPOINT_KEY = "dev-only-ledger-checkpoint-key-change-me"
 MIN_SECRET_BYTES = 32
 
 
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60)
     jwt_leeway_seconds: int = Field(default=5, ge=0, le=300)
 
+    # the ledger signs a checkpoint of its store's head every N events or T seconds (HMAC)
+    ledger_checkpoint_key: str = DEV_CHECKPOINT_KEY
+    ledger_checkpoint_every_events: int = Field(default=1000, ge=1)
+    ledger_checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -94,6 +100,7 @@ class Settings(BaseSettings):
         for name, value, default in (
             ("ILA_NATIONAL_ID_PEPPER", self.national_id_pepper, DEV_PEPPER),
             ("ILA_CREDENTIAL_KEY_SEED", self.credential_key_seed, DEV_CREDENTIAL_KEY_SEED),
+            ("ILA_LEDGER_CHECKPOINT_KEY", self.ledger_checkpoint_key, DEV_CHECKPOINT_KEY),
         ):
             if value == default:
                 problems.append(f"{name} (the development default)")
