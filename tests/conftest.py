@@ -11,10 +11,14 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support import IN_CI, create_database
+
+if TYPE_CHECKING:
+    from ila.kafka_cluster import KafkaCluster
 
 
 def _unavailable(what: str, exc: BaseException) -> None:
@@ -68,4 +72,22 @@ def kafka_bootstrap() -> Iterator[str]:
         raise
     yield broker.bootstrap
     stop_broker(broker)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    """Three KRaft brokers on 127.0.0.1 (replication 3, min.insync.replicas 2), for the tests
+    that kill and restart a broker; shared by the session, so each test leaves every node
+    running when it ends."""
+    from ila.kafka_cluster import start_cluster, stop_cluster
+
+    workdir = Path(tempfile.mkdtemp(prefix="ila-kcluster-", dir=os.environ.get("ILA_TEST_TMP")))
+    try:
+        cluster = start_cluster(workdir, 3)
+    except Exception as exc:  # pragma: no cover - environment problem
+        _unavailable("a Kafka cluster", exc)
+        raise
+    yield cluster
+    stop_cluster(cluster, timeout=15)
     shutil.rmtree(workdir, ignore_errors=True)
