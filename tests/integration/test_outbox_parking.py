@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ila.registry import all_definitions
 from services.payments.domain import payouts as rules
 from shared.bus.kafka import KafkaBus
 from shared.bus.topics import TopicSpec, ensure_topics
@@ -24,7 +25,7 @@ from shared.events.accounts import AccountSuspended
 from shared.events.payments import CLAIMS_PER_PART, PayoutSent
 from shared.kernel_ddl import kernel_tables, outbox_parking_ddl
 from shared.outbox import DEFAULT_MAX_EVENT_BYTES, EventContext, Outbox, Relay
-from tests.support import eventually
+from tests.support import eventually, running_app, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -208,3 +209,27 @@ async def test_a_payout_of_27k_claims_flows_through_the_broker_in_bounded_parts(
     assert all(len(v) < DEFAULT_MAX_EVENT_BYTES for v in values)
     received = [c for p in sent for c in p.claim_ids]
     assert len(received) == len(claim_ids) and set(received) == set(claim_ids)
+
+
+async def test_readiness_and_metrics_show_parked_rows(db_url: str) -> None:
+    """A parked row is an alert, not unreadiness: /readyz stays 200 and names it, /metrics
+    counts it."""
+    settings = settings_for(db_url)
+    async with running_app(all_definitions(), settings, run_jobs=False) as (app, c):
+        assert (await c.get("/readyz")).json()["outbox_parked"] == {}
+        sessions = app.state.runtimes["accounts"].sessions
+        async with transaction(sessions) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO accounts.outbox (event_id, topic, key, type, body) "
+                    "VALUES (:e, 'ila.accounts', 'k', 'probe.Huge', :b)"
+                ),
+                {"e": uuid.uuid4(), "b": b"x" * (DEFAULT_MAX_EVENT_BYTES + 1)},
+            )
+        relay = app.state.runtimes["accounts"].relay
+        await eventually(relay.parked, lambda n: n == 1, timeout=20)
+        ready = await c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["outbox_parked"] == {"accounts": 1}
+        metrics = (await c.get("/metrics")).text
+    assert 'ila_outbox_parked_rows{service="accounts"} 1.0' in metrics
+    assert 'ila_outbox_parked_total{service="accounts"}' in metrics
