@@ -5,14 +5,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make up BROKERS=3: a three-broker KRaft cluster (replication 3, min.insync.replicas 2)
+BROKERS ?= 1
 
 .PHONY: run test up down lint bench schemas kafka-jars clean help manifests-tools manifests-check \
-	container-tools system-postgres images compose-up compose-down
+	container-tools system-postgres images compose-up compose-down chaos
 
 help:
 	@echo "make run    - the whole system in one process (embedded PostgreSQL, port 8000)"
 	@echo "make test   - every test, against real PostgreSQL and a real Kafka broker"
-	@echo "make up     - Kafka + PostgreSQL + four service processes (ports 8001-8004)"
+	@echo "make up     - Kafka + PostgreSQL + four service processes (ports 8001-8004);"
+	@echo "              BROKERS=3 for a three-broker cluster"
+	@echo "make chaos  - the full chaos run (>= 10,000 operations, brokers, PostgreSQL and"
+	@echo "              services killed and restarted on a three-broker cluster)"
 	@echo "make down   - stop what 'make up' started"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks; figures printed and written to bench-results/"
@@ -36,7 +41,10 @@ test: $(STAMP) kafka-jars manifests-tools system-postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 up: $(STAMP) kafka-jars
-	$(BIN)/ila up
+	$(BIN)/ila up --brokers $(BROKERS)
+
+chaos: $(STAMP) kafka-jars
+	ILA_CHAOS_OPS=$${ILA_CHAOS_OPS:-10000} $(BIN)/python -m pytest -s -m chaos tests/chaos $(PYTEST_ARGS)
 
 down: $(STAMP)
 	$(BIN)/ila down

@@ -171,6 +171,8 @@ def build_app(
                     the_bus,
                     batch_size=settings.relay_batch_size,
                     idle_interval=settings.relay_idle_interval,
+                    park_after=settings.relay_park_after,
+                    max_event_bytes=settings.outbox_max_event_bytes,
                 ),
                 consumer=EventConsumer(
                     d.name, sessions, the_bus, max_attempts=settings.consumer_max_attempts
@@ -292,7 +294,11 @@ async def _ensure_topics(
     security = KafkaSecurity.from_settings(settings)
     if not security.uses_sasl:
         # one open broker: whoever starts first creates every service's topics
-        await ensure_topics(bootstrap, topic_specs(every, settings.kafka_partitions))
+        await ensure_topics(
+            bootstrap,
+            topic_specs(every, settings.kafka_partitions),
+            replication_factor=settings.kafka_replication_factor,
+        )
         return
     # A principal may create only its own topics (docs/security.md): create those, wait
     # for the ones this process reads until their owners have created them.
@@ -302,6 +308,7 @@ async def _ensure_topics(
         security=security,
         awaited=sorted({topic for _, topics, _ in bus.subscriptions for topic in topics}),
         within=120.0,
+        replication_factor=settings.kafka_replication_factor,
     )
 
 

@@ -21,6 +21,7 @@ DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_PEPPER = "dev-only-national-id-pepper-change-me"
 DEV_CREDENTIAL_KEY_SEED = "dev-only-credential-signing-seed"
 DEV_ISSUER = "ila-dev"
+DEV_CHECKPOINT_KEY = "dev-only-ledger-checkpoint-key-change-me"
 MIN_SECRET_BYTES = 32
 
 
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_idle_interval: float = 0.5
+    # an outbox row the bus refuses (not transiently) this many times is parked with an alert
+    relay_park_after: int = Field(default=5, ge=1)
+    # an event larger than this is parked at once (Kafka refuses records over ~1 MiB)
+    outbox_max_event_bytes: int = Field(default=900_000, ge=1024)
+    # replication factor of the topics the services create (3 on a three-broker cluster)
+    kafka_replication_factor: int = Field(default=1, ge=1)
     # /readyz answers 503 when a consumer group lags by more messages than this (0: never)
     readiness_max_lag: int = Field(default=0, ge=0)
 
@@ -86,6 +93,11 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60)
     jwt_leeway_seconds: int = Field(default=5, ge=0, le=300)
 
+    # the ledger signs a checkpoint of its store's head every N events or T seconds (HMAC)
+    ledger_checkpoint_key: str = DEV_CHECKPOINT_KEY
+    ledger_checkpoint_every_events: int = Field(default=1000, ge=1)
+    ledger_checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -101,6 +113,7 @@ class Settings(BaseSettings):
         for name, value, default in (
             ("ILA_NATIONAL_ID_PEPPER", self.national_id_pepper, DEV_PEPPER),
             ("ILA_CREDENTIAL_KEY_SEED", self.credential_key_seed, DEV_CREDENTIAL_KEY_SEED),
+            ("ILA_LEDGER_CHECKPOINT_KEY", self.ledger_checkpoint_key, DEV_CHECKPOINT_KEY),
         ):
             if value == default:
                 problems.append(f"{name} (the development default)")

@@ -167,14 +167,25 @@ class _PayoutEvent(Event):
         return self.provider_id
 
 
+# Claim ids per PayoutSent part: ~40 bytes each in JSON, so a part stays far below the
+# broker's 1 MiB message limit whatever the size of the payout.
+CLAIMS_PER_PART = 5_000
+
+
 @event("payments.PayoutSent")
 class PayoutSent(_PayoutEvent):
-    """A credit transfer to the provider was issued for these claims."""
+    """A credit transfer to the provider was issued for these claims.
+
+    A payout of many claims is told in ``parts`` events (part 1 to ``parts``, each with at
+    most :data:`CLAIMS_PER_PART` claim ids and the same payout, run and amount): the union of
+    their ``claim_ids`` is the payout's. ``amount`` is the whole transfer's, in every part."""
 
     run_id: uuid.UUID
     amount: int = Field(gt=0)
     currency: str
-    claim_ids: tuple[uuid.UUID, ...]
+    claim_ids: tuple[uuid.UUID, ...] = Field(max_length=CLAIMS_PER_PART)
+    part: int = Field(default=1, ge=1)
+    parts: int = Field(default=1, ge=1)
 
 
 @event("payments.PayoutSettled")

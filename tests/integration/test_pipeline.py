@@ -24,7 +24,7 @@ from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events import Envelope
 from shared.events.accounts import AccountOpened, AccountSuspended, NeedProfile
 from shared.inbox import EventConsumer
-from shared.kernel_ddl import dead_letters_ddl, kernel_tables
+from shared.kernel_ddl import dead_letters_ddl, kernel_tables, outbox_parking_ddl
 from shared.outbox import EventContext, Outbox, Relay, RelayCrash
 from tests.support import eventually
 
@@ -37,7 +37,11 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     async with engine.begin() as conn:
         for schema in ("accounts", "probe"):
             await conn.execute(text(f"CREATE SCHEMA {schema}"))
-            for ddl in [*kernel_tables(schema), *dead_letters_ddl(schema)]:
+            for ddl in [
+                *kernel_tables(schema),
+                *dead_letters_ddl(schema),
+                *outbox_parking_ddl(schema),
+            ]:
                 await conn.execute(text(ddl))
         await conn.execute(
             text("CREATE TABLE probe.effects (n bigserial, account_id uuid, reason text)")

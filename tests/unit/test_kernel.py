@@ -28,6 +28,7 @@ def test_production_refuses_default_secrets() -> None:
         Settings(env="production")
     message = str(err.value)
     assert "ILA_NATIONAL_ID_PEPPER" in message and "ILA_JWT_PUBLIC_KEY" in message
+    assert "ILA_LEDGER_CHECKPOINT_KEY" in message
 
 
 def test_production_starts_with_its_own_secrets() -> None:
@@ -37,6 +38,7 @@ def test_production_starts_with_its_own_secrets() -> None:
         jwt_issuer="https://idp.example.eu",
         national_id_pepper="p" * 40,
         credential_key_seed="s" * 40,
+        ledger_checkpoint_key="c" * 40,
     )
     assert s.env == "production"
 
@@ -104,6 +106,7 @@ def test_production_verifies_asymmetric_keys_and_refuses_hs256(kind: str) -> Non
         jwt_issuer="https://idp.example.eu",
         national_id_pepper="p" * 40,
         credential_key_seed="s" * 40,
+        ledger_checkpoint_key="c" * 40,
     )
     verifier = TokenVerifier(s)
     claims = _claims(iss="https://idp.example.eu")
