@@ -101,6 +101,7 @@ def test_production_refuses_an_open_bus() -> None:
         "jwt_issuer": "https://id.example",
         "national_id_pepper": "p" * 40,
         "credential_key_seed": "s" * 40,
+        "ledger_checkpoint_key": "c" * 40,
         "kafka_bootstrap": "kafka:9093",
     }
     with pytest.raises(ValidationError, match="ILA_KAFKA_SECURITY_PROTOCOL=PLAINTEXT"):
