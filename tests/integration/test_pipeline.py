@@ -116,7 +116,7 @@ async def test_relay_crash_between_publish_and_mark_delivers_twice_applies_once(
     engine: AsyncEngine, kafka_bootstrap: str, topics: dict[str, str]
 ) -> None:
     account = uuid.uuid4()
-    await stage(engine, topics, [AccountSuspended(account_id=account, reason="r1")])
+    await stage(engine, topics, [AccountSuspended(account_id=account, reason_code="other")])
     producer_bus = KafkaBus(kafka_bootstrap)
     await producer_bus.start()
     relay = Relay(Outbox("accounts", topics["accounts"]), make_sessionmaker(engine), producer_bus)
@@ -239,7 +239,7 @@ async def test_poison_message_goes_to_dead_letter_topic_and_the_next_is_processe
     await producer.start()
     await producer.send_and_wait(topics["accounts"], b"{not json", key=str(account).encode())
     await producer.stop()
-    await stage(engine, topics, [AccountSuspended(account_id=account, reason="ok3")])
+    await stage(engine, topics, [AccountSuspended(account_id=account, reason_code="other")])
 
     probe = Probe(engine, bus, topics["dlt"], fail_on="bad")
     subscribe_probe(bus, probe, topics, f"g-{uuid.uuid4().hex[:6]}")
