@@ -165,8 +165,8 @@ def event_type(kind: str) -> str:
 
 
 @asynccontextmanager
-async def serve_accounts(db_url: str) -> AsyncIterator[Accounts]:
-    settings = settings_for(db_url)
+async def serve_accounts(db_url: str, **overrides: Any) -> AsyncIterator[Accounts]:
+    settings = settings_for(db_url, **overrides)
     db = create_async_engine(db_url)
     try:
         async with running_app([definition("accounts")], settings) as (app, client):
