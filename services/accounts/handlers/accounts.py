@@ -73,11 +73,6 @@ class Context(UseCaseContext[AccountsConfig]):
         """The account's personal data, need flags included (None once erased)."""
         return await personal_data(self.session, self.config.keyring, row)
 
-    async def account(self, row: AccountRow) -> Account:
-        """The account for its rules, with its need flags (none once erased)."""
-        personal = await self.personal(row)
-        return row.domain((personal or {}).get("need_flags", ()))
-
 
 @dataclass(frozen=True)
 class Accounts:
