@@ -37,6 +37,7 @@ from shared.metrics import (
     OUTBOX_PARKED_NOW,
     RELAY_RESTARTS,
 )
+from shared.pseudonym import pseudonymous_actor
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +91,23 @@ class EventContext:
 
 
 class Outbox:
-    def __init__(self, service: str, topic: str | None = None) -> None:
+    """A service's outbox. With ``actor_pepper`` (``ILA_ACTOR_PEPPER``) the actor of every
+    event is a pseudonym (:mod:`shared.pseudonym`), never the caller's token subject."""
+
+    def __init__(
+        self, service: str, topic: str | None = None, *, actor_pepper: str | None = None
+    ) -> None:
         self.service = service
         self.topic = topic or topic_for(service)
         self.source = f"/ila/{service}"
+        self.actor_pepper = actor_pepper
         self._wake = asyncio.Event()
+
+    def actor(self, actor: str | None) -> str | None:
+        """``actor`` as events record it."""
+        if self.actor_pepper is None:
+            return actor
+        return pseudonymous_actor(actor, self.actor_pepper)
 
     def envelope(self, payload: Event, ctx: EventContext) -> Envelope:
         return Envelope.wrap(
@@ -102,7 +115,7 @@ class Outbox:
             source=self.source,
             correlation_id=ctx.correlation_id,
             causation_id=ctx.causation_id,
-            actor=ctx.actor,
+            actor=self.actor(ctx.actor),
         )
 
     async def add(

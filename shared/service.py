@@ -157,7 +157,7 @@ def build_app(
                 )
                 engines[f"{url}#{d.db_role}"] = engine
             sessions = make_sessionmaker(engine)
-            outbox = Outbox(d.name)
+            outbox = Outbox(d.name, actor_pepper=settings.actor_pepper)
             runtime = ServiceRuntime(
                 name=d.name,
                 settings=settings,

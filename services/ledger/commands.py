@@ -20,6 +20,7 @@ from shared.events.accounts import (
     AccountReinstated,
     AccountSuspended,
     NeedProfile,
+    StatusReasonCode,
 )
 from shared.events.base import Event
 from shared.events.ledger import CourseRef, Earmark, GrantKind, Money, UtcDatetime, WalletProfile
@@ -138,15 +139,15 @@ class ReverseEntry(_Command):
 
 
 class SuspendWallet(_Command):
-    reason: str = ""
+    reason_code: StatusReasonCode = "other"
 
 
 class ReinstateWallet(_Command):
-    reason: str = ""
+    reason_code: StatusReasonCode = "other"
 
 
 class CloseWallet(_Command):
-    reason: str = ""
+    reason_code: StatusReasonCode = "other"
 
 
 Command = (
@@ -170,7 +171,7 @@ def wallet_profile(profile: NeedProfile) -> WalletProfile:
     return WalletProfile(
         qualification_level=profile.qualification_level,
         employment_status=profile.employment_status,
-        need_flags=tuple(profile.need_flags),
+        need_tier=profile.need_tier,
     )
 
 
@@ -184,11 +185,11 @@ def command_for_event(event: Event) -> Command | None:
         case AccountProfileUpdated():
             return NoteProfile(account_id=event.account_id, profile=wallet_profile(event.profile))
         case AccountSuspended():
-            return SuspendWallet(account_id=event.account_id, reason=event.reason)
+            return SuspendWallet(account_id=event.account_id, reason_code=event.reason_code)
         case AccountReinstated():
-            return ReinstateWallet(account_id=event.account_id, reason=event.reason)
+            return ReinstateWallet(account_id=event.account_id, reason_code=event.reason_code)
         case AccountClosed():
-            return CloseWallet(account_id=event.account_id, reason=event.reason)
+            return CloseWallet(account_id=event.account_id, reason_code=event.reason_code)
         case EnrolmentRequested():
             return ReserveCredits(
                 account_id=event.account_id,

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from shared.events.accounts import NeedTier, StatusReasonCode
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
 from shared.events.base import Event, event
 
@@ -125,7 +126,7 @@ class WalletProfile(_Value):
 
     qualification_level: int = Field(ge=0, le=8, description="EQF level 0-8")
     employment_status: EmploymentStatus
-    need_flags: tuple[str, ...] = ()
+    need_tier: NeedTier = "standard"
 
 
 def _total(allocations: tuple[LotAmount, ...]) -> int:
@@ -156,7 +157,7 @@ class WalletOpened(LedgerEvent):
     pass
 
 
-@event("ledger.ProfileNoted")
+@event("ledger.ProfileNoted", version=2)
 class ProfileNoted(LedgerEvent):
     profile: WalletProfile
 
@@ -305,19 +306,19 @@ class EntryReversed(LedgerEvent):
         return self
 
 
-@event("ledger.WalletSuspended")
+@event("ledger.WalletSuspended", version=2)
 class WalletSuspended(LedgerEvent):
-    reason: str
+    reason_code: StatusReasonCode
 
 
-@event("ledger.WalletReinstated")
+@event("ledger.WalletReinstated", version=2)
 class WalletReinstated(LedgerEvent):
-    reason: str
+    reason_code: StatusReasonCode
 
 
-@event("ledger.WalletClosed")
+@event("ledger.WalletClosed", version=2)
 class WalletClosed(LedgerEvent):
-    reason: str
+    reason_code: StatusReasonCode
 
 
 __all__ = [
@@ -335,6 +336,7 @@ __all__ = [
     "LotExpired",
     "Money",
     "MoneyOrZero",
+    "NeedTier",
     "ProfileNoted",
     "RejectionReason",
     "ReleaseReason",
@@ -342,6 +344,7 @@ __all__ = [
     "ReservationRejected",
     "ReservationReleased",
     "ReversibleEvent",
+    "StatusReasonCode",
     "UtcDatetime",
     "WalletClosed",
     "WalletOpened",
