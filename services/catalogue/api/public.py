@@ -135,14 +135,8 @@ async def load_public_course(
     if row is None:
         raise NotFound(f"no listed course {course_id}")
     return PublicCourse(
-        course_id=row["course_id"],
-        version=row["version"],
-        provider_id=row["provider_id"],
-        provider_name=row["provider_name"],
-        provider_country=row["provider_country"],
-        quality_assurance=row["qa_scheme"],
+        **row,
         currency=parts.config.currency,
-        content=row["content"],
         micro_credential=descriptor_elements(
             row["content"], learner=None, issued_at=None, grade=None
         ),

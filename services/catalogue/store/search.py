@@ -237,13 +237,14 @@ async def _facets(
 async def public_course(
     session: AsyncSession, course_id: uuid.UUID, today: date
 ) -> dict[str, Any] | None:
-    """A listed course (approved, eligible provider) with its content, for the registry."""
+    """A listed course (approved, eligible provider) with its content, for the registry (its
+    columns named as :class:`services.catalogue.api.public.PublicCourse` names them)."""
     row = (
         (
             await session.execute(
                 text(
                     "SELECT c.course_id, c.version, c.provider_id, p.name AS provider_name, "
-                    "p.country AS provider_country, p.qa_scheme, v.content "
+                    "p.country AS provider_country, p.qa_scheme AS quality_assurance, v.content "
                     "FROM catalogue.courses c JOIN catalogue.providers p USING (provider_id) "
                     "JOIN catalogue.course_versions v "
                     "ON v.course_id = c.course_id AND v.version = c.version "
