@@ -8,11 +8,11 @@ that schema). Nothing here knows any service's tables.
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+R = TypeVar("R")
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -180,3 +182,18 @@ async def executemany(session: AsyncSession, sql: str, rows: list[tuple[Any, ...
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.executemany(sql, rows)
+
+
+async def fetch_one(
+    session: AsyncSession, row: Callable[..., R], sql: str, params: Mapping[str, Any]
+) -> R | None:
+    """The one row ``sql`` selects, built as ``row(**columns)``; None when it selects none."""
+    found = (await session.execute(text(sql), params)).mappings().one_or_none()
+    return row(**found) if found else None
+
+
+async def fetch_all(
+    session: AsyncSession, row: Callable[..., R], sql: str, params: Mapping[str, Any]
+) -> list[R]:
+    """Every row ``sql`` selects, each built as ``row(**columns)``."""
+    return [row(**found) for found in (await session.execute(text(sql), params)).mappings()]

@@ -74,21 +74,15 @@ class PayoutDetails(Strict):
     iban: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
     bic: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
 
-    @field_validator("iban")
+    @field_validator("iban", "bic")
     @classmethod
-    def _iban(cls, value: str) -> str:
+    def _compact(cls, value: str, info: ValidationInfo) -> str:
+        """The compact form, once schwifty has checked the code (checksum, country, bank)."""
+        name, code = ("IBAN", IBAN) if info.field_name == "iban" else ("BIC", BIC)
         try:
-            return IBAN(value).compact
+            return code(value).compact
         except SchwiftyException as exc:
-            raise ValueError(f"not a valid IBAN: {exc}") from exc
-
-    @field_validator("bic")
-    @classmethod
-    def _bic(cls, value: str) -> str:
-        try:
-            return BIC(value).compact
-        except SchwiftyException as exc:
-            raise ValueError(f"not a valid BIC: {exc}") from exc
+            raise ValueError(f"not a valid {name}: {exc}") from exc
 
 
 class RegisterProvider(Strict):

@@ -12,7 +12,7 @@ Each message is handled in the consumer's transaction, with its inbox row.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,14 +20,7 @@ from services.catalogue import projections
 from services.catalogue.deps import CatalogueComponents
 from services.catalogue.handlers import credentials
 from shared.events import Envelope
-from shared.events.accounts import AccountOpened, AccountTransferred
-from shared.events.payments import (
-    ClaimReversed,
-    CompletionCertified,
-    EnrolmentCancelled,
-    EnrolmentConfirmed,
-    EnrolmentRejected,
-)
+from shared.events.payments import ClaimReversed, CompletionCertified
 from shared.inbox import EventConsumer
 from shared.outbox import EventContext
 
@@ -54,7 +47,8 @@ def register(consumer: EventConsumer, components: CatalogueComponents) -> None:
 
     consumer.on(CompletionCertified)(completion_certified)
     consumer.on(ClaimReversed)(claim_reversed)
-    for account_kind in (AccountOpened, AccountTransferred):
+    # the read models' events, as projections types them
+    for account_kind in get_args(projections.AccountEvent):
         consumer.on(account_kind)(account_event)
-    for enrolment_kind in (EnrolmentConfirmed, EnrolmentCancelled, EnrolmentRejected):
+    for enrolment_kind in get_args(projections.EnrolmentEvent):
         consumer.on(enrolment_kind)(enrolment_event)

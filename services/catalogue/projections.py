@@ -29,12 +29,6 @@ async def apply_account_event(session: AsyncSession, event: AccountEvent) -> Non
 
 
 async def apply_enrolment_event(session: AsyncSession, event: EnrolmentEvent) -> None:
-    match event:
-        case EnrolmentConfirmed():
-            await views.enrolment_confirmed(
-                session, event.enrolment_id, event.course_id, event.session_id
-            )
-        case EnrolmentCancelled() | EnrolmentRejected():
-            await views.enrolment_ended(
-                session, event.enrolment_id, event.course_id, event.session_id
-            )
+    """A confirmation holds the seat; a cancellation or a rejection frees it."""
+    live = isinstance(event, EnrolmentConfirmed)
+    await views.set_seat(session, event.enrolment_id, event.course_id, event.session_id, live=live)

@@ -43,11 +43,6 @@ from shared.problems import BadRequest, NotFound
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"])
 
 
-def not_found(credential_id: uuid.UUID) -> NotFound:
-    """One answer for a missing credential and for someone else's."""
-    return NotFound(f"no credential {credential_id}")
-
-
 class CredentialPublic(BaseModel):
     credential_id: uuid.UUID
     account_id: uuid.UUID
@@ -155,7 +150,7 @@ async def get_credential(
     async with rt.sessions() as session:
         row = await store.get(session, credential_id)
         if row is None or not await reads_credential(session, principal, row):
-            raise not_found(credential_id)
+            raise NotFound(f"no credential {credential_id}")
     return public(row)
 
 
@@ -172,7 +167,7 @@ async def revoke(
     async with rt.uow() as session:
         row = await store.get(session, credential_id, lock=True)
         if row is None or not await revokes_credential(session, principal, row):
-            raise not_found(credential_id)
+            raise NotFound(f"no credential {credential_id}")
         await handlers.revoke(row, body, parts.context(session, ctx_for(principal)))
         updated = await store.get(session, credential_id)
         assert updated is not None

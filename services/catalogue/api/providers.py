@@ -42,11 +42,6 @@ from shared.problems import Conflict, NotFound
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
 
 
-def not_found(provider_id: uuid.UUID) -> NotFound:
-    """One answer for a missing provider and for someone else's."""
-    return NotFound(f"no provider {provider_id}")
-
-
 class QualityAssurancePublic(BaseModel):
     scheme: str
     valid_until: date
@@ -139,7 +134,7 @@ async def get_provider(
     async with rt.sessions() as session:
         row = await store.get(session, provider_id)
     if row is None or not reads_provider(principal, provider_id, row.agency_id):
-        raise not_found(provider_id)
+        raise NotFound(f"no provider {provider_id}")
     return public(row, parts.clock.now().date())
 
 
@@ -153,7 +148,7 @@ async def _decide(
     async with rt.uow() as session:
         row = await store.get(session, provider_id, lock=True)
         if row is None or not manages_provider(principal, row.agency_id):
-            raise not_found(provider_id)
+            raise NotFound(f"no provider {provider_id}")
         ctx = parts.context(session, ctx_for(principal))
         if isinstance(body, Accredit):
             await handlers.accredit(row, body, ctx)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -35,28 +34,8 @@ class Facets(BaseModel):
     region: list[FacetValue]
 
 
-class CourseCard(BaseModel):
-    course_id: uuid.UUID
-    version: int
-    provider_id: uuid.UUID
-    provider_name: str
-    kind: str
-    title: str
-    summary: str
-    language: str
-    eqf_level: int
-    isced_field: str
-    isced_name: str
-    mode: str
-    region: str
-    price: int
-    currency: str
-    next_session: datetime | None
-    rank: float | None
-
-
 class SearchReply(BaseModel):
-    items: list[CourseCard]
+    items: list[store.CourseCard]
     next: str | None
     total: int
     facets: Facets
@@ -75,22 +54,13 @@ def facet_labels(name: str, value: str) -> str:
     return value
 
 
-def reply(query: store.SearchQuery, result: store.SearchResult, currency: str) -> SearchReply:
-    items = [
-        CourseCard(
-            **{k: v for k, v in vars(h).items() if k != "sort_key"},
-            isced_name=isced.name_of(h.isced_field),
-            currency=currency,
-        )
-        for h in result.hits
-    ]
-    last = result.hits[-1] if result.has_more and result.hits else None
-    nxt = cursor.encode(query.ranked, last.sort_key, last.course_id) if last else None
+def reply(query: store.SearchQuery, result: store.SearchResult) -> SearchReply:
+    nxt = cursor.encode(query.ranked, *result.after) if result.after else None
     facets = {
         name: [FacetValue(value=v, label=facet_labels(name, v), count=n) for v, n in values]
         for name, values in result.facets.items()
     }
-    return SearchReply(items=items, next=nxt, total=result.total, facets=Facets(**facets))
+    return SearchReply(items=result.hits, next=nxt, total=result.total, facets=Facets(**facets))
 
 
 @router.get("/courses", response_model=SearchReply)
@@ -114,8 +84,8 @@ async def search_courses(
     counts cover the whole result, each facet counted without its own filter."""
     query = build_query(q, lang, eqf_level, isced, mode, region, max_price, limit, after)
     async with rt.sessions() as session:
-        result = await store.search(session, query, parts.clock.now().date())
-    return reply(query, result, parts.config.currency)
+        result = await store.search(session, query, parts.clock.now().date(), parts.config.currency)
+    return reply(query, result)
 
 
 def build_query(
@@ -165,14 +135,8 @@ async def load_public_course(
     if row is None:
         raise NotFound(f"no listed course {course_id}")
     return PublicCourse(
-        course_id=row["course_id"],
-        version=row["version"],
-        provider_id=row["provider_id"],
-        provider_name=row["provider_name"],
-        provider_country=row["provider_country"],
-        quality_assurance=row["qa_scheme"],
+        **row,
         currency=parts.config.currency,
-        content=row["content"],
         micro_credential=descriptor_elements(
             row["content"], learner=None, issued_at=None, grade=None
         ),

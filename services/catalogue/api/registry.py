@@ -116,15 +116,14 @@ async def registry_page(
         query = query_for(p.get("after"))
     except cursor.InvalidCursor:
         query = query_for(None)  # a stale or foreign cursor: start again
-    async with rt.sessions() as session:
-        result = await store.search(session, query, parts.clock.now().date())
-    next_url = None
-    if result.has_more and result.hits:
-        params = {k: v for k, v in form.items() if v}
-        last = result.hits[-1]
-        params["after"] = cursor.encode(query.ranked, last.sort_key, last.course_id)
-        next_url = "/registry?" + urlencode(params)
     currency = parts.config.currency
+    async with rt.sessions() as session:
+        result = await store.search(session, query, parts.clock.now().date(), currency)
+    next_url = None
+    if result.after:
+        params = {k: v for k, v in form.items() if v}
+        params["after"] = cursor.encode(query.ranked, *result.after)
+        next_url = "/registry?" + urlencode(params)
     html = (
         environment()
         .get_template("search.html")

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.domain import isced
 from services.catalogue.domain.courses import Course
+from shared.db import fetch_all, fetch_one
 
 # PostgreSQL text-search configurations by ISO 639-1 code; other languages use 'simple'
 TS_CONFIGS = {
@@ -224,17 +225,7 @@ async def get(
         )
         if locked is None:
             return None
-    row = (
-        (
-            await session.execute(
-                text(CURRENT + "WHERE c.course_id = :c"),
-                {"c": course_id},
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
-    return CourseRow(**row) if row else None
+    return await fetch_one(session, CourseRow, CURRENT + "WHERE c.course_id = :c", {"c": course_id})
 
 
 @dataclass(frozen=True)
@@ -248,27 +239,13 @@ class VersionRow:
 
 
 async def versions(session: AsyncSession, course_id: uuid.UUID) -> list[VersionRow]:
-    rows = (
-        await session.execute(
-            text(VERSIONS + "WHERE course_id = :c ORDER BY version"),
-            {"c": course_id},
-        )
-    ).mappings()
-    return [VersionRow(**r) for r in rows]
+    sql = VERSIONS + "WHERE course_id = :c ORDER BY version"
+    return await fetch_all(session, VersionRow, sql, {"c": course_id})
 
 
 async def version(session: AsyncSession, course_id: uuid.UUID, number: int) -> VersionRow | None:
-    row = (
-        (
-            await session.execute(
-                text(VERSIONS + "WHERE course_id = :c AND version = :v"),
-                {"c": course_id, "v": number},
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
-    return VersionRow(**row) if row else None
+    sql = VERSIONS + "WHERE course_id = :c AND version = :v"
+    return await fetch_one(session, VersionRow, sql, {"c": course_id, "v": number})
 
 
 async def history(session: AsyncSession, course_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -309,10 +286,5 @@ async def list_courses(
     if after is not None:
         clauses.append("c.course_id > :after")
         params["after"] = after
-    rows = (
-        await session.execute(
-            text(CURRENT + f"WHERE {' AND '.join(clauses)} ORDER BY c.course_id LIMIT :limit"),
-            params,
-        )
-    ).mappings()
-    return [CourseRow(**r) for r in rows]
+    sql = CURRENT + f"WHERE {' AND '.join(clauses)} ORDER BY c.course_id LIMIT :limit"
+    return await fetch_all(session, CourseRow, sql, params)

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import fetch_all, fetch_one
+
 COLUMNS = (
     "credential_id, enrolment_id, account_id, course_id, course_version, provider_id, "
     "document, issued_at, revoked_at, revocation_reason"
@@ -51,35 +53,20 @@ async def get(
     sql = f"SELECT {COLUMNS} FROM catalogue.credentials WHERE credential_id = :c"
     if lock:
         sql += " FOR UPDATE"
-    row = (await session.execute(text(sql), {"c": credential_id})).mappings().one_or_none()
-    return CredentialRow(**row) if row else None
+    return await fetch_one(session, CredentialRow, sql, {"c": credential_id})
 
 
 async def by_enrolment(session: AsyncSession, enrolment_id: uuid.UUID) -> CredentialRow | None:
-    row = (
-        (
-            await session.execute(
-                text(f"SELECT {COLUMNS} FROM catalogue.credentials WHERE enrolment_id = :e"),
-                {"e": enrolment_id},
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
-    return CredentialRow(**row) if row else None
+    sql = f"SELECT {COLUMNS} FROM catalogue.credentials WHERE enrolment_id = :e"
+    return await fetch_one(session, CredentialRow, sql, {"e": enrolment_id})
 
 
 async def for_account(session: AsyncSession, account_id: uuid.UUID) -> list[CredentialRow]:
-    rows = (
-        await session.execute(
-            text(
-                f"SELECT {COLUMNS} FROM catalogue.credentials WHERE account_id = :a "
-                "ORDER BY issued_at, credential_id"
-            ),
-            {"a": account_id},
-        )
-    ).mappings()
-    return [CredentialRow(**r) for r in rows]
+    sql = (
+        f"SELECT {COLUMNS} FROM catalogue.credentials WHERE account_id = :a "
+        "ORDER BY issued_at, credential_id"
+    )
+    return await fetch_all(session, CredentialRow, sql, {"a": account_id})
 
 
 async def revoke(

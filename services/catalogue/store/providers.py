@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.domain.providers import Provider
+from shared.db import fetch_one
 
 COLUMNS = (
     "provider_id, agency_id, name, country, registration_number, qa_scheme, qa_valid_until, "
@@ -78,8 +79,7 @@ async def get(
     sql = f"SELECT {COLUMNS} FROM catalogue.providers WHERE provider_id = :p"
     if lock:
         sql += " FOR UPDATE"
-    row = (await session.execute(text(sql), {"p": provider_id})).mappings().one_or_none()
-    return ProviderRow(**row) if row else None
+    return await fetch_one(session, ProviderRow, sql, {"p": provider_id})
 
 
 async def update(session: AsyncSession, provider_id: uuid.UUID, **fields: Any) -> None:

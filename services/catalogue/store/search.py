@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.catalogue.domain import isced
 from services.catalogue.store.courses import ts_config
 
 ELIGIBLE = "c.status = 'approved' AND p.status = 'accredited' AND p.qa_valid_until >= :today"
@@ -45,8 +46,10 @@ class SearchQuery:
         return bool(self.q and self.q.strip())
 
 
+# A listed course as a search result shows it: the item of GET /v1/public/courses, field for
+# field (a docstring here would become its description in the OpenAPI document).
 @dataclass(frozen=True)
-class Hit:
+class CourseCard:
     course_id: uuid.UUID
     version: int
     provider_id: uuid.UUID
@@ -57,20 +60,23 @@ class Hit:
     language: str
     eqf_level: int
     isced_field: str
+    isced_name: str
     mode: str
     region: str
     price: int
+    currency: str
     next_session: datetime | None
-    sort_key: str
     rank: float | None
 
 
 @dataclass
 class SearchResult:
-    hits: list[Hit]
-    has_more: bool
+    hits: list[CourseCard]
     total: int
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    # where the next page starts (the last hit's rank or title, and its course id), the
+    # query's ``after`` for that page; None on the last page
+    after: tuple[str, uuid.UUID] | None = None
 
 
 def _filters(query: SearchQuery, params: dict[str, Any]) -> dict[str, str]:
@@ -111,7 +117,10 @@ def _base(query: SearchQuery, today: date) -> tuple[str, dict[str, Any]]:
     return where, params
 
 
-async def search(session: AsyncSession, query: SearchQuery, today: date) -> SearchResult:
+async def search(
+    session: AsyncSession, query: SearchQuery, today: date, currency: str
+) -> SearchResult:
+    """A page of listed courses with their prices in ``currency`` (the catalogue's)."""
     where, params = _base(query, today)
     conditions = _filters(query, params)
     all_filters = " AND ".join(conditions.values())
@@ -152,29 +161,24 @@ async def search(session: AsyncSession, query: SearchQuery, today: date) -> Sear
         .mappings()
         .all()
     )
-    hits = [_hit(r, query.ranked) for r in rows[: query.limit]]
+    page = rows[: query.limit]
     total, facets = await _facets(session, query, today)
-    return SearchResult(hits=hits, has_more=len(rows) > query.limit, total=total, facets=facets)
+    after = None
+    if len(rows) > query.limit and page:
+        last = page[-1]
+        after = (str(last["sort_rank"]) if query.ranked else last["title"], last["course_id"])
+    hits = [_card(r, currency) for r in page]
+    return SearchResult(hits=hits, total=total, facets=facets, after=after)
 
 
-def _hit(row: Any, ranked: bool) -> Hit:
+def _card(row: Any, currency: str) -> CourseCard:
     rank: Decimal | None = row["sort_rank"]
-    return Hit(
-        course_id=row["course_id"],
-        version=row["version"],
-        provider_id=row["provider_id"],
-        provider_name=row["provider_name"],
-        kind=row["kind"],
-        title=row["title"],
+    columns = {k: v for k, v in row.items() if k not in ("sort_rank", "summary")}
+    return CourseCard(
+        **columns,
         summary=row["summary"] or "",
-        language=row["language"],
-        eqf_level=row["eqf_level"],
-        isced_field=row["isced_field"],
-        mode=row["mode"],
-        region=row["region"],
-        price=row["price"],
-        next_session=row["next_session"],
-        sort_key=str(rank) if ranked else row["title"],
+        isced_name=isced.name_of(row["isced_field"]),
+        currency=currency,
         rank=float(rank) if rank is not None else None,
     )
 
@@ -233,13 +237,14 @@ async def _facets(
 async def public_course(
     session: AsyncSession, course_id: uuid.UUID, today: date
 ) -> dict[str, Any] | None:
-    """A listed course (approved, eligible provider) with its content, for the registry."""
+    """A listed course (approved, eligible provider) with its content, for the registry (its
+    columns named as :class:`services.catalogue.api.public.PublicCourse` names them)."""
     row = (
         (
             await session.execute(
                 text(
                     "SELECT c.course_id, c.version, c.provider_id, p.name AS provider_name, "
-                    "p.country AS provider_country, p.qa_scheme, v.content "
+                    "p.country AS provider_country, p.qa_scheme AS quality_assurance, v.content "
                     "FROM catalogue.courses c JOIN catalogue.providers p USING (provider_id) "
                     "JOIN catalogue.course_versions v "
                     "ON v.course_id = c.course_id AND v.version = c.version "

@@ -29,30 +29,24 @@ async def account_agency(session: AsyncSession, account_id: uuid.UUID) -> str | 
     return agency
 
 
-async def enrolment_confirmed(
-    session: AsyncSession, enrolment_id: uuid.UUID, course_id: uuid.UUID, session_id: uuid.UUID
+async def set_seat(
+    session: AsyncSession,
+    enrolment_id: uuid.UUID,
+    course_id: uuid.UUID,
+    session_id: uuid.UUID,
+    *,
+    live: bool,
 ) -> None:
-    """The enrolment holds a seat (unless it ended already: an end is final)."""
+    """``live``: the enrolment holds a seat (unless it ended already: an end is final).
+    Not ``live``: cancelled or rejected, the seat is free (recorded even if the confirmation
+    is late)."""
+    on_conflict = "DO NOTHING" if live else "DO UPDATE SET live = FALSE, updated_at = now()"
     await session.execute(
         text(
             "INSERT INTO catalogue.session_enrolments (enrolment_id, course_id, session_id, live) "
-            "VALUES (:e, :c, :s, TRUE) ON CONFLICT (enrolment_id) DO NOTHING"
+            f"VALUES (:e, :c, :s, :live) ON CONFLICT (enrolment_id) {on_conflict}"
         ),
-        {"e": enrolment_id, "c": course_id, "s": session_id},
-    )
-
-
-async def enrolment_ended(
-    session: AsyncSession, enrolment_id: uuid.UUID, course_id: uuid.UUID, session_id: uuid.UUID
-) -> None:
-    """Cancelled or rejected: the seat is free (recorded even if the confirmation is late)."""
-    await session.execute(
-        text(
-            "INSERT INTO catalogue.session_enrolments (enrolment_id, course_id, session_id, live) "
-            "VALUES (:e, :c, :s, FALSE) ON CONFLICT (enrolment_id) DO UPDATE SET live = FALSE, "
-            "updated_at = now()"
-        ),
-        {"e": enrolment_id, "c": course_id, "s": session_id},
+        {"e": enrolment_id, "c": course_id, "s": session_id, "live": live},
     )
 
 
