@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from ila.registry import all_definitions
-from shared.settings import DEV_ACCOUNTS_KEK, Settings
+from shared.settings import DEV_ACCOUNTS_KEK, DEV_CHECKPOINT_KEY, Settings
 from tests.support import bearer, running_app, settings_for
 
 pytestmark = pytest.mark.postgres
@@ -176,6 +176,8 @@ def test_development_secrets_on_loopback_are_allowed() -> None:
         ({"jwt_issuer": "ila-dev"}, "ILA_JWT_ISSUER"),
         ({"jwt_public_key": None}, "ILA_JWT_PUBLIC_KEY"),
         ({"actor_pepper": "a" * 31}, "ILA_ACTOR_PEPPER"),
+        ({"ledger_checkpoint_key": "c" * 31}, "ILA_LEDGER_CHECKPOINT_KEY"),
+        ({"ledger_checkpoint_key": DEV_CHECKPOINT_KEY}, "ILA_LEDGER_CHECKPOINT_KEY"),
         ({"accounts_kek": DEV_ACCOUNTS_KEK}, "ILA_ACCOUNTS_KEK"),
         ({"accounts_kek": "k1:" + base64.b64encode(b"k" * 16).decode()}, "ILA_ACCOUNTS_KEK"),
     ],
@@ -189,6 +191,7 @@ def test_production_refuses_weak_settings_and_names_them(
         "jwt_issuer": "https://idp.example.eu",
         "national_id_pepper": "p" * 32,
         "credential_key_seed": "s" * 32,
+        "ledger_checkpoint_key": "c" * 32,
         "actor_pepper": "a" * 32,
         "accounts_kek": "k1:" + base64.b64encode(b"k" * 32).decode(),
     }
