@@ -7,13 +7,11 @@ Numbers that matter (price, seats, EQF level, workload) are strict integers: ``"
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 import pycountry
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +26,7 @@ from schwifty.exceptions import SchwiftyException
 
 from services.catalogue.domain import isced
 from services.catalogue.domain.courses import Action
+from shared.events.base import UtcDatetime
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
@@ -147,13 +146,6 @@ class Descriptor(Strict):
     @classmethod
     def _countries(cls, values: list[str]) -> list[str]:
         return [_country(v) for v in values]
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 class SessionSpec(Strict):

@@ -48,7 +48,7 @@ from services.ledger.handlers import proposals
 from services.ledger.store import runs
 from shared.approvals import Proposal
 from shared.errors import ConflictError, NotFoundError
-from shared.events.ledger import Earmark
+from shared.events.ledger import Earmark, UtcDatetime
 from shared.links import decisions, follow
 
 router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
@@ -62,7 +62,7 @@ class GrantRequest(BaseModel):
     amount: StrictInt = Field(gt=0, le=100_000_000, description="minor units")
     funder_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
     reason: str = Field(min_length=1, max_length=500)
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
     earmark: Earmark | None = None
 
 
