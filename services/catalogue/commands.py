@@ -7,7 +7,7 @@ Numbers that matter (price, seats, EQF level, workload) are strict integers: ``"
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 import pycountry
@@ -148,11 +148,23 @@ class Descriptor(Strict):
         return [_country(v) for v in values]
 
 
+# sessions are dated before this: credit held for a session until its claim window is over
+# must still be a date (a session ending on 9999-12-31 has none)
+SESSION_HORIZON = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 class SessionSpec(Strict):
     session_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     start: UtcDatetime
     end: UtcDatetime
     seats: StrictInt = Field(ge=1, le=100_000)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _before_horizon(cls, value: datetime) -> datetime:
+        if value >= SESSION_HORIZON:
+            raise ValueError(f"a session is dated before {SESSION_HORIZON.year}")
+        return value
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> SessionSpec:

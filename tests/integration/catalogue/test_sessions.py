@@ -158,10 +158,19 @@ async def test_a_late_confirmation_does_not_revive_a_cancelled_enrolment(db_url:
         assert r.status_code == 200, r.text
 
 
-@pytest.mark.parametrize("edge", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
-async def test_a_session_instant_with_no_utc_equivalent_is_refused(db_url: str, edge: str) -> None:
-    """A valid RFC 3339 instant that lies beyond the range of UTC datetimes: 422 naming the
-    field, nothing drafted."""
+@pytest.mark.parametrize(
+    "edge",
+    [
+        "9999-12-31T23:00:00-05:00",  # no UTC equivalent
+        "0001-01-01T00:30:00+01:00",
+        # credit held for a session until its claim window is over needs a date for that
+        "9999-12-20T09:00:00Z",
+        "2200-01-01T00:00:00Z",
+    ],
+)
+async def test_a_session_dated_beyond_the_calendar_is_refused(db_url: str, edge: str) -> None:
+    """An instant with no UTC equivalent, or so far ahead that the payments' dates past it
+    would not exist: 422 naming the field, nothing drafted."""
     async with catalogue(db_url) as cat:
         _, owner = await cat.provider()
         before = await fingerprint(cat)
