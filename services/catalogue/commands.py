@@ -12,8 +12,6 @@ from typing import Annotated, Literal
 
 import pycountry
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +26,7 @@ from schwifty.exceptions import SchwiftyException
 
 from services.catalogue.domain import isced
 from services.catalogue.domain.courses import Action
+from shared.events.base import UtcDatetime
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
@@ -143,11 +142,9 @@ class Descriptor(Strict):
         return [_country(v) for v in values]
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+# sessions are dated before this: credit held for a session until its claim window is over
+# must still be a date (a session ending on 9999-12-31 has none)
+SESSION_HORIZON = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class SessionSpec(Strict):
@@ -155,6 +152,13 @@ class SessionSpec(Strict):
     start: UtcDatetime
     end: UtcDatetime
     seats: StrictInt = Field(ge=1, le=100_000)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _before_horizon(cls, value: datetime) -> datetime:
+        if value >= SESSION_HORIZON:
+            raise ValueError(f"a session is dated before {SESSION_HORIZON.year}")
+        return value
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> SessionSpec:

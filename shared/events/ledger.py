@@ -14,22 +14,13 @@ are safe. Every event is keyed by the account id.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.accounts import NeedTier, StatusReasonCode
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
-from shared.events.base import Event, event
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""An aware datetime, normalised to UTC (a naive one is refused)."""
+from shared.events.base import Event, UtcDatetime, event
 
 Money = Annotated[int, Field(strict=True, gt=0)]
 """A positive amount in minor units of the deployment's currency."""

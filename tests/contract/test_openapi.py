@@ -4,11 +4,8 @@ services (served together) and fails on any 5xx or a response that breaks the sc
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +17,8 @@ from schemathesis.specs.openapi.checks import (
 
 from ila.registry import all_definitions
 from shared.service import build_app
-from tests.support import IN_CI, create_database, free_port, token
+from tests.contract.support import served
+from tests.support import IN_CI, create_database, token
 from tests.support import settings_for as make_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -28,36 +26,20 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def server(pg_admin_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    import uvicorn
-
     url = asyncio.run(create_database(pg_admin_url))
     cfg = make_settings(url)
     app = build_app(all_definitions(), cfg, run_jobs=False)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    tokens = {
-        role: token(
-            cfg,
-            role,
-            agency_id="pes-fr" if role == "agency" else None,
-            provider_id="prov-1" if role == "provider" else None,
-        )
-        for role in ("agency", "admin", "auditor", "provider", "learner")
-    }
-    yield base, tokens
-    server.should_exit = True
-    thread.join(10)
+    with served(app) as base:
+        tokens = {
+            role: token(
+                cfg,
+                role,
+                agency_id="pes-fr" if role == "agency" else None,
+                provider_id="prov-1" if role == "provider" else None,
+            )
+            for role in ("agency", "admin", "auditor", "provider", "learner")
+        }
+        yield base, tokens
 
 
 # CI replays the same examples every run; a developer's run explores new ones.

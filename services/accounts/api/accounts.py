@@ -37,6 +37,7 @@ from services.accounts.store.accounts import AccountRow
 from shared.auth import Principal
 from shared.events.accounts import PersonalDataRead, ReadPurpose
 from shared.idempotency import run_idempotent
+from shared.links import follow
 from shared.service import ServiceRuntime
 
 router = APIRouter()
@@ -50,7 +51,15 @@ router = APIRouter()
         409: {
             "description": "an account exists for this national id (named only to the agency "
             "that manages it)"
-        }
+        },
+        **follow(
+            201,
+            "GET /v1/accounts/{account_id}",
+            "PATCH /v1/accounts/{account_id}/profile",
+            *(f"POST /v1/accounts/{{account_id}}/{a}" for a in ("suspend", "reinstate", "close")),
+            "POST /v1/accounts/{account_id}/transfer",
+            "DELETE /v1/accounts/{account_id}/personal-data",
+        ),
     },
 )
 async def open_account(

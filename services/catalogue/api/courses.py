@@ -48,10 +48,12 @@ from services.catalogue.store import courses as store
 from services.catalogue.store import providers as provider_store
 from shared.auth import Principal
 from shared.idempotency import run_idempotent
+from shared.links import follow
 from shared.problems import Forbidden, NotFound
 from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1/courses", tags=["courses"])
+COURSE = "/v1/courses/{course_id}"
 Status = Literal["draft", "submitted", "approved", "rejected", "withdrawn"]
 
 
@@ -118,7 +120,19 @@ async def _load(
     return row
 
 
-@router.post("", status_code=201, response_model=CoursePublic)
+@router.post(
+    "",
+    status_code=201,
+    response_model=CoursePublic,
+    responses=follow(
+        201,
+        *(f"GET {COURSE}{part}" for part in ("", "/versions", "/versions/{version}", "/history")),
+        f"PATCH {COURSE}",
+        *(f"POST {COURSE}/{step}" for step in ("submit", "withdraw", "approve", "reject")),
+        "GET /v1/public/courses/{course_id}",
+        "GET /registry/courses/{course_id}",
+    ),
+)
 async def create_course(
     body: CreateCourse, request: Request, rt: Runtime, parts: Components, principal: Provider
 ) -> Response:
@@ -203,7 +217,11 @@ async def get_history(course_id: uuid.UUID, rt: Runtime, principal: Anyone) -> l
     return [HistoryEntry(**r) for r in rows]
 
 
-@router.patch("/{course_id}", response_model=CoursePublic)
+@router.patch(
+    "/{course_id}",
+    response_model=CoursePublic,
+    responses=follow(200, f"GET {COURSE}/versions/{{version}}", f"POST {COURSE}/submit"),
+)
 async def update_course(
     course_id: uuid.UUID, body: UpdateCourse, rt: Runtime, parts: Components, principal: Provider
 ) -> CoursePublic:
@@ -240,7 +258,11 @@ async def _act(
         return public(updated, parts.config.currency)
 
 
-@router.post("/{course_id}/submit", response_model=CoursePublic)
+@router.post(
+    "/{course_id}/submit",
+    response_model=CoursePublic,
+    responses=follow(200, f"POST {COURSE}/approve", f"POST {COURSE}/reject"),
+)
 async def submit(
     course_id: uuid.UUID, rt: Runtime, parts: Components, principal: Provider
 ) -> CoursePublic:

@@ -37,9 +37,11 @@ from services.catalogue.handlers import providers as handlers
 from services.catalogue.store import providers as store
 from shared.auth import Principal
 from shared.idempotency import run_idempotent
+from shared.links import follow
 from shared.problems import Conflict, NotFound
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
+PROVIDER = "/v1/providers/{provider_id}"
 
 
 class QualityAssurancePublic(BaseModel):
@@ -93,7 +95,10 @@ def public(row: store.ProviderRow, today: date) -> ProviderPublic:
     "",
     status_code=201,
     response_model=ProviderPublic,
-    responses={409: {"description": "a provider with this registration number exists"}},
+    responses={
+        409: {"description": "a provider with this registration number exists"},
+        **follow(201, f"GET {PROVIDER}", f"POST {PROVIDER}/accredit", f"POST {PROVIDER}/suspend"),
+    },
 )
 async def register_provider(
     body: RegisterProvider, request: Request, rt: Runtime, parts: Components, principal: Agency

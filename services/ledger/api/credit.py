@@ -48,9 +48,11 @@ from services.ledger.handlers import proposals, wallets
 from services.ledger.store import runs
 from shared.approvals import Proposal
 from shared.errors import ConflictError, NotFoundError
-from shared.events.ledger import Earmark
+from shared.events.ledger import Earmark, UtcDatetime
+from shared.links import decisions, follow
 
 router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
+DECIDE = decisions("/v1/ledger/approvals")
 Year = Annotated[int, Path(ge=2000, le=2200)]
 
 
@@ -60,11 +62,19 @@ class GrantRequest(BaseModel):
     amount: StrictInt = Field(gt=0, le=100_000_000, description="minor units")
     funder_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
     reason: str = Field(min_length=1, max_length=500)
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
     earmark: Earmark | None = None
 
 
-@router.post("/grants", status_code=201)
+@router.post(
+    "/grants",
+    status_code=201,
+    responses=follow(
+        201,
+        *(f"GET /v1/ledger/accounts/{{account_id}}/{view}" for view in ("balance", "entries")),
+        "POST /v1/ledger/accounts/{account_id}/reversals",
+    ),
+)
 async def grant(
     body: GrantRequest, request: Request, rt: Runtime, parts: Components, principal: AgencyOrAdmin
 ) -> Response:
@@ -124,7 +134,11 @@ class PolicyPublic(EntitlementPolicy):
     approved_at: datetime
 
 
-@router.put("/policies/{year}", status_code=202)
+@router.put(
+    "/policies/{year}",
+    status_code=202,
+    responses=follow(202, "GET /v1/ledger/policies/{year}", *DECIDE, year="$request.path.year"),
+)
 async def put_policy(
     year: Year, body: PolicyTerms, rt: Runtime, parts: Components, principal: Admin
 ) -> Response:
@@ -198,7 +212,7 @@ def allocation_public(run: dict[str, Any]) -> AllocationPublic:
     )
 
 
-@router.post("/allocations", status_code=202)
+@router.post("/allocations", status_code=202, responses=follow(202, *DECIDE))
 async def start_allocation(
     body: AllocationRequest,
     request: Request,
@@ -239,7 +253,7 @@ class ReversalRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/accounts/{account_id}/reversals", status_code=202)
+@router.post("/accounts/{account_id}/reversals", status_code=202, responses=follow(202, *DECIDE))
 async def reverse(
     account_id: uuid.UUID,
     body: ReversalRequest,

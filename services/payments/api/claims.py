@@ -45,8 +45,10 @@ from services.payments.handlers import attestation, claims, holds
 from services.payments.store import rows
 from shared.auth import Principal
 from shared.idempotency import run_idempotent
+from shared.links import decisions, follow
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
+CLAIM = "/v1/claims/{claim_id}"
 
 
 class ClaimPublic(BaseModel):
@@ -99,7 +101,17 @@ async def _load_visible(session: AsyncSession, principal: Principal, claim_id: u
     return await scoped(session, principal, claim, "claim", claim_id)
 
 
-@router.post("", status_code=202, response_model=ClaimPublic)
+@router.post(
+    "",
+    status_code=202,
+    response_model=ClaimPublic,
+    responses=follow(
+        202,
+        f"GET {CLAIM}",
+        *(f"POST {CLAIM}/{step}" for step in ("attest", "contest", "release")),
+        "GET /v1/enrolments/{enrolment_id}",
+    ),
+)
 async def submit_claim(
     cmd: SubmitClaim, request: Request, rt: Runtime, principal: Provider
 ) -> Response:
@@ -184,7 +196,11 @@ async def contest_claim(
     return public(claim, rt.settings.currency)
 
 
-@router.post("/{claim_id}/release", status_code=202)
+@router.post(
+    "/{claim_id}/release",
+    status_code=202,
+    responses=follow(202, *decisions("/v1/payments/approvals")),
+)
 async def release_claim(claim_id: uuid.UUID, rt: Runtime, principal: Agency) -> Response:
     """Propose lifting a hold (fraud, suspension or a learner's contest): an agency that
     manages the learner's account, or an admin, proposes (202 with the proposal, action

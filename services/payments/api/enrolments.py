@@ -40,9 +40,12 @@ from services.payments.handlers import enrolments, holds
 from services.payments.store import rows
 from shared.auth import Principal
 from shared.idempotency import run_idempotent
+from shared.links import decisions, follow
 from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1/enrolments", tags=["enrolments"])
+ENROLMENT = "/v1/enrolments/{enrolment_id}"
+DECIDE = decisions("/v1/payments/approvals")
 
 
 class EnrolmentPublic(BaseModel):
@@ -102,7 +105,19 @@ async def _load_visible(
     return await scoped(session, principal, enrolment, "enrolment", enrolment_id)
 
 
-@router.post("", status_code=202, response_model=EnrolmentPublic)
+@router.post(
+    "",
+    status_code=202,
+    response_model=EnrolmentPublic,
+    responses=follow(
+        202,
+        f"GET {ENROLMENT}",
+        *(
+            f"POST {ENROLMENT}/{step}"
+            for step in ("confirm", "refuse", "cancel", "release", "reject")
+        ),
+    ),
+)
 async def propose(
     cmd: ProposeEnrolment, request: Request, rt: Runtime, principal: Provider
 ) -> Response:
@@ -155,7 +170,12 @@ async def get_enrolment(
     return public(enrolment, rt.settings.currency)
 
 
-@router.post("/{enrolment_id}/confirm", status_code=202, response_model=EnrolmentPublic)
+@router.post(
+    "/{enrolment_id}/confirm",
+    status_code=202,
+    response_model=EnrolmentPublic,
+    responses=follow(202, f"GET {ENROLMENT}", f"POST {ENROLMENT}/cancel"),
+)
 async def confirm(
     enrolment_id: uuid.UUID,
     request: Request,
@@ -214,7 +234,7 @@ async def cancel(
     return await run_idempotent(rt, request, principal, cmd, effect)
 
 
-@router.post("/{enrolment_id}/release", status_code=202)
+@router.post("/{enrolment_id}/release", status_code=202, responses=follow(202, *DECIDE))
 async def release_hold(enrolment_id: uuid.UUID, rt: Runtime, principal: Agency) -> Response:
     """Propose letting an enrolment the velocity rule held go to the learner for consent: an
     agency that manages the learner's account, or an admin, proposes (202 with the proposal,

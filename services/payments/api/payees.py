@@ -36,6 +36,7 @@ from services.payments.deps import (
 from services.payments.domain.payees import Payee, payee_standing
 from services.payments.handlers import payees
 from services.payments.store import payees as store
+from shared.links import decisions, follow
 
 router = APIRouter(prefix="/v1/payees", tags=["payees"])
 
@@ -71,7 +72,17 @@ def payee_public(c: Components, payee: Payee, pending: str | None = None) -> Pay
     )
 
 
-@router.put("/{provider_id}", status_code=202)
+@router.put(
+    "/{provider_id}",
+    status_code=202,
+    responses=follow(
+        202,
+        "GET /v1/payees/{provider_id}",
+        "POST /v1/payees/{provider_id}/verification",
+        *decisions("/v1/payments/approvals"),
+        provider_id="$request.path.provider_id",
+    ),
+)
 async def propose_payee(
     provider_id: str, cmd: SetPayee, rt: Runtime, principal: PayeeProposer
 ) -> Any:

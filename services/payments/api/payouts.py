@@ -63,6 +63,7 @@ from services.payments.store import payouts as store
 from services.payments.store import rows
 from shared.auth import Principal
 from shared.idempotency import run_idempotent
+from shared.links import decisions, follow
 from shared.service import ServiceRuntime
 
 router = APIRouter(tags=["payouts"])
@@ -149,7 +150,12 @@ async def run_public(
     )
 
 
-@router.post("/v1/payouts/runs", status_code=202, response_model=RunPublic)
+@router.post(
+    "/v1/payouts/runs",
+    status_code=202,
+    response_model=RunPublic,
+    responses=follow(202, "GET /v1/payouts/runs/{run_id}", *decisions("/v1/payments/approvals")),
+)
 async def run_payouts(
     request: Request, rt: Runtime, principal: RunProposer, cmd: RunPayouts | None = None
 ) -> Response:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.events.payments import EnrolmentConfirmed, EnrolmentRejected
-from tests.integration.support.catalogue import Catalogue, catalogue, fingerprint
+from tests.integration.support.catalogue import Catalogue, catalogue, course_body, fingerprint
 from tests.support import eventually
 
 pytestmark = pytest.mark.postgres
@@ -156,3 +156,28 @@ async def test_a_late_confirmation_does_not_revive_a_cancelled_enrolment(db_url:
         await eventually(lambda: cat.scalar(inbox), lambda n: n == seen + 1)
         r = await patch(cat, owner, course["course_id"], [second])
         assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [
+        "9999-12-31T23:00:00-05:00",  # no UTC equivalent
+        "0001-01-01T00:30:00+01:00",
+        # credit held for a session until its claim window is over needs a date for that
+        "9999-12-20T09:00:00Z",
+        "2200-01-01T00:00:00Z",
+    ],
+)
+async def test_a_session_dated_beyond_the_calendar_is_refused(db_url: str, edge: str) -> None:
+    """An instant with no UTC equivalent, or so far ahead that the payments' dates past it
+    would not exist: 422 naming the field, nothing drafted."""
+    async with catalogue(db_url) as cat:
+        _, owner = await cat.provider()
+        before = await fingerprint(cat)
+        for field in ("start", "end"):
+            dates = {"start": soon(10).isoformat(), "end": soon(20).isoformat(), field: edge}
+            body = course_body(sessions=[{**session(soon(10)), **dates}])
+            r = await cat.c.post("/v1/courses", json=body, headers=owner)
+            assert r.status_code == 422, r.text
+            assert f"sessions.0.{field}" in r.text
+        assert await fingerprint(cat) == before

@@ -65,6 +65,9 @@ async def test_grants_balance_entries_and_point_in_time(api: Api) -> None:
         ({"reason": "x" * 5000}, "reason"),
         ({"earmark": {"eqf_levels": [12]}}, "earmark"),
         ({"surprise": 1}, "surprise"),
+        # an expiry without a time zone, or one with no UTC equivalent
+        ({"expires_at": "2099-01-01T00:00:00"}, "expires_at"),
+        ({"expires_at": "9999-12-31T23:00:00-05:00"}, "expires_at"),
     ],
 )
 async def test_bad_grants_are_refused_and_change_nothing(
