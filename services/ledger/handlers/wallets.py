@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,7 @@ from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from services.ledger.store.events import Head
 from shared.clock import Clock
+from shared.errors import DomainError
 from shared.events import Envelope
 from shared.events.ledger import LedgerEvent
 from shared.outbox import EventContext, Outbox
@@ -51,6 +53,14 @@ class StateCache:
 class Outcome:
     events: list[LedgerEvent]
     state: WalletState
+
+
+class Order(NamedTuple):
+    """One command of a batch, with its context and the request's ``Idempotency-Key``."""
+
+    command: Command
+    ctx: EventContext
+    idempotency_key: str | None = None
 
 
 class Ledger:
@@ -172,3 +182,83 @@ class Ledger:
         for account_id, new_head, after in heads:
             self.cache.put(account_id, new_head, after)
         return len(all_rows)
+
+    async def execute_many(
+        self,
+        session: AsyncSession,
+        orders: Sequence[Order | tuple[Command, EventContext]],
+        *,
+        now: datetime | None = None,
+    ) -> list[Outcome | DomainError]:
+        """Decide many commands together, in the caller's transaction, in the order given.
+
+        The heads of every account named are locked in one statement, in account order (so
+        two batches never deadlock); states come from the cache, misses replayed in one
+        query. Commands for the same account fold through its state one after the other.
+        A command the domain refuses is answered alone with its error and leaves the state
+        as it was; the others are appended with one statement per table (events, wallets,
+        lots, reservations, outbox), in the order given, each stream still chained.
+        """
+        now = now or self.clock.now()
+        items = [Order(*o) for o in orders]
+        states = await self._load_many(session, sorted({o.command.account_id for o in items}))
+        before = dict(states)
+        results: list[Outcome | DomainError] = []
+        rows: list[dict[str, object]] = []
+        envelopes: list[Envelope] = []
+        for order in items:
+            account_id = order.command.account_id
+            state, head = states[account_id]
+            try:
+                events = decide(state, order.command, now)
+            except DomainError as refused:
+                results.append(refused)
+                continue
+            if not events:
+                results.append(Outcome([], state))
+                continue
+            after = state
+            for event in events:
+                after = evolve(after, event)
+            wrapped = [self.outbox.envelope(e, order.ctx) for e in events]
+            built = event_store.build_rows(account_id, head, wrapped, now, order.idempotency_key)
+            rows += built
+            envelopes += wrapped
+            states[account_id] = (after, Head(after.version, str(built[-1]["hash"])))
+            results.append(Outcome(events, after))
+        changed = [
+            (before[a][0], after, head.hash)
+            for a, (after, head) in states.items()
+            if head is not None and after is not before[a][0]
+        ]
+        if rows:
+            await event_store.insert_events(session, rows)
+            await projections.save_projections_bulk(session, changed, now)
+            await self.outbox.add_envelopes(session, envelopes)
+            for account_id, (after, head) in states.items():
+                if head is not None and after is not before[account_id][0]:
+                    self.cache.put(account_id, head, after)
+        return results
+
+    async def _load_many(
+        self, session: AsyncSession, account_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[WalletState, Head | None]]:
+        """Each account's state and head, every head locked (``account_ids`` sorted)."""
+        heads = await event_store.lock_heads(session, account_ids)
+        out: dict[uuid.UUID, tuple[WalletState, Head | None]] = {}
+        misses = []
+        for account_id in account_ids:
+            head = heads.get(account_id)
+            cached = self.cache.get(account_id, head) if head is not None else WalletState()
+            if cached is None:
+                misses.append(account_id)
+            else:
+                out[account_id] = (cached, head)
+        for account_id, stream in (await event_store.load_streams(session, misses)).items():
+            head = heads[account_id]
+            state = replay(r.payload() for r in stream)
+            if not stream or stream[-1].hash != head.hash:
+                raise RuntimeError(f"wallet {account_id} projection disagrees with its stream")
+            self.cache.put(account_id, head, state)
+            out[account_id] = (state, head)
+        return out

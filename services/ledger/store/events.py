@@ -103,6 +103,24 @@ async def lock_head(session: AsyncSession, account_id: uuid.UUID) -> Head | None
     return Head(row.version, row.head_hash) if row else None
 
 
+async def lock_heads(
+    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Head]:
+    """Lock the wallet rows of ``account_ids`` in account order, in one statement (rows are
+    locked as the sorted scan reaches them, so two such batches never deadlock); accounts
+    without a wallet are absent from the answer."""
+    if not account_ids:
+        return {}
+    rows = await session.execute(
+        text(
+            "SELECT account_id, version, head_hash FROM ledger.wallets "
+            "WHERE account_id = ANY(:ids) ORDER BY account_id FOR UPDATE"
+        ),
+        {"ids": list(account_ids)},
+    )
+    return {r.account_id: Head(r.version, r.head_hash) for r in rows}
+
+
 async def load_stream(
     session: AsyncSession, account_id: uuid.UUID, *, upto: datetime | None = None
 ) -> list[EventRow]:

@@ -1,0 +1,179 @@
+"""Group commit: a batch of commands decided together leaves exactly what the same commands
+executed one by one leave (events, hashes, projections, outbox), a refused command is
+answered alone, and verify passes after."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from services.ledger.audit import verify
+from services.ledger.commands import (
+    CaptureReservation,
+    Command,
+    GrantCredits,
+    NoteProfile,
+    OpenWallet,
+    ReleaseReservation,
+    ReserveCredits,
+)
+from services.ledger.domain import WalletState
+from services.ledger.handlers import Ledger, Outcome, StateCache
+from shared.db import make_engine, make_sessionmaker, migrate, transaction
+from shared.errors import DomainError
+from shared.events.ledger import CourseRef, WalletProfile
+from shared.outbox import EventContext, Outbox
+from tests.support import create_database
+
+pytestmark = pytest.mark.postgres
+
+NOW = datetime(2031, 3, 1, 9, 0, tzinfo=UTC)
+COURSE = CourseRef(course_id=uuid.UUID(int=7), isced_field="0613", eqf_level=5)
+A, B, C, NEW, MISSING = (uuid.UUID(int=i) for i in (101, 102, 103, 104, 105))
+R1, R2, R3 = (uuid.UUID(int=i) for i in (201, 202, 203))
+LOT_A, LOT_B = uuid.UUID(int=301), uuid.UUID(int=302)
+CTX = EventContext(correlation_id=uuid.UUID(int=1), actor="test")
+
+
+def grant(account: uuid.UUID, lot: uuid.UUID, amount: int) -> GrantCredits:
+    return GrantCredits(account_id=account, lot_id=lot, amount=amount, funder_id="state")
+
+
+def reserve(account: uuid.UUID, rid: uuid.UUID, amount: int) -> ReserveCredits:
+    return ReserveCredits(
+        account_id=account,
+        reservation_id=rid,
+        enrolment_id=uuid.UUID(int=rid.int + 1000),
+        amount=amount,
+        course=COURSE,
+    )
+
+
+SETUP: list[Command] = [
+    OpenWallet(account_id=A),
+    grant(A, LOT_A, 1_000),
+    OpenWallet(account_id=B),
+    grant(B, LOT_B, 500),
+    OpenWallet(account_id=C),
+]
+
+# good and refused commands over several accounts, some accounts more than once
+BATCH: list[Command] = [
+    reserve(A, R1, 300),
+    reserve(B, R2, 10_000),  # more than B has: a ReservationRejected event, not an error
+    CaptureReservation(account_id=A, reservation_id=R1, amount=200),  # A again, after R1
+    CaptureReservation(account_id=C, reservation_id=R3, amount=1),  # refused: no such
+    grant(B, uuid.UUID(int=303), 250),
+    NoteProfile(
+        account_id=MISSING,
+        profile=WalletProfile(qualification_level=3, employment_status="employed"),
+    ),  # refused: no wallet
+    grant(B, LOT_B, 50),  # refused: lot id taken by another request
+    OpenWallet(account_id=NEW),  # a stream born in the batch
+    grant(NEW, uuid.UUID(int=304), 70),
+    ReleaseReservation(account_id=A, reservation_id=R1),  # refused: already captured
+    reserve(A, R3, 100),  # A a fourth time
+    OpenWallet(account_id=A),  # nothing to do
+]
+
+
+async def run(url: str, batched: bool) -> tuple[list[Any], dict[str, list[dict[str, Any]]]]:
+    engine = make_engine(url)
+    await migrate(engine, "ledger")
+    sessions = make_sessionmaker(engine)
+    ledger = Ledger(Outbox("ledger"))
+    counter = itertools.count(1)
+    uuid.uuid4 = lambda: uuid.UUID(int=next(counter))  # type: ignore[assignment]
+    try:
+        for command in SETUP:
+            async with transaction(sessions) as s:
+                await ledger.execute(s, command, CTX, now=NOW - timedelta(days=1))
+        answers: list[Outcome | DomainError] = []
+        if batched:
+            async with transaction(sessions) as s:
+                answers = await ledger.execute_many(s, [(c, CTX) for c in BATCH], now=NOW)
+        else:
+            for command in BATCH:
+                try:
+                    async with transaction(sessions) as s:
+                        answers.append(await ledger.execute(s, command, CTX, now=NOW))
+                except DomainError as refused:
+                    answers.append(refused)
+        async with sessions() as s:
+            report = await verify(s)
+            assert report.ok, report.mismatches
+            tables = {
+                t: [dict(r) for r in (await s.execute(text(sql))).mappings()]
+                for t, sql in {
+                    "events": "SELECT * FROM ledger.events ORDER BY position",
+                    "wallets": "SELECT * FROM ledger.wallets ORDER BY account_id",
+                    "lots": "SELECT * FROM ledger.lots ORDER BY lot_id",
+                    "reservations": "SELECT * FROM ledger.reservations ORDER BY reservation_id",
+                    "outbox": "SELECT event_id, topic, key, type FROM ledger.outbox ORDER BY id",
+                }.items()
+            }
+    finally:
+        await engine.dispose()
+    summary = [
+        (type(a).__name__, a.code)
+        if isinstance(a, DomainError)
+        else ([type(e).__name__ for e in a.events], a.state)
+        for a in answers
+    ]
+    return summary, tables
+
+
+@pytest.fixture
+async def two_databases(db_url: str, pg_admin_url: str) -> AsyncIterator[tuple[str, str]]:
+    original = uuid.uuid4
+    yield db_url, await create_database(pg_admin_url)
+    uuid.uuid4 = original  # type: ignore[assignment]
+
+
+async def test_a_batch_leaves_what_one_by_one_leaves(two_databases: tuple[str, str]) -> None:
+    one_by_one, batch = two_databases
+    expected, expected_tables = await run(one_by_one, batched=False)
+    got, tables = await run(batch, batched=True)
+    assert got == expected
+    for name in expected_tables:
+        assert tables[name] == expected_tables[name], name
+    codes = [a[1] for a in got if isinstance(a[1], str)]
+    assert codes == [
+        "reservation_not_found",
+        "wallet_not_found",
+        "id_conflict",
+        "reservation_not_active",
+    ]
+    assert ["ReservationRejected"] in [a[0] for a in got]
+    assert len(expected_tables["events"]) > len(SETUP)
+
+
+async def test_a_batch_is_one_statement_per_table_and_uses_the_cache(db_url: str) -> None:
+    engine = make_engine(db_url)
+    await migrate(engine, "ledger")
+    sessions = make_sessionmaker(engine)
+    ledger = Ledger(Outbox("ledger"), cache=StateCache())
+    try:
+        async with transaction(sessions) as s:
+            await ledger.execute_many(s, [(c, CTX) for c in SETUP], now=NOW)
+        cold = Ledger(Outbox("ledger"), cache=StateCache())  # replays the misses
+        async with transaction(sessions) as s:
+            answers = await cold.execute_many(
+                s, [(reserve(A, R1, 100), CTX), (reserve(B, R2, 100), CTX)], now=NOW
+            )
+        assert all(isinstance(a, Outcome) and a.events for a in answers)
+        async with transaction(sessions) as s:
+            again = await cold.execute_many(s, [(reserve(A, R1, 100), CTX)], now=NOW)
+        assert isinstance(again[0], Outcome) and again[0].events == []  # redelivery
+        async with sessions() as s:
+            assert (await verify(s)).ok
+        state = again[0].state
+        assert isinstance(state, WalletState) and state.reserved == 100
+    finally:
+        await engine.dispose()
