@@ -1,14 +1,20 @@
 """Events of other services that move the ledger: accounts (wallet lifecycle, need profile,
 the managing agency) and payments (reserve, capture, release). Each becomes a wallet command
-(``commands.command_for_event``) executed in the consumer's transaction."""
+(``commands.command_for_event``) executed in the consumer's transaction. Consecutive events
+of a fetched batch are decided together (``Ledger.execute_many``: one statement per table);
+a command the wallet refuses is answered alone and dead-lettered, its neighbours applied."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import command_for_event
 from services.ledger.handlers import Ledger
 from services.ledger.store.projections import set_agency
+from shared.errors import DomainError
 from shared.events import Envelope
 from shared.events.accounts import (
     AccountClosed,
@@ -37,15 +43,37 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
     async def transferred(session: AsyncSession, env: Envelope, event: AccountTransferred) -> None:
         await set_agency(session, event.account_id, event.to_agency_id)
 
+    async def execute_batch(
+        session: AsyncSession, items: Sequence[tuple[Envelope, Any]]
+    ) -> list[BaseException | None]:
+        orders, slots = [], []
+        for i, (env, event) in enumerate(items):
+            if isinstance(event, AccountOpened | AccountTransferred):
+                agency = event.agency_id if isinstance(event, AccountOpened) else event.to_agency_id
+                await set_agency(session, event.account_id, agency)
+            command = command_for_event(event)
+            if command is not None:
+                orders.append((command, EventContext.caused_by(env)))
+                slots.append(i)
+        errors: list[BaseException | None] = [None] * len(items)
+        for i, answer in zip(slots, await ledger.execute_many(session, orders), strict=True):
+            if isinstance(answer, DomainError):
+                errors[i] = answer
+        return errors
+
     consumer.on(AccountOpened)(opened)
     consumer.on(AccountTransferred)(transferred)
-    for kind in (
-        AccountProfileUpdated,
-        AccountSuspended,
-        AccountReinstated,
-        AccountClosed,
-        EnrolmentRequested,
-        CaptureRequested,
-        ReleaseRequested,
-    ):
+    for kind in COMMANDS:
         consumer.on(kind)(execute)
+    consumer.on_batch(AccountOpened, AccountTransferred, *COMMANDS)(execute_batch)
+
+
+COMMANDS: tuple[type[Event], ...] = (
+    AccountProfileUpdated,
+    AccountSuspended,
+    AccountReinstated,
+    AccountClosed,
+    EnrolmentRequested,
+    CaptureRequested,
+    ReleaseRequested,
+)

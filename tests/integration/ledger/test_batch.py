@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from services.ledger import consumers
 from services.ledger.audit import verify
 from services.ledger.commands import (
     CaptureReservation,
@@ -25,9 +26,14 @@ from services.ledger.commands import (
 )
 from services.ledger.domain import WalletState
 from services.ledger.handlers import Ledger, Outcome, StateCache
+from shared.bus import Message
+from shared.bus.inprocess import InProcessBus
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.errors import DomainError
+from shared.events import Envelope
 from shared.events.ledger import CourseRef, WalletProfile
+from shared.events.payments import CaptureRequested, EnrolmentRequested
+from shared.inbox import EventConsumer
 from shared.outbox import EventContext, Outbox
 from tests.support import create_database
 
@@ -175,5 +181,82 @@ async def test_a_batch_is_one_statement_per_table_and_uses_the_cache(db_url: str
             assert (await verify(s)).ok
         state = again[0].state
         assert isinstance(state, WalletState) and state.reserved == 100
+    finally:
+        await engine.dispose()
+
+
+async def test_a_consumer_batch_is_decided_together_and_a_refusal_is_dead_lettered_alone(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(db_url)
+    await migrate(engine, "ledger")
+    sessions = make_sessionmaker(engine)
+    ledger = Ledger(Outbox("ledger"))
+    bus = InProcessBus()
+    consumer = EventConsumer("ledger", sessions, bus, retry_delay=0)
+    consumers.register(consumer, ledger)
+    try:
+        async with transaction(sessions) as s:
+            await ledger.execute_many(s, [(c, CTX) for c in SETUP], now=NOW)
+
+        def message(event: Any) -> Message:
+            envelope = Envelope.wrap(event, source="/ila/payments")
+            return Message("ila.payments", str(event.account_id), envelope.to_bytes())
+
+        def requested(account: uuid.UUID, rid: uuid.UUID, amount: int) -> EnrolmentRequested:
+            return EnrolmentRequested(
+                enrolment_id=uuid.uuid4(),
+                account_id=account,
+                reservation_id=rid,
+                provider_id="p1",
+                course=COURSE,
+                course_version=1,
+                amount=amount,
+            )
+
+        first = message(requested(A, R1, 300))
+        refused = message(
+            CaptureRequested(
+                enrolment_id=uuid.uuid4(),
+                account_id=C,
+                reservation_id=R3,
+                claim_id=uuid.uuid4(),
+                amount=5,
+            )
+        )
+        batch = [
+            first,
+            message(requested(B, R2, 200)),
+            refused,
+            first,  # the same event twice in one batch
+            message(
+                CaptureRequested(
+                    enrolment_id=uuid.uuid4(),
+                    account_id=A,
+                    reservation_id=R1,
+                    claim_id=uuid.uuid4(),
+                    amount=300,
+                )
+            ),
+        ]
+        await consumer.handle_batch(batch)
+        await consumer.handle_batch([first])  # redelivered later
+        assert "one at a time" not in caplog.text  # decided as a batch, not the fallback
+        async with sessions() as s:
+            wallets = {
+                r.account_id: r for r in await s.execute(text("SELECT * FROM ledger.wallets"))
+            }
+            inbox = dict(
+                (r.event_id, r.outcome)
+                for r in await s.execute(text("SELECT event_id, outcome FROM ledger.inbox"))
+            )
+            assert (await verify(s)).ok
+        assert wallets[A].available == 700 and wallets[A].reserved == 0
+        assert wallets[B].reserved == 200
+        assert sorted(inbox.values()) == ["applied", "applied", "applied", "dead_lettered"]
+        assert [m.value for m in bus.dead_letters] == [refused.value]
+        assert b"reservation_not_found" in dict(bus.dead_letters[0].headers)["ila-error"] or (
+            b"ReservationNotFound" in dict(bus.dead_letters[0].headers)["ila-error"]
+        )
     finally:
         await engine.dispose()
