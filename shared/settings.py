@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_idle_interval: float = 0.5
+    # group commit in the ledger: a batch of commands closes at this size or this long
+    # after its first command arrived
+    ledger_batch_size: int = Field(default=256, ge=1, le=10_000)
+    ledger_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
     # /readyz answers 503 when a consumer group lags by more messages than this (0: never)
     readiness_max_lag: int = Field(default=0, ge=0)
 

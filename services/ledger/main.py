@@ -10,6 +10,7 @@ from services.ledger import consumers
 from services.ledger.api import router
 from services.ledger.deps import LedgerComponents
 from services.ledger.handlers import Ledger, allocation, proposals, sweeps
+from services.ledger.handlers.group import GroupCommitter
 from shared.approvals import FourEyes
 from shared.clock import Clock
 from shared.events.ledger import LedgerApprovalDecided, LedgerApprovalRequested
@@ -31,7 +32,20 @@ def _setup(rt: ServiceRuntime) -> LedgerComponents:
     rt.four_eyes = four_eyes  # the approvals routes of shared.approvals_api read it there
     proposals.register(four_eyes, ledger, waker)
     consumers.register(rt.consumer, ledger)
-    return LedgerComponents(ledger=ledger, clock=clock, four_eyes=four_eyes, waker=waker)
+    committer = GroupCommitter(
+        rt.sessions,
+        ledger,
+        size=rt.settings.ledger_batch_size,
+        window=rt.settings.ledger_batch_window_ms / 1000,
+    )
+    return LedgerComponents(
+        ledger=ledger, clock=clock, four_eyes=four_eyes, waker=waker, committer=committer
+    )
+
+
+async def run_group_commits(rt: ServiceRuntime) -> None:
+    """Decide the commands that arrive together (HTTP grants) in one transaction each."""
+    await components_of(rt, LedgerComponents).committer.serve()
 
 
 async def run_allocations(rt: ServiceRuntime) -> None:
@@ -52,7 +66,7 @@ def definition() -> ServiceDefinition:
         title="ILA ledger",
         router=router,
         setup=_setup,
-        jobs=[run_allocations, sweep_expiries],
+        jobs=[run_allocations, sweep_expiries, run_group_commits],
         # the ledger topic is an audit source: kept forever
         topic_config={"retention.ms": "-1", "retention.bytes": "-1"},
         # sessions run as a role that may append events but never change them

@@ -4,6 +4,7 @@ answered alone, and verify passes after."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from services.ledger.commands import (
     ReleaseReservation,
     ReserveCredits,
 )
+from services.ledger.deps import LedgerComponents
 from services.ledger.domain import WalletState
 from services.ledger.handlers import Ledger, Outcome, StateCache
 from shared.bus import Message
@@ -35,6 +37,8 @@ from shared.events.ledger import CourseRef, WalletProfile
 from shared.events.payments import CaptureRequested, EnrolmentRequested
 from shared.inbox import EventConsumer
 from shared.outbox import EventContext, Outbox
+from shared.service import components_of
+from tests.integration.support.ledger import Api
 from tests.support import create_database
 
 pytestmark = pytest.mark.postgres
@@ -260,3 +264,42 @@ async def test_a_consumer_batch_is_decided_together_and_a_refusal_is_dead_letter
         )
     finally:
         await engine.dispose()
+
+
+async def test_grants_that_arrive_together_are_answered_each_alone(api: Api) -> None:
+    committer = components_of(api.rt, LedgerComponents).committer
+    committer.window = 0.2  # wide enough that the requests below share a batch
+    mine, other = await api.account(), await api.account()
+    transferred = await api.account()
+    async with api.rt.sessions() as s, s.begin():
+        await s.execute(
+            text("UPDATE ledger.account_agencies SET agency_id = 'pes-be' WHERE account_id = :a"),
+            {"a": transferred},
+        )
+    taken = await api.grant(mine, 10, key="taken")
+    assert taken.status_code == 201
+    requests = [
+        (mine, 100, "k1"),
+        (other, 200, "k2"),
+        (mine, 300, "k3"),  # the same wallet again
+        (transferred, 400, "k4"),  # outside the agency's scope: 404, nothing written
+        (str(uuid.uuid4()), 500, "k5"),  # no such wallet
+        (mine, 600, "taken"),  # a key used for another request: 422
+        (other, 200, "k2"),  # the same request twice in one batch: one grant, one answer
+    ]
+    batches = committer.batches
+    answers = await asyncio.gather(*(api.grant(a, n, key=k) for a, n, k in requests))
+    assert committer.batches - batches == 2  # the repeated key waited for the next batch
+    assert [r.status_code for r in answers] == [201, 201, 201, 404, 404, 422, 201]
+    assert answers[1].json() == answers[6].json()
+    assert answers[0].json()["version"] < answers[2].json()["version"]
+    assert (await api.balance(mine))["available"] == 410
+    assert (await api.balance(other))["available"] == 200
+    # a refused request changed nothing, its key included: it may be used again
+    again = await api.grant(mine, 800, key="k4")
+    assert again.status_code == 201
+    replay = await api.grant(mine, 800, key="k4")
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == again.json()
+    async with api.rt.sessions() as s:
+        assert (await verify(s)).ok
