@@ -345,7 +345,7 @@ async def bench_http_reserve_capture(base: str, world: Any, clients: int, second
 
 
 async def bench_ledger_reserve_capture(
-    sessions: Any, accounts: list[uuid.UUID], clients: int, seconds: float, partitions: int = 2
+    sessions: Any, accounts: list[uuid.UUID], clients: int, seconds: float, partitions: int = 6
 ) -> float:
     """Reserve then capture through the ledger's consumer path: each caller publishes an
     ``EnrolmentRequested``, waits until it is applied, then a ``CaptureRequested``. As on the

@@ -71,20 +71,17 @@ async def _apply(
     consumer: EventConsumer, session: AsyncSession, run: Sequence[tuple[Message, Envelope]]
 ) -> list[tuple[Message, str]]:
     service = consumer.service
-    inserted = set(
-        await session.scalars(
-            text(
-                f'INSERT INTO "{service}".inbox (event_id, type, topic, outcome) '
-                "SELECT * , 'applied' FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), "
-                "CAST(:topics AS text[])) ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
-            ),
-            {
-                "ids": [e.id for _, e in run],
-                "types": [e.type for _, e in run],
-                "topics": [m.topic for m, _ in run],
-            },
-        )
+    connection = await session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    rows = await driver.fetch(
+        f'INSERT INTO "{service}".inbox (event_id, type, topic, outcome) '
+        "SELECT *, 'applied' FROM unnest($1::uuid[], $2::text[], $3::text[]) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        [e.id for _, e in run],
+        [e.type for _, e in run],
+        [m.topic for m, _ in run],
     )
+    inserted = {r["event_id"] for r in rows}
     fresh: list[tuple[Message, Envelope]] = []
     for message, envelope in run:
         if envelope.id in inserted:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import Command
 from services.ledger.domain import WalletState, decide, evolve, replay
+from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from services.ledger.store.events import Head
@@ -232,12 +233,14 @@ class Ledger:
             if head is not None and after is not before[a][0]
         ]
         if rows:
-            await event_store.insert_events(session, rows)
-            await projections.save_projections_bulk(session, changed, now)
-            await self.outbox.add_envelopes(session, envelopes)
-            for account_id, (after, head) in states.items():
-                if head is not None and after is not before[account_id][0]:
-                    self.cache.put(account_id, head, after)
+            wallets, lots, reservations = projections.changed_rows(changed, now)
+            outbox = self.outbox.rows(envelopes)
+            table = f'"{self.outbox.service}".outbox'
+            await batch_store.write(session, table, rows, wallets, lots, reservations, outbox)
+            self.outbox.staged(session)
+            for _, after, head_hash in changed:
+                assert after.account_id is not None
+                self.cache.put(after.account_id, Head(after.version, head_hash), after)
         return results
 
     async def _load_many(
