@@ -40,10 +40,18 @@ from services.ledger.commands import OpenWallet
 from services.ledger.domain import EntitlementPolicy, WalletState, decide
 from services.ledger.handlers import Ledger
 from services.ledger.handlers.allocation import run_allocation, start_allocation
+from services.ledger.handlers.wallets import append_many
 from shared.auth import mint_token
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
-from shared.db import executemany, make_engine, make_sessionmaker, migrate, transaction
+from shared.db import (
+    executemany,
+    make_engine,
+    make_sessionmaker,
+    migrate,
+    transaction,
+    unit_of_work,
+)
 from shared.events import Envelope
 from shared.events.ledger import CourseRef
 from shared.events.payments import CaptureRequested, EnrolmentRequested
@@ -72,7 +80,7 @@ async def open_wallets(sessions: Any, ledger: Ledger, n: int) -> list[uuid.UUID]
                 (WalletState(), None, decide(WalletState(), OpenWallet(account_id=a), now))
                 for a in ids[i : i + 2000]
             ]
-            await ledger.append_many(s, batch, ctx, now=now)
+            await append_many(batch, ledger.context(s, ctx, now=now))
     return ids
 
 
@@ -84,10 +92,10 @@ async def bench_allocation(engine: Any, sessions: Any, n: int) -> dict[str, Any]
     ledger = Ledger(Outbox("ledger"))  # a cold cache, as after a restart
     # the run alone is measured: the policy is given, as an approved one would be
     allocation_id, _ = await start_allocation(
-        sessions, 2030, "admin:bench", policy=EntitlementPolicy(year=2030)
+        unit_of_work(sessions), 2030, "admin:bench", policy=EntitlementPolicy(year=2030)
     )
     t = time.perf_counter()
-    await run_allocation(sessions, ledger, allocation_id, batch_size=2000)
+    await run_allocation(unit_of_work(sessions), ledger, allocation_id, batch_size=2000)
     elapsed = time.perf_counter() - t
     # reference: rows of the same shape and size as the grant events (ids, stream, version,
     # JSON payload, hash, time), built here and written with the driver's multi-row

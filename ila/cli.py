@@ -131,7 +131,9 @@ def migrate(
 
     async def go() -> None:
         for name in service or list(SERVICES):
-            engine = make_engine(await database_url(settings, name), pool_size=1)
+            engine = make_engine(
+                await database_url(settings, name), pool_size=1, **settings.db_tls()
+            )
             try:
                 await run_migrate(engine, name)
                 typer.echo(f"{name}: up to date")
@@ -221,11 +223,31 @@ def kafka_fetch() -> None:
 def kafka_start(
     workdir: Annotated[Path, typer.Option()] = Path("var/kafka"),
     port: Annotated[int | None, typer.Option()] = None,
+    secure: Annotated[
+        bool, typer.Option(help="SASL_SSL only, SCRAM logins and ACLs (docs/security.md)")
+    ] = False,
 ) -> None:
     """Start a detached broker; print its bootstrap address."""
     from ila.kafka import start_broker
 
-    typer.echo(start_broker(workdir, port=port).bootstrap)
+    broker = start_broker(workdir, port=port, secure=secure)
+    if broker.secure is not None:
+        _grant_service_acls(broker)
+        typer.echo(
+            f"CA {broker.secure.cafile}; SCRAM passwords in "
+            f"{broker.secure.directory / 'users.json'}",
+            err=True,
+        )
+    typer.echo(broker.bootstrap)
+
+
+def _grant_service_acls(broker: Any) -> None:
+    """Each service's principal gets its ACLs on the configured prefix's topics."""
+    from ila.kafka_acls import all_acls, grant
+    from ila.postgres import asyncio_run_if_needed
+
+    prefix = get_settings().kafka_topic_prefix
+    asyncio_run_if_needed(grant(broker.bootstrap, broker.admin_security, all_acls(prefix)))
 
 
 @kafka_app.command("stop")
@@ -239,6 +261,9 @@ def kafka_stop(workdir: Annotated[Path, typer.Option()] = Path("var/kafka")) -> 
 @app.command()
 def up(
     kafka_port: Annotated[int, typer.Option()] = 19092,
+    secure: Annotated[
+        bool, typer.Option(help="Kafka over SASL_SSL, each service as its own principal")
+    ] = False,
 ) -> None:
     """The distributed mode: Kafka, PostgreSQL and four service processes (until Ctrl-C)."""
     from ila.kafka import start_broker, stop_broker
@@ -246,12 +271,17 @@ def up(
 
     settings = get_settings()
     workdir = settings.data_dir / "kafka"
-    broker = start_broker(workdir, port=kafka_port)
+    broker = start_broker(workdir, port=kafka_port, secure=secure)
+    if broker.secure is not None:
+        _grant_service_acls(broker)
     url = settings.database_url or embedded_postgres_url(settings.data_dir, keep_running=True)
     env = {**os.environ, "ILA_KAFKA_BOOTSTRAP": broker.bootstrap, "ILA_DATABASE_URL": url}
     procs = []
     for name in SERVICES:
-        procs.append(subprocess.Popen([sys.executable, "-m", "ila.cli", "serve", name], env=env))
+        login = broker.secure.environment(name) if broker.secure is not None else {}
+        procs.append(
+            subprocess.Popen([sys.executable, "-m", "ila.cli", "serve", name], env={**env, **login})
+        )
         time.sleep(0.5)  # let migrations of each schema start in turn
     (settings.data_dir / "up.json").write_text(
         json.dumps({"pids": [p.pid for p in procs], "kafka": broker.bootstrap})

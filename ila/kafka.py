@@ -26,8 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ila import kafka_secure
 from ila.kafka_jars import DEFAULT_CACHE, REPO_ROOT, fetch_jars, find_java
 from ila.kafka_probe import run_blocking, wait_until_ready
+from ila.kafka_secure import SecureBroker
+from shared.bus.security import PLAINTEXT, KafkaSecurity
 
 LOG4J_CONFIG: Path = REPO_ROOT / "deploy" / "kafka" / "log4j2.properties"
 
@@ -48,6 +51,8 @@ class KafkaBroker:
     controller_port: int
     process: subprocess.Popen[bytes] | None = None
     pid: int | None = None
+    # SASL_SSL only (ila/kafka_secure.py): the CA to trust and the principals' passwords
+    secure: SecureBroker | None = None
 
     def __post_init__(self) -> None:
         if self.pid is None and self.process is not None:
@@ -56,6 +61,11 @@ class KafkaBroker:
     @property
     def bootstrap(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def admin_security(self) -> KafkaSecurity:
+        """How an operator's client reaches this broker (the super user when secure)."""
+        return self.secure.client() if self.secure is not None else PLAINTEXT
 
     @property
     def log_dir(self) -> Path:
@@ -90,7 +100,9 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def _server_properties(workdir: Path, port: int, controller_port: int) -> str:
+def _server_properties(
+    workdir: Path, port: int, controller_port: int, secure: SecureBroker | None = None
+) -> str:
     settings: dict[str, str | int] = {
         "process.roles": "broker,controller",
         "node.id": NODE_ID,
@@ -121,6 +133,8 @@ def _server_properties(workdir: Path, port: int, controller_port: int) -> str:
         # Without this the first consumer of each group waits 3 s for others to join.
         "group.initial.rebalance.delay.ms": 0,
     }
+    if secure is not None:
+        settings.update(kafka_secure.server_properties(secure, port, controller_port, HOST))
     lines = ["# Written by ila/kafka.py on every start; edits are overwritten."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
@@ -131,7 +145,7 @@ def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
 
 
-def _format_storage(java: str, libs: Path, workdir: Path) -> None:
+def _format_storage(java: str, libs: Path, workdir: Path, extra: list[str] | None = None) -> None:
     if (workdir / "data" / "meta.properties").is_file():
         # Already formatted: the store (topics, offsets, cluster id) is kept across restarts.
         return
@@ -149,6 +163,7 @@ def _format_storage(java: str, libs: Path, workdir: Path) -> None:
             _new_cluster_id(),
             "-c",
             str(workdir / SERVER_PROPERTIES),
+            *(extra or []),
         ],
         capture_output=True,
         text=True,
@@ -219,7 +234,10 @@ def running_broker(workdir: Path) -> KafkaBroker | None:
         return None
     if not _pid_is_broker(pid, workdir):
         return None
-    return KafkaBroker(workdir=workdir, port=port, controller_port=controller_port, pid=pid)
+    secure = kafka_secure.prepare(workdir) if state.get("secure") else None
+    return KafkaBroker(
+        workdir=workdir, port=port, controller_port=controller_port, pid=pid, secure=secure
+    )
 
 
 def start_broker(
@@ -229,12 +247,15 @@ def start_broker(
     port: int | None = None,
     heap: str = "512m",
     timeout: float = 90.0,
+    secure: bool = False,
 ) -> KafkaBroker:
     """Start a single-node KRaft broker in ``workdir`` and return once clients can use it.
 
-    Free ports on 127.0.0.1 are picked unless ``port`` is given. Raises RuntimeError (with
-    the tail of the broker's log) if the broker dies, is not ready within ``timeout``
-    seconds, or a broker from this workdir is already running.
+    Free ports on 127.0.0.1 are picked unless ``port`` is given. With ``secure`` the only
+    client listener is SASL_SSL with SCRAM logins and ACLs (:mod:`ila.kafka_secure`; the
+    broker's ``secure`` tells the CA and passwords). Raises RuntimeError (with the tail of
+    the broker's log) if the broker dies, is not ready within ``timeout`` seconds, or a
+    broker from this workdir is already running.
     """
     workdir = workdir.resolve()
     existing = running_broker(workdir)
@@ -255,8 +276,11 @@ def start_broker(
 
     (workdir / "data").mkdir(parents=True, exist_ok=True)
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    (workdir / SERVER_PROPERTIES).write_text(_server_properties(workdir, port, controller_port))
-    _format_storage(java, libs, workdir)
+    tls = kafka_secure.prepare(workdir) if secure else None
+    (workdir / SERVER_PROPERTIES).write_text(
+        _server_properties(workdir, port, controller_port, tls)
+    )
+    _format_storage(java, libs, workdir, kafka_secure.format_arguments(tls) if tls else None)
 
     command = [
         java,
@@ -283,11 +307,16 @@ def start_broker(
             start_new_session=True,
         )
     broker = KafkaBroker(
-        workdir=workdir, port=port, controller_port=controller_port, process=process
+        workdir=workdir, port=port, controller_port=controller_port, process=process, secure=tls
     )
     try:
         run_blocking(
-            lambda: wait_until_ready(broker.bootstrap, timeout, lambda: process.poll() is None)
+            lambda: wait_until_ready(
+                broker.bootstrap,
+                timeout,
+                lambda: process.poll() is None,
+                security=broker.admin_security,
+            )
         )
     except (RuntimeError, TimeoutError) as exc:
         stop_broker(broker, timeout=10.0)
@@ -297,6 +326,7 @@ def start_broker(
         "bootstrap": broker.bootstrap,
         "port": port,
         "controller_port": controller_port,
+        "secure": tls is not None,
         "started_at": time.time(),
     }
     (workdir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")

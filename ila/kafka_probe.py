@@ -17,8 +17,10 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from shared.bus.security import PLAINTEXT, KafkaSecurity
 
-async def _probe(bootstrap: str, seconds: float) -> bool:
+
+async def _probe(bootstrap: str, seconds: float, security: KafkaSecurity = PLAINTEXT) -> bool:
     """One attempt: can a client bootstrap and see a broker and a controller?"""
     host, _, port = bootstrap.rpartition(":")
     # A plain TCP connect first: aiokafka logs an ERROR for every refused bootstrap.
@@ -30,7 +32,9 @@ async def _probe(bootstrap: str, seconds: float) -> bool:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(seconds * 1000))
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=max(1000, int(seconds * 1000)),
+        **security.client_options(),
     )
     try:
         await asyncio.wait_for(admin.start(), seconds)
@@ -45,7 +49,13 @@ async def _probe(bootstrap: str, seconds: float) -> bool:
     return bool(cluster.get("brokers")) and cluster.get("controller_id", -1) != -1
 
 
-async def wait_until_ready(bootstrap: str, seconds: float, alive: Callable[[], bool]) -> None:
+async def wait_until_ready(
+    bootstrap: str,
+    seconds: float,
+    alive: Callable[[], bool],
+    *,
+    security: KafkaSecurity = PLAINTEXT,
+) -> None:
     deadline = time.monotonic() + seconds
     while True:
         if not alive():
@@ -53,7 +63,7 @@ async def wait_until_ready(bootstrap: str, seconds: float, alive: Callable[[], b
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError(f"the Kafka broker at {bootstrap} was not ready in {seconds:.0f} s")
-        if await _probe(bootstrap, min(5.0, max(remaining, 0.5))):
+        if await _probe(bootstrap, min(5.0, max(remaining, 0.5)), security):
             return
         await asyncio.sleep(min(0.25, max(deadline - time.monotonic(), 0)))
 

@@ -35,20 +35,25 @@ def embedded_postgres_url(data_dir: Path, *, keep_running: bool = False) -> str:
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     pgdata = (data_dir / "postgres").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        # the server runs as its own system user, which must reach the data directory
-        for parent in [pgdata.parent, *pgdata.parent.parents]:
-            if parent == Path("/"):
-                break
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                parent.chmod(mode | 0o001)
+    open_parents(pgdata)
     server = get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     _tune(server)
     uri: str = server.get_uri()
     admin_url = to_asyncpg_url(uri)
     asyncio_run_if_needed(_ensure_database(admin_url, EMBEDDED_DB))
     return admin_url.replace("/postgres?", f"/{EMBEDDED_DB}?", 1)
+
+
+def open_parents(pgdata: Path) -> None:
+    """As root the server runs as its own system user, which must reach the data directory."""
+    if os.geteuid() != 0:
+        return
+    for parent in [pgdata.parent, *pgdata.parent.parents]:
+        if parent == Path("/"):
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
 
 
 def _tune(server: Any) -> None:

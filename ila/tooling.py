@@ -19,7 +19,7 @@ async def service_engine(
 ) -> AsyncIterator[AsyncEngine]:
     """An engine on the service's database (configured URL, or the embedded server)."""
     settings = settings or get_settings()
-    engine = make_engine(await database_url(settings, service), pool_size=4)
+    engine = make_engine(await database_url(settings, service), pool_size=4, **settings.db_tls())
     try:
         if run_migrations:
             await migrate(engine, service)

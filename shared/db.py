@@ -7,12 +7,14 @@ that schema). Nothing here knows any service's tables.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import ssl as ssl_module
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,11 +22,52 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
-def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    sslmode: str | None = None,
+    sslrootcert: Path | str | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An engine over asyncpg. TLS comes from ``sslmode``/``sslrootcert`` in the URL's query
+    (libpq's names) or else from the arguments (``ILA_DB_SSLMODE``/``ILA_DB_SSLROOTCERT``);
+    see :func:`ssl_argument`."""
+    parsed = make_url(url)
+    query = dict(parsed.query)
+    mode = query.pop("sslmode", None) or sslmode
+    root = query.pop("sslrootcert", None) or sslrootcert
+    ssl = ssl_argument(str(mode) if mode else None, Path(str(root)) if root else None)
+    if ssl is not None:
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args["ssl"] = ssl
+        kwargs["connect_args"] = connect_args
+        parsed = parsed.set(query=query)
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs
+        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs
     )
+
+
+def ssl_argument(mode: str | None, rootcert: Path | None) -> ssl_module.SSLContext | str | None:
+    """asyncpg's ``ssl`` for a libpq ``sslmode``: ``verify-full`` (the mode a root
+    certificate alone implies) checks the server's chain against ``rootcert`` (else the
+    system's trust store) and its host name, ``verify-ca`` the chain only; ``require`` and
+    weaker encrypt without checking who answers. None: no TLS setting at all."""
+    if mode is None and rootcert is None:
+        return None
+    mode = mode or "verify-full"
+    if mode not in SSL_MODES:
+        raise ValueError(f"unknown sslmode {mode!r}: one of {', '.join(SSL_MODES)}")
+    if mode not in ("verify-ca", "verify-full"):
+        return mode
+    context = ssl_module.create_default_context(cafile=str(rootcert) if rootcert else None)
+    context.minimum_version = ssl_module.TLSVersion.TLSv1_2
+    if mode == "verify-ca":
+        context.check_hostname = False
+    return context
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -39,6 +82,16 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
             yield session
         for outbox in session.sync_session.info.pop("outboxes", ()):
             outbox.wake()
+
+
+UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+"""Opens one transaction: a service's ``rt.uow``, or :func:`unit_of_work` of a sessionmaker
+where there is no runtime (the CLI, tests, benchmarks)."""
+
+
+def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> UnitOfWork:
+    """The unit of work over ``sessions``: each call opens one :func:`transaction`."""
+    return partial(transaction, sessions)
 
 
 def migrations_dir(service: str) -> Path:

@@ -1,9 +1,10 @@
 """The one base of every service's domain errors, answered by one exception handler.
 
-A domain error carries a ``kind`` that decides the HTTP status (``not_found`` 404,
-``forbidden`` 403, ``conflict`` 409, ``invalid`` or ``unprocessable`` 422, ``internal``
-500), a stable ``code`` clients may branch on, a human ``detail`` and, when one input is at
-fault, its ``field``. Routes raise them (or let handlers raise them) without catching:
+A domain error carries a ``kind`` that decides the HTTP status (``bad_request`` 400 for an
+input that cannot be read, ``not_found`` 404, ``forbidden`` 403, ``conflict`` 409,
+``invalid`` or ``unprocessable`` 422, ``internal`` 500), a stable ``code`` clients may
+branch on, a human ``detail`` and, when one input is at fault, its ``field``. Routes raise
+them (or let handlers raise them) without catching:
 :func:`shared.problems.install_problem_handlers` turns each into an RFC 9457 document.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 STATUS_OF_KIND = {
+    "bad_request": 400,
     "not_found": 404,
     "forbidden": 403,
     "conflict": 409,

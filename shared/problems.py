@@ -126,6 +126,7 @@ def _is_data_exception(exc: DBAPIError) -> bool:
 
 
 PROBLEM_OF_STATUS: dict[int, type[Problem]] = {
+    400: BadRequest,
     404: NotFound,
     403: Forbidden,
     409: Conflict,

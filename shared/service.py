@@ -25,6 +25,7 @@ from shared.approvals import FourEyes
 from shared.auth import TokenVerifier
 from shared.bus import Bus, set_topic_prefix, topic_for
 from shared.bus.base import dlt_topic
+from shared.bus.security import KafkaSecurity
 from shared.bus.topics import TopicSpec, ensure_topics
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.guards import BodyLimit, SecurityHeaders
@@ -142,7 +143,9 @@ def build_app(
                     fallback_url = await asyncio.to_thread(default_database_url)
                 url = fallback_url
             if url not in engines:
-                engines[url] = make_engine(url, pool_size=settings.db_pool_size)
+                engines[url] = make_engine(
+                    url, pool_size=settings.db_pool_size, **settings.db_tls()
+                )
             engine = engines[url]
             await migrate(engine, d.name)
             if d.db_role:
@@ -150,6 +153,7 @@ def build_app(
                     url,
                     pool_size=settings.db_pool_size,
                     connect_args={"server_settings": {"role": d.db_role}},
+                    **settings.db_tls(),
                 )
                 engines[f"{url}#{d.db_role}"] = engine
             sessions = make_sessionmaker(engine)
@@ -178,9 +182,8 @@ def build_app(
             runtime.consumer.attach()
             runtimes[d.name] = runtime
         if settings.kafka_bootstrap and bus is None:
-            await ensure_topics(
-                settings.kafka_bootstrap,
-                topic_specs(all_topics or definitions, settings.kafka_partitions),
+            await _ensure_topics(
+                settings, settings.kafka_bootstrap, the_bus, all_topics or definitions, definitions
             )
         app.state.runtimes = runtimes
         app.state.bus = the_bus
@@ -236,10 +239,37 @@ def _make_bus(settings: Settings) -> Bus:
     if settings.kafka_bootstrap:
         from shared.bus.kafka import KafkaBus
 
-        return KafkaBus(settings.kafka_bootstrap, client_id="ila")
+        return KafkaBus(
+            settings.kafka_bootstrap,
+            client_id="ila",
+            security=KafkaSecurity.from_settings(settings),
+        )
     from shared.bus.inprocess import InProcessBus
 
     return InProcessBus()
+
+
+async def _ensure_topics(
+    settings: Settings,
+    bootstrap: str,
+    bus: Bus,
+    every: Sequence[ServiceDefinition],
+    served: Sequence[ServiceDefinition],
+) -> None:
+    security = KafkaSecurity.from_settings(settings)
+    if not security.uses_sasl:
+        # one open broker: whoever starts first creates every service's topics
+        await ensure_topics(bootstrap, topic_specs(every, settings.kafka_partitions))
+        return
+    # A principal may create only its own topics (docs/security.md): create those, wait
+    # for the ones this process reads until their owners have created them.
+    await ensure_topics(
+        bootstrap,
+        topic_specs(served, settings.kafka_partitions),
+        security=security,
+        awaited=sorted({topic for _, topics, _ in bus.subscriptions for topic in topics}),
+        within=120.0,
+    )
 
 
 async def drain_outboxes(app: FastAPI) -> None:

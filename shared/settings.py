@@ -9,9 +9,9 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("accounts", "ledger", "catalogue", "payments")
@@ -40,11 +40,24 @@ class Settings(BaseSettings):
     catalogue_database_url: str | None = None
     payments_database_url: str | None = None
     db_pool_size: int = 10
+    # TLS to PostgreSQL (a ``sslmode``/``sslrootcert`` in a URL wins for that URL):
+    # verify-full checks the server's chain against db_sslrootcert and its host name.
+    db_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    db_sslrootcert: Path | None = None
 
     # Empty: the in-process bus (all-in-one mode only).
     kafka_bootstrap: str | None = None
     kafka_topic_prefix: str = Field(default="ila.", pattern=r"^[A-Za-z0-9._-]{0,100}$")
     kafka_partitions: int = 6
+    # How the clients reach the brokers (docs/security.md): SASL_SSL with a SCRAM login as the
+    # service's own principal, the broker's certificate checked against kafka_ssl_cafile.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_idle_interval: float = 0.5
@@ -103,6 +116,21 @@ class Settings(BaseSettings):
             raise ValueError("production refuses these settings: " + ", ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _refuse_open_bus(self) -> Settings:
+        # whoever reaches a PLAINTEXT broker can publish ReservationCaptured and be paid
+        if (
+            self.env == "production"
+            and self.kafka_bootstrap
+            and self.kafka_security_protocol != "SASL_SSL"
+        ):
+            raise ValueError(
+                "production refuses ILA_KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol}: set SASL_SSL with the service's own "
+                "ILA_KAFKA_SASL_USERNAME and ILA_KAFKA_SASL_PASSWORD"
+            )
+        return self
+
     def development_secrets(self) -> list[str]:
         """The settings still holding a development secret published in the README (the
         JWT secret only counts while tokens are checked with it)."""
@@ -126,6 +154,10 @@ class Settings(BaseSettings):
                 f"refusing to listen on {host!r} with development secrets "
                 f"({', '.join(secrets)}): listen on 127.0.0.1 (ILA_HOST) or set them"
             )
+
+    def db_tls(self) -> dict[str, Any]:
+        """``make_engine``'s TLS arguments (a URL's own ``sslmode`` wins)."""
+        return {"sslmode": self.db_sslmode, "sslrootcert": self.db_sslrootcert}
 
     def database_url_for(self, service: str) -> str | None:
         specific: str | None = getattr(self, f"{service}_database_url", None)

@@ -11,10 +11,14 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support import IN_CI, create_database
+
+if TYPE_CHECKING:
+    from ila.kafka import KafkaBroker
 
 
 def _unavailable(what: str, exc: BaseException) -> None:
@@ -67,5 +71,22 @@ def kafka_bootstrap() -> Iterator[str]:
         _unavailable("Kafka", exc)
         raise
     yield broker.bootstrap
+    stop_broker(broker)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def secure_kafka() -> Iterator[KafkaBroker]:
+    """A second broker whose only client listener is SASL_SSL (SCRAM, a CA this run made)
+    with ACLs enforced: started once, on first use, for the tests of transport security."""
+    from ila.kafka import start_broker, stop_broker
+
+    workdir = Path(tempfile.mkdtemp(prefix="ila-kafka-tls-", dir=os.environ.get("ILA_TEST_TMP")))
+    try:
+        broker = start_broker(workdir, secure=True)
+    except Exception as exc:  # pragma: no cover - environment problem
+        _unavailable("Kafka (SASL_SSL)", exc)
+        raise
+    yield broker
     stop_broker(broker)
     shutil.rmtree(workdir, ignore_errors=True)

@@ -19,6 +19,7 @@ from services.ledger.store import audit as audit_reads
 from services.ledger.store import runs
 from shared.auth import mint_token
 from shared.bus import set_topic_prefix
+from shared.bus.security import KafkaSecurity
 from shared.outbox import Outbox
 from shared.settings import SERVICE_PORTS, get_settings
 
@@ -100,11 +101,14 @@ def replay_command(
     if not bootstrap:
         raise typer.BadParameter("give --bootstrap or set ILA_KAFKA_BOOTSTRAP")
     auth = token or mint_token(settings, role="auditor", sub="audit-replay")
-    differences = asyncio.run(_replay_and_compare(bootstrap, url, auth, concurrency))
+    security = KafkaSecurity.from_settings(settings)
+    differences = asyncio.run(_replay_and_compare(bootstrap, security, url, auth, concurrency))
     raise typer.Exit(1 if differences else 0)
 
 
-async def _replay_and_compare(bootstrap: str, url: str, auth: str, concurrency: int) -> int:
+async def _replay_and_compare(
+    bootstrap: str, security: KafkaSecurity, url: str, auth: str, concurrency: int
+) -> int:
     import httpx
 
     from services.ledger.audit.replay import replay_topic
@@ -117,7 +121,7 @@ async def _replay_and_compare(bootstrap: str, url: str, auth: str, concurrency: 
             bar.update(done - state["done"])
             state["done"] = done
 
-        result = await replay_topic(bootstrap, progress=progress)
+        result = await replay_topic(bootstrap, progress=progress, security=security)
     typer.echo(
         f"{result.events} events for {len(result.states)} accounts "
         f"({result.duplicates} redelivered duplicates ignored)"
@@ -157,10 +161,12 @@ def sweep_command() -> None:
     """Expire lots and reservations that are due now."""
 
     async def go() -> int:
-        from shared.db import make_sessionmaker
+        from shared.db import make_sessionmaker, unit_of_work
 
         async with service_engine("ledger") as engine:
-            return await sweep_once(make_sessionmaker(engine), Ledger(Outbox("ledger")))
+            return await sweep_once(
+                unit_of_work(make_sessionmaker(engine)), Ledger(Outbox("ledger"))
+            )
 
     typer.echo(f"appended {asyncio.run(go())} expiry events")
 
@@ -188,7 +194,7 @@ def allocate_command(
         year = int(target)
 
     async def go() -> dict[str, Any] | str:
-        from shared.db import make_sessionmaker
+        from shared.db import make_sessionmaker, unit_of_work
 
         async with service_engine("ledger") as engine:
             sessions = make_sessionmaker(engine)
@@ -211,7 +217,10 @@ def allocate_command(
                 label=f"allocating {run['year']}",
             ) as bar:
                 await allocation.run_allocation(
-                    sessions, Ledger(Outbox("ledger")), run["allocation_id"], progress=bar.update
+                    unit_of_work(sessions),
+                    Ledger(Outbox("ledger")),
+                    run["allocation_id"],
+                    progress=bar.update,
                 )
             async with sessions() as s:
                 return await runs.get_allocation(s, run["allocation_id"]) or "vanished"

@@ -1,8 +1,9 @@
 """Events of other services that move the ledger: accounts (wallet lifecycle, need profile,
 the managing agency) and payments (reserve, capture, release). Each becomes a wallet command
 (``commands.command_for_event``) executed in the consumer's transaction. Consecutive events
-of a fetched batch are decided together (``Ledger.execute_many``: one statement per table);
-a command the wallet refuses is answered alone and dead-lettered, its neighbours applied."""
+of a fetched batch are decided together (``wallets.execute_many``: one statement writes
+what they all decided); a command the wallet refuses is answered alone and dead-lettered,
+its neighbours applied."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import command_for_event
 from services.ledger.handlers import Ledger
+from services.ledger.handlers.wallets import Order, execute_many
+from services.ledger.handlers.wallets import execute as execute_command
 from services.ledger.store.projections import set_agency
 from shared.errors import DomainError
 from shared.events import Envelope
@@ -34,7 +37,7 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
     async def execute(session: AsyncSession, env: Envelope, event: Event) -> None:
         command = command_for_event(event)
         if command is not None:
-            await ledger.execute(session, command, EventContext.caused_by(env))
+            await execute_command(command, ledger.context(session, EventContext.caused_by(env)))
 
     async def opened(session: AsyncSession, env: Envelope, event: AccountOpened) -> None:
         await set_agency(session, event.account_id, event.agency_id)
@@ -46,17 +49,19 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
     async def execute_batch(
         session: AsyncSession, items: Sequence[tuple[Envelope, Any]]
     ) -> list[BaseException | None]:
-        orders, slots = [], []
+        orders: list[Order] = []
+        slots: list[int] = []
         for i, (env, event) in enumerate(items):
             if isinstance(event, AccountOpened | AccountTransferred):
                 agency = event.agency_id if isinstance(event, AccountOpened) else event.to_agency_id
                 await set_agency(session, event.account_id, agency)
             command = command_for_event(event)
             if command is not None:
-                orders.append((command, EventContext.caused_by(env)))
+                orders.append(Order(command, EventContext.caused_by(env)))
                 slots.append(i)
         errors: list[BaseException | None] = [None] * len(items)
-        for i, answer in zip(slots, await ledger.execute_many(session, orders), strict=True):
+        ctx = ledger.context(session, EventContext.new("ledger"))  # each order has its cause
+        for i, answer in zip(slots, await execute_many(orders, ctx), strict=True):
             if isinstance(answer, DomainError):
                 errors[i] = answer
         return errors

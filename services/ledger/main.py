@@ -33,7 +33,7 @@ def _setup(rt: ServiceRuntime) -> LedgerComponents:
     proposals.register(four_eyes, ledger, waker)
     consumers.register(rt.consumer, ledger)
     committer = GroupCommitter(
-        rt.sessions,
+        rt.uow,
         ledger,
         size=rt.settings.ledger_batch_size,
         window=rt.settings.ledger_batch_window_ms / 1000,
@@ -52,12 +52,12 @@ async def run_allocations(rt: ServiceRuntime) -> None:
     """Run approved allocations as their approvals commit, and resume those a crash
     interrupted."""
     parts = components_of(rt, LedgerComponents)
-    await allocation.allocation_worker(rt.sessions, parts.ledger, parts.waker)
+    await allocation.allocation_worker(rt.uow, parts.ledger, parts.waker)
 
 
 async def sweep_expiries(rt: ServiceRuntime) -> None:
     """Expire lots and reservations as they fall due."""
-    await sweeps.sweep_forever(rt.sessions, components_of(rt, LedgerComponents).ledger)
+    await sweeps.sweep_forever(rt.uow, components_of(rt, LedgerComponents).ledger)
 
 
 def definition() -> ServiceDefinition:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.payments.domain.payees import REGISTERED
 from services.payments.domain.views import CourseView, SessionView
 from services.payments.store import payees, read_models
 from shared.events.accounts import (
@@ -119,9 +120,10 @@ async def apply_catalogue_event(session: AsyncSession, event: CatalogueEvent) ->
                 agency_id=event.agency_id,
             )
             # the bank account registered with the provider, unless one is held already
-            await payees.register_payee(
+            await payees.put_payee(
                 session,
                 event.provider_id,
+                REGISTERED,
                 name=event.payout.account_holder,
                 iban=event.payout.iban,
                 bic=event.payout.bic or None,

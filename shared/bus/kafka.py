@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.bus.base import BatchHandler, Bus, Message
+from shared.bus.security import PLAINTEXT, KafkaSecurity
 from shared.metrics import CONSUMER_RESTARTS
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,11 @@ class KafkaBus(Bus):
         client_id: str = "ila",
         max_batch: int = 500,
         retry_backoff: float = 1.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         super().__init__()
         self.bootstrap = bootstrap
+        self.security = security
         self.client_id = client_id
         self.max_batch = max_batch
         self.retry_backoff = retry_backoff
@@ -57,6 +60,7 @@ class KafkaBus(Bus):
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
+            **self.security.client_options(),
         )
         await self._producer.start()
         for group, topics, handler in self.subscriptions:
@@ -75,6 +79,7 @@ class KafkaBus(Bus):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.max_batch,
+            **self.security.client_options(),
         )
         await consumer.start()
         return consumer

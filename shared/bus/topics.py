@@ -17,6 +17,8 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from shared.bus.security import PLAINTEXT, KafkaSecurity
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -25,14 +27,27 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-async def ensure_topics(bootstrap: str, topics: Sequence[TopicSpec], within: float = 30.0) -> None:
+async def ensure_topics(
+    bootstrap: str,
+    topics: Sequence[TopicSpec],
+    within: float = 30.0,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
+    awaited: Sequence[str] = (),
+) -> None:
     """Create the topics that do not exist yet (replication factor 1); leave others alone.
 
     ``within`` bounds each admin request and the wait for leaders, in seconds. Returns once
-    every topic has a leader for each partition, so producing right after does not race the
-    metadata propagation from the controller to the broker.
+    every topic, and every topic named in ``awaited`` (created by someone else: with ACLs a
+    service's principal may create only its own topics), has a leader for each partition,
+    so producing or consuming right after does not race the metadata propagation from the
+    controller to the broker.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(within * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=int(within * 1000),
+        **security.client_options(),
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -61,7 +76,9 @@ async def ensure_topics(bootstrap: str, topics: Sequence[TopicSpec], within: flo
                 raise RuntimeError(
                     f"creating Kafka topic {name!r} failed: {error.__name__} {message}"
                 )
-        await _wait_for_leaders(admin, [topic.name for topic in topics], within)
+        names = [topic.name for topic in topics]
+        names += [name for name in awaited if name not in names]
+        await _wait_for_leaders(admin, names, within)
     finally:
         await admin.close()
 

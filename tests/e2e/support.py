@@ -12,6 +12,8 @@ from typing import IO
 
 import httpx
 
+from ila.kafka_acls import all_acls, grant
+from ila.kafka_secure import SecureBroker
 from shared.settings import SERVICES
 from tests.support import eventually, free_port
 
@@ -19,10 +21,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Cluster:
-    """One process per service over Kafka, on this test's own topics."""
+    """One process per service over Kafka, on this test's own topics. With ``secure`` (a
+    broker from ``start_broker(secure=True)``) each service logs in as its own principal
+    over SASL_SSL and may touch only what its ACLs allow (:meth:`authorize` grants them)."""
 
-    def __init__(self, db_url: str, kafka_bootstrap: str, logs: Path) -> None:
+    def __init__(
+        self, db_url: str, kafka_bootstrap: str, logs: Path, *, secure: SecureBroker | None = None
+    ) -> None:
         self.prefix = f"t{uuid.uuid4().hex[:8]}."
+        self.kafka_bootstrap = kafka_bootstrap
+        self.secure = secure
         self.ports = {name: free_port() for name in SERVICES}
         self.logs = logs
         self.env = {
@@ -35,6 +43,15 @@ class Cluster:
             "ILA_KAFKA_TOPIC_PREFIX": self.prefix,
         }
         self.procs: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
+
+    def kafka_env(self, user: str) -> dict[str, str]:
+        """The ``ILA_KAFKA_*`` login of ``user`` (a service or ``audit``); none when open."""
+        return self.secure.environment(user) if self.secure is not None else {}
+
+    async def authorize(self) -> None:
+        """Grant every principal its ACLs on this cluster's topics (secure broker only)."""
+        if self.secure is not None:
+            await grant(self.kafka_bootstrap, self.secure.client(), all_acls(self.prefix))
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -52,7 +69,7 @@ class Cluster:
                     "--port",
                     str(self.ports[name]),
                 ],
-                env=self.env,
+                env={**self.env, **self.kafka_env(name)},
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,

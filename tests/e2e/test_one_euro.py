@@ -21,6 +21,8 @@ import httpx
 import pytest
 import xmlschema
 
+from ila.kafka import KafkaBroker
+from ila.kafka_secure import SecureBroker
 from shared.settings import SERVICES
 from tests.e2e.support import REPO, Cluster, allocate, approved
 from tests.integration.support.accounts import BODY
@@ -31,10 +33,22 @@ from tests.support import bearer, eventually, settings_for
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.e2e, pytest.mark.slow]
 
 
+@pytest.fixture(params=["plaintext", "sasl_ssl"])
+def broker(request: pytest.FixtureRequest) -> tuple[str, SecureBroker | None]:
+    """The open development broker, or the SASL_SSL one where every service logs in as its
+    own principal, verifies the broker's certificate and is held to its ACLs."""
+    if request.param == "plaintext":
+        return request.getfixturevalue("kafka_bootstrap"), None
+    secure: KafkaBroker = request.getfixturevalue("secure_kafka")
+    return secure.bootstrap, secure.secure
+
+
 async def test_one_euro_across_four_processes_over_kafka(
-    db_url: str, kafka_bootstrap: str, tmp_path: Path
+    db_url: str, broker: tuple[str, SecureBroker | None], tmp_path: Path
 ) -> None:
-    cluster = Cluster(db_url, kafka_bootstrap, tmp_path)
+    kafka_bootstrap, secure = broker
+    cluster = Cluster(db_url, kafka_bootstrap, tmp_path, secure=secure)
+    await cluster.authorize()
     cluster.start()
     settings = settings_for(db_url)
     agency = bearer(settings, "agency", agency_id="pes-fr")
@@ -216,6 +230,7 @@ async def test_one_euro_across_four_processes_over_kafka(
         "ILA_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "ILA_ENV": "test",
         "ILA_KAFKA_TOPIC_PREFIX": cluster.prefix,
+        **cluster.kafka_env("audit"),
     }
     cluster.start("ledger")
     try:

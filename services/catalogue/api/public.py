@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from services.catalogue.deps import CatalogueComponents, Components, Runtime
-from services.catalogue.domain import isced
+from services.catalogue.domain import cursor, isced
 from services.catalogue.domain.credentials.document import descriptor_elements
 from services.catalogue.store import search as store
-from shared.problems import BadRequest, NotFound
+from shared.problems import NotFound
 from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1/public", tags=["public registry"])
 Mode = Literal["in_person", "online", "blended"]
 EqfLevel = Annotated[int, Field(ge=1, le=8)]
-
-
-def encode_cursor(query: store.SearchQuery, hit: store.Hit) -> str:
-    raw = json.dumps(
-        {"m": "rank" if query.ranked else "title", "k": hit.sort_key, "id": str(hit.course_id)}
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, ranked: bool) -> tuple[str, uuid.UUID]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        key, course_id, mode = str(data["k"]), uuid.UUID(data["id"]), data["m"]
-        if ranked:
-            Decimal(key)
-    except (ValueError, KeyError, TypeError, binascii.Error, InvalidOperation) as exc:
-        raise BadRequest("the 'after' cursor is not one this API gave out") from exc
-    if mode != ("rank" if ranked else "title"):
-        raise BadRequest("the 'after' cursor belongs to a different query (with or without q)")
-    return key, course_id
 
 
 class FacetValue(BaseModel):
@@ -108,7 +84,8 @@ def reply(query: store.SearchQuery, result: store.SearchResult, currency: str) -
         )
         for h in result.hits
     ]
-    nxt = encode_cursor(query, result.hits[-1]) if result.has_more and result.hits else None
+    last = result.hits[-1] if result.has_more and result.hits else None
+    nxt = cursor.encode(query.ranked, last.sort_key, last.course_id) if last else None
     facets = {
         name: [FacetValue(value=v, label=facet_labels(name, v), count=n) for v, n in values]
         for name, values in result.facets.items()
@@ -163,7 +140,7 @@ def build_query(
         region=(region or "").strip() or None,
         max_price=max_price,
         limit=limit,
-        after=decode_cursor(after, ranked) if after else None,
+        after=cursor.decode(after, ranked) if after else None,
     )
 
 

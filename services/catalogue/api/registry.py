@@ -22,13 +22,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from services.catalogue.api.public import (
     MODE_LABELS,
     build_query,
-    encode_cursor,
     load_public_course,
 )
 from services.catalogue.deps import Components, Runtime
+from services.catalogue.domain import cursor
 from services.catalogue.domain import isced as isced_fields
 from services.catalogue.store import search as store
-from shared.problems import BadRequest, NotFound
+from shared.problems import NotFound
 
 router = APIRouter(prefix="/registry", tags=["public registry"])
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -114,14 +114,15 @@ async def registry_page(
 
     try:
         query = query_for(p.get("after"))
-    except BadRequest:
+    except cursor.InvalidCursor:
         query = query_for(None)  # a stale or foreign cursor: start again
     async with rt.sessions() as session:
         result = await store.search(session, query, parts.clock.now().date())
     next_url = None
     if result.has_more and result.hits:
         params = {k: v for k, v in form.items() if v}
-        params["after"] = encode_cursor(query, result.hits[-1])
+        last = result.hits[-1]
+        params["after"] = cursor.encode(query.ranked, last.sort_key, last.course_id)
         next_url = "/registry?" + urlencode(params)
     currency = parts.config.currency
     html = (

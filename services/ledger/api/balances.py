@@ -11,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from services.ledger.deps import Components, Reader, Runtime, authorize_account, hidden
+from services.ledger.deps import Reader, Runtime, authorize_account, hidden
 from services.ledger.domain import Lot
+from services.ledger.handlers import wallets
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from shared.problems import Unprocessable
@@ -66,7 +67,6 @@ class Balance(BaseModel):
 async def balance(
     account_id: uuid.UUID,
     rt: Runtime,
-    parts: Components,
     principal: Reader,
     as_of: datetime | None = None,
 ) -> Balance:
@@ -76,7 +76,7 @@ async def balance(
         if as_of is not None:
             if as_of.tzinfo is None:
                 raise Unprocessable("as_of needs a time zone (RFC 3339)")
-            state = await parts.ledger.state_at(session, account_id, as_of)
+            state = await wallets.state_at(session, account_id, as_of)
             if state is None:
                 raise hidden(account_id)
             return Balance(

@@ -44,7 +44,8 @@ from services.ledger.deps import (
     idempotent,
 )
 from services.ledger.domain import EntitlementPolicy, PolicyTerms
-from services.ledger.handlers import Outcome, proposals
+from services.ledger.handlers import proposals
+from services.ledger.handlers.wallets import Outcome
 from services.ledger.store import runs
 from shared.approvals import Proposal
 from shared.errors import ConflictError, NotFoundError
@@ -138,9 +139,8 @@ async def put_policy(
     1,000,000.00, i.e. 100,000,000 minor units). It is in force once ``finance`` approves the
     proposal; until then the year has no policy and no allocation can run for it."""
     async with rt.uow() as session:
-        proposal = await proposals.propose_policy(
-            session, parts.four_eyes, principal, ctx_for(principal), year, body
-        )
+        ctx = parts.ledger.context(session, ctx_for(principal))
+        proposal = await proposals.propose_policy(year, body, principal, parts.four_eyes, ctx)
     return accepted(proposal, parts.clock.now())
 
 
@@ -220,9 +220,8 @@ async def start_allocation(
     sees the proposal and the run."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        proposal = await proposals.propose_allocation(
-            session, parts.four_eyes, principal, ctx_for(principal), body.year
-        )
+        ctx = parts.ledger.context(session, ctx_for(principal))
+        proposal = await proposals.propose_allocation(body.year, principal, parts.four_eyes, ctx)
         return proposed(proposal, parts.clock.now())
 
     return await idempotent(rt, request, principal, body, effect)
@@ -265,9 +264,8 @@ async def reverse(
         command = ReverseEntry(
             account_id=account_id, target=body.target, reason=body.reason, actor=principal.actor
         )
-        proposal = await proposals.propose_reversal(
-            session, parts.four_eyes, parts.ledger, principal, ctx_for(principal), command
-        )
+        ctx = parts.ledger.context(session, ctx_for(principal))
+        proposal = await proposals.propose_reversal(command, principal, parts.four_eyes, ctx)
         return proposed(proposal, parts.clock.now())
 
     return await idempotent(rt, request, principal, body, effect, required=True)

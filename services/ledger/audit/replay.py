@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.ledger.domain import WalletState, evolve
 from shared.bus import topic_for
+from shared.bus.security import PLAINTEXT, KafkaSecurity
 from shared.events import Envelope
 from shared.events.ledger import LedgerEvent
 
@@ -32,6 +33,7 @@ async def replay_topic(
     *,
     topic: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> Replay:
     topic = topic or topic_for("ledger")
     consumer = AIOKafkaConsumer(
@@ -39,6 +41,7 @@ async def replay_topic(
         group_id=f"ila-audit-replay-{uuid.uuid4()}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **security.client_options(),
     )
     await consumer.start()
     result = Replay()

@@ -26,14 +26,15 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.domain import EntitlementPolicy, WalletState, allocate_entitlement, replay
-from services.ledger.handlers.wallets import Ledger
+from services.ledger.handlers import Context, Ledger
+from services.ledger.handlers.wallets import append_many
 from services.ledger.store import events as event_store
 from services.ledger.store import runs
 from services.ledger.store.events import Head
-from shared.db import transaction
+from shared.db import UnitOfWork
 from shared.events.ledger import LedgerEvent
 from shared.outbox import EventContext
 
@@ -73,7 +74,7 @@ def _policy_of(run: dict[str, Any]) -> EntitlementPolicy:
 
 
 async def run_allocation(
-    sessions: async_sessionmaker[AsyncSession],
+    uow: UnitOfWork,
     ledger: Ledger,
     allocation_id: uuid.UUID,
     *,
@@ -83,24 +84,22 @@ async def run_allocation(
 ) -> None:
     """Run (or resume) a running allocation to its end; a failure ends it ``failed``."""
     try:
-        await _run(sessions, ledger, allocation_id, batch_size, progress, stop_after_batches)
+        await _run(uow, ledger, allocation_id, batch_size, progress, stop_after_batches)
     except AllocationFailed as exc:
-        await _fail(sessions, allocation_id, exc.code, exc.reason)
+        await _fail(uow, allocation_id, exc.code, exc.reason)
     except Exception as exc:
         log.exception("allocation %s failed", allocation_id)
-        await _fail(sessions, allocation_id, "grant_failed", f"{type(exc).__name__}: {exc}")
+        await _fail(uow, allocation_id, "grant_failed", f"{type(exc).__name__}: {exc}")
 
 
-async def _fail(
-    sessions: async_sessionmaker[AsyncSession], allocation_id: uuid.UUID, code: str, reason: str
-) -> None:
-    async with transaction(sessions) as session:
+async def _fail(uow: UnitOfWork, allocation_id: uuid.UUID, code: str, reason: str) -> None:
+    async with uow() as session:
         if await runs.fail_allocation(session, allocation_id, code, reason):
             log.warning("allocation %s failed: %s (%s)", allocation_id, code, reason)
 
 
 async def _run(
-    sessions: async_sessionmaker[AsyncSession],
+    uow: UnitOfWork,
     ledger: Ledger,
     allocation_id: uuid.UUID,
     batch_size: int,
@@ -109,7 +108,7 @@ async def _run(
 ) -> None:
     batches = 0
     while True:
-        async with transaction(sessions) as session:
+        async with uow() as session:
             # one runner per allocation, even with several replicas resuming it
             if not await runs.try_lock_run(session, allocation_id):
                 return
@@ -119,9 +118,10 @@ async def _run(
             year = run["year"]
             policy = _policy_of(run)
             heads = await event_store.lock_heads_batch(session, run["cursor"], batch_size)
-            now = ledger.clock.now()
-            states = await _states(session, ledger, heads)
-            ctx = EventContext(correlation_id=allocation_id, actor=run["requested_by"])
+            ctx = ledger.context(
+                session, EventContext(correlation_id=allocation_id, actor=run["requested_by"])
+            )
+            states = await _states(heads, ctx)
             batch: list[tuple[WalletState, Head | None, list[LedgerEvent]]] = []
             granted = amount = 0
             for account_id, head in heads:
@@ -130,7 +130,7 @@ async def _run(
                     state,
                     policy,
                     lot_id=statutory_lot_id(account_id, year),
-                    now=now,
+                    now=ctx.now,
                     allocation_id=allocation_id,
                 )
                 if events:
@@ -138,7 +138,7 @@ async def _run(
                     amount += sum(getattr(e, "amount", 0) for e in events)
                     batch.append((state, head, events))
             if batch:
-                await ledger.append_many(session, batch, ctx, now=now)
+                await append_many(batch, ctx)
             finished = len(heads) < batch_size
             await runs.advance_allocation(
                 session,
@@ -157,17 +157,17 @@ async def _run(
 
 
 async def _states(
-    session: AsyncSession, ledger: Ledger, heads: list[tuple[uuid.UUID, Head]]
+    heads: list[tuple[uuid.UUID, Head]], ctx: Context
 ) -> dict[uuid.UUID, WalletState]:
     states: dict[uuid.UUID, WalletState] = {}
     missing = []
     for account_id, head in heads:
-        cached = ledger.cache.get(account_id, head)
+        cached = ctx.cache.get(account_id, head)
         if cached is None:
             missing.append(account_id)
         else:
             states[account_id] = cached
-    for account_id, rows in (await event_store.load_streams(session, missing)).items():
+    for account_id, rows in (await event_store.load_streams(ctx.session, missing)).items():
         states[account_id] = replay(r.payload() for r in rows)
     return states
 
@@ -207,7 +207,7 @@ async def open_run(
 
 
 async def start_allocation(
-    sessions: async_sessionmaker[AsyncSession],
+    uow: UnitOfWork,
     year: int,
     requested_by: str,
     *,
@@ -217,7 +217,7 @@ async def start_allocation(
     the run directly, with ``policy`` or else the approved policy of ``year`` (LookupError
     when there is none: never the defaults). Services and the CLI create runs only through
     an approved proposal."""
-    async with transaction(sessions) as session:
+    async with uow() as session:
         if policy is None:
             policy = await approved_policy_for(session, year)
             if policy is None:
@@ -242,18 +242,18 @@ class Waker:
         self.event.clear()
 
 
-async def run_pending(sessions: async_sessionmaker[AsyncSession], ledger: Ledger) -> int:
+async def run_pending(uow: UnitOfWork, ledger: Ledger) -> int:
     """Run every allocation that is ``running`` (approved, or interrupted by a crash)."""
-    async with sessions() as session:
+    async with uow() as session:
         pending = await runs.running_allocations(session)
     for allocation_id in pending:
         log.info("running allocation %s", allocation_id)
-        await run_allocation(sessions, ledger, allocation_id)
+        await run_allocation(uow, ledger, allocation_id)
     return len(pending)
 
 
 async def allocation_worker(
-    sessions: async_sessionmaker[AsyncSession],
+    uow: UnitOfWork,
     ledger: Ledger,
     waker: Waker,
     *,
@@ -264,7 +264,7 @@ async def allocation_worker(
     while True:
         waker.event.clear()
         try:
-            await run_pending(sessions, ledger)
+            await run_pending(uow, ledger)
         except Exception:  # the database may be away; try again on the next tick
             log.exception("allocation worker")
         await waker.wait(poll_seconds)

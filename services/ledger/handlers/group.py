@@ -8,7 +8,7 @@ seconds after its first one arrived, and runs in one transaction:
 1. the batch's keys are claimed in one statement; a key already used answers with the
    stored reply (or 422 for another request) and its command is not run;
 2. each ``check`` runs; one that refuses answers its caller alone;
-3. ``Ledger.execute_many`` decides every command (heads locked in account order, one
+3. ``wallets.execute_many`` decides every command (heads locked in account order, one
    statement per table); a refused command answers its caller alone;
 4. replies are stored with their keys, and the keys of refused requests forgotten (they
    changed nothing, so they may be retried with the same key), two statements at most.
@@ -28,11 +28,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import Command
-from services.ledger.handlers.wallets import Ledger, Order, Outcome
-from shared.db import is_transient, transaction
+from services.ledger.handlers import Ledger
+from services.ledger.handlers.wallets import Order, Outcome, execute_many
+from shared.db import UnitOfWork, is_transient
 from shared.errors import DomainError
 from shared.idempotency import Claim, Reply, claim_keys, settle_keys
 from shared.outbox import EventContext
@@ -62,7 +63,7 @@ def _outcome_reply(outcome: Outcome) -> Reply:
 class GroupCommitter:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        uow: UnitOfWork,
         ledger: Ledger,
         *,
         service: str = "ledger",
@@ -70,7 +71,7 @@ class GroupCommitter:
         window: float = 0.002,
         attempts: int = 5,
     ) -> None:
-        self.sessions = sessions
+        self.uow = uow
         self.ledger = ledger
         self.service = service
         self.size = size
@@ -137,7 +138,7 @@ class GroupCommitter:
     async def _commit(self, batch: list[_Item]) -> None:
         for attempt in range(1, self.attempts + 1):
             try:
-                async with transaction(self.sessions) as session:
+                async with self.uow() as session:
                     await self._decide(session, batch)
                 break
             except Exception as exc:
@@ -175,8 +176,9 @@ class GroupCommitter:
                 except DomainError as refused:
                     item.answer = refused
         todo = [i for i in batch if i.answer is None]
-        outcomes = await self.ledger.execute_many(
-            session, [Order(i.command, i.ctx, i.claim.key if i.claim else None) for i in todo]
+        outcomes = await execute_many(
+            [Order(i.command, i.ctx, i.claim.key if i.claim else None) for i in todo],
+            self.ledger.context(session, EventContext.new("ledger")),  # each order has its own
         )
         for item, outcome in zip(todo, outcomes, strict=True):
             try:

@@ -22,9 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import CaptureTarget, GrantTarget, ReverseEntry
 from services.ledger.domain import EntitlementPolicy, NothingToReverse, PolicyTerms, decide
-from services.ledger.handlers import allocation
+from services.ledger.handlers import Context, Ledger, allocation, wallets
 from services.ledger.handlers.allocation import Waker
-from services.ledger.handlers.wallets import Ledger
 from services.ledger.store import runs
 from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal
@@ -74,18 +73,14 @@ def policy_summary(policy: EntitlementPolicy) -> dict[str, Any]:
 
 
 async def propose_policy(
-    session: AsyncSession,
-    fe: FourEyes,
-    principal: Principal,
-    ctx: EventContext,
-    year: int,
-    terms: PolicyTerms,
+    year: int, terms: PolicyTerms, principal: Principal, fe: FourEyes, ctx: Context
 ) -> Proposal:
+    """``principal`` proposes ``terms`` as the policy of ``year``; nothing is in force yet."""
     policy = EntitlementPolicy.model_validate({**terms.model_dump(), "year": year})
     return await fe.propose(
-        session,
+        ctx.session,
         principal,
-        ctx,
+        ctx.events,
         action="policy",
         subject=f"policy:{year}",
         payload={"year": year, "policy": policy.model_dump(mode="json")},
@@ -94,25 +89,26 @@ async def propose_policy(
 
 
 async def propose_allocation(
-    session: AsyncSession, fe: FourEyes, principal: Principal, ctx: EventContext, year: int
+    year: int, principal: Principal, fe: FourEyes, ctx: Context
 ) -> Proposal:
-    check_year_open(year, fe.clock())
-    policy, policy_approval = await policy_in_force(session, year)
-    if await runs.running_allocation(session, year) is not None:
+    """``principal`` proposes the allocation of ``year`` with the policy in force."""
+    check_year_open(year, ctx.now)
+    policy, policy_approval = await policy_in_force(ctx.session, year)
+    if await runs.running_allocation(ctx.session, year) is not None:
         raise ConflictError(
             f"an allocation for {year} is already running", code="allocation_running"
         )
     return await fe.propose(
-        session,
+        ctx.session,
         principal,
-        ctx,
+        ctx.events,
         action="allocation",
         subject=f"allocation:{year}",
         payload={"year": year, "policy_approval_id": policy_approval},
         summary={
             **policy_summary(policy),
             "policy_approval_id": policy_approval,
-            "accounts": await runs.count_allocatable(session),
+            "accounts": await runs.count_allocatable(ctx.session),
         },
         agency_id=principal.agency_id if principal.role == "agency" else None,
     )
@@ -125,21 +121,17 @@ def target_key(target: GrantTarget | CaptureTarget) -> str:
 
 
 async def propose_reversal(
-    session: AsyncSession,
-    fe: FourEyes,
-    ledger: Ledger,
-    principal: Principal,
-    ctx: EventContext,
-    command: ReverseEntry,
+    command: ReverseEntry, principal: Principal, fe: FourEyes, ctx: Context
 ) -> Proposal:
-    state, _ = await ledger.load(session, command.account_id)
-    if not decide(state, command, ledger.clock.now()):  # raises when it can never be done
+    """``principal`` proposes ``command``; refused at once when it could never be done."""
+    state, _ = await wallets.load(command.account_id, ctx)
+    if not decide(state, command, ctx.now):  # raises when it can never be done
         raise NothingToReverse("nothing to reverse")
     kind, target_id = target_key(command.target).split(":")
     return await fe.propose(
-        session,
+        ctx.session,
         principal,
-        ctx,
+        ctx.events,
         action="reversal",
         subject=f"reversal:{command.account_id}:{kind}:{target_id}",
         payload=command.model_dump(mode="json"),
@@ -147,69 +139,88 @@ async def propose_reversal(
     )
 
 
+async def approve_policy(proposal: Proposal, principal: Principal, ctx: Context) -> dict[str, Any]:
+    """The approved policy is in force (``principal`` approved it)."""
+    year = int(proposal.payload["year"])
+    policy = EntitlementPolicy.model_validate(proposal.payload["policy"])
+    await runs.put_approved_policy(
+        ctx.session,
+        year,
+        policy.model_dump(mode="json"),
+        proposed_by=proposal.proposed_by,
+        approved_by=principal.actor,
+        approval_id=proposal.approval_id,
+    )
+    return {"year": year}
+
+
+async def approve_allocation(
+    proposal: Proposal, principal: Principal, ctx: Context, waker: Waker
+) -> dict[str, Any]:
+    """The approved allocation's run is created with the policy it was proposed with; the
+    job loop is woken once the approval commits."""
+    year = int(proposal.payload["year"])
+    check_year_open(year, ctx.now)
+    policy, policy_approval = await policy_in_force(ctx.session, year)
+    if policy_approval != proposal.payload["policy_approval_id"]:
+        raise ConflictError(
+            f"the policy of {year} changed since this allocation was proposed; refuse it "
+            "and propose it again",
+            code="policy_changed",
+        )
+    allocation_id, created = await allocation.open_run(
+        ctx.session,
+        year,
+        proposal.proposed_by,
+        policy,
+        approval_id=proposal.approval_id,
+        approved_by=principal.actor,
+        agency_id=proposal.agency_id,
+    )
+    if not created:
+        raise ConflictError(
+            f"an allocation for {year} is already running", code="allocation_running"
+        )
+    waker.wake_after_commit(ctx.session)
+    return {"allocation_id": str(allocation_id), "year": year}
+
+
+async def approve_reversal(proposal: Proposal, ctx: Context) -> dict[str, Any]:
+    """The approved reversal is appended (once: the approval names its idempotency key)."""
+    command = ReverseEntry.model_validate(proposal.payload)
+    outcome = await wallets.execute(
+        command, ctx, idempotency_key=f"approval:{proposal.approval_id}"
+    )
+    if not outcome.events:
+        raise NothingToReverse("nothing to reverse")
+    return {
+        "account_id": str(command.account_id),
+        "version": outcome.state.version,
+        "events": [e.model_dump(mode="json") for e in outcome.events],
+    }
+
+
 def register(fe: FourEyes, ledger: Ledger, waker: Waker) -> None:
     """The ledger's actions, carried out in the approval's transaction."""
 
     @fe.action("policy")
-    async def approve_policy(
-        session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+    async def _policy(
+        session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
-        year = int(proposal.payload["year"])
-        policy = EntitlementPolicy.model_validate(proposal.payload["policy"])
-        await runs.put_approved_policy(
-            session,
-            year,
-            policy.model_dump(mode="json"),
-            proposed_by=proposal.proposed_by,
-            approved_by=principal.actor,
-            approval_id=proposal.approval_id,
-        )
-        return {"year": year}
+        return await approve_policy(proposal, principal, ledger.context(session, events))
 
     @fe.action("allocation")
-    async def approve_allocation(
-        session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+    async def _allocation(
+        session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
-        year = int(proposal.payload["year"])
-        check_year_open(year, fe.clock())
-        policy, policy_approval = await policy_in_force(session, year)
-        if policy_approval != proposal.payload["policy_approval_id"]:
-            raise ConflictError(
-                f"the policy of {year} changed since this allocation was proposed; refuse it "
-                "and propose it again",
-                code="policy_changed",
-            )
-        allocation_id, created = await allocation.open_run(
-            session,
-            year,
-            proposal.proposed_by,
-            policy,
-            approval_id=proposal.approval_id,
-            approved_by=principal.actor,
-            agency_id=proposal.agency_id,
-        )
-        if not created:
-            raise ConflictError(
-                f"an allocation for {year} is already running", code="allocation_running"
-            )
-        waker.wake_after_commit(session)
-        return {"allocation_id": str(allocation_id), "year": year}
+        ctx = ledger.context(session, events)
+        return await approve_allocation(proposal, principal, ctx, waker)
 
     @fe.action("reversal")
-    async def approve_reversal(
-        session: AsyncSession, proposal: Proposal, principal: Principal, ctx: EventContext
+    async def _reversal(
+        session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
-        command = ReverseEntry.model_validate(proposal.payload)
-        outcome = await ledger.execute(
-            session, command, ctx, idempotency_key=f"approval:{proposal.approval_id}"
-        )
-        if not outcome.events:
-            raise NothingToReverse("nothing to reverse")
-        return {
-            "account_id": str(command.account_id),
-            "version": outcome.state.version,
-            "events": [e.model_dump(mode="json") for e in outcome.events],
-        }
+        return await approve_reversal(proposal, ledger.context(session, events))
 
 
 __all__ = ["open_years", "propose_allocation", "propose_policy", "propose_reversal", "register"]

@@ -11,6 +11,7 @@ from typing import Literal
 PayeeSource = Literal["registration", "change"]
 # details set by a change (not at the provider's registration): they cool off
 CHANGED: PayeeSource = "change"
+REGISTERED: PayeeSource = "registration"
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Payee:
     updated_by: str
     updated_at: datetime
     effective_at: datetime
-    source: PayeeSource = "registration"
+    source: PayeeSource = REGISTERED
     verified_at: datetime | None = None
     verified_by: str | None = None
 

@@ -27,61 +27,61 @@ CLAIM_RELEASE = "claim_release"
 ENROLMENT_RELEASE = "enrolment_release"
 
 
-def _must_be_held(status: str, what: str) -> None:
-    if status != "held":
-        raise PaymentsError("not_held", f"the {what} is {status}, not held")
+async def _propose_release(
+    row: Claim | Enrolment,
+    what: str,
+    key: uuid.UUID,
+    summary: dict[str, Any],
+    principal: Principal,
+    fe: FourEyes,
+    ctx: Context,
+) -> Proposal:
+    """``principal`` proposes lifting the hold of a held ``what``; the proposal carries the
+    agency managing the learner's account, so that agency sees it."""
+    if row.status != "held":
+        raise PaymentsError("not_held", f"the {what} is {row.status}, not held")
+    return await fe.propose(
+        ctx.session,
+        principal,
+        ctx.events,
+        action=f"{what}_release",
+        subject=f"{what}:{key}",
+        payload={f"{what}_id": str(key)},
+        summary={f"{what}_id": str(key), **summary},
+        agency_id=await read_models.agency_of(ctx.session, row.account_id),
+        provider_id=row.provider_id,
+    )
 
 
 async def propose_claim_release(
     claim: Claim, principal: Principal, fe: FourEyes, ctx: Context
 ) -> Proposal:
     """``principal`` proposes lifting the claim's hold; nothing changes until approved."""
-    _must_be_held(claim.status, "claim")
-    return await fe.propose(
-        ctx.session,
-        principal,
-        ctx.events,
-        action=CLAIM_RELEASE,
-        subject=f"claim:{claim.claim_id}",
-        payload={"claim_id": str(claim.claim_id)},
-        summary={
-            "claim_id": str(claim.claim_id),
-            "enrolment_id": str(claim.enrolment_id),
-            "provider_id": claim.provider_id,
-            "milestone": claim.milestone,
-            "amount": claim.amount,
-            "captured": claim.captured,
-            "hold_reason": claim.hold_reason,
-            "attestation": claim.attestation,
-            "contest_reason": claim.contest_reason,
-        },
-        agency_id=await read_models.agency_of(ctx.session, claim.account_id),
-        provider_id=claim.provider_id,
-    )
+    summary = {
+        "enrolment_id": str(claim.enrolment_id),
+        "provider_id": claim.provider_id,
+        "milestone": claim.milestone,
+        "amount": claim.amount,
+        "captured": claim.captured,
+        "hold_reason": claim.hold_reason,
+        "attestation": claim.attestation,
+        "contest_reason": claim.contest_reason,
+    }
+    return await _propose_release(claim, "claim", claim.claim_id, summary, principal, fe, ctx)
 
 
 async def propose_enrolment_release(
     enrolment: Enrolment, principal: Principal, fe: FourEyes, ctx: Context
 ) -> Proposal:
     """``principal`` proposes letting the held enrolment go to the learner for consent."""
-    _must_be_held(enrolment.status, "enrolment")
-    return await fe.propose(
-        ctx.session,
-        principal,
-        ctx.events,
-        action=ENROLMENT_RELEASE,
-        subject=f"enrolment:{enrolment.enrolment_id}",
-        payload={"enrolment_id": str(enrolment.enrolment_id)},
-        summary={
-            "enrolment_id": str(enrolment.enrolment_id),
-            "provider_id": enrolment.provider_id,
-            "price": enrolment.price,
-            "requested": enrolment.requested,
-            "hold_reason": enrolment.hold_reason,
-        },
-        agency_id=await read_models.agency_of(ctx.session, enrolment.account_id),
-        provider_id=enrolment.provider_id,
-    )
+    summary = {
+        "provider_id": enrolment.provider_id,
+        "price": enrolment.price,
+        "requested": enrolment.requested,
+        "hold_reason": enrolment.hold_reason,
+    }
+    key = enrolment.enrolment_id
+    return await _propose_release(enrolment, "enrolment", key, summary, principal, fe, ctx)
 
 
 def register_claim_approvals(fe: FourEyes, payments: Payments) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.payments import sepa
 from services.payments.commands import SetPayee, VerifyPayee
 from services.payments.domain.errors import PaymentsError, Unknown
-from services.payments.domain.payees import Payee, mask_iban
+from services.payments.domain.payees import CHANGED, Payee, mask_iban
 from services.payments.handlers import Context, Payments
 from services.payments.store import payees as store
 from shared.approvals import FourEyes, Proposal
@@ -81,9 +81,10 @@ async def apply_change(proposal: Proposal, principal: Principal, ctx: Context) -
     payload = proposal.payload
     provider_id = str(payload["provider_id"])
     current = await store.payee(session, provider_id, lock=True)
-    await store.change_payee(
+    await store.put_payee(
         session,
         provider_id,
+        CHANGED,
         name=str(payload["name"]),
         iban=str(payload["iban"]),
         bic=payload.get("bic"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,47 +40,57 @@ async def _answered(
     return reservation if reservations.applies(reservation, move) else None
 
 
-async def _enrolment_of(session: AsyncSession, reservation: Reservation) -> Enrolment:
-    enrolment = await rows.get(session, Enrolment, reservation.enrolment_id, lock=True)
+async def _advance(
+    ctx: Context,
+    reservation_id: uuid.UUID,
+    move: ReservationMove,
+    change: Callable[[Reservation], Reservation],
+) -> tuple[Reservation, Enrolment] | None:
+    """Store what the answer ``move`` changes in the reservation, when it is news; the
+    reservation as it was and its enrolment (locked)."""
+    res = await _answered(ctx.session, reservation_id, move)
+    if res is None:
+        return None
+    await rows.save(ctx.session, res, change(res))
+    enrolment = await rows.get(ctx.session, Enrolment, res.enrolment_id, lock=True)
     assert enrolment is not None
-    return enrolment
+    return res, enrolment
 
 
 async def on_reserved(event: CreditsReserved, ctx: Context) -> None:
-    session = ctx.session
-    res = await _answered(session, event.reservation_id, "reserve")
-    if res is None:
-        return
     now = ctx.now
-    await rows.save(session, res, reservations.reserved(res, event.amount, now))
-    enrolment = await _enrolment_of(session, res)
-    if enrolment.reservation_id != res.reservation_id:
+    answered = await _advance(
+        ctx, event.reservation_id, "reserve", lambda r: reservations.reserved(r, event.amount, now)
+    )
+    if answered is None or answered[1].reservation_id != answered[0].reservation_id:
         return
+    enrolment = answered[1]
     await ctx.apply(enrolment, rules.on_reserved(enrolment, event, now))
 
 
 async def on_rejected(event: ReservationRejected, ctx: Context) -> None:
-    session = ctx.session
-    res = await _answered(session, event.reservation_id, "refuse")
-    if res is None:
-        return
     now = ctx.now
-    await rows.save(session, res, reservations.refused(res, event.reason, now))
-    enrolment = await _enrolment_of(session, res)
-    if enrolment.reservation_id != res.reservation_id:
+    answered = await _advance(
+        ctx, event.reservation_id, "refuse", lambda r: reservations.refused(r, event.reason, now)
+    )
+    if answered is None or answered[1].reservation_id != answered[0].reservation_id:
         return
+    res, enrolment = answered
     decided = rules.on_reservation_rejected(ctx.config, enrolment, event, res.up_to, now)
     await ctx.apply(enrolment, decided)
 
 
 async def on_captured(event: ReservationCaptured, ctx: Context) -> None:
-    session = ctx.session
-    res = await _answered(session, event.reservation_id, "capture")
-    if res is None:
+    session, now = ctx.session, ctx.now
+    answered = await _advance(
+        ctx,
+        event.reservation_id,
+        "capture",
+        lambda r: reservations.captured(r, event.amount, event.released, now),
+    )
+    if answered is None:
         return
-    now = ctx.now
-    await rows.save(session, res, reservations.captured(res, event.amount, event.released, now))
-    enrolment = await _enrolment_of(session, res)
+    res, enrolment = answered
     claim = await claim_store.claim_awaiting_capture(session, res.reservation_id)
     if claim is None:
         log.warning("capture of reservation %s matches no claim", res.reservation_id)
@@ -94,12 +105,16 @@ async def on_captured(event: ReservationCaptured, ctx: Context) -> None:
 
 
 async def on_released(event: ReservationReleased, ctx: Context) -> None:
-    session = ctx.session
-    res = await _answered(session, event.reservation_id, "release")
-    if res is None:
-        return
     now = ctx.now
     expired = event.reason == "expired"
-    await rows.save(session, res, reservations.released(res, event.amount, expired, now))
-    enrolment = await _enrolment_of(session, res)
-    await rows.save(session, enrolment, rules.on_released(enrolment, event.amount, expired, now))
+    answered = await _advance(
+        ctx,
+        event.reservation_id,
+        "release",
+        lambda r: reservations.released(r, event.amount, expired, now),
+    )
+    if answered is None:
+        return
+    _, enrolment = answered
+    after = rules.on_released(enrolment, event.amount, expired, now)
+    await rows.save(ctx.session, enrolment, after)

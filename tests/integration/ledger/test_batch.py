@@ -27,7 +27,8 @@ from services.ledger.commands import (
 )
 from services.ledger.deps import LedgerComponents
 from services.ledger.domain import WalletState
-from services.ledger.handlers import Ledger, Outcome, StateCache
+from services.ledger.handlers import Ledger, StateCache
+from services.ledger.handlers.wallets import Outcome, execute, execute_many
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
@@ -103,16 +104,18 @@ async def run(url: str, batched: bool) -> tuple[list[Any], dict[str, list[dict[s
     try:
         for command in SETUP:
             async with transaction(sessions) as s:
-                await ledger.execute(s, command, CTX, now=NOW - timedelta(days=1))
+                await execute(command, ledger.context(s, CTX, now=NOW - timedelta(days=1)))
         answers: list[Outcome | DomainError] = []
         if batched:
             async with transaction(sessions) as s:
-                answers = await ledger.execute_many(s, [(c, CTX) for c in BATCH], now=NOW)
+                answers = await execute_many(
+                    [(c, CTX) for c in BATCH], ledger.context(s, CTX, now=NOW)
+                )
         else:
             for command in BATCH:
                 try:
                     async with transaction(sessions) as s:
-                        answers.append(await ledger.execute(s, command, CTX, now=NOW))
+                        answers.append(await execute(command, ledger.context(s, CTX, now=NOW)))
                 except DomainError as refused:
                     answers.append(refused)
         async with sessions() as s:
@@ -171,15 +174,16 @@ async def test_a_batch_is_one_statement_per_table_and_uses_the_cache(db_url: str
     ledger = Ledger(Outbox("ledger"), cache=StateCache())
     try:
         async with transaction(sessions) as s:
-            await ledger.execute_many(s, [(c, CTX) for c in SETUP], now=NOW)
+            await execute_many([(c, CTX) for c in SETUP], ledger.context(s, CTX, now=NOW))
         cold = Ledger(Outbox("ledger"), cache=StateCache())  # replays the misses
         async with transaction(sessions) as s:
-            answers = await cold.execute_many(
-                s, [(reserve(A, R1, 100), CTX), (reserve(B, R2, 100), CTX)], now=NOW
+            answers = await execute_many(
+                [(reserve(A, R1, 100), CTX), (reserve(B, R2, 100), CTX)],
+                cold.context(s, CTX, now=NOW),
             )
         assert all(isinstance(a, Outcome) and a.events for a in answers)
         async with transaction(sessions) as s:
-            again = await cold.execute_many(s, [(reserve(A, R1, 100), CTX)], now=NOW)
+            again = await execute_many([(reserve(A, R1, 100), CTX)], cold.context(s, CTX, now=NOW))
         assert isinstance(again[0], Outcome) and again[0].events == []  # redelivery
         async with sessions() as s:
             assert (await verify(s)).ok
@@ -201,7 +205,7 @@ async def test_a_consumer_batch_is_decided_together_and_a_refusal_is_dead_letter
     consumers.register(consumer, ledger)
     try:
         async with transaction(sessions) as s:
-            await ledger.execute_many(s, [(c, CTX) for c in SETUP], now=NOW)
+            await execute_many([(c, CTX) for c in SETUP], ledger.context(s, CTX, now=NOW))
 
         def message(event: Any) -> Message:
             envelope = Envelope.wrap(event, source="/ila/payments")

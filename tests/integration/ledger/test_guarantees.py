@@ -18,12 +18,13 @@ from services.ledger.commands import GrantCredits, OpenWallet, ReserveCredits
 from services.ledger.domain import EntitlementPolicy
 from services.ledger.handlers import Ledger
 from services.ledger.handlers.allocation import run_allocation, start_allocation
+from services.ledger.handlers.wallets import execute
 from services.ledger.store import audit as audit_reads
 from services.ledger.store import events as event_store
 from services.ledger.store import projections, runs
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
-from shared.db import make_engine, make_sessionmaker, migrate, transaction
+from shared.db import make_engine, make_sessionmaker, migrate, transaction, unit_of_work
 from shared.events import Envelope
 from shared.events.ledger import CourseRef
 from shared.events.payments import EnrolmentRequested
@@ -38,6 +39,7 @@ class Env:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url, pool_size=60)
         self.sessions = make_sessionmaker(self.engine)
+        self.uow = unit_of_work(self.sessions)
         self.ledger = Ledger(Outbox("ledger"))
 
 
@@ -53,10 +55,9 @@ async def open_wallet(env: Env, amount: int = 0) -> uuid.UUID:
     account = uuid.uuid4()
     ctx = EventContext.new("test")
     async with transaction(env.sessions) as s:
-        await env.ledger.execute(s, OpenWallet(account_id=account), ctx)
+        await execute(OpenWallet(account_id=account), env.ledger.context(s, ctx))
         if amount:
-            await env.ledger.execute(
-                s,
+            await execute(
                 GrantCredits(
                     account_id=account,
                     lot_id=uuid.uuid4(),
@@ -64,7 +65,7 @@ async def open_wallet(env: Env, amount: int = 0) -> uuid.UUID:
                     funder_id="state",
                     reason="test",
                 ),
-                ctx,
+                env.ledger.context(s, ctx),
             )
     return account
 
@@ -76,8 +77,7 @@ async def test_100_concurrent_reservations_never_overdraw(env: Env) -> None:
 
     async def reserve() -> str:
         async with transaction(env.sessions) as s:
-            outcome = await fresh.execute(
-                s,
+            outcome = await execute(
                 ReserveCredits(
                     account_id=account,
                     reservation_id=uuid.uuid4(),
@@ -85,7 +85,7 @@ async def test_100_concurrent_reservations_never_overdraw(env: Env) -> None:
                     amount=3_000,
                     course=COURSE,
                 ),
-                EventContext.new("test"),
+                fresh.context(s, EventContext.new("test")),
             )
         return type(outcome.events[0]).__name__
 
@@ -190,14 +190,14 @@ async def test_verify_names_the_stream_and_position_of_a_tampered_row(env: Env) 
 async def test_allocation_grants_once_however_often_it_runs(env: Env) -> None:
     accounts = [await open_wallet(env) for _ in range(25)]
     policy = EntitlementPolicy(year=2027)
-    first, created = await start_allocation(env.sessions, 2027, "admin:test", policy=policy)
+    first, created = await start_allocation(env.uow, 2027, "admin:test", policy=policy)
     assert created
     # interrupted after two batches of 10, as a crash would
-    await run_allocation(env.sessions, env.ledger, first, batch_size=10, stop_after_batches=2)
-    await run_allocation(env.sessions, env.ledger, first, batch_size=10)  # resumed
-    second, created = await start_allocation(env.sessions, 2027, "admin:test", policy=policy)
+    await run_allocation(env.uow, env.ledger, first, batch_size=10, stop_after_batches=2)
+    await run_allocation(env.uow, env.ledger, first, batch_size=10)  # resumed
+    second, created = await start_allocation(env.uow, 2027, "admin:test", policy=policy)
     assert created and second != first
-    await run_allocation(env.sessions, env.ledger, second, batch_size=7)
+    await run_allocation(env.uow, env.ledger, second, batch_size=7)
     async with env.sessions() as s:
         grants = await s.scalar(
             text("SELECT count(*) FROM ledger.events WHERE type LIKE '%CreditsGranted%'")
@@ -220,8 +220,7 @@ async def test_a_tailing_reader_never_skips_an_event_committed_late(env: Env) ->
     async def writer(account: uuid.UUID) -> None:
         for _ in range(25):
             async with transaction(env.sessions) as s:
-                await env.ledger.execute(
-                    s,
+                await execute(
                     GrantCredits(
                         account_id=account,
                         lot_id=uuid.uuid4(),
@@ -229,7 +228,7 @@ async def test_a_tailing_reader_never_skips_an_event_committed_late(env: Env) ->
                         funder_id="state",
                         reason="t",
                     ),
-                    EventContext.new("t"),
+                    env.ledger.context(s, EventContext.new("t")),
                 )
                 await asyncio.sleep(0.002)  # hold the transaction open a little
 
@@ -266,9 +265,8 @@ async def test_the_expiry_sweep_expires_lots_and_reservations_as_events(env: Env
     now = datetime.now(UTC)
     ctx = EventContext.new("test")
     async with transaction(env.sessions) as s:
-        await env.ledger.execute(s, OpenWallet(account_id=account), ctx)
-        await env.ledger.execute(
-            s,
+        await execute(OpenWallet(account_id=account), env.ledger.context(s, ctx))
+        await execute(
             GrantCredits(
                 account_id=account,
                 lot_id=uuid.uuid4(),
@@ -277,10 +275,9 @@ async def test_the_expiry_sweep_expires_lots_and_reservations_as_events(env: Env
                 reason="t",
                 expires_at=now + timedelta(days=30),
             ),
-            ctx,
+            env.ledger.context(s, ctx),
         )
-        await env.ledger.execute(
-            s,
+        await execute(
             ReserveCredits(
                 account_id=account,
                 reservation_id=uuid.uuid4(),
@@ -289,17 +286,17 @@ async def test_the_expiry_sweep_expires_lots_and_reservations_as_events(env: Env
                 course=COURSE,
                 expires_at=now + timedelta(days=10),
             ),
-            ctx,
+            env.ledger.context(s, ctx),
         )
-    assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=1)) == 0
+    assert await sweep_once(env.uow, env.ledger, now + timedelta(days=1)) == 0
     # day 11: the reservation times out and its credit comes back
-    assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=11)) == 1
+    assert await sweep_once(env.uow, env.ledger, now + timedelta(days=11)) == 1
     async with env.sessions() as s:
         w = await projections.wallet(s, account)
     assert w is not None and w["reserved"] == 0 and w["available"] == 7_000
     # day 31: the lot is past its date
-    assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=31)) == 1
-    assert await sweep_once(env.sessions, env.ledger, now + timedelta(days=32)) == 0
+    assert await sweep_once(env.uow, env.ledger, now + timedelta(days=31)) == 1
+    assert await sweep_once(env.uow, env.ledger, now + timedelta(days=32)) == 0
     async with env.sessions() as s:
         w = await projections.wallet(s, account)
         types = [r.type.split(".")[-2] for r in await event_store.load_stream(s, account)]

@@ -220,7 +220,7 @@ async def test_a_run_with_an_out_of_bounds_policy_fails_instead_of_running(api: 
             1,
             policy={"year": THIS_YEAR, "base_amount": 10**25, "enhanced_amount": 10**25},
         )
-    await allocation.run_allocation(api.rt.sessions, api.ledger, allocation_id)
+    await allocation.run_allocation(api.rt.uow, api.ledger, allocation_id)
     run = await _finished(api, str(allocation_id))
     assert run["status"] == "failed"
     assert run["failure_code"] == "invalid_policy"
@@ -269,9 +269,7 @@ async def test_a_restart_resumes_an_approved_run(api: Api) -> None:
         allocation_id, created = await allocation.open_run(s, THIS_YEAR, "admin:ada", policy)
     assert created
     restarted = asyncio.create_task(
-        allocation.allocation_worker(
-            api.rt.sessions, api.ledger, allocation.Waker(), poll_seconds=60
-        )
+        allocation.allocation_worker(api.rt.uow, api.ledger, allocation.Waker(), poll_seconds=60)
     )
     try:
         run = await _finished(api, str(allocation_id))

@@ -23,6 +23,7 @@ from services.ledger.audit import verify
 from services.ledger.commands import Command
 from services.ledger.domain import LedgerError, replay
 from services.ledger.handlers import Ledger
+from services.ledger.handlers.wallets import execute
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from shared.db import make_engine, make_sessionmaker, transaction
@@ -67,9 +68,8 @@ class StoreMachine(LedgerMachine):
 
     async def _execute(self, command: Command) -> list[Any]:
         async with transaction(self.sessions) as session:
-            outcome = await self.ledger.execute(
-                session, command, EventContext.new("property"), now=self.now
-            )
+            ctx = self.ledger.context(session, EventContext.new("property"), now=self.now)
+            outcome = await execute(command, ctx)
         return list(outcome.events)
 
     @invariant()

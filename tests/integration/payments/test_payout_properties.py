@@ -31,6 +31,7 @@ from services.payments.commands import FailPayout, RunPayouts
 from services.payments.config import PaymentsConfig
 from services.payments.domain.claims import Claim
 from services.payments.domain.errors import PaymentsError
+from services.payments.domain.payees import REGISTERED
 from services.payments.domain.payouts import Payout
 from services.payments.handlers import Payments, payouts
 from services.payments.store import payees, read_models
@@ -100,9 +101,10 @@ class PayoutMachine(RuleBasedStateMachine):
                     qa_valid_until=date.today() + timedelta(days=365),
                     agency_id="pes-fr",
                 )
-                await payees.register_payee(
+                await payees.put_payee(
                     session,
                     provider_id,
+                    REGISTERED,
                     name=f"Provider {provider_id}",
                     iban="DE89370400440532013000",
                     bic=None,
