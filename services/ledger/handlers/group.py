@@ -3,7 +3,8 @@
 Callers (the HTTP grant route) ``submit`` a command with its context and, optionally, its
 ``Idempotency-Key`` claim, a read-only ``check`` (the caller's scope) and ``respond`` (the
 reply an outcome calls for). A batch closes when it holds ``size`` commands or ``window``
-seconds after its first one arrived, and runs in one transaction:
+seconds after its first one arrived (at most ``concurrency`` batches run at once: their
+heads are locked in account order, so they never deadlock), and runs in one transaction:
 
 1. the batch's keys are claimed in one statement; a key already used answers with the
    stored reply (or 422 for another request) and its command is not run;
@@ -70,6 +71,7 @@ class GroupCommitter:
         size: int = 256,
         window: float = 0.002,
         attempts: int = 5,
+        concurrency: int = 2,
     ) -> None:
         self.uow = uow
         self.ledger = ledger
@@ -77,6 +79,7 @@ class GroupCommitter:
         self.size = size
         self.window = window
         self.attempts = attempts
+        self.concurrency = concurrency
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._runner: asyncio.Task[None] | None = None
         self.batches = 0  # committed or failed, for tests and metrics
@@ -103,30 +106,48 @@ class GroupCommitter:
         await self.run()
 
     async def run(self) -> None:
-        """Take batches off the queue and commit them, one at a time, until cancelled."""
+        """Take batches off the queue and commit them, at most ``concurrency`` at a time
+        (while all are busy the next batch grows), until cancelled."""
+        slots = asyncio.Semaphore(self.concurrency)
+        running: set[asyncio.Task[None]] = set()
         deferred: list[_Item] = []
-        while True:
-            batch = deferred or [await self._queue.get()]
-            deadline = time.monotonic() + self.window
-            while len(batch) < self.size:
-                if self._queue.empty():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(left):
-                            batch.append(await self._queue.get())
-                    continue
-                batch.append(self._queue.get_nowait())
-            batch, deferred = _distinct_keys(batch)
-            self.batches += 1
-            try:
-                await self._commit(batch)
-            except Exception as exc:  # a bug: answer every caller rather than hang them
+        try:
+            while True:
+                await slots.acquire()
+                batch = deferred or [await self._queue.get()]
+                deadline = time.monotonic() + self.window
+                while len(batch) < self.size:
+                    if self._queue.empty():
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(left):
+                                batch.append(await self._queue.get())
+                        continue
+                    batch.append(self._queue.get_nowait())
+                batch, deferred = _distinct_keys(batch)
+                self.batches += 1
+                task = asyncio.create_task(self._guarded(batch))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                task.add_done_callback(lambda _: slots.release())
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _guarded(self, batch: list[_Item]) -> None:
+        try:
+            await self._commit(batch)
+        except BaseException as exc:  # a bug or a stop: answer every caller, never hang one
+            if not isinstance(exc, asyncio.CancelledError):
                 log.exception("group commit failed")
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(
+                        exc if isinstance(exc, Exception) else RuntimeError("stopped")
+                    )
+            raise
 
     async def stop(self) -> None:
         if self._runner is not None:

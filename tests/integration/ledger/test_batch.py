@@ -296,7 +296,8 @@ async def test_grants_that_arrive_together_are_answered_each_alone(api: Api) -> 
     assert committer.batches - batches == 2  # the repeated key waited for the next batch
     assert [r.status_code for r in answers] == [201, 201, 201, 404, 404, 422, 201]
     assert answers[1].json() == answers[6].json()
-    assert answers[0].json()["version"] < answers[2].json()["version"]
+    versions = sorted([answers[0].json()["version"], answers[2].json()["version"]])
+    assert versions[1] == versions[0] + 1  # one wallet twice in a batch: folded in turn
     assert (await api.balance(mine))["available"] == 410
     assert (await api.balance(other))["available"] == 200
     # a refused request changed nothing, its key included: it may be used again
