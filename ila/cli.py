@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ila.dlq import dlq_app
 from shared.settings import SERVICE_PORTS, SERVICES, Settings, get_settings
 
 app = typer.Typer(help="Individual Learning Accounts back office", no_args_is_help=True)
@@ -226,8 +227,14 @@ def kafka_start(
     secure: Annotated[
         bool, typer.Option(help="SASL_SSL only, SCRAM logins and ACLs (docs/security.md)")
     ] = False,
+    brokers: Annotated[int, typer.Option(help="3: a replicated KRaft cluster")] = 1,
 ) -> None:
-    """Start a detached broker; print its bootstrap address."""
+    """Start a detached broker (or cluster); print its bootstrap address."""
+    if brokers > 1:
+        from ila.kafka_cluster import start_cluster
+
+        typer.echo(start_cluster(workdir, brokers, base_port=port).bootstrap)
+        return
     from ila.kafka import start_broker
 
     broker = start_broker(workdir, port=port, secure=secure)
@@ -252,10 +259,12 @@ def _grant_service_acls(broker: Any) -> None:
 
 @kafka_app.command("stop")
 def kafka_stop(workdir: Annotated[Path, typer.Option()] = Path("var/kafka")) -> None:
-    """Stop the broker started in ``workdir``."""
+    """Stop the broker (or cluster) started in ``workdir``."""
     from ila.kafka import stop_from_workdir
+    from ila.kafka_cluster import stop_cluster_from_workdir
 
-    typer.echo("stopped" if stop_from_workdir(workdir) else "not running")
+    stopped = stop_cluster_from_workdir(workdir) or stop_from_workdir(workdir)
+    typer.echo("stopped" if stopped else "not running")
 
 
 @app.command()
@@ -264,30 +273,49 @@ def up(
     secure: Annotated[
         bool, typer.Option(help="Kafka over SASL_SSL, each service as its own principal")
     ] = False,
+    brokers: Annotated[
+        int, typer.Option(help="3: a KRaft cluster, topics replicated 3 times, min ISR 2")
+    ] = 1,
 ) -> None:
     """The distributed mode: Kafka, PostgreSQL and four service processes (until Ctrl-C)."""
     from ila.kafka import start_broker, stop_broker
+    from ila.kafka_cluster import start_cluster, stop_cluster
     from ila.postgres import embedded_postgres_url
 
     settings = get_settings()
-    workdir = settings.data_dir / "kafka"
-    broker = start_broker(workdir, port=kafka_port, secure=secure)
-    if broker.secure is not None:
-        _grant_service_acls(broker)
+    if secure and brokers > 1:
+        typer.echo("ila: --secure runs one broker (a secure cluster is not offered)", err=True)
+        raise typer.Exit(2)
+    workdir = settings.data_dir / ("kafka" if brokers == 1 else "kafka-cluster")
+    secure_broker = None
+    if brokers > 1:
+        cluster = start_cluster(workdir, brokers, base_port=kafka_port)
+        bootstrap, replicas = cluster.bootstrap, cluster.replication_factor
+    else:
+        broker = start_broker(workdir, port=kafka_port, secure=secure)
+        bootstrap, replicas = broker.bootstrap, 1
+        secure_broker = broker.secure
+        if secure_broker is not None:
+            _grant_service_acls(broker)
     url = settings.database_url or embedded_postgres_url(settings.data_dir, keep_running=True)
-    env = {**os.environ, "ILA_KAFKA_BOOTSTRAP": broker.bootstrap, "ILA_DATABASE_URL": url}
+    env = {
+        **os.environ,
+        "ILA_KAFKA_BOOTSTRAP": bootstrap,
+        "ILA_KAFKA_REPLICATION_FACTOR": str(replicas),
+        "ILA_DATABASE_URL": url,
+    }
     procs = []
     for name in SERVICES:
-        login = broker.secure.environment(name) if broker.secure is not None else {}
+        login = secure_broker.environment(name) if secure_broker is not None else {}
         procs.append(
             subprocess.Popen([sys.executable, "-m", "ila.cli", "serve", name], env={**env, **login})
         )
         time.sleep(0.5)  # let migrations of each schema start in turn
     (settings.data_dir / "up.json").write_text(
-        json.dumps({"pids": [p.pid for p in procs], "kafka": broker.bootstrap})
+        json.dumps({"pids": [p.pid for p in procs], "kafka": bootstrap})
     )
     typer.echo(
-        f"kafka {broker.bootstrap}; services on ports "
+        f"kafka {bootstrap}; services on ports "
         + ", ".join(f"{s} {p}" for s, p in SERVICE_PORTS.items())
     )
 
@@ -299,7 +327,10 @@ def up(
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
-        stop_broker(broker)
+        if brokers > 1:
+            stop_cluster(cluster)
+        else:
+            stop_broker(broker)
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -321,9 +352,11 @@ def down() -> None:
                 os.kill(pid, signal.SIGTERM)
         state.unlink()
     from ila.kafka import stop_from_workdir
+    from ila.kafka_cluster import stop_cluster_from_workdir
     from ila.postgres import stop_embedded
 
     stop_from_workdir(settings.data_dir / "kafka")
+    stop_cluster_from_workdir(settings.data_dir / "kafka-cluster")
     stop_embedded(settings.data_dir)
     typer.echo("stopped")
 
@@ -344,6 +377,7 @@ def _register_service_commands() -> None:
 
 
 _register_service_commands()
+app.add_typer(dlq_app, name="dlq")
 
 if __name__ == "__main__":
     app()

@@ -3,10 +3,11 @@
 For each batch the bus delivers, one transaction: every event id is recorded in the
 service's inbox together with the handler's effects (each event in its own savepoint).
 A redelivered event finds its id and changes nothing. A handler that keeps failing after
-``max_attempts`` tries sends the message to the group's dead-letter topic with its error,
-and the batch moves on. A transient database failure (deadlock, serialization failure,
-lost connection) is no reason to give up on a message: it aborts the batch, which is
-delivered again. Offsets are committed by the transport only after this returns.
+``max_attempts`` tries is stored in the service's ``dead_letters`` table with its error
+(and sent to the group's dead-letter topic), and the batch moves on; an operator replays it
+after a fix (:mod:`shared.dead_letters`). A transient database failure (deadlock,
+serialization failure, lost connection) is no reason to give up on a message: it aborts the
+batch, which is delivered again. Offsets are committed by the transport only after this returns.
 
 An older version of an event the consumer handles is brought up to date by the registered
 upcasters. An event this deployment cannot read at all (a newer version, or a type an
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import dead_letters
 from shared.bus import Bus, Message, dlt_topic
 from shared.db import is_transient, transaction
 from shared.events import Envelope, Event, model_for
@@ -92,20 +94,22 @@ class EventConsumer:
     async def handle_batch(self, messages: Sequence[Message]) -> None:
         dead: list[Message] = []
         async with transaction(self.sessions) as session:
+            failed: list[tuple[Message, str]] = []
             run: list[tuple[Message, Envelope]] = []  # consecutive messages decided together
             for message in messages:
                 envelope = batchable(self, message)
                 if envelope is not None:
                     run.append((message, envelope))
                     continue
-                for m, e in await apply_run(self, session, run):
-                    dead.append(_with_error(m, self.service, e))
+                failed += await apply_run(self, session, run)
                 run = []
-                error = await self._handle_one(session, message)
+                error = await self.handle_one(session, message)
                 if error is not None:
-                    dead.append(_with_error(message, self.service, error))
-            for m, e in await apply_run(self, session, run):
-                dead.append(_with_error(m, self.service, e))
+                    failed.append((message, error))
+            failed += await apply_run(self, session, run)
+            for message, error in failed:
+                await dead_letters.record(session, self.service, message, error)
+                dead.append(_with_error(message, self.service, error))
             if dead:
                 # before the commit: if publishing fails, the batch is read again
                 await self.bus.publish(
@@ -143,8 +147,9 @@ class EventConsumer:
                     text(f'DELETE FROM "{self.service}".parked WHERE event_id = :id'),
                     {"id": row.event_id},
                 )
-                error = await self._handle_one(session, message)
+                error = await self.handle_one(session, message)
                 if error is not None:
+                    await dead_letters.record(session, self.service, message, error)
                     await self.bus.publish(
                         [
                             Message(
@@ -163,7 +168,7 @@ class EventConsumer:
             return True
         return any(t in self.handlers for t, _ in upcasts(envelope.type, envelope.data))
 
-    async def _handle_one(self, session: AsyncSession, message: Message) -> str | None:
+    async def handle_one(self, session: AsyncSession, message: Message) -> str | None:
         """Apply one message; return an error text when it must be dead-lettered."""
         try:
             envelope = Envelope.from_bytes(message.value)

@@ -61,7 +61,7 @@ async def apply_run(
         log.warning("batch handler of %s failed, one at a time: %s", consumer.service, exc)
     dead = []
     for message, _ in run:
-        error = await consumer._handle_one(session, message)
+        error = await consumer.handle_one(session, message)
         if error is not None:
             dead.append((message, error))
     return dead

@@ -92,3 +92,57 @@ def parked_ddl(schema: str) -> list[str]:
             parked_at   timestamptz NOT NULL DEFAULT now()
         )""",
     ]
+
+
+def dead_letters_ddl(schema: str) -> list[str]:
+    """Messages a consumer gave up on (its handler kept failing, or it could not read the
+    envelope), with their error: kept whole until an operator replays them after a fix
+    (:mod:`shared.dead_letters`). A replay that fails again leaves the row open with the new
+    error; one that applies closes it (``replayed``)."""
+    s = f'"{schema}"'
+    return [
+        f"""CREATE TABLE {s}.dead_letters (
+            dead_letter_id  uuid PRIMARY KEY,
+            event_id        uuid,
+            type            text,
+            topic           text NOT NULL,
+            key             text NOT NULL,
+            body            bytea NOT NULL,
+            error           text NOT NULL,
+            failures        integer NOT NULL DEFAULT 1,
+            status          text NOT NULL DEFAULT 'open'
+                            CHECK (status IN ('open', 'replayed')),
+            dead_at         timestamptz NOT NULL DEFAULT now(),
+            replayed_at     timestamptz,
+            replayed_by     text
+        )""",
+        f"CREATE INDEX dead_letters_open ON {s}.dead_letters (dead_at) WHERE status = 'open'",
+        f"CREATE INDEX dead_letters_event ON {s}.dead_letters (event_id)",
+    ]
+
+
+def outbox_parking_ddl(schema: str) -> list[str]:
+    """The relay's bookkeeping of rows it could not publish: how often it tried, the last
+    error, and when it gave up on a row (parked: skipped, so later rows flow on)."""
+    s = f'"{schema}"'
+    return [
+        f"ALTER TABLE {s}.outbox ADD COLUMN attempts integer NOT NULL DEFAULT 0",
+        f"ALTER TABLE {s}.outbox ADD COLUMN last_error text",
+        f"ALTER TABLE {s}.outbox ADD COLUMN parked_at timestamptz",
+        "DROP INDEX IF EXISTS " + f"{s}.outbox_unsent",
+        f"CREATE INDEX outbox_unsent ON {s}.outbox (id) "
+        "WHERE sent_at IS NULL AND parked_at IS NULL",
+        f"CREATE INDEX outbox_parked ON {s}.outbox (id) WHERE parked_at IS NOT NULL",
+    ]
+
+
+def outbox_parking_downgrade(schema: str) -> list[str]:
+    s = f'"{schema}"'
+    return [
+        f"DROP INDEX {s}.outbox_parked",
+        f"DROP INDEX {s}.outbox_unsent",
+        f"ALTER TABLE {s}.outbox DROP COLUMN parked_at",
+        f"ALTER TABLE {s}.outbox DROP COLUMN last_error",
+        f"ALTER TABLE {s}.outbox DROP COLUMN attempts",
+        f"CREATE INDEX outbox_unsent ON {s}.outbox (id) WHERE sent_at IS NULL",
+    ]

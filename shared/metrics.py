@@ -26,3 +26,11 @@ EVENTS_IN = Counter("ila_events_consumed_total", "Events consumed", ["service", 
 DEAD_LETTERS = Counter(
     "ila_dead_letters_total", "Messages sent to a dead-letter topic", ["service"]
 )
+OUTBOX_PARKED = Counter(
+    "ila_outbox_parked_total",
+    "Outbox rows the relay gave up on (too large, or refused by the bus too often)",
+    ["service"],
+)
+OUTBOX_PARKED_NOW = Gauge(
+    "ila_outbox_parked_rows", "Outbox rows parked and not yet resolved by an operator", ["service"]
+)

@@ -75,8 +75,13 @@ def install_operations(app: FastAPI, label: str, settings: Settings) -> None:
                 checks[f"{name}.database"] = "ok"
             except Exception as exc:
                 checks[f"{name}.database"] = f"error: {type(exc).__name__}"
+        parked: dict[str, int] = {}
         for name, rt in runtimes.items():
             checks[f"{name}.relay"] = "ok" if rt.relay.alive() else "down"
+            with contextlib.suppress(Exception):
+                if n := await rt.relay.parked():
+                    # an alert, not unreadiness: the relay flows on past the parked rows
+                    parked[name] = n
         bus: Bus | None = getattr(request.app.state, "bus", None)
         checks["bus"] = "ok" if bus is not None and await bus.ping() else "unreachable"
         if bus is not None:
@@ -88,8 +93,8 @@ def install_operations(app: FastAPI, label: str, settings: Settings) -> None:
                     if lag > bound:
                         checks[f"consumer.{group}"] = f"lagging: {lag} > {bound}"
         if not runtimes or any(v != "ok" for v in checks.values()):
-            raise ServiceUnavailable("not ready", extra={"checks": checks})
-        return {"status": "ready", "checks": checks}
+            raise ServiceUnavailable("not ready", extra={"checks": checks, "outbox_parked": parked})
+        return {"status": "ready", "checks": checks, "outbox_parked": parked}
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics(request: Request) -> Response:
@@ -98,6 +103,7 @@ def install_operations(app: FastAPI, label: str, settings: Settings) -> None:
         for rt in runtimes.values():
             with contextlib.suppress(Exception):
                 await rt.relay.backlog()
+                await rt.relay.parked()
         bus: Bus | None = getattr(request.app.state, "bus", None)
         if bus is not None:
             for group, lag in (await bus.lag()).items():

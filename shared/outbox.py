@@ -4,6 +4,13 @@ A service writes its events with :meth:`Outbox.add` in the same transaction as t
 change. The :class:`Relay` publishes unsent rows in order, waits until the bus accepted
 them, then marks them sent. A crash between publishing and marking only republishes
 (consumers' inboxes make that harmless); nothing committed is ever lost.
+
+The relay never blocks on one row: a row larger than the bus accepts is parked at once, and
+a row the bus refuses for a reason that is not transient (a broker down or a leader moving is
+transient, and only waits) is retried ``park_after`` times, then parked with its last error,
+logged, counted in ``ila_outbox_parked_total`` and shown by ``/readyz``; the rows after it
+flow on. Parked rows stay in the table (``parked_at``) for an operator to inspect and
+re-queue with :meth:`Relay.requeue`.
 """
 
 from __future__ import annotations
@@ -23,9 +30,30 @@ from shared.bus import Bus, Message, topic_for
 from shared.db import executemany
 from shared.events import Envelope, Event
 from shared.logs import correlation_id
-from shared.metrics import EVENTS_OUT, OUTBOX_BACKLOG, RELAY_RESTARTS
+from shared.metrics import (
+    EVENTS_OUT,
+    OUTBOX_BACKLOG,
+    OUTBOX_PARKED,
+    OUTBOX_PARKED_NOW,
+    RELAY_RESTARTS,
+)
+from shared.pseudonym import pseudonymous_actor
 
 log = logging.getLogger(__name__)
+
+# Kafka's default limit for one record batch is 1 MiB (message.max.bytes, and the producer's
+# max.request.size): an event is refused well before, leaving room for key and headers.
+DEFAULT_MAX_EVENT_BYTES = 900_000
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that passes by itself (broker unreachable, leader moving, timeout): the
+    relay waits and retries without counting it against the row."""
+    from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+    if isinstance(exc, KafkaTimeoutError | KafkaConnectionError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
 
 
 @dataclass(frozen=True)
@@ -63,11 +91,23 @@ class EventContext:
 
 
 class Outbox:
-    def __init__(self, service: str, topic: str | None = None) -> None:
+    """A service's outbox. With ``actor_pepper`` (``ILA_ACTOR_PEPPER``) the actor of every
+    event is a pseudonym (:mod:`shared.pseudonym`), never the caller's token subject."""
+
+    def __init__(
+        self, service: str, topic: str | None = None, *, actor_pepper: str | None = None
+    ) -> None:
         self.service = service
         self.topic = topic or topic_for(service)
         self.source = f"/ila/{service}"
+        self.actor_pepper = actor_pepper
         self._wake = asyncio.Event()
+
+    def actor(self, actor: str | None) -> str | None:
+        """``actor`` as events record it."""
+        if self.actor_pepper is None:
+            return actor
+        return pseudonymous_actor(actor, self.actor_pepper)
 
     def envelope(self, payload: Event, ctx: EventContext) -> Envelope:
         return Envelope.wrap(
@@ -75,7 +115,7 @@ class Outbox:
             source=self.source,
             correlation_id=ctx.correlation_id,
             causation_id=ctx.causation_id,
-            actor=ctx.actor,
+            actor=self.actor(ctx.actor),
         )
 
     async def add(
@@ -134,17 +174,22 @@ class Relay:
         *,
         batch_size: int = 500,
         idle_interval: float = 0.5,
+        park_after: int = 5,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self.outbox = outbox
         self.sessions = sessions
         self.bus = bus
         self.batch_size = batch_size
         self.idle_interval = idle_interval
+        self.park_after = max(1, park_after)
+        self.max_event_bytes = max_event_bytes
         self._task: asyncio.Task[None] | None = None
         self.fail_after_publish = False  # test hook: simulate a crash before marking
 
     async def publish_once(self) -> int:
-        """Publish one batch; return how many rows it published (0 when idle or not leader)."""
+        """Publish one batch; return how many rows it handled (published or parked; 0 when
+        idle or not leader). A transient failure of the bus is raised (the caller waits)."""
         schema = self.outbox.service
         async with self.sessions() as session, session.begin():
             # Only one relay per service publishes at a time, which keeps per-key order
@@ -157,8 +202,8 @@ class Relay:
             rows = (
                 await session.execute(
                     text(
-                        f'SELECT id, topic, key, type, body FROM "{schema}".outbox '
-                        "WHERE sent_at IS NULL ORDER BY id LIMIT :n"
+                        f'SELECT id, topic, key, type, body, attempts FROM "{schema}".outbox '
+                        "WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT :n"
                     ),
                     {"n": self.batch_size},
                 )
@@ -166,23 +211,130 @@ class Relay:
             if not rows:
                 OUTBOX_BACKLOG.labels(schema).set(0)
                 return 0
-            await self.bus.publish(
-                [Message(topic=r.topic, key=r.key, value=bytes(r.body)) for r in rows]
-            )
+            sendable = []
+            for r in rows:
+                if len(r.body) > self.max_event_bytes:
+                    error = (
+                        f"event of {len(r.body)} bytes exceeds the limit of {self.max_event_bytes}"
+                    )
+                    await self._park(session, r, error)
+                else:
+                    sendable.append(r)
+            try:
+                await self._publish(sendable)
+                sent = {r.id for r in sendable}
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                # one row (or more) is refused: find which, one at a time, in order
+                sent = set(await self._one_by_one(session, sendable))
             if self.fail_after_publish:
                 raise RelayCrash("relay stopped between publish and mark")
             await session.execute(
                 text(f'UPDATE "{schema}".outbox SET sent_at = now() WHERE id = ANY(:ids)'),
-                {"ids": [r.id for r in rows]},
+                {"ids": sorted(sent)},
             )
             for r in rows:
-                EVENTS_OUT.labels(schema, r.type).inc()
-        return len(rows)
+                if r.id in sent:
+                    EVENTS_OUT.labels(schema, r.type).inc()
+        return len(rows) - len(sendable) + len(sent)
+
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        if rows:
+            await self.bus.publish(
+                [Message(topic=r.topic, key=r.key, value=bytes(r.body)) for r in rows]
+            )
+
+    async def _one_by_one(self, session: AsyncSession, rows: Sequence[Any]) -> list[int]:
+        """Publish ``rows`` singly; the first that fails counts an attempt (parked after
+        ``park_after``, then the rest go on; else the rest wait behind it, keeping order)."""
+        sent: list[int] = []
+        for r in rows:
+            try:
+                await self._publish([r])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    break
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                if r.attempts + 1 >= self.park_after:
+                    await self._park(session, r, error)
+                    continue
+                await session.execute(
+                    text(
+                        f'UPDATE "{self.outbox.service}".outbox '
+                        "SET attempts = attempts + 1, last_error = :e WHERE id = :id"
+                    ),
+                    {"e": error, "id": r.id},
+                )
+                log.warning(
+                    "outbox relay of %s: event %s (row %s) refused (%s), attempt %s of %s",
+                    self.outbox.service,
+                    r.type,
+                    r.id,
+                    error,
+                    r.attempts + 1,
+                    self.park_after,
+                )
+                break
+            sent.append(r.id)
+        return sent
+
+    async def _park(self, session: AsyncSession, row: Any, error: str) -> None:
+        schema = self.outbox.service
+        await session.execute(
+            text(
+                f'UPDATE "{schema}".outbox SET parked_at = now(), attempts = attempts + 1, '
+                "last_error = :e WHERE id = :id"
+            ),
+            {"e": error, "id": row.id},
+        )
+        OUTBOX_PARKED.labels(schema).inc()
+        log.error(
+            "outbox relay of %s parked event %s (row %s): %s; the events after it flow on",
+            schema,
+            row.type,
+            row.id,
+            error,
+            extra={"alert": "outbox_parked", "service": schema, "outbox_id": row.id},
+        )
+
+    async def parked(self) -> int:
+        """How many rows are parked (``/readyz`` and ``/metrics`` show it)."""
+        async with self.sessions() as session:
+            n = await session.scalar(
+                text(
+                    f'SELECT count(*) FROM "{self.outbox.service}".outbox '
+                    "WHERE parked_at IS NOT NULL"
+                )
+            )
+        OUTBOX_PARKED_NOW.labels(self.outbox.service).set(n or 0)
+        return int(n or 0)
+
+    async def requeue(self, outbox_id: int) -> bool:
+        """An operator fixed the cause: the parked row is published again (at the end of the
+        queue's current order, by id). False when no such parked row exists."""
+        async with self.sessions() as session, session.begin():
+            done = await session.execute(
+                text(
+                    f'UPDATE "{self.outbox.service}".outbox SET parked_at = NULL, attempts = 0 '
+                    "WHERE id = :id AND parked_at IS NOT NULL AND sent_at IS NULL"
+                ),
+                {"id": outbox_id},
+            )
+        self.outbox.wake()
+        return bool(getattr(done, "rowcount", 0))
 
     async def backlog(self) -> int:
         async with self.sessions() as session:
             n = await session.scalar(
-                text(f'SELECT count(*) FROM "{self.outbox.service}".outbox WHERE sent_at IS NULL')
+                text(
+                    f'SELECT count(*) FROM "{self.outbox.service}".outbox '
+                    "WHERE sent_at IS NULL AND parked_at IS NULL"
+                )
             )
         OUTBOX_BACKLOG.labels(self.outbox.service).set(n or 0)
         return int(n or 0)

@@ -157,7 +157,7 @@ def build_app(
                 )
                 engines[f"{url}#{d.db_role}"] = engine
             sessions = make_sessionmaker(engine)
-            outbox = Outbox(d.name)
+            outbox = Outbox(d.name, actor_pepper=settings.actor_pepper)
             runtime = ServiceRuntime(
                 name=d.name,
                 settings=settings,
@@ -171,6 +171,8 @@ def build_app(
                     the_bus,
                     batch_size=settings.relay_batch_size,
                     idle_interval=settings.relay_idle_interval,
+                    park_after=settings.relay_park_after,
+                    max_event_bytes=settings.outbox_max_event_bytes,
                 ),
                 consumer=EventConsumer(
                     d.name, sessions, the_bus, max_attempts=settings.consumer_max_attempts
@@ -230,9 +232,42 @@ def build_app(
         overrides={path: n for d in definitions for path, n in d.body_limits.items()},
     )
     install_operations(app, label, settings)
+    from shared.dead_letters_api import dead_letters_router
+
     for d in definitions:
+        # before the service's own routes: ``/v1/accounts/dead-letters`` is no account id
+        app.include_router(dead_letters_router(d.name))
         app.include_router(d.router)
     return app
+
+
+def standalone_runtime(
+    definition: ServiceDefinition, settings: Settings, engine: AsyncEngine
+) -> ServiceRuntime:
+    """A service's runtime outside its server (the operators' tools): its consumer's
+    handlers are registered, nothing is started, and the events its handlers stage wait in
+    the outbox for the service's relay."""
+    from shared.bus.inprocess import InProcessBus
+
+    bus = InProcessBus()
+    sessions = make_sessionmaker(engine)
+    outbox = Outbox(definition.name)
+    runtime = ServiceRuntime(
+        name=definition.name,
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        bus=bus,
+        outbox=outbox,
+        relay=Relay(outbox, sessions, bus),
+        consumer=EventConsumer(
+            definition.name, sessions, bus, max_attempts=settings.consumer_max_attempts
+        ),
+    )
+    built = definition.setup(runtime)
+    if built is not None:
+        runtime.components = built
+    return runtime
 
 
 def _make_bus(settings: Settings) -> Bus:
@@ -259,7 +294,11 @@ async def _ensure_topics(
     security = KafkaSecurity.from_settings(settings)
     if not security.uses_sasl:
         # one open broker: whoever starts first creates every service's topics
-        await ensure_topics(bootstrap, topic_specs(every, settings.kafka_partitions))
+        await ensure_topics(
+            bootstrap,
+            topic_specs(every, settings.kafka_partitions),
+            replication_factor=settings.kafka_replication_factor,
+        )
         return
     # A principal may create only its own topics (docs/security.md): create those, wait
     # for the ones this process reads until their owners have created them.
@@ -269,6 +308,7 @@ async def _ensure_topics(
         security=security,
         awaited=sorted({topic for _, topics, _ in bus.subscriptions for topic in topics}),
         within=120.0,
+        replication_factor=settings.kafka_replication_factor,
     )
 
 
@@ -285,5 +325,6 @@ __all__ = [
     "components_of",
     "drain_outboxes",
     "runtime_of",
+    "standalone_runtime",
     "transaction",
 ]

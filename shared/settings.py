@@ -6,12 +6,15 @@ The development defaults make ``make run`` work on a fresh machine; with
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("accounts", "ledger", "catalogue", "payments")
@@ -20,7 +23,11 @@ SERVICE_PORTS = {"accounts": 8001, "ledger": 8002, "catalogue": 8003, "payments"
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_PEPPER = "dev-only-national-id-pepper-change-me"
 DEV_CREDENTIAL_KEY_SEED = "dev-only-credential-signing-seed"
+DEV_ACTOR_PEPPER = "dev-only-actor-pepper-change-me-0123456789"
+# id:base64 of 32 bytes; the development key-encryption key of the accounts' data keys
+DEV_ACCOUNTS_KEK = "dev:ZGV2LW9ubHktYWNjb3VudHMta2VrLWNoYW5nZS1tZSE="
 DEV_ISSUER = "ila-dev"
+DEV_CHECKPOINT_KEY = "dev-only-ledger-checkpoint-key-change-me"
 MIN_SECRET_BYTES = 32
 
 
@@ -61,6 +68,12 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_idle_interval: float = 0.5
+    # an outbox row the bus refuses (not transiently) this many times is parked with an alert
+    relay_park_after: int = Field(default=5, ge=1)
+    # an event larger than this is parked at once (Kafka refuses records over ~1 MiB)
+    outbox_max_event_bytes: int = Field(default=900_000, ge=1024)
+    # replication factor of the topics the services create (3 on a three-broker cluster)
+    kafka_replication_factor: int = Field(default=1, ge=1)
     # group commit in the ledger: a batch of commands closes at this size or this long
     # after its first command arrived
     ledger_batch_size: int = Field(default=256, ge=1, le=10_000)
@@ -77,6 +90,11 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
 
     national_id_pepper: str = DEV_PEPPER
+    # the key of the keyed hash that stands for a caller in event metadata (``role:p-...``)
+    actor_pepper: str = DEV_ACTOR_PEPPER
+    # key-encryption keys of the accounts' per-account data keys, ``id:base64,...`` (32-byte
+    # AES keys); the first wraps new data keys, the others still unwrap (rotation)
+    accounts_kek: str = DEV_ACCOUNTS_KEK
     credential_key_seed: str = DEV_CREDENTIAL_KEY_SEED
     min_working_age: int = Field(default=18, ge=0, le=120)
     max_working_age: int = Field(default=67, ge=0, le=120)
@@ -90,8 +108,23 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60)
     jwt_leeway_seconds: int = Field(default=5, ge=0, le=300)
 
+    # the ledger signs a checkpoint of its store's head every N events or T seconds (HMAC)
+    ledger_checkpoint_key: str = DEV_CHECKPOINT_KEY
+    ledger_checkpoint_every_events: int = Field(default=1000, ge=1)
+    ledger_checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("accounts_kek")
+    @classmethod
+    def _keyring(cls, value: str) -> str:
+        parse_keyring(value)  # refuses a malformed or short key, naming the setting
+        return value
+
+    def kek_ring(self) -> dict[str, bytes]:
+        """The accounts' key-encryption keys by id, the current one first."""
+        return parse_keyring(self.accounts_kek)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -105,11 +138,15 @@ class Settings(BaseSettings):
         for name, value, default in (
             ("ILA_NATIONAL_ID_PEPPER", self.national_id_pepper, DEV_PEPPER),
             ("ILA_CREDENTIAL_KEY_SEED", self.credential_key_seed, DEV_CREDENTIAL_KEY_SEED),
+            ("ILA_LEDGER_CHECKPOINT_KEY", self.ledger_checkpoint_key, DEV_CHECKPOINT_KEY),
+            ("ILA_ACTOR_PEPPER", self.actor_pepper, DEV_ACTOR_PEPPER),
         ):
             if value == default:
                 problems.append(f"{name} (the development default)")
             elif len(value.encode()) < MIN_SECRET_BYTES:
                 problems.append(f"{name} (shorter than {MIN_SECRET_BYTES} bytes)")
+        if self.accounts_kek == DEV_ACCOUNTS_KEK:
+            problems.append("ILA_ACCOUNTS_KEK (the development default)")
         if self.jwt_issuer == DEV_ISSUER:
             problems.append(f"ILA_JWT_ISSUER (the development issuer {DEV_ISSUER!r})")
         if problems:
@@ -141,6 +178,8 @@ class Settings(BaseSettings):
                 ("ILA_JWT_SECRET", self.jwt_secret if symmetric else None, DEV_JWT_SECRET),
                 ("ILA_NATIONAL_ID_PEPPER", self.national_id_pepper, DEV_PEPPER),
                 ("ILA_CREDENTIAL_KEY_SEED", self.credential_key_seed, DEV_CREDENTIAL_KEY_SEED),
+                ("ILA_ACTOR_PEPPER", self.actor_pepper, DEV_ACTOR_PEPPER),
+                ("ILA_ACCOUNTS_KEK", self.accounts_kek, DEV_ACCOUNTS_KEK),
             )
             if value == default
         ]
@@ -162,6 +201,29 @@ class Settings(BaseSettings):
     def database_url_for(self, service: str) -> str | None:
         specific: str | None = getattr(self, f"{service}_database_url", None)
         return specific or self.database_url
+
+
+KEK_ID = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
+
+
+def parse_keyring(value: str) -> dict[str, bytes]:
+    """``id:base64,id:base64`` as keys by id, in order (the first is the current one). Each
+    key is 32 bytes (AES-256); ids are letters, digits, ``.``, ``_`` and ``-``."""
+    ring: dict[str, bytes] = {}
+    for entry in value.split(","):
+        kek_id, sep, encoded = entry.strip().partition(":")
+        if not sep or not KEK_ID.fullmatch(kek_id):
+            raise ValueError("ILA_ACCOUNTS_KEK: each key is written id:base64 (id: [A-Za-z0-9_.-])")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise ValueError(f"ILA_ACCOUNTS_KEK: key {kek_id!r} is not base64") from None
+        if len(key) != 32:
+            raise ValueError(f"ILA_ACCOUNTS_KEK: key {kek_id!r} is not 32 bytes")
+        if kek_id in ring:
+            raise ValueError(f"ILA_ACCOUNTS_KEK: key id {kek_id!r} appears twice")
+        ring[kek_id] = key
+    return ring
 
 
 def _is_loopback(host: str) -> bool:

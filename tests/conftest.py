@@ -19,6 +19,7 @@ from tests.support import IN_CI, create_database
 
 if TYPE_CHECKING:
     from ila.kafka import KafkaBroker
+    from ila.kafka_cluster import KafkaCluster
 
 
 def _unavailable(what: str, exc: BaseException) -> None:
@@ -89,4 +90,21 @@ def secure_kafka() -> Iterator[KafkaBroker]:
         raise
     yield broker
     stop_broker(broker)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    """Three KRaft brokers on 127.0.0.1 (replication 3, min.insync.replicas 2), for the tests
+    that kill and restart a broker; shared by the session, so each test leaves every node
+    running when it ends."""
+    from ila.kafka_cluster import start_cluster, stop_cluster
+
+    workdir = Path(tempfile.mkdtemp(prefix="ila-kcluster-", dir=os.environ.get("ILA_TEST_TMP")))
+    try:
+        cluster = start_cluster(workdir, 3)
+    except Exception as exc:  # pragma: no cover - environment problem
+        _unavailable("a Kafka cluster", exc)
+        raise
+    yield cluster
+    stop_cluster(cluster, timeout=15)
     shutil.rmtree(workdir, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""``ila accounts ...``: bulk onboarding straight into the accounts database.
+"""``ila accounts ...``: bulk onboarding straight into the accounts database, and the
+rotation of the key-encryption key that wraps the personal data keys.
 
 The events of the opened accounts go to the accounts outbox in the same transactions;
 the running accounts service's relay publishes them (within its idle interval).
@@ -18,13 +19,16 @@ from ila.tooling import service_engine
 from services.accounts.commands import AGENCY_ID_PATTERN
 from services.accounts.deps import AccountsComponents
 from services.accounts.domain.errors import BadHeader
-from services.accounts.handlers import imports
+from services.accounts.handlers import imports, personal
+from services.accounts.handlers.accounts import AccountsConfig
 from shared.bus import set_topic_prefix
 from shared.db import make_sessionmaker, transaction
 from shared.outbox import EventContext, Outbox
 from shared.settings import get_settings
 
-accounts_app = typer.Typer(help="Accounts operations: bulk onboarding", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Accounts operations: bulk onboarding, key rotation", no_args_is_help=True
+)
 COMMANDS = {"accounts": accounts_app}
 SHOWN_REJECTIONS = 20
 
@@ -71,7 +75,9 @@ def import_command(
 
     settings = get_settings()
     set_topic_prefix(settings.kafka_topic_prefix)
-    components = AccountsComponents.build(settings, Outbox("accounts"))
+    components = AccountsComponents.build(
+        settings, Outbox("accounts", actor_pepper=settings.actor_pepper)
+    )
     ctx = EventContext.new(actor=f"cli:accounts-import:{agency_id}")
 
     with typer.progressbar(length=total, label="importing") as bar:
@@ -111,3 +117,28 @@ def import_command(
             typer.echo(f"  line {r['line']}: {r['error']}")
         if len(result.rejected) > SHOWN_REJECTIONS:
             typer.echo(f"  ... and {len(result.rejected) - SHOWN_REJECTIONS} more (see --report)")
+
+
+@accounts_app.command("rotate-kek")
+def rotate_kek_command(
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="keys per transaction")] = 500,
+) -> None:
+    """Re-wrap every personal data key under the current key-encryption key (the first of
+    ILA_ACCOUNTS_KEK). Put the new key first and keep the old one listed until this has
+    run; then the old one may be removed. Safe to run again, and while the service runs."""
+    settings = get_settings()
+    keyring = AccountsConfig.from_settings(settings).keyring
+
+    async def go() -> int:
+        total = 0
+        async with service_engine("accounts", settings) as engine:
+            sessions = make_sessionmaker(engine)
+            while True:
+                async with transaction(sessions) as session:
+                    done = await personal.rotate(session, keyring, batch_size)
+                total += done
+                if done < batch_size:
+                    return total
+
+    total = asyncio.run(go())
+    typer.echo(f"re-wrapped {total} data key(s) under key-encryption key {keyring.current!r}")

@@ -18,6 +18,8 @@ from pydantic import (
     field_validator,
 )
 
+from shared.events.accounts import StatusReasonCode
+
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -108,7 +110,11 @@ class UpdateProfile(Strict):
 
 
 class LifecycleChange(Strict):
-    reason: Reason
+    """A lifecycle move: why, as a code (the only thing events carry), and optionally a note
+    for the agency's own file, kept with the account and dropped at erasure."""
+
+    reason_code: StatusReasonCode
+    note: Reason | None = None
 
 
 class TransferAccount(Strict):

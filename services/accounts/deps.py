@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts.handlers.accounts import Accounts, AccountsConfig
+from services.accounts.handlers.accounts import Accounts, AccountsConfig, Context
 from services.accounts.store import accounts as store
 from services.accounts.store.accounts import AccountRow
 from shared.auth import Principal, require
@@ -42,6 +42,10 @@ class AccountsComponents:
         config = AccountsConfig.from_settings(settings)
         clock = clock or Clock()
         return cls(config, clock, outbox, Accounts(outbox, config, clock))
+
+    def context(self, session: AsyncSession, events: EventContext) -> Context:
+        """The context of one use case in ``session``'s transaction, happening now."""
+        return self.accounts.context(session, events)
 
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of("accounts"))]

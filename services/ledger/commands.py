@@ -20,6 +20,7 @@ from shared.events.accounts import (
     AccountReinstated,
     AccountSuspended,
     NeedProfile,
+    StatusReasonCode,
 )
 from shared.events.base import Event
 from shared.events.ledger import CourseRef, Earmark, GrantKind, Money, UtcDatetime, WalletProfile
@@ -85,10 +86,16 @@ class ReserveCredits(_Command):
 
 
 class CaptureReservation(_Command):
-    """Spend ``amount`` (at most the reserved amount) of a reservation; the rest is released."""
+    """Spend ``amount`` (at most what the reservation still holds) of a reservation.
+
+    ``capture_id`` names the part (payments: the claim), so a part asked twice is captured
+    once; a ``final`` part releases the rest, any other leaves it reserved for a later part.
+    """
 
     reservation_id: uuid.UUID
     amount: Money
+    capture_id: uuid.UUID | None = None
+    final: bool = True
 
 
 class ReleaseReservation(_Command):
@@ -132,15 +139,15 @@ class ReverseEntry(_Command):
 
 
 class SuspendWallet(_Command):
-    reason: str = ""
+    reason_code: StatusReasonCode = "other"
 
 
 class ReinstateWallet(_Command):
-    reason: str = ""
+    reason_code: StatusReasonCode = "other"
 
 
 class CloseWallet(_Command):
-    reason: str = ""
+    reason_code: StatusReasonCode = "other"
 
 
 Command = (
@@ -164,7 +171,7 @@ def wallet_profile(profile: NeedProfile) -> WalletProfile:
     return WalletProfile(
         qualification_level=profile.qualification_level,
         employment_status=profile.employment_status,
-        need_flags=tuple(profile.need_flags),
+        need_tier=profile.need_tier,
     )
 
 
@@ -178,11 +185,11 @@ def command_for_event(event: Event) -> Command | None:
         case AccountProfileUpdated():
             return NoteProfile(account_id=event.account_id, profile=wallet_profile(event.profile))
         case AccountSuspended():
-            return SuspendWallet(account_id=event.account_id, reason=event.reason)
+            return SuspendWallet(account_id=event.account_id, reason_code=event.reason_code)
         case AccountReinstated():
-            return ReinstateWallet(account_id=event.account_id, reason=event.reason)
+            return ReinstateWallet(account_id=event.account_id, reason_code=event.reason_code)
         case AccountClosed():
-            return CloseWallet(account_id=event.account_id, reason=event.reason)
+            return CloseWallet(account_id=event.account_id, reason_code=event.reason_code)
         case EnrolmentRequested():
             return ReserveCredits(
                 account_id=event.account_id,
@@ -198,6 +205,8 @@ def command_for_event(event: Event) -> Command | None:
                 account_id=event.account_id,
                 reservation_id=event.reservation_id,
                 amount=event.amount,
+                capture_id=event.claim_id,
+                final=event.final,
             )
         case ReleaseRequested():
             return ReleaseReservation(

@@ -1,9 +1,12 @@
 """Events of other services that move the ledger: accounts (wallet lifecycle, need profile,
 the managing agency) and payments (reserve, capture, release). Each becomes a wallet command
-(``commands.command_for_event``) executed in the consumer's transaction. Consecutive events
-of a fetched batch are decided together (``wallets.execute_many``: one statement writes
-what they all decided); a command the wallet refuses is answered alone and dead-lettered,
-its neighbours applied."""
+(``commands.command_for_event``) executed in the consumer's transaction. A reservation or a
+capture the wallet refuses is answered with its refusal (``ReservationRejected``,
+``CaptureRejected``), never left unanswered in the dead letters.
+
+Consecutive events of a fetched batch are decided together (``wallets.execute_many``: the
+heads locked in one statement, one statement writes what they all decided); a command the
+wallet refuses is answered alone (its refusal, or the dead letters), its neighbours applied."""
 
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.commands import command_for_event
+from services.ledger.commands import CaptureReservation, ReserveCredits, command_for_event
+from services.ledger.domain.errors import LedgerError
 from services.ledger.handlers import Ledger
-from services.ledger.handlers.wallets import Order, execute_many
+from services.ledger.handlers.wallets import Order, execute_many, refuse
 from services.ledger.handlers.wallets import execute as execute_command
 from services.ledger.store.projections import set_agency
 from shared.errors import DomainError
@@ -46,6 +50,17 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
     async def transferred(session: AsyncSession, env: Envelope, event: AccountTransferred) -> None:
         await set_agency(session, event.account_id, event.to_agency_id)
 
+    async def requested(session: AsyncSession, env: Envelope, event: Event) -> None:
+        command = command_for_event(event)
+        assert command is not None
+        ctx = ledger.context(session, EventContext.caused_by(env))
+        try:
+            await execute_command(command, ctx)
+        except LedgerError as error:
+            if error.kind == "internal":
+                raise
+            await refuse(command, error, ctx)
+
     async def execute_batch(
         session: AsyncSession, items: Sequence[tuple[Envelope, Any]]
     ) -> list[BaseException | None]:
@@ -60,25 +75,41 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
                 orders.append(Order(command, EventContext.caused_by(env)))
                 slots.append(i)
         errors: list[BaseException | None] = [None] * len(items)
-        ctx = ledger.context(session, EventContext.new("ledger"))  # each order has its cause
-        for i, answer in zip(slots, await execute_many(orders, ctx), strict=True):
-            if isinstance(answer, DomainError):
+        batch = ledger.context(session, EventContext.new("ledger"))  # each order has its cause
+        for i, order, answer in zip(slots, orders, await execute_many(orders, batch), strict=True):
+            if not isinstance(answer, DomainError):
+                continue
+            if (
+                isinstance(answer, LedgerError)
+                and answer.kind != "internal"
+                and isinstance(order.command, ReserveCredits | CaptureReservation)
+            ):  # answered with its refusal, after the batch's own events
+                ctx = ledger.context(session, order.events or batch.events, now=batch.now)
+                await refuse(order.command, answer, ctx)
+            else:
                 errors[i] = answer
         return errors
 
     consumer.on(AccountOpened)(opened)
+    consumer.on(EnrolmentRequested)(requested)
+    consumer.on(CaptureRequested)(requested)
     consumer.on(AccountTransferred)(transferred)
-    for kind in COMMANDS:
+    for kind in (
+        AccountProfileUpdated,
+        AccountSuspended,
+        AccountReinstated,
+        AccountClosed,
+        ReleaseRequested,
+    ):
         consumer.on(kind)(execute)
-    consumer.on_batch(AccountOpened, AccountTransferred, *COMMANDS)(execute_batch)
-
-
-COMMANDS: tuple[type[Event], ...] = (
-    AccountProfileUpdated,
-    AccountSuspended,
-    AccountReinstated,
-    AccountClosed,
-    EnrolmentRequested,
-    CaptureRequested,
-    ReleaseRequested,
-)
+    consumer.on_batch(
+        AccountOpened,
+        AccountTransferred,
+        AccountProfileUpdated,
+        AccountSuspended,
+        AccountReinstated,
+        AccountClosed,
+        EnrolmentRequested,
+        CaptureRequested,
+        ReleaseRequested,
+    )(execute_batch)

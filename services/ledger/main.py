@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from services.ledger import consumers
 from services.ledger.api import router
+from services.ledger.audit import checkpoints as signed_checkpoints
 from services.ledger.deps import LedgerComponents
 from services.ledger.handlers import Ledger, allocation, proposals, sweeps
 from services.ledger.handlers.group import GroupCommitter
@@ -60,13 +61,24 @@ async def sweep_expiries(rt: ServiceRuntime) -> None:
     await sweeps.sweep_forever(rt.uow, components_of(rt, LedgerComponents).ledger)
 
 
+async def checkpoint(rt: ServiceRuntime) -> None:
+    """Sign a checkpoint of the store's head every N events or T seconds."""
+    settings = rt.settings
+    await signed_checkpoints.checkpoint_forever(
+        rt.sessions,
+        settings.ledger_checkpoint_key.encode(),
+        every_events=settings.ledger_checkpoint_every_events,
+        every_seconds=settings.ledger_checkpoint_every_seconds,
+    )
+
+
 def definition() -> ServiceDefinition:
     return ServiceDefinition(
         name="ledger",
         title="ILA ledger",
         router=router,
         setup=_setup,
-        jobs=[run_allocations, sweep_expiries, run_group_commits],
+        jobs=[run_allocations, sweep_expiries, checkpoint, run_group_commits],
         # the ledger topic is an audit source: kept forever
         topic_config={"retention.ms": "-1", "retention.bytes": "-1"},
         # sessions run as a role that may append events but never change them

@@ -13,6 +13,8 @@ from datetime import timedelta
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.events.accounts import NeedTier
+
 
 class PaymentsConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ILA_PAYMENTS_", extra="ignore", frozen=True)
@@ -22,7 +24,8 @@ class PaymentsConfig(BaseSettings):
     # participation fee (minor units) the learner pays out of pocket on each enrolment
     participation_fee: int = Field(default=10_000, ge=0)
     fee_exempt_statuses: tuple[str, ...] = ("unemployed",)
-    fee_exempt_flags: tuple[str, ...] = ()
+    # need tiers (standard, priority, high) whose learners pay no participation fee
+    fee_exempt_tiers: tuple[NeedTier, ...] = ()
     # an earmarked top-up matching the course and at least this large waives the fee
     fee_waived_by_earmarked_top_up: bool = True
     # cancellation rules
@@ -45,6 +48,9 @@ class PaymentsConfig(BaseSettings):
     attestation_days: int = Field(default=14, ge=0, le=90)
     # the reservation outlives the claim window by this margin
     reservation_margin_days: int = Field(default=30, ge=0)
+    # an enrolment the ledger has not answered this long after the learner's consent expires
+    # and frees its seat (ILA_PAYMENTS_RESERVING_TIMEOUT_MINUTES)
+    reserving_timeout_minutes: float = Field(default=60.0, gt=0)
     # background expiry of unconfirmed enrolments
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
     # the debtor of the SEPA credit transfers (the fund paying providers)

@@ -30,6 +30,7 @@ from shared.events.catalogue import (
     ProviderSuspended,
 )
 from shared.events.ledger import (
+    CaptureRejected,
     CreditsGranted,
     CreditsReserved,
     EntryReversed,
@@ -61,7 +62,12 @@ def register(consumer: EventConsumer, payments: Payments) -> None:
         await projections.apply_ledger_event(session, event)
 
     consumer.on(CreditsGranted)(lot_event)
-    consumer.on(EntryReversed)(lot_event)
+
+    @consumer.on(EntryReversed)
+    async def reversed_entry(session: AsyncSession, env: Envelope, event: EntryReversed) -> None:
+        await projections.apply_ledger_event(session, event)
+        ctx = payments.context(session, EventContext.caused_by(env))
+        await saga.on_capture_reversed(event, ctx)
 
     @consumer.on(CreditsReserved)
     async def reserved(session: AsyncSession, env: Envelope, event: CreditsReserved) -> None:
@@ -74,6 +80,13 @@ def register(consumer: EventConsumer, payments: Payments) -> None:
     @consumer.on(ReservationCaptured)
     async def captured(session: AsyncSession, env: Envelope, event: ReservationCaptured) -> None:
         await saga.on_captured(event, payments.context(session, EventContext.caused_by(env)))
+
+    @consumer.on(CaptureRejected)
+    async def capture_rejected(
+        session: AsyncSession, env: Envelope, event: CaptureRejected
+    ) -> None:
+        ctx = payments.context(session, EventContext.caused_by(env))
+        await saga.on_capture_rejected(event, ctx)
 
     @consumer.on(ReservationReleased)
     async def released(session: AsyncSession, env: Envelope, event: ReservationReleased) -> None:

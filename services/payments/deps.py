@@ -73,6 +73,8 @@ RunProposer = Annotated[Principal, Depends(require("agency", "admin"))]
 RunReader = Annotated[Principal, Depends(require("agency", *NATIONAL))]
 PayoutReader = Annotated[Principal, Depends(require("provider", "agency", *NATIONAL))]
 Finance = Annotated[Principal, Depends(require("finance"))]
+# resolves what the ledger refused (retry or abandon an enrolment or a claim)
+Operator = Annotated[Principal, Depends(require("admin", "finance"))]
 PayeeProposer = Annotated[Principal, Depends(require("provider", "agency"))]
 PayeeReader = Annotated[Principal, Depends(require("provider", "agency", *NATIONAL))]
 

@@ -53,14 +53,14 @@ async def apply_account_event(session: AsyncSession, event: AccountEvent) -> Non
                 agency_id=event.agency_id,
                 status="active",
                 employment_status=event.profile.employment_status,
-                need_flags=event.profile.need_flags,
+                need_tier=event.profile.need_tier,
             )
         case AccountProfileUpdated():
             await read_models.update_account(
                 session,
                 event.account_id,
                 employment_status=event.profile.employment_status,
-                need_flags=list(event.profile.need_flags),
+                need_flags=[event.profile.need_tier],
             )
         case AccountSuspended():
             await read_models.update_account(session, event.account_id, status="suspended")

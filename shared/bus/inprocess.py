@@ -2,13 +2,14 @@
 
 ``publish`` runs every subscribed group's handler before it returns, so the relay marks
 an outbox row sent only after every consumer committed its effect: a crash at any point
-leaves the row unsent and it is delivered again (the inbox makes that harmless).
+leaves the row unsent and it is delivered again (the inbox makes that harmless). Nobody
+consumes dead-letter topics in-process: the consumer keeps its dead letters in its service's
+``dead_letters`` table (:mod:`shared.dead_letters`), as it does over Kafka.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Sequence
 
 from shared.bus.base import Bus, Message
@@ -17,10 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class InProcessBus(Bus):
-    def __init__(self, *, dead_letter_capacity: int = 1000) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        # No one consumes dead-letter topics in-process; keep the latest for operators.
-        self.dead_letters: deque[Message] = deque(maxlen=dead_letter_capacity)
         self._running = False
 
     async def start(self) -> None:
@@ -37,6 +36,3 @@ class InProcessBus(Bus):
             batch = [m for m in messages if m.topic in topics]
             if batch:
                 await handler(batch)
-        for m in messages:
-            if m.topic.endswith(".dlt"):
-                self.dead_letters.append(m)

@@ -34,8 +34,10 @@ async def ensure_topics(
     *,
     security: KafkaSecurity = PLAINTEXT,
     awaited: Sequence[str] = (),
+    replication_factor: int = 1,
 ) -> None:
-    """Create the topics that do not exist yet (replication factor 1); leave others alone.
+    """Create the topics that do not exist yet (``replication_factor`` copies of each
+    partition: 1 on a development broker, 3 on a cluster); leave others alone.
 
     ``within`` bounds each admin request and the wait for leaders, in seconds. Returns once
     every topic, and every topic named in ``awaited`` (created by someone else: with ACLs a
@@ -57,7 +59,7 @@ async def ensure_topics(
                 NewTopic(
                     name=topic.name,
                     num_partitions=topic.partitions,
-                    replication_factor=1,
+                    replication_factor=replication_factor,
                     topic_configs=dict(topic.config),
                 )
                 for topic in missing

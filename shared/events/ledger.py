@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from shared.events.accounts import NeedTier, StatusReasonCode
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
 from shared.events.base import Event, event
 
@@ -38,7 +39,23 @@ MoneyOrZero = Annotated[int, Field(strict=True, ge=0)]
 
 GrantKind = Literal["statutory", "top_up"]
 EmploymentStatus = Literal["employed", "unemployed", "self_employed", "inactive"]
-RejectionReason = Literal["insufficient_credit", "account_suspended", "account_closed", "no_wallet"]
+RejectionReason = Literal[
+    "insufficient_credit",
+    "account_suspended",
+    "account_closed",
+    "no_wallet",
+    # the request itself could not be honoured as written (an operator looks at it)
+    "expiry_in_past",
+    "id_conflict",
+]
+CaptureRefusal = Literal[
+    "reservation_not_found",
+    "reservation_expired",
+    "reservation_released",
+    "reservation_captured",
+    "exceeds_reservation",
+    "id_conflict",
+]
 ReleaseReason = Literal["released", "cancelled", "expired"]
 ReversibleEvent = Literal["ledger.CreditsGranted", "ledger.ReservationCaptured"]
 
@@ -109,7 +126,7 @@ class WalletProfile(_Value):
 
     qualification_level: int = Field(ge=0, le=8, description="EQF level 0-8")
     employment_status: EmploymentStatus
-    need_flags: tuple[str, ...] = ()
+    need_tier: NeedTier = "standard"
 
 
 def _total(allocations: tuple[LotAmount, ...]) -> int:
@@ -140,7 +157,7 @@ class WalletOpened(LedgerEvent):
     pass
 
 
-@event("ledger.ProfileNoted")
+@event("ledger.ProfileNoted", version=2)
 class ProfileNoted(LedgerEvent):
     profile: WalletProfile
 
@@ -201,8 +218,13 @@ class ReservationRejected(LedgerEvent):
 
 @event("ledger.ReservationCaptured")
 class ReservationCaptured(LedgerEvent):
-    """Credit spent: ``allocations`` were taken from the lots, ``released_allocations`` (the
-    remainder of a partial capture) went back to them."""
+    """Credit spent: ``allocations`` were taken from the lots.
+
+    A reservation is captured in one or several parts (``capture_id``: the caller's id of
+    the part, the claim it pays). A part that is not ``final`` leaves the rest reserved; the
+    final one gives ``released_allocations`` (what remained) back to the lots. Over a
+    reservation's life, the parts captured plus what was released equal what was reserved.
+    """
 
     reservation_id: uuid.UUID
     enrolment_id: uuid.UUID
@@ -210,12 +232,28 @@ class ReservationCaptured(LedgerEvent):
     released: MoneyOrZero
     allocations: tuple[LotAmount, ...]
     released_allocations: tuple[LotAmount, ...] = ()
+    capture_id: uuid.UUID | None = None
+    final: bool = True
 
     @model_validator(mode="after")
     def _adds_up(self) -> ReservationCaptured:
         _check_split(self.allocations, self.amount, "ReservationCaptured")
         _check_split(self.released_allocations, self.released, "ReservationCaptured released")
+        if not self.final and self.released:
+            raise ValueError("ReservationCaptured: only the final part releases the rest")
         return self
+
+
+@event("ledger.CaptureRejected")
+class CaptureRejected(LedgerEvent):
+    """A capture payments asked for was refused (nothing moved): ``reason`` says why, so
+    that the claim waiting for it stops and an operator resolves it."""
+
+    reservation_id: uuid.UUID
+    enrolment_id: uuid.UUID | None = None
+    capture_id: uuid.UUID | None = None
+    amount: Money
+    reason: CaptureRefusal
 
 
 @event("ledger.ReservationReleased")
@@ -268,22 +306,24 @@ class EntryReversed(LedgerEvent):
         return self
 
 
-@event("ledger.WalletSuspended")
+@event("ledger.WalletSuspended", version=2)
 class WalletSuspended(LedgerEvent):
-    reason: str
+    reason_code: StatusReasonCode
 
 
-@event("ledger.WalletReinstated")
+@event("ledger.WalletReinstated", version=2)
 class WalletReinstated(LedgerEvent):
-    reason: str
+    reason_code: StatusReasonCode
 
 
-@event("ledger.WalletClosed")
+@event("ledger.WalletClosed", version=2)
 class WalletClosed(LedgerEvent):
-    reason: str
+    reason_code: StatusReasonCode
 
 
 __all__ = [
+    "CaptureRefusal",
+    "CaptureRejected",
     "CourseRef",
     "CreditsGranted",
     "CreditsReserved",
@@ -296,6 +336,7 @@ __all__ = [
     "LotExpired",
     "Money",
     "MoneyOrZero",
+    "NeedTier",
     "ProfileNoted",
     "RejectionReason",
     "ReleaseReason",
@@ -303,6 +344,7 @@ __all__ = [
     "ReservationRejected",
     "ReservationReleased",
     "ReversibleEvent",
+    "StatusReasonCode",
     "UtcDatetime",
     "WalletClosed",
     "WalletOpened",

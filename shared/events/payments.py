@@ -40,11 +40,13 @@ class EnrolmentRequested(_EnrolmentEvent):
 
 @event("payments.CaptureRequested")
 class CaptureRequested(_EnrolmentEvent):
-    """A claim was approved: capture this much of the reservation, release the rest."""
+    """A claim was approved: capture this much of the reservation (a part, named by the
+    claim); ``final`` releases the rest, otherwise it stays reserved for a later claim."""
 
     reservation_id: uuid.UUID
     claim_id: uuid.UUID
     amount: int = Field(gt=0)
+    final: bool = True
 
 
 @event("payments.ReleaseRequested")
@@ -146,6 +148,17 @@ class ClaimContested(_ClaimEvent):
     reason_code: str
 
 
+@event("payments.ClaimReversed")
+class ClaimReversed(_ClaimEvent):
+    """The ledger reversed the capture the claim was paid from. An unpaid claim is stopped
+    (never paid); a claim already paid (or in a payout) becomes a ``recovery`` of ``amount``
+    netted from the provider's next payouts. The catalogue revokes the credential of a
+    reversed completion."""
+
+    amount: int = Field(gt=0)
+    recovery: bool
+
+
 class _PayoutEvent(Event):
     payout_id: uuid.UUID
     provider_id: str
@@ -154,14 +167,25 @@ class _PayoutEvent(Event):
         return self.provider_id
 
 
+# Claim ids per PayoutSent part: ~40 bytes each in JSON, so a part stays far below the
+# broker's 1 MiB message limit whatever the size of the payout.
+CLAIMS_PER_PART = 5_000
+
+
 @event("payments.PayoutSent")
 class PayoutSent(_PayoutEvent):
-    """A credit transfer to the provider was issued for these claims."""
+    """A credit transfer to the provider was issued for these claims.
+
+    A payout of many claims is told in ``parts`` events (part 1 to ``parts``, each with at
+    most :data:`CLAIMS_PER_PART` claim ids and the same payout, run and amount): the union of
+    their ``claim_ids`` is the payout's. ``amount`` is the whole transfer's, in every part."""
 
     run_id: uuid.UUID
     amount: int = Field(gt=0)
     currency: str
-    claim_ids: tuple[uuid.UUID, ...]
+    claim_ids: tuple[uuid.UUID, ...] = Field(max_length=CLAIMS_PER_PART)
+    part: int = Field(default=1, ge=1)
+    parts: int = Field(default=1, ge=1)
 
 
 @event("payments.PayoutSettled")

@@ -145,7 +145,7 @@ async def test_account_lifecycle_reaches_the_ledger_and_auditors_can_replay(
         # suspension: the ledger refuses new reservations with that reason
         r = await client.post(
             f"{acc}/v1/accounts/{account_id}/suspend",
-            json={"reason": "identity check"},
+            json={"reason_code": "eligibility_review"},
             headers=agency,
         )
         assert r.status_code == 200, r.text
@@ -174,7 +174,9 @@ async def test_account_lifecycle_reaches_the_ledger_and_auditors_can_replay(
         )
         assert (await wallet())["reserved"] == 0
         r = await client.post(
-            f"{acc}/v1/accounts/{account_id}/close", json={"reason": "moved abroad"}, headers=agency
+            f"{acc}/v1/accounts/{account_id}/close",
+            json={"reason_code": "moved_abroad"},
+            headers=agency,
         )
         assert r.status_code == 200
         await eventually(wallet, lambda w: w.get("status") == "closed", timeout=60)

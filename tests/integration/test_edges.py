@@ -4,6 +4,7 @@ deployment listening on the network, HTML pages without their security headers."
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from ila.registry import all_definitions
-from shared.settings import Settings
+from shared.settings import DEV_ACCOUNTS_KEK, Settings
 from tests.support import bearer, running_app, settings_for
 
 pytestmark = pytest.mark.postgres
@@ -174,6 +175,9 @@ def test_development_secrets_on_loopback_are_allowed() -> None:
         ({"credential_key_seed": "x" * 31}, "ILA_CREDENTIAL_KEY_SEED"),
         ({"jwt_issuer": "ila-dev"}, "ILA_JWT_ISSUER"),
         ({"jwt_public_key": None}, "ILA_JWT_PUBLIC_KEY"),
+        ({"actor_pepper": "a" * 31}, "ILA_ACTOR_PEPPER"),
+        ({"accounts_kek": DEV_ACCOUNTS_KEK}, "ILA_ACCOUNTS_KEK"),
+        ({"accounts_kek": "k1:" + base64.b64encode(b"k" * 16).decode()}, "ILA_ACCOUNTS_KEK"),
     ],
 )
 def test_production_refuses_weak_settings_and_names_them(
@@ -185,6 +189,8 @@ def test_production_refuses_weak_settings_and_names_them(
         "jwt_issuer": "https://idp.example.eu",
         "national_id_pepper": "p" * 32,
         "credential_key_seed": "s" * 32,
+        "actor_pepper": "a" * 32,
+        "accounts_kek": "k1:" + base64.b64encode(b"k" * 32).decode(),
     }
     Settings(**good)  # type: ignore[arg-type]
     with pytest.raises(ValidationError) as err:

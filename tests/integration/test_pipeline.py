@@ -22,9 +22,9 @@ from shared.bus.kafka import KafkaBus
 from shared.bus.topics import TopicSpec, ensure_topics
 from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events import Envelope
-from shared.events.accounts import AccountOpened, AccountSuspended, NeedProfile
+from shared.events.accounts import AccountOpened, AccountTransferred, NeedProfile
 from shared.inbox import EventConsumer
-from shared.kernel_ddl import kernel_tables
+from shared.kernel_ddl import dead_letters_ddl, kernel_tables, outbox_parking_ddl
 from shared.outbox import EventContext, Outbox, Relay, RelayCrash
 from tests.support import eventually
 
@@ -37,7 +37,11 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     async with engine.begin() as conn:
         for schema in ("accounts", "probe"):
             await conn.execute(text(f"CREATE SCHEMA {schema}"))
-            for ddl in kernel_tables(schema):
+            for ddl in [
+                *kernel_tables(schema),
+                *dead_letters_ddl(schema),
+                *outbox_parking_ddl(schema),
+            ]:
                 await conn.execute(text(ddl))
         await conn.execute(
             text("CREATE TABLE probe.effects (n bigserial, account_id uuid, reason text)")
@@ -55,13 +59,15 @@ async def topics(kafka_bootstrap: str) -> dict[str, str]:
     return names
 
 
+def marked(account_id: uuid.UUID, mark: str) -> AccountTransferred:
+    """An event of the account carrying ``mark``, a free string the probe records."""
+    return AccountTransferred(account_id=account_id, from_agency_id="probe", to_agency_id=mark)
+
+
 def opened(account_id: uuid.UUID) -> AccountOpened:
     return AccountOpened(
         account_id=account_id,
         agency_id="a1",
-        country="FR",
-        region="IDF",
-        birth_year=1990,
         profile=NeedProfile(qualification_level=3, employment_status="employed"),
         opened_at=datetime.now(UTC),
     )
@@ -85,15 +91,15 @@ class Probe:
         self.fail_on = fail_on
         self.delay = delay
 
-        @self.consumer.on(AccountSuspended)
-        async def on_suspended(session: AsyncSession, env: Envelope, ev: AccountSuspended) -> None:
+        @self.consumer.on(AccountTransferred)
+        async def on_marked(session: AsyncSession, env: Envelope, ev: AccountTransferred) -> None:
             await session.execute(
                 text("INSERT INTO probe.effects (account_id, reason) VALUES (:a, :r)"),
-                {"a": ev.account_id, "r": ev.reason},
+                {"a": ev.account_id, "r": ev.to_agency_id},
             )
             if self.delay:
                 await asyncio.sleep(self.delay)  # a slow consumer, so a stop lands mid-stream
-            if self.fail_on and ev.reason == self.fail_on:
+            if self.fail_on and ev.to_agency_id == self.fail_on:
                 raise ValueError("poison")
 
     async def effects(self) -> list[tuple[str, str]]:
@@ -116,7 +122,7 @@ async def test_relay_crash_between_publish_and_mark_delivers_twice_applies_once(
     engine: AsyncEngine, kafka_bootstrap: str, topics: dict[str, str]
 ) -> None:
     account = uuid.uuid4()
-    await stage(engine, topics, [AccountSuspended(account_id=account, reason="r1")])
+    await stage(engine, topics, [marked(account, "r1")])
     producer_bus = KafkaBus(kafka_bootstrap)
     await producer_bus.start()
     relay = Relay(Outbox("accounts", topics["accounts"]), make_sessionmaker(engine), producer_bus)
@@ -167,7 +173,7 @@ async def test_events_of_one_aggregate_are_consumed_in_order(
 ) -> None:
     bus = KafkaBus(kafka_bootstrap)
     accounts = [uuid.uuid4() for _ in range(5)]
-    events = [AccountSuspended(account_id=a, reason=f"{i}") for i in range(40) for a in accounts]
+    events = [marked(a, f"{i}") for i in range(40) for a in accounts]
     for i in range(0, len(events), 17):  # several transactions, interleaved aggregates
         await stage(engine, topics, events[i : i + 17])
     probe = Probe(engine, bus, topics["dlt"])
@@ -194,7 +200,7 @@ async def test_consumer_restarted_mid_stream_resumes_without_loss_or_duplicate(
     await producer.start()
     relay = Relay(Outbox("accounts", topics["accounts"]), make_sessionmaker(engine), producer)
     account = uuid.uuid4()
-    first = [AccountSuspended(account_id=account, reason=f"{i}") for i in range(300)]
+    first = [marked(account, f"{i}") for i in range(300)]
     await stage(engine, topics, first)
     await relay.drain()
 
@@ -206,7 +212,7 @@ async def test_consumer_restarted_mid_stream_resumes_without_loss_or_duplicate(
     await bus1.stop()  # stopped mid-stream: some batches handled, offsets of the rest not
     seen = len(await probe.effects())
 
-    second = [AccountSuspended(account_id=account, reason=f"{i}") for i in range(300, 400)]
+    second = [marked(account, f"{i}") for i in range(300, 400)]
     await stage(engine, topics, second)
     await relay.drain()
     bus2 = KafkaBus(kafka_bootstrap, max_batch=50)
@@ -232,14 +238,14 @@ async def test_poison_message_goes_to_dead_letter_topic_and_the_next_is_processe
     await stage(
         engine,
         topics,
-        [AccountSuspended(account_id=account, reason=r) for r in ("ok1", "bad", "ok2")],
+        [marked(account, r) for r in ("ok1", "bad", "ok2")],
     )
     # and one message that is not even an envelope, straight onto the topic
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     await producer.send_and_wait(topics["accounts"], b"{not json", key=str(account).encode())
     await producer.stop()
-    await stage(engine, topics, [AccountSuspended(account_id=account, reason="ok3")])
+    await stage(engine, topics, [marked(account, "ok3")])
 
     probe = Probe(engine, bus, topics["dlt"], fail_on="bad")
     subscribe_probe(bus, probe, topics, f"g-{uuid.uuid4().hex[:6]}")
@@ -259,7 +265,12 @@ async def test_poison_message_goes_to_dead_letter_topic_and_the_next_is_processe
     assert errors[1].startswith("unreadable envelope")
     async with make_sessionmaker(engine)() as s:
         outcome = await s.scalar(text("SELECT outcome FROM probe.inbox WHERE outcome <> 'applied'"))
+        stored = (
+            await s.execute(text("SELECT error FROM probe.dead_letters ORDER BY error"))
+        ).all()
     assert outcome == "dead_lettered"
+    # kept in the database as well, for an operator to replay
+    assert [e.split(":")[0] for (e,) in stored] == ["ValueError", "unreadable envelope"]
 
 
 async def test_a_deadlock_retries_the_batch_instead_of_dead_lettering(engine: AsyncEngine) -> None:
@@ -277,12 +288,12 @@ async def test_a_deadlock_retries_the_batch_instead_of_dead_lettering(engine: As
     gate = asyncio.Barrier(2)
     waited: set[str] = set()
 
-    @consumer.on(AccountSuspended)
-    async def touch(session: AsyncSession, env: Envelope, ev: AccountSuspended) -> None:
-        first, second = (1, 2) if ev.reason == "a" else (2, 1)
+    @consumer.on(AccountTransferred)
+    async def touch(session: AsyncSession, env: Envelope, ev: AccountTransferred) -> None:
+        first, second = (1, 2) if ev.to_agency_id == "a" else (2, 1)
         await session.execute(text("UPDATE probe.rows SET n = n + 1 WHERE id = :i"), {"i": first})
-        if ev.reason not in waited:  # meet the other batch once, both holding a first lock
-            waited.add(ev.reason)
+        if ev.to_agency_id not in waited:  # meet the other batch once, both holding a first lock
+            waited.add(ev.to_agency_id)
             await asyncio.wait_for(gate.wait(), 5)
         await session.execute(text("UPDATE probe.rows SET n = n + 1 WHERE id = :i"), {"i": second})
 
@@ -291,7 +302,7 @@ async def test_a_deadlock_retries_the_batch_instead_of_dead_lettering(engine: As
         Message(
             "t",
             str(account),
-            Envelope.wrap(AccountSuspended(account_id=account, reason=r), source="/t").to_bytes(),
+            Envelope.wrap(marked(account, r), source="/t").to_bytes(),
         )
         for r in ("a", "b")
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -21,6 +22,7 @@ from shared.problems import Unauthorized
 from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
+PRODUCTION_KEK = "k1:" + base64.b64encode(b"k" * 32).decode()
 
 
 def test_production_refuses_default_secrets() -> None:
@@ -28,6 +30,8 @@ def test_production_refuses_default_secrets() -> None:
         Settings(env="production")
     message = str(err.value)
     assert "ILA_NATIONAL_ID_PEPPER" in message and "ILA_JWT_PUBLIC_KEY" in message
+    assert "ILA_LEDGER_CHECKPOINT_KEY" in message
+    assert "ILA_ACTOR_PEPPER" in message and "ILA_ACCOUNTS_KEK" in message
 
 
 def test_production_starts_with_its_own_secrets() -> None:
@@ -37,6 +41,9 @@ def test_production_starts_with_its_own_secrets() -> None:
         jwt_issuer="https://idp.example.eu",
         national_id_pepper="p" * 40,
         credential_key_seed="s" * 40,
+        ledger_checkpoint_key="c" * 40,
+        actor_pepper="a" * 40,
+        accounts_kek=PRODUCTION_KEK,
     )
     assert s.env == "production"
 
@@ -104,6 +111,9 @@ def test_production_verifies_asymmetric_keys_and_refuses_hs256(kind: str) -> Non
         jwt_issuer="https://idp.example.eu",
         national_id_pepper="p" * 40,
         credential_key_seed="s" * 40,
+        ledger_checkpoint_key="c" * 40,
+        actor_pepper="a" * 40,
+        accounts_kek=PRODUCTION_KEK,
     )
     verifier = TokenVerifier(s)
     claims = _claims(iss="https://idp.example.eu")
@@ -117,7 +127,7 @@ def test_production_verifies_asymmetric_keys_and_refuses_hs256(kind: str) -> Non
 
 
 def test_envelope_is_a_cloudevent_and_round_trips() -> None:
-    event = AccountSuspended(account_id=uuid.uuid4(), reason="fraud check")
+    event = AccountSuspended(account_id=uuid.uuid4(), reason_code="fraud_suspected")
     env = Envelope.wrap(event, source="/ila/accounts", actor="agency:x")
     doc = json.loads(env.to_bytes())
     for attribute in (
@@ -134,7 +144,7 @@ def test_envelope_is_a_cloudevent_and_round_trips() -> None:
     ):
         assert attribute in doc
     assert doc["specversion"] == "1.0"
-    assert doc["type"] == "ila.accounts.AccountSuspended.v1"
+    assert doc["type"] == "ila.accounts.AccountSuspended.v2"
     assert doc["subject"] == str(event.account_id)
     back = Envelope.from_bytes(env.to_bytes())
     assert back.payload() == event
@@ -142,7 +152,7 @@ def test_envelope_is_a_cloudevent_and_round_trips() -> None:
 
 def test_event_types_are_registered_by_stable_name_and_version() -> None:
     types = registry()
-    assert "ila.accounts.AccountOpened.v1" in types
+    assert "ila.accounts.AccountOpened.v2" in types
     assert all(t.startswith("ila.") and t.rsplit(".", 1)[1].startswith("v") for t in types)
 
 

@@ -3,6 +3,7 @@ consumers, the settings that turn TLS on, and what production refuses."""
 
 from __future__ import annotations
 
+import base64
 import ssl
 from pathlib import Path
 
@@ -101,6 +102,9 @@ def test_production_refuses_an_open_bus() -> None:
         "jwt_issuer": "https://id.example",
         "national_id_pepper": "p" * 40,
         "credential_key_seed": "s" * 40,
+        "ledger_checkpoint_key": "c" * 40,
+        "actor_pepper": "a" * 40,
+        "accounts_kek": "k1:" + base64.b64encode(b"k" * 32).decode(),
         "kafka_bootstrap": "kafka:9093",
     }
     with pytest.raises(ValidationError, match="ILA_KAFKA_SECURITY_PROTOCOL=PLAINTEXT"):

@@ -15,9 +15,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.accounts import handlers
 from services.accounts.api.schemas import AccountOpenedReply, AccountPage, AccountPublic, public
 from services.accounts.commands import LifecycleChange, OpenAccount, TransferAccount, UpdateProfile
 from services.accounts.deps import (
+    AccountsComponents,
     Agency,
     AgencyOrAuditor,
     Components,
@@ -29,6 +31,7 @@ from services.accounts.deps import (
     load_managed,
 )
 from services.accounts.domain.accounts import Action
+from services.accounts.handlers.accounts import Context
 from services.accounts.store import accounts as store
 from services.accounts.store.accounts import AccountRow
 from shared.auth import Principal
@@ -58,7 +61,8 @@ async def open_account(
     agency, 409 ``managed_by_another_agency`` naming neither the account nor the agency."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        account_id = await c.accounts.open(session, body, agency_of(principal), ctx_for(principal))
+        ctx = c.context(session, ctx_for(principal))
+        account_id = await handlers.open_account(body, agency_of(principal), ctx)
         location = f"/v1/accounts/{account_id}"
         return 201, {"account_id": str(account_id), "status": "active"}, {"Location": location}
 
@@ -68,6 +72,7 @@ async def open_account(
 @router.get("", response_model=AccountPage)
 async def list_accounts(
     rt: Runtime,
+    c: Components,
     principal: AgencyOrAuditor,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: uuid.UUID | None = None,
@@ -75,8 +80,9 @@ async def list_accounts(
     """Accounts the agency manages (auditors: all, pseudonymous), by account id."""
     agency = principal.agency_id if principal.role == "agency" else None
     async with rt.sessions() as session:
+        ctx = c.context(session, ctx_for(principal))
         rows = await store.list_for_agency(session, agency, after, limit)
-        items = [await public(session, r, reveal=agency is not None) for r in rows]
+        items = [await public(ctx, r, reveal=agency is not None) for r in rows]
     nxt = str(rows[-1].account_id) if len(rows) == limit else None
     return AccountPage(items=items, next=nxt)
 
@@ -95,44 +101,50 @@ async def get_account(
     """The account. An auditor sees it pseudonymously; with a stated ``purpose`` the personal
     data are shown and the read is recorded as a ``PersonalDataRead`` event."""
     async with rt.uow() as session:
+        ctx = c.context(session, ctx_for(principal))
         row = authorize_read(principal, account_id, await store.get(session, account_id))
         if principal.role != "auditor":
-            return await public(session, row)
+            return await public(ctx, row)
         if purpose is None or row.erased_at is not None:
-            return await public(session, row, reveal=False)
-        read = PersonalDataRead(account_id=account_id, purpose=purpose, read_at=c.clock.now())
-        await c.outbox.add(session, [read], ctx_for(principal))
-        return await public(session, row)
+            return await public(ctx, row, reveal=False)
+        await ctx.emit(PersonalDataRead(account_id=account_id, purpose=purpose, read_at=ctx.now))
+        return await public(ctx, row)
 
 
-Change = Callable[[AsyncSession, AccountRow], Awaitable[object]]
+Change = Callable[[AccountRow, Context], Awaitable[object]]
 
 
 async def _change(
-    rt: ServiceRuntime, principal: Principal, account_id: uuid.UUID, change: Change
+    rt: ServiceRuntime,
+    c: AccountsComponents,
+    principal: Principal,
+    account_id: uuid.UUID,
+    change: Change,
 ) -> AccountPublic:
     """Apply ``change`` to an account the agency manages, in one transaction; the account
     as it now is."""
     async with rt.uow() as session:
+        ctx = c.context(session, ctx_for(principal))
         row = await load_managed(session, principal, account_id)
-        await change(session, row)
+        await change(row, ctx)
         updated = await store.get(session, account_id)
         assert updated is not None
-        return await public(session, updated)
+        return await public(ctx, updated)
 
 
 @router.patch("/{account_id}/profile", response_model=AccountPublic)
 async def update_profile(
     account_id: uuid.UUID, body: UpdateProfile, rt: Runtime, c: Components, principal: Agency
 ) -> AccountPublic:
-    """Change the need profile (qualification, employment, flags)."""
-    ctx = ctx_for(principal)
+    """Change the need profile (qualification, employment, flags: the flags stay personal
+    data; the tier they give is what other services learn)."""
     return await _change(
-        rt, principal, account_id, lambda s, row: c.accounts.update_profile(s, row, body, ctx)
+        rt, c, principal, account_id, lambda row, ctx: handlers.update_profile(row, body, ctx)
     )
 
 
-# the lifecycle moves, each a POST /{account_id}/<action> with a reason; its description
+# the lifecycle moves, each a POST /{account_id}/<action> with a reason code (and an optional
+# note kept with the account, dropped at erasure); its description
 LIFECYCLE: dict[Action, str | None] = {
     "suspend": "Suspend: no new reservations until reinstated.",
     "reinstate": None,
@@ -144,12 +156,12 @@ def _lifecycle_route(action: Action) -> Callable[..., Awaitable[AccountPublic]]:
     async def route(
         account_id: uuid.UUID, body: LifecycleChange, rt: Runtime, c: Components, principal: Agency
     ) -> AccountPublic:
-        ctx = ctx_for(principal)
         return await _change(
             rt,
+            c,
             principal,
             account_id,
-            lambda s, row: c.accounts.change_status(s, row, action, body, ctx),
+            lambda row, ctx: handlers.change_status(row, action, body, ctx),
         )
 
     return route
@@ -171,7 +183,6 @@ async def transfer(
     account_id: uuid.UUID, body: TransferAccount, rt: Runtime, c: Components, principal: Agency
 ) -> AccountPublic:
     """Hand the account over to another agency."""
-    ctx = ctx_for(principal)
     return await _change(
-        rt, principal, account_id, lambda s, row: c.accounts.transfer(s, row, body, ctx)
+        rt, c, principal, account_id, lambda row, ctx: handlers.transfer(row, body, ctx)
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from services.accounts.deps import Agency, Components, Runtime, ctx_for, load_managed
+from services.accounts.handlers.accounts import erase
 
 router = APIRouter()
 
@@ -16,8 +17,10 @@ router = APIRouter()
 async def erase_personal_data(
     account_id: uuid.UUID, rt: Runtime, c: Components, principal: Agency
 ) -> Response:
-    """Crypto-shred the personal data; the account, its events and the ledger stay whole."""
+    """Crypto-shred the personal data (names, contact data, birth date, need flags) and drop
+    the free-text note, country and region; the account (its agency, status and need
+    profile), its events and the ledger stay whole."""
     async with rt.uow() as session:
         row = await load_managed(session, principal, account_id)
-        await c.accounts.erase(session, row, ctx_for(principal))
+        await erase(row, c.context(session, ctx_for(principal)))
     return Response(status_code=204)

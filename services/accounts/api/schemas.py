@@ -1,5 +1,5 @@
 """What the accounts routes answer: the public view of an account (personal data decrypted
-unless erased) and the report of a CSV import."""
+unless erased or withheld) and the report of a CSV import."""
 
 from __future__ import annotations
 
@@ -8,26 +8,30 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts.handlers.personal import personal_data
+from services.accounts.handlers.accounts import Context
 from services.accounts.store.accounts import AccountRow
+from shared.events.accounts import NeedTier, StatusReasonCode
 
 
 class NeedProfilePublic(BaseModel):
     qualification_level: int
     employment_status: str
-    need_flags: list[str]
+    need_tier: NeedTier
+    # personal data: shown with the rest of them (None when erased or withheld)
+    need_flags: list[str] | None
 
 
 class AccountPublic(BaseModel):
     account_id: uuid.UUID
     agency_id: str
     status: Literal["active", "suspended", "closed"]
-    status_reason: str | None
-    country: str
-    region: str
-    birth_year: int
+    status_reason_code: StatusReasonCode | None
+    # the agency's own note on the last lifecycle move: withheld like personal data
+    status_note: str | None
+    country: str | None
+    region: str | None
+    birth_year: int | None
     need_profile: NeedProfilePublic
     personal: dict[str, Any] | None
     personal_data_erased: bool
@@ -61,21 +65,26 @@ class ImportReportPublic(BaseModel):
     ignored_columns: list[str]
 
 
-async def public(session: AsyncSession, row: AccountRow, *, reveal: bool = True) -> AccountPublic:
+async def public(ctx: Context, row: AccountRow, *, reveal: bool = True) -> AccountPublic:
+    personal = await ctx.personal(row) if reveal else None
+    flags = personal.pop("need_flags", []) if personal is not None else None
+    birth_date = personal.get("birth_date") if personal is not None else None
     return AccountPublic(
         account_id=row.account_id,
         agency_id=row.agency_id,
         status=row.status,
-        status_reason=row.status_reason,
+        status_reason_code=row.status_reason_code,
+        status_note=row.status_note if reveal else None,
         country=row.country,
         region=row.region,
-        birth_year=row.birth_year,
+        birth_year=int(birth_date[:4]) if birth_date else None,
         need_profile=NeedProfilePublic(
             qualification_level=row.qualification_level,
             employment_status=row.employment_status,
-            need_flags=list(row.need_flags),
+            need_tier=row.need_tier,
+            need_flags=flags,
         ),
-        personal=await personal_data(session, row) if reveal else None,
+        personal=personal,
         personal_data_erased=row.erased_at is not None,
         personal_data_withheld=not reveal and row.erased_at is None,
         opened_at=row.opened_at,

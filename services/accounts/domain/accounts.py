@@ -30,7 +30,10 @@ from shared.events.accounts import (
     AccountTransferred,
     EmploymentStatus,
     NeedProfile,
+    NeedTier,
     PersonalDataErased,
+    StatusReasonCode,
+    need_tier,
 )
 
 Status = Literal["active", "suspended", "closed"]
@@ -56,19 +59,23 @@ class WorkingAge:
 
 @dataclass(frozen=True)
 class Account:
+    """An account as its rules see it. ``need_flags`` are personal data (kept encrypted,
+    empty once erased); only the ``need_tier`` computed from them leaves the service."""
+
     account_id: uuid.UUID
     agency_id: str
     status: Status
     qualification_level: int
     employment_status: EmploymentStatus
-    need_flags: tuple[str, ...]
+    need_tier: NeedTier = "standard"
+    need_flags: tuple[str, ...] = ()
     erased: bool = False
 
     def profile(self) -> NeedProfile:
         return NeedProfile(
             qualification_level=self.qualification_level,
             employment_status=self.employment_status,
-            need_flags=list(self.need_flags),
+            need_tier=self.need_tier,
         )
 
 
@@ -100,16 +107,11 @@ def open_account(
         status="active",
         qualification_level=cmd.qualification_level,
         employment_status=cmd.employment_status,
+        need_tier=need_tier(cmd.need_flags),
         need_flags=tuple(cmd.need_flags),
     )
     event = AccountOpened(
-        account_id=account_id,
-        agency_id=agency_id,
-        country=cmd.country,
-        region=cmd.region,
-        birth_year=cmd.birth_date.year,
-        profile=account.profile(),
-        opened_at=now,
+        account_id=account_id, agency_id=agency_id, profile=account.profile(), opened_at=now
     )
     return account, event
 
@@ -127,13 +129,16 @@ def already_open(account_id: uuid.UUID, managed_by: str, asked_by: str) -> Accou
     return ManagedByAnotherAgency()
 
 
-def change_status(account: Account, action: Action, reason: str) -> tuple[Account, StatusChanged]:
+def change_status(
+    account: Account, action: Action, reason_code: StatusReasonCode
+) -> tuple[Account, StatusChanged]:
     allowed, target, event = TRANSITIONS[action]
     if account.status not in allowed:
         if account.status == "closed" and action == "close":
             raise InvalidTransition("the account is already closed; closing is final")
         raise InvalidTransition(f"an account that is {account.status} cannot be {PAST[action]}")
-    return replace(account, status=target), event(account_id=account.account_id, reason=reason)
+    changed = event(account_id=account.account_id, reason_code=reason_code)
+    return replace(account, status=target), changed
 
 
 def transfer(account: Account, to_agency: str) -> tuple[Account, AccountTransferred]:
@@ -150,8 +155,8 @@ def transfer(account: Account, to_agency: str) -> tuple[Account, AccountTransfer
 def update_profile(
     account: Account, cmd: UpdateProfile
 ) -> tuple[Account, list[AccountProfileUpdated]]:
-    """The profile with what ``cmd`` names changed (flags sorted, once each); no event when
-    it names nothing. A closed account's profile never changes."""
+    """The profile with what ``cmd`` names changed (flags sorted, once each, and the tier
+    they give); no event when it names nothing. A closed account's profile never changes."""
     if account.status == "closed":
         raise InvalidTransition("a closed account's profile cannot change")
     if cmd.qualification_level is None and cmd.employment_status is None and cmd.need_flags is None:
@@ -164,17 +169,20 @@ def update_profile(
             else cmd.qualification_level
         ),
         employment_status=cmd.employment_status or account.employment_status,
-        need_flags=(
-            account.need_flags if cmd.need_flags is None else tuple(sorted(set(cmd.need_flags)))
-        ),
     )
+    if cmd.need_flags is not None:
+        flags = tuple(sorted(set(cmd.need_flags)))
+        updated = replace(updated, need_flags=flags, need_tier=need_tier(flags))
     return updated, [
         AccountProfileUpdated(account_id=account.account_id, profile=updated.profile())
     ]
 
 
 def erase_personal_data(account: Account) -> tuple[Account, list[PersonalDataErased]]:
-    """Erasure is final and happens once: erasing again changes nothing and publishes nothing."""
+    """Erasure is final and happens once: erasing again changes nothing and publishes nothing.
+    What remains is what the rules need: the account, its agency, status and need profile
+    (the tier, not the flags)."""
     if account.erased:
         return account, []
-    return replace(account, erased=True), [PersonalDataErased(account_id=account.account_id)]
+    erased = replace(account, erased=True, need_flags=())
+    return erased, [PersonalDataErased(account_id=account.account_id)]

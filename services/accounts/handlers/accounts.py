@@ -1,15 +1,18 @@
-"""The accounts use cases: load, decide, store and stage events, inside the caller's
-transaction (handlers never commit).
+"""The accounts use cases: a command (and the account row the route loaded and locked) and a
+:class:`Context` in; decide (:mod:`services.accounts.domain`), store
+(:mod:`services.accounts.store`) and stage events, all inside the caller's transaction
+(handlers never commit).
 
-An :class:`Accounts` holds what they need (the outbox, the configuration, the clock); each
-use case takes the session, the account row the route loaded and locked (or the command to
-open one) and the event context.
+An :class:`Accounts` holds what every use case needs (the outbox, the rules, the clock); a
+route, a consumer or the CLI builds one context per transaction with
+:meth:`Accounts.context`. Who may ask is checked before a handler runs (see
+:mod:`services.accounts.deps`).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,19 +27,27 @@ from services.accounts.commands import (
 from services.accounts.domain import accounts as domain
 from services.accounts.domain.accounts import Account, Action, WorkingAge
 from services.accounts.domain.identity import national_id_hash
-from services.accounts.handlers.personal import encrypt_personal, new_key
+from services.accounts.handlers.personal import (
+    Keyring,
+    encrypt_personal,
+    new_key,
+    personal_data,
+)
 from services.accounts.store import accounts as store
 from services.accounts.store import keys
 from services.accounts.store.accounts import AccountRow
+from services.accounts.store.keys import WrappedKey
 from shared.clock import Clock
 from shared.events.accounts import AccountOpened
 from shared.outbox import EventContext, Outbox
 from shared.settings import Settings
+from shared.usecase import UseCaseContext
 
 
 @dataclass(frozen=True)
 class AccountsConfig:
     pepper: str
+    keyring: Keyring
     min_age: int = 18
     max_age: int = 67
 
@@ -44,6 +55,7 @@ class AccountsConfig:
     def from_settings(cls, settings: Settings) -> AccountsConfig:
         return cls(
             pepper=settings.national_id_pepper,
+            keyring=Keyring(settings.kek_ring()),
             min_age=settings.min_working_age,
             max_age=settings.max_working_age,
         )
@@ -51,6 +63,30 @@ class AccountsConfig:
     @property
     def working_age(self) -> WorkingAge:
         return WorkingAge(self.min_age, self.max_age)
+
+
+@dataclass(frozen=True)
+class Context(UseCaseContext[AccountsConfig]):
+    """An accounts use case's context (see shared.usecase), able to open personal data."""
+
+    async def personal(self, row: AccountRow) -> dict[str, Any] | None:
+        """The account's personal data, need flags included (None once erased)."""
+        return await personal_data(self.session, self.config.keyring, row)
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """What every use case needs: where events go, the rules, and the clock."""
+
+    outbox: Outbox
+    config: AccountsConfig
+    clock: Clock = field(default_factory=Clock)
+
+    def context(
+        self, session: AsyncSession, events: EventContext, now: datetime | None = None
+    ) -> Context:
+        """The context of one use case in ``session``'s transaction, happening ``now``."""
+        return Context(session, self.outbox, self.config, now or self.clock.now(), events)
 
 
 @dataclass(frozen=True)
@@ -66,10 +102,10 @@ class Opened:
 
 @dataclass(frozen=True)
 class NewAccount:
-    """An account ready to insert: its row (personal data encrypted), key and event."""
+    """An account ready to insert: its row (personal data sealed), wrapped key and event."""
 
     row: dict[str, Any]
-    key: bytes
+    key: WrappedKey
     event: AccountOpened
 
     @property
@@ -82,111 +118,124 @@ class NewAccount:
         return nid_hash
 
 
-class Accounts:
-    """The accounts service's use cases."""
+def prepare(cmd: OpenAccount, agency_id: str, config: AccountsConfig, now: datetime) -> NewAccount:
+    """Decide (working age on ``now``'s date) and seal an account's personal data, need
+    flags included; raises :class:`~services.accounts.domain.errors.OutsideWorkingAge`."""
+    account_id = uuid.uuid4()
+    account, event = domain.open_account(account_id, cmd, agency_id, now, config.working_age)
+    key = new_key()
+    sealed = {
+        **cmd.personal.model_dump(mode="json"),
+        "birth_date": cmd.birth_date.isoformat(),
+        "need_flags": list(account.need_flags),
+    }
+    nonce, blob = encrypt_personal(key, account_id, sealed)
+    row = {
+        "account_id": account_id,
+        "national_id_hash": national_id_hash(cmd.national_id, config.pepper),
+        "agency_id": agency_id,
+        "country": cmd.country,
+        "region": cmd.region,
+        "qualification_level": account.qualification_level,
+        "employment_status": account.employment_status,
+        "need_tier": account.need_tier,
+        "personal_nonce": nonce,
+        "personal_ciphertext": blob,
+        "opened_at": now,
+    }
+    return NewAccount(row, config.keyring.wrap(account_id, key), event)
 
-    def __init__(self, outbox: Outbox, config: AccountsConfig, clock: Clock) -> None:
-        self.outbox = outbox
-        self.config = config
-        self.clock = clock
 
-    def prepare(self, cmd: OpenAccount, agency_id: str, now: datetime | None = None) -> NewAccount:
-        """Decide (working age on ``now``'s date) and seal an account's personal data;
-        raises :class:`~services.accounts.domain.errors.OutsideWorkingAge`."""
-        now = now or self.clock.now()
-        account_id = uuid.uuid4()
-        _, event = domain.open_account(account_id, cmd, agency_id, now, self.config.working_age)
-        key = new_key()
-        nonce, blob = encrypt_personal(key, account_id, cmd.personal, cmd.birth_date)
-        row = {
-            "account_id": account_id,
-            "national_id_hash": national_id_hash(cmd.national_id, self.config.pepper),
-            "agency_id": agency_id,
-            "birth_year": cmd.birth_date.year,
-            "country": cmd.country,
-            "region": cmd.region,
-            "qualification_level": cmd.qualification_level,
-            "employment_status": cmd.employment_status,
-            "need_flags": list(cmd.need_flags),
-            "personal_nonce": nonce,
-            "personal_ciphertext": blob,
-            "opened_at": now,
-        }
-        return NewAccount(row, key, event)
+async def open_account(cmd: OpenAccount, agency_id: str, ctx: Context) -> uuid.UUID:
+    """Open an account; for a person who has one already, refuse as much as ``agency_id``
+    may know (:func:`domain.already_open`)."""
+    opened = await insert_new(prepare(cmd, agency_id, ctx.config, ctx.now), ctx)
+    if not opened.created:
+        raise domain.already_open(opened.account_id, opened.agency_id, agency_id)
+    return opened.account_id
 
-    async def open(
-        self, session: AsyncSession, cmd: OpenAccount, agency_id: str, ctx: EventContext
-    ) -> uuid.UUID:
-        """Open an account; for a person who has one already, refuse as much as ``agency_id``
-        may know (:func:`domain.already_open`)."""
-        opened = await self.insert_new(session, self.prepare(cmd, agency_id), ctx)
-        if not opened.created:
-            raise domain.already_open(opened.account_id, opened.agency_id, agency_id)
-        return opened.account_id
 
-    async def insert_new(self, session: AsyncSession, new: NewAccount, ctx: EventContext) -> Opened:
-        """Store a prepared account, or name the existing one for this national id."""
-        if not await store.insert_account(session, new.row, new.key):
-            existing = await store.account_id_by_hash(session, new.national_id_hash)
-            assert existing is not None
-            return Opened(existing[0], False, existing[1])
-        await self.outbox.add(session, [new.event], ctx)
-        return Opened(new.account_id, True, new.event.agency_id)
+async def insert_new(new: NewAccount, ctx: Context) -> Opened:
+    """Store a prepared account, or name the existing one for this national id."""
+    if not await store.insert_account(ctx.session, new.row, new.key):
+        existing = await store.account_id_by_hash(ctx.session, new.national_id_hash)
+        assert existing is not None
+        return Opened(existing[0], False, existing[1])
+    await ctx.emit(new.event)
+    return Opened(new.account_id, True, new.event.agency_id)
 
-    async def open_many(
-        self, session: AsyncSession, accounts: list[NewAccount], ctx: EventContext
-    ) -> dict[str, Opened]:
-        """Open many accounts in a few statements (bulk onboarding): by national id hash, the
-        account opened, or the one that already existed for that person (created=False).
-        The accounts must have distinct national ids."""
-        inserted = await store.insert_accounts(session, [a.row for a in accounts])
-        new = [a for a in accounts if a.account_id in inserted]
-        await keys.insert_keys(session, [(a.account_id, a.key) for a in new])
-        await self.outbox.add(session, [a.event for a in new], ctx)
-        result = {a.national_id_hash: Opened(a.account_id, True, a.event.agency_id) for a in new}
-        others = [a.national_id_hash for a in accounts if a.account_id not in inserted]
-        for nid_hash, (account_id, agency) in (
-            await store.account_ids_by_hash(session, others)
-        ).items():
-            result[nid_hash] = Opened(account_id, False, agency)
-        return result
 
-    async def update_profile(
-        self, session: AsyncSession, row: AccountRow, cmd: UpdateProfile, ctx: EventContext
-    ) -> Account:
-        account, events = domain.update_profile(row.domain(), cmd)
-        if events:
-            await store.update_profile(session, account)
-            await self.outbox.add(session, events, ctx)
+async def open_many(accounts: list[NewAccount], ctx: Context) -> dict[str, Opened]:
+    """Open many accounts in a few statements (bulk onboarding): by national id hash, the
+    account opened, or the one that already existed for that person (created=False).
+    The accounts must have distinct national ids."""
+    inserted = await store.insert_accounts(ctx.session, [a.row for a in accounts])
+    new = [a for a in accounts if a.account_id in inserted]
+    await keys.insert_keys(ctx.session, [(a.account_id, a.key) for a in new])
+    await ctx.emit(*(a.event for a in new))
+    result = {a.national_id_hash: Opened(a.account_id, True, a.event.agency_id) for a in new}
+    others = [a.national_id_hash for a in accounts if a.account_id not in inserted]
+    for nid_hash, (account_id, agency) in (
+        await store.account_ids_by_hash(ctx.session, others)
+    ).items():
+        result[nid_hash] = Opened(account_id, False, agency)
+    return result
+
+
+async def update_profile(row: AccountRow, cmd: UpdateProfile, ctx: Context) -> Account:
+    """Change the need profile. New need flags are sealed with the personal data (an erased
+    account keeps only the tier they give); the event carries the tier."""
+    personal = await ctx.personal(row)
+    account, events = domain.update_profile(row.domain((personal or {}).get("need_flags", ())), cmd)
+    if not events:
         return account
+    await store.update_profile(ctx.session, account)
+    if personal is not None and cmd.need_flags is not None:
+        key = await _data_key(row, ctx)
+        nonce, blob = encrypt_personal(
+            key, row.account_id, {**personal, "need_flags": list(account.need_flags)}
+        )
+        await store.update_personal(ctx.session, row.account_id, nonce, blob)
+    await ctx.emit(*events)
+    return account
 
-    async def change_status(
-        self,
-        session: AsyncSession,
-        row: AccountRow,
-        action: Action,
-        cmd: LifecycleChange,
-        ctx: EventContext,
-    ) -> Account:
-        account, event = domain.change_status(row.domain(), action, cmd.reason)
-        await store.update(session, row.account_id, status=account.status, status_reason=cmd.reason)
-        await self.outbox.add(session, [event], ctx)
-        return account
 
-    async def transfer(
-        self, session: AsyncSession, row: AccountRow, cmd: TransferAccount, ctx: EventContext
-    ) -> Account:
-        account, event = domain.transfer(row.domain(), cmd.to_agency_id)
-        await store.update(session, row.account_id, agency_id=account.agency_id)
-        await self.outbox.add(session, [event], ctx)
-        return account
+async def _data_key(row: AccountRow, ctx: Context) -> bytes:
+    wrapped = await keys.wrapped_key(ctx.session, row.account_id)
+    assert wrapped is not None  # personal data are present, so is their key
+    return ctx.config.keyring.unwrap(row.account_id, wrapped)
 
-    async def erase(self, session: AsyncSession, row: AccountRow, ctx: EventContext) -> bool:
-        """Destroy the account's data key; False when it was already erased."""
-        _, events = domain.erase_personal_data(row.domain())
-        if not events:
-            return False
-        await keys.delete_key(session, row.account_id)
-        await store.mark_erased(session, row.account_id)
-        await self.outbox.add(session, events, ctx)
-        return True
+
+async def change_status(
+    row: AccountRow, action: Action, cmd: LifecycleChange, ctx: Context
+) -> Account:
+    """A lifecycle move; its reason code goes out with the event, its note stays here."""
+    account, event = domain.change_status(row.domain(), action, cmd.reason_code)
+    await store.update(
+        ctx.session,
+        row.account_id,
+        status=account.status,
+        status_reason_code=cmd.reason_code,
+        status_note=None if account.erased else cmd.note,
+    )
+    await ctx.emit(event)
+    return account
+
+
+async def transfer(row: AccountRow, cmd: TransferAccount, ctx: Context) -> Account:
+    account, event = domain.transfer(row.domain(), cmd.to_agency_id)
+    await store.update(ctx.session, row.account_id, agency_id=account.agency_id)
+    await ctx.emit(event)
+    return account
+
+
+async def erase(row: AccountRow, ctx: Context) -> bool:
+    """Destroy the account's data key and everything personal kept beside it; False when it
+    was already erased."""
+    _, events = domain.erase_personal_data(row.domain())
+    if not events:
+        return False
+    await keys.delete_key(ctx.session, row.account_id)
+    await store.mark_erased(ctx.session, row.account_id)
+    await ctx.emit(*events)
+    return True

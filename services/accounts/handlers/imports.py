@@ -25,7 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.accounts.commands import OpenAccount
 from services.accounts.domain.errors import AccountError, BadHeader, ManagedByAnotherAgency
-from services.accounts.handlers.accounts import Accounts, NewAccount, Opened
+from services.accounts.handlers.accounts import (
+    Accounts,
+    NewAccount,
+    Opened,
+    insert_new,
+    open_many,
+    prepare,
+)
 from shared.db import is_transient
 from shared.outbox import EventContext
 
@@ -256,7 +263,7 @@ class _Run:
         except ValueError as exc:
             return str(exc)
         try:
-            new = self.accounts.prepare(cmd, self.agency_id, now=now)
+            new = prepare(cmd, self.agency_id, self.accounts.config, now)
         except AccountError as exc:
             return exc.detail
         first = self.seen.setdefault(new.national_id_hash, line)
@@ -267,7 +274,8 @@ class _Run:
     async def open(self, ready: list[tuple[int, NewAccount]]) -> None:
         try:
             async with self.uow() as session:
-                opened = await self.accounts.open_many(session, [n for _, n in ready], self.ctx)
+                ctx = self.accounts.context(session, self.ctx)
+                opened = await open_many([n for _, n in ready], ctx)
         except DBAPIError as exc:
             if is_transient(exc):
                 raise
@@ -278,10 +286,11 @@ class _Run:
 
     async def open_one_by_one(self, ready: list[tuple[int, NewAccount]]) -> None:
         async with self.uow() as session:
+            ctx = self.accounts.context(session, self.ctx)
             for line, new in ready:
                 try:
                     async with session.begin_nested():
-                        opened = await self.accounts.insert_new(session, new, self.ctx)
+                        opened = await insert_new(new, ctx)
                 except DBAPIError as exc:
                     if is_transient(exc):
                         raise

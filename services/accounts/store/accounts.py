@@ -4,6 +4,7 @@ updates, and the lookup of a person's account by national id hash."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,51 +16,64 @@ from services.accounts.domain.accounts import Account
 from services.accounts.store import keys
 
 COLUMNS = (
-    "account_id, agency_id, birth_year, country, region, qualification_level, "
-    "employment_status, need_flags, status, status_reason, personal_nonce, "
-    "personal_ciphertext, erased_at, opened_at, updated_at"
+    "account_id, agency_id, country, region, qualification_level, employment_status, "
+    "need_tier, status, status_reason_code, status_note, personal_nonce, personal_ciphertext, "
+    "erased_at, opened_at, updated_at"
 )
 
 
 @dataclass(frozen=True)
 class AccountRow:
+    """An account as stored. The personal data (names, contact, birth date, need flags) are
+    only in ``personal_ciphertext``; after erasure what remains is the account, its agency,
+    status and need profile (``country``, ``region`` and ``status_note`` are gone too)."""
+
     account_id: uuid.UUID
     agency_id: str
-    birth_year: int
-    country: str
-    region: str
+    country: str | None
+    region: str | None
     qualification_level: int
     employment_status: str
-    need_flags: list[str]
+    need_tier: str
     status: str
-    status_reason: str | None
+    status_reason_code: str | None
+    status_note: str | None
     personal_nonce: bytes | None
     personal_ciphertext: bytes | None
     erased_at: datetime | None
     opened_at: datetime
     updated_at: datetime
 
-    def domain(self) -> Account:
+    def domain(self, need_flags: Sequence[str] = ()) -> Account:
+        """The account for its rules, with the need flags read from its personal data."""
         return Account(
             account_id=self.account_id,
             agency_id=self.agency_id,
             status=self.status,  # type: ignore[arg-type]
             qualification_level=self.qualification_level,
             employment_status=self.employment_status,  # type: ignore[arg-type]
-            need_flags=tuple(self.need_flags),
+            need_tier=self.need_tier,  # type: ignore[arg-type]
+            need_flags=tuple(need_flags),
             erased=self.erased_at is not None,
         )
 
 
-async def insert_account(session: AsyncSession, row: dict[str, Any], data_key: bytes) -> bool:
-    """Insert, with its data key, unless the national id hash exists; True when inserted."""
+INSERT = (
+    "INSERT INTO accounts.accounts (account_id, national_id_hash, agency_id, country, region, "
+    "qualification_level, employment_status, need_tier, personal_nonce, personal_ciphertext, "
+    "opened_at, updated_at) "
+)
+
+
+async def insert_account(
+    session: AsyncSession, row: dict[str, Any], wrapped: keys.WrappedKey
+) -> bool:
+    """Insert, with its wrapped data key, unless the national id hash exists; True when
+    inserted."""
     inserted = await session.scalar(
         text(
-            "INSERT INTO accounts.accounts (account_id, national_id_hash, agency_id, birth_year, "
-            "country, region, qualification_level, employment_status, need_flags, "
-            "personal_nonce, personal_ciphertext, opened_at, updated_at) VALUES (:account_id, "
-            ":national_id_hash, :agency_id, :birth_year, :country, :region, "
-            ":qualification_level, :employment_status, :need_flags, :personal_nonce, "
+            INSERT + "VALUES (:account_id, :national_id_hash, :agency_id, :country, :region, "
+            ":qualification_level, :employment_status, :need_tier, :personal_nonce, "
             ":personal_ciphertext, :opened_at, :opened_at) "
             "ON CONFLICT (national_id_hash) DO NOTHING RETURNING account_id"
         ),
@@ -67,7 +81,7 @@ async def insert_account(session: AsyncSession, row: dict[str, Any], data_key: b
     )
     if inserted is None:
         return False
-    await keys.insert_key(session, row["account_id"], data_key)
+    await keys.insert_keys(session, [(row["account_id"], wrapped)])
     return True
 
 
@@ -81,27 +95,22 @@ async def insert_accounts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     rows = sorted(rows, key=lambda r: str(r["national_id_hash"]))
     result = await session.execute(
         text(
-            "INSERT INTO accounts.accounts (account_id, national_id_hash, agency_id, birth_year, "
-            "country, region, qualification_level, employment_status, need_flags, "
-            "personal_nonce, personal_ciphertext, opened_at, updated_at) "
-            "SELECT a, h, g, y, c, r, q, e, string_to_array(f, ','), n, b, o, o FROM unnest("
-            "CAST(:a AS uuid[]), CAST(:h AS text[]), CAST(:g AS text[]), CAST(:y AS smallint[]), "
+            INSERT + "SELECT a, h, g, c, r, q, e, t, n, b, o, o FROM unnest("
+            "CAST(:a AS uuid[]), CAST(:h AS text[]), CAST(:g AS text[]), "
             "CAST(:c AS text[]), CAST(:r AS text[]), CAST(:q AS smallint[]), "
-            "CAST(:e AS text[]), CAST(:f AS text[]), CAST(:n AS bytea[]), CAST(:b AS bytea[]), "
-            "CAST(:o AS timestamptz[])) AS t(a, h, g, y, c, r, q, e, f, n, b, o) "
+            "CAST(:e AS text[]), CAST(:t AS text[]), CAST(:n AS bytea[]), CAST(:b AS bytea[]), "
+            "CAST(:o AS timestamptz[])) AS t(a, h, g, c, r, q, e, t, n, b, o) "
             "ON CONFLICT (national_id_hash) DO NOTHING RETURNING account_id"
         ),
         {
             "a": [r["account_id"] for r in rows],
             "h": [r["national_id_hash"] for r in rows],
             "g": [r["agency_id"] for r in rows],
-            "y": [r["birth_year"] for r in rows],
             "c": [r["country"] for r in rows],
             "r": [r["region"] for r in rows],
             "q": [r["qualification_level"] for r in rows],
             "e": [r["employment_status"] for r in rows],
-            # need flags are [a-z0-9_]: a comma joins them unambiguously
-            "f": [",".join(r["need_flags"]) for r in rows],
+            "t": [r["need_tier"] for r in rows],
             "n": [r["personal_nonce"] for r in rows],
             "b": [r["personal_ciphertext"] for r in rows],
             "o": [r["opened_at"] for r in rows],
@@ -166,17 +175,24 @@ async def update_profile(session: AsyncSession, account: Account) -> None:
         account.account_id,
         qualification_level=account.qualification_level,
         employment_status=account.employment_status,
-        need_flags=list(account.need_flags),
+        need_tier=account.need_tier,
     )
 
 
+async def update_personal(
+    session: AsyncSession, account_id: uuid.UUID, nonce: bytes, ciphertext: bytes
+) -> None:
+    await update(session, account_id, personal_nonce=nonce, personal_ciphertext=ciphertext)
+
+
 async def mark_erased(session: AsyncSession, account_id: uuid.UUID) -> None:
-    """Drop the encrypted personal data and note when (the key goes with
-    :func:`services.accounts.store.keys.delete_key`)."""
+    """Drop the encrypted personal data, the free-text note and where the person lives, and
+    note when (the key goes with :func:`services.accounts.store.keys.delete_key`)."""
     await session.execute(
         text(
             "UPDATE accounts.accounts SET personal_ciphertext = NULL, personal_nonce = NULL, "
-            "erased_at = now(), updated_at = now() WHERE account_id = :a"
+            "status_note = NULL, country = NULL, region = NULL, erased_at = now(), "
+            "updated_at = now() WHERE account_id = :a"
         ),
         {"a": account_id},
     )

@@ -1,10 +1,13 @@
-"""The personal data keys: one per account, the only way to read its personal data.
+"""The personal data keys: one per account, the only way to read its personal data, stored
+wrapped by a key-encryption key that is never in the database (``ILA_ACCOUNTS_KEK``).
 Deleting a key is the erasure (crypto-shredding): every copy of the ciphertext, backups
-included, becomes unreadable."""
+included, becomes unreadable; and a copy of this table alone opens nothing without the
+key-encryption key."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,25 +15,52 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import executemany
 
 
-async def insert_key(session: AsyncSession, account_id: uuid.UUID, data_key: bytes) -> None:
-    await session.execute(
-        text("INSERT INTO accounts.personal_keys (account_id, data_key) VALUES (:a, :k)"),
-        {"a": account_id, "k": data_key},
-    )
+@dataclass(frozen=True)
+class WrappedKey:
+    """A data key as stored: encrypted under the key-encryption key ``kek_id``."""
+
+    kek_id: str
+    wrapped: bytes
 
 
-async def insert_keys(session: AsyncSession, keys: list[tuple[uuid.UUID, bytes]]) -> None:
+async def insert_keys(session: AsyncSession, keys: list[tuple[uuid.UUID, WrappedKey]]) -> None:
     await executemany(
-        session, "INSERT INTO accounts.personal_keys (account_id, data_key) VALUES ($1, $2)", keys
+        session,
+        "INSERT INTO accounts.personal_keys (account_id, kek_id, wrapped_key) VALUES ($1, $2, $3)",
+        [(account_id, k.kek_id, k.wrapped) for account_id, k in keys],
     )
 
 
-async def data_key(session: AsyncSession, account_id: uuid.UUID) -> bytes | None:
-    key: bytes | None = await session.scalar(
-        text("SELECT data_key FROM accounts.personal_keys WHERE account_id = :a"),
-        {"a": account_id},
+async def wrapped_key(session: AsyncSession, account_id: uuid.UUID) -> WrappedKey | None:
+    row = (
+        await session.execute(
+            text("SELECT kek_id, wrapped_key FROM accounts.personal_keys WHERE account_id = :a"),
+            {"a": account_id},
+        )
+    ).one_or_none()
+    return WrappedKey(row.kek_id, bytes(row.wrapped_key)) if row else None
+
+
+async def wrapped_elsewhere(
+    session: AsyncSession, kek_id: str, limit: int
+) -> list[tuple[uuid.UUID, WrappedKey]]:
+    """Up to ``limit`` keys wrapped by another key-encryption key than ``kek_id``, locked."""
+    rows = await session.execute(
+        text(
+            "SELECT account_id, kek_id, wrapped_key FROM accounts.personal_keys "
+            "WHERE kek_id <> :k ORDER BY account_id LIMIT :n FOR UPDATE SKIP LOCKED"
+        ),
+        {"k": kek_id, "n": limit},
     )
-    return key
+    return [(r.account_id, WrappedKey(r.kek_id, bytes(r.wrapped_key))) for r in rows]
+
+
+async def rewrap(session: AsyncSession, keys: list[tuple[uuid.UUID, WrappedKey]]) -> None:
+    await executemany(
+        session,
+        "UPDATE accounts.personal_keys SET kek_id = $2, wrapped_key = $3 WHERE account_id = $1",
+        [(account_id, k.kek_id, k.wrapped) for account_id, k in keys],
+    )
 
 
 async def delete_key(session: AsyncSession, account_id: uuid.UUID) -> None:

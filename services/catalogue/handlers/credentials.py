@@ -107,6 +107,17 @@ async def revoke(row: store.CredentialRow, cmd: RevokeCredential, ctx: Context) 
     )
 
 
+async def revoke_for_reversal(enrolment_id: uuid.UUID, ctx: Context) -> bool:
+    """The capture that paid for a completion was reversed: its credential (if issued and
+    still valid) is revoked."""
+    found = await store.by_enrolment(ctx.session, enrolment_id)
+    row = await store.get(ctx.session, found.credential_id, lock=True) if found else None
+    if row is None or row.revoked_at is not None:
+        return False
+    await revoke(row, RevokeCredential(reason="capture_reversed"), ctx)
+    return True
+
+
 def _credential_id(presented: dict[str, Any]) -> uuid.UUID | None:
     value = presented.get("id")
     if not isinstance(value, str) or not value.startswith("urn:uuid:"):

@@ -57,7 +57,7 @@ async def _ndjson(rt: ServiceRuntime, after: int) -> AsyncIterator[bytes]:
 async def verify(rt: Runtime, principal: Auditor) -> dict[str, Any]:
     """Recompute every hash chain and rebuild every wallet; report each mismatch."""
     async with rt.sessions() as session:
-        report = await audit.verify(session)
+        report = await audit.verify(session, rt.settings.ledger_checkpoint_key.encode())
     return report.as_dict()
 
 

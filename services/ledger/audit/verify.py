@@ -1,5 +1,7 @@
 """Verification for auditors: every hash chain recomputed, every wallet rebuilt from its
-events and compared with the projections. Each mismatch names its stream and position."""
+events and compared with the projections, every signed checkpoint checked against the store
+(a store cut short, or a forged checkpoint, is found without Kafka). Each mismatch names its
+stream (or checkpoint) and position."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.ledger.audit import checkpoints as signed
 from services.ledger.domain import WalletState, evolve
 from services.ledger.store import audit as audit_reads
+from services.ledger.store import checkpoints as checkpoint_reads
 from services.ledger.store.chain import GENESIS, chain_hash
 from services.ledger.store.events import EventRow
 
@@ -21,6 +25,7 @@ from services.ledger.store.events import EventRow
 class VerifyReport:
     streams: int = 0
     events: int = 0
+    checkpoints: int = 0
     mismatches: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -33,6 +38,7 @@ class VerifyReport:
             "ok": self.ok,
             "streams": self.streams,
             "events": self.events,
+            "checkpoints": self.checkpoints,
             "mismatch_count": len(self.mismatches),
             "mismatches": self.mismatches[:1000],
             "seconds": round(self.seconds, 3),
@@ -155,10 +161,20 @@ def _compare_rows(
                 )
 
 
-async def verify(session: AsyncSession) -> VerifyReport:
-    """One pass over the events in stream order, then a comparison per stream."""
+async def verify(session: AsyncSession, checkpoint_key: bytes | None = None) -> VerifyReport:
+    """One pass over the events in stream order, then a comparison per stream, then the
+    signed checkpoints (their signatures checked with ``checkpoint_key``, by default the
+    settings' ``ILA_LEDGER_CHECKPOINT_KEY``)."""
     started = time.perf_counter()
     report = VerifyReport()
+    if checkpoint_key is None:
+        from shared.settings import get_settings
+
+        checkpoint_key = get_settings().ledger_checkpoint_key.encode()
+    cps = await checkpoint_reads.every(session)
+    heads = {cp.head_position for cp in cps}
+    positions: list[int] = []
+    head_hashes: dict[int, str] = {}
     wallets, lots, reservations = await audit_reads.projection_rows(session)
     checker: StreamChecker | None = None
     seen: set[uuid.UUID] = set()
@@ -179,8 +195,14 @@ async def verify(session: AsyncSession) -> VerifyReport:
             seen.add(row.stream_id)
             report.streams += 1
         checker.feed(row)
+        positions.append(row.position)
+        if row.position in heads:
+            head_hashes[row.position] = row.hash
     if checker is not None:
         finish(checker)
+    positions.sort()
+    report.checkpoints = len(cps)
+    report.mismatches += signed.check(checkpoint_key, cps, positions, head_hashes)
     for account_id in set(wallets) - seen:
         report.mismatches.append(
             {

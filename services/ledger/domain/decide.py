@@ -140,13 +140,25 @@ def _change_status(
         case SuspendWallet():
             if state.status == "suspended":
                 return []
-            return [WalletSuspended(account_id=cmd.account_id, occurred_at=now, reason=cmd.reason)]
+            return [
+                WalletSuspended(
+                    account_id=cmd.account_id, occurred_at=now, reason_code=cmd.reason_code
+                )
+            ]
         case ReinstateWallet():
             if state.status == "open":
                 return []
-            return [WalletReinstated(account_id=cmd.account_id, occurred_at=now, reason=cmd.reason)]
+            return [
+                WalletReinstated(
+                    account_id=cmd.account_id, occurred_at=now, reason_code=cmd.reason_code
+                )
+            ]
         case CloseWallet():
-            return [WalletClosed(account_id=cmd.account_id, occurred_at=now, reason=cmd.reason)]
+            return [
+                WalletClosed(
+                    account_id=cmd.account_id, occurred_at=now, reason_code=cmd.reason_code
+                )
+            ]
         case _:
             assert_never(cmd)
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Literal
 
 from shared.events.ledger import (
+    CaptureRejected,
     CreditsGranted,
     CreditsReserved,
     EntryReversed,
@@ -139,34 +140,14 @@ def evolve(state: WalletState, event: LedgerEvent) -> WalletState:
             return replace(state, rejected=state.rejected | {event.reservation_id})
 
         case ReservationCaptured():
-            r = _active(state, event.reservation_id)
-            if event.amount + event.released != r.amount:
-                raise InvariantViolation(f"capture of {r.reservation_id} does not add up")
-            lots = dict(state.lots)
-            _unhold(lots, r.allocations)
-            for a in event.allocations:
-                lot = _lot(lots, a.lot_id)
-                lots[a.lot_id] = check_lot(
-                    replace(lot, remaining=lot.remaining - a.amount, spent=lot.spent + a.amount)
-                )
-            captured = replace(
-                r,
-                status="captured",
-                captured=event.amount,
-                released=event.released,
-                captured_allocations=event.allocations,
-                captured_version=version,
-            )
-            return replace(
-                state,
-                lots=lots,
-                reservations={**state.reservations, r.reservation_id: captured},
-                spent_total=state.spent_total + event.amount,
-            )
+            return _evolve_capture(state, event, version)
+
+        case CaptureRejected():
+            return state
 
         case ReservationReleased():
             r = _active(state, event.reservation_id)
-            if event.amount != r.amount:
+            if event.amount != r.held:
                 raise InvariantViolation(f"release of {r.reservation_id} does not add up")
             lots = dict(state.lots)
             _unhold(lots, r.allocations)
@@ -204,6 +185,61 @@ def evolve(state: WalletState, event: LedgerEvent) -> WalletState:
             return replace(state, status="closed")
 
     raise InvariantViolation(f"not a ledger event the wallet knows: {type(event).__name__}")
+
+
+def _minus(held: tuple[LotAmount, ...], taken: Iterable[LotAmount]) -> tuple[LotAmount, ...]:
+    """``held`` less ``taken``, lot by lot, in ``held``'s order (emptied lots dropped)."""
+    left = {a.lot_id: a.amount for a in held}
+    for a in taken:
+        if left.get(a.lot_id, 0) < a.amount:
+            raise InvariantViolation(f"lot {a.lot_id} holds less than {a.amount} here")
+        left[a.lot_id] -= a.amount
+    return tuple(LotAmount(lot_id=a.lot_id, amount=left[a.lot_id]) for a in held if left[a.lot_id])
+
+
+def _plus(total: tuple[LotAmount, ...], more: Iterable[LotAmount]) -> tuple[LotAmount, ...]:
+    """``total`` and ``more`` merged lot by lot, first-seen order."""
+    sums = {a.lot_id: a.amount for a in total}
+    for a in more:
+        sums[a.lot_id] = sums.get(a.lot_id, 0) + a.amount
+    return tuple(LotAmount(lot_id=k, amount=v) for k, v in sums.items())
+
+
+def _evolve_capture(state: WalletState, event: ReservationCaptured, version: int) -> WalletState:
+    r = _active(state, event.reservation_id)
+    held = r.held
+    if event.final:
+        if event.amount + event.released != held:
+            raise InvariantViolation(f"capture of {r.reservation_id} does not add up")
+    elif event.released or event.amount >= held:
+        raise InvariantViolation(f"part capture of {r.reservation_id} does not leave a rest")
+    lots = dict(state.lots)
+    _unhold(lots, (*event.allocations, *event.released_allocations))
+    left = _minus(r.allocations, (*event.allocations, *event.released_allocations))
+    if left and event.final:
+        raise InvariantViolation(f"final capture of {r.reservation_id} leaves a hold")
+    for a in event.allocations:
+        lot = _lot(lots, a.lot_id)
+        lots[a.lot_id] = check_lot(
+            replace(lot, remaining=lot.remaining - a.amount, spent=lot.spent + a.amount)
+        )
+    captured = replace(
+        r,
+        status="captured" if event.final else "active",
+        captured=r.captured + event.amount,
+        released=event.released,
+        # once it ended, it shows what it held last (as a release does)
+        allocations=r.allocations if event.final else left,
+        captured_allocations=_plus(r.captured_allocations, event.allocations),
+        captured_version=version,
+        captures=(*r.captures, event.capture_id),
+    )
+    return replace(
+        state,
+        lots=lots,
+        reservations={**state.reservations, r.reservation_id: captured},
+        spent_total=state.spent_total + event.amount,
+    )
 
 
 def _named(target: uuid.UUID | None) -> uuid.UUID:

@@ -22,7 +22,7 @@ def assert_invariants(state: WalletState) -> None:
     held: dict[uuid.UUID, int] = {}
     for r in state.reservations.values():
         if r.status == "active":
-            if r.amount <= 0 or sum(a.amount for a in r.allocations) != r.amount:
+            if r.held <= 0 or sum(a.amount for a in r.allocations) != r.held:
                 raise InvariantViolation(f"reservation {r.reservation_id} does not add up")
             for a in r.allocations:
                 held[a.lot_id] = held.get(a.lot_id, 0) + a.amount

@@ -2,10 +2,12 @@
 
 Modelled on France's CPF: every account earns ``base_amount`` a year up to an accumulation
 ``cap``; an account with a need the policy favours (by default: low qualification, i.e. EQF
-level at most ``low_qualification_max_eqf``, or a disability flag) earns ``enhanced_amount``
-up to ``enhanced_cap``; ``supplements`` add an amount per need on top (e.g. for the
-unemployed). The cap applies to statutory credit only: top-ups never count against it and are
-never limited by it.
+level at most ``low_qualification_max_eqf``, or the ``high`` need tier) earns
+``enhanced_amount`` up to ``enhanced_cap``; ``supplements`` add an amount per need on top
+(e.g. for the unemployed). A need is one of :data:`NEED_CODES`: ``low_qualification``, an
+employment status or a need tier (the accounts service computes the tier from the person's
+need flags, which never reach the ledger). The cap applies to statutory credit only: top-ups
+never count against it and are never limited by it.
 
 What counts against the cap is the statutory credit the wallet *holds*: the ``remaining`` of
 its statutory lots, reserved part included (reserved credit is still the learner's until it
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +29,7 @@ from shared.events.ledger import LedgerEvent, WalletProfile
 from .decide import decide
 from .state import WalletState
 
-LOW_QUALIFICATION = "low_qualification"
+LOW_QUALIFICATION: Final = "low_qualification"
 """The need a profile has when its EQF level is at most the policy's threshold."""
 
 MAX_POLICY_AMOUNT = 100_000_000
@@ -40,7 +42,18 @@ MAX_SUPPLEMENTS = 20
 
 PolicyAmount = Annotated[int, Field(strict=True, ge=0, le=MAX_POLICY_AMOUNT)]
 """A non-negative amount in minor units, at most :data:`MAX_POLICY_AMOUNT`."""
-NeedCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+NeedCode = Literal[
+    "low_qualification",
+    "employed",
+    "unemployed",
+    "self_employed",
+    "inactive",
+    "standard",
+    "priority",
+    "high",
+]
+"""What a policy may favour: low qualification, an employment status or a need tier."""
+NEED_CODES: tuple[str, ...] = get_args(NeedCode)
 
 
 class PolicyTerms(BaseModel):
@@ -55,14 +68,15 @@ class PolicyTerms(BaseModel):
     cap: PolicyAmount = 500_000
     low_qualification_max_eqf: int = Field(default=3, ge=0, le=8)
     enhanced_needs: tuple[NeedCode, ...] = Field(
-        default=(LOW_QUALIFICATION, "disability"), max_length=MAX_SUPPLEMENTS
+        default=(LOW_QUALIFICATION, "high"), max_length=MAX_SUPPLEMENTS
     )
     enhanced_amount: PolicyAmount = 80_000
     enhanced_cap: PolicyAmount = 800_000
     supplements: dict[NeedCode, PolicyAmount] = Field(
         default_factory=dict,
         max_length=MAX_SUPPLEMENTS,
-        description="extra yearly amount per need (an employment status or a need flag)",
+        description="extra yearly amount per need (low_qualification, an employment status or "
+        "a need tier)",
     )
     lot_lifetime_years: int | None = Field(
         default=None,
@@ -87,10 +101,10 @@ class EntitlementPolicy(PolicyTerms):
 
 
 def needs_of(policy: EntitlementPolicy, profile: WalletProfile | None) -> frozenset[str]:
-    """The needs a policy can modulate on: low qualification, employment status, need flags."""
+    """The needs a policy can modulate on: low qualification, employment status, need tier."""
     if profile is None:
         return frozenset()
-    needs = {profile.employment_status, *profile.need_flags}
+    needs: set[str] = {profile.employment_status, profile.need_tier}
     if profile.qualification_level <= policy.low_qualification_max_eqf:
         needs.add(LOW_QUALIFICATION)
     return frozenset(needs)
@@ -170,6 +184,7 @@ def allocate_entitlement(
 __all__ = [
     "LOW_QUALIFICATION",
     "MAX_POLICY_AMOUNT",
+    "NEED_CODES",
     "EntitlementPolicy",
     "PolicyTerms",
     "allocate_entitlement",

@@ -14,6 +14,8 @@ from services.ledger.commands import (
     ReserveCredits,
 )
 from shared.events.ledger import (
+    CaptureRefusal,
+    CaptureRejected,
     CreditsReserved,
     LedgerEvent,
     LotAmount,
@@ -29,6 +31,7 @@ from .errors import (
     CaptureExceedsReservation,
     ExpiryInPast,
     IdConflict,
+    LedgerError,
     ReservationNotActive,
     ReservationNotFound,
 )
@@ -116,17 +119,23 @@ def existing_reservation(state: WalletState, reservation_id: uuid.UUID) -> Reser
 
 
 def capture(state: WalletState, cmd: CaptureReservation, now: datetime) -> list[LedgerEvent]:
+    """Capture one part of a reservation: at most what it still holds. A ``final`` part (or
+    one that takes all that is held) releases the rest; a part already captured (same
+    ``capture_id``, same amount) is not captured twice."""
     r = existing_reservation(state, cmd.reservation_id)
-    if r.status == "captured":
+    if cmd.capture_id is not None and cmd.capture_id in r.captures:
+        return []  # this part was captured: a redelivered request
+    if r.status == "captured" and cmd.capture_id is None:
         if r.captured != cmd.amount:
             raise IdConflict(f"reservation {r.reservation_id} was captured for {r.captured}")
         return []
     if r.status != "active":
         raise ReservationNotActive(f"reservation {r.reservation_id} is {r.status}")
-    if cmd.amount > r.amount:
+    if cmd.amount > r.held:
         raise CaptureExceedsReservation(
-            f"capture of {cmd.amount} exceeds reservation {r.reservation_id} of {r.amount}"
+            f"capture of {cmd.amount} exceeds what reservation {r.reservation_id} holds ({r.held})"
         )
+    final = cmd.final or cmd.amount == r.held
     # A capture takes from the lots in the order the reservation drew on them (earmarked and
     # soonest-expiring first), so a partial capture gives back the longest-lived credit.
     taken: list[LotAmount] = []
@@ -137,7 +146,7 @@ def capture(state: WalletState, cmd: CaptureReservation, now: datetime) -> list[
         left -= take
         if take:
             taken.append(LotAmount(lot_id=a.lot_id, amount=take))
-        if a.amount - take:
+        if final and a.amount - take:
             given_back.append(LotAmount(lot_id=a.lot_id, amount=a.amount - take))
     decision = Decision(state, cmd.account_id)
     decision.emit(
@@ -147,13 +156,72 @@ def capture(state: WalletState, cmd: CaptureReservation, now: datetime) -> list[
             reservation_id=r.reservation_id,
             enrolment_id=r.enrolment_id,
             amount=cmd.amount,
-            released=r.amount - cmd.amount,
+            released=r.held - cmd.amount if final else 0,
             allocations=tuple(taken),
             released_allocations=tuple(given_back),
+            capture_id=cmd.capture_id,
+            final=final,
         )
     )
     decision.expire_returned((a.lot_id for a in given_back), now)
     return decision.events
+
+
+CAPTURE_REFUSALS: dict[str, CaptureRefusal] = {
+    ReservationNotFound.code: "reservation_not_found",
+    CaptureExceedsReservation.code: "exceeds_reservation",
+    IdConflict.code: "id_conflict",
+}
+NOT_ACTIVE: dict[str, CaptureRefusal] = {
+    "expired": "reservation_expired",
+    "released": "reservation_released",
+    "captured": "reservation_captured",
+}
+RESERVE_REFUSALS: dict[str, RejectionReason] = {
+    ExpiryInPast.code: "expiry_in_past",
+    IdConflict.code: "id_conflict",
+}
+
+
+def capture_refused(
+    state: WalletState, cmd: CaptureReservation, error: LedgerError, now: datetime
+) -> CaptureRejected:
+    """The answer to a capture :func:`capture` refused with ``error``: the one who asked
+    waits for it."""
+    r = state.reservations.get(cmd.reservation_id)
+    reason = CAPTURE_REFUSALS.get(error.code)
+    if reason is None:
+        if r is None or error.code != ReservationNotActive.code:
+            raise error
+        reason = NOT_ACTIVE[r.status]
+    return CaptureRejected(
+        account_id=cmd.account_id,
+        occurred_at=now,
+        reservation_id=cmd.reservation_id,
+        enrolment_id=r.enrolment_id if r else None,
+        capture_id=cmd.capture_id,
+        amount=cmd.amount,
+        reason=reason,
+    )
+
+
+def reservation_refused(
+    state: WalletState, cmd: ReserveCredits, error: LedgerError, now: datetime
+) -> ReservationRejected:
+    """The answer to a reservation :func:`reserve` refused with ``error`` (its request could
+    not be honoured as written)."""
+    reason = RESERVE_REFUSALS.get(error.code)
+    if reason is None:
+        raise error
+    return ReservationRejected(
+        account_id=cmd.account_id,
+        occurred_at=now,
+        reservation_id=cmd.reservation_id,
+        enrolment_id=cmd.enrolment_id,
+        reason=reason,
+        requested=cmd.amount,
+        available=0,
+    )
 
 
 def released(
@@ -164,7 +232,7 @@ def released(
         occurred_at=now,
         reservation_id=r.reservation_id,
         enrolment_id=r.enrolment_id,
-        amount=r.amount,
+        amount=r.held,
         allocations=r.allocations,
         reason=reason,
     )
@@ -199,9 +267,11 @@ def expire_reservations(
 __all__ = [
     "DEFAULT_RESERVATION_LIFETIME",
     "capture",
+    "capture_refused",
     "existing_reservation",
     "expire_reservations",
     "release",
     "released",
+    "reservation_refused",
     "reserve",
 ]

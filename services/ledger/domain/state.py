@@ -87,7 +87,11 @@ class Lot:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """Credit held for one enrolment; ``allocations`` are in the order a capture takes them."""
+    """Credit held for one enrolment: ``amount`` was reserved, ``allocations`` is what it
+    holds now (what it held last, once it ended), in the order a capture takes them. It is
+    captured in parts (``captures``: the parts' ids, oldest first); the final part releases
+    what is left (``released``), so ``captured + released + held == amount`` at every
+    step."""
 
     reservation_id: uuid.UUID
     enrolment_id: uuid.UUID
@@ -105,6 +109,12 @@ class Reservation:
     captured_allocations: tuple[LotAmount, ...] = ()
     captured_version: int | None = None
     reversed_version: int | None = None
+    captures: tuple[uuid.UUID | None, ...] = ()
+
+    @property
+    def held(self) -> int:
+        """What it still holds (0 once captured, released or expired)."""
+        return self.amount - self.captured - self.released if self.status == "active" else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +135,7 @@ class WalletState:
 
     @property
     def reserved(self) -> int:
-        return sum(r.amount for r in self.reservations.values() if r.status == "active")
+        return sum(r.held for r in self.reservations.values() if r.status == "active")
 
     @property
     def remaining(self) -> int:

@@ -16,8 +16,10 @@ from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.commands import Command
+from services.ledger.commands import CaptureReservation, Command, ReserveCredits
 from services.ledger.domain import WalletState, decide, evolve, replay
+from services.ledger.domain.errors import LedgerError
+from services.ledger.domain.reservations import capture_refused, reservation_refused
 from services.ledger.handlers import Context
 from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
@@ -70,6 +72,22 @@ async def execute(command: Command, ctx: Context, *, idempotency_key: str | None
         return Outcome([], state)
     after = await _append(command.account_id, state, head, events, ctx, idempotency_key)
     return Outcome(events, after)
+
+
+async def refuse(command: Command, error: LedgerError, ctx: Context) -> Outcome:
+    """Answer a reservation or a capture that ``decide`` refused with ``error``: the refusal
+    is an event (``ReservationRejected``, ``CaptureRejected``), so the service that asked
+    hears of it. Any other command's error is raised again."""
+    state, head = await load(command.account_id, ctx)
+    event: LedgerEvent
+    if isinstance(command, CaptureReservation):
+        event = capture_refused(state, command, error, ctx.now)
+    elif isinstance(command, ReserveCredits):
+        event = reservation_refused(state, command, error, ctx.now)
+    else:
+        raise error
+    after = await _append(command.account_id, state, head, [event], ctx, None)
+    return Outcome([event], after)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from services.payments.commands import SubmitClaim
 from services.payments.deps import (
     Agency,
     Learner,
+    Operator,
     Page,
     Provider,
     Runtime,
@@ -200,3 +201,25 @@ async def release_claim(claim_id: uuid.UUID, rt: Runtime, principal: Agency) -> 
         status_code=202,
         headers={"Location": f"/v1/payments/approvals/{proposal.approval_id}"},
     )
+
+
+@router.post("/{claim_id}/retry", response_model=ClaimPublic)
+async def retry_claim(claim_id: uuid.UUID, rt: Runtime, principal: Operator) -> ClaimPublic:
+    """A claim whose capture the ledger refused (``capture_rejected``) is asked again once
+    the cause is removed: from its reservation if it still holds the amount, else from a new
+    reservation of the claim's amount (captured as soon as the ledger reserves it). Admin or
+    finance; 409 ``not_capture_rejected`` for a claim in any other status."""
+    async with rt.uow() as session:
+        ctx = components(rt).context(session, ctx_for(principal))
+        claim = await claims.retry_capture(claim_id, ctx)
+    return public(claim, rt.settings.currency)
+
+
+@router.post("/{claim_id}/abandon", response_model=ClaimPublic)
+async def abandon_claim(claim_id: uuid.UUID, rt: Runtime, principal: Operator) -> ClaimPublic:
+    """Give up on a claim whose capture the ledger refused: it is rejected
+    (``abandoned_by_operator``) and never paid. Admin or finance."""
+    async with rt.uow() as session:
+        ctx = components(rt).context(session, ctx_for(principal))
+        claim = await claims.abandon(claim_id, ctx)
+    return public(claim, rt.settings.currency)

@@ -23,6 +23,7 @@ from services.payments.commands import ConfirmEnrolment, ProposeEnrolment, WithR
 from services.payments.deps import (
     Agency,
     Learner,
+    Operator,
     Page,
     Provider,
     ProviderOrLearner,
@@ -240,4 +241,29 @@ async def reject_held(enrolment_id: uuid.UUID, rt: Runtime, principal: Agency) -
         enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
         ctx = components(rt).context(session, ctx_for(principal))
         enrolment = await enrolments.review(enrolment, False, ctx)
+    return public(enrolment, rt.settings.currency)
+
+
+@router.post("/{enrolment_id}/retry", response_model=EnrolmentPublic)
+async def retry_enrolment(
+    enrolment_id: uuid.UUID, rt: Runtime, principal: Operator
+) -> EnrolmentPublic:
+    """An enrolment whose request the ledger refused as written (``reservation_rejected``)
+    is asked again, under a new reservation id (``reserving``). Admin or finance; 409
+    ``not_reservation_rejected`` for an enrolment in any other status."""
+    async with rt.uow() as session:
+        ctx = components(rt).context(session, ctx_for(principal))
+        enrolment = await enrolments.retry_reservation(enrolment_id, ctx)
+    return public(enrolment, rt.settings.currency)
+
+
+@router.post("/{enrolment_id}/abandon", response_model=EnrolmentPublic)
+async def abandon_enrolment(
+    enrolment_id: uuid.UUID, rt: Runtime, principal: Operator
+) -> EnrolmentPublic:
+    """Give up on an enrolment the ledger refused: it is rejected (``abandoned_by_operator``)
+    and its seat is free. Admin or finance."""
+    async with rt.uow() as session:
+        ctx = components(rt).context(session, ctx_for(principal))
+        enrolment = await enrolments.abandon(enrolment_id, ctx)
     return public(enrolment, rt.settings.currency)

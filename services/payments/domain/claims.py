@@ -19,6 +19,7 @@ from typing import Any, Literal
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.errors import PaymentsError
 from services.payments.domain.machine import target
+from services.payments.domain.recoveries import Recovery, owed
 from services.payments.domain.reservations import Reservation
 from shared.events.base import Event
 from shared.events.payments import (
@@ -26,12 +27,25 @@ from shared.events.payments import (
     ClaimApproved,
     ClaimHeld,
     ClaimRejected,
+    ClaimReversed,
     CompletionCertified,
 )
 
-ClaimStatus = Literal["approved", "held", "rejected", "captured", "in_payout", "paid"]
+ClaimStatus = Literal[
+    "approved",
+    "held",
+    "rejected",
+    "captured",
+    "in_payout",
+    "paid",
+    "capture_rejected",
+    "reversed",
+]
 ClaimMove = Literal[
+    "reverse",
     "request_capture",
+    "refuse_capture",
+    "retry_capture",
     "capture",
     "hold",
     "release",
@@ -51,12 +65,18 @@ ContestReason = Literal[
 # the legal moves, written once: a move, the statuses it leaves, the status it reaches
 TRANSITIONS: dict[ClaimMove, tuple[frozenset[ClaimStatus], ClaimStatus]] = {
     "request_capture": (frozenset({"approved", "held"}), "approved"),
-    "capture": (frozenset({"approved"}), "captured"),
+    # (a capture the ledger first refused may land later, when an operator replays it)
+    "capture": (frozenset({"approved", "capture_rejected"}), "captured"),
     "hold": (frozenset({"approved", "captured"}), "held"),
     # a hold lifted: the claim goes on where it stopped
     "release": (frozenset({"held"}), "approved"),
     "release_captured": (frozenset({"held"}), "captured"),
-    "reject": (frozenset({"held"}), "rejected"),
+    "reject": (frozenset({"held", "capture_rejected"}), "rejected"),
+    # the ledger refused the capture: never paid until an operator retries or abandons it
+    "refuse_capture": (frozenset({"approved"}), "capture_rejected"),
+    "retry_capture": (frozenset({"capture_rejected"}), "approved"),
+    # the ledger reversed the capture before the claim was paid: it never will be
+    "reverse": (frozenset({"captured", "held"}), "reversed"),
     # bound to a payout, freed again (held when its provider was suspended meanwhile), paid
     "bind": (frozenset({"captured"}), "in_payout"),
     "unbind": (frozenset({"in_payout"}), "captured"),
@@ -172,28 +192,73 @@ def capture_requested(claim: Claim, now: datetime) -> Claim:
     )
 
 
+def capture_request(claim: Claim, enrolment: Enrolment, reservation_id: uuid.UUID) -> Event:
+    """The ledger is asked to capture the claim's amount as one part of the reservation: a
+    start advance leaves the rest reserved for the completion, any other claim is the final
+    part and releases what is left."""
+    return CaptureRequested(
+        enrolment_id=enrolment.enrolment_id,
+        account_id=enrolment.account_id,
+        reservation_id=reservation_id,
+        claim_id=claim.claim_id,
+        amount=claim.amount,
+        final=claim.milestone != "start",
+    )
+
+
 def request_capture(
     claim: Claim, enrolment: Enrolment, reservation: Reservation, now: datetime
 ) -> Decided:
-    """Ask the ledger to capture the claim's amount from the enrolment's reservation (the
-    ledger releases the rest of it: see :func:`balance_after_advance`)."""
+    """Ask the ledger to capture the claim's amount from the enrolment's reservation."""
     after = capture_requested(claim, now)
     approved = ClaimApproved(**ref(after), amount=after.amount)
-    capture = CaptureRequested(
-        enrolment_id=enrolment.enrolment_id,
-        account_id=enrolment.account_id,
+    return after, [approved, capture_request(after, enrolment, reservation.reservation_id)]
+
+
+def capture_refused(claim: Claim, reason: str, now: datetime) -> Claim:
+    """The ledger refused the capture: an approved claim waits for an operator
+    (``capture_rejected``, never paid as it is); a held one stays held and asks again when
+    its hold is lifted."""
+    if claim.status == "held":
+        return replace(claim, capture_requested=False, reason=reason, updated_at=now)
+    return moved(claim, "refuse_capture", now, capture_requested=False, reason=reason)
+
+
+def retry_capture(
+    claim: Claim, enrolment: Enrolment, reservation: Reservation, now: datetime
+) -> Decided:
+    """An operator asks the ledger again (after the cause was removed): from the reservation
+    when it still holds the amount, else the claim waits for ``reservation`` (a new one,
+    requested with it) and asks for its capture once the ledger reserved it."""
+    if claim.status != "capture_rejected":
+        raise PaymentsError("not_capture_rejected", f"the claim is {claim.status}")
+    if reservation.status == "active" and reservation.held >= claim.amount:
+        after = moved(
+            claim,
+            "retry_capture",
+            now,
+            capture_requested=True,
+            reason=None,
+            reservation_id=reservation.reservation_id,
+        )
+        return after, [capture_request(after, enrolment, reservation.reservation_id)]
+    after = moved(
+        claim,
+        "retry_capture",
+        now,
+        capture_requested=False,
+        reason=None,
         reservation_id=reservation.reservation_id,
-        claim_id=after.claim_id,
-        amount=after.amount,
     )
-    return after, [approved, capture]
+    return after, []
 
 
-def balance_after_advance(claim: Claim, reservation: Reservation) -> int:
-    """What a start advance leaves of the reservation: the balance of the course, paid at
-    completion and reserved again (0 for any other claim)."""
-    balance = reservation.amount - claim.amount
-    return balance if claim.milestone == "start" and balance > 0 else 0
+def abandon(claim: Claim, now: datetime) -> Decided:
+    """An operator gives up on a claim whose capture the ledger refused."""
+    if claim.status != "capture_rejected":
+        raise PaymentsError("not_capture_rejected", f"the claim is {claim.status}")
+    after = moved(claim, "reject", now, reason="abandoned_by_operator")
+    return after, [ClaimRejected(**ref(after), reason="abandoned_by_operator")]
 
 
 def on_captured(claim: Claim, amount: int, now: datetime) -> Claim:
@@ -252,3 +317,16 @@ def nothing_reserved(claim: Claim, now: datetime) -> Decided:
     """A hold lifted when the credit is gone: the claim is rejected."""
     after = moved(claim, "reject", now, reason="nothing_reserved")
     return after, [ClaimRejected(**ref(after), reason="nothing_reserved")]
+
+
+def capture_reversed(claim: Claim, now: datetime) -> tuple[Claim, Recovery | None, list[Event]]:
+    """The ledger reversed the capture the claim was paid from: an unpaid claim is stopped
+    (``reversed``); a claim paid, or bound to a payout, stays as it is and the provider owes
+    its amount back (a :class:`Recovery`, netted from its next payouts)."""
+    if claim.captured == 0 or claim.status in ("reversed", "rejected"):
+        return claim, None, []
+    if claim.status in ("in_payout", "paid"):
+        recovery = owed(claim.provider_id, claim.claim_id, claim.captured, now)
+        return claim, recovery, [ClaimReversed(**ref(claim), amount=claim.captured, recovery=True)]
+    after = moved(claim, "reverse", now, reason="capture_reversed")
+    return after, None, [ClaimReversed(**ref(after), amount=claim.captured, recovery=False)]

@@ -20,8 +20,7 @@ from services.payments.config import PaymentsConfig
 from services.payments.domain.errors import PaymentsError
 from services.payments.domain.fees import credit_request, participation_fee
 from services.payments.domain.machine import target
-from services.payments.domain.reservations import Reservation, course_ref, reservation_expiry
-from services.payments.domain.reservations import request as request_reservation
+from services.payments.domain.reservations import course_ref, reservation_expiry
 from services.payments.domain.views import (
     AccountView,
     CourseView,
@@ -41,6 +40,7 @@ EnrolmentStatus = Literal[
     "awaiting_learner_confirmation",
     "held",
     "reserving",
+    "reservation_rejected",
     "awaiting_co_payment",
     "confirmed",
     "completed",
@@ -60,6 +60,9 @@ EnrolmentMove = Literal[
     "complete",
     "lapse",
     "cancel",
+    "refuse_reservation",
+    "retry_reservation",
+    "time_out",
 ]
 Canceller = Literal["learner", "provider"]
 
@@ -74,8 +77,13 @@ BEFORE_CONSENT: tuple[EnrolmentStatus, ...] = (
     "held",
     "awaiting_co_payment",
 )
-# the learner consented: the saga is under way or done
-CONSENTED: tuple[EnrolmentStatus, ...] = ("reserving", "confirmed", "completed")
+# the learner consented: the saga is under way (or waits for an operator) or done
+CONSENTED: tuple[EnrolmentStatus, ...] = (
+    "reserving",
+    "reservation_rejected",
+    "confirmed",
+    "completed",
+)
 # statuses that occupy a seat in the session
 HOLDS_SEAT: tuple[EnrolmentStatus, ...] = BEFORE_CONSENT + CONSENTED
 # ended before any credit was used: credit reserved late goes back
@@ -87,13 +95,23 @@ TRANSITIONS: dict[EnrolmentMove, tuple[frozenset[EnrolmentStatus], EnrolmentStat
     "consent": (frozenset(AWAITING_LEARNER), "reserving"),
     "refuse": (frozenset(AWAITING_LEARNER), "refused"),
     "expire": (frozenset(AWAITING_LEARNER), "expired"),
-    "reject": (frozenset({"held", "reserving", *AWAITING_LEARNER}), "rejected"),
+    "reject": (
+        frozenset({"held", "reserving", "reservation_rejected", *AWAITING_LEARNER}),
+        "rejected",
+    ),
     "confirm": (frozenset({"reserving"}), "confirmed"),
     "ask_co_payment": (frozenset({"reserving"}), "awaiting_co_payment"),
     "complete": (frozenset({"confirmed"}), "completed"),
     "lapse": (frozenset({"confirmed"}), "expired"),
     "cancel": (frozenset({*BEFORE_CONSENT, "confirmed"}), "cancelled"),
+    # the ledger refused the request as written: an operator retries or abandons it
+    "refuse_reservation": (frozenset({"reserving"}), "reservation_rejected"),
+    "retry_reservation": (frozenset({"reservation_rejected"}), "reserving"),
+    # no answer from the ledger in time: the seat is freed
+    "time_out": (frozenset({"reserving"}), "expired"),
 }
+# the ledger's refusals that are no answer about the learner's credit but about the request
+OPERATOR_REASONS = frozenset({"expiry_in_past", "id_conflict"})
 
 
 @dataclass(frozen=True)
@@ -308,6 +326,8 @@ def on_reservation_rejected(
     (unless they already accepted to), else the enrolment is rejected."""
     if e.status != "reserving":
         return e, []
+    if event.reason in OPERATOR_REASONS:
+        return moved(e, "refuse_reservation", now, reason=event.reason), []
     if event.reason == "insufficient_credit" and event.available > 0 and not up_to:
         offer = moved(
             e,
@@ -339,46 +359,3 @@ def on_released(e: Enrolment, amount: int, expired: bool, now: datetime) -> Enro
     if expired and e.status == "confirmed":
         after = moved(after, "lapse", now, reason="reservation_expired", decided_at=now)
     return after
-
-
-BALANCE = uuid.UUID("8f6b2b8e-51b6-4a57-9d0e-3c1a6f0b2d11")
-
-
-def balance_reference(enrolment_id: uuid.UUID) -> uuid.UUID:
-    """The enrolment reference under which the balance after a start advance is reserved.
-
-    The ledger captures a reservation once and keeps one live reservation per enrolment
-    reference; the balance is therefore reserved under a reference derived from the
-    enrolment, which payments maps back through the reservation id.
-    """
-    return uuid.uuid5(BALANCE, str(enrolment_id))
-
-
-@dataclass(frozen=True)
-class BalanceReserved:
-    enrolment: Enrolment
-    reservation: Reservation
-    request: EnrolmentRequested
-
-
-def reserve_balance(
-    config: PaymentsConfig,
-    e: Enrolment,
-    course: CourseView,
-    balance: int,
-    reservation_id: uuid.UUID,
-    now: datetime,
-) -> BalanceReserved:
-    """After a start advance, the balance is reserved anew under ``reservation_id``."""
-    reservation = request_reservation(
-        reservation_id=reservation_id,
-        enrolment_id=e.enrolment_id,
-        account_id=e.account_id,
-        amount=balance,
-        up_to=True,
-        now=now,
-    )
-    reference = balance_reference(e.enrolment_id)
-    request = credit_requested(config, e, reference, course, reservation_id, balance, True, now)
-    after = replace(e, reservation_id=reservation_id, updated_at=now)
-    return BalanceReserved(after, reservation, request)

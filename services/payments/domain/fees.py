@@ -38,9 +38,8 @@ def participation_fee(
         return 0, None
     if account.employment_status in config.fee_exempt_statuses:
         return 0, f"employment_status:{account.employment_status}"
-    flags = set(account.need_flags) & set(config.fee_exempt_flags)
-    if flags:
-        return 0, f"need_flag:{sorted(flags)[0]}"
+    if account.need_tier in config.fee_exempt_tiers:
+        return 0, f"need_tier:{account.need_tier}"
     if config.fee_waived_by_earmarked_top_up:
         for lot in lots:
             live = not lot.revoked and (lot.expires_at is None or lot.expires_at > now)

@@ -23,7 +23,13 @@ from typing import Any, Literal
 from services.payments.domain.errors import Invalid, PaymentsError
 from services.payments.domain.machine import target
 from shared.events.base import Event
-from shared.events.payments import PayoutCancelled, PayoutFailed, PayoutSent, PayoutSettled
+from shared.events.payments import (
+    CLAIMS_PER_PART,
+    PayoutCancelled,
+    PayoutFailed,
+    PayoutSent,
+    PayoutSettled,
+)
 
 PayoutStatus = Literal["proposed", "sent", "settled", "failed", "cancelled"]
 PayoutMove = Literal["release", "cancel", "settle", "fail"]
@@ -166,15 +172,23 @@ def run_ended(run: PayoutRun, move: RunMove, now: datetime) -> PayoutRun:
 def release(payout: Payout, claim_ids: tuple[uuid.UUID, ...]) -> Decided:
     """The run is released: the payout is sent to the bank."""
     after = _moved(payout, "release")
-    sent = PayoutSent(
-        payout_id=after.payout_id,
-        provider_id=after.provider_id,
-        run_id=after.run_id,
-        amount=after.amount,
-        currency=after.currency,
-        claim_ids=claim_ids,
-    )
-    return after, [sent]
+    chunks = [
+        claim_ids[i : i + CLAIMS_PER_PART] for i in range(0, len(claim_ids), CLAIMS_PER_PART)
+    ] or [()]
+    sent: list[Event] = [
+        PayoutSent(
+            payout_id=after.payout_id,
+            provider_id=after.provider_id,
+            run_id=after.run_id,
+            amount=after.amount,
+            currency=after.currency,
+            claim_ids=chunk,
+            part=n,
+            parts=len(chunks),
+        )
+        for n, chunk in enumerate(chunks, start=1)
+    ]
+    return after, sent
 
 
 def cancel(payout: Payout, reason: str) -> Decided:

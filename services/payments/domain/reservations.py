@@ -1,6 +1,7 @@
 """The credit the ledger holds for an enrolment: payments asks (``requested``), the ledger
-answers (``active`` with the amount it reserved, or ``rejected``), then captures it for a
-claim (``captured``, the rest released) or releases it (``released``, or ``expired`` when
+answers (``active`` with the amount it reserved, or ``rejected``), then captures it for the
+claims, in parts (a start advance leaves it ``active`` with the rest held; the final part,
+``captured``, releases what is left) or releases it (``released``, or ``expired`` when
 nobody claimed in time). Each answer applies once: a reservation that is not in the status
 the answer expects ignores it."""
 
@@ -17,12 +18,13 @@ from services.payments.domain.views import CourseView
 from shared.events.ledger import CourseRef
 
 ReservationStatus = Literal["requested", "active", "rejected", "captured", "released", "expired"]
-ReservationMove = Literal["reserve", "refuse", "capture", "release", "expire"]
+ReservationMove = Literal["reserve", "refuse", "capture", "capture_part", "release", "expire"]
 
 TRANSITIONS: dict[ReservationMove, tuple[frozenset[ReservationStatus], ReservationStatus]] = {
     "reserve": (frozenset({"requested"}), "active"),
     "refuse": (frozenset({"requested"}), "rejected"),
     "capture": (frozenset({"active"}), "captured"),
+    "capture_part": (frozenset({"active"}), "active"),
     "release": (frozenset({"active"}), "released"),
     "expire": (frozenset({"active"}), "expired"),
 }
@@ -42,6 +44,11 @@ class Reservation:
     captured: int = 0
     released: int = 0
     reason: str | None = None
+
+    @property
+    def held(self) -> int:
+        """What the ledger still holds for it (a claim is paid from this)."""
+        return self.amount - self.captured - self.released if self.status == "active" else 0
 
 
 def request(
@@ -85,8 +92,12 @@ def refused(reservation: Reservation, reason: str, now: datetime) -> Reservation
     return replace(_moved(reservation, "refuse", now), reason=reason)
 
 
-def captured(reservation: Reservation, amount: int, released: int, now: datetime) -> Reservation:
-    return replace(_moved(reservation, "capture", now), captured=amount, released=released)
+def captured(
+    reservation: Reservation, amount: int, released: int, final: bool, now: datetime
+) -> Reservation:
+    """A part captured (``final``: the last one, the rest ``released``)."""
+    moved = _moved(reservation, "capture" if final else "capture_part", now)
+    return replace(moved, captured=reservation.captured + amount, released=released)
 
 
 def released(reservation: Reservation, amount: int, expired: bool, now: datetime) -> Reservation:

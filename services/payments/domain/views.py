@@ -17,7 +17,7 @@ class AccountView:
     account_id: uuid.UUID
     status: str
     employment_status: str
-    need_flags: tuple[str, ...]
+    need_tier: str = "standard"
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.payments.commands import SubmitClaim
 from services.payments.domain import claims as rules
 from services.payments.domain import enrolments as enrolment_rules
-from services.payments.domain import submission
+from services.payments.domain import reservations, submission
 from services.payments.domain.claims import Claim
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.errors import PaymentsError, Unknown
@@ -54,7 +56,7 @@ async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
         starts_on=enrolment.starts_on,
         ends_on=enrolment.ends_on,
         reservation_status=reservation.status if reservation else None,
-        reserved_now=reservation.amount if reservation else 0,
+        reserved_now=reservation.held if reservation else 0,
     )
     earlier = [(c.milestone, c.status) for c in await store.claims_of(session, cmd.enrolment_id)]
     decision = submission.decide_claim(
@@ -94,29 +96,62 @@ async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
 async def request_capture(
     claim: Claim, enrolment: Enrolment, reservation: Reservation, ctx: Context
 ) -> Claim:
-    """Ask the ledger to capture the claim's amount (it releases the rest of the reservation).
+    """Ask the ledger to capture the claim's amount as a part of the enrolment's reservation
+    (a start advance leaves the rest reserved for the completion: no new reservation)."""
+    return await ctx.apply(claim, rules.request_capture(claim, enrolment, reservation, ctx.now))
 
-    A start advance leaves the balance of the course to be paid at completion: it is
-    reserved again in the same transaction, so that the ledger (which reads one account's
-    requests in order) sees the capture and the new reservation back to back.
-    """
+
+async def retry_capture(claim_id: uuid.UUID, ctx: Context) -> Claim:
+    """An operator retries a claim whose capture the ledger refused, once the cause is
+    removed: from its reservation when it still holds the amount, else from a new one
+    asked for the claim's amount (its capture follows the ledger's answer)."""
     session, now = ctx.session, ctx.now
-    after, events = rules.request_capture(claim, enrolment, reservation, now)
-    await rows.save(session, claim, after)
-    staged: list[Event] = list(events)
-    balance = rules.balance_after_advance(after, reservation)
-    if balance > 0:
+    claim = await _load(session, claim_id)
+    enrolment = await rows.get(session, Enrolment, claim.enrolment_id, lock=True)
+    assert enrolment is not None
+    reservation = (
+        await rows.get(session, Reservation, claim.reservation_id, lock=True)
+        if claim.reservation_id
+        else None
+    )
+    if reservation is None or reservation.status != "active" or reservation.held < claim.amount:
         course = await read_models.course(session, enrolment.course_id)
         if course is None:
             raise PaymentsError("course_not_found", "the course left the read model")
-        reserved = enrolment_rules.reserve_balance(
-            ctx.config, enrolment, course, balance, uuid.uuid4(), now
+        reservation = reservations.request(
+            reservation_id=uuid.uuid4(),
+            enrolment_id=enrolment.enrolment_id,
+            account_id=enrolment.account_id,
+            amount=claim.amount,
+            up_to=False,
+            now=now,
         )
-        await rows.insert(session, reserved.reservation)
-        await rows.save(session, enrolment, reserved.enrolment)
-        staged.append(reserved.request)
-    await ctx.emit(*staged)
-    return after
+        await rows.insert(session, reservation)
+        request = enrolment_rules.credit_requested(
+            ctx.config,
+            enrolment,
+            enrolment.enrolment_id,
+            course,
+            reservation.reservation_id,
+            claim.amount,
+            False,
+            now,
+        )
+        await ctx.emit(request)
+    return await ctx.apply(claim, rules.retry_capture(claim, enrolment, reservation, now))
+
+
+async def abandon(claim_id: uuid.UUID, ctx: Context) -> Claim:
+    """An operator gives up on a claim whose capture the ledger refused (nothing is paid)."""
+    claim = await _load(ctx.session, claim_id)
+    return await ctx.apply(claim, rules.abandon(claim, ctx.now))
+
+
+async def _load(session: AsyncSession, claim_id: uuid.UUID) -> Claim:
+    claim = await rows.get(session, Claim, claim_id, lock=True)
+    if claim is None:
+        raise Unknown("claim_not_found", f"no claim {claim_id}")
+    return claim
 
 
 async def release_hold(claim: Claim, ctx: Context) -> Claim:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.commands import ConfirmEnrolment, ProposeEnrolment
-from services.payments.domain import cancellation, proposal, reservations
+from services.payments.domain import cancellation, proposal, reservations, resolution
 from services.payments.domain import enrolments as rules
 from services.payments.domain.enrolments import Canceller, Enrolment
 from services.payments.domain.errors import Unknown
@@ -150,6 +150,36 @@ async def cancel(enrolment: Enrolment, by: Canceller, reason: str, ctx: Context)
 async def review(enrolment: Enrolment, approve: bool, ctx: Context) -> Enrolment:
     """An agency decides on an enrolment the velocity rule held."""
     return await ctx.apply(enrolment, rules.review(ctx.config, enrolment, approve, ctx.now))
+
+
+async def time_out_due(ctx: Context, limit: int = 500) -> int:
+    """Expire enrolments the ledger left unanswered past the timeout (their seat is freed;
+    credit reserved late is given back when the answer comes)."""
+    before = ctx.now - timedelta(minutes=ctx.config.reserving_timeout_minutes)
+    due = await store.due_for_time_out(ctx.session, before, limit)
+    for enrolment_id in due:
+        enrolment = await load(ctx.session, enrolment_id)
+        await ctx.apply(enrolment, resolution.time_out(enrolment, ctx.now))
+    return len(due)
+
+
+async def retry_reservation(enrolment_id: uuid.UUID, ctx: Context) -> Enrolment:
+    """An operator asks the ledger again for an enrolment whose request it refused."""
+    enrolment = await load(ctx.session, enrolment_id, lock=True)
+    course = await read_models.course(ctx.session, enrolment.course_id)
+    if course is None:
+        raise Unknown("course_not_found", f"no course {enrolment.course_id}")
+    after, reservation, request = resolution.retry_reservation(
+        ctx.config, enrolment, course, uuid.uuid4(), ctx.now
+    )
+    await rows.insert(ctx.session, reservation)
+    return await ctx.apply(enrolment, (after, [request]))
+
+
+async def abandon(enrolment_id: uuid.UUID, ctx: Context) -> Enrolment:
+    """An operator gives up on an enrolment the ledger refused: it ends, the seat is free."""
+    enrolment = await load(ctx.session, enrolment_id, lock=True)
+    return await ctx.apply(enrolment, resolution.abandon(enrolment, ctx.now))
 
 
 async def expire_due(ctx: Context, limit: int = 500) -> int:

@@ -1,5 +1,6 @@
-"""Background work of payments: expiring enrolments the learner never confirmed, and
-closing the attestation window of claims the learner left alone (they become payable)."""
+"""Background work of payments: expiring enrolments the learner never confirmed (or the
+ledger never answered), and closing the attestation window of claims the learner left alone
+(they become payable)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ async def expire_once(rt: ServiceRuntime) -> int:
     return await _drain(rt, "system:enrolment-expiry", enrolments.expire_due)
 
 
+async def time_out_once(rt: ServiceRuntime) -> int:
+    """Expire every enrolment the ledger left unanswered past the timeout; how many."""
+    return await _drain(rt, "system:reserving-timeout", enrolments.time_out_due)
+
+
 async def lapse_once(rt: ServiceRuntime) -> int:
     """Close every attestation window that passed uncontested; return how many."""
     return await _drain(rt, "system:attestation-lapse", attestation.lapse_due)
@@ -45,6 +51,9 @@ async def expire_forever(rt: ServiceRuntime) -> None:
             n = await expire_once(rt)
             if n:
                 log.info("expired %d unconfirmed enrolments", n)
+            n = await time_out_once(rt)
+            if n:
+                log.warning("%d enrolments got no answer from the ledger in time", n)
             n = await lapse_once(rt)
             if n:
                 log.info("%d claims payable: their attestation window passed", n)

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.domain import claims as claim_rules
 from services.payments.domain import enrolments as rules
 from services.payments.domain import reservations
+from services.payments.domain.claims import Claim
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.reservations import Reservation, ReservationMove
-from services.payments.handlers import Context
+from services.payments.handlers import Context, claims
 from services.payments.store import claims as claim_store
 from services.payments.store import rows
 from shared.events.ledger import (
+    CaptureRejected,
     CreditsReserved,
+    EntryReversed,
     ReservationCaptured,
     ReservationRejected,
     ReservationReleased,
@@ -40,58 +42,72 @@ async def _answered(
     return reservation if reservations.applies(reservation, move) else None
 
 
-async def _advance(
-    ctx: Context,
-    reservation_id: uuid.UUID,
-    move: ReservationMove,
-    change: Callable[[Reservation], Reservation],
-) -> tuple[Reservation, Enrolment] | None:
-    """Store what the answer ``move`` changes in the reservation, when it is news; the
-    reservation as it was and its enrolment (locked)."""
-    res = await _answered(ctx.session, reservation_id, move)
-    if res is None:
-        return None
-    await rows.save(ctx.session, res, change(res))
-    enrolment = await rows.get(ctx.session, Enrolment, res.enrolment_id, lock=True)
+async def _enrolment_of(session: AsyncSession, reservation: Reservation) -> Enrolment:
+    enrolment = await rows.get(session, Enrolment, reservation.enrolment_id, lock=True)
     assert enrolment is not None
-    return res, enrolment
+    return enrolment
 
 
 async def on_reserved(event: CreditsReserved, ctx: Context) -> None:
-    now = ctx.now
-    answered = await _advance(
-        ctx, event.reservation_id, "reserve", lambda r: reservations.reserved(r, event.amount, now)
-    )
-    if answered is None or answered[1].reservation_id != answered[0].reservation_id:
+    session = ctx.session
+    res = await _answered(session, event.reservation_id, "reserve")
+    if res is None:
         return
-    enrolment = answered[1]
+    now = ctx.now
+    reserved = reservations.reserved(res, event.amount, now)
+    await rows.save(session, res, reserved)
+    enrolment = await _enrolment_of(session, res)
+    waiting = await claim_store.claim_awaiting_reservation(session, res.reservation_id)
+    if waiting is not None:
+        # reserved again for a claim an operator retried: its capture follows
+        await claims.request_capture(waiting, enrolment, reserved, ctx)
+        return
+    if enrolment.reservation_id != res.reservation_id:
+        return
     await ctx.apply(enrolment, rules.on_reserved(enrolment, event, now))
 
 
 async def on_rejected(event: ReservationRejected, ctx: Context) -> None:
-    now = ctx.now
-    answered = await _advance(
-        ctx, event.reservation_id, "refuse", lambda r: reservations.refused(r, event.reason, now)
-    )
-    if answered is None or answered[1].reservation_id != answered[0].reservation_id:
+    session = ctx.session
+    res = await _answered(session, event.reservation_id, "refuse")
+    if res is None:
         return
-    res, enrolment = answered
+    now = ctx.now
+    await rows.save(session, res, reservations.refused(res, event.reason, now))
+    waiting = await claim_store.claim_awaiting_reservation(session, res.reservation_id)
+    if waiting is not None:
+        # the credit for a claim an operator retried is not there: back to the operator
+        await rows.save(session, waiting, claim_rules.capture_refused(waiting, event.reason, now))
+        return
+    enrolment = await _enrolment_of(session, res)
+    if enrolment.reservation_id != res.reservation_id:
+        return
     decided = rules.on_reservation_rejected(ctx.config, enrolment, event, res.up_to, now)
     await ctx.apply(enrolment, decided)
 
 
+async def _claim_of(
+    session: AsyncSession, reservation_id: uuid.UUID, capture_id: uuid.UUID | None
+) -> Claim | None:
+    """The claim a capture (or its refusal) answers: named by the part's id, or (an answer
+    to a request made before parts had ids) the one waiting on the reservation."""
+    if capture_id is not None:
+        return await rows.get(session, Claim, capture_id, lock=True)
+    return await claim_store.claim_awaiting_capture(session, reservation_id)
+
+
 async def on_captured(event: ReservationCaptured, ctx: Context) -> None:
-    session, now = ctx.session, ctx.now
-    answered = await _advance(
-        ctx,
-        event.reservation_id,
-        "capture",
-        lambda r: reservations.captured(r, event.amount, event.released, now),
-    )
-    if answered is None:
+    session = ctx.session
+    res = await _answered(session, event.reservation_id, "capture")
+    if res is None:
         return
-    res, enrolment = answered
-    claim = await claim_store.claim_awaiting_capture(session, res.reservation_id)
+    claim = await _claim_of(session, res.reservation_id, event.capture_id)
+    if claim is not None and claim.captured > 0:
+        return  # this part was applied already
+    now = ctx.now
+    moved = reservations.captured(res, event.amount, event.released, event.final, now)
+    await rows.save(session, res, moved)
+    enrolment = await _enrolment_of(session, res)
     if claim is None:
         log.warning("capture of reservation %s matches no claim", res.reservation_id)
         after = rules.on_captured(enrolment, event.amount, event.released, False, now)
@@ -104,17 +120,37 @@ async def on_captured(event: ReservationCaptured, ctx: Context) -> None:
     await ctx.emit(*claim_rules.certified(enrolment, claim))
 
 
+async def on_capture_rejected(event: CaptureRejected, ctx: Context) -> None:
+    """The ledger refused a capture: the claim stops (``capture_rejected``) until an
+    operator retries or abandons it; nothing of it is paid."""
+    claim = await _claim_of(ctx.session, event.reservation_id, event.capture_id)
+    if claim is None or claim.captured > 0 or not claim.capture_requested:
+        return  # not ours, or answered already
+    await rows.save(ctx.session, claim, claim_rules.capture_refused(claim, event.reason, ctx.now))
+
+
 async def on_released(event: ReservationReleased, ctx: Context) -> None:
+    session = ctx.session
+    res = await _answered(session, event.reservation_id, "release")
+    if res is None:
+        return
     now = ctx.now
     expired = event.reason == "expired"
-    answered = await _advance(
-        ctx,
-        event.reservation_id,
-        "release",
-        lambda r: reservations.released(r, event.amount, expired, now),
-    )
-    if answered is None:
+    await rows.save(session, res, reservations.released(res, event.amount, expired, now))
+    enrolment = await _enrolment_of(session, res)
+    await rows.save(session, enrolment, rules.on_released(enrolment, event.amount, expired, now))
+
+
+async def on_capture_reversed(event: EntryReversed, ctx: Context) -> None:
+    """An admin reversed a capture in the ledger: the claims it paid are stopped (unpaid) or
+    owed back by the provider (paid: a recovery netted from its next payouts)."""
+    if event.target_event != "ledger.ReservationCaptured" or event.reservation_id is None:
         return
-    _, enrolment = answered
-    after = rules.on_released(enrolment, event.amount, expired, now)
-    await rows.save(ctx.session, enrolment, after)
+    session = ctx.session
+    for claim in await claim_store.claims_captured_from(session, event.reservation_id):
+        after, recovery, events = claim_rules.capture_reversed(claim, ctx.now)
+        if recovery is not None:
+            if await claim_store.recovery_of(session, claim.claim_id) is not None:
+                continue  # owed already
+            await rows.insert(session, recovery)
+        await ctx.apply(claim, (after, events))

@@ -22,6 +22,7 @@ from services.payments.domain.claims import (
     ClaimMove,
     after,
 )
+from services.payments.domain.recoveries import Recovery
 from services.payments.store.rows import many, one
 
 
@@ -54,6 +55,36 @@ async def claim_awaiting_capture(session: AsyncSession, reservation_id: uuid.UUI
         Claim,
         "SELECT * FROM payments.claims WHERE reservation_id = :r AND capture_requested "
         "AND captured = 0 FOR UPDATE",
+        {"r": reservation_id},
+    )
+
+
+async def claims_captured_from(session: AsyncSession, reservation_id: uuid.UUID) -> list[Claim]:
+    """The claims paid (or to be paid) from captures of this reservation, locked."""
+    return await many(
+        session,
+        Claim,
+        "SELECT * FROM payments.claims WHERE reservation_id = :r AND captured > 0 "
+        "ORDER BY claimed_at FOR UPDATE",
+        {"r": reservation_id},
+    )
+
+
+async def recovery_of(session: AsyncSession, claim_id: uuid.UUID) -> Recovery | None:
+    return await one(
+        session, Recovery, "SELECT * FROM payments.recoveries WHERE claim_id = :c", {"c": claim_id}
+    )
+
+
+async def claim_awaiting_reservation(
+    session: AsyncSession, reservation_id: uuid.UUID
+) -> Claim | None:
+    """A claim an operator retried that waits for this (new) reservation to be captured."""
+    return await one(
+        session,
+        Claim,
+        "SELECT * FROM payments.claims WHERE reservation_id = :r AND status = 'approved' "
+        "AND NOT capture_requested AND captured = 0 FOR UPDATE",
         {"r": reservation_id},
     )
 

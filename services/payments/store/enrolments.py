@@ -34,3 +34,15 @@ async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> li
         {"now": now, "n": limit, "awaiting": list(AWAITING_LEARNER)},
     )
     return [r.enrolment_id for r in rows]
+
+
+async def due_for_time_out(session: AsyncSession, before: datetime, limit: int) -> list[uuid.UUID]:
+    """Enrolments still waiting for the ledger's answer since before ``before``, locked."""
+    rows = await session.execute(
+        text(
+            "SELECT enrolment_id FROM payments.enrolments WHERE status = 'reserving' "
+            "AND updated_at <= :before ORDER BY updated_at LIMIT :n FOR UPDATE SKIP LOCKED"
+        ),
+        {"before": before, "n": limit},
+    )
+    return [r.enrolment_id for r in rows]

@@ -35,8 +35,9 @@ async def upsert_account(
     agency_id: str,
     status: str,
     employment_status: str,
-    need_flags: Sequence[str],
+    need_tier: str,
 ) -> None:
+    # the need_flags column holds the need tier alone (accounts never send the flags)
     await session.execute(
         text(
             "INSERT INTO payments.accounts (account_id, agency_id, status, employment_status, "
@@ -50,7 +51,7 @@ async def upsert_account(
             "agency": agency_id,
             "status": status,
             "emp": employment_status,
-            "flags": list(need_flags),
+            "flags": [need_tier],
         },
     )
 
@@ -83,7 +84,7 @@ async def account(session: AsyncSession, account_id: uuid.UUID) -> AccountView |
         account_id=row["account_id"],
         status=row["status"],
         employment_status=row["employment_status"],
-        need_flags=tuple(row["need_flags"]),
+        need_tier=next(iter(row["need_flags"]), "standard"),
     )
 
 

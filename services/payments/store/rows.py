@@ -17,6 +17,7 @@ from services.payments.domain.claims import Claim
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.payees import Payee
 from services.payments.domain.payouts import Payout, PayoutLine, PayoutRun
+from services.payments.domain.recoveries import Recovery
 from services.payments.domain.reservations import Reservation
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ TABLES: dict[type[Any], tuple[str, str]] = {
     PayoutRun: ("payout_runs", "run_id"),
     PayoutLine: ("payout_lines", "claim_id"),
     Payee: ("payees", "provider_id"),
+    Recovery: ("recoveries", "recovery_id"),
 }
 JSON_COLUMNS = frozenset({"evidence", "earmark", "skipped"})
 

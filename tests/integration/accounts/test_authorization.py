@@ -61,11 +61,16 @@ ENDPOINTS: dict[str, Call] = {
     "list": Call("GET", "/v1/accounts"),
     "read": Call("GET", "/v1/accounts/{id}"),
     "profile": Call("PATCH", "/v1/accounts/{id}/profile", body=lambda: {"qualification_level": 5}),
-    "suspend": Call("POST", "/v1/accounts/{id}/suspend", body=lambda: {"reason": "checks"}),
-    "reinstate": Call(
-        "POST", "/v1/accounts/{id}/reinstate", body=lambda: {"reason": "ok"}, needs_suspended=True
+    "suspend": Call(
+        "POST", "/v1/accounts/{id}/suspend", body=lambda: {"reason_code": "documents_missing"}
     ),
-    "close": Call("POST", "/v1/accounts/{id}/close", body=lambda: {"reason": "moved abroad"}),
+    "reinstate": Call(
+        "POST",
+        "/v1/accounts/{id}/reinstate",
+        body=lambda: {"reason_code": "documents_received"},
+        needs_suspended=True,
+    ),
+    "close": Call("POST", "/v1/accounts/{id}/close", body=lambda: {"reason_code": "moved_abroad"}),
     "transfer": Call("POST", "/v1/accounts/{id}/transfer", body=lambda: {"to_agency_id": "pes-de"}),
     "erase": Call("DELETE", "/v1/accounts/{id}/personal-data", ok=204),
     "import": Call("POST", "/v1/accounts/imports", csv=True),
@@ -196,7 +201,9 @@ async def prepare(accounts: Accounts, call: Call) -> str:
     account_id = await accounts.open()
     if call.needs_suspended:
         r = await accounts.client.post(
-            f"/v1/accounts/{account_id}/suspend", json={"reason": "audit"}, headers=accounts.agency
+            f"/v1/accounts/{account_id}/suspend",
+            json={"reason_code": "eligibility_review"},
+            headers=accounts.agency,
         )
         assert r.status_code == 200, r.text
     return account_id
@@ -343,6 +350,8 @@ async def test_after_transfer_the_old_agency_loses_every_right(accounts: Account
     r = await accounts.client.get(f"/v1/accounts/{account_id}", headers=accounts.other_agency)
     assert r.status_code == 200
     r = await accounts.client.post(
-        f"/v1/accounts/{account_id}/suspend", json={"reason": "x"}, headers=accounts.other_agency
+        f"/v1/accounts/{account_id}/suspend",
+        json={"reason_code": "other"},
+        headers=accounts.other_agency,
     )
     assert r.status_code == 200, r.text

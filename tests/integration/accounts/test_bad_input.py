@@ -297,15 +297,18 @@ async def test_profile_update_refuses_unparseable_body(accounts: Accounts) -> No
     assert await snapshot(accounts, account_id) == before
 
 
+# the reason is a code (events carry it); free text only as an optional note kept here
 LIFECYCLE_CASES: list[tuple[str, Any]] = [
-    ("missing-reason", {}),
-    ("null-reason", {"reason": None}),
-    ("empty-reason", {"reason": ""}),
-    ("blank-reason", {"reason": "   "}),
-    ("number-reason", {"reason": 42}),
-    ("huge-reason", {"reason": HUGE}),
-    ("nul-reason", {"reason": "fraud\x00"}),
-    ("extra-field", {"reason": "ok", "until": "2030-01-01"}),
+    ("missing-reason-code", {}),
+    ("null-reason-code", {"reason_code": None}),
+    ("empty-reason-code", {"reason_code": ""}),
+    ("free-text-reason-code", {"reason_code": "documents missing"}),
+    ("number-reason-code", {"reason_code": 42}),
+    ("free-text-reason", {"reason": "fraud"}),
+    ("blank-note", {"reason_code": "other", "note": "   "}),
+    ("huge-note", {"reason_code": "other", "note": HUGE}),
+    ("nul-note", {"reason_code": "other", "note": "fraud\x00"}),
+    ("extra-field", {"reason_code": "other", "until": "2030-01-01"}),
     ("no-body", None),
 ]
 
@@ -318,7 +321,9 @@ async def test_lifecycle_refuses_bad_input(accounts: Accounts, action: str, body
     account_id = await accounts.open()
     if action == "reinstate":
         r = await accounts.client.post(
-            f"/v1/accounts/{account_id}/suspend", json={"reason": "audit"}, headers=accounts.agency
+            f"/v1/accounts/{account_id}/suspend",
+            json={"reason_code": "eligibility_review"},
+            headers=accounts.agency,
         )
         assert r.status_code == 200, r.text
     before = await snapshot(accounts, account_id)
@@ -329,7 +334,7 @@ async def test_lifecycle_refuses_bad_input(accounts: Accounts, action: str, body
         r = await accounts.client.post(url, json=body, headers=accounts.agency)
     problem = assert_problem(r, 422)
     if body is not None and "until" not in body:
-        assert "reason" in error_fields(problem), problem
+        assert error_fields(problem) & {"reason_code", "reason", "note"}, problem
     assert HUGE not in r.text
     assert await snapshot(accounts, account_id) == before
 
@@ -376,9 +381,9 @@ async def test_transfer_to_its_own_agency_is_a_conflict(accounts: Accounts) -> N
 
 WRITES = [
     ("PATCH", "profile", {"qualification_level": 4}),
-    ("POST", "suspend", {"reason": "r"}),
-    ("POST", "reinstate", {"reason": "r"}),
-    ("POST", "close", {"reason": "r"}),
+    ("POST", "suspend", {"reason_code": "other"}),
+    ("POST", "reinstate", {"reason_code": "other"}),
+    ("POST", "close", {"reason_code": "other"}),
     ("POST", "transfer", {"to_agency_id": "pes-be"}),
     ("DELETE", "personal-data", None),
 ]

@@ -44,9 +44,9 @@ async def test_erasure_makes_personal_data_unreadable(accounts: Accounts) -> Non
     nonce, ciphertext = await stored(accounts, account_id)
     assert nonce is not None and ciphertext is not None
     assert b"Jonas" not in ciphertext and b"jonas@example.be" not in ciphertext
-    key = await accounts.scalar(
-        "SELECT data_key FROM accounts.personal_keys WHERE account_id = :a", a=aid
-    )
+    wrapped = await accounts.wrapped_key(aid)
+    key = accounts.keyring().unwrap(aid, wrapped)
+    assert key not in wrapped.wrapped  # the database holds the data key wrapped only
     assert decrypt_personal(key, aid, nonce, ciphertext)["given_name"] == "Jonas"
 
     r = await accounts.client.delete(
@@ -62,17 +62,25 @@ async def test_erasure_makes_personal_data_unreadable(accounts: Accounts) -> Non
         assert account["personal"] is None
         assert account["personal_data_erased"] is True
         assert "Jonas" not in r.text and "Peeters" not in r.text
-        # the account itself stays: status, need profile, agency
+        # the account itself stays: status, need profile (the tier, not the flags), agency
         assert account["status"] == "active"
         assert account["need_profile"]["qualification_level"] == 3
+        assert account["need_profile"]["need_tier"] == "high"
+        assert account["need_profile"]["need_flags"] is None
+        # and nothing that could single the person out again
+        assert account["birth_year"] is None
+        assert account["country"] is None and account["region"] is None
 
     # the key is gone, so the backed-up ciphertext is noise; the live copy is gone too
     assert await accounts.count("personal_keys", "account_id = :a", a=aid) == 0
     assert await stored(accounts, account_id) == (None, None)
     async with accounts.db.connect() as conn:
-        remaining = (await conn.execute(text("SELECT data_key FROM accounts.personal_keys"))).all()
+        remaining = (
+            await conn.execute(text("SELECT account_id FROM accounts.personal_keys"))
+        ).all()
     assert len(remaining) == 1  # the other account's
-    for (other_key,) in remaining:
+    for (other,) in remaining:
+        other_key = accounts.keyring().unwrap(other, await accounts.wrapped_key(other))
         with pytest.raises(InvalidTag):
             decrypt_personal(other_key, aid, nonce, ciphertext)
 
@@ -119,7 +127,9 @@ async def test_an_erased_account_keeps_its_lifecycle_and_national_id_uniqueness(
     again = await accounts.client.post("/v1/accounts", json=body, headers=accounts.agency)
     assert assert_problem(again, 409)["account_id"] == account_id
     r = await accounts.client.post(
-        f"/v1/accounts/{account_id}/close", json={"reason": "erased"}, headers=accounts.agency
+        f"/v1/accounts/{account_id}/close",
+        json={"reason_code": "requested_by_holder"},
+        headers=accounts.agency,
     )
     assert r.status_code == 200, r.text
     r = await accounts.client.delete(

@@ -397,7 +397,7 @@ async def test_a_value_the_database_refuses_rejects_only_its_line(
             await session.execute(sql("SELECT 1 / 0"))  # a real data exception (22012)
         return await insert_accounts(session, rows)
 
-    async def refuse_one(session: Any, row: dict[str, Any], key: bytes) -> bool:
+    async def refuse_one(session: Any, row: dict[str, Any], key: Any) -> bool:
         if row["region"] == "Refused":
             await session.execute(sql("SELECT 1 / 0"))
         return await insert_account(session, row, key)

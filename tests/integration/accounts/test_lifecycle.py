@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from shared.pseudonym import pseudonymous_actor
+from shared.settings import DEV_ACTOR_PEPPER
 from tests.integration.support.accounts import (
     AGENCY_ID,
     OTHER_AGENCY_ID,
@@ -65,28 +67,36 @@ async def test_suspend_reinstate_close_and_close_is_final(accounts: Accounts) ->
         national_id=NATIONAL_ID, personal=PERSONAL, birth_date="1991-07-21"
     )
 
-    r = await post(accounts, account_id, "suspend", reason="documents missing")
+    r = await post(
+        accounts,
+        account_id,
+        "suspend",
+        reason_code="documents_missing",
+        note="Anne-Sophie has not sent her diploma",
+    )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "suspended"
-    assert r.json()["status_reason"] == "documents missing"
+    assert r.json()["status_reason_code"] == "documents_missing"
+    assert r.json()["status_note"] == "Anne-Sophie has not sent her diploma"
     # suspending twice is not a state change
-    assert_problem(await post(accounts, account_id, "suspend", reason="again"), 409)
+    assert_problem(await post(accounts, account_id, "suspend", reason_code="other"), 409)
 
-    r = await post(accounts, account_id, "reinstate", reason="documents received")
+    r = await post(accounts, account_id, "reinstate", reason_code="documents_received")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "active"
-    assert_problem(await post(accounts, account_id, "reinstate", reason="again"), 409)
+    assert r.json()["status_note"] is None  # a note belongs to the move it came with
+    assert_problem(await post(accounts, account_id, "reinstate", reason_code="other"), 409)
 
-    r = await post(accounts, account_id, "close", reason="moved abroad")
+    r = await post(accounts, account_id, "close", reason_code="moved_abroad")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "closed"
     assert (await read(accounts, account_id))["status"] == "closed"
 
     outbox_before = await accounts.count("outbox")
     for action, body in [
-        ("reinstate", {"reason": "came back"}),
-        ("suspend", {"reason": "x"}),
-        ("close", {"reason": "again"}),
+        ("reinstate", {"reason_code": "other"}),
+        ("suspend", {"reason_code": "other"}),
+        ("close", {"reason_code": "other"}),
         ("transfer", {"to_agency_id": OTHER_AGENCY_ID}),
     ]:
         problem = assert_problem(await post(accounts, account_id, action, **body), 409)
@@ -108,35 +118,40 @@ async def test_suspend_reinstate_close_and_close_is_final(accounts: Accounts) ->
         event_type("AccountReinstated"),
         event_type("AccountClosed"),
     ]
+    # the events carry the reason codes, never the note
     assert await accounts.events_of(account_id, "AccountSuspended") == [
-        {"account_id": account_id, "reason": "documents missing"}
+        {"account_id": account_id, "reason_code": "documents_missing"}
     ]
     assert await accounts.events_of(account_id, "AccountReinstated") == [
-        {"account_id": account_id, "reason": "documents received"}
+        {"account_id": account_id, "reason_code": "documents_received"}
     ]
     assert await accounts.events_of(account_id, "AccountClosed") == [
-        {"account_id": account_id, "reason": "moved abroad"}
+        {"account_id": account_id, "reason_code": "moved_abroad"}
     ]
+    assert not any("diploma" in body for body in await accounts.outbox_bodies())
     await assert_no_personal_data_in_outbox(accounts)
 
 
 async def test_a_suspended_account_may_be_closed(accounts: Accounts) -> None:
     account_id = await accounts.open()
-    assert (await post(accounts, account_id, "suspend", reason="fraud check")).status_code == 200
-    r = await post(accounts, account_id, "close", reason="fraud confirmed")
+    r = await post(accounts, account_id, "suspend", reason_code="fraud_suspected")
+    assert r.status_code == 200, r.text
+    r = await post(accounts, account_id, "close", reason_code="fraud_confirmed")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "closed"
-    assert_problem(await post(accounts, account_id, "reinstate", reason="appeal"), 409)
+    assert_problem(await post(accounts, account_id, "reinstate", reason_code="other"), 409)
 
 
 async def test_events_carry_the_envelope_and_the_account_as_key(accounts: Accounts) -> None:
     account_id = await accounts.open()
-    await post(accounts, account_id, "suspend", reason="x")
+    await post(accounts, account_id, "suspend", reason_code="other")
     for _, key, doc in await accounts.outbox():
         assert key == account_id
         assert doc["subject"] == account_id
         assert doc["source"] == "/ila/accounts"
-        assert doc["actor"] == "agency:pes-fr-desk"
+        # who acted, as a stable keyed pseudonym, never the token's subject
+        assert doc["actor"] == pseudonymous_actor("agency:pes-fr-desk", DEV_ACTOR_PEPPER)
+        assert "pes-fr-desk" not in doc["actor"]
         assert doc["specversion"] == "1.0"
 
 
@@ -188,12 +203,21 @@ async def test_profile_update_emits_the_new_need_profile(accounts: Accounts) -> 
     expected = {
         "qualification_level": 5,
         "employment_status": "unemployed",
+        "need_tier": "high",
         "need_flags": ["disability", "single_parent"],
     }
     assert r.json()["need_profile"] == expected
     assert (await read(accounts, account_id))["need_profile"] == expected
+    # the event carries the tier the flags give, never the flags
     assert await accounts.events_of(account_id, "AccountProfileUpdated") == [
-        {"account_id": account_id, "profile": expected}
+        {
+            "account_id": account_id,
+            "profile": {
+                "qualification_level": 5,
+                "employment_status": "unemployed",
+                "need_tier": "high",
+            },
+        }
     ]
 
     r = await accounts.client.patch(
@@ -206,8 +230,9 @@ async def test_profile_update_emits_the_new_need_profile(accounts: Accounts) -> 
     assert updates[-1]["profile"] == {
         "qualification_level": 5,
         "employment_status": "employed",
-        "need_flags": [],
+        "need_tier": "standard",
     }
+    assert (await read(accounts, account_id))["need_profile"]["need_flags"] == []
 
     # an empty change changes nothing and says nothing
     before = await accounts.count("outbox")
@@ -221,7 +246,7 @@ async def test_profile_update_emits_the_new_need_profile(accounts: Accounts) -> 
 
 async def test_a_suspended_account_profile_may_change(accounts: Accounts) -> None:
     account_id = await accounts.open()
-    await post(accounts, account_id, "suspend", reason="x")
+    await post(accounts, account_id, "suspend", reason_code="other")
     r = await accounts.client.patch(
         f"/v1/accounts/{account_id}/profile",
         json={"employment_status": "inactive"},
@@ -243,13 +268,16 @@ async def test_opening_emits_the_need_category(accounts: Accounts) -> None:
     assert r.status_code == 201, r.text
     account_id = r.json()["account_id"]
     (opened,) = await accounts.events_of(account_id, "AccountOpened")
-    assert opened["agency_id"] == AGENCY_ID
-    assert opened["country"] == "FR"
-    assert opened["birth_year"] == 1991
-    assert opened["profile"] == {
-        "qualification_level": 2,
-        "employment_status": "unemployed",
-        "need_flags": ["disability", "low_literacy"],
+    # what the rules need: no need flags, birth year, country or region
+    assert opened == {
+        "account_id": account_id,
+        "agency_id": AGENCY_ID,
+        "profile": {
+            "qualification_level": 2,
+            "employment_status": "unemployed",
+            "need_tier": "high",
+        },
+        "opened_at": opened["opened_at"],
     }
     await assert_no_personal_data_in_outbox(accounts)
     # nor is the national id stored raw anywhere in the account's row
@@ -260,7 +288,15 @@ async def test_opening_emits_the_need_category(accounts: Accounts) -> None:
             )
         ).one()
     flat = repr(tuple(row))
-    for needle in (NATIONAL_ID, NATIONAL_ID.replace(" ", ""), "Anne-Sophie", "example.org"):
+    for needle in (
+        NATIONAL_ID,
+        NATIONAL_ID.replace(" ", ""),
+        "Anne-Sophie",
+        "example.org",
+        "disability",
+        "low_literacy",
+        "1991",
+    ):
         assert needle not in flat
 
 

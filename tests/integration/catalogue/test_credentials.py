@@ -12,7 +12,7 @@ import pytest
 from services.catalogue.domain.credentials.signing import derive_issuer_key, sign
 from shared.bus import Message, topic_for
 from shared.events import Envelope
-from shared.events.payments import CompletionCertified
+from shared.events.payments import ClaimReversed, CompletionCertified
 from tests.integration.support.catalogue import Catalogue, catalogue
 from tests.support import bearer, eventually
 
@@ -211,3 +211,31 @@ async def test_a_completion_for_an_unknown_course_version_issues_nothing(db_url:
         assert "has no version 7" in error
         assert await cat.scalar("SELECT count(*) FROM catalogue.credentials") == 0
         assert await cat.events("CredentialIssued") == []
+
+
+async def test_a_reversed_completion_revokes_its_credential(db_url: str) -> None:
+    async with catalogue(db_url) as cat:
+        _, provider = await cat.provider()
+        course = await cat.approved(provider)
+        enrolment = uuid.uuid4()
+        await certify(cat, course, cat.learner_id, enrolment)
+        [credential] = await eventually(lambda: issued(cat, cat.learner), lambda c: len(c) == 1)
+        reversed_claim = ClaimReversed(
+            claim_id=uuid.uuid4(),
+            enrolment_id=enrolment,
+            provider_id=course["provider_id"],
+            milestone="completion",
+            amount=100_000,
+            recovery=True,
+        )
+        envelope = Envelope.wrap(reversed_claim, source="/ila/payments")
+        message = Message(topic_for("payments"), reversed_claim.aggregate_id(), envelope.to_bytes())
+        await cat.app.state.bus.publish([message])
+        result = await eventually(
+            lambda: verify(cat, credential["credential"]), lambda r: r["revoked"] is True
+        )
+        assert result["valid"] is False
+        [revoked] = await cat.events("CredentialRevoked")
+        assert revoked["data"]["reason"] == "capture_reversed"
+        await cat.app.state.bus.publish([message])  # delivered twice: revoked once
+        assert len(await cat.events("CredentialRevoked")) == 1

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from shared.pseudonym import pseudonymous_actor
 from tests.integration.support.ledger import THIS_YEAR, Api
 from tests.support import bearer
 
@@ -303,6 +304,8 @@ async def test_the_four_eyes_rules(api: Api) -> None:
     reversed_ = [e for e in entries if e["type"].endswith("EntryReversed.v1")]
     assert len(reversed_) == 1
     assert reversed_[0]["data"]["actor"] == "admin:admin-ada"  # who asked
-    assert reversed_[0]["metadata"]["actor"] == "finance:fin-fiona"  # who approved
+    # who approved, as the stream keeps it: a keyed pseudonym, never the token's subject
+    approver = pseudonymous_actor("finance:fin-fiona", api.settings.actor_pepper)
+    assert reversed_[0]["metadata"]["actor"] == approver
     report = (await api.c.post("/v1/ledger/audit/verify", headers=api.auditor)).json()
     assert report["ok"], report["mismatches"]

@@ -34,6 +34,7 @@ from shared.bus.inprocess import InProcessBus
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.errors import DomainError
 from shared.events import Envelope
+from shared.events.accounts import AccountProfileUpdated, NeedProfile
 from shared.events.ledger import CourseRef, WalletProfile
 from shared.events.payments import CaptureRequested, EnrolmentRequested
 from shared.inbox import EventConsumer
@@ -232,10 +233,17 @@ async def test_a_consumer_batch_is_decided_together_and_a_refusal_is_dead_letter
                 amount=5,
             )
         )
+        dead = message(
+            AccountProfileUpdated(
+                account_id=MISSING,
+                profile=NeedProfile(qualification_level=3, employment_status="employed"),
+            )
+        )
         batch = [
             first,
             message(requested(B, R2, 200)),
             refused,
+            dead,
             first,  # the same event twice in one batch
             message(
                 CaptureRequested(
@@ -258,14 +266,24 @@ async def test_a_consumer_batch_is_decided_together_and_a_refusal_is_dead_letter
                 (r.event_id, r.outcome)
                 for r in await s.execute(text("SELECT event_id, outcome FROM ledger.inbox"))
             )
+            rejected = list(
+                await s.scalars(
+                    text("SELECT type FROM ledger.events WHERE stream_id = :c AND version > 1"),
+                    {"c": C},
+                )
+            )
+            dead_letters = (
+                await s.execute(text("SELECT body, error FROM ledger.dead_letters"))
+            ).all()
             assert (await verify(s)).ok
         assert wallets[A].available == 700 and wallets[A].reserved == 0
         assert wallets[B].reserved == 200
-        assert sorted(inbox.values()) == ["applied", "applied", "applied", "dead_lettered"]
-        assert [m.value for m in bus.dead_letters] == [refused.value]
-        assert b"reservation_not_found" in dict(bus.dead_letters[0].headers)["ila-error"] or (
-            b"ReservationNotFound" in dict(bus.dead_letters[0].headers)["ila-error"]
-        )
+        assert sorted(inbox.values()) == ["applied"] * 4 + ["dead_lettered"]
+        # a capture the wallet refuses is answered with its refusal, the rest dead-lettered
+        assert [(bytes(d.body), "WalletNotFound" in d.error) for d in dead_letters] == [
+            (dead.value, True)
+        ]
+        assert rejected == ["ila.ledger.CaptureRejected.v1"]
     finally:
         await engine.dispose()
 

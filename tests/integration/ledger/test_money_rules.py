@@ -82,7 +82,10 @@ async def test_far_years_and_a_huge_policy_are_refused_and_change_nothing(api: A
         ({"enhanced_amount": 10**25}, "enhanced_amount"),
         ({"enhanced_cap": MAX_POLICY_AMOUNT + 1}, "enhanced_cap"),
         ({"supplements": {"unemployed": MAX_POLICY_AMOUNT + 1}}, "supplements.unemployed"),
-        ({"supplements": {f"need_{i}": 1 for i in range(21)}}, "supplements"),
+        # a policy favours needs the ledger sees (low qualification, employment status,
+        # need tier): a need flag never reaches it, so naming one is refused
+        ({"supplements": {"disability": 1}}, "supplements.disability.[key]"),
+        ({"enhanced_needs": ["low_qualification", "disability"]}, "enhanced_needs.1"),
         ({"supplements": {"Not A Code": 1}}, "supplements.Not A Code.[key]"),
         ({"base_amount": -1}, "base_amount"),
         ({"base_amount": 1.5}, "base_amount"),

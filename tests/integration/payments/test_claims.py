@@ -7,6 +7,7 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from shared.events.catalogue import SessionInfo
 from tests.integration.support.payments import World
@@ -195,6 +196,16 @@ async def test_the_start_milestone_of_a_long_course_pays_an_advance(world: World
     await world.captured(done.json()["claim_id"])
     b = await world.balance(account)
     assert b["spent_total"] == 120_000 and b["reserved"] == 0 and b["available"] == 380_000
+    # both were parts of the one reservation: nothing reserved again under another name
+    async with world.rt.sessions() as session:
+        held = await session.execute(
+            text(
+                "SELECT status, amount, captured, released FROM payments.reservations "
+                "WHERE enrolment_id = :e"
+            ),
+            {"e": enrolment_id},
+        )
+        assert [tuple(r) for r in held] == [("captured", 200_000, 120_000, 80_000)]
     again = await world.claim("p1", enrolment_id, milestone="start")
     assert again.json()["reason"] == "duplicate_claim"
 

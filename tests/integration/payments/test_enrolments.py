@@ -217,7 +217,9 @@ async def test_proposals_the_read_models_refuse(world: World) -> None:
     )
     suspended = await world.account(credit=200_000)
     r = await world.c.post(
-        f"/v1/accounts/{suspended}/suspend", headers=world.agency, json={"reason": "check"}
+        f"/v1/accounts/{suspended}/suspend",
+        headers=world.agency,
+        json={"reason_code": "eligibility_review"},
     )
     assert r.status_code == 200, r.text
     suspended_case = await eventually(

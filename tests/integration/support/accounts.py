@@ -16,6 +16,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ila.registry import definition
+from services.accounts.deps import AccountsComponents
+from services.accounts.handlers.personal import Keyring
+from services.accounts.store.keys import WrappedKey
+from shared.events import accounts as account_events
+from shared.events.base import Event
 from shared.settings import Settings
 from tests.support import bearer, running_app, settings_for
 
@@ -126,21 +131,42 @@ class Accounts:
             rows = (await conn.execute(text("SELECT body FROM accounts.outbox"))).all()
         return [bytes(r.body).decode() for r in rows]
 
+    def keyring(self) -> Keyring:
+        """The key-encryption keys the running service wraps data keys with."""
+        components = self.app.state.runtimes["accounts"].components
+        assert isinstance(components, AccountsComponents)
+        return components.config.keyring
+
+    async def wrapped_key(self, account_id: uuid.UUID) -> WrappedKey:
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT kek_id, wrapped_key FROM accounts.personal_keys "
+                        "WHERE account_id = :a"
+                    ),
+                    {"a": account_id},
+                )
+            ).one()
+        return WrappedKey(row.kek_id, bytes(row.wrapped_key))
+
     async def events_of(self, account_id: str, kind: str) -> list[dict[str, Any]]:
         return [
             doc["data"]
             for typ, key, doc in await self.outbox()
-            if key == account_id and typ == f"ila.accounts.{kind}.v1"
+            if key == account_id and typ == event_type(kind)
         ]
 
 
 def event_type(kind: str) -> str:
-    return f"ila.accounts.{kind}.v1"
+    """The CloudEvents type of the accounts event ``kind`` (its current version)."""
+    model: type[Event] = getattr(account_events, kind)
+    return model.cloudevent_type()
 
 
 @asynccontextmanager
-async def serve_accounts(db_url: str) -> AsyncIterator[Accounts]:
-    settings = settings_for(db_url)
+async def serve_accounts(db_url: str, **overrides: Any) -> AsyncIterator[Accounts]:
+    settings = settings_for(db_url, **overrides)
     db = create_async_engine(db_url)
     try:
         async with running_app([definition("accounts")], settings) as (app, client):

@@ -150,9 +150,6 @@ class Catalogue:
             AccountOpened(
                 account_id=account_id,
                 agency_id=agency_id,
-                country="FR",
-                region="Bretagne",
-                birth_year=1985,
                 profile=NeedProfile(qualification_level=3, employment_status="employed"),
                 opened_at=datetime.now(UTC),
             ),

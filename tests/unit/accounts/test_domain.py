@@ -44,6 +44,7 @@ def account(status: Status = "active", **changes: Any) -> Account:
         "status": status,
         "qualification_level": 3,
         "employment_status": "unemployed",
+        "need_tier": "high",
         "need_flags": ("disability",),
     }
     fields.update(changes)
@@ -134,14 +135,34 @@ def test_opening_gives_an_active_account_and_an_event_without_personal_data() ->
         status="active",
         qualification_level=2,
         employment_status="employed",
+        need_tier="high",
         need_flags=("disability", "low_literacy"),  # sorted, once each
     )
     assert event.account_id == ACCOUNT_ID
-    assert (event.agency_id, event.country, event.region) == ("pes-fr", "FR", "Bretagne")
-    assert event.birth_year == 1985 and event.opened_at == NOW
-    assert event.profile.need_flags == ["disability", "low_literacy"]
+    assert event.agency_id == "pes-fr" and event.opened_at == NOW
+    # the event carries the tier the flags give, never the flags, the birth date or where
+    # the person lives
+    assert event.profile.need_tier == "high"
     published = event.model_dump_json()
-    assert "Ana" not in published and "Silva" not in published and "123" not in published
+    for personal in ("Ana", "Silva", "123", "disability", "low_literacy", "1985", "Bretagne"):
+        assert personal not in published
+
+
+@pytest.mark.parametrize(
+    ("flags", "tier"),
+    [
+        ([], "standard"),
+        (["low_literacy"], "priority"),
+        (["rural", "single_parent"], "priority"),
+        (["disability"], "high"),
+        (["rural", "disability"], "high"),
+    ],
+)
+def test_the_need_tier_of_a_set_of_flags(flags: list[str], tier: str) -> None:
+    opened, event = domain.open_account(
+        ACCOUNT_ID, open_command(date(1985, 5, 12), need_flags=flags), "pes-fr", NOW, AGES
+    )
+    assert opened.need_tier == tier and event.profile.need_tier == tier
 
 
 # --- a person with an account already ---------------------------------------------------
@@ -185,13 +206,13 @@ def test_every_lifecycle_move_from_every_state(status: Status, action: Action) -
     target = LEGAL.get((status, action))
     if target is None:
         with pytest.raises(InvalidTransition) as err:
-            domain.change_status(before, action, "a reason")
+            domain.change_status(before, action, "other")
         assert answer(err.value) == (409, {"code": "invalid_transition"})
         return
-    after, event = domain.change_status(before, action, "a reason")
+    after, event = domain.change_status(before, action, "documents_missing")
     assert after == account(target)
     assert isinstance(event, EVENT_OF[action])
-    assert (event.account_id, event.reason) == (ACCOUNT_ID, "a reason")
+    assert (event.account_id, event.reason_code) == (ACCOUNT_ID, "documents_missing")
 
 
 @pytest.mark.parametrize(
@@ -205,7 +226,7 @@ def test_every_lifecycle_move_from_every_state(status: Status, action: Action) -
 )
 def test_the_refusals_say_why(status: Status, action: Action, why: str) -> None:
     with pytest.raises(InvalidTransition) as err:
-        domain.change_status(account(status), action, "r")
+        domain.change_status(account(status), action, "other")
     assert err.value.detail == why
 
 
@@ -240,16 +261,18 @@ def test_a_profile_change_keeps_what_it_does_not_name() -> None:
     assert events[0].profile.model_dump() == {
         "qualification_level": 5,
         "employment_status": "unemployed",
-        "need_flags": ["disability"],
+        "need_tier": "high",
     }
 
 
 def test_need_flags_are_stored_sorted_once_each_and_may_be_cleared() -> None:
     flags = UpdateProfile(need_flags=["rural", "disability", "rural"])
     after, _ = domain.update_profile(account(), flags)
-    assert after.need_flags == ("disability", "rural")
+    assert after.need_flags == ("disability", "rural") and after.need_tier == "high"
+    lowered, events = domain.update_profile(after, UpdateProfile(need_flags=["rural"]))
+    assert lowered.need_tier == "priority" and events[0].profile.need_tier == "priority"
     cleared, events = domain.update_profile(after, UpdateProfile(need_flags=[]))
-    assert cleared.need_flags == () and events[0].profile.need_flags == []
+    assert cleared.need_flags == () and events[0].profile.need_tier == "standard"
 
 
 def test_a_change_that_names_nothing_changes_nothing() -> None:
@@ -272,7 +295,8 @@ def test_a_closed_accounts_profile_never_changes() -> None:
 @pytest.mark.parametrize("status", get_args(Status))
 def test_erasure_happens_once_whatever_the_status(status: Status) -> None:
     erased, events = domain.erase_personal_data(account(status))
-    assert erased == account(status, erased=True)
+    # the flags go with the personal data; the tier they gave stays (the rules need it)
+    assert erased == account(status, erased=True, need_flags=())
     assert events == [PersonalDataErased(account_id=ACCOUNT_ID)]
     assert domain.erase_personal_data(erased) == (erased, [])
 

@@ -108,8 +108,8 @@ class TestCapture:
         self,
     ) -> None:
         for status_change in (
-            WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason="check"),
-            WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason="emigrated"),
+            WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason_code="eligibility_review"),
+            WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason_code="moved_abroad"),
         ):
             state = given(*RESERVED, status_change)
             assert when(state, capture(10_000)) == [

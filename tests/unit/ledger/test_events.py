@@ -37,8 +37,10 @@ LEDGER_EVENTS = {
 
 def test_every_ledger_event_is_registered_on_the_ledger_topic() -> None:
     types = registry()
+    # version 2: the profile carries the need tier, status changes a reason code
+    v2 = {"ProfileNoted", "WalletSuspended", "WalletReinstated", "WalletClosed"}
     for name in LEDGER_EVENTS:
-        model = types[f"ila.ledger.{name}.v1"]
+        model = types[f"ila.ledger.{name}.v{2 if name in v2 else 1}"]
         assert model.topic == "ledger"
         assert model.event_name == f"ledger.{name}"
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from pydantic import ValidationError
+
 from services.ledger.commands import CaptureReservation
 from services.ledger.domain import (
     EntitlementPolicy,
@@ -41,17 +44,26 @@ class TestAmountsByNeed:
         level_4 = WalletProfile(qualification_level=4, employment_status="employed")
         assert entitlement_for(POLICY, level_4, given(opened())) == 50_000
 
-    def test_a_disability_earns_the_enhanced_amount(self) -> None:
-        disabled = QUALIFIED.model_copy(update={"need_flags": ("disability",)})
-        assert entitlement_for(POLICY, disabled, given(opened())) == 80_000
+    def test_the_high_need_tier_earns_the_enhanced_amount(self) -> None:
+        high = QUALIFIED.model_copy(update={"need_tier": "high"})
+        assert entitlement_for(POLICY, high, given(opened())) == 80_000
+        priority = QUALIFIED.model_copy(update={"need_tier": "priority"})
+        assert entitlement_for(POLICY, priority, given(opened())) == 50_000
 
     def test_supplements_add_per_need(self) -> None:
-        policy = EntitlementPolicy(year=2025, supplements={"unemployed": 20_000, "carer": 5_000})
-        unemployed_carer = WalletProfile(
-            qualification_level=6, employment_status="unemployed", need_flags=("carer",)
+        policy = EntitlementPolicy(year=2025, supplements={"unemployed": 20_000, "priority": 5_000})
+        unemployed_priority = WalletProfile(
+            qualification_level=6, employment_status="unemployed", need_tier="priority"
         )
-        assert entitlement_for(policy, unemployed_carer, given(opened())) == 75_000
+        assert entitlement_for(policy, unemployed_priority, given(opened())) == 75_000
         assert entitlement_for(policy, QUALIFIED, given(opened())) == 50_000
+
+    def test_a_policy_names_only_needs_it_can_see(self) -> None:
+        # need flags never reach the ledger: a policy naming one would silently favour nobody
+        with pytest.raises(ValidationError):
+            EntitlementPolicy(year=2025, supplements={"disability": 5_000})
+        with pytest.raises(ValidationError):
+            EntitlementPolicy(year=2025, enhanced_needs=("disability",))
 
     def test_an_unknown_profile_earns_the_base_amount(self) -> None:
         assert entitlement_for(POLICY, None, given(opened())) == 50_000
@@ -129,7 +141,9 @@ class TestAllocation:
         assert len(allocate_entitlement(state, next_year, lot_id=uid("y2026"), now=T0)) == 1
 
     def test_a_closed_or_absent_wallet_earns_nothing(self) -> None:
-        closed = given(opened(), WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason="x"))
+        closed = given(
+            opened(), WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason_code="other")
+        )
         assert entitlement_for(POLICY, QUALIFIED, closed) == 0
         assert allocate_entitlement(closed, POLICY, lot_id=uid("y"), now=T0) == []
         assert entitlement_for(POLICY, QUALIFIED, given()) == 0
@@ -138,7 +152,7 @@ class TestAllocation:
     def test_a_suspended_wallet_still_earns(self) -> None:
         state = given(
             opened(profile=QUALIFIED),
-            WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason="x"),
+            WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason_code="other"),
         )
         assert len(allocate_entitlement(state, POLICY, lot_id=uid("y"), now=T0)) == 1
 

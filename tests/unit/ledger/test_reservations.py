@@ -187,7 +187,7 @@ class TestRejections:
         state = given(
             opened(),
             granted("a", 50_000),
-            WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason="fraud check"),
+            WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason_code="fraud_suspected"),
         )
         assert when(state, reserve(1_000)) == [rejected("account_suspended", 1_000, 50_000)]
 
@@ -195,7 +195,7 @@ class TestRejections:
         state = given(
             opened(),
             granted("a", 50_000),
-            WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason="deceased"),
+            WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason_code="deceased"),
         )
         assert when(state, reserve(1_000)) == [rejected("account_closed", 1_000, 50_000)]
 

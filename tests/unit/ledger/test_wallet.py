@@ -78,29 +78,19 @@ class TestOpening:
         assert (err.value.code, err.value.kind) == ("wallet_not_found", "not_found")
 
     def test_accounts_events_map_to_wallet_commands(self) -> None:
-        need = NeedProfile(
-            qualification_level=3, employment_status="unemployed", need_flags=["disability"]
-        )
+        need = NeedProfile(qualification_level=3, employment_status="unemployed", need_tier="high")
         opened_event = AccountOpened(
-            account_id=ACCOUNT,
-            agency_id="pes-75",
-            country="FR",
-            region="IDF",
-            birth_year=1990,
-            profile=need,
-            opened_at=T0,
+            account_id=ACCOUNT, agency_id="pes-75", profile=need, opened_at=T0
         )
         assert command_for_event(opened_event) == OpenWallet(
             account_id=ACCOUNT,
             profile=WalletProfile(
-                qualification_level=3,
-                employment_status="unemployed",
-                need_flags=("disability",),
+                qualification_level=3, employment_status="unemployed", need_tier="high"
             ),
         )
         assert command_for_event(
-            AccountClosed(account_id=ACCOUNT, reason="deceased")
-        ) == CloseWallet(account_id=ACCOUNT, reason="deceased")
+            AccountClosed(account_id=ACCOUNT, reason_code="deceased")
+        ) == CloseWallet(account_id=ACCOUNT, reason_code="deceased")
         transferred = AccountTransferred(account_id=ACCOUNT, from_agency_id="a", to_agency_id="b")
         assert command_for_event(transferred) is None
 
@@ -134,18 +124,22 @@ class TestGrants:
             when(given(), grant())
 
     def test_no_grant_to_a_closed_wallet(self) -> None:
-        state = given(opened(), WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason="x"))
+        state = given(
+            opened(), WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason_code="other")
+        )
         with pytest.raises(WalletIsClosed) as err:
             when(state, grant())
         assert err.value.code == "wallet_closed"
 
     def test_a_grant_redelivered_after_closing_is_still_just_a_duplicate(self) -> None:
         state = then(given(opened()), grant())
-        state = then(state, CloseWallet(account_id=ACCOUNT, reason="x"))
+        state = then(state, CloseWallet(account_id=ACCOUNT, reason_code="other"))
         assert when(state, grant()) == []
 
     def test_a_suspended_wallet_still_receives_grants(self) -> None:
-        state = given(opened(), WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason="x"))
+        state = given(
+            opened(), WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason_code="other")
+        )
         assert [type(e) for e in when(state, grant())] == [CreditsGranted]
 
     def test_one_statutory_grant_per_year(self) -> None:
@@ -159,20 +153,22 @@ class TestGrants:
 class TestStatus:
     def test_suspend_reinstate_close(self) -> None:
         state = given(opened())
-        assert when(state, SuspendWallet(account_id=ACCOUNT, reason="check")) == [
-            WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason="check")
+        assert when(state, SuspendWallet(account_id=ACCOUNT, reason_code="eligibility_review")) == [
+            WalletSuspended(account_id=ACCOUNT, occurred_at=T0, reason_code="eligibility_review")
         ]
-        state = then(state, SuspendWallet(account_id=ACCOUNT, reason="check"))
+        state = then(state, SuspendWallet(account_id=ACCOUNT, reason_code="eligibility_review"))
         assert state.status == "suspended"
-        assert when(state, SuspendWallet(account_id=ACCOUNT, reason="again")) == []
-        assert when(state, ReinstateWallet(account_id=ACCOUNT, reason="cleared")) == [
-            WalletReinstated(account_id=ACCOUNT, occurred_at=T0, reason="cleared")
+        assert when(state, SuspendWallet(account_id=ACCOUNT, reason_code="other")) == []
+        assert when(state, ReinstateWallet(account_id=ACCOUNT, reason_code="fraud_cleared")) == [
+            WalletReinstated(account_id=ACCOUNT, occurred_at=T0, reason_code="fraud_cleared")
         ]
-        state = then(state, CloseWallet(account_id=ACCOUNT, reason="retired"))
+        state = then(state, CloseWallet(account_id=ACCOUNT, reason_code="end_of_eligibility"))
         assert state.status == "closed"
 
     def test_closed_is_final(self) -> None:
-        state = given(opened(), WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason="x"))
+        state = given(
+            opened(), WalletClosed(account_id=ACCOUNT, occurred_at=T0, reason_code="other")
+        )
         for command in (
             SuspendWallet(account_id=ACCOUNT),
             ReinstateWallet(account_id=ACCOUNT),

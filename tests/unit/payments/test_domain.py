@@ -20,7 +20,7 @@ NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 TODAY = NOW.date()
 COURSE = CourseView(uuid.uuid4(), "p1", 1, "approved", 100_000, "0613", 5, ("digital",))
 SESSION = SessionView(uuid.uuid4(), COURSE.course_id, TODAY, TODAY + timedelta(days=30), 2, False)
-ACCOUNT = AccountView(uuid.uuid4(), "active", "employed", ())
+ACCOUNT = AccountView(uuid.uuid4(), "active", "employed")
 
 
 @pytest.mark.parametrize(
@@ -50,11 +50,12 @@ def test_bands_are_configurable() -> None:
 
 def test_participation_fee_and_its_exemptions() -> None:
     assert fees.participation_fee(CFG, ACCOUNT, COURSE, [], NOW) == (10_000, None)
-    unemployed = AccountView(ACCOUNT.account_id, "active", "unemployed", ())
+    unemployed = AccountView(ACCOUNT.account_id, "active", "unemployed")
     assert fees.participation_fee(CFG, unemployed, COURSE, [], NOW)[0] == 0
-    flagged = AccountView(ACCOUNT.account_id, "active", "employed", ("disability",))
-    cfg = PaymentsConfig(fee_exempt_flags=("disability",))
-    assert fees.participation_fee(cfg, flagged, COURSE, [], NOW) == (0, "need_flag:disability")
+    high = AccountView(ACCOUNT.account_id, "active", "employed", "high")
+    cfg = PaymentsConfig(fee_exempt_tiers=("high",))
+    assert fees.participation_fee(cfg, high, COURSE, [], NOW) == (0, "need_tier:high")
+    assert fees.participation_fee(cfg, ACCOUNT, COURSE, [], NOW) == (10_000, None)
     earmarked = LotView("top_up", 20_000, {"isced_fields": ["06"]}, None, False)
     assert fees.participation_fee(CFG, ACCOUNT, COURSE, [earmarked], NOW) == (
         0,
@@ -119,7 +120,7 @@ def proposal(**kw: object) -> None:
         ({"today": TODAY + timedelta(days=31)}, "session_ended"),
         ({"account": None}, "account_not_found"),
         (
-            {"account": AccountView(ACCOUNT.account_id, "closed", "employed", ())},
+            {"account": AccountView(ACCOUNT.account_id, "closed", "employed")},
             "account_not_active",
         ),
     ],

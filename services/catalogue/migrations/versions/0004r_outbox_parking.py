@@ -1,0 +1,24 @@
+"""The outbox relay parks a row it cannot publish (attempts, last error, parked_at) so the
+rows after it flow on.
+
+Revision ID: 0004r
+"""
+
+from alembic import op
+
+from shared.kernel_ddl import outbox_parking_ddl, outbox_parking_downgrade
+
+revision = "0004r"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    for statement in outbox_parking_ddl("catalogue"):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for statement in outbox_parking_downgrade("catalogue"):
+        op.execute(statement)
