@@ -34,13 +34,16 @@ from sqlalchemy import text
 
 from bench.peer import load_append_per_s
 from ila.postgres import embedded_postgres_url
+from services.ledger import consumers
 from services.ledger.audit import verify
-from services.ledger.commands import CaptureReservation, OpenWallet, ReserveCredits
+from services.ledger.commands import OpenWallet
 from services.ledger.domain import EntitlementPolicy, WalletState, decide
 from services.ledger.handlers import Ledger
 from services.ledger.handlers.allocation import run_allocation, start_allocation
-from services.ledger.handlers.wallets import append_many, execute
+from services.ledger.handlers.wallets import append_many
 from shared.auth import mint_token
+from shared.bus import Message
+from shared.bus.inprocess import InProcessBus
 from shared.db import (
     executemany,
     make_engine,
@@ -49,7 +52,10 @@ from shared.db import (
     transaction,
     unit_of_work,
 )
+from shared.events import Envelope
 from shared.events.ledger import CourseRef
+from shared.events.payments import CaptureRequested, EnrolmentRequested
+from shared.inbox import EventConsumer
 from shared.outbox import EventContext, Outbox
 from shared.settings import SERVICES, Settings
 from tests.support import free_port
@@ -347,10 +353,43 @@ async def bench_http_reserve_capture(base: str, world: Any, clients: int, second
 
 
 async def bench_ledger_reserve_capture(
-    sessions: Any, accounts: list[uuid.UUID], clients: int, seconds: float
+    sessions: Any, accounts: list[uuid.UUID], clients: int, seconds: float, partitions: int = 6
 ) -> float:
-    """Reserve then capture, each its own transaction, as the consumers apply them."""
+    """Reserve then capture through the ledger's consumer path: each caller publishes an
+    ``EnrolmentRequested``, waits until it is applied, then a ``CaptureRequested``. As on the
+    bus, what arrived while a partition applied its last batch is its next batch (an account
+    always on the same partition), applied in one transaction (``EventConsumer.handle_batch``,
+    inbox rows included, the commands decided together)."""
     ledger = Ledger(Outbox("ledger"))
+    consumer = EventConsumer("ledger", sessions, InProcessBus())
+    consumers.register(consumer, ledger)
+    queues: list[asyncio.Queue[tuple[Message, asyncio.Future[None]]]] = [
+        asyncio.Queue() for _ in range(partitions)
+    ]
+
+    async def partition(queue: asyncio.Queue[tuple[Message, asyncio.Future[None]]]) -> None:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < 500:
+                batch.append(queue.get_nowait())
+            try:
+                await consumer.handle_batch([m for m, _ in batch])
+            except Exception as exc:
+                for _, f in batch:
+                    f.set_exception(exc)
+            else:
+                for _, f in batch:
+                    f.set_result(None)
+
+    async def deliver(event: Any) -> None:
+        envelope = Envelope.wrap(event, source="/ila/payments")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        key = str(event.account_id)
+        await queues[event.account_id.int % partitions].put(
+            (Message("ila.payments", key, envelope.to_bytes()), done)
+        )
+        await done
+
     course = CourseRef(course_id=uuid.uuid4())
     done = 0
     stop = time.perf_counter() + seconds
@@ -360,29 +399,24 @@ async def bench_ledger_reserve_capture(
         i = k
         while time.perf_counter() < stop:
             account = accounts[i % len(accounts)]
-            rid = uuid.uuid4()
-            ctx = EventContext.new("bench")
-            async with transaction(sessions) as s:
-                await execute(
-                    ReserveCredits(
-                        account_id=account,
-                        reservation_id=rid,
-                        enrolment_id=uuid.uuid4(),
-                        amount=10,
-                        course=course,
-                    ),
-                    ledger.context(s, ctx),
+            rid, eid = uuid.uuid4(), uuid.uuid4()
+            common = {"enrolment_id": eid, "account_id": account, "reservation_id": rid}
+            await deliver(
+                EnrolmentRequested(
+                    **common, provider_id="bench", course=course, course_version=1, amount=10
                 )
-            async with transaction(sessions) as s:
-                await execute(
-                    CaptureReservation(account_id=account, reservation_id=rid, amount=10),
-                    ledger.context(s, ctx),
-                )
+            )
+            await deliver(CaptureRequested(**common, claim_id=uuid.uuid4(), amount=10))
             done += 1
             i += clients
 
+    loops = [asyncio.create_task(partition(q)) for q in queues]
     t = time.perf_counter()
-    await asyncio.gather(*(worker(k) for k in range(clients)))
+    try:
+        await asyncio.gather(*(worker(k) for k in range(clients)))
+    finally:
+        for loop in loops:
+            loop.cancel()
     return done / (time.perf_counter() - t)
 
 

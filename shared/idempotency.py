@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -110,3 +111,127 @@ async def run_idempotent(
                 },
             )
     return JSONResponse(payload, status_code=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A request's ``Idempotency-Key``, for callers that store many keys at once (the
+    ledger's group commit): the same rules as :func:`run_idempotent`, in bulk."""
+
+    service: str
+    scope: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def claim_for(
+    service: str, request: Request, principal: Principal, body: Any, *, required: bool
+) -> Claim | None:
+    """The request's claim (None without a key); 428 or 400 as :func:`run_idempotent`."""
+    key = request.headers.get("idempotency-key")
+    if key is None and required:
+        raise PreconditionRequired(
+            "this request moves money: send an Idempotency-Key header (a unique value per "
+            "operation, reused on retries)",
+            extra={"header": "Idempotency-Key"},
+        )
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise BadRequest(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    return Claim(service, principal.actor, key, request_fingerprint(request, body))
+
+
+async def claim_keys(
+    session: AsyncSession, service: str, claims: Sequence[Claim]
+) -> list[Reply | Unprocessable | None]:
+    """Insert the keys (one statement; distinct keys only). For each claim: None when this
+    transaction now holds the key, else the stored reply (or 422 for another request)."""
+    if not claims:
+        return []
+    inserted = {
+        (r.scope, r.key)
+        for r in await session.execute(
+            text(
+                f'INSERT INTO "{service}".idempotency (scope, key, request_hash, status) '
+                "SELECT s, k, h, 0 FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), "
+                "CAST(:h AS text[])) AS c(s, k, h) ON CONFLICT DO NOTHING RETURNING scope, key"
+            ),
+            {
+                "s": [c.scope for c in claims],
+                "k": [c.key for c in claims],
+                "h": [c.fingerprint for c in claims],
+            },
+        )
+    }
+    taken = [c for c in claims if (c.scope, c.key) not in inserted]
+    stored = {}
+    if taken:
+        rows = await session.execute(
+            text(
+                "SELECT scope, key, request_hash, status, body, headers "
+                f'FROM "{service}".idempotency WHERE (scope, key) IN (SELECT * FROM '
+                "unnest(CAST(:s AS text[]), CAST(:k AS text[])))"
+            ),
+            {"s": [c.scope for c in taken], "k": [c.key for c in taken]},
+        )
+        stored = {(r.scope, r.key): r for r in rows}
+    out: list[Reply | Unprocessable | None] = []
+    for c in claims:
+        row = stored.get((c.scope, c.key))
+        if (c.scope, c.key) in inserted:
+            out.append(None)
+        elif row is None or row.request_hash != c.fingerprint:
+            out.append(
+                Unprocessable(
+                    "this Idempotency-Key was used with a different request",
+                    extra={"idempotency_key": c.key},
+                )
+            )
+        else:
+            headers = {**(row.headers or {}), "Idempotent-Replayed": "true"}
+            out.append(Reply(row.status, row.body, headers))
+    return out
+
+
+async def settle_keys(
+    session: AsyncSession,
+    service: str,
+    replies: Sequence[tuple[Claim, Reply]],
+    failed: Sequence[Claim],
+) -> None:
+    """Store each reply with its key, and forget the keys of requests that failed (they
+    changed nothing, so they may be retried with the same key). Two statements at most."""
+    if replies:
+        await session.execute(
+            text(
+                f'UPDATE "{service}".idempotency AS i SET status = u.st, body = u.b::jsonb, '
+                "headers = u.hd::jsonb FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), "
+                "CAST(:st AS int[]), CAST(:b AS text[]), CAST(:hd AS text[])) "
+                "AS u(s, k, st, b, hd) WHERE i.scope = u.s AND i.key = u.k"
+            ),
+            {
+                "s": [c.scope for c, _ in replies],
+                "k": [c.key for c, _ in replies],
+                "st": [r.status for _, r in replies],
+                "b": [json.dumps(r.body, default=str) for _, r in replies],
+                "hd": [json.dumps(r.headers) for _, r in replies],
+            },
+        )
+    if failed:
+        await session.execute(
+            text(
+                f'DELETE FROM "{service}".idempotency WHERE (scope, key) IN (SELECT * FROM '
+                "unnest(CAST(:s AS text[]), CAST(:k AS text[])))"
+            ),
+            {"s": [c.scope for c in failed], "k": [c.key for c in failed]},
+        )

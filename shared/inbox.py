@@ -32,6 +32,7 @@ from shared.bus import Bus, Message, dlt_topic
 from shared.db import is_transient, transaction
 from shared.events import Envelope, Event, model_for
 from shared.events.base import upcasts
+from shared.inbox_batch import BatchHandler, apply_run, batchable
 from shared.logs import correlation_id
 from shared.metrics import DEAD_LETTERS, EVENTS_IN
 
@@ -58,6 +59,7 @@ class EventConsumer:
         self.retry_delay = retry_delay
         self.dead_letter_topic = dead_letter_topic or dlt_topic(service)
         self.handlers: dict[str, Handler] = {}
+        self.batch_handlers: dict[str, BatchHandler] = {}
         self.topics: set[str] = set()
 
     def on(self, event_type: type[Event]) -> Callable[[Handler], Handler]:
@@ -72,6 +74,19 @@ class EventConsumer:
 
         return register
 
+    def on_batch(self, *event_types: type[Event]) -> Callable[[BatchHandler], BatchHandler]:
+        """Register ``handler(session, [(envelope, payload), ...])`` deciding consecutive
+        events of these types together; it answers one error or None per event, in order
+        (see :mod:`shared.inbox_batch`). Each type keeps its single handler (``on``), used
+        when the batch handler fails as a whole."""
+
+        def register(fn: BatchHandler) -> BatchHandler:
+            for event_type in event_types:
+                self.batch_handlers[event_type.cloudevent_type()] = fn
+            return fn
+
+        return register
+
     def attach(self) -> None:
         if self.topics:
             self.bus.subscribe(self.service, sorted(self.topics), self.handle_batch)
@@ -79,11 +94,22 @@ class EventConsumer:
     async def handle_batch(self, messages: Sequence[Message]) -> None:
         dead: list[Message] = []
         async with transaction(self.sessions) as session:
+            failed: list[tuple[Message, str]] = []
+            run: list[tuple[Message, Envelope]] = []  # consecutive messages decided together
             for message in messages:
+                envelope = batchable(self, message)
+                if envelope is not None:
+                    run.append((message, envelope))
+                    continue
+                failed += await apply_run(self, session, run)
+                run = []
                 error = await self.handle_one(session, message)
                 if error is not None:
-                    await dead_letters.record(session, self.service, message, error)
-                    dead.append(_with_error(message, self.service, error))
+                    failed.append((message, error))
+            failed += await apply_run(self, session, run)
+            for message, error in failed:
+                await dead_letters.record(session, self.service, message, error)
+                dead.append(_with_error(message, self.service, error))
             if dead:
                 # before the commit: if publishing fails, the batch is read again
                 await self.bus.publish(

@@ -138,6 +138,19 @@ class Outbox:
         # wake the relay once the transaction is over (it re-reads committed rows only)
         session.sync_session.info.setdefault("outboxes", set()).add(self)
 
+    def rows(self, envelopes: Sequence[Envelope]) -> list[dict[str, Any]]:
+        """The outbox rows of ``envelopes``, for a caller that writes them in a statement of
+        its own (then :meth:`staged`)."""
+        return [
+            {"event_id": e.id, "topic": self.topic, "key": e.subject, "type": e.type}
+            | {"body": e.to_bytes()}
+            for e in envelopes
+        ]
+
+    def staged(self, session: AsyncSession) -> None:
+        """Rows were written in ``session``'s transaction: wake the relay once it is over."""
+        session.sync_session.info.setdefault("outboxes", set()).add(self)
+
     def wake(self) -> None:
         self._wake.set()
 

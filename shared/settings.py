@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     outbox_max_event_bytes: int = Field(default=900_000, ge=1024)
     # replication factor of the topics the services create (3 on a three-broker cluster)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    # group commit in the ledger: a batch of commands closes at this size or this long
+    # after its first command arrived
+    ledger_batch_size: int = Field(default=256, ge=1, le=10_000)
+    ledger_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
     # /readyz answers 503 when a consumer group lags by more messages than this (0: never)
     readiness_max_lag: int = Field(default=0, ge=0)
 

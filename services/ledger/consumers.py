@@ -2,18 +2,26 @@
 the managing agency) and payments (reserve, capture, release). Each becomes a wallet command
 (``commands.command_for_event``) executed in the consumer's transaction. A reservation or a
 capture the wallet refuses is answered with its refusal (``ReservationRejected``,
-``CaptureRejected``), never left unanswered in the dead letters."""
+``CaptureRejected``), never left unanswered in the dead letters.
+
+Consecutive events of a fetched batch are decided together (``wallets.execute_many``: the
+heads locked in one statement, one statement writes what they all decided); a command the
+wallet refuses is answered alone (its refusal, or the dead letters), its neighbours applied."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.commands import command_for_event
+from services.ledger.commands import CaptureReservation, ReserveCredits, command_for_event
 from services.ledger.domain.errors import LedgerError
 from services.ledger.handlers import Ledger
+from services.ledger.handlers.wallets import Order, execute_many, refuse
 from services.ledger.handlers.wallets import execute as execute_command
-from services.ledger.handlers.wallets import refuse
 from services.ledger.store.projections import set_agency
+from shared.errors import DomainError
 from shared.events import Envelope
 from shared.events.accounts import (
     AccountClosed,
@@ -53,6 +61,35 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
                 raise
             await refuse(command, error, ctx)
 
+    async def execute_batch(
+        session: AsyncSession, items: Sequence[tuple[Envelope, Any]]
+    ) -> list[BaseException | None]:
+        orders: list[Order] = []
+        slots: list[int] = []
+        for i, (env, event) in enumerate(items):
+            if isinstance(event, AccountOpened | AccountTransferred):
+                agency = event.agency_id if isinstance(event, AccountOpened) else event.to_agency_id
+                await set_agency(session, event.account_id, agency)
+            command = command_for_event(event)
+            if command is not None:
+                orders.append(Order(command, EventContext.caused_by(env)))
+                slots.append(i)
+        errors: list[BaseException | None] = [None] * len(items)
+        batch = ledger.context(session, EventContext.new("ledger"))  # each order has its cause
+        for i, order, answer in zip(slots, orders, await execute_many(orders, batch), strict=True):
+            if not isinstance(answer, DomainError):
+                continue
+            if (
+                isinstance(answer, LedgerError)
+                and answer.kind != "internal"
+                and isinstance(order.command, ReserveCredits | CaptureReservation)
+            ):  # answered with its refusal, after the batch's own events
+                ctx = ledger.context(session, order.events or batch.events, now=batch.now)
+                await refuse(order.command, answer, ctx)
+            else:
+                errors[i] = answer
+        return errors
+
     consumer.on(AccountOpened)(opened)
     consumer.on(EnrolmentRequested)(requested)
     consumer.on(CaptureRequested)(requested)
@@ -65,3 +102,14 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
         ReleaseRequested,
     ):
         consumer.on(kind)(execute)
+    consumer.on_batch(
+        AccountOpened,
+        AccountTransferred,
+        AccountProfileUpdated,
+        AccountSuspended,
+        AccountReinstated,
+        AccountClosed,
+        EnrolmentRequested,
+        CaptureRequested,
+        ReleaseRequested,
+    )(execute_batch)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ledger.domain import WalletNotFound
 from services.ledger.handlers import Ledger
 from services.ledger.handlers.allocation import Waker
+from services.ledger.handlers.group import GroupCommitter
 from services.ledger.store import projections
 from shared.approvals import FourEyes
 from shared.auth import Principal, Role, require
@@ -35,12 +36,14 @@ from shared.service import ServiceRuntime, components_of, runtime_of
 @dataclass(frozen=True)
 class LedgerComponents:
     """What the ledger's setup builds: its use cases, their clock, its four-eyes proposals
-    and the waker of the allocation worker."""
+    and the waker of the allocation worker; ``committer`` decides the commands that arrive
+    together in one transaction (group commit)."""
 
     ledger: Ledger
     clock: Clock
     four_eyes: FourEyes
     waker: Waker
+    committer: GroupCommitter
 
 
 NATIONAL_READERS: tuple[Role, ...] = ("auditor", "admin", "finance")

@@ -11,6 +11,7 @@ from services.ledger.api import router
 from services.ledger.audit import checkpoints as signed_checkpoints
 from services.ledger.deps import LedgerComponents
 from services.ledger.handlers import Ledger, allocation, proposals, sweeps
+from services.ledger.handlers.group import GroupCommitter
 from shared.approvals import FourEyes
 from shared.clock import Clock
 from shared.events.ledger import LedgerApprovalDecided, LedgerApprovalRequested
@@ -32,7 +33,20 @@ def _setup(rt: ServiceRuntime) -> LedgerComponents:
     rt.four_eyes = four_eyes  # the approvals routes of shared.approvals_api read it there
     proposals.register(four_eyes, ledger, waker)
     consumers.register(rt.consumer, ledger)
-    return LedgerComponents(ledger=ledger, clock=clock, four_eyes=four_eyes, waker=waker)
+    committer = GroupCommitter(
+        rt.uow,
+        ledger,
+        size=rt.settings.ledger_batch_size,
+        window=rt.settings.ledger_batch_window_ms / 1000,
+    )
+    return LedgerComponents(
+        ledger=ledger, clock=clock, four_eyes=four_eyes, waker=waker, committer=committer
+    )
+
+
+async def run_group_commits(rt: ServiceRuntime) -> None:
+    """Decide the commands that arrive together (HTTP grants) in one transaction each."""
+    await components_of(rt, LedgerComponents).committer.serve()
 
 
 async def run_allocations(rt: ServiceRuntime) -> None:
@@ -64,7 +78,7 @@ def definition() -> ServiceDefinition:
         title="ILA ledger",
         router=router,
         setup=_setup,
-        jobs=[run_allocations, sweep_expiries, checkpoint],
+        jobs=[run_allocations, sweep_expiries, checkpoint, run_group_commits],
         # the ledger topic is an audit source: kept forever
         topic_config={"retention.ms": "-1", "retention.bytes": "-1"},
         # sessions run as a role that may append events but never change them

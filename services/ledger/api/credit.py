@@ -44,11 +44,13 @@ from services.ledger.deps import (
     idempotent,
 )
 from services.ledger.domain import EntitlementPolicy, PolicyTerms
-from services.ledger.handlers import proposals, wallets
+from services.ledger.handlers import proposals
+from services.ledger.handlers.wallets import Outcome
 from services.ledger.store import runs
 from shared.approvals import Proposal
 from shared.errors import ConflictError, NotFoundError
 from shared.events.ledger import Earmark, UtcDatetime
+from shared.idempotency import Reply, claim_for
 from shared.links import decisions, follow
 
 router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
@@ -81,37 +83,42 @@ async def grant(
     """A top-up lot from a funder, earmarked or not; ``Idempotency-Key`` required (428
     without). An agency grants only to the accounts it manages (others answer 404)."""
 
-    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+    # decided with the grants that arrive together (group commit), its key stored in the
+    # same transaction
+    claim = claim_for(rt.name, request, principal, body, required=True)
+    lot_id = uuid.uuid4()
+
+    async def check(session: AsyncSession) -> None:
         await authorize_account(session, principal, body.account_id)
-        lot_id = uuid.uuid4()
-        outcome = await wallets.execute(
-            GrantCredits(
-                account_id=body.account_id,
-                lot_id=lot_id,
-                amount=body.amount,
-                funder_id=body.funder_id,
-                reason=body.reason,
-                kind="top_up",
-                expires_at=body.expires_at,
-                earmark=body.earmark,
-            ),
-            parts.ledger.context(session, ctx_for(principal)),
-            idempotency_key=request.headers.get("idempotency-key"),
-        )
+
+    def respond(outcome: Outcome) -> Reply:
         if not outcome.events:
             raise ConflictError("the wallet refused the grant", code="grant_refused")
-        return (
-            201,
-            {
-                "lot_id": str(lot_id),
-                "account_id": str(body.account_id),
-                "amount": body.amount,
-                "version": outcome.state.version,
-            },
-            {},
-        )
+        payload = {
+            "lot_id": str(lot_id),
+            "account_id": str(body.account_id),
+            "amount": body.amount,
+            "version": outcome.state.version,
+        }
+        return Reply(201, payload, {})
 
-    return await idempotent(rt, request, principal, body, effect, required=True)
+    reply = await parts.committer.submit(
+        GrantCredits(
+            account_id=body.account_id,
+            lot_id=lot_id,
+            amount=body.amount,
+            funder_id=body.funder_id,
+            reason=body.reason,
+            kind="top_up",
+            expires_at=body.expires_at,
+            earmark=body.earmark,
+        ),
+        ctx_for(principal),
+        claim=claim,
+        check=check,
+        respond=respond,
+    )
+    return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
 def proposed(proposal: Proposal, now: datetime) -> tuple[int, Any, dict[str, str]]:

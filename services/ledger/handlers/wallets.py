@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,11 +21,14 @@ from services.ledger.domain import WalletState, decide, evolve, replay
 from services.ledger.domain.errors import LedgerError
 from services.ledger.domain.reservations import capture_refused, reservation_refused
 from services.ledger.handlers import Context
+from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from services.ledger.store.events import Head
+from shared.errors import DomainError
 from shared.events import Envelope
 from shared.events.ledger import LedgerEvent
+from shared.outbox import EventContext
 
 
 @dataclass(frozen=True)
@@ -152,3 +156,93 @@ async def append_many(
     for account_id, new_head, after in heads:
         ctx.cache.put(account_id, new_head, after)
     return len(all_rows)
+
+
+class Order(NamedTuple):
+    """One command of a batch, with what caused it (None: the context's) and the request's
+    ``Idempotency-Key``."""
+
+    command: Command
+    events: EventContext | None = None
+    idempotency_key: str | None = None
+
+
+async def execute_many(
+    orders: Sequence[Order | tuple[Command, EventContext]], ctx: Context
+) -> list[Outcome | DomainError]:
+    """Decide many commands together, in the context's transaction, in the order given.
+
+    The heads of every account named are locked in one statement, in account order (so two
+    batches never deadlock); states come from the cache, misses replayed in one query.
+    Commands for the same account fold through its state one after the other. A command the
+    domain refuses is answered alone with its error and leaves the state as it was; what the
+    others decided is written in one statement (events chained in the order given, wallet,
+    lot and reservation rows, outbox).
+    """
+    items = [Order(*o) for o in orders]
+    states = await _load_many(sorted({o.command.account_id for o in items}), ctx)
+    before = dict(states)
+    results: list[Outcome | DomainError] = []
+    rows: list[dict[str, object]] = []
+    envelopes: list[Envelope] = []
+    for order in items:
+        account_id = order.command.account_id
+        state, head = states[account_id]
+        try:
+            events = decide(state, order.command, ctx.now)
+        except DomainError as refused:
+            results.append(refused)
+            continue
+        if not events:
+            results.append(Outcome([], state))
+            continue
+        after = state
+        for event in events:
+            after = evolve(after, event)
+        caused = order.events or ctx.events
+        wrapped = [ctx.outbox.envelope(e, caused) for e in events]
+        built = event_store.build_rows(account_id, head, wrapped, ctx.now, order.idempotency_key)
+        rows += built
+        envelopes += wrapped
+        states[account_id] = (after, Head(after.version, str(built[-1]["hash"])))
+        results.append(Outcome(events, after))
+    changed = [
+        (before[a][0], after, head.hash)
+        for a, (after, head) in states.items()
+        if head is not None and after is not before[a][0]
+    ]
+    if rows:
+        wallets, lots, reservations = projections.changed_rows(changed, ctx.now)
+        outbox = ctx.outbox.rows(envelopes)
+        table = f'"{ctx.outbox.service}".outbox'
+        await batch_store.write(ctx.session, table, rows, wallets, lots, reservations, outbox)
+        ctx.outbox.staged(ctx.session)
+        for _, after, head_hash in changed:
+            assert after.account_id is not None
+            ctx.cache.put(after.account_id, Head(after.version, head_hash), after)
+    return results
+
+
+async def _load_many(
+    account_ids: Sequence[uuid.UUID], ctx: Context
+) -> dict[uuid.UUID, tuple[WalletState, Head | None]]:
+    """Each account's state and head, every head locked (``account_ids`` sorted), with the
+    shared append lock."""
+    heads = await event_store.lock_heads(ctx.session, account_ids)
+    out: dict[uuid.UUID, tuple[WalletState, Head | None]] = {}
+    misses = []
+    for account_id in account_ids:
+        head = heads.get(account_id)
+        cached = ctx.cache.get(account_id, head) if head is not None else WalletState()
+        if cached is None:
+            misses.append(account_id)
+        else:
+            out[account_id] = (cached, head)
+    for account_id, stream in (await event_store.load_streams(ctx.session, misses)).items():
+        head = heads[account_id]
+        state = replay(r.payload() for r in stream)
+        if not stream or stream[-1].hash != head.hash:
+            raise RuntimeError(f"wallet {account_id} projection disagrees with its stream")
+        ctx.cache.put(account_id, head, state)
+        out[account_id] = (state, head)
+    return out

@@ -103,6 +103,27 @@ async def lock_head(session: AsyncSession, account_id: uuid.UUID) -> Head | None
     return Head(row.version, row.head_hash) if row else None
 
 
+async def lock_heads(
+    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Head]:
+    """Take the shared append lock, then lock the wallet rows of ``account_ids`` in account
+    order, in one statement (the lock is a one-time filter evaluated before the scan; rows
+    are locked as the sorted scan reaches them, so two such batches never deadlock);
+    accounts without a wallet are absent from the answer."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    rows = await driver.fetch(LOCK_HEADS, list(account_ids), APPEND_LOCK[0], APPEND_LOCK[1])
+    return {r["account_id"]: Head(r["version"], r["head_hash"]) for r in rows}
+
+
+LOCK_HEADS = (
+    "SELECT account_id, version, head_hash FROM ledger.wallets WHERE account_id = ANY($1) "
+    "AND (SELECT pg_advisory_xact_lock_shared($2::int, $3::int)::text) IS NOT NULL "
+    "ORDER BY account_id FOR UPDATE"
+)
+
+
 async def load_stream(
     session: AsyncSession, account_id: uuid.UUID, *, upto: datetime | None = None
 ) -> list[EventRow]:

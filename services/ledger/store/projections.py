@@ -146,10 +146,11 @@ async def save_projection(
     await save_projections_bulk(session, [(before, after, head_hash)], now)
 
 
-async def save_projections_bulk(
-    session: AsyncSession, items: Sequence[tuple[WalletState, WalletState, str]], now: datetime
-) -> None:
-    """What changed in each wallet, all wallets at once: one statement per table."""
+def changed_rows(
+    items: Sequence[tuple[WalletState, WalletState, str]], now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The wallet, lot and reservation rows that changed between each ``before`` and
+    ``after``."""
     wallets, lots, reservations = [], [], []
     for before, after, head_hash in items:
         assert after.account_id is not None  # set by the first event folded
@@ -164,6 +165,14 @@ async def save_projections_bulk(
             for rid, r in after.reservations.items()
             if before.reservations.get(rid) != r
         ]
+    return wallets, lots, reservations
+
+
+async def save_projections_bulk(
+    session: AsyncSession, items: Sequence[tuple[WalletState, WalletState, str]], now: datetime
+) -> None:
+    """What changed in each wallet, all wallets at once: one statement per table."""
+    wallets, lots, reservations = changed_rows(items, now)
     await executemany(session, UPSERT_WALLET, _tuples(wallets, WALLET_COLUMNS))
     await executemany(session, UPSERT_LOT, _tuples(lots, LOT_COLUMNS))
     await executemany(session, UPSERT_RESERVATION, _tuples(reservations, RESERVATION_COLUMNS))
