@@ -221,6 +221,9 @@ def build_app(
         title=definitions[0].title if len(definitions) == 1 else "Individual Learning Accounts",
         version="1.0.0",
         lifespan=lifespan,
+        # our own Prometheus metrics and logs; FastAPI's OpenTelemetry hooks would look up
+        # the global providers on every request for nothing (a profile shows it)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.token_verifier = TokenVerifier(settings)
     app.state.settings = settings
