@@ -146,3 +146,29 @@ def outbox_parking_downgrade(schema: str) -> list[str]:
         f"ALTER TABLE {s}.outbox DROP COLUMN attempts",
         f"CREATE INDEX outbox_unsent ON {s}.outbox (id) WHERE sent_at IS NULL",
     ]
+
+
+def outbox_channel(schema: str) -> str:
+    """The PostgreSQL channel a service's outbox announces new rows on."""
+    return f"{schema}_outbox"
+
+
+def outbox_notify_ddl(schema: str) -> list[str]:
+    """A statement-level trigger that announces committed outbox rows on the service's
+    channel (delivered at commit, once per transaction), so the relay of any process (CLI
+    commands, other replicas) wakes without polling and without an extra round trip."""
+    s = f'"{schema}"'
+    return [
+        f"""CREATE FUNCTION {s}.outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_notify('{outbox_channel(schema)}', ''); RETURN NULL; END $$""",
+        f"CREATE TRIGGER outbox_notify AFTER INSERT ON {s}.outbox "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {s}.outbox_notify()",
+    ]
+
+
+def outbox_notify_downgrade(schema: str) -> list[str]:
+    s = f'"{schema}"'
+    return [
+        f"DROP TRIGGER outbox_notify ON {s}.outbox",
+        f"DROP FUNCTION {s}.outbox_notify()",
+    ]

@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.bus import Bus, Message, topic_for
 from shared.db import executemany
 from shared.events import Envelope, Event
+from shared.kernel_ddl import outbox_channel
+from shared.listen import ChannelListener
 from shared.logs import correlation_id
 from shared.metrics import (
     EVENTS_OUT,
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 # Kafka's default limit for one record batch is 1 MiB (message.max.bytes, and the producer's
 # max.request.size): an event is refused well before, leaving room for key and headers.
 DEFAULT_MAX_EVENT_BYTES = 900_000
+# how often a relay that hears its outbox's channel still looks, in case a notice was lost
+LISTENING_POLL = 5.0
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -185,6 +189,9 @@ class Relay:
         self.park_after = max(1, park_after)
         self.max_event_bytes = max_event_bytes
         self._task: asyncio.Task[None] | None = None
+        self._listener = ChannelListener(
+            sessions, outbox_channel(outbox.service), outbox.wake, outbox.service
+        )
         self.fail_after_publish = False  # test hook: simulate a crash before marking
 
     async def publish_once(self) -> int:
@@ -347,21 +354,32 @@ class Relay:
 
     async def run(self) -> None:
         pause = 1.0
-        while True:
-            try:
-                published = await self.publish_once()
-                if published < self.batch_size:
-                    # woken at once by a commit in this process; the timeout catches rows
-                    # written by other processes (CLI commands, other replicas)
-                    await self.outbox.wait(self.idle_interval)
-                pause = 1.0
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay of %s failed; retrying", self.outbox.service)
-                RELAY_RESTARTS.labels(self.outbox.service).inc()
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 30.0)
+        try:
+            while True:
+                try:
+                    listening = await self._listener.ensure()
+                    published = await self.publish_once()
+                    if published < self.batch_size:
+                        # woken at once by a commit in this process, or by the outbox's
+                        # channel for rows other processes wrote (CLI commands, replicas);
+                        # the timeout is a safety net where the channel is not heard
+                        await self.outbox.wait(LISTENING_POLL if listening else self.idle_interval)
+                    pause = 1.0
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox relay of %s failed; retrying", self.outbox.service)
+                    RELAY_RESTARTS.labels(self.outbox.service).inc()
+                    await self._listener.close()
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 30.0)
+        finally:
+            await self._listener.close()
+
+    @property
+    def listening(self) -> bool:
+        """Hearing the outbox's channel (else it polls every ``idle_interval``)."""
+        return self._listener.listening
 
     def alive(self) -> bool:
         """Started and still running (readiness)."""

@@ -1,0 +1,93 @@
+"""The relay hears its outbox's channel: rows another process commits (a CLI command,
+another replica) are published without waiting for a poll."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import shared.outbox as outbox_module
+from shared.bus import Message
+from shared.bus.inprocess import InProcessBus
+from shared.db import make_engine, make_sessionmaker, transaction
+from shared.events.accounts import AccountSuspended
+from shared.kernel_ddl import kernel_tables, outbox_notify_ddl, outbox_parking_ddl
+from shared.outbox import EventContext, Outbox, Relay
+from tests.support import eventually
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(db_url, pool_size=3)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE SCHEMA accounts"))
+        for ddl in [
+            *kernel_tables("accounts"),
+            *outbox_parking_ddl("accounts"),
+            *outbox_notify_ddl("accounts"),
+        ]:
+            await conn.execute(text(ddl))
+    yield engine
+    await engine.dispose()
+
+
+async def test_rows_another_process_commits_wake_the_relay(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no poll could explain a delivery: only the channel can wake the relay
+    monkeypatch.setattr(outbox_module, "LISTENING_POLL", 3600.0)
+    sessions = make_sessionmaker(engine)
+    received: list[Message] = []
+    bus = InProcessBus()
+
+    async def collect(batch: Sequence[Message]) -> None:
+        received.extend(batch)
+
+    outbox = Outbox("accounts")
+    bus.subscribe("probe", [outbox.topic], collect)
+    await bus.start()
+    relay = Relay(outbox, sessions, bus, idle_interval=3600.0)
+    relay.start()
+    try:
+        await eventually(_true(relay), lambda listening: listening)
+        # another writer: its own Outbox object, so this process's in-memory wake-up is not
+        # rung; only the trigger's notice at commit reaches the relay
+        other = Outbox("accounts")
+        marks = [uuid.uuid4() for _ in range(3)]
+        for mark in marks:
+            async with transaction(sessions) as session:
+                await other.add(
+                    session,
+                    [AccountSuspended(account_id=mark, reason_code="other")],
+                    EventContext.new(),
+                )
+            await eventually(_sent(received), _containing(str(mark)))
+        assert relay.alive()
+    finally:
+        await relay.stop()
+        await bus.stop()
+    assert not relay.listening  # the listening connection is closed with the relay
+
+
+def _true(relay: Relay) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return relay.listening
+
+    return probe
+
+
+def _sent(received: list[Message]) -> Callable[[], Awaitable[set[str]]]:
+    async def keys() -> set[str]:
+        return {m.key for m in received}
+
+    return keys
+
+
+def _containing(key: str) -> Callable[[set[str]], bool]:
+    return lambda got: key in got
