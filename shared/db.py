@@ -197,3 +197,20 @@ async def fetch_all(
 ) -> list[R]:
     """Every row ``sql`` selects, each built as ``row(**columns)``."""
     return [row(**found) for found in (await session.execute(text(sql), params)).mappings()]
+
+
+def locked(sql: str, lock: bool) -> str:
+    """``sql``, locking the rows it selects until the transaction ends when ``lock``."""
+    return f"{sql} FOR UPDATE" if lock else sql
+
+
+async def update_row(
+    session: AsyncSession, table: str, key: str, value: Any, **fields: Any
+) -> None:
+    """Set ``fields``, and ``updated_at`` to now, on the row of ``table`` (schema-qualified)
+    whose ``key`` column is ``value``."""
+    assignments = ", ".join(f"{column} = :{column}" for column in fields)
+    await session.execute(
+        text(f"UPDATE {table} SET {assignments}, updated_at = now() WHERE {key} = :_key"),
+        {**fields, "_key": value},
+    )

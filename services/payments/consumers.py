@@ -4,41 +4,16 @@ and top-up lots (read models), the catalogue's providers and courses (read model
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import projections
 from services.payments.handlers import Payments, claims, saga
 from shared.events import Envelope
-from shared.events.accounts import (
-    AccountClosed,
-    AccountOpened,
-    AccountProfileUpdated,
-    AccountReinstated,
-    AccountSuspended,
-    AccountTransferred,
-)
-from shared.events.catalogue import (
-    CourseApproved,
-    CourseRejected,
-    CourseSubmitted,
-    CourseUpdated,
-    CourseWithdrawn,
-    ProviderAccredited,
-    ProviderRegistered,
-    ProviderSuspended,
-)
-from shared.events.ledger import (
-    CaptureRejected,
-    CreditsGranted,
-    CreditsReserved,
-    EntryReversed,
-    ReservationCaptured,
-    ReservationRejected,
-    ReservationReleased,
-)
-from shared.inbox import EventConsumer
+from shared.events.catalogue import ProviderSuspended
+from shared.events.ledger import CreditsGranted, EntryReversed
+from shared.inbox import EventConsumer, Handler
 from shared.outbox import EventContext
 
 log = logging.getLogger(__name__)
@@ -48,14 +23,7 @@ def register(consumer: EventConsumer, payments: Payments) -> None:
     async def account_event(session: AsyncSession, env: Envelope, event: Any) -> None:
         await projections.apply_account_event(session, event)
 
-    for kind in (
-        AccountOpened,
-        AccountProfileUpdated,
-        AccountSuspended,
-        AccountReinstated,
-        AccountClosed,
-        AccountTransferred,
-    ):
+    for kind in get_args(projections.AccountEvent):
         consumer.on(kind)(account_event)
 
     async def lot_event(session: AsyncSession, env: Envelope, event: Any) -> None:
@@ -69,28 +37,14 @@ def register(consumer: EventConsumer, payments: Payments) -> None:
         ctx = payments.context(session, EventContext.caused_by(env))
         await saga.on_capture_reversed(event, ctx)
 
-    @consumer.on(CreditsReserved)
-    async def reserved(session: AsyncSession, env: Envelope, event: CreditsReserved) -> None:
-        await saga.on_reserved(event, payments.context(session, EventContext.caused_by(env)))
+    def answer_event(answer: saga.Answer) -> Handler:
+        async def handle(session: AsyncSession, env: Envelope, event: Any) -> None:
+            await answer(event, payments.context(session, EventContext.caused_by(env)))
 
-    @consumer.on(ReservationRejected)
-    async def rejected(session: AsyncSession, env: Envelope, event: ReservationRejected) -> None:
-        await saga.on_rejected(event, payments.context(session, EventContext.caused_by(env)))
+        return handle
 
-    @consumer.on(ReservationCaptured)
-    async def captured(session: AsyncSession, env: Envelope, event: ReservationCaptured) -> None:
-        await saga.on_captured(event, payments.context(session, EventContext.caused_by(env)))
-
-    @consumer.on(CaptureRejected)
-    async def capture_rejected(
-        session: AsyncSession, env: Envelope, event: CaptureRejected
-    ) -> None:
-        ctx = payments.context(session, EventContext.caused_by(env))
-        await saga.on_capture_rejected(event, ctx)
-
-    @consumer.on(ReservationReleased)
-    async def released(session: AsyncSession, env: Envelope, event: ReservationReleased) -> None:
-        await saga.on_released(event, payments.context(session, EventContext.caused_by(env)))
+    for kind, answer in saga.ANSWERS.items():
+        consumer.on(kind)(answer_event(answer))
 
     register_catalogue(consumer, payments)
 
@@ -99,16 +53,10 @@ def register_catalogue(consumer: EventConsumer, payments: Payments) -> None:
     async def catalogue_event(session: AsyncSession, env: Envelope, event: Any) -> None:
         await projections.apply_catalogue_event(session, event)
 
-    for kind in (
-        ProviderRegistered,
-        ProviderAccredited,
-        CourseApproved,
-        CourseUpdated,
-        CourseSubmitted,
-        CourseRejected,
-        CourseWithdrawn,
-    ):
-        consumer.on(kind)(catalogue_event)
+    # the read models' events, as projections types them; a suspension also holds claims
+    for kind in get_args(projections.CatalogueEvent):
+        if kind is not ProviderSuspended:
+            consumer.on(kind)(catalogue_event)
 
     @consumer.on(ProviderSuspended)
     async def suspended(session: AsyncSession, env: Envelope, event: ProviderSuspended) -> None:

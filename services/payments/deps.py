@@ -12,10 +12,13 @@ what does not exist, so an answer never tells whether someone else's record exis
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, TypeVar, TypeVarTuple
 
 from fastapi import Depends
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +29,7 @@ from services.payments.domain.payouts import Payout, PayoutRun
 from services.payments.handlers import Context, Payments
 from services.payments.handlers.payees import not_found as payee_not_found
 from services.payments.store import read_models, rows
-from shared.approvals import FourEyes
+from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal, Role, require
 from shared.clock import Clock
 from shared.errors import NotFoundError
@@ -112,6 +115,8 @@ async def in_scope(session: AsyncSession, principal: Principal, row: Enrolment |
 
 
 Scoped = TypeVar("Scoped", Enrolment, Claim)
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
 
 
 async def scoped(
@@ -121,6 +126,60 @@ async def scoped(
     if row is None or not await in_scope(session, principal, row):
         raise NotFoundError(f"no {what} {key}", code=f"{what}_not_found")
     return row
+
+
+async def load_scoped(
+    session: AsyncSession,
+    principal: Principal,
+    kind: type[Scoped],
+    key: uuid.UUID,
+    *,
+    lock: bool = False,
+) -> Scoped:
+    """The enrolment or claim with this key (``lock``: held until the transaction ends), when
+    the caller may see it; otherwise the 404 of a missing one (``<kind>_not_found``)."""
+    row = await rows.get(session, kind, key, lock=lock)
+    return await scoped(session, principal, row, kind.__name__.lower(), key)
+
+
+def context(rt: ServiceRuntime, session: AsyncSession, principal: Principal) -> Context:
+    """The context of a use case the caller's request runs in ``session``'s transaction."""
+    return components(rt).context(session, ctx_for(principal))
+
+
+async def decide(
+    rt: ServiceRuntime, principal: Principal, step: Callable[[Context], Awaitable[R]]
+) -> R:
+    """``step`` in one transaction, with the context of the caller's request."""
+    async with rt.uow() as session:
+        return await step(context(rt, session, principal))
+
+
+async def decide_on(
+    rt: ServiceRuntime,
+    principal: Principal,
+    kind: type[Scoped],
+    key: uuid.UUID,
+    step: Callable[[Scoped, *Ts, Context], Awaitable[R]],
+    *args: *Ts,
+    session: AsyncSession | None = None,
+) -> R:
+    """``step(row, *args, ctx)`` on the enrolment or claim the caller may see, locked: in
+    ``session``'s transaction, else in one of its own."""
+    if session is None:
+        async with rt.uow() as own:
+            return await decide_on(rt, principal, kind, key, step, *args, session=own)
+    row = await load_scoped(session, principal, kind, key, lock=True)
+    return await step(row, *args, context(rt, session, principal))
+
+
+def proposed(proposal: Proposal, now: datetime) -> JSONResponse:
+    """The 202 answer to a proposal that waits for finance's approval."""
+    return JSONResponse(
+        proposal.public(now),
+        status_code=202,
+        headers={"Location": f"/v1/payments/approvals/{proposal.approval_id}"},
+    )
 
 
 def account_scope_filters(principal: Principal, **filters: Any) -> dict[str, Any]:

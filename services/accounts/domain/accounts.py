@@ -21,30 +21,24 @@ from services.accounts.domain.errors import (
     ManagedByAnotherAgency,
     OutsideWorkingAge,
 )
+from shared.events import accounts as events
 from shared.events.accounts import (
-    AccountClosed,
-    AccountOpened,
-    AccountProfileUpdated,
-    AccountReinstated,
-    AccountSuspended,
-    AccountTransferred,
     EmploymentStatus,
     NeedProfile,
     NeedTier,
-    PersonalDataErased,
     StatusReasonCode,
     need_tier,
 )
 
 Status = Literal["active", "suspended", "closed"]
 Action = Literal["suspend", "reinstate", "close"]
-StatusChanged = AccountSuspended | AccountReinstated | AccountClosed
+StatusChanged = events.AccountSuspended | events.AccountReinstated | events.AccountClosed
 
 # The legal lifecycle moves: from which states, to which state, and the event they publish.
 TRANSITIONS: dict[Action, tuple[frozenset[Status], Status, type[StatusChanged]]] = {
-    "suspend": (frozenset({"active"}), "suspended", AccountSuspended),
-    "reinstate": (frozenset({"suspended"}), "active", AccountReinstated),
-    "close": (frozenset({"active", "suspended"}), "closed", AccountClosed),
+    "suspend": (frozenset({"active"}), "suspended", events.AccountSuspended),
+    "reinstate": (frozenset({"suspended"}), "active", events.AccountReinstated),
+    "close": (frozenset({"active", "suspended"}), "closed", events.AccountClosed),
 }
 PAST = {"suspend": "suspended", "reinstate": "reinstated", "close": "closed"}
 
@@ -98,7 +92,7 @@ def check_working_age(birth_date: date, today: date, ages: WorkingAge) -> None:
 
 def open_account(
     account_id: uuid.UUID, cmd: OpenAccount, agency_id: str, now: datetime, ages: WorkingAge
-) -> tuple[Account, AccountOpened]:
+) -> tuple[Account, events.AccountOpened]:
     """A new active account for a person of working age on ``now``'s date."""
     check_working_age(cmd.birth_date, now.date(), ages)
     account = Account(
@@ -110,7 +104,7 @@ def open_account(
         need_tier=need_tier(cmd.need_flags),
         need_flags=tuple(cmd.need_flags),
     )
-    event = AccountOpened(
+    event = events.AccountOpened(
         account_id=account_id, agency_id=agency_id, profile=account.profile(), opened_at=now
     )
     return account, event
@@ -141,12 +135,12 @@ def change_status(
     return replace(account, status=target), changed
 
 
-def transfer(account: Account, to_agency: str) -> tuple[Account, AccountTransferred]:
+def transfer(account: Account, to_agency: str) -> tuple[Account, events.AccountTransferred]:
     if account.status == "closed":
         raise InvalidTransition("a closed account cannot be transferred")
     if account.agency_id == to_agency:
         raise InvalidTransition("the account is already managed by that agency")
-    event = AccountTransferred(
+    event = events.AccountTransferred(
         account_id=account.account_id, from_agency_id=account.agency_id, to_agency_id=to_agency
     )
     return replace(account, agency_id=to_agency), event
@@ -154,7 +148,7 @@ def transfer(account: Account, to_agency: str) -> tuple[Account, AccountTransfer
 
 def update_profile(
     account: Account, cmd: UpdateProfile
-) -> tuple[Account, list[AccountProfileUpdated]]:
+) -> tuple[Account, list[events.AccountProfileUpdated]]:
     """The profile with what ``cmd`` names changed (flags sorted, once each, and the tier
     they give); no event when it names nothing. A closed account's profile never changes."""
     if account.status == "closed":
@@ -174,15 +168,15 @@ def update_profile(
         flags = tuple(sorted(set(cmd.need_flags)))
         updated = replace(updated, need_flags=flags, need_tier=need_tier(flags))
     return updated, [
-        AccountProfileUpdated(account_id=account.account_id, profile=updated.profile())
+        events.AccountProfileUpdated(account_id=account.account_id, profile=updated.profile())
     ]
 
 
-def erase_personal_data(account: Account) -> tuple[Account, list[PersonalDataErased]]:
+def erase_personal_data(account: Account) -> tuple[Account, list[events.PersonalDataErased]]:
     """Erasure is final and happens once: erasing again changes nothing and publishes nothing.
     What remains is what the rules need: the account, its agency, status and need profile
     (the tier, not the flags)."""
     if account.erased:
         return account, []
     erased = replace(account, erased=True, need_flags=())
-    return erased, [PersonalDataErased(account_id=account.account_id)]
+    return erased, [events.PersonalDataErased(account_id=account.account_id)]

@@ -14,14 +14,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.accounts.commands import OpenAccount
 from services.accounts.domain.errors import AccountError, BadHeader, ManagedByAnotherAgency
@@ -33,7 +31,7 @@ from services.accounts.handlers.accounts import (
     open_many,
     prepare,
 )
-from shared.db import is_transient
+from shared.db import UnitOfWork, is_transient
 from shared.outbox import EventContext
 
 COLUMNS = (
@@ -58,8 +56,6 @@ MANAGED_ELSEWHERE = ManagedByAnotherAgency().detail
 
 Parsed = tuple[int, dict[str, str] | str]
 Progress = Callable[[int, int], None]
-# opens one transaction: the runtime's ``uow`` in the service, its own in the CLI
-UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass

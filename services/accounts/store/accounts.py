@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.accounts.domain.accounts import Account
 from services.accounts.store import keys
+from shared.db import fetch_all, fetch_one, locked, update_row
 
 COLUMNS = (
     "account_id, agency_id, country, region, qualification_level, employment_status, "
@@ -139,34 +140,19 @@ async def account_id_by_hash(
     session: AsyncSession, national_id_hash: str
 ) -> tuple[uuid.UUID, str] | None:
     """The existing account for a national id hash and the agency managing it."""
-    row = (
-        await session.execute(
-            text("SELECT account_id, agency_id FROM accounts.accounts WHERE national_id_hash = :h"),
-            {"h": national_id_hash},
-        )
-    ).one_or_none()
-    return (row.account_id, row.agency_id) if row else None
+    found = await account_ids_by_hash(session, [national_id_hash])
+    return found.get(national_id_hash)
 
 
 async def get(
     session: AsyncSession, account_id: uuid.UUID, *, lock: bool = False
 ) -> AccountRow | None:
     sql = f"SELECT {COLUMNS} FROM accounts.accounts WHERE account_id = :a"
-    if lock:
-        sql += " FOR UPDATE"
-    row = (await session.execute(text(sql), {"a": account_id})).mappings().one_or_none()
-    return AccountRow(**row) if row else None
+    return await fetch_one(session, AccountRow, locked(sql, lock), {"a": account_id})
 
 
 async def update(session: AsyncSession, account_id: uuid.UUID, **fields: Any) -> None:
-    assignments = ", ".join(f"{k} = :{k}" for k in fields)
-    await session.execute(
-        text(
-            f"UPDATE accounts.accounts SET {assignments}, updated_at = now() "
-            "WHERE account_id = :account_id"
-        ),
-        {**fields, "account_id": account_id},
-    )
+    await update_row(session, "accounts.accounts", "account_id", account_id, **fields)
 
 
 async def update_profile(session: AsyncSession, account: Account) -> None:
@@ -210,12 +196,5 @@ async def list_for_agency(
         clauses.append("account_id > :after")
         params["after"] = after
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    rows = (
-        await session.execute(
-            text(
-                f"SELECT {COLUMNS} FROM accounts.accounts {where} ORDER BY account_id LIMIT :limit"
-            ),
-            params,
-        )
-    ).mappings()
-    return [AccountRow(**r) for r in rows]
+    sql = f"SELECT {COLUMNS} FROM accounts.accounts {where} ORDER BY account_id LIMIT :limit"
+    return await fetch_all(session, AccountRow, sql, params)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import executemany
+from shared.db import executemany, fetch_one
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,8 @@ async def insert_keys(session: AsyncSession, keys: list[tuple[uuid.UUID, Wrapped
 
 
 async def wrapped_key(session: AsyncSession, account_id: uuid.UUID) -> WrappedKey | None:
-    row = (
-        await session.execute(
-            text("SELECT kek_id, wrapped_key FROM accounts.personal_keys WHERE account_id = :a"),
-            {"a": account_id},
-        )
-    ).one_or_none()
-    return WrappedKey(row.kek_id, bytes(row.wrapped_key)) if row else None
+    sql = "SELECT kek_id, wrapped_key AS wrapped FROM accounts.personal_keys WHERE account_id = :a"
+    return await fetch_one(session, WrappedKey, sql, {"a": account_id})
 
 
 async def wrapped_elsewhere(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import fetch_all, fetch_one
+from shared.db import fetch_all, fetch_one, locked
 
 COLUMNS = (
     "credential_id, enrolment_id, account_id, course_id, course_version, provider_id, "
@@ -51,9 +51,7 @@ async def get(
     session: AsyncSession, credential_id: uuid.UUID, *, lock: bool = False
 ) -> CredentialRow | None:
     sql = f"SELECT {COLUMNS} FROM catalogue.credentials WHERE credential_id = :c"
-    if lock:
-        sql += " FOR UPDATE"
-    return await fetch_one(session, CredentialRow, sql, {"c": credential_id})
+    return await fetch_one(session, CredentialRow, locked(sql, lock), {"c": credential_id})
 
 
 async def by_enrolment(session: AsyncSession, enrolment_id: uuid.UUID) -> CredentialRow | None:

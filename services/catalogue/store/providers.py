@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.domain.providers import Provider
-from shared.db import fetch_one
+from shared.db import fetch_one, locked, update_row
 
 COLUMNS = (
     "provider_id, agency_id, name, country, registration_number, qa_scheme, qa_valid_until, "
@@ -77,17 +77,8 @@ async def get(
     session: AsyncSession, provider_id: uuid.UUID, *, lock: bool = False
 ) -> ProviderRow | None:
     sql = f"SELECT {COLUMNS} FROM catalogue.providers WHERE provider_id = :p"
-    if lock:
-        sql += " FOR UPDATE"
-    return await fetch_one(session, ProviderRow, sql, {"p": provider_id})
+    return await fetch_one(session, ProviderRow, locked(sql, lock), {"p": provider_id})
 
 
 async def update(session: AsyncSession, provider_id: uuid.UUID, **fields: Any) -> None:
-    assignments = ", ".join(f"{k} = :{k}" for k in fields)
-    await session.execute(
-        text(
-            f"UPDATE catalogue.providers SET {assignments}, updated_at = now() "
-            "WHERE provider_id = :provider_id"
-        ),
-        {**fields, "provider_id": provider_id},
-    )
+    await update_row(session, "catalogue.providers", "provider_id", provider_id, **fields)

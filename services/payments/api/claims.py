@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.payments import deps
 from services.payments.commands import SubmitClaim
 from services.payments.deps import (
     Agency,
@@ -29,10 +30,6 @@ from services.payments.deps import (
     Provider,
     Runtime,
     ScopedReader,
-    components,
-    ctx_for,
-    scoped,
-    scoped_page,
 )
 from services.payments.domain.claims import (
     Attestation,
@@ -42,8 +39,6 @@ from services.payments.domain.claims import (
     Milestone,
 )
 from services.payments.handlers import attestation, claims, holds
-from services.payments.store import rows
-from shared.auth import Principal
 from shared.idempotency import run_idempotent
 from shared.links import decisions, follow
 
@@ -95,12 +90,6 @@ def public(claim: Claim, currency: str) -> ClaimPublic:
     )
 
 
-async def _load_visible(session: AsyncSession, principal: Principal, claim_id: uuid.UUID) -> Claim:
-    """The claim, locked, when the caller may see it (else the 404 of a missing claim)."""
-    claim = await rows.get(session, Claim, claim_id, lock=True)
-    return await scoped(session, principal, claim, "claim", claim_id)
-
-
 @router.post(
     "",
     status_code=202,
@@ -126,7 +115,7 @@ async def submit_claim(
     approved or held claim waits for the learner's attestation (``attestation: pending``)."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        ctx = components(rt).context(session, ctx_for(principal))
+        ctx = deps.context(rt, session, principal)
         claim = await claims.submit(principal.provider_id or "", cmd, ctx)
         reply = public(claim, rt.settings.currency).model_dump(mode="json")
         return 202, reply, {"Location": f"/v1/claims/{claim.claim_id}"}
@@ -147,7 +136,7 @@ async def list_claims(
 ) -> ClaimPage:
     """Newest first, within the caller's scope (a provider its own, a learner their own, an
     agency those on the accounts it manages)."""
-    page, nxt = await scoped_page(
+    page, nxt = await deps.scoped_page(
         rt,
         principal,
         Claim,
@@ -165,9 +154,7 @@ async def list_claims(
 @router.get("/{claim_id}", response_model=ClaimPublic)
 async def get_claim(claim_id: uuid.UUID, rt: Runtime, principal: ScopedReader) -> ClaimPublic:
     async with rt.sessions() as session:
-        claim = await scoped(
-            session, principal, await rows.get(session, Claim, claim_id), "claim", claim_id
-        )
+        claim = await deps.load_scoped(session, principal, Claim, claim_id)
     return public(claim, rt.settings.currency)
 
 
@@ -176,10 +163,7 @@ async def attest_claim(claim_id: uuid.UUID, rt: Runtime, principal: Learner) -> 
     """The learner attests the training was given, within the attestation window
     (``ILA_PAYMENTS_ATTESTATION_DAYS``, 14 by default): the claim is payable once captured.
     409 ``attestation_window_closed`` or ``not_awaiting_attestation`` otherwise."""
-    async with rt.uow() as session:
-        claim = await _load_visible(session, principal, claim_id)
-        ctx = components(rt).context(session, ctx_for(principal))
-        claim = await attestation.attest(claim, ctx)
+    claim = await deps.decide_on(rt, principal, Claim, claim_id, attestation.attest)
     return public(claim, rt.settings.currency)
 
 
@@ -189,10 +173,9 @@ async def contest_claim(
 ) -> ClaimPublic:
     """The learner contests the claim within the window, with a reason code: the claim is
     held (never paid) until its release is proposed and approved by finance."""
-    async with rt.uow() as session:
-        claim = await _load_visible(session, principal, claim_id)
-        ctx = components(rt).context(session, ctx_for(principal))
-        claim = await attestation.contest(claim, body.reason_code, ctx)
+    claim = await deps.decide_on(
+        rt, principal, Claim, claim_id, attestation.contest, body.reason_code
+    )
     return public(claim, rt.settings.currency)
 
 
@@ -206,17 +189,11 @@ async def release_claim(claim_id: uuid.UUID, rt: Runtime, principal: Agency) -> 
     manages the learner's account, or an admin, proposes (202 with the proposal, action
     ``claim_release``); finance approves at ``/v1/payments/approvals/{id}/approve``, and the
     claim is then captured and payable."""
-    c = components(rt)
-    fe = c.four_eyes
-    async with rt.uow() as session:
-        claim = await _load_visible(session, principal, claim_id)
-        ctx = c.context(session, ctx_for(principal))
-        proposal = await holds.propose_claim_release(claim, principal, fe, ctx)
-    return JSONResponse(
-        proposal.public(fe.clock()),
-        status_code=202,
-        headers={"Location": f"/v1/payments/approvals/{proposal.approval_id}"},
+    fe = deps.components(rt).four_eyes
+    proposal = await deps.decide_on(
+        rt, principal, Claim, claim_id, holds.propose_claim_release, principal, fe
     )
+    return deps.proposed(proposal, fe.clock())
 
 
 @router.post("/{claim_id}/retry", response_model=ClaimPublic)
@@ -225,9 +202,7 @@ async def retry_claim(claim_id: uuid.UUID, rt: Runtime, principal: Operator) -> 
     the cause is removed: from its reservation if it still holds the amount, else from a new
     reservation of the claim's amount (captured as soon as the ledger reserves it). Admin or
     finance; 409 ``not_capture_rejected`` for a claim in any other status."""
-    async with rt.uow() as session:
-        ctx = components(rt).context(session, ctx_for(principal))
-        claim = await claims.retry_capture(claim_id, ctx)
+    claim = await deps.decide(rt, principal, lambda ctx: claims.retry_capture(claim_id, ctx))
     return public(claim, rt.settings.currency)
 
 
@@ -235,7 +210,5 @@ async def retry_claim(claim_id: uuid.UUID, rt: Runtime, principal: Operator) -> 
 async def abandon_claim(claim_id: uuid.UUID, rt: Runtime, principal: Operator) -> ClaimPublic:
     """Give up on a claim whose capture the ledger refused: it is rejected
     (``abandoned_by_operator``) and never paid. Admin or finance."""
-    async with rt.uow() as session:
-        ctx = components(rt).context(session, ctx_for(principal))
-        claim = await claims.abandon(claim_id, ctx)
+    claim = await deps.decide(rt, principal, lambda ctx: claims.abandon(claim_id, ctx))
     return public(claim, rt.settings.currency)

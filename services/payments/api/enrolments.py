@@ -15,10 +15,11 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.payments import deps
 from services.payments.commands import ConfirmEnrolment, ProposeEnrolment, WithReason
 from services.payments.deps import (
     Agency,
@@ -29,16 +30,10 @@ from services.payments.deps import (
     ProviderOrLearner,
     Runtime,
     ScopedReader,
-    components,
-    ctx_for,
-    scoped,
-    scoped_page,
 )
 from services.payments.domain.enrolments import Canceller, Enrolment, EnrolmentStatus
 from services.payments.domain.errors import PaymentsError
 from services.payments.handlers import enrolments, holds
-from services.payments.store import rows
-from shared.auth import Principal
 from shared.idempotency import run_idempotent
 from shared.links import decisions, follow
 from shared.service import ServiceRuntime
@@ -98,13 +93,6 @@ def body(rt: ServiceRuntime, enrolment: Enrolment) -> Any:
     return public(enrolment, rt.settings.currency).model_dump(mode="json")
 
 
-async def _load_visible(
-    session: AsyncSession, principal: Principal, enrolment_id: uuid.UUID, *, lock: bool = False
-) -> Enrolment:
-    enrolment = await rows.get(session, Enrolment, enrolment_id, lock=lock)
-    return await scoped(session, principal, enrolment, "enrolment", enrolment_id)
-
-
 @router.post(
     "",
     status_code=202,
@@ -124,7 +112,7 @@ async def propose(
     """Propose an enrolment; the learner must confirm it before it expires."""
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        ctx = components(rt).context(session, ctx_for(principal))
+        ctx = deps.context(rt, session, principal)
         enrolment = await enrolments.propose(principal.provider_id or "", cmd, ctx)
         location = f"/v1/enrolments/{enrolment.enrolment_id}"
         return 202, body(rt, enrolment), {"Location": location}
@@ -145,7 +133,7 @@ async def list_enrolments(
 ) -> EnrolmentPage:
     """Newest first; a provider sees its own, a learner their own, an agency those of the
     accounts it manages."""
-    page, nxt = await scoped_page(
+    page, nxt = await deps.scoped_page(
         rt,
         principal,
         Enrolment,
@@ -166,7 +154,7 @@ async def get_enrolment(
 ) -> EnrolmentPublic:
     """Status and amounts: covered by credit, co-payment (the participation fee included)."""
     async with rt.sessions() as session:
-        enrolment = await _load_visible(session, principal, enrolment_id)
+        enrolment = await deps.load_scoped(session, principal, Enrolment, enrolment_id)
     return public(enrolment, rt.settings.currency)
 
 
@@ -185,18 +173,17 @@ async def confirm(
 ) -> Response:
     """The learner consents: credit is reserved (``reserving`` → ``confirmed``/``rejected``)."""
     cmd = cmd or ConfirmEnrolment()
-    c = components(rt)
     # a confirmation that comes too late expires the proposal for good, then is refused
     async with rt.uow() as session:
-        before = await _load_visible(session, principal, enrolment_id, lock=True)
-        after = await enrolments.expire_if_due(before, c.context(session, ctx_for(principal)))
+        before = await deps.load_scoped(session, principal, Enrolment, enrolment_id, lock=True)
+        after = await enrolments.expire_if_due(before, deps.context(rt, session, principal))
     if after.status == "expired" and before.status != "expired":
         raise PaymentsError("confirmation_expired", "the confirmation period is over")
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
-        ctx = c.context(session, ctx_for(principal))
-        enrolment = await enrolments.confirm(enrolment, cmd, ctx)
+        enrolment = await deps.decide_on(
+            rt, principal, Enrolment, enrolment_id, enrolments.confirm, cmd, session=session
+        )
         return 202, body(rt, enrolment), {"Location": f"/v1/enrolments/{enrolment_id}"}
 
     return await run_idempotent(rt, request, principal, cmd, effect)
@@ -205,10 +192,7 @@ async def confirm(
 @router.post("/{enrolment_id}/refuse", response_model=EnrolmentPublic)
 async def refuse(enrolment_id: uuid.UUID, rt: Runtime, principal: Learner) -> EnrolmentPublic:
     """The learner refuses: nothing is reserved, the seat is free again."""
-    async with rt.uow() as session:
-        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
-        ctx = components(rt).context(session, ctx_for(principal))
-        enrolment = await enrolments.refuse(enrolment, ctx)
+    enrolment = await deps.decide_on(rt, principal, Enrolment, enrolment_id, enrolments.refuse)
     return public(enrolment, rt.settings.currency)
 
 
@@ -223,12 +207,13 @@ async def cancel(
     """Cancel under the rules: within the withdrawal period or by the provider, all the credit
     comes back; a late cancellation by the learner leaves the provider a small share."""
     cmd = cmd or WithReason()
+    by: Canceller = "provider" if principal.role == "provider" else "learner"
+    reason = cmd.reason
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
-        by: Canceller = "provider" if principal.role == "provider" else "learner"
-        ctx = components(rt).context(session, ctx_for(principal))
-        enrolment = await enrolments.cancel(enrolment, by, cmd.reason, ctx)
+        enrolment = await deps.decide_on(
+            rt, principal, Enrolment, enrolment_id, enrolments.cancel, by, reason, session=session
+        )
         return 202, body(rt, enrolment), {}
 
     return await run_idempotent(rt, request, principal, cmd, effect)
@@ -240,27 +225,20 @@ async def release_hold(enrolment_id: uuid.UUID, rt: Runtime, principal: Agency) 
     agency that manages the learner's account, or an admin, proposes (202 with the proposal,
     action ``enrolment_release``); finance approves at
     ``/v1/payments/approvals/{id}/approve``, and the enrolment then awaits the learner."""
-    c = components(rt)
-    fe = c.four_eyes
-    async with rt.uow() as session:
-        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
-        ctx = c.context(session, ctx_for(principal))
-        proposal = await holds.propose_enrolment_release(enrolment, principal, fe, ctx)
-    return JSONResponse(
-        proposal.public(fe.clock()),
-        status_code=202,
-        headers={"Location": f"/v1/payments/approvals/{proposal.approval_id}"},
+    fe = deps.components(rt).four_eyes
+    proposal = await deps.decide_on(
+        rt, principal, Enrolment, enrolment_id, holds.propose_enrolment_release, principal, fe
     )
+    return deps.proposed(proposal, fe.clock())
 
 
 @router.post("/{enrolment_id}/reject", response_model=EnrolmentPublic)
 async def reject_held(enrolment_id: uuid.UUID, rt: Runtime, principal: Agency) -> EnrolmentPublic:
     """An agency that manages the learner's account (or an admin) rejects an enrolment the
     velocity rule held: nothing was reserved, nothing moves."""
-    async with rt.uow() as session:
-        enrolment = await _load_visible(session, principal, enrolment_id, lock=True)
-        ctx = components(rt).context(session, ctx_for(principal))
-        enrolment = await enrolments.review(enrolment, False, ctx)
+    enrolment = await deps.decide_on(
+        rt, principal, Enrolment, enrolment_id, enrolments.review, False
+    )
     return public(enrolment, rt.settings.currency)
 
 
@@ -271,9 +249,9 @@ async def retry_enrolment(
     """An enrolment whose request the ledger refused as written (``reservation_rejected``)
     is asked again, under a new reservation id (``reserving``). Admin or finance; 409
     ``not_reservation_rejected`` for an enrolment in any other status."""
-    async with rt.uow() as session:
-        ctx = components(rt).context(session, ctx_for(principal))
-        enrolment = await enrolments.retry_reservation(enrolment_id, ctx)
+    enrolment = await deps.decide(
+        rt, principal, lambda ctx: enrolments.retry_reservation(enrolment_id, ctx)
+    )
     return public(enrolment, rt.settings.currency)
 
 
@@ -283,7 +261,5 @@ async def abandon_enrolment(
 ) -> EnrolmentPublic:
     """Give up on an enrolment the ledger refused: it is rejected (``abandoned_by_operator``)
     and its seat is free. Admin or finance."""
-    async with rt.uow() as session:
-        ctx = components(rt).context(session, ctx_for(principal))
-        enrolment = await enrolments.abandon(enrolment_id, ctx)
+    enrolment = await deps.decide(rt, principal, lambda ctx: enrolments.abandon(enrolment_id, ctx))
     return public(enrolment, rt.settings.currency)

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.payments.commands import SetPayee, VerifyPayee
@@ -32,6 +31,7 @@ from services.payments.deps import (
     components,
     ctx_for,
     payee_scope,
+    proposed,
 )
 from services.payments.domain.payees import Payee, payee_standing
 from services.payments.handlers import payees
@@ -94,11 +94,7 @@ async def propose_payee(
         proposal = await payees.propose_change(
             provider_id, cmd, principal, c.four_eyes, ctx, agency_id=agency_id
         )
-    return JSONResponse(
-        proposal.public(c.four_eyes.clock()),
-        status_code=202,
-        headers={"Location": f"/v1/payments/approvals/{proposal.approval_id}"},
-    )
+    return proposed(proposal, c.four_eyes.clock())
 
 
 @router.get("/{provider_id}", response_model=PayeePublic)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.errors import PaymentsError
-from services.payments.domain.machine import target
+from services.payments.domain.machine import advance
 from services.payments.domain.recoveries import Recovery, owed
 from services.payments.domain.reservations import Reservation
 from shared.events.base import Event
@@ -137,8 +137,7 @@ Decided = tuple[Claim, list[Event]]
 
 def moved(claim: Claim, move: ClaimMove, now: datetime, **changes: Any) -> Claim:
     """``claim`` after ``move`` (checked against :data:`TRANSITIONS`), with ``changes``."""
-    status = target(TRANSITIONS, "claim", claim.status, move)
-    return replace(claim, status=status, updated_at=now, **changes)
+    return advance(TRANSITIONS, "claim", claim, move, now, **changes)
 
 
 def ref(claim: Claim) -> dict[str, Any]:

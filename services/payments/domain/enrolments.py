@@ -19,7 +19,7 @@ from typing import Any, Literal
 from services.payments.config import PaymentsConfig
 from services.payments.domain.errors import PaymentsError
 from services.payments.domain.fees import credit_request, participation_fee
-from services.payments.domain.machine import target
+from services.payments.domain.machine import advance
 from services.payments.domain.reservations import course_ref, reservation_expiry
 from services.payments.domain.views import (
     AccountView,
@@ -157,8 +157,7 @@ Decided = tuple[Enrolment, list[Event]]
 
 def moved(e: Enrolment, move: EnrolmentMove, now: datetime, **changes: Any) -> Enrolment:
     """``e`` after ``move`` (checked against :data:`TRANSITIONS`), with ``changes``."""
-    status = target(TRANSITIONS, "enrolment", e.status, move)
-    return replace(e, status=status, updated_at=now, **changes)
+    return advance(TRANSITIONS, "enrolment", e, move, now, **changes)
 
 
 def ref(e: Enrolment) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from services.payments.config import PaymentsConfig
-from services.payments.domain.machine import target
+from services.payments.domain.machine import advance
 from services.payments.domain.views import CourseView
 from shared.events.ledger import CourseRef
 
@@ -80,8 +80,7 @@ def applies(reservation: Reservation | None, move: ReservationMove) -> bool:
 
 
 def _moved(reservation: Reservation, move: ReservationMove, now: datetime) -> Reservation:
-    status = target(TRANSITIONS, "reservation", reservation.status, move)
-    return replace(reservation, status=status, updated_at=now)
+    return advance(TRANSITIONS, "reservation", reservation, move, now)
 
 
 def reserved(reservation: Reservation, amount: int, now: datetime) -> Reservation:

@@ -9,7 +9,7 @@ Actions: ``claim_release`` (subject ``claim:<id>``) and ``enrolment_release`` (s
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,6 +84,19 @@ async def propose_enrolment_release(
     return await _propose_release(enrolment, "enrolment", key, summary, principal, fe, ctx)
 
 
+Held = TypeVar("Held", Claim, Enrolment)
+
+
+async def _proposed_row(session: AsyncSession, kind: type[Held], proposal: Proposal) -> Held:
+    """The claim or enrolment a release proposal names, locked (404 when it is gone)."""
+    what = kind.__name__.lower()
+    key = uuid.UUID(proposal.payload[f"{what}_id"])
+    row = await rows.get(session, kind, key, lock=True)
+    if row is None:
+        raise NotFoundError(f"no {what} {key}", code=f"{what}_not_found")
+    return row
+
+
 def register_claim_approvals(fe: FourEyes, payments: Payments) -> None:
     """What finance's approval of a hold release does."""
 
@@ -91,20 +104,14 @@ def register_claim_approvals(fe: FourEyes, payments: Payments) -> None:
     async def release_claim(
         session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
-        claim_id = uuid.UUID(proposal.payload["claim_id"])
-        claim = await rows.get(session, Claim, claim_id, lock=True)
-        if claim is None:
-            raise NotFoundError(f"no claim {claim_id}", code="claim_not_found")
+        claim = await _proposed_row(session, Claim, proposal)
         claim = await claims.release_hold(claim, payments.context(session, events))
-        return {"claim_id": str(claim_id), "status": claim.status}
+        return {"claim_id": str(claim.claim_id), "status": claim.status}
 
     @fe.action(ENROLMENT_RELEASE)
     async def release_enrolment(
         session: AsyncSession, proposal: Proposal, principal: Principal, events: EventContext
     ) -> dict[str, Any]:
-        enrolment_id = uuid.UUID(proposal.payload["enrolment_id"])
-        enrolment = await rows.get(session, Enrolment, enrolment_id, lock=True)
-        if enrolment is None:
-            raise NotFoundError(f"no enrolment {enrolment_id}", code="enrolment_not_found")
+        enrolment = await _proposed_row(session, Enrolment, proposal)
         enrolment = await enrolments.review(enrolment, True, payments.context(session, events))
-        return {"enrolment_id": str(enrolment_id), "status": enrolment.status}
+        return {"enrolment_id": str(enrolment.enrolment_id), "status": enrolment.status}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +24,7 @@ from services.payments.domain.reservations import Reservation, ReservationMove
 from services.payments.handlers import Context, claims
 from services.payments.store import claims as claim_store
 from services.payments.store import rows
+from shared.events.base import Event
 from shared.events.ledger import (
     CaptureRejected,
     CreditsReserved,
@@ -35,10 +38,10 @@ log = logging.getLogger(__name__)
 
 
 async def _answered(
-    session: AsyncSession, reservation_id: uuid.UUID, move: ReservationMove
+    ctx: Context, reservation_id: uuid.UUID, move: ReservationMove
 ) -> Reservation | None:
     """The reservation the answer ``move`` is news for (``None``: nothing to do)."""
-    reservation = await rows.get(session, Reservation, reservation_id, lock=True)
+    reservation = await rows.get(ctx.session, Reservation, reservation_id, lock=True)
     return reservation if reservations.applies(reservation, move) else None
 
 
@@ -49,11 +52,10 @@ async def _enrolment_of(session: AsyncSession, reservation: Reservation) -> Enro
 
 
 async def on_reserved(event: CreditsReserved, ctx: Context) -> None:
-    session = ctx.session
-    res = await _answered(session, event.reservation_id, "reserve")
+    res = await _answered(ctx, event.reservation_id, "reserve")
     if res is None:
         return
-    now = ctx.now
+    session, now = ctx.session, ctx.now
     reserved = reservations.reserved(res, event.amount, now)
     await rows.save(session, res, reserved)
     enrolment = await _enrolment_of(session, res)
@@ -68,11 +70,10 @@ async def on_reserved(event: CreditsReserved, ctx: Context) -> None:
 
 
 async def on_rejected(event: ReservationRejected, ctx: Context) -> None:
-    session = ctx.session
-    res = await _answered(session, event.reservation_id, "refuse")
+    res = await _answered(ctx, event.reservation_id, "refuse")
     if res is None:
         return
-    now = ctx.now
+    session, now = ctx.session, ctx.now
     await rows.save(session, res, reservations.refused(res, event.reason, now))
     waiting = await claim_store.claim_awaiting_reservation(session, res.reservation_id)
     if waiting is not None:
@@ -97,10 +98,10 @@ async def _claim_of(
 
 
 async def on_captured(event: ReservationCaptured, ctx: Context) -> None:
-    session = ctx.session
-    res = await _answered(session, event.reservation_id, "capture")
+    res = await _answered(ctx, event.reservation_id, "capture")
     if res is None:
         return
+    session = ctx.session
     claim = await _claim_of(session, res.reservation_id, event.capture_id)
     if claim is not None and claim.captured > 0:
         return  # this part was applied already
@@ -130,11 +131,10 @@ async def on_capture_rejected(event: CaptureRejected, ctx: Context) -> None:
 
 
 async def on_released(event: ReservationReleased, ctx: Context) -> None:
-    session = ctx.session
-    res = await _answered(session, event.reservation_id, "release")
+    res = await _answered(ctx, event.reservation_id, "release")
     if res is None:
         return
-    now = ctx.now
+    session, now = ctx.session, ctx.now
     expired = event.reason == "expired"
     await rows.save(session, res, reservations.released(res, event.amount, expired, now))
     enrolment = await _enrolment_of(session, res)
@@ -154,3 +154,16 @@ async def on_capture_reversed(event: EntryReversed, ctx: Context) -> None:
                 continue  # owed already
             await rows.insert(session, recovery)
         await ctx.apply(claim, (after, events))
+
+
+Answer = Callable[[Any, Context], Awaitable[None]]
+
+# the ledger's answers and the step each one takes (a reversed capture also feeds a read
+# model, so its consumer calls :func:`on_capture_reversed` itself)
+ANSWERS: dict[type[Event], Answer] = {
+    CreditsReserved: on_reserved,
+    ReservationRejected: on_rejected,
+    ReservationCaptured: on_captured,
+    CaptureRejected: on_capture_rejected,
+    ReservationReleased: on_released,
+}

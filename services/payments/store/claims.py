@@ -5,7 +5,7 @@ together with their payout."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,13 +26,18 @@ from services.payments.domain.recoveries import Recovery
 from services.payments.store.rows import many, one
 
 
+async def _claim(session: AsyncSession, where: str, params: Mapping[str, Any]) -> Claim | None:
+    """The claim ``where`` selects (the SQL condition of ``payments.claims``), if any."""
+    return await one(session, Claim, f"SELECT * FROM payments.claims WHERE {where}", params)
+
+
+async def _claims(session: AsyncSession, where: str, params: Mapping[str, Any]) -> list[Claim]:
+    """The claims ``where`` selects (the SQL condition, then any order and lock)."""
+    return await many(session, Claim, f"SELECT * FROM payments.claims WHERE {where}", params)
+
+
 async def claims_of(session: AsyncSession, enrolment_id: uuid.UUID) -> list[Claim]:
-    return await many(
-        session,
-        Claim,
-        "SELECT * FROM payments.claims WHERE enrolment_id = :e ORDER BY claimed_at",
-        {"e": enrolment_id},
-    )
+    return await _claims(session, "enrolment_id = :e ORDER BY claimed_at", {"e": enrolment_id})
 
 
 async def lapse_attestations(session: AsyncSession, now: datetime, limit: int = 500) -> int:
@@ -50,22 +55,18 @@ async def lapse_attestations(session: AsyncSession, now: datetime, limit: int = 
 
 
 async def claim_awaiting_capture(session: AsyncSession, reservation_id: uuid.UUID) -> Claim | None:
-    return await one(
+    return await _claim(
         session,
-        Claim,
-        "SELECT * FROM payments.claims WHERE reservation_id = :r AND capture_requested "
-        "AND captured = 0 FOR UPDATE",
+        "reservation_id = :r AND capture_requested AND captured = 0 FOR UPDATE",
         {"r": reservation_id},
     )
 
 
 async def claims_captured_from(session: AsyncSession, reservation_id: uuid.UUID) -> list[Claim]:
     """The claims paid (or to be paid) from captures of this reservation, locked."""
-    return await many(
+    return await _claims(
         session,
-        Claim,
-        "SELECT * FROM payments.claims WHERE reservation_id = :r AND captured > 0 "
-        "ORDER BY claimed_at FOR UPDATE",
+        "reservation_id = :r AND captured > 0 ORDER BY claimed_at FOR UPDATE",
         {"r": reservation_id},
     )
 
@@ -80,21 +81,18 @@ async def claim_awaiting_reservation(
     session: AsyncSession, reservation_id: uuid.UUID
 ) -> Claim | None:
     """A claim an operator retried that waits for this (new) reservation to be captured."""
-    return await one(
+    return await _claim(
         session,
-        Claim,
-        "SELECT * FROM payments.claims WHERE reservation_id = :r AND status = 'approved' "
+        "reservation_id = :r AND status = 'approved' "
         "AND NOT capture_requested AND captured = 0 FOR UPDATE",
         {"r": reservation_id},
     )
 
 
 async def unpaid_claims_of_provider(session: AsyncSession, provider_id: str) -> list[Claim]:
-    return await many(
+    return await _claims(
         session,
-        Claim,
-        "SELECT * FROM payments.claims WHERE provider_id = :p "
-        "AND status = ANY(:holdable) FOR UPDATE",
+        "provider_id = :p AND status = ANY(:holdable) FOR UPDATE",
         {"p": provider_id, "holdable": list(HOLDABLE)},
     )
 
@@ -114,10 +112,9 @@ async def payable_claims_in_scope(session: AsyncSession, agency_id: str | None) 
     }
     if agency_id is not None:
         params["ag"] = agency_id
-    return await many(
+    return await _claims(
         session,
-        Claim,
-        "SELECT * FROM payments.claims WHERE status = ANY(:_bindable) AND payout_id IS NULL "
+        "status = ANY(:_bindable) AND payout_id IS NULL "
         "AND captured > 0 AND attestation = ANY(CAST(:_attested AS text[])) "
         f"{scope}ORDER BY provider_id, captured_at, claim_id FOR UPDATE",
         params,

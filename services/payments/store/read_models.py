@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -20,7 +21,8 @@ from services.payments.domain.views import (
     SessionView,
     provider_standing,
 )
-from services.payments.store.rows import many, param
+from services.payments.store.rows import many, one, param
+from shared.db import fetch_one, locked, update_row
 
 
 async def _first(session: AsyncSession, sql: str, params: Mapping[str, Any]) -> RowMapping | None:
@@ -67,11 +69,7 @@ async def agency_of(session: AsyncSession, account_id: uuid.UUID | None) -> str 
 
 
 async def update_account(session: AsyncSession, account_id: uuid.UUID, **fields: Any) -> None:
-    sets = ", ".join(f"{c} = :{c}" for c in fields)
-    await session.execute(
-        text(f"UPDATE payments.accounts SET {sets}, updated_at = now() WHERE account_id = :_a"),
-        {"_a": account_id, **fields},
-    )
+    await update_row(session, "payments.accounts", "account_id", account_id, **fields)
 
 
 async def account(session: AsyncSession, account_id: uuid.UUID) -> AccountView | None:
@@ -210,29 +208,16 @@ async def replace_sessions(
 
 
 async def course(session: AsyncSession, course_id: uuid.UUID) -> CourseView | None:
-    row = await _first(
-        session, "SELECT * FROM payments.courses WHERE course_id = :c", {"c": course_id}
-    )
-    if row is None:
-        return None
-    return CourseView(
-        course_id=row["course_id"],
-        provider_id=row["provider_id"],
-        version=row["version"],
-        status=row["status"],
-        price=row["price"],
-        isced_field=row["isced_field"],
-        eqf_level=row["eqf_level"],
-        tags=tuple(row["tags"]),
-    )
+    sql = "SELECT * FROM payments.courses WHERE course_id = :c"
+    view = await one(session, CourseView, sql, {"c": course_id})
+    return replace(view, tags=tuple(view.tags)) if view is not None else None  # a list read
 
 
 async def training_session(
     session: AsyncSession, session_id: uuid.UUID, *, lock: bool = False
 ) -> SessionView | None:
     sql = "SELECT * FROM payments.sessions WHERE session_id = :s"
-    row = await _first(session, sql + (" FOR UPDATE" if lock else ""), {"s": session_id})
-    return SessionView(**row) if row else None
+    return await fetch_one(session, SessionView, locked(sql, lock), {"s": session_id})
 
 
 async def seats_taken(session: AsyncSession, session_id: uuid.UUID) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +19,7 @@ from services.payments.domain.payees import Payee
 from services.payments.domain.payouts import Payout, PayoutLine, PayoutRun
 from services.payments.domain.recoveries import Recovery
 from services.payments.domain.reservations import Reservation
+from shared.db import fetch_all, fetch_one
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -47,23 +48,26 @@ def placeholder(column: str) -> str:
     return f"CAST(:{column} AS jsonb)" if column in JSON_COLUMNS else f":{column}"
 
 
-def as_row(kind: type[R], mapping: Mapping[Any, Any]) -> R:
-    """The typed row from a result row (columns the type does not name are left out)."""
+def builder(kind: type[R]) -> Callable[..., R]:
+    """``kind`` from a result row's columns (those the type does not name are left out)."""
     names = {f.name for f in fields(kind)}
-    return kind(**{k: v for k, v in mapping.items() if k in names})
+
+    def build(**columns: Any) -> R:
+        return kind(**{k: v for k, v in columns.items() if k in names})
+
+    return build
 
 
 async def one(
     session: AsyncSession, kind: type[R], sql: str, params: Mapping[str, Any]
 ) -> R | None:
-    row = (await session.execute(text(sql), params)).one_or_none()
-    return as_row(kind, row._mapping) if row is not None else None
+    return await fetch_one(session, builder(kind), sql, params)
 
 
 async def many(
     session: AsyncSession, kind: type[R], sql: str, params: Mapping[str, Any]
 ) -> list[R]:
-    return [as_row(kind, r._mapping) for r in await session.execute(text(sql), params)]
+    return await fetch_all(session, builder(kind), sql, params)
 
 
 async def get(session: AsyncSession, kind: type[R], key: Any, *, lock: bool = False) -> R | None:
