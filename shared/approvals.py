@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,54 +32,10 @@ from shared.errors import ConflictError, ForbiddenError, NotFoundError
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
 from shared.kernel_ddl import approvals_ddl  # the applied migrations import it from here
 from shared.outbox import EventContext, Outbox
+from shared.proposal import STATUSES, Proposal, Status
 from shared.pseudonym import pseudonymous_subject
 
-Status = Literal["pending", "approved", "refused", "expired"]
-STATUSES: tuple[Status, ...] = ("pending", "approved", "refused", "expired")
-
 __all__ = ["STATUSES", "FourEyes", "Proposal", "Status", "approvals_ddl"]
-
-
-@dataclass(frozen=True)
-class Proposal:
-    approval_id: uuid.UUID
-    action: str
-    subject: str
-    payload: dict[str, Any]
-    summary: dict[str, Any]
-    agency_id: str | None
-    provider_id: str | None
-    proposed_by: str
-    proposer_sub: str
-    proposed_at: datetime
-    expires_at: datetime
-    status: str
-    decided_by: str | None
-    decided_at: datetime | None
-    reason_code: str | None
-    result: dict[str, Any] | None
-
-    def status_at(self, now: datetime) -> Status:
-        if self.status == "pending" and now >= self.expires_at:
-            return "expired"
-        return self.status  # type: ignore[return-value]
-
-    def public(self, now: datetime) -> dict[str, Any]:
-        """What approvers and proposers see (no proposer subject, no raw payload)."""
-        return {
-            "approval_id": str(self.approval_id),
-            "action": self.action,
-            "subject": self.subject,
-            "summary": self.summary,
-            "status": self.status_at(now),
-            "proposed_by": self.proposed_by,
-            "proposed_at": self.proposed_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "decided_by": self.decided_by,
-            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
-            "reason_code": self.reason_code,
-            "result": self.result,
-        }
 
 
 Action = Callable[[AsyncSession, Proposal, Principal, EventContext], Awaitable[dict[str, Any]]]
