@@ -118,7 +118,7 @@ async def test_a_retry_the_ledger_cannot_reserve_for_goes_back_to_the_operator(
     ledger = components_of(ledger_rt, LedgerComponents).ledger
     async with ledger_rt.uow() as session:
         await execute(
-            SuspendWallet(account_id=uuid.UUID(account), reason="check"),
+            SuspendWallet(account_id=uuid.UUID(account), reason_code="fraud_suspected"),
             ledger.context(session, EventContext.new("system:test")),
         )
     r = await world.c.post(f"/v1/claims/{claim_id}/retry", headers=world.admin)
