@@ -4,8 +4,11 @@ Every action that creates credit in bulk, changes where money goes or releases m
 was held is not done by the request that asks for it: the request stores a *proposal*
 (``<schema>.approvals``) and publishes ``ApprovalRequested``. A second person whose role
 may approve (``finance``), and whose token subject differs from the proposer's, approves
-it: the action registered for the proposal runs in the same transaction as the approval,
-and ``ApprovalDecided`` is published with it. A refusal is an event too. A proposal that
+it (the table keeps only pseudonyms: who proposed and who decided as the events name them,
+:func:`shared.pseudonym.pseudonymous_actor`, and the proposer's subject keyed apart from its
+role, :func:`shared.pseudonym.pseudonymous_subject`, to tell that a second person decides):
+the action registered for the proposal runs in the same transaction as the approval, and
+``ApprovalDecided`` is published with it. A refusal is an event too. A proposal that
 was not decided before it expires can no longer be approved; its status reads ``expired``.
 
 The mechanism is the same in every service that uses it (:class:`FourEyes`); each service
@@ -17,9 +20,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,53 +32,10 @@ from shared.errors import ConflictError, ForbiddenError, NotFoundError
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
 from shared.kernel_ddl import approvals_ddl  # the applied migrations import it from here
 from shared.outbox import EventContext, Outbox
-
-Status = Literal["pending", "approved", "refused", "expired"]
-STATUSES: tuple[Status, ...] = ("pending", "approved", "refused", "expired")
+from shared.proposal import STATUSES, Proposal, Status
+from shared.pseudonym import pseudonymous_subject
 
 __all__ = ["STATUSES", "FourEyes", "Proposal", "Status", "approvals_ddl"]
-
-
-@dataclass(frozen=True)
-class Proposal:
-    approval_id: uuid.UUID
-    action: str
-    subject: str
-    payload: dict[str, Any]
-    summary: dict[str, Any]
-    agency_id: str | None
-    provider_id: str | None
-    proposed_by: str
-    proposer_sub: str
-    proposed_at: datetime
-    expires_at: datetime
-    status: str
-    decided_by: str | None
-    decided_at: datetime | None
-    reason_code: str | None
-    result: dict[str, Any] | None
-
-    def status_at(self, now: datetime) -> Status:
-        if self.status == "pending" and now >= self.expires_at:
-            return "expired"
-        return self.status  # type: ignore[return-value]
-
-    def public(self, now: datetime) -> dict[str, Any]:
-        """What approvers and proposers see (no proposer subject, no raw payload)."""
-        return {
-            "approval_id": str(self.approval_id),
-            "action": self.action,
-            "subject": self.subject,
-            "summary": self.summary,
-            "status": self.status_at(now),
-            "proposed_by": self.proposed_by,
-            "proposed_at": self.proposed_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "decided_by": self.decided_by,
-            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
-            "reason_code": self.reason_code,
-            "result": self.result,
-        }
 
 
 Action = Callable[[AsyncSession, Proposal, Principal, EventContext], Awaitable[dict[str, Any]]]
@@ -110,6 +70,16 @@ class FourEyes:
         self.actions: dict[str, Action] = {}
         # what refusing a proposal of a kind undoes (e.g. a run's claims payable again)
         self.refusals: dict[str, Action] = {}
+
+    def actor(self, principal: Principal) -> str:
+        """``principal`` as proposals and events name it: a pseudonym for a person."""
+        return self.outbox.actor(principal.actor)
+
+    def person(self, principal: Principal) -> str:
+        """Who ``principal`` is whatever their role, as the table keeps it."""
+        if self.outbox.actor_pepper is None:
+            return principal.sub
+        return pseudonymous_subject(principal.sub, self.outbox.actor_pepper)
 
     def action(self, name: str) -> Callable[[Action], Action]:
         """Register what approving a proposal of kind ``name`` does."""
@@ -177,8 +147,8 @@ class FourEyes:
             summary=summary,
             agency_id=agency_id,
             provider_id=provider_id,
-            proposed_by=principal.actor,
-            proposer_sub=principal.sub,
+            proposed_by=self.actor(principal),
+            proposer_sub=self.person(principal),
             proposed_at=now,
             expires_at=now + self.ttl,
             status="pending",
@@ -253,7 +223,8 @@ class FourEyes:
             )
         if status != "pending":
             raise ConflictError(f"the proposal was already {status}", code="proposal_decided")
-        if principal.sub == proposal.proposer_sub:
+        # (a proposal stored before subjects were keyed holds the raw subject)
+        if proposal.proposer_sub in (principal.sub, self.person(principal)):
             raise ForbiddenError(
                 "the person who proposed an action may not also approve it",
                 code="same_person",
@@ -266,7 +237,7 @@ class FourEyes:
         decided = replace(
             proposal,
             status="approved" if approve else "refused",
-            decided_by=principal.actor,
+            decided_by=self.actor(principal),
             decided_at=now,
             reason_code=reason_code,
             result=result,
@@ -295,7 +266,7 @@ class FourEyes:
                     subject=proposal.subject,
                     decision="approved" if approve else "refused",
                     proposed_by=proposal.proposed_by,
-                    decided_by=principal.actor,
+                    decided_by=decided.decided_by,
                     decided_at=now,
                     reason_code=reason_code,
                 )

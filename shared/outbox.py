@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.bus import Bus, Message, topic_for
 from shared.db import executemany
 from shared.events import Envelope, Event
+from shared.events.base import actor_fields
 from shared.kernel_ddl import outbox_channel
 from shared.listen import ChannelListener
 from shared.logs import correlation_id
@@ -96,7 +97,8 @@ class EventContext:
 
 class Outbox:
     """A service's outbox. With ``actor_pepper`` (``ILA_ACTOR_PEPPER``) the actor of every
-    event is a pseudonym (:mod:`shared.pseudonym`), never the caller's token subject."""
+    event, in its envelope and in each of its :data:`shared.events.base.Actor` fields, is a
+    pseudonym (:mod:`shared.pseudonym`), never the caller's token subject."""
 
     def __init__(
         self, service: str, topic: str | None = None, *, actor_pepper: str | None = None
@@ -107,15 +109,26 @@ class Outbox:
         self.actor_pepper = actor_pepper
         self._wake = asyncio.Event()
 
+    @overload
+    def actor(self, actor: str) -> str: ...
+    @overload
+    def actor(self, actor: None) -> None: ...
     def actor(self, actor: str | None) -> str | None:
         """``actor`` as events record it."""
         if self.actor_pepper is None:
             return actor
         return pseudonymous_actor(actor, self.actor_pepper)
 
+    def pseudonymous(self, payload: Event) -> Event:
+        """``payload`` with a pseudonym in each of its actor fields."""
+        fields = actor_fields(type(payload))
+        if self.actor_pepper is None or not fields:
+            return payload
+        return payload.model_copy(update={f: self.actor(getattr(payload, f)) for f in fields})
+
     def envelope(self, payload: Event, ctx: EventContext) -> Envelope:
         return Envelope.wrap(
-            payload,
+            self.pseudonymous(payload),
             source=self.source,
             correlation_id=ctx.correlation_id,
             causation_id=ctx.causation_id,

@@ -13,11 +13,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import overload
 
 PEOPLE = frozenset({"agency", "provider", "learner", "auditor", "admin", "finance", "qa", "funder"})
 PSEUDONYM = re.compile(r"[a-z]+:p-[0-9a-f]{32}")
 
 
+@overload
+def pseudonymous_actor(actor: str, pepper: str) -> str: ...
+@overload
+def pseudonymous_actor(actor: None, pepper: str) -> None: ...
 def pseudonymous_actor(actor: str | None, pepper: str) -> str | None:
     """The pseudonym of a person's ``role:subject`` (other actors as they are)."""
     if actor is None or PSEUDONYM.fullmatch(actor):
@@ -27,3 +32,11 @@ def pseudonymous_actor(actor: str | None, pepper: str) -> str | None:
         return actor
     digest = hmac.new(pepper.encode(), actor.encode(), hashlib.sha256).hexdigest()
     return f"{role}:p-{digest[:32]}"
+
+
+def pseudonymous_subject(sub: str, pepper: str) -> str:
+    """The pseudonym of a token's subject whatever role it acts in: what the four-eyes
+    check compares so that one person cannot approve, in another role, what they proposed.
+    It never leaves the database (events and answers name :func:`pseudonymous_actor`)."""
+    digest = hmac.new(pepper.encode(), f"subject:{sub}".encode(), hashlib.sha256).hexdigest()
+    return f"p-{digest[:32]}"

@@ -254,7 +254,7 @@ def standalone_runtime(
 
     bus = InProcessBus()
     sessions = make_sessionmaker(engine)
-    outbox = Outbox(definition.name)
+    outbox = Outbox(definition.name, actor_pepper=settings.actor_pepper)
     runtime = ServiceRuntime(
         name=definition.name,
         settings=settings,

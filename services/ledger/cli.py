@@ -165,7 +165,8 @@ def sweep_command() -> None:
 
         async with service_engine("ledger") as engine:
             return await sweep_once(
-                unit_of_work(make_sessionmaker(engine)), Ledger(Outbox("ledger"))
+                unit_of_work(make_sessionmaker(engine)),
+                Ledger(Outbox("ledger", actor_pepper=get_settings().actor_pepper)),
             )
 
     typer.echo(f"appended {asyncio.run(go())} expiry events")
@@ -218,7 +219,7 @@ def allocate_command(
             ) as bar:
                 await allocation.run_allocation(
                     unit_of_work(sessions),
-                    Ledger(Outbox("ledger")),
+                    Ledger(Outbox("ledger", actor_pepper=get_settings().actor_pepper)),
                     run["allocation_id"],
                     progress=bar.update,
                 )

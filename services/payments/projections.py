@@ -60,7 +60,7 @@ async def apply_account_event(session: AsyncSession, event: AccountEvent) -> Non
                 session,
                 event.account_id,
                 employment_status=event.profile.employment_status,
-                need_flags=[event.profile.need_tier],
+                need_tier=event.profile.need_tier,
             )
         case AccountSuspended():
             await read_models.update_account(session, event.account_id, status="suspended")

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from shared.events.base import Event
+from shared.events.base import Actor, Event
 
 Decision = Literal["approved", "refused"]
 
@@ -22,7 +22,7 @@ class ApprovalRequested(Event):
     approval_id: uuid.UUID
     action: str
     subject: str
-    proposed_by: str
+    proposed_by: Actor
     proposed_at: datetime
     expires_at: datetime
     summary: dict[str, Any]
@@ -38,8 +38,8 @@ class ApprovalDecided(Event):
     action: str
     subject: str
     decision: Decision
-    proposed_by: str
-    decided_by: str
+    proposed_by: Actor
+    decided_by: Actor
     decided_at: datetime
     reason_code: str | None = None
 

@@ -13,11 +13,24 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 TYPE_PREFIX = "ila."
+
+ACTOR_MARK = "x-ila-actor"
+Actor = Annotated[
+    str,
+    Field(
+        description="Who acted: a person as a keyed pseudonym ``role:p-<32 hex>`` "
+        "(shared.pseudonym), never a token's subject; a system actor as it is.",
+        json_schema_extra={ACTOR_MARK: True},
+    ),
+]
+"""A field that names who did something. The outbox writes the pseudonym of a person into
+every such field (as into the envelope's ``actor``), so no event carries a token subject."""
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -106,6 +119,16 @@ def upcaster(name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
     return register
 
 
+@cache
+def actor_fields(model: type[Event]) -> tuple[str, ...]:
+    """The fields of ``model`` declared :data:`Actor`."""
+    return tuple(
+        name
+        for name, info in model.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get(ACTOR_MARK)
+    )
+
+
 def split_type(ce_type: str) -> tuple[str, int] | None:
     """``ila.ledger.CreditsGranted.v2`` -> (``ledger.CreditsGranted``, 2)."""
     if not ce_type.startswith(TYPE_PREFIX):
@@ -126,6 +149,25 @@ def upcasts(ce_type: str, data: dict[str, Any]) -> list[tuple[str, dict[str, Any
         version += 1
         forms.append((f"{TYPE_PREFIX}{name}.v{version}", data))
     return forms
+
+
+def newest_form(ce_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The newest registered form of an event: itself when no upcaster leads further
+    (the stored or sent form is never changed; only what is read from it)."""
+    for newer_type, newer_data in reversed(upcasts(ce_type, data)):
+        if newer_type in _REGISTRY:
+            return newer_type, newer_data
+    return ce_type, data
+
+
+def typed_payload(ce_type: str, data: dict[str, Any]) -> Event:
+    """The typed payload of an event of any version an upcaster leads from; raises
+    ``UnknownEventType`` for a type nobody registered."""
+    newest, form = newest_form(ce_type, data)
+    model = model_for(newest)
+    if model is None:
+        raise UnknownEventType(ce_type)
+    return model.model_validate(form)
 
 
 class Envelope(BaseModel):
@@ -173,11 +215,9 @@ class Envelope(BaseModel):
         )
 
     def payload(self) -> Event:
-        """The typed payload; raises ``UnknownEventType`` for a type nobody registered."""
-        model = model_for(self.type)
-        if model is None:
-            raise UnknownEventType(self.type)
-        return model.model_validate(self.data)
+        """The typed payload, upcast to its newest form; raises ``UnknownEventType`` for a
+        type nobody registered."""
+        return typed_payload(self.type, self.data)
 
     def to_bytes(self) -> bytes:
         return json.dumps(

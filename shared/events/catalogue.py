@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.events.base import Event, event
+from shared.events.base import Actor, Event, event
 
 CourseKind = Literal["training", "guidance", "validation"]
 CourseMode = Literal["in_person", "online", "blended"]
@@ -126,7 +126,7 @@ class CourseSubmitted(_CourseEvent):
 class CourseApproved(_CourseTermsEvent):
     """This version is eligible: listed in the public registry, enrolments may use it."""
 
-    approved_by: str
+    approved_by: Actor
     approved_at: AwareDatetime
 
 

@@ -14,13 +14,13 @@ are safe. Every event is keyed by the account id.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.events.accounts import NeedTier, StatusReasonCode
+from shared.events.accounts import NeedTier, StatusReasonCode, need_tier
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
-from shared.events.base import Event, UtcDatetime, event
+from shared.events.base import Actor, Event, UtcDatetime, event, upcaster
 
 Money = Annotated[int, Field(strict=True, gt=0)]
 """A positive amount in minor units of the deployment's currency."""
@@ -282,7 +282,7 @@ class EntryReversed(LedgerEvent):
     amount: Money
     allocations: tuple[LotAmount, ...]
     reason: str = Field(min_length=1)
-    actor: str = Field(min_length=1)
+    actor: Actor = Field(min_length=1)
 
     @model_validator(mode="after")
     def _names_its_target(self) -> EntryReversed:
@@ -343,6 +343,25 @@ __all__ = [
     "WalletReinstated",
     "WalletSuspended",
 ]
+
+
+# Version 1 of these carried the need flags and free-text reasons. Streams recorded before
+# keep them (the hash chain covers the stored form); reading a stream upcasts them to what
+# the rules need.
+@upcaster("ledger.ProfileNoted", 1)
+def _profile_noted_v1(data: dict[str, Any]) -> dict[str, Any]:
+    profile = dict(data["profile"])
+    flags = profile.pop("need_flags", None) or []
+    return {**data, "profile": {**profile, "need_tier": need_tier(flags)}}
+
+
+def _status_v1(data: dict[str, Any]) -> dict[str, Any]:
+    data.pop("reason", None)
+    return {**data, "reason_code": "other"}
+
+
+for _name in ("WalletSuspended", "WalletReinstated", "WalletClosed"):
+    upcaster(f"ledger.{_name}", 1)(_status_v1)
 
 
 @event("ledger.ApprovalRequested")

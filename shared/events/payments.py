@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import Field
 
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
-from shared.events.base import Event, event
+from shared.events.base import Actor, Event, event
 from shared.events.ledger import CourseRef
 
 
@@ -237,8 +237,8 @@ class PayeeChanged(_PayeeEvent):
     previous_iban: str | None
     iban: str
     approval_id: uuid.UUID
-    proposed_by: str
-    approved_by: str
+    proposed_by: Actor
+    approved_by: Actor
     payable_from: datetime
 
 

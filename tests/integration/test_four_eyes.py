@@ -18,6 +18,7 @@ from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal
 from shared.errors import ConflictError, ForbiddenError
 from shared.outbox import EventContext
+from shared.pseudonym import pseudonymous_actor
 from shared.service import ServiceRuntime
 from tests.support import bearer, running_app, settings_for
 
@@ -83,7 +84,10 @@ async def test_a_second_person_of_the_approving_role_carries_the_action_out(fx: 
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "approved"
     assert r.json()["result"] == {"released": 1234}
-    assert r.json()["decided_by"] == "finance:fin-1"
+    # who proposed and who decided, as the events name them: keyed pseudonyms
+    pepper = fx.rt.settings.actor_pepper
+    assert r.json()["decided_by"] == pseudonymous_actor("finance:fin-1", pepper)
+    assert r.json()["proposed_by"] == pseudonymous_actor("admin:adm-1", pepper)
     assert fx.done == [{"amount": 1234}]
     # decided once: a second approval (even by another approver) does nothing
     r = await fx.c.post(f"/v1/ledger/approvals/{p.approval_id}/approve", headers=fx.finance_2)
@@ -111,6 +115,36 @@ async def test_the_proposer_cannot_approve_even_with_an_approvers_token(fx: Fixt
     assert fx.done == []
     r = await fx.c.get(f"/v1/ledger/approvals/{p.approval_id}", headers=fx.finance)
     assert r.json()["status"] == "pending"
+
+
+async def test_the_table_keeps_no_token_subject_yet_knows_the_proposer(fx: Fixture) -> None:
+    p = await fx.propose(sub="fin-1")
+    async with fx.rt.sessions() as session:
+        row = (
+            await session.execute(
+                text("SELECT * FROM ledger.approvals WHERE approval_id = :id"),
+                {"id": p.approval_id},
+            )
+        ).one()
+    assert not any("fin-1" in str(v) for v in row)
+    r = await fx.c.post(f"/v1/ledger/approvals/{p.approval_id}/approve", headers=fx.finance)
+    assert (r.status_code, r.json()["code"]) == (403, "same_person")
+
+
+async def test_a_proposal_stored_with_the_raw_subject_still_refuses_its_proposer(
+    fx: Fixture,
+) -> None:
+    # (as proposals were stored before subjects were keyed)
+    p = await fx.propose(sub="fin-1")
+    async with fx.rt.uow() as session:
+        await session.execute(
+            text("UPDATE ledger.approvals SET proposer_sub = 'fin-1' WHERE approval_id = :id"),
+            {"id": p.approval_id},
+        )
+    r = await fx.c.post(f"/v1/ledger/approvals/{p.approval_id}/approve", headers=fx.finance)
+    assert (r.status_code, r.json()["code"]) == (403, "same_person")
+    r = await fx.c.post(f"/v1/ledger/approvals/{p.approval_id}/approve", headers=fx.finance_2)
+    assert r.status_code == 200, r.text
 
 
 async def test_an_approver_cannot_propose(fx: Fixture) -> None:

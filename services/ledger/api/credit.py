@@ -276,7 +276,10 @@ async def reverse(
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         await authorize_account(session, principal, account_id)
         command = ReverseEntry(
-            account_id=account_id, target=body.target, reason=body.reason, actor=principal.actor
+            account_id=account_id,
+            target=body.target,
+            reason=body.reason,
+            actor=parts.ledger.outbox.actor(principal.actor),  # as the stream will name them
         )
         ctx = parts.ledger.context(session, ctx_for(principal))
         proposal = await proposals.propose_reversal(command, principal, parts.four_eyes, ctx)

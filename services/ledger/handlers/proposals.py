@@ -148,7 +148,7 @@ async def approve_policy(proposal: Proposal, principal: Principal, ctx: Context)
         year,
         policy.model_dump(mode="json"),
         proposed_by=proposal.proposed_by,
-        approved_by=principal.actor,
+        approved_by=ctx.outbox.actor(principal.actor),
         approval_id=proposal.approval_id,
     )
     return {"year": year}
@@ -174,7 +174,7 @@ async def approve_allocation(
         proposal.proposed_by,
         policy,
         approval_id=proposal.approval_id,
-        approved_by=principal.actor,
+        approved_by=ctx.outbox.actor(principal.actor),
         agency_id=proposal.agency_id,
     )
     if not created:

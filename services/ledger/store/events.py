@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
 from shared.db import executemany
-from shared.events import Envelope, model_for
+from shared.events import Envelope, UnknownEventType
+from shared.events.base import typed_payload
 from shared.events.ledger import LedgerEvent
 
 APPEND_LOCK = (727, 1)  # (classid, objid) of the advisory lock appenders share
@@ -42,10 +43,15 @@ class EventRow:
     hash: str
 
     def payload(self) -> LedgerEvent:
-        model = model_for(self.type)
-        if model is None:
-            raise ValueError(f"unknown event type {self.type} at position {self.position}")
-        event = model.model_validate(self.data)
+        """The event, read through the upcasters: a row stored as an older version (a
+        ``ProfileNoted`` v1 with need flags, a ``WalletSuspended`` v1 with free text) loads
+        as the newest form, while the stored form, which the hash chain covers, stays."""
+        try:
+            event = typed_payload(self.type, self.data)
+        except UnknownEventType:
+            raise ValueError(
+                f"unknown event type {self.type} at position {self.position}"
+            ) from None
         assert isinstance(event, LedgerEvent)
         return event
 

@@ -99,7 +99,7 @@ async def apply_change(proposal: Proposal, principal: Principal, ctx: Context) -
             iban=mask_iban(str(payload["iban"])),
             approval_id=proposal.approval_id,
             proposed_by=proposal.proposed_by,
-            approved_by=principal.actor,
+            approved_by=ctx.outbox.actor(principal.actor),
             payable_from=payable_from,
         )
     )

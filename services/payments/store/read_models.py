@@ -39,13 +39,12 @@ async def upsert_account(
     employment_status: str,
     need_tier: str,
 ) -> None:
-    # the need_flags column holds the need tier alone (accounts never send the flags)
     await session.execute(
         text(
             "INSERT INTO payments.accounts (account_id, agency_id, status, employment_status, "
-            "need_flags) VALUES (:a, :agency, :status, :emp, :flags) "
+            "need_tier) VALUES (:a, :agency, :status, :emp, :tier) "
             "ON CONFLICT (account_id) DO UPDATE SET agency_id = EXCLUDED.agency_id, "
-            "employment_status = EXCLUDED.employment_status, need_flags = EXCLUDED.need_flags, "
+            "employment_status = EXCLUDED.employment_status, need_tier = EXCLUDED.need_tier, "
             "updated_at = now()"
         ),
         {
@@ -53,7 +52,7 @@ async def upsert_account(
             "agency": agency_id,
             "status": status,
             "emp": employment_status,
-            "flags": [need_tier],
+            "tier": need_tier,
         },
     )
 
@@ -82,7 +81,7 @@ async def account(session: AsyncSession, account_id: uuid.UUID) -> AccountView |
         account_id=row["account_id"],
         status=row["status"],
         employment_status=row["employment_status"],
-        need_tier=next(iter(row["need_flags"]), "standard"),
+        need_tier=row["need_tier"],
     )
 
 

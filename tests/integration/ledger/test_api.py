@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.pseudonym import pseudonymous_actor
 from tests.integration.support.ledger import THIS_YEAR, Api
 from tests.support import bearer
 
@@ -138,8 +139,10 @@ async def test_policy_allocation_and_stats(api: Api) -> None:
     await api.policy(following, cap=100_000, enhanced_cap=150_000)  # default amounts, lower caps
     policy = (await api.c.get(f"/v1/ledger/policies/{this}", headers=api.agency)).json()
     assert policy["base_amount"] == 60_000
-    assert policy["proposed_by"] == "admin:admin-ada"
-    assert policy["approved_by"] == "finance:fin-frank"
+    # who proposed and who approved, as keyed pseudonyms
+    pepper = api.settings.actor_pepper
+    assert policy["proposed_by"] == pseudonymous_actor("admin:admin-ada", pepper)
+    assert policy["approved_by"] == pseudonymous_actor("finance:fin-frank", pepper)
     assert policy["approval_id"] == approved["approval_id"]
     assert (
         await api.c.put(f"/v1/ledger/policies/{this}", headers=api.agency, json={})
@@ -150,8 +153,8 @@ async def test_policy_allocation_and_stats(api: Api) -> None:
     for year in (this, following, this):
         run = await api.allocate(year)
         assert run["status"] == "finished", run
-        assert run["approved_by"] == "finance:fin-frank"
-        assert run["requested_by"].startswith("agency:")
+        assert run["approved_by"] == pseudonymous_actor("finance:fin-frank", pepper)
+        assert run["requested_by"].startswith("agency:p-")
     # this year: 60,000 / 90,000; next: 50,000 / 80,000 but capped at 100,000 / 150,000 held
     assert (await api.balance(high))["available"] == 100_000
     assert (await api.balance(low))["available"] == 150_000

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from services.payments.config import PaymentsConfig
+from shared.pseudonym import pseudonymous_actor
 from tests.integration.support.payments import World
 from tests.support import bearer
 
@@ -167,7 +168,8 @@ async def test_releasing_a_held_claim_needs_four_eyes(world: World) -> None:
     approval = f"/v1/payments/approvals/{proposal['approval_id']}"
     assert r.headers["location"] == approval
     assert proposal["action"] == "claim_release" and proposal["subject"] == f"claim:{claim_id}"
-    assert proposal["status"] == "pending" and proposal["proposed_by"] == "agency:pes-fr-desk"
+    proposer = pseudonymous_actor("agency:pes-fr-desk", world.settings.actor_pepper)
+    assert proposal["status"] == "pending" and proposal["proposed_by"] == proposer
     # one open proposal per claim
     again = await world.c.post(path, headers=world.admin)
     assert again.status_code == 409 and again.json()["code"] == "proposal_pending"
