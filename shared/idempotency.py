@@ -53,15 +53,7 @@ async def run_idempotent(
     ``required`` (every POST that moves money): a request without the header is refused
     with 428 before anything is done, so a client retry can never move money twice.
     """
-    key = request.headers.get("idempotency-key")
-    if key is None and required:
-        raise PreconditionRequired(
-            "this request moves money: send an Idempotency-Key header (a unique value per "
-            "operation, reused on retries)",
-            extra={"header": "Idempotency-Key"},
-        )
-    if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise BadRequest(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
+    key = _key_of(request, required=required)
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
     service = rt.name
@@ -124,6 +116,21 @@ class Claim:
     fingerprint: str
 
 
+def _key_of(request: Request, *, required: bool) -> str | None:
+    """The request's Idempotency-Key: 428 without one where ``required``, 400 when its
+    length is out of bounds."""
+    key = request.headers.get("idempotency-key")
+    if key is None and required:
+        raise PreconditionRequired(
+            "this request moves money: send an Idempotency-Key header (a unique value per "
+            "operation, reused on retries)",
+            extra={"header": "Idempotency-Key"},
+        )
+    if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise BadRequest(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
+    return key
+
+
 @dataclass(frozen=True)
 class Reply:
     status: int
@@ -135,17 +142,9 @@ def claim_for(
     service: str, request: Request, principal: Principal, body: Any, *, required: bool
 ) -> Claim | None:
     """The request's claim (None without a key); 428 or 400 as :func:`run_idempotent`."""
-    key = request.headers.get("idempotency-key")
-    if key is None and required:
-        raise PreconditionRequired(
-            "this request moves money: send an Idempotency-Key header (a unique value per "
-            "operation, reused on retries)",
-            extra={"header": "Idempotency-Key"},
-        )
+    key = _key_of(request, required=required)
     if key is None:
         return None
-    if not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise BadRequest(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
     return Claim(service, principal.actor, key, request_fingerprint(request, body))
