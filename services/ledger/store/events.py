@@ -20,7 +20,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
-from shared.db import executemany
 from shared.events import Envelope, model_for
 from shared.events.ledger import LedgerEvent
 
@@ -235,33 +234,4 @@ async def take_append_lock(session: AsyncSession) -> None:
     await session.execute(
         text("SELECT pg_advisory_xact_lock_shared(:c, :o)"),
         {"c": APPEND_LOCK[0], "o": APPEND_LOCK[1]},
-    )
-
-
-async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Append rows (already chained). A concurrent writer of the same stream version fails
-    on the (stream_id, version) key: optimistic concurrency."""
-    if not rows:
-        return
-    await take_append_lock(session)
-    await executemany(
-        session,
-        "INSERT INTO ledger.events (event_id, stream_id, version, type, schema_version, data, "
-        "metadata, recorded_at, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6::jsonb, "
-        "$7::jsonb, $8, $9, $10)",
-        [
-            (
-                r["event_id"],
-                r["stream_id"],
-                r["version"],
-                r["type"],
-                r["schema_version"],
-                r["data"],
-                r["metadata"],
-                r["recorded_at"],
-                r["prev_hash"],
-                r["hash"],
-            )
-            for r in rows
-        ],
     )
