@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
+from shared.db import fetch_all
 from shared.events import Envelope, model_for
 from shared.events.ledger import LedgerEvent
 
@@ -131,8 +132,7 @@ async def load_stream(
     if upto is not None:
         sql += " AND recorded_at <= :upto"
         params["upto"] = upto
-    rows = await session.execute(text(sql + " ORDER BY version"), params)
-    return [event_row(r) for r in rows]
+    return await fetch_all(session, EventRow, sql + " ORDER BY version", params)
 
 
 async def load_streams(
@@ -141,15 +141,11 @@ async def load_streams(
     out: dict[uuid.UUID, list[EventRow]] = {a: [] for a in account_ids}
     if not account_ids:
         return out
-    rows = await session.execute(
-        text(
-            f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = ANY(:ids) "
-            "ORDER BY stream_id, version"
-        ),
-        {"ids": list(account_ids)},
+    sql = (
+        f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = ANY(:ids) "
+        "ORDER BY stream_id, version"
     )
-    for r in rows:
-        row = event_row(r)
+    for row in await fetch_all(session, EventRow, sql, {"ids": list(account_ids)}):
         out[row.stream_id].append(row)
     return out
 
@@ -157,14 +153,13 @@ async def load_streams(
 async def entries(
     session: AsyncSession, account_id: uuid.UUID, after_version: int, limit: int
 ) -> list[EventRow]:
-    rows = await session.execute(
-        text(
-            f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = :a AND version > :v "
-            "ORDER BY version LIMIT :n"
-        ),
-        {"a": account_id, "v": after_version, "n": limit},
+    sql = (
+        f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = :a AND version > :v "
+        "ORDER BY version LIMIT :n"
     )
-    return [event_row(r) for r in rows]
+    return await fetch_all(
+        session, EventRow, sql, {"a": account_id, "v": after_version, "n": limit}
+    )
 
 
 async def lock_heads_batch(

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.domain import WalletState
+from shared.db import fetch_all, fetch_one
 
 WALLET_COLUMNS = {  # column: SQL type, in the table's order
     "account_id": "uuid",
@@ -57,6 +58,20 @@ RESERVATION_COLUMNS = {
     "allocations": "jsonb",
     "reserved_at": "timestamptz",
 }
+
+WALLET_FIGURES = (
+    "status",
+    "version",
+    "available",
+    "reserved",
+    "granted_total",
+    "spent_total",
+    "expired_total",
+)
+"""The wallet row's columns that hold the state's figures as they are."""
+LOT_CHANGES = ("remaining", "reserved", "spent", "expired")
+RESERVATION_CHANGES = ("status", "amount", "captured", "released")
+"""The columns of a lot row and of a reservation row that later events change."""
 
 
 def _row(item: Any, columns: dict[str, str], **given: Any) -> dict[str, Any]:
@@ -108,28 +123,18 @@ def changed_rows(
 
 
 async def wallet(session: AsyncSession, account_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (
-        (
-            await session.execute(
-                text("SELECT * FROM ledger.wallets WHERE account_id = :a"), {"a": account_id}
-            )
-        )
-        .mappings()
-        .one_or_none()
+    return await fetch_one(
+        session, dict, "SELECT * FROM ledger.wallets WHERE account_id = :a", {"a": account_id}
     )
-    return dict(row) if row else None
 
 
 async def open_lots(session: AsyncSession, account_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        text(
-            "SELECT lot_id, funder_id, kind, year, amount, remaining, reserved, expires_at, "
-            "earmark, granted_at FROM ledger.lots WHERE account_id = :a AND remaining > 0 "
-            "ORDER BY granted_at, lot_id"
-        ),
-        {"a": account_id},
+    sql = (
+        "SELECT lot_id, funder_id, kind, year, amount, remaining, reserved, expires_at, "
+        "earmark, granted_at FROM ledger.lots WHERE account_id = :a AND remaining > 0 "
+        "ORDER BY granted_at, lot_id"
     )
-    return [dict(r) for r in rows.mappings()]
+    return await fetch_all(session, dict, sql, {"a": account_id})
 
 
 async def accounts_with_due_items(
@@ -183,6 +188,5 @@ async def yearly_stats(
     """Per year and funder: granted, spent, expired; per year: the accounts that trained
     (captured something). ``agency_id``: only the accounts it manages (None: all)."""
     scope = {"agency": agency_id}
-    by_funder = (await session.execute(text(STATS_SQL), scope)).mappings().all()
-    trained = (await session.execute(text(TRAINED_SQL), scope)).mappings().all()
-    return [dict(r) for r in by_funder], [dict(r) for r in trained]
+    by_funder: list[dict[str, Any]] = await fetch_all(session, dict, STATS_SQL, scope)
+    return by_funder, await fetch_all(session, dict, TRAINED_SQL, scope)
