@@ -11,7 +11,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.store.projections import LOT_COLUMNS, RESERVATION_COLUMNS, WALLET_COLUMNS
+from services.ledger.store.projections import (
+    LOT_CHANGES,
+    LOT_COLUMNS,
+    RESERVATION_CHANGES,
+    RESERVATION_COLUMNS,
+    WALLET_COLUMNS,
+)
 
 EVENT_TYPES = {
     "event_id": "uuid",
@@ -56,13 +62,8 @@ def _statement(outbox_table: str) -> str:
     for name, table, types, upsert in (
         ("e", "ledger.events", EVENT_TYPES, None),
         ("w", "ledger.wallets", WALLET_COLUMNS, tuple(WALLET_COLUMNS)[1:]),
-        ("l", "ledger.lots", LOT_COLUMNS, ("remaining", "reserved", "spent", "expired")),
-        (
-            "r",
-            "ledger.reservations",
-            RESERVATION_COLUMNS,
-            ("amount", "captured", "released", "status"),
-        ),
+        ("l", "ledger.lots", LOT_COLUMNS, LOT_CHANGES),
+        ("r", "ledger.reservations", RESERVATION_COLUMNS, RESERVATION_CHANGES),
         ("o", outbox_table, OUTBOX_TYPES, None),
     ):
         sql, n = _insert(table, types, n, upsert)
