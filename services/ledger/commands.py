@@ -175,6 +175,19 @@ def wallet_profile(profile: NeedProfile) -> WalletProfile:
     )
 
 
+CommandEvent = (
+    AccountOpened
+    | AccountProfileUpdated
+    | AccountSuspended
+    | AccountReinstated
+    | AccountClosed
+    | EnrolmentRequested
+    | CaptureRequested
+    | ReleaseRequested
+)
+"""The events of other services that call for a wallet command (:func:`command_for_event`)."""
+
+
 def command_for_event(event: Event) -> Command | None:
     """The wallet command an event of another service (accounts: the wallet's lifecycle and
     need profile; payments: reserve, capture, release) calls for, or None when the ledger
@@ -221,6 +234,7 @@ __all__ = [
     "CaptureTarget",
     "CloseWallet",
     "Command",
+    "CommandEvent",
     "ExpireLots",
     "ExpireReservations",
     "GrantCredits",

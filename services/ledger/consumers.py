@@ -11,11 +11,16 @@ wallet refuses is answered alone (its refusal, or the dead letters), its neighbo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.commands import CaptureReservation, ReserveCredits, command_for_event
+from services.ledger.commands import (
+    CaptureReservation,
+    CommandEvent,
+    ReserveCredits,
+    command_for_event,
+)
 from services.ledger.domain.errors import LedgerError
 from services.ledger.handlers import Ledger
 from services.ledger.handlers.wallets import Order, execute_many, refuse
@@ -23,18 +28,14 @@ from services.ledger.handlers.wallets import execute as execute_command
 from services.ledger.store.projections import set_agency
 from shared.errors import DomainError
 from shared.events import Envelope
-from shared.events.accounts import (
-    AccountClosed,
-    AccountOpened,
-    AccountProfileUpdated,
-    AccountReinstated,
-    AccountSuspended,
-    AccountTransferred,
-)
+from shared.events.accounts import AccountOpened, AccountTransferred
 from shared.events.base import Event
-from shared.events.payments import CaptureRequested, EnrolmentRequested, ReleaseRequested
-from shared.inbox import EventConsumer
+from shared.events.payments import CaptureRequested, EnrolmentRequested
+from shared.inbox import EventConsumer, Handler
 from shared.outbox import EventContext
+
+Consumed = CommandEvent | AccountTransferred
+"""Every event this consumer takes; consecutive ones of a fetched batch are decided together."""
 
 
 def register(consumer: EventConsumer, ledger: Ledger) -> None:
@@ -90,26 +91,12 @@ def register(consumer: EventConsumer, ledger: Ledger) -> None:
                 errors[i] = answer
         return errors
 
-    consumer.on(AccountOpened)(opened)
-    consumer.on(EnrolmentRequested)(requested)
-    consumer.on(CaptureRequested)(requested)
-    consumer.on(AccountTransferred)(transferred)
-    for kind in (
-        AccountProfileUpdated,
-        AccountSuspended,
-        AccountReinstated,
-        AccountClosed,
-        ReleaseRequested,
-    ):
-        consumer.on(kind)(execute)
-    consumer.on_batch(
-        AccountOpened,
-        AccountTransferred,
-        AccountProfileUpdated,
-        AccountSuspended,
-        AccountReinstated,
-        AccountClosed,
-        EnrolmentRequested,
-        CaptureRequested,
-        ReleaseRequested,
-    )(execute_batch)
+    special: dict[type[Event], Handler] = {
+        AccountOpened: opened,
+        AccountTransferred: transferred,
+        EnrolmentRequested: requested,
+        CaptureRequested: requested,
+    }
+    for kind in get_args(Consumed):  # the others: their wallet command, executed
+        consumer.on(kind)(special.get(kind, execute))
+    consumer.on_batch(*get_args(Consumed))(execute_batch)

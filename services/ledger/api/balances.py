@@ -35,18 +35,8 @@ class LotPublic(BaseModel):
 
     @classmethod
     def of(cls, lot: Lot) -> LotPublic:
-        return cls(
-            lot_id=lot.lot_id,
-            funder_id=lot.funder_id,
-            kind=lot.kind,
-            year=lot.year,
-            amount=lot.amount,
-            remaining=lot.remaining,
-            reserved=lot.reserved,
-            expires_at=lot.expires_at,
-            earmark=lot.earmark.model_dump(mode="json") if lot.earmark else None,
-            granted_at=lot.granted_at,
-        )
+        earmark = lot.earmark.model_dump(mode="json") if lot.earmark else None
+        return cls(**{f: getattr(lot, f) for f in cls.model_fields} | {"earmark": earmark})
 
 
 class Balance(BaseModel):
@@ -80,16 +70,10 @@ async def balance(
             if state is None:
                 raise hidden(account_id)
             return Balance(
+                **{f: getattr(state, f) for f in projections.WALLET_FIGURES},
                 account_id=account_id,
                 currency=rt.settings.currency,
-                status=state.status,
-                available=state.available,
-                reserved=state.reserved,
-                granted_total=state.granted_total,
-                spent_total=state.spent_total,
-                expired_total=state.expired_total,
                 lots=[LotPublic.of(lot) for lot in state.lots.values() if lot.remaining > 0],
-                version=state.version,
                 as_of=as_of,
             )
         w = await projections.wallet(session, account_id)
@@ -97,16 +81,10 @@ async def balance(
             raise hidden(account_id)
         lots = [LotPublic(**lot) for lot in await projections.open_lots(session, account_id)]
         return Balance(
+            **{f: w[f] for f in projections.WALLET_FIGURES},
             account_id=account_id,
             currency=rt.settings.currency,
-            status=w["status"],
-            available=w["available"],
-            reserved=w["reserved"],
-            granted_total=w["granted_total"],
-            spent_total=w["spent_total"],
-            expired_total=w["expired_total"],
             lots=lots,
-            version=w["version"],
         )
 
 

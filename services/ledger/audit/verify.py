@@ -19,6 +19,7 @@ from services.ledger.store import audit as audit_reads
 from services.ledger.store import checkpoints as checkpoint_reads
 from services.ledger.store.chain import GENESIS, chain_hash
 from services.ledger.store.events import EventRow
+from services.ledger.store.projections import LOT_CHANGES, RESERVATION_CHANGES, WALLET_FIGURES
 
 
 @dataclass
@@ -45,29 +46,8 @@ class VerifyReport:
         }
 
 
-WALLET_FIELDS = (
-    "status",
-    "version",
-    "available",
-    "reserved",
-    "granted_total",
-    "spent_total",
-    "expired_total",
-)
-LOT_FIELDS = ("remaining", "reserved", "spent", "expired")
-RESERVATION_FIELDS = ("status", "amount", "captured", "released")
-
-
 def wallet_view(state: WalletState) -> dict[str, Any]:
-    return {
-        "status": state.status,
-        "version": state.version,
-        "available": state.available,
-        "reserved": state.reserved,
-        "granted_total": state.granted_total,
-        "spent_total": state.spent_total,
-        "expired_total": state.expired_total,
-    }
+    return {f: getattr(state, f) for f in WALLET_FIGURES}
 
 
 class StreamChecker:
@@ -131,13 +111,13 @@ def compare(
         checker.mismatch(pos, "no wallet projection for this stream")
         return
     rebuilt = wallet_view(state)
-    for name in WALLET_FIELDS:
+    for name in WALLET_FIGURES:
         if wallet[name] != rebuilt[name]:
             checker.mismatch(pos, f"wallet.{name} is {wallet[name]}, events give {rebuilt[name]}")
     if wallet["head_hash"] != checker.prev:
         checker.mismatch(pos, "wallet.head_hash is not the stream's last hash")
-    _compare_rows(checker, "lot", state.lots, lots, LOT_FIELDS)
-    _compare_rows(checker, "reservation", state.reservations, reservations, RESERVATION_FIELDS)
+    _compare_rows(checker, "lot", state.lots, lots, LOT_CHANGES)
+    _compare_rows(checker, "reservation", state.reservations, reservations, RESERVATION_CHANGES)
 
 
 def _compare_rows(

@@ -74,17 +74,7 @@ def reserve(state: WalletState, cmd: ReserveCredits, now: datetime) -> list[Ledg
     elif usable == 0 or (usable < cmd.amount and not cmd.up_to):
         reason = "insufficient_credit"
     if reason is not None:
-        return [
-            ReservationRejected(
-                account_id=cmd.account_id,
-                occurred_at=now,
-                reservation_id=cmd.reservation_id,
-                enrolment_id=cmd.enrolment_id,
-                reason=reason,
-                requested=cmd.amount,
-                available=usable,
-            )
-        ]
+        return [_rejected(cmd, reason, usable, now)]
 
     amount = min(cmd.amount, usable)
     allocations: list[LotAmount] = []
@@ -213,6 +203,12 @@ def reservation_refused(
     reason = RESERVE_REFUSALS.get(error.code)
     if reason is None:
         raise error
+    return _rejected(cmd, reason, 0, now)
+
+
+def _rejected(
+    cmd: ReserveCredits, reason: RejectionReason, available: int, now: datetime
+) -> ReservationRejected:
     return ReservationRejected(
         account_id=cmd.account_id,
         occurred_at=now,
@@ -220,7 +216,7 @@ def reservation_refused(
         enrolment_id=cmd.enrolment_id,
         reason=reason,
         requested=cmd.amount,
-        available=0,
+        available=available,
     )
 
 

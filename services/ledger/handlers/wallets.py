@@ -107,14 +107,40 @@ def _chain(
     head: Head | None,
     events: Sequence[LedgerEvent],
     ctx: Context,
+    caused: EventContext | None = None,
     idempotency_key: str | None = None,
 ) -> _Chained:
     after = state
     for event in events:
         after = evolve(after, event)
-    envelopes = [ctx.outbox.envelope(e, ctx.events) for e in events]
+    envelopes = [ctx.outbox.envelope(e, caused or ctx.events) for e in events]
     rows = event_store.build_rows(account_id, head, envelopes, ctx.now, idempotency_key)
     return _Chained(rows, envelopes, after, Head(after.version, str(rows[-1]["hash"])))
+
+
+async def _write(
+    chained: Sequence[_Chained],
+    changed: Sequence[tuple[WalletState, WalletState, str]],
+    ctx: Context,
+) -> None:
+    """Write the ``chained`` appends and the projection rows ``changed`` (before, after,
+    head hash) in one statement, then remember each state after. The caller holds the
+    heads' locks and the append lock."""
+    wallets, lots, reservations = projections.changed_rows(changed, ctx.now)
+    envelopes = [e for c in chained for e in c.envelopes]
+    await batch_store.write(
+        ctx.session,
+        f'"{ctx.outbox.service}".outbox',
+        [r for c in chained for r in c.rows],
+        wallets,
+        lots,
+        reservations,
+        ctx.outbox.rows(envelopes),
+    )
+    ctx.outbox.staged(ctx.session)
+    for _, after, head_hash in changed:
+        assert after.account_id is not None
+        ctx.cache.put(after.account_id, Head(after.version, head_hash), after)
 
 
 async def _append(
@@ -125,37 +151,28 @@ async def _append(
     ctx: Context,
     idempotency_key: str | None,
 ) -> WalletState:
-    chained = _chain(account_id, state, head, events, ctx, idempotency_key)
-    await event_store.insert_events(ctx.session, chained.rows)
-    await projections.save_projection(ctx.session, state, chained.after, chained.head.hash, ctx.now)
-    await ctx.outbox.add_envelopes(ctx.session, chained.envelopes)
-    ctx.cache.put(account_id, chained.head, chained.after)
+    chained = _chain(account_id, state, head, events, ctx, None, idempotency_key)
+    await event_store.take_append_lock(ctx.session)
+    await _write([chained], [(state, chained.after, chained.head.hash)], ctx)
     return chained.after
 
 
 async def append_many(
     batch: Sequence[tuple[WalletState, Head | None, Sequence[LedgerEvent]]], ctx: Context
 ) -> int:
-    """Append to many streams in one round trip per table (the allocation run)."""
-    all_rows: list[dict[str, object]] = []
-    all_envelopes: list[Envelope] = []
-    changed = []
-    heads = []
-    for state, head, events in batch:
-        if not events:
-            continue
-        account_id = events[0].account_id
-        chained = _chain(account_id, state, head, events, ctx)
-        all_rows += chained.rows
-        all_envelopes += chained.envelopes
-        changed.append((state, chained.after, chained.head.hash))
-        heads.append((account_id, chained.head, chained.after))
-    await event_store.insert_events(ctx.session, all_rows)
-    await projections.save_projections_bulk(ctx.session, changed, ctx.now)
-    await ctx.outbox.add_envelopes(ctx.session, all_envelopes)
-    for account_id, new_head, after in heads:
-        ctx.cache.put(account_id, new_head, after)
-    return len(all_rows)
+    """Append to many streams in one statement (the allocation run)."""
+    chained = [
+        (state, _chain(events[0].account_id, state, head, events, ctx))
+        for state, head, events in batch
+        if events
+    ]
+    if not chained:
+        return 0
+    await event_store.take_append_lock(ctx.session)
+    await _write(
+        [c for _, c in chained], [(state, c.after, c.head.hash) for state, c in chained], ctx
+    )
+    return sum(len(c.rows) for _, c in chained)
 
 
 class Order(NamedTuple):
@@ -183,8 +200,7 @@ async def execute_many(
     states = await _load_many(sorted({o.command.account_id for o in items}), ctx)
     before = dict(states)
     results: list[Outcome | DomainError] = []
-    rows: list[dict[str, object]] = []
-    envelopes: list[Envelope] = []
+    appended: list[_Chained] = []
     for order in items:
         account_id = order.command.account_id
         state, head = states[account_id]
@@ -196,30 +212,17 @@ async def execute_many(
         if not events:
             results.append(Outcome([], state))
             continue
-        after = state
-        for event in events:
-            after = evolve(after, event)
-        caused = order.events or ctx.events
-        wrapped = [ctx.outbox.envelope(e, caused) for e in events]
-        built = event_store.build_rows(account_id, head, wrapped, ctx.now, order.idempotency_key)
-        rows += built
-        envelopes += wrapped
-        states[account_id] = (after, Head(after.version, str(built[-1]["hash"])))
-        results.append(Outcome(events, after))
+        chained = _chain(account_id, state, head, events, ctx, order.events, order.idempotency_key)
+        appended.append(chained)
+        states[account_id] = (chained.after, chained.head)
+        results.append(Outcome(events, chained.after))
     changed = [
         (before[a][0], after, head.hash)
         for a, (after, head) in states.items()
         if head is not None and after is not before[a][0]
     ]
-    if rows:
-        wallets, lots, reservations = projections.changed_rows(changed, ctx.now)
-        outbox = ctx.outbox.rows(envelopes)
-        table = f'"{ctx.outbox.service}".outbox'
-        await batch_store.write(ctx.session, table, rows, wallets, lots, reservations, outbox)
-        ctx.outbox.staged(ctx.session)
-        for _, after, head_hash in changed:
-            assert after.account_id is not None
-            ctx.cache.put(after.account_id, Head(after.version, head_hash), after)
+    if appended:
+        await _write(appended, changed, ctx)
     return results
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.store.events import APPEND_LOCK, EVENT_COLUMNS, EventRow, event_row
+from shared.db import fetch_all
 
 
 async def horizon(session: AsyncSession) -> int:
@@ -58,14 +59,11 @@ async def horizon(session: AsyncSession) -> int:
 
 
 async def events_page(session: AsyncSession, after: int, upto: int, limit: int) -> list[EventRow]:
-    rows = await session.execute(
-        text(
-            f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE position > :after "
-            "AND position <= :upto ORDER BY position LIMIT :n"
-        ),
-        {"after": after, "upto": upto, "n": limit},
+    sql = (
+        f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE position > :after "
+        "AND position <= :upto ORDER BY position LIMIT :n"
     )
-    return [event_row(r) for r in rows]
+    return await fetch_all(session, EventRow, sql, {"after": after, "upto": upto, "n": limit})
 
 
 async def all_events(session: AsyncSession) -> AsyncIterator[EventRow]:

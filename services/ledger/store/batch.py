@@ -1,8 +1,8 @@
-"""One statement for everything a batch of decisions writes: the events (chained, in the
-order given), the wallet, lot and reservation rows that changed, and the outbox rows, as
+"""One statement for everything appends write, one stream or many: the events (chained, in
+the order given), the wallet, lot and reservation rows that changed, and the outbox rows, as
 arrays unnested by data-modifying CTEs (one round trip, one plan the driver keeps
 prepared). The caller holds the heads' locks and the shared append lock
-(:func:`services.ledger.store.events.lock_heads`)."""
+(:func:`services.ledger.store.events.lock_heads`, or ``lock_head`` then ``take_append_lock``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.store.projections import (
+    LOT_CHANGES,
     LOT_COLUMNS,
+    RESERVATION_CHANGES,
     RESERVATION_COLUMNS,
     WALLET_COLUMNS,
 )
@@ -29,66 +31,6 @@ EVENT_TYPES = {
     "prev_hash": "text",
     "hash": "text",
 }
-WALLET_TYPES = dict(
-    zip(
-        WALLET_COLUMNS,
-        [
-            "uuid",
-            "text",
-            "jsonb",
-            "int",
-            "text",
-            "bigint",
-            "bigint",
-            "bigint",
-            "bigint",
-            "bigint",
-            "int[]",
-            "timestamptz",
-        ],
-        strict=True,
-    )
-)
-LOT_TYPES = dict(
-    zip(
-        LOT_COLUMNS,
-        [
-            "uuid",
-            "uuid",
-            "text",
-            "text",
-            "int",
-            "bigint",
-            "bigint",
-            "bigint",
-            "bigint",
-            "bigint",
-            "timestamptz",
-            "jsonb",
-            "text",
-            "timestamptz",
-        ],
-        strict=True,
-    )
-)
-RESERVATION_TYPES = dict(
-    zip(
-        RESERVATION_COLUMNS,
-        [
-            "uuid",
-            "uuid",
-            "uuid",
-            "bigint",
-            "bigint",
-            "bigint",
-            "text",
-            "timestamptz",
-            "jsonb",
-            "timestamptz",
-        ],
-        strict=True,
-    )
-)
 OUTBOX_TYPES = {"event_id": "uuid", "topic": "text", "key": "text", "type": "text", "body": "bytea"}
 
 
@@ -119,14 +61,9 @@ def _statement(outbox_table: str) -> str:
     parts, n = [], 1
     for name, table, types, upsert in (
         ("e", "ledger.events", EVENT_TYPES, None),
-        ("w", "ledger.wallets", WALLET_TYPES, WALLET_COLUMNS[1:]),
-        ("l", "ledger.lots", LOT_TYPES, ("remaining", "reserved", "spent", "expired")),
-        (
-            "r",
-            "ledger.reservations",
-            RESERVATION_TYPES,
-            ("amount", "captured", "released", "status"),
-        ),
+        ("w", "ledger.wallets", WALLET_COLUMNS, tuple(WALLET_COLUMNS)[1:]),
+        ("l", "ledger.lots", LOT_COLUMNS, LOT_CHANGES),
+        ("r", "ledger.reservations", RESERVATION_COLUMNS, RESERVATION_CHANGES),
         ("o", outbox_table, OUTBOX_TYPES, None),
     ):
         sql, n = _insert(table, types, n, upsert)
@@ -163,9 +100,9 @@ async def write(
         sql = _STATEMENTS[outbox_table] = _statement(outbox_table)
     args = [
         *_columns(events, EVENT_TYPES),
-        *_columns(wallets, WALLET_TYPES),
-        *_columns(lots, LOT_TYPES),
-        *_columns(reservations, RESERVATION_TYPES),
+        *_columns(wallets, WALLET_COLUMNS),
+        *_columns(lots, LOT_COLUMNS),
+        *_columns(reservations, RESERVATION_COLUMNS),
         *_columns(outbox, OUTBOX_TYPES),
     ]
     connection = await session.connection()

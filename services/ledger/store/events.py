@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
-from shared.db import executemany
+from shared.db import fetch_all
 from shared.events import Envelope, UnknownEventType
 from shared.events.base import typed_payload
 from shared.events.ledger import LedgerEvent
@@ -138,8 +138,7 @@ async def load_stream(
     if upto is not None:
         sql += " AND recorded_at <= :upto"
         params["upto"] = upto
-    rows = await session.execute(text(sql + " ORDER BY version"), params)
-    return [event_row(r) for r in rows]
+    return await fetch_all(session, EventRow, sql + " ORDER BY version", params)
 
 
 async def load_streams(
@@ -148,15 +147,11 @@ async def load_streams(
     out: dict[uuid.UUID, list[EventRow]] = {a: [] for a in account_ids}
     if not account_ids:
         return out
-    rows = await session.execute(
-        text(
-            f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = ANY(:ids) "
-            "ORDER BY stream_id, version"
-        ),
-        {"ids": list(account_ids)},
+    sql = (
+        f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = ANY(:ids) "
+        "ORDER BY stream_id, version"
     )
-    for r in rows:
-        row = event_row(r)
+    for row in await fetch_all(session, EventRow, sql, {"ids": list(account_ids)}):
         out[row.stream_id].append(row)
     return out
 
@@ -164,14 +159,13 @@ async def load_streams(
 async def entries(
     session: AsyncSession, account_id: uuid.UUID, after_version: int, limit: int
 ) -> list[EventRow]:
-    rows = await session.execute(
-        text(
-            f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = :a AND version > :v "
-            "ORDER BY version LIMIT :n"
-        ),
-        {"a": account_id, "v": after_version, "n": limit},
+    sql = (
+        f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = :a AND version > :v "
+        "ORDER BY version LIMIT :n"
     )
-    return [event_row(r) for r in rows]
+    return await fetch_all(
+        session, EventRow, sql, {"a": account_id, "v": after_version, "n": limit}
+    )
 
 
 async def lock_heads_batch(
@@ -241,33 +235,4 @@ async def take_append_lock(session: AsyncSession) -> None:
     await session.execute(
         text("SELECT pg_advisory_xact_lock_shared(:c, :o)"),
         {"c": APPEND_LOCK[0], "o": APPEND_LOCK[1]},
-    )
-
-
-async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Append rows (already chained). A concurrent writer of the same stream version fails
-    on the (stream_id, version) key: optimistic concurrency."""
-    if not rows:
-        return
-    await take_append_lock(session)
-    await executemany(
-        session,
-        "INSERT INTO ledger.events (event_id, stream_id, version, type, schema_version, data, "
-        "metadata, recorded_at, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6::jsonb, "
-        "$7::jsonb, $8, $9, $10)",
-        [
-            (
-                r["event_id"],
-                r["stream_id"],
-                r["version"],
-                r["type"],
-                r["schema_version"],
-                r["data"],
-                r["metadata"],
-                r["recorded_at"],
-                r["prev_hash"],
-                r["hash"],
-            )
-            for r in rows
-        ],
     )

@@ -1,5 +1,5 @@
 """The ledger's projections: the wallet, lot and reservation rows each append leaves (what
-changed, written in the append's transaction), the account-to-agency map the scope rule
+changed, written with the append by :mod:`.batch`), the account-to-agency map the scope rule
 reads, and the reads built on them (balances, due expiries, yearly statistics)."""
 
 from __future__ import annotations
@@ -14,193 +14,127 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.domain import WalletState
-from shared.db import executemany
+from shared.db import fetch_all, fetch_one
 
+WALLET_COLUMNS = {  # column: SQL type, in the table's order
+    "account_id": "uuid",
+    "status": "text",
+    "profile": "jsonb",
+    "version": "int",
+    "head_hash": "text",
+    "available": "bigint",
+    "reserved": "bigint",
+    "granted_total": "bigint",
+    "spent_total": "bigint",
+    "expired_total": "bigint",
+    "years_granted": "int[]",
+    "updated_at": "timestamptz",
+}
+LOT_COLUMNS = {
+    "lot_id": "uuid",
+    "account_id": "uuid",
+    "funder_id": "text",
+    "kind": "text",
+    "year": "int",
+    "amount": "bigint",
+    "remaining": "bigint",
+    "reserved": "bigint",
+    "spent": "bigint",
+    "expired": "bigint",
+    "expires_at": "timestamptz",
+    "earmark": "jsonb",
+    "reason": "text",
+    "granted_at": "timestamptz",
+}
+RESERVATION_COLUMNS = {
+    "reservation_id": "uuid",
+    "account_id": "uuid",
+    "enrolment_id": "uuid",
+    "amount": "bigint",
+    "captured": "bigint",
+    "released": "bigint",
+    "status": "text",
+    "expires_at": "timestamptz",
+    "allocations": "jsonb",
+    "reserved_at": "timestamptz",
+}
 
-def _lot_row(account_id: uuid.UUID, lot: Any) -> dict[str, Any]:
-    return {
-        "lot_id": lot.lot_id,
-        "account_id": account_id,
-        "funder_id": lot.funder_id,
-        "kind": lot.kind,
-        "year": lot.year,
-        "amount": lot.amount,
-        "remaining": lot.remaining,
-        "reserved": lot.reserved,
-        "spent": lot.spent,
-        "expired": lot.expired,
-        "expires_at": lot.expires_at,
-        "earmark": json.dumps(lot.earmark.model_dump(mode="json")) if lot.earmark else None,
-        "reason": lot.reason,
-        "granted_at": lot.granted_at,
-    }
-
-
-def _reservation_row(account_id: uuid.UUID, r: Any) -> dict[str, Any]:
-    return {
-        "reservation_id": r.reservation_id,
-        "account_id": account_id,
-        "enrolment_id": r.enrolment_id,
-        "amount": r.amount,
-        "captured": r.captured,
-        "released": r.released,
-        "status": r.status,
-        "expires_at": r.expires_at,
-        "allocations": json.dumps([a.model_dump(mode="json") for a in r.allocations]),
-        "reserved_at": r.reserved_at,
-    }
-
-
-def wallet_row(state: WalletState, head_hash: str, now: datetime) -> dict[str, Any]:
-    return {
-        "account_id": state.account_id,
-        "status": state.status,
-        "profile": json.dumps(state.profile.model_dump(mode="json")) if state.profile else None,
-        "version": state.version,
-        "head_hash": head_hash,
-        "available": state.available,
-        "reserved": state.reserved,
-        "granted_total": state.granted_total,
-        "spent_total": state.spent_total,
-        "expired_total": state.expired_total,
-        "years_granted": sorted(state.years_granted),
-        "updated_at": now,
-    }
-
-
-WALLET_COLUMNS = (
-    "account_id",
+WALLET_FIGURES = (
     "status",
-    "profile",
     "version",
-    "head_hash",
     "available",
     "reserved",
     "granted_total",
     "spent_total",
     "expired_total",
-    "years_granted",
-    "updated_at",
 )
-LOT_COLUMNS = (
-    "lot_id",
-    "account_id",
-    "funder_id",
-    "kind",
-    "year",
-    "amount",
-    "remaining",
-    "reserved",
-    "spent",
-    "expired",
-    "expires_at",
-    "earmark",
-    "reason",
-    "granted_at",
-)
-RESERVATION_COLUMNS = (
-    "reservation_id",
-    "account_id",
-    "enrolment_id",
-    "amount",
-    "captured",
-    "released",
-    "status",
-    "expires_at",
-    "allocations",
-    "reserved_at",
-)
-JSONB = {"profile", "earmark", "allocations"}
+"""The wallet row's columns that hold the state's figures as they are."""
+LOT_CHANGES = ("remaining", "reserved", "spent", "expired")
+RESERVATION_CHANGES = ("status", "amount", "captured", "released")
+"""The columns of a lot row and of a reservation row that later events change."""
 
 
-def _upsert(table: str, columns: tuple[str, ...], updated: tuple[str, ...]) -> str:
-    values = ", ".join(
-        f"${i}" + ("::jsonb" if c in JSONB else "") for i, c in enumerate(columns, 1)
+def _row(item: Any, columns: dict[str, str], **given: Any) -> dict[str, Any]:
+    """``columns`` read from ``item``'s attributes, but for those ``given``."""
+    return {c: given[c] if c in given else getattr(item, c) for c in columns}
+
+
+def _json(model: Any) -> str | None:
+    return json.dumps(model.model_dump(mode="json")) if model is not None else None
+
+
+def wallet_row(state: WalletState, head_hash: str, now: datetime) -> dict[str, Any]:
+    return _row(
+        state,
+        WALLET_COLUMNS,
+        profile=_json(state.profile),
+        head_hash=head_hash,
+        years_granted=sorted(state.years_granted),
+        updated_at=now,
     )
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
-    return (
-        f"INSERT INTO ledger.{table} ({', '.join(columns)}) VALUES ({values}) "
-        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {sets}"
-    )
-
-
-UPSERT_WALLET = _upsert("wallets", WALLET_COLUMNS, WALLET_COLUMNS[1:])
-UPSERT_LOT = _upsert("lots", LOT_COLUMNS, ("remaining", "reserved", "spent", "expired"))
-UPSERT_RESERVATION = _upsert(
-    "reservations", RESERVATION_COLUMNS, ("amount", "captured", "released", "status")
-)
-
-
-def _tuples(rows: Sequence[dict[str, Any]], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
-    return [tuple(r[c] for c in columns) for r in rows]
-
-
-async def save_projection(
-    session: AsyncSession,
-    before: WalletState,
-    after: WalletState,
-    head_hash: str,
-    now: datetime,
-) -> None:
-    """Write what changed between ``before`` and ``after`` (same transaction as the append)."""
-    await save_projections_bulk(session, [(before, after, head_hash)], now)
 
 
 def changed_rows(
     items: Sequence[tuple[WalletState, WalletState, str]], now: datetime
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The wallet, lot and reservation rows that changed between each ``before`` and
-    ``after``."""
+    ``after`` (jsonb values serialised to text)."""
     wallets, lots, reservations = [], [], []
     for before, after, head_hash in items:
-        assert after.account_id is not None  # set by the first event folded
+        account = after.account_id
+        assert account is not None  # set by the first event folded
         wallets.append(wallet_row(after, head_hash, now))
         lots += [
-            _lot_row(after.account_id, lot)
+            _row(lot, LOT_COLUMNS, account_id=account, earmark=_json(lot.earmark))
             for lot_id, lot in after.lots.items()
             if before.lots.get(lot_id) != lot
         ]
         reservations += [
-            _reservation_row(after.account_id, r)
+            _row(
+                r,
+                RESERVATION_COLUMNS,
+                account_id=account,
+                allocations=json.dumps([a.model_dump(mode="json") for a in r.allocations]),
+            )
             for rid, r in after.reservations.items()
             if before.reservations.get(rid) != r
         ]
     return wallets, lots, reservations
 
 
-async def save_projections_bulk(
-    session: AsyncSession, items: Sequence[tuple[WalletState, WalletState, str]], now: datetime
-) -> None:
-    """What changed in each wallet, all wallets at once: one statement per table."""
-    wallets, lots, reservations = changed_rows(items, now)
-    await executemany(session, UPSERT_WALLET, _tuples(wallets, WALLET_COLUMNS))
-    await executemany(session, UPSERT_LOT, _tuples(lots, LOT_COLUMNS))
-    await executemany(session, UPSERT_RESERVATION, _tuples(reservations, RESERVATION_COLUMNS))
-
-
 async def wallet(session: AsyncSession, account_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (
-        (
-            await session.execute(
-                text("SELECT * FROM ledger.wallets WHERE account_id = :a"), {"a": account_id}
-            )
-        )
-        .mappings()
-        .one_or_none()
+    return await fetch_one(
+        session, dict, "SELECT * FROM ledger.wallets WHERE account_id = :a", {"a": account_id}
     )
-    return dict(row) if row else None
 
 
 async def open_lots(session: AsyncSession, account_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        text(
-            "SELECT lot_id, funder_id, kind, year, amount, remaining, reserved, expires_at, "
-            "earmark, granted_at FROM ledger.lots WHERE account_id = :a AND remaining > 0 "
-            "ORDER BY granted_at, lot_id"
-        ),
-        {"a": account_id},
+    sql = (
+        "SELECT lot_id, funder_id, kind, year, amount, remaining, reserved, expires_at, "
+        "earmark, granted_at FROM ledger.lots WHERE account_id = :a AND remaining > 0 "
+        "ORDER BY granted_at, lot_id"
     )
-    return [dict(r) for r in rows.mappings()]
+    return await fetch_all(session, dict, sql, {"a": account_id})
 
 
 async def accounts_with_due_items(
@@ -254,6 +188,5 @@ async def yearly_stats(
     """Per year and funder: granted, spent, expired; per year: the accounts that trained
     (captured something). ``agency_id``: only the accounts it manages (None: all)."""
     scope = {"agency": agency_id}
-    by_funder = (await session.execute(text(STATS_SQL), scope)).mappings().all()
-    trained = (await session.execute(text(TRAINED_SQL), scope)).mappings().all()
-    return [dict(r) for r in by_funder], [dict(r) for r in trained]
+    by_funder: list[dict[str, Any]] = await fetch_all(session, dict, STATS_SQL, scope)
+    return by_funder, await fetch_all(session, dict, TRAINED_SQL, scope)

@@ -16,25 +16,17 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import fetch_one
+
 POLICY_COLUMNS = "year, policy, updated_by, updated_at, proposed_by, approved_by, approval_id"
 
 
 async def approved_policy(session: AsyncSession, year: int) -> dict[str, Any] | None:
     """The approved policy of ``year`` with who proposed and approved it, or None."""
-    row = (
-        (
-            await session.execute(
-                text(
-                    f"SELECT {POLICY_COLUMNS} FROM ledger.policies WHERE year = :y "
-                    "AND approval_id IS NOT NULL"
-                ),
-                {"y": year},
-            )
-        )
-        .mappings()
-        .one_or_none()
+    sql = (
+        f"SELECT {POLICY_COLUMNS} FROM ledger.policies WHERE year = :y AND approval_id IS NOT NULL"
     )
-    return dict(row) if row else None
+    return await fetch_one(session, dict, sql, {"y": year})
 
 
 async def put_approved_policy(
@@ -113,29 +105,17 @@ async def get_allocation(
     session: AsyncSession, allocation_id: uuid.UUID, *, lock: bool = False
 ) -> dict[str, Any] | None:
     sql = f"SELECT {ALLOCATION_COLUMNS} FROM ledger.allocations WHERE allocation_id = :id"
-    row = (
-        (await session.execute(text(sql + (" FOR UPDATE" if lock else "")), {"id": allocation_id}))
-        .mappings()
-        .one_or_none()
+    return await fetch_one(
+        session, dict, sql + (" FOR UPDATE" if lock else ""), {"id": allocation_id}
     )
-    return dict(row) if row else None
 
 
 async def running_allocation(session: AsyncSession, year: int) -> dict[str, Any] | None:
-    row = (
-        (
-            await session.execute(
-                text(
-                    f"SELECT {ALLOCATION_COLUMNS} FROM ledger.allocations WHERE year = :y "
-                    "AND status = 'running' ORDER BY started_at LIMIT 1"
-                ),
-                {"y": year},
-            )
-        )
-        .mappings()
-        .one_or_none()
+    sql = (
+        f"SELECT {ALLOCATION_COLUMNS} FROM ledger.allocations WHERE year = :y "
+        "AND status = 'running' ORDER BY started_at LIMIT 1"
     )
-    return dict(row) if row else None
+    return await fetch_one(session, dict, sql, {"y": year})
 
 
 async def running_allocations(session: AsyncSession) -> list[uuid.UUID]:
