@@ -7,6 +7,14 @@ end-to-end id. The message and block ids are the payout's, so the same payout al
 the same identifiers and a bank can refuse a file submitted twice. The end-to-end id is the
 claim's: a claim paid again after a bank return goes out under the same EndToEndId in a new
 message, so the bank can spot a duplicate.
+
+A payout that nets the provider's recoveries is one transaction instead: the transfer (what
+its claims owe less what was recovered), under the payout's id as end-to-end id, whose
+remittance information names what the claims owe and each recovery with the reversed claim it
+comes from. Taking the recoveries from the claims' own transactions would hide them: a
+recovery as large as a claim leaves no transaction to name it on. (The remittance
+information holds 140 characters; the payout's remittance, ``GET /v1/payouts/{id}``, lists
+every claim and every recovery in full.)
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from sepaxml import SepaTransfer  # type: ignore[import-untyped]
 
 from services.payments.config import PaymentsConfig
 from services.payments.domain.payouts import Payout, PayoutLine
+from services.payments.domain.recoveries import Netting
 
 
 class InvalidBankAccount(ValueError):
@@ -48,6 +57,7 @@ def pain001(
     config: PaymentsConfig,
     payout: Payout,
     lines: Sequence[PayoutLine],
+    nettings: Sequence[Netting] = (),
 ) -> bytes:
     """The payout as a pain.001 document, validated against the XSD shipped in sepaxml."""
     transfer = SepaTransfer(
@@ -62,14 +72,18 @@ def pain001(
         clean=True,
     )
     transfer.msg_id = _id(payout.payout_id)
-    for line in lines:
+    if nettings:
+        transactions = [(payout.amount, netted_remittance(payout, nettings), payout.payout_id)]
+    else:
+        transactions = [(line.amount, remittance(line), line.claim_id) for line in lines]
+    for amount, description, endtoend in transactions:
         payment: dict[str, Any] = {
             "name": payout.creditor_name,
             "IBAN": payout.iban,
-            "amount": int(line.amount),
+            "amount": int(amount),
             "execution_date": payout.execution_date,
-            "description": remittance(line),
-            "endtoend_id": _id(line.claim_id),
+            "description": description,
+            "endtoend_id": _id(endtoend),
         }
         if payout.bic:
             payment["BIC"] = payout.bic
@@ -81,6 +95,14 @@ def pain001(
 
 def remittance(line: PayoutLine) -> str:
     text = f"ILA {line.milestone} claim {line.claim_id} enrolment {line.enrolment_id}"
+    return text.strip()[:140]
+
+
+def netted_remittance(payout: Payout, nettings: Sequence[Netting]) -> str:
+    """The payout, what its claims owe, and each recovery netted with the reversed claim it
+    comes from (ids in their 32-character form, so one recovery always fits 140)."""
+    taken = ", ".join(f"{n.amount} for claim {_id(n.claim_id)}" for n in nettings)
+    text = f"ILA payout {_id(payout.payout_id)} owed {payout.owed} less recovered {taken}"
     return text.strip()[:140]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
 from shared.events.base import Actor, Event, event
@@ -153,10 +153,11 @@ class ClaimReversed(_ClaimEvent):
     """The ledger reversed the capture the claim was paid from. An unpaid claim is stopped
     (never paid); a claim already paid (or in a payout) becomes a ``recovery`` of ``amount``
     netted from the provider's next payouts. The catalogue revokes the credential of a
-    reversed completion."""
+    reversed completion (``recovery_id`` names the recovery, when there is one)."""
 
     amount: int = Field(gt=0)
     recovery: bool
+    recovery_id: uuid.UUID | None = None
 
 
 class _PayoutEvent(Event):
@@ -172,34 +173,56 @@ class _PayoutEvent(Event):
 CLAIMS_PER_PART = 5_000
 
 
+class RecoveryNetted(BaseModel):
+    """Part of a recovery set against a payout: the recovery, the reversed claim it comes
+    from, the amount recovered by this payout."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    recovery_id: uuid.UUID
+    claim_id: uuid.UUID
+    amount: int = Field(gt=0)
+
+
 @event("payments.PayoutSent")
 class PayoutSent(_PayoutEvent):
-    """A credit transfer to the provider was issued for these claims.
+    """A credit transfer to the provider was issued for these claims, net of what the
+    provider owed back.
 
     A payout of many claims is told in ``parts`` events (part 1 to ``parts``, each with at
-    most :data:`CLAIMS_PER_PART` claim ids and the same payout, run and amount): the union of
-    their ``claim_ids`` is the payout's. ``amount`` is the whole transfer's, in every part."""
+    most :data:`CLAIMS_PER_PART` claim ids and recoveries, and the same payout, run and
+    amounts): the union of their ``claim_ids`` is the payout's, and of their ``recoveries``
+    what it recovered. ``amount`` is the whole transfer's and ``recovered`` the whole
+    payout's recoveries, in every part: the claims owe ``amount + recovered``. A payout
+    netted in full transfers nothing (``amount`` 0) and is settled at once."""
 
     run_id: uuid.UUID
-    amount: int = Field(gt=0)
+    amount: int = Field(ge=0)
     currency: str
     claim_ids: tuple[uuid.UUID, ...] = Field(max_length=CLAIMS_PER_PART)
     part: int = Field(default=1, ge=1)
     parts: int = Field(default=1, ge=1)
+    recovered: int = Field(default=0, ge=0)
+    recoveries: tuple[RecoveryNetted, ...] = Field(default=(), max_length=CLAIMS_PER_PART)
 
 
 @event("payments.PayoutSettled")
 class PayoutSettled(_PayoutEvent):
-    amount: int = Field(gt=0)
+    """The transfer of ``amount`` was executed (or there was none: the payout was netted in
+    full); the ``recovered`` amounts it netted are recovered for good."""
+
+    amount: int = Field(ge=0)
+    recovered: int = Field(default=0, ge=0)
 
 
 @event("payments.PayoutFailed")
 class PayoutFailed(_PayoutEvent):
     """The bank returned the transfer; ``reason`` is its ISO 20022 return reason code
     (``AC04``...). The claims are payable again in the next run, under the same
-    end-to-end ids."""
+    end-to-end ids; the ``recovered`` amounts it netted are owed again, for the next run."""
 
     reason: str
+    recovered: int = Field(default=0, ge=0)
 
 
 @event("payments.ApprovalRequested")
@@ -216,10 +239,12 @@ class PaymentsApprovalDecided(ApprovalDecided):
 @event("payments.PayoutCancelled")
 class PayoutCancelled(_PayoutEvent):
     """An assembled payout was never sent (its run's release was refused or expired, or the
-    provider was suspended before release): its claims are payable again."""
+    provider was suspended before release): its claims are payable again and the
+    ``recovered`` amounts it netted are owed again."""
 
     run_id: uuid.UUID
     reason: str
+    recovered: int = Field(default=0, ge=0)
 
 
 class _PayeeEvent(Event):

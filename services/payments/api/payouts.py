@@ -15,7 +15,11 @@ Roles and scope:
   ``auditor``.
 - ``GET /v1/payouts[/{id}]``, ``GET /v1/payouts/{id}/sepa`` — the provider (its own), the
   agency that registered the provider, ``admin``, ``finance``, ``auditor``. The file of a
-  payout not (yet) released answers 409 ``payout_not_released``.
+  payout not (yet) released answers 409 ``payout_not_released``. A payout's remittance is
+  what its claims owe (``owed``, ``lines``), the provider's recoveries netted against it
+  (``recovered``, ``recoveries``: each with the reversed claim it comes from) and the
+  transfer (``amount`` = owed - recovered); a payout netted in full transfers nothing and
+  has no file (409 ``payout_netted``).
 - ``POST /v1/payouts/{id}/settle`` and ``/fail`` — ``finance`` only: recording the bank's
   answer is reconciliation, a finance act; an agency that could fail a payout could have it
   paid again. ``fail`` takes ``{"reason_code": "AC04"}`` (ISO 20022 return reason, 422
@@ -58,8 +62,10 @@ from services.payments.domain.payouts import (
     PayoutStatus,
     RunStatus,
 )
+from services.payments.domain.recoveries import Netting
 from services.payments.handlers import payouts
 from services.payments.store import payouts as store
+from services.payments.store import recoveries as recovery_store
 from services.payments.store import rows
 from shared.auth import Principal
 from shared.idempotency import run_idempotent
@@ -76,12 +82,25 @@ class RemittanceLine(BaseModel):
     amount: int
 
 
+class RecoveryLine(BaseModel):
+    """A recovery netted against the payout: ``claim_id`` is the reversed claim it comes
+    from, ``amount`` what this payout recovered of it; ``live`` is false once the payout
+    was cancelled or failed (the amount is owed again)."""
+
+    recovery_id: uuid.UUID
+    claim_id: uuid.UUID
+    amount: int
+    live: bool
+
+
 class PayoutPublic(BaseModel):
     payout_id: uuid.UUID
     run_id: uuid.UUID
     provider_id: str
     status: PayoutStatus
     amount: int
+    owed: int
+    recovered: int
     currency: str
     creditor_name: str
     iban: str
@@ -93,6 +112,7 @@ class PayoutPublic(BaseModel):
     settled_at: datetime | None
     failed_at: datetime | None
     lines: list[RemittanceLine] | None = None
+    recoveries: list[RecoveryLine] | None = None
 
 
 class PayoutPage(Page):
@@ -108,6 +128,7 @@ class RunPublic(BaseModel):
     payouts: list[PayoutPublic]
     claims: int
     total: int
+    recovered: int = 0
     skipped: list[dict[str, Any]]
     created_at: datetime
     decided_at: datetime | None = None
@@ -118,11 +139,26 @@ class RunPage(Page):
     items: list[RunPublic]
 
 
-def payout_public(payout: Payout, lines: list[PayoutLine] | None = None) -> PayoutPublic:
+def payout_public(
+    payout: Payout,
+    lines: list[PayoutLine] | None = None,
+    nettings: list[Netting] | None = None,
+) -> PayoutPublic:
     return PayoutPublic(
         **{k: v for k, v in asdict(payout).items() if k in PayoutPublic.model_fields},
+        owed=payout.owed,
         lines=[RemittanceLine(**asdict(line)) for line in lines] if lines is not None else None,
+        recoveries=(
+            [RecoveryLine(**asdict(n)) for n in nettings] if nettings is not None else None
+        ),
     )
+
+
+async def remittance(session: AsyncSession, payout: Payout) -> PayoutPublic:
+    """The payout with its claims and the recoveries netted against it."""
+    lines = await store.payout_lines(session, payout.payout_id)
+    nettings = await recovery_store.nettings_of(session, payout.payout_id)
+    return payout_public(payout, lines, nettings)
 
 
 async def run_public(
@@ -247,11 +283,11 @@ async def _payout(
 
 @router.get("/v1/payouts/{payout_id}", response_model=PayoutPublic)
 async def get_payout(payout_id: uuid.UUID, rt: Runtime, principal: PayoutReader) -> PayoutPublic:
-    """The payout with its remittance lines (one per claim)."""
+    """The payout's remittance: its lines (one per claim) and the recoveries netted
+    against it, each with the reversed claim it comes from."""
     async with rt.sessions() as session:
         payout = await _payout(session, principal, payout_id)
-        lines = await store.payout_lines(session, payout_id)
-    return payout_public(payout, lines)
+        return await remittance(session, payout)
 
 
 @router.get(
@@ -280,8 +316,7 @@ async def settle(payout_id: uuid.UUID, rt: Runtime, principal: Finance) -> Payou
     async with rt.uow() as session:
         payout = await _payout(session, principal, payout_id, lock=True)
         payout = await payouts.settle(payout, components(rt).context(session, ctx_for(principal)))
-        lines = await store.payout_lines(session, payout_id)
-    return payout_public(payout, lines)
+        return await remittance(session, payout)
 
 
 @router.post("/v1/payouts/{payout_id}/fail", response_model=PayoutPublic)
@@ -294,5 +329,4 @@ async def fail(
         payout = await _payout(session, principal, payout_id, lock=True)
         ctx = components(rt).context(session, ctx_for(principal))
         payout = await payouts.fail(payout, cmd, ctx)
-        lines = await store.payout_lines(session, payout_id)
-    return payout_public(payout, lines)
+        return await remittance(session, payout)

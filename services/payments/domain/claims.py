@@ -326,6 +326,9 @@ def capture_reversed(claim: Claim, now: datetime) -> tuple[Claim, Recovery | Non
         return claim, None, []
     if claim.status in ("in_payout", "paid"):
         recovery = owed(claim.provider_id, claim.claim_id, claim.captured, now)
-        return claim, recovery, [ClaimReversed(**ref(claim), amount=claim.captured, recovery=True)]
+        reversed_ = ClaimReversed(
+            **ref(claim), amount=claim.captured, recovery=True, recovery_id=recovery.recovery_id
+        )
+        return claim, recovery, [reversed_]
     after = moved(claim, "reverse", now, reason="capture_reversed")
     return after, None, [ClaimReversed(**ref(after), amount=claim.captured, recovery=False)]

@@ -11,6 +11,11 @@ and failed are final.
 
 The legal moves are written once in :data:`TRANSITIONS` and :data:`RUN_TRANSITIONS`;
 decisions take the frozen :class:`Payout` and return the new payout with its events.
+
+A payout owes its provider the sum of its lines (claims); the provider's recoveries netted
+against it (:mod:`services.payments.domain.recoveries`) are ``recovered``, and ``amount`` is
+the transfer: owed minus recovered, never below zero. A payout netted in full (``amount`` 0)
+sends nothing to the bank: released, it is settled at once.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, Literal
 
 from services.payments.domain.errors import Invalid, PaymentsError
 from services.payments.domain.machine import target
+from services.payments.domain.recoveries import Netting
 from shared.events.base import Event
 from shared.events.payments import (
     CLAIMS_PER_PART,
@@ -29,6 +35,7 @@ from shared.events.payments import (
     PayoutFailed,
     PayoutSent,
     PayoutSettled,
+    RecoveryNetted,
 )
 
 PayoutStatus = Literal["proposed", "sent", "settled", "failed", "cancelled"]
@@ -108,6 +115,12 @@ class Payout:
     cancel_reason: str | None = None
     settled_at: datetime | None = None
     failed_at: datetime | None = None
+    recovered: int = 0
+
+    @property
+    def owed(self) -> int:
+        """What its claims owe the provider: the transfer plus what it recovered."""
+        return self.amount + self.recovered
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,7 @@ class PayoutRun:
     agency_id: str | None = None
     approval_id: uuid.UUID | None = None
     decided_at: datetime | None = None
+    recovered: int = 0
 
 
 Decided = tuple[Payout, list[Event]]
@@ -169,12 +183,17 @@ def run_ended(run: PayoutRun, move: RunMove, now: datetime) -> PayoutRun:
     return replace(run, status=status, decided_at=now)
 
 
-def release(payout: Payout, claim_ids: tuple[uuid.UUID, ...]) -> Decided:
-    """The run is released: the payout is sent to the bank."""
+def release(
+    payout: Payout, claim_ids: tuple[uuid.UUID, ...], nettings: tuple[Netting, ...] = ()
+) -> Decided:
+    """The run is released: the payout is sent to the bank (the events list the claims and
+    the recoveries netted, in parts of at most :data:`CLAIMS_PER_PART` of each)."""
     after = _moved(payout, "release")
-    chunks = [
-        claim_ids[i : i + CLAIMS_PER_PART] for i in range(0, len(claim_ids), CLAIMS_PER_PART)
-    ] or [()]
+    netted = tuple(
+        RecoveryNetted(recovery_id=n.recovery_id, claim_id=n.claim_id, amount=n.amount)
+        for n in nettings
+    )
+    parts = max(1, -(-len(claim_ids) // CLAIMS_PER_PART), -(-len(netted) // CLAIMS_PER_PART))
     sent: list[Event] = [
         PayoutSent(
             payout_id=after.payout_id,
@@ -182,11 +201,13 @@ def release(payout: Payout, claim_ids: tuple[uuid.UUID, ...]) -> Decided:
             run_id=after.run_id,
             amount=after.amount,
             currency=after.currency,
-            claim_ids=chunk,
-            part=n,
-            parts=len(chunks),
+            claim_ids=claim_ids[n * CLAIMS_PER_PART : (n + 1) * CLAIMS_PER_PART],
+            part=n + 1,
+            parts=parts,
+            recovered=after.recovered,
+            recoveries=netted[n * CLAIMS_PER_PART : (n + 1) * CLAIMS_PER_PART],
         )
-        for n, chunk in enumerate(chunks, start=1)
+        for n in range(parts)
     ]
     return after, sent
 
@@ -196,7 +217,11 @@ def cancel(payout: Payout, reason: str) -> Decided:
     paid there): its claims leave it."""
     after = _moved(payout, "cancel", cancel_reason=reason)
     cancelled = PayoutCancelled(
-        payout_id=after.payout_id, provider_id=after.provider_id, run_id=after.run_id, reason=reason
+        payout_id=after.payout_id,
+        provider_id=after.provider_id,
+        run_id=after.run_id,
+        reason=reason,
+        recovered=after.recovered,
     )
     return after, [cancelled]
 
@@ -207,7 +232,12 @@ def settle(payout: Payout, now: datetime) -> Decided:
         return payout, []
     after = _moved(payout, "settle", settled_at=now)
     return after, [
-        PayoutSettled(payout_id=after.payout_id, provider_id=after.provider_id, amount=after.amount)
+        PayoutSettled(
+            payout_id=after.payout_id,
+            provider_id=after.provider_id,
+            amount=after.amount,
+            recovered=after.recovered,
+        )
     ]
 
 
@@ -220,7 +250,12 @@ def fail(payout: Payout, reason_code: str, now: datetime) -> Decided:
         return payout, []
     after = _moved(payout, "fail", failed_at=now, failure_reason=reason)
     return after, [
-        PayoutFailed(payout_id=after.payout_id, provider_id=after.provider_id, reason=reason)
+        PayoutFailed(
+            payout_id=after.payout_id,
+            provider_id=after.provider_id,
+            reason=reason,
+            recovered=after.recovered,
+        )
     ]
 
 
@@ -230,6 +265,12 @@ def check_file_available(payout: Payout) -> None:
         raise PaymentsError(
             "payout_not_released",
             f"the payout is {payout.status}: its file exists once its run is released",
+        )
+    if payout.amount == 0:
+        raise PaymentsError(
+            "payout_netted",
+            "the payout was netted in full against the provider's recoveries: nothing is "
+            "transferred, so there is no file (its remittance is the payout's)",
         )
 
 

@@ -8,6 +8,16 @@ reason (claims payable again, re-paid later under the same end-to-end ids). The 
 
 Runs are serialised and take only claims in no payout; the partial unique index
 ``payout_lines_claim_once`` keeps a claim in at most one live payout whatever happens.
+
+Each payout nets the provider's open recoveries (:mod:`.recoveries`): its ``amount`` is what
+its claims owe less what it ``recovered``, never below zero, and what it cannot recover stays
+outstanding for the next run. A provider who owes back at least what the run owes it gets a
+payout netted in full (``amount`` 0): its claims are in it and are paid by the netting, so the
+recovery shrinks by exactly what they were worth and nothing is transferred or counted twice.
+Holding the claims instead would keep the provider's money and the fund's claim to it both
+open, to be matched later; netting them settles both at once. Released, such a payout sends
+nothing to the bank and is settled at once (no file, nothing a bank could return). A payout
+cancelled or failed gives what it recovered back to the recoveries.
 """
 
 from __future__ import annotations
@@ -26,8 +36,9 @@ from services.payments.domain.claims import Claim
 from services.payments.domain.errors import PaymentsError
 from services.payments.domain.payees import payee_standing
 from services.payments.domain.payouts import Payout, PayoutLine, PayoutRun, RunMove
+from services.payments.domain.recoveries import Netted
 from services.payments.domain.views import eligible
-from services.payments.handlers import Context, Payments
+from services.payments.handlers import Context, Payments, recoveries
 from services.payments.store import claims as claim_store
 from services.payments.store import payees as payee_store
 from services.payments.store import payouts as store
@@ -69,7 +80,7 @@ async def run_payouts(
         by_provider[claim.provider_id].append(claim)
     run_id = uuid.uuid4()
     when = cmd.execution_date or now.date()
-    payouts: list[tuple[Payout, list[PayoutLine]]] = []
+    payouts: list[tuple[Payout, list[PayoutLine], list[Netted]]] = []
     skipped: list[dict[str, Any]] = []
     events: list[Event] = []
     for provider_id, claims in sorted(by_provider.items()):
@@ -115,13 +126,17 @@ async def run_payouts(
             )
             continue
         _, provider_agency = await read_models.provider_agency(session, provider_id)
+        payout_id = uuid.uuid4()
+        netted = await recoveries.plan(session, provider_id, total, payout_id, now)
+        recovered = sum(netting.amount for _, _, netting in netted)
         payout = Payout(
-            payout_id=uuid.uuid4(),
+            payout_id=payout_id,
             run_id=run_id,
             provider_id=provider_id,
             agency_id=provider_agency,
             status="proposed",
-            amount=total,
+            amount=total - recovered,
+            recovered=recovered,
             currency=currency,
             creditor_name=payee.name,
             iban=payee.iban,
@@ -139,7 +154,7 @@ async def run_payouts(
             )
             for c in claims
         ]
-        payouts.append((payout, lines))
+        payouts.append((payout, lines, netted))
     if not payouts and not skipped:
         raise PaymentsError(
             "nothing_to_pay", "no captured, unpaid claim of a provider in your scope to pay"
@@ -151,16 +166,18 @@ async def run_payouts(
         status=rules.PENDING_RUN if payouts else "empty",
         execution_date=when,
         payouts=len(payouts),
-        claims=sum(len(lines) for _, lines in payouts),
-        total=sum(payout.amount for payout, _ in payouts),
+        claims=sum(len(lines) for _, lines, _ in payouts),
+        total=sum(payout.amount for payout, _, _ in payouts),
+        recovered=sum(payout.recovered for payout, _, _ in payouts),
         skipped=skipped,
         created_at=now,
     )
     await rows.insert(session, run)
-    for payout, lines in payouts:
+    for payout, lines, netted in payouts:
         await rows.insert(session, payout)
         for line in lines:
             await rows.insert(session, line)
+        await recoveries.record(session, netted)
         # bound to this payout: no other run takes them while the release waits
         await claim_store.move_claims(
             session,
@@ -184,6 +201,7 @@ async def run_payouts(
             "payouts": run.payouts,
             "claims": run.claims,
             "total": run.total,
+            "recovered": run.recovered,
             "currency": currency,
         },
         agency_id=agency_id,
@@ -196,13 +214,14 @@ async def run_payouts(
 async def release(proposal: Proposal, ctx: Context) -> dict[str, Any]:
     """The approved release: each payout of the run is sent, unless its provider was
     suspended or its bank details changed since the run was assembled (then it is
-    cancelled and its claims wait for the next run)."""
+    cancelled and its claims wait for the next run). A payout netted in full sends nothing
+    to the bank and is settled at once."""
     session, now = ctx.session, ctx.now
     run_id = uuid.UUID(str(proposal.payload["run_id"]))
     run = await rows.get(session, PayoutRun, run_id, lock=True)
     if run is None or run.status != rules.PENDING_RUN:
         raise PaymentsError("run_not_pending", "the payout run does not wait for release")
-    sent, total, events = 0, 0, []
+    sent, total, recovered = 0, 0, 0
     for payout in await store.payouts_of_run(session, run_id):
         if payout.status != "proposed":
             continue
@@ -215,14 +234,18 @@ async def release(proposal: Proposal, ctx: Context) -> dict[str, Any]:
             await _cancel(payout, "payee_changed", ctx)
             continue
         lines = await store.payout_lines(session, payout.payout_id)
-        after, sent_events = rules.release(payout, tuple(line.claim_id for line in lines))
-        await rows.save(session, payout, after)
-        events.extend(sent_events)
+        nettings = await recoveries.live_nettings(session, payout.payout_id)
+        after = await ctx.apply(
+            payout,
+            rules.release(payout, tuple(line.claim_id for line in lines), tuple(nettings)),
+        )
+        if after.amount == 0:
+            await settle(after, ctx)
         sent += 1
         total += payout.amount
+        recovered += payout.recovered
     await rows.save(session, run, rules.run_ended(run, "release", now))
-    await ctx.emit(*events)
-    return {"run_id": str(run_id), "sent": sent, "total": total}
+    return {"run_id": str(run_id), "sent": sent, "total": total, "recovered": recovered}
 
 
 async def refused(proposal: Proposal, ctx: Context) -> dict[str, Any]:
@@ -255,8 +278,10 @@ async def _cancel(payout: Payout, reason: str, ctx: Context) -> None:
 
 async def _free_claims(payout: Payout, ctx: Context) -> None:
     """The payout's claims leave it: payable again, unless the provider was suspended
-    meanwhile (then they wait for a release like its other held claims)."""
+    meanwhile (then they wait for a release like its other held claims); what it recovered
+    is owed again."""
     session, now = ctx.session, ctx.now
+    await recoveries.give_back(payout, ctx)
     await store.end_lines(session, payout.payout_id)
     lines = await store.payout_lines(session, payout.payout_id)
     claim_ids = [line.claim_id for line in lines]
@@ -285,6 +310,7 @@ async def settle(payout: Payout, ctx: Context) -> Payout:
     lines = await store.payout_lines(session, payout.payout_id)
     claim_ids = [line.claim_id for line in lines]
     await claim_store.move_claims(session, claim_ids, "pay", paid_at=now, updated_at=now)
+    await recoveries.settled(after, ctx)
     await ctx.emit(*events)
     return after
 
@@ -304,10 +330,12 @@ async def fail(payout: Payout, cmd: FailPayout, ctx: Context) -> Payout:
 
 async def payout_file(payout: Payout, ctx: Context) -> bytes:
     """The pain.001 file of a released payout; before release there is nothing to send
-    (409 ``payout_not_released``), nor for a cancelled payout."""
+    (409 ``payout_not_released``), nor for a cancelled payout, nor for one netted in full
+    (409 ``payout_netted``)."""
     rules.check_file_available(payout)
     lines = await store.payout_lines(ctx.session, payout.payout_id)
-    return sepa.pain001(ctx.config, payout, lines)
+    nettings = await recoveries.live_nettings(ctx.session, payout.payout_id)
+    return sepa.pain001(ctx.config, payout, lines, nettings)
 
 
 def register_actions(fe: FourEyes, p: Payments) -> None:
