@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from services.ledger.domain import replay
+from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from shared.events import Envelope
@@ -60,13 +61,14 @@ async def test_a_stream_with_version_1_rows_loads_and_verifies(api: Api) -> None
         assert head is not None
         rows = await event_store.load_stream(session, aid)
         before = replay(r.payload() for r in rows)
-        new = event_store.build_rows(aid, head, old, datetime.now(UTC))
-        await event_store.insert_events(session, new)
-        stored = await event_store.load_stream(session, aid)
-        after = replay(r.payload() for r in stored)
-        await projections.save_projection(
-            session, before, after, str(new[-1]["hash"]), datetime.now(UTC)
+        now = datetime.now(UTC)
+        new = event_store.build_rows(aid, head, old, now)
+        after = replay([*(r.payload() for r in rows), *(e.payload() for e in old)])
+        wallets, lots, reservations = projections.changed_rows(
+            [(before, after, str(new[-1]["hash"]))], now
         )
+        await batch_store.write(session, '"ledger".outbox', new, wallets, lots, reservations, [])
+        stored = await event_store.load_stream(session, aid)
     # the old rows read as the new versions
     typed = [r.payload() for r in stored[-3:]]
     assert isinstance(typed[0], ProfileNoted) and typed[0].profile.need_tier == "high"
