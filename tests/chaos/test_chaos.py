@@ -133,7 +133,12 @@ async def journey(run: Run, caller: Caller) -> None:
         "POST",
         f"{run.led}/v1/ledger/grants",
         headers=run.agency,
-        json={"account_id": account, "amount": GRANT, "funder_id": "state", "reason": "chaos"},
+        json={
+            "account_id": account,
+            "amount": GRANT,
+            "funder_id": "state",
+            "reason_code": "top_up",
+        },
         not_yet=(404,),
     )
     run.count("grant")

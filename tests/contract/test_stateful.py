@@ -115,7 +115,7 @@ def seed(client: httpx.Client, cfg: Settings) -> World:
         "account_id": account_id,
         "amount": 100_000_000,
         "funder_id": "state",
-        "reason": "seed",
+        "reason_code": "top_up",
     }
     key = {"Idempotency-Key": str(uuid.uuid4())}
     created(client.post("/v1/ledger/grants", json=grant, headers={**agency, **key}))
@@ -183,7 +183,7 @@ def examples(world: World) -> dict[str, Callable[[], Any]]:
             "account_id": world.known["account_id"],
             "amount": 1_000,
             "funder_id": "state",
-            "reason": "top-up",
+            "reason_code": "top_up",
         },
         "PUT /v1/ledger/policies/{year}": dict,
         "POST /v1/ledger/allocations": lambda: {"year": this_year},

@@ -31,7 +31,7 @@ def _lot_row(account_id: uuid.UUID, lot: Any) -> dict[str, Any]:
         "expired": lot.expired,
         "expires_at": lot.expires_at,
         "earmark": json.dumps(lot.earmark.model_dump(mode="json")) if lot.earmark else None,
-        "reason": lot.reason,
+        "reason": lot.reason_code,
         "granted_at": lot.granted_at,
     }
 

@@ -274,7 +274,7 @@ async def _redeliver_reversal(world: World, account: str) -> None:
     messages = [
         m
         for m in await world.ledger_messages(account)
-        if Envelope.from_bytes(m.value).type == "ila.ledger.EntryReversed.v1"
+        if Envelope.from_bytes(m.value).type == "ila.ledger.EntryReversed.v2"
     ]
     assert messages
     await world.rt.consumer.handle_batch(messages)
