@@ -222,7 +222,8 @@ async def _reverse_capture(world: World, account: str, claim_id: str) -> None:
         headers={**world.admin, "Idempotency-Key": uuid.uuid4().hex},
         json={
             "target": {"kind": "capture", "reservation_id": str(reservation)},
-            "reason": "training never given",
+            "reason_code": "provider_error",
+            "note": "training never given",
         },
     )
     assert r.status_code == 202, r.text
