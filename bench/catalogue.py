@@ -71,7 +71,7 @@ async def load(url: str, n: int) -> None:
             reg = await providers.register(registration, "pes-fr", c)
             provider = await provider_store.get(s, reg.provider_id)
             assert provider is not None
-            await providers.accredit(provider, Accredit(reason="ok"), c)
+            await providers.accredit(provider, Accredit(reason_code="qa_audit_passed"), c)
             provider_ids.append(reg.provider_id)
     for first in range(0, n, 500):
         async with transaction(sessions) as s:
@@ -95,7 +95,8 @@ async def load(url: str, n: int) -> None:
                 for action in ("submit", "approve"):
                     row = await course_store.get(s, course_id, lock=True)
                     assert row is not None
-                    step = CourseStep(action=action, reason="bench")
+                    code = "meets_criteria" if action == "approve" else None
+                    step = CourseStep(action=action, reason_code=code)
                     await courses.act(row, step, as_agency)
     await engine.dispose()
 

@@ -283,7 +283,7 @@ async def bench_http_grants(
                         "account_id": str(accounts[i % len(accounts)]),
                         "amount": 100,
                         "funder_id": "bench",
-                        "reason": "bench",
+                        "reason_code": "top_up",
                     },
                 )
                 if r.status_code != 201:

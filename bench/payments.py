@@ -111,13 +111,20 @@ async def setup(
         r = await c.post(
             f"{led}/v1/ledger/grants",
             headers={**agency, "Idempotency-Key": str(uuid.uuid4())},
-            json={"account_id": a, "amount": 100_000_000, "funder_id": "bench", "reason": "b"},
+            json={
+                "account_id": a,
+                "amount": 100_000_000,
+                "funder_id": "bench",
+                "reason_code": "top_up",
+            },
         )
         assert r.status_code == 201, r.text
     r = await c.post(f"{cat}/v1/providers", json=provider_body(), headers=agency)
     provider_id = r.json()["provider_id"]
     await c.post(
-        f"{cat}/v1/providers/{provider_id}/accredit", json={"reason": "ok"}, headers=agency
+        f"{cat}/v1/providers/{provider_id}/accredit",
+        json={"reason_code": "qa_audit_passed"},
+        headers=agency,
     )
     provider = _h(mint_token(settings, role="provider", sub="p", provider_id=provider_id))
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=starts_in)
@@ -128,7 +135,11 @@ async def setup(
         "course_id"
     ]
     await c.post(f"{cat}/v1/courses/{course_id}/submit", headers=provider)
-    await c.post(f"{cat}/v1/courses/{course_id}/approve", json={"reason": "ok"}, headers=agency)
+    await c.post(
+        f"{cat}/v1/courses/{course_id}/approve",
+        json={"reason_code": "meets_criteria"},
+        headers=agency,
+    )
     proposal = {"course_id": course_id, "session_id": course["sessions"][0]["session_id"]}
     first = {**proposal, "account_id": accounts[0]}
     await _until(

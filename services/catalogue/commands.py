@@ -27,10 +27,19 @@ from schwifty.exceptions import SchwiftyException
 from services.catalogue.domain import isced
 from services.catalogue.domain.courses import Action
 from shared.events.base import UtcDatetime
+from shared.events.catalogue import (
+    AccreditationReasonCode,
+    CourseApprovalReasonCode,
+    CourseRejectionReasonCode,
+    CourseWithdrawalReasonCode,
+    RevocationReasonCode,
+    SuspensionReasonCode,
+)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+"""Free text beside a reason code: kept in the catalogue's own tables, never in an event."""
 Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,39}$")]
 EscoSkill = Annotated[
     str,
@@ -97,14 +106,16 @@ class RegisterProvider(Strict):
 
 
 class Accredit(Strict):
-    reason: Reason
+    reason_code: AccreditationReasonCode
+    note: Note | None = None
     quality_assurance: QualityAssurance | None = Field(
         default=None, description="a renewed quality assurance (scheme and validity)"
     )
 
 
 class Suspend(Strict):
-    reason: Reason
+    reason_code: SuspensionReasonCode
+    note: Note | None = None
 
 
 # -- courses ---------------------------------------------------------------------------
@@ -280,20 +291,35 @@ class UpdateCourse(Strict):
         return None if value is None else _check_sessions(value)
 
 
-class Decision(Strict):
-    reason: Reason
+class Approval(Strict):
+    reason_code: CourseApprovalReasonCode
+    note: Note | None = None
+
+
+class Rejection(Strict):
+    reason_code: CourseRejectionReasonCode
+    note: Note | None = Field(default=None, description="what the provider will read")
 
 
 class Withdrawal(Strict):
-    reason: Reason | None = None
+    reason_code: CourseWithdrawalReasonCode | None = None
+    note: Note | None = None
 
 
 class CourseStep(Strict):
     """One step of a course's eligibility workflow (who may take it is the caller's check)."""
 
     action: Action
-    reason: Reason | None = None
+    reason_code: (
+        CourseApprovalReasonCode | CourseRejectionReasonCode | CourseWithdrawalReasonCode | None
+    ) = None
+    note: Note | None = None
 
 
 class RevokeCredential(Strict):
-    reason: Reason
+    reason_code: RevocationReasonCode
+    note: Note | None = Field(
+        default=None,
+        description="checked, never stored: a credential is the learner's, and the catalogue "
+        "keeps no free text about a learner",
+    )

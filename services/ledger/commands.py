@@ -23,7 +23,16 @@ from shared.events.accounts import (
     StatusReasonCode,
 )
 from shared.events.base import Event
-from shared.events.ledger import CourseRef, Earmark, GrantKind, Money, UtcDatetime, WalletProfile
+from shared.events.ledger import (
+    CourseRef,
+    Earmark,
+    GrantKind,
+    GrantReasonCode,
+    Money,
+    ReversalReasonCode,
+    UtcDatetime,
+    WalletProfile,
+)
 from shared.events.payments import CaptureRequested, EnrolmentRequested, ReleaseRequested
 
 
@@ -55,7 +64,7 @@ class GrantCredits(_Command):
     lot_id: uuid.UUID
     amount: Money
     funder_id: str = Field(min_length=1)
-    reason: str = ""
+    reason_code: GrantReasonCode = "top_up"
     kind: GrantKind = "top_up"
     year: int | None = None
     expires_at: UtcDatetime | None = None
@@ -131,10 +140,10 @@ ReversalTarget = Annotated[GrantTarget | CaptureTarget, Field(discriminator="kin
 
 
 class ReverseEntry(_Command):
-    """Compensate a grant (by its lot) or a capture (by its reservation), with a reason."""
+    """Compensate a grant (by its lot) or a capture (by its reservation), with a reason code."""
 
     target: ReversalTarget
-    reason: str = Field(min_length=1)
+    reason_code: ReversalReasonCode
     actor: str = Field(min_length=1)
 
 

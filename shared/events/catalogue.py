@@ -15,16 +15,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.events.base import Actor, Event, event
+from shared.events.base import Actor, Event, event, upcaster
 
 CourseKind = Literal["training", "guidance", "validation"]
 CourseMode = Literal["in_person", "online", "blended"]
 CourseStatus = Literal["draft", "submitted", "approved", "rejected", "withdrawn"]
 ProviderStatus = Literal["registered", "accredited", "suspended"]
+
+# Why a decision was taken: codes only (events are kept forever and carry no free text; the
+# catalogue keeps a decision's optional note in its own tables).
+AccreditationReasonCode = Literal["qa_audit_passed", "qa_renewed", "concerns_resolved", "other"]
+SuspensionReasonCode = Literal[
+    "fraud_suspected", "quality_concerns", "qa_expired", "requested_by_provider", "other"
+]
+CourseApprovalReasonCode = Literal["meets_criteria", "other"]
+CourseRejectionReasonCode = Literal[
+    "incomplete_information",
+    "not_eligible",
+    "price_not_justified",
+    "quality_concerns",
+    "duplicate_course",
+    "other",
+]
+CourseWithdrawalReasonCode = Literal["no_longer_offered", "replaced", "provider_closing", "other"]
+RevocationReasonCode = Literal["capture_reversed", "fraud", "issued_in_error", "other"]
 
 
 class _Value(BaseModel):
@@ -73,20 +91,20 @@ class ProviderRegistered(_ProviderEvent):
     registered_at: AwareDatetime
 
 
-@event("catalogue.ProviderAccredited")
+@event("catalogue.ProviderAccredited", version=2)
 class ProviderAccredited(_ProviderEvent):
     """Eligible from now on until ``qa_valid_until`` (inclusive) unless suspended."""
 
-    reason: str
+    reason_code: AccreditationReasonCode
     qa_scheme: str
     qa_valid_until: date
 
 
-@event("catalogue.ProviderSuspended")
+@event("catalogue.ProviderSuspended", version=2)
 class ProviderSuspended(_ProviderEvent):
     """Not eligible: no new enrolments; its courses leave the public registry."""
 
-    reason: str
+    reason_code: SuspensionReasonCode
 
 
 # -- courses ---------------------------------------------------------------------------
@@ -130,16 +148,16 @@ class CourseApproved(_CourseTermsEvent):
     approved_at: AwareDatetime
 
 
-@event("catalogue.CourseRejected")
+@event("catalogue.CourseRejected", version=2)
 class CourseRejected(_CourseEvent):
-    reason: str
+    reason_code: CourseRejectionReasonCode
 
 
-@event("catalogue.CourseWithdrawn")
+@event("catalogue.CourseWithdrawn", version=2)
 class CourseWithdrawn(_CourseEvent):
     """The provider withdrew the course: no new enrolments; existing ones keep their version."""
 
-    reason: str | None = None
+    reason_code: CourseWithdrawalReasonCode | None = None
 
 
 @event("catalogue.CourseUpdated")
@@ -178,7 +196,26 @@ class CredentialIssued(_CredentialEvent):
     issued_at: AwareDatetime
 
 
-@event("catalogue.CredentialRevoked")
+@event("catalogue.CredentialRevoked", version=2)
 class CredentialRevoked(_CredentialEvent):
-    reason: str
+    reason_code: RevocationReasonCode
     revoked_at: AwareDatetime
+
+
+# Version 1 of these carried free-text reasons. Topics keep them; reading one upcasts it to a
+# reason code: ``other``, except the codes the catalogue itself wrote as the reason.
+def _reason_v1(*kept: str, optional: bool = False) -> Any:
+    def upcast(data: dict[str, Any]) -> dict[str, Any]:
+        reason = data.pop("reason", None)
+        if reason is None and optional:
+            return {**data, "reason_code": None}
+        return {**data, "reason_code": reason if reason in kept else "other"}
+
+    return upcast
+
+
+upcaster("catalogue.ProviderAccredited", 1)(_reason_v1())
+upcaster("catalogue.ProviderSuspended", 1)(_reason_v1())
+upcaster("catalogue.CourseRejected", 1)(_reason_v1())
+upcaster("catalogue.CourseWithdrawn", 1)(_reason_v1(optional=True))
+upcaster("catalogue.CredentialRevoked", 1)(_reason_v1("capture_reversed"))

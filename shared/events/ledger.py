@@ -49,6 +49,12 @@ CaptureRefusal = Literal[
 ]
 ReleaseReason = Literal["released", "cancelled", "expired"]
 ReversibleEvent = Literal["ledger.CreditsGranted", "ledger.ReservationCaptured"]
+GrantReasonCode = Literal["statutory", "top_up", "correction", "funder_programme", "other"]
+"""Why a lot was granted (a code: an event kept forever carries no free text)."""
+ReversalReasonCode = Literal[
+    "duplicate_grant", "wrong_amount", "wrong_account", "fraud", "provider_error", "other"
+]
+"""Why an entry was reversed (a code: an event kept forever carries no free text)."""
 
 
 class _Value(BaseModel):
@@ -153,14 +159,14 @@ class ProfileNoted(LedgerEvent):
     profile: WalletProfile
 
 
-@event("ledger.CreditsGranted")
+@event("ledger.CreditsGranted", version=2)
 class CreditsGranted(LedgerEvent):
     """A new lot. ``kind="statutory"`` is the yearly entitlement (``year`` set, capped)."""
 
     lot_id: uuid.UUID
     amount: Money
     funder_id: str = Field(min_length=1)
-    reason: str
+    reason_code: GrantReasonCode
     kind: GrantKind
     year: int | None = None
     expires_at: UtcDatetime | None = None
@@ -267,7 +273,7 @@ class LotExpired(LedgerEvent):
     amount: Money
 
 
-@event("ledger.EntryReversed")
+@event("ledger.EntryReversed", version=2)
 class EntryReversed(LedgerEvent):
     """A compensating entry. ``target_version`` is the stream version of the reversed event.
 
@@ -281,7 +287,7 @@ class EntryReversed(LedgerEvent):
     reservation_id: uuid.UUID | None = None
     amount: Money
     allocations: tuple[LotAmount, ...]
-    reason: str = Field(min_length=1)
+    reason_code: ReversalReasonCode
     actor: Actor = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -322,6 +328,7 @@ __all__ = [
     "EmploymentStatus",
     "EntryReversed",
     "GrantKind",
+    "GrantReasonCode",
     "LedgerEvent",
     "LotAmount",
     "LotExpired",
@@ -334,6 +341,7 @@ __all__ = [
     "ReservationCaptured",
     "ReservationRejected",
     "ReservationReleased",
+    "ReversalReasonCode",
     "ReversibleEvent",
     "StatusReasonCode",
     "UtcDatetime",
@@ -360,8 +368,17 @@ def _status_v1(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "reason_code": "other"}
 
 
-for _name in ("WalletSuspended", "WalletReinstated", "WalletClosed"):
+for _name in ("WalletSuspended", "WalletReinstated", "WalletClosed", "EntryReversed"):
     upcaster(f"ledger.{_name}", 1)(_status_v1)
+
+
+@upcaster("ledger.CreditsGranted", 1)
+def _granted_v1(data: dict[str, Any]) -> dict[str, Any]:
+    # a v1 statutory grant's reason was written by the allocation ("statutory entitlement
+    # <year>"), not by a person: it says exactly "statutory"
+    data.pop("reason", None)
+    code = "statutory" if data.get("kind") == "statutory" else "other"
+    return {**data, "reason_code": code}
 
 
 @event("ledger.ApprovalRequested")

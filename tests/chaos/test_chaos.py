@@ -99,7 +99,7 @@ async def set_up_providers(run: Run, caller: Caller) -> None:
             "POST",
             f"{run.cat}/v1/providers/{provider_id}/accredit",
             headers=run.agency,
-            json={"reason": "audit passed"},
+            json={"reason_code": "qa_audit_passed"},
         )
         token = bearer(run.settings, "provider", provider_id=provider_id)
         course = course_body(price=PRICE)
@@ -115,7 +115,7 @@ async def set_up_providers(run: Run, caller: Caller) -> None:
             "POST",
             f"{run.cat}/v1/courses/{course_id}/approve",
             headers=run.agency,
-            json={"reason": "eligible"},
+            json={"reason_code": "meets_criteria"},
         )
         run.providers.append((provider_id, token, course_id, session["session_id"]))
     await asyncio.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 0.5)
@@ -133,7 +133,12 @@ async def journey(run: Run, caller: Caller) -> None:
         "POST",
         f"{run.led}/v1/ledger/grants",
         headers=run.agency,
-        json={"account_id": account, "amount": GRANT, "funder_id": "state", "reason": "chaos"},
+        json={
+            "account_id": account,
+            "amount": GRANT,
+            "funder_id": "state",
+            "reason_code": "top_up",
+        },
         not_yet=(404,),
     )
     run.count("grant")

@@ -240,7 +240,9 @@ async def test_one_euro_over_the_compose_stack_survives_a_broker_and_a_service_k
         assert r.status_code == 201, r.text
         provider_id = r.json()["provider_id"]
         r = await c.post(
-            f"{cat}/v1/providers/{provider_id}/accredit", json={"reason": "ok"}, headers=agency
+            f"{cat}/v1/providers/{provider_id}/accredit",
+            json={"reason_code": "qa_audit_passed"},
+            headers=agency,
         )
         assert r.status_code == 200, r.text
         provider = bearer(settings, "provider", provider_id=provider_id)
@@ -254,7 +256,9 @@ async def test_one_euro_over_the_compose_stack_survives_a_broker_and_a_service_k
         r = await c.post(f"{cat}/v1/courses/{course_id}/submit", headers=provider)
         assert r.status_code == 200, r.text
         r = await c.post(
-            f"{cat}/v1/courses/{course_id}/approve", json={"reason": "ok"}, headers=agency
+            f"{cat}/v1/courses/{course_id}/approve",
+            json={"reason_code": "meets_criteria"},
+            headers=agency,
         )
         assert r.status_code == 200, r.text
 

@@ -92,7 +92,7 @@ def seed(client: httpx.Client, cfg: Settings) -> World:
     provider_id = created(client.post("/v1/providers", json=provider_body(), headers=agency))[
         "provider_id"
     ]
-    accredit = {"reason": "audit passed"}
+    accredit = {"reason_code": "qa_audit_passed"}
     created(
         client.post(f"/v1/providers/{provider_id}/accredit", json=accredit, headers=agency), 200
     )
@@ -105,7 +105,7 @@ def seed(client: httpx.Client, cfg: Settings) -> World:
     course = created(client.post("/v1/courses", json=body, headers=provider))
     course_id = course["course_id"]
     created(client.post(f"/v1/courses/{course_id}/submit", headers=provider), 200)
-    approval = {"reason": "eligible"}
+    approval = {"reason_code": "meets_criteria"}
     created(client.post(f"/v1/courses/{course_id}/approve", json=approval, headers=agency), 200)
     account_id = created(client.post("/v1/accounts", json=account_body(), headers=agency))[
         "account_id"
@@ -115,7 +115,7 @@ def seed(client: httpx.Client, cfg: Settings) -> World:
         "account_id": account_id,
         "amount": 100_000_000,
         "funder_id": "state",
-        "reason": "seed",
+        "reason_code": "top_up",
     }
     key = {"Idempotency-Key": str(uuid.uuid4())}
     created(client.post("/v1/ledger/grants", json=grant, headers={**agency, **key}))
@@ -183,7 +183,7 @@ def examples(world: World) -> dict[str, Callable[[], Any]]:
             "account_id": world.known["account_id"],
             "amount": 1_000,
             "funder_id": "state",
-            "reason": "top-up",
+            "reason_code": "top_up",
         },
         "PUT /v1/ledger/policies/{year}": dict,
         "POST /v1/ledger/allocations": lambda: {"year": this_year},

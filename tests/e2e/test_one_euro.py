@@ -94,7 +94,7 @@ async def test_one_euro_across_four_processes_over_kafka(
             provider_id = r.json()["provider_id"]
             r = await c.post(
                 f"{cat}/v1/providers/{provider_id}/accredit",
-                json={"reason": "audit passed"},
+                json={"reason_code": "qa_audit_passed"},
                 headers=agency,
             )
             assert r.status_code == 200, r.text
@@ -111,7 +111,9 @@ async def test_one_euro_across_four_processes_over_kafka(
                 await c.post(f"{cat}/v1/courses/{course_id}/submit", headers=provider)
             ).status_code == 200
             r = await c.post(
-                f"{cat}/v1/courses/{course_id}/approve", json={"reason": "eligible"}, headers=agency
+                f"{cat}/v1/courses/{course_id}/approve",
+                json={"reason_code": "meets_criteria"},
+                headers=agency,
             )
             assert r.status_code == 200, r.text
 

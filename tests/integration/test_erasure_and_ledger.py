@@ -38,7 +38,12 @@ async def test_erasure_leaves_the_ledger_whole_and_verifiable(db_url: str) -> No
         r = await c.post(
             "/v1/ledger/grants",
             headers={**agency, "Idempotency-Key": "erasure-grant"},
-            json={"account_id": account, "amount": 25_000, "funder_id": "region", "reason": "r"},
+            json={
+                "account_id": account,
+                "amount": 25_000,
+                "funder_id": "region",
+                "reason_code": "top_up",
+            },
         )
         assert r.status_code == 201
         before = (await c.get(f"/v1/ledger/accounts/{account}/entries", headers=auditor)).json()
@@ -179,7 +184,12 @@ async def test_after_erasure_no_table_topic_or_stream_holds_the_person(db_url: s
         r = await c.post(
             "/v1/ledger/grants",
             headers={**agency, "Idempotency-Key": "forget-grant"},
-            json={"account_id": account, "amount": 30_000, "funder_id": "region", "reason": "r"},
+            json={
+                "account_id": account,
+                "amount": 30_000,
+                "funder_id": "region",
+                "reason_code": "top_up",
+            },
         )
         assert r.status_code == 201, r.text
         r = await c.patch(

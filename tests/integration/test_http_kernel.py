@@ -112,10 +112,10 @@ async def test_the_request_correlation_id_travels_into_the_events(
     r = await c.post(
         "/v1/ledger/grants",
         headers={**agency, "X-Correlation-ID": cid, "Idempotency-Key": cid},
-        json={"account_id": account, "amount": 100, "funder_id": "f", "reason": "r"},
+        json={"account_id": account, "amount": 100, "funder_id": "f", "reason_code": "top_up"},
     )
     assert r.status_code == 201, r.text
     entries = (await c.get(f"/v1/ledger/accounts/{account}/entries", headers=agency)).json()
-    granted = [e for e in entries["items"] if e["type"].endswith("CreditsGranted.v1")]
+    granted = [e for e in entries["items"] if e["type"].endswith("CreditsGranted.v2")]
     assert granted[0]["metadata"]["correlation_id"] == cid
     assert granted[0]["metadata"]["actor"].startswith("agency:")

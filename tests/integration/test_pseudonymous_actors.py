@@ -59,7 +59,7 @@ async def test_events_name_people_by_pseudonyms_only(db_url: str) -> None:
         r = await c.post(
             f"/v1/ledger/accounts/{account}/reversals",
             headers={**admin, "Idempotency-Key": str(uuid.uuid4())},
-            json={"target": {"kind": "grant", "lot_id": lot}, "reason": "error"},
+            json={"target": {"kind": "grant", "lot_id": lot}, "reason_code": "wrong_amount"},
         )
         assert r.status_code == 202, r.text
         # the approver sees who proposed, as a pseudonym
@@ -89,7 +89,7 @@ async def test_events_name_people_by_pseudonyms_only(db_url: str) -> None:
             assert not any(found(v, SUBJECTS) for _, v in message.headers), message.headers
         sent = b"".join(m.value for m in bus.log)
         for ce_type in (
-            b"ila.ledger.EntryReversed.v1",
+            b"ila.ledger.EntryReversed.v2",
             b"ila.ledger.ApprovalRequested.v1",
             b"ila.ledger.ApprovalDecided.v1",
             b"ila.payments.ApprovalRequested.v1",

@@ -491,7 +491,7 @@ class LedgerMachine(RuleBasedStateMachine):
         command = ReverseEntry(
             account_id=ACCOUNT,
             target=CaptureTarget(reservation_id=reservation_id),
-            reason="provider fraud",
+            reason_code="fraud",
             actor="admin",
         )
         now = self.now
@@ -506,7 +506,7 @@ class LedgerMachine(RuleBasedStateMachine):
         command = ReverseEntry(
             account_id=ACCOUNT,
             target=GrantTarget(lot_id=lot_id),
-            reason="granted by mistake",
+            reason_code="duplicate_grant",
             actor="admin",
         )
         self.run(command, lambda: self.ref.reverse_grant(lot_id))

@@ -19,13 +19,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.commands import (
+    Approval,
     CourseStep,
     CreateCourse,
-    Decision,
+    Rejection,
     UpdateCourse,
     Withdrawal,
 )
@@ -61,7 +62,8 @@ class CoursePublic(BaseModel):
     course_id: uuid.UUID
     provider_id: uuid.UUID
     status: Status
-    status_reason: str | None
+    status_reason: str | None = Field(description="the last decision's reason code")
+    status_note: str | None = Field(description="the last decision's free-text note")
     version: int
     currency: str
     content: dict[str, Any]
@@ -91,7 +93,8 @@ class HistoryEntry(BaseModel):
     from_status: str | None
     to_status: str
     actor: str
-    reason: str | None
+    reason: str | None = Field(description="the step's reason code")
+    note: str | None
     at: datetime
 
 
@@ -101,6 +104,7 @@ def public(row: store.CourseRow, currency: str) -> CoursePublic:
         provider_id=row.provider_id,
         status=row.status,
         status_reason=row.status_reason,
+        status_note=row.status_note,
         version=row.version,
         currency=currency,
         content=row.content,
@@ -279,25 +283,29 @@ async def withdraw(
     body: Withdrawal | None = None,
 ) -> CoursePublic:
     """Take the course off the registry (enrolments already made keep their version)."""
-    step = CourseStep(action="withdraw", reason=body.reason if body else None)
+    step = CourseStep(
+        action="withdraw",
+        reason_code=body.reason_code if body else None,
+        note=body.note if body else None,
+    )
     return await _act(course_id, step, rt, parts, principal)
 
 
 @router.post("/{course_id}/approve", response_model=CoursePublic)
 async def approve(
-    course_id: uuid.UUID, body: Decision, rt: Runtime, parts: Components, principal: Assessor
+    course_id: uuid.UUID, body: Approval, rt: Runtime, parts: Components, principal: Assessor
 ) -> CoursePublic:
     """Approve the submitted version: listed in the registry, fundable from the accounts.
     The agency that registered the provider, or ``qa``."""
-    step = CourseStep(action="approve", reason=body.reason)
+    step = CourseStep(action="approve", reason_code=body.reason_code, note=body.note)
     return await _act(course_id, step, rt, parts, principal)
 
 
 @router.post("/{course_id}/reject", response_model=CoursePublic)
 async def reject(
-    course_id: uuid.UUID, body: Decision, rt: Runtime, parts: Components, principal: Assessor
+    course_id: uuid.UUID, body: Rejection, rt: Runtime, parts: Components, principal: Assessor
 ) -> CoursePublic:
-    """Reject the submitted version, with the reason the provider will read. The agency
-    that registered the provider, or ``qa``."""
-    step = CourseStep(action="reject", reason=body.reason)
+    """Reject the submitted version, with a reason code and the note the provider will read.
+    The agency that registered the provider, or ``qa``."""
+    step = CourseStep(action="reject", reason_code=body.reason_code, note=body.note)
     return await _act(course_id, step, rt, parts, principal)

@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.commands import Accredit, RegisterProvider, Suspend
@@ -63,7 +63,8 @@ class ProviderPublic(BaseModel):
     quality_assurance: QualityAssurancePublic
     payout: PayoutPublic
     status: str
-    status_reason: str | None
+    status_reason: str | None = Field(description="the last decision's reason code")
+    status_note: str | None = Field(description="the last decision's free-text note")
     eligible: bool
     ineligibility: str | None
     registered_at: datetime
@@ -84,6 +85,7 @@ def public(row: store.ProviderRow, today: date) -> ProviderPublic:
         payout=PayoutPublic(iban=row.iban, bic=row.bic),
         status=row.status,
         status_reason=row.status_reason,
+        status_note=row.status_note,
         eligible=rules.is_eligible(row.domain(), today),
         ineligibility=rules.ineligibility(row.domain(), today),
         registered_at=row.registered_at,

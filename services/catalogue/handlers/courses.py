@@ -51,13 +51,13 @@ async def create(provider_id: uuid.UUID, cmd: CreateCourse, ctx: Context) -> uui
 
 async def act(row: store.CourseRow, cmd: CourseStep, ctx: Context) -> domain.CourseStatus:
     """One workflow step on the (locked) course."""
-    action, reason = cmd.action, cmd.reason
+    action, code, note = cmd.action, cmd.reason_code, cmd.note
     target = domain.transition(row.domain(), action)
     if action == "approve":
         await _check_provider_eligible(row.provider_id, ctx)
-    await store.set_status(ctx.session, row.course_id, target, reason, ctx.now)
+    await store.set_status(ctx.session, row.course_id, target, code, ctx.now, note)
     await store.record(
-        ctx.session, row.course_id, row.version, action, row.status, target, ctx.actor, reason
+        ctx.session, row.course_id, row.version, action, row.status, target, ctx.actor, code, note
     )
     base = {"course_id": row.course_id, "version": row.version, "provider_id": str(row.provider_id)}
     event: CourseSubmitted | CourseApproved | CourseRejected | CourseWithdrawn
@@ -67,9 +67,9 @@ async def act(row: store.CourseRow, cmd: CourseStep, ctx: Context) -> domain.Cou
         terms_ = terms(row.content, ctx.config.currency)
         event = CourseApproved(**base, **terms_, approved_by=ctx.actor, approved_at=ctx.now)
     elif action == "reject":
-        event = CourseRejected(**base, reason=reason or "")
+        event = CourseRejected.model_validate({**base, "reason_code": code})
     else:
-        event = CourseWithdrawn(**base, reason=reason)
+        event = CourseWithdrawn.model_validate({**base, "reason_code": code})
     await ctx.emit(event)
     return target
 

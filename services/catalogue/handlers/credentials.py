@@ -96,12 +96,12 @@ async def revoke(row: store.CredentialRow, cmd: RevokeCredential, ctx: Context) 
     """Revoke the (locked) credential: verification says so from now on."""
     if row.revoked_at is not None:
         raise conflict("already_revoked", "the credential is already revoked")
-    await store.revoke(ctx.session, row.credential_id, cmd.reason, ctx.now)
+    await store.revoke(ctx.session, row.credential_id, cmd.reason_code, ctx.now)
     await ctx.emit(
         CredentialRevoked(
             credential_id=row.credential_id,
             account_id=row.account_id,
-            reason=cmd.reason,
+            reason_code=cmd.reason_code,
             revoked_at=ctx.now,
         )
     )
@@ -114,7 +114,7 @@ async def revoke_for_reversal(enrolment_id: uuid.UUID, ctx: Context) -> bool:
     row = await store.get(ctx.session, found.credential_id, lock=True) if found else None
     if row is None or row.revoked_at is not None:
         return False
-    await revoke(row, RevokeCredential(reason="capture_reversed"), ctx)
+    await revoke(row, RevokeCredential(reason_code="capture_reversed"), ctx)
     return True
 
 

@@ -74,14 +74,15 @@ async def accredit(row: store.ProviderRow, cmd: Accredit, ctx: Context) -> None:
         ctx.session,
         row.provider_id,
         status=provider.status,
-        status_reason=cmd.reason,
+        status_reason=cmd.reason_code,
+        status_note=cmd.note,
         qa_scheme=provider.qa_scheme,
         qa_valid_until=provider.qa_valid_until,
     )
     await ctx.emit(
         ProviderAccredited(
             provider_id=str(row.provider_id),
-            reason=cmd.reason,
+            reason_code=cmd.reason_code,
             qa_scheme=provider.qa_scheme,
             qa_valid_until=provider.qa_valid_until,
         )
@@ -92,6 +93,10 @@ async def suspend(row: store.ProviderRow, cmd: Suspend, ctx: Context) -> None:
     """Suspend the (locked) provider."""
     provider = domain.suspend(row.domain())
     await store.update(
-        ctx.session, row.provider_id, status=provider.status, status_reason=cmd.reason
+        ctx.session,
+        row.provider_id,
+        status=provider.status,
+        status_reason=cmd.reason_code,
+        status_note=cmd.note,
     )
-    await ctx.emit(ProviderSuspended(provider_id=str(row.provider_id), reason=cmd.reason))
+    await ctx.emit(ProviderSuspended(provider_id=str(row.provider_id), reason_code=cmd.reason_code))

@@ -40,7 +40,8 @@ SEARCH_VECTOR = (
 
 # a course with the content of its current version
 CURRENT = (
-    "SELECT c.course_id, c.provider_id, c.status, c.status_reason, c.version, v.content, "
+    "SELECT c.course_id, c.provider_id, c.status, c.status_reason, c.status_note, c.version, "
+    "v.content, "
     "c.created_at, c.updated_at, c.approved_at FROM catalogue.courses c "
     "JOIN catalogue.course_versions v ON v.course_id = c.course_id AND v.version = c.version "
 )
@@ -58,6 +59,7 @@ class CourseRow:
     provider_id: uuid.UUID
     status: str
     status_reason: str | None
+    status_note: str | None
     version: int
     content: dict[str, Any]
     created_at: datetime
@@ -175,16 +177,17 @@ async def set_status(
     session: AsyncSession,
     course_id: uuid.UUID,
     status: str,
-    reason: str | None,
+    reason_code: str | None,
     now: datetime,
+    note: str | None = None,
 ) -> None:
     approved = ", approved_at = :now" if status == "approved" else ""
     await session.execute(
         text(
             "UPDATE catalogue.courses SET status = :status, status_reason = :reason, "
-            f"updated_at = :now{approved} WHERE course_id = :c"
+            f"status_note = :note, updated_at = :now{approved} WHERE course_id = :c"
         ),
-        {"c": course_id, "status": status, "reason": reason, "now": now},
+        {"c": course_id, "status": status, "reason": reason_code, "note": note, "now": now},
     )
 
 
@@ -196,12 +199,13 @@ async def record(
     from_status: str | None,
     to_status: str,
     actor: str,
-    reason: str | None,
+    reason_code: str | None,
+    note: str | None = None,
 ) -> None:
     await session.execute(
         text(
             "INSERT INTO catalogue.course_history (course_id, version, action, from_status, "
-            "to_status, actor, reason) VALUES (:c, :v, :a, :f, :t, :actor, :reason)"
+            "to_status, actor, reason, note) VALUES (:c, :v, :a, :f, :t, :actor, :reason, :note)"
         ),
         {
             "c": course_id,
@@ -210,7 +214,8 @@ async def record(
             "f": from_status,
             "t": to_status,
             "actor": actor,
-            "reason": reason,
+            "reason": reason_code,
+            "note": note,
         },
     )
 
@@ -252,7 +257,7 @@ async def history(session: AsyncSession, course_id: uuid.UUID) -> list[dict[str,
     rows = (
         await session.execute(
             text(
-                "SELECT version, action, from_status, to_status, actor, reason, at "
+                "SELECT version, action, from_status, to_status, actor, reason, note, at "
                 "FROM catalogue.course_history WHERE course_id = :c ORDER BY id"
             ),
             {"c": course_id},

@@ -15,7 +15,7 @@ from shared.db import fetch_one, locked, update_row
 
 COLUMNS = (
     "provider_id, agency_id, name, country, registration_number, qa_scheme, qa_valid_until, "
-    "iban, bic, status, status_reason, registered_at, updated_at"
+    "iban, bic, status, status_reason, status_note, registered_at, updated_at"
 )
 
 
@@ -32,6 +32,7 @@ class ProviderRow:
     bic: str
     status: str
     status_reason: str | None
+    status_note: str | None
     registered_at: datetime
     updated_at: datetime
 

@@ -49,12 +49,14 @@ from services.ledger.handlers.wallets import Outcome
 from services.ledger.store import runs
 from shared.approvals import Proposal
 from shared.errors import ConflictError, NotFoundError
-from shared.events.ledger import Earmark, UtcDatetime
+from shared.events.ledger import Earmark, ReversalReasonCode, UtcDatetime
 from shared.idempotency import Reply, claim_for
 from shared.links import decisions, follow
 
 router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
 DECIDE = decisions("/v1/ledger/approvals")
+TopUpReasonCode = Literal["top_up", "correction", "funder_programme", "other"]
+"""The grant reason codes a funder may give (``statutory`` is the allocation's own)."""
 Year = Annotated[int, Path(ge=2000, le=2200)]
 
 
@@ -63,7 +65,15 @@ class GrantRequest(BaseModel):
     account_id: uuid.UUID
     amount: StrictInt = Field(gt=0, le=100_000_000, description="minor units")
     funder_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
-    reason: str = Field(min_length=1, max_length=500)
+    reason_code: TopUpReasonCode = Field(
+        description="Why the lot is granted; the ledger stream keeps this code, no free text"
+    )
+    note: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Free text for the caller's own records: checked, never stored (the "
+        "ledger keeps no free text: nothing an erasure could not reach)",
+    )
     expires_at: UtcDatetime | None = None
     earmark: Earmark | None = None
 
@@ -108,7 +118,7 @@ async def grant(
             lot_id=lot_id,
             amount=body.amount,
             funder_id=body.funder_id,
-            reason=body.reason,
+            reason_code=body.reason_code,
             kind="top_up",
             expires_at=body.expires_at,
             earmark=body.earmark,
@@ -257,7 +267,15 @@ async def get_allocation(
 class ReversalRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     target: GrantTarget | CaptureTarget = Field(discriminator="kind")
-    reason: str = Field(min_length=1, max_length=500)
+    reason_code: ReversalReasonCode = Field(
+        description="Why; the ``EntryReversed`` the stream keeps forever carries this code"
+    )
+    note: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Free text for the caller's own records: checked, never stored (the "
+        "ledger keeps no free text: nothing an erasure could not reach)",
+    )
 
 
 @router.post("/accounts/{account_id}/reversals", status_code=202, responses=follow(202, *DECIDE))
@@ -278,7 +296,7 @@ async def reverse(
         command = ReverseEntry(
             account_id=account_id,
             target=body.target,
-            reason=body.reason,
+            reason_code=body.reason_code,
             actor=parts.ledger.outbox.actor(principal.actor),  # as the stream will name them
         )
         ctx = parts.ledger.context(session, ctx_for(principal))

@@ -89,7 +89,7 @@ def evolve(state: WalletState, event: LedgerEvent) -> WalletState:
                 lot_id=event.lot_id,
                 amount=event.amount,
                 funder_id=event.funder_id,
-                reason=event.reason,
+                reason_code=event.reason_code,
                 kind=event.kind,
                 year=event.year,
                 expires_at=event.expires_at,

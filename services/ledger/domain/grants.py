@@ -48,7 +48,7 @@ def grant(state: WalletState, cmd: GrantCredits, now: datetime) -> list[LedgerEv
             lot_id=cmd.lot_id,
             amount=cmd.amount,
             funder_id=cmd.funder_id,
-            reason=cmd.reason,
+            reason_code=cmd.reason_code,
             kind=cmd.kind,
             year=cmd.year,
             expires_at=cmd.expires_at,

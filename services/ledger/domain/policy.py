@@ -171,7 +171,7 @@ def allocate_entitlement(
             lot_id=lot_id,
             amount=amount,
             funder_id=policy.funder_id,
-            reason=f"statutory entitlement {policy.year}",
+            reason_code="statutory",
             kind="statutory",
             year=policy.year,
             expires_at=expires_at,

@@ -54,7 +54,7 @@ def _reverse_grant(
             lot_id=lot.lot_id,
             amount=lot.remaining,
             allocations=(LotAmount(lot_id=lot.lot_id, amount=lot.remaining),),
-            reason=cmd.reason,
+            reason_code=cmd.reason_code,
             actor=cmd.actor,
         )
     ]
@@ -78,7 +78,7 @@ def _reverse_capture(
             reservation_id=r.reservation_id,
             amount=r.captured,
             allocations=r.captured_allocations,
-            reason=cmd.reason,
+            reason_code=cmd.reason_code,
             actor=cmd.actor,
         )
     )

@@ -45,6 +45,7 @@ from shared.events.ledger import (
     CourseRef,
     Earmark,
     GrantKind,
+    GrantReasonCode,
     LotAmount,
     WalletProfile,
 )
@@ -60,7 +61,7 @@ class Lot:
     lot_id: uuid.UUID
     amount: int
     funder_id: str
-    reason: str
+    reason_code: GrantReasonCode
     kind: GrantKind
     year: int | None
     expires_at: datetime | None

@@ -105,7 +105,13 @@ def changed_rows(
         assert account is not None  # set by the first event folded
         wallets.append(wallet_row(after, head_hash, now))
         lots += [
-            _row(lot, LOT_COLUMNS, account_id=account, earmark=_json(lot.earmark))
+            _row(
+                lot,
+                LOT_COLUMNS,
+                account_id=account,
+                earmark=_json(lot.earmark),
+                reason=lot.reason_code,
+            )
             for lot_id, lot in after.lots.items()
             if before.lots.get(lot_id) != lot
         ]

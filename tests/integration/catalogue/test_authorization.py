@@ -63,7 +63,7 @@ class Call:
 
 
 def reason() -> dict[str, str]:
-    return {"reason": "checked"}
+    return {"reason_code": "other", "note": "checked"}
 
 
 ENDPOINTS: dict[str, Call] = {

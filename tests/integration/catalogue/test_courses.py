@@ -145,7 +145,8 @@ async def test_create_and_read_with_full_micro_credential_description(db_url: st
 
 
 async def _step(cat: Catalogue, cid: str, action: str, headers: dict[str, str]) -> int:
-    body = {"reason": "because"} if action in ("approve", "reject", "withdraw") else None
+    codes = {"approve": "meets_criteria", "reject": "not_eligible", "withdraw": "replaced"}
+    body = {"reason_code": codes[action], "note": "because"} if action in codes else None
     r = await cat.c.post(f"/v1/courses/{cid}/{action}", json=body, headers=headers)
     return r.status_code
 
@@ -171,7 +172,8 @@ async def test_workflow_transitions_and_who_may_take_them(db_url: str) -> None:
         assert await _step(cat, cid, "approve", cat.auditor) == 403
         assert await _step(cat, cid, "reject", cat.agency) == 200
         r = await cat.c.get(f"/v1/courses/{cid}", headers=owner)
-        assert r.json()["status"] == "rejected" and r.json()["status_reason"] == "because"
+        assert r.json()["status"] == "rejected" and r.json()["status_reason"] == "not_eligible"
+        assert r.json()["status_note"] == "because"
         assert await _step(cat, cid, "approve", cat.agency) == 409
         # a rejected course may be submitted again and approved
         assert await _step(cat, cid, "submit", owner) == 200
@@ -213,11 +215,13 @@ async def test_a_suspended_providers_course_cannot_be_approved(db_url: str) -> N
         cid = (await cat.course(owner))["course_id"]
         assert await _step(cat, cid, "submit", owner) == 200
         r = await cat.c.post(
-            f"/v1/providers/{pid}/suspend", json={"reason": "inquiry"}, headers=cat.agency
+            f"/v1/providers/{pid}/suspend",
+            json={"reason_code": "fraud_suspected"},
+            headers=cat.agency,
         )
         assert r.status_code == 200
         r = await cat.c.post(
-            f"/v1/courses/{cid}/approve", json={"reason": "ok"}, headers=cat.agency
+            f"/v1/courses/{cid}/approve", json={"reason_code": "meets_criteria"}, headers=cat.agency
         )
         assert r.status_code == 409 and r.json()["code"] == "provider_ineligible"
 
@@ -300,7 +304,7 @@ async def test_a_change_makes_a_new_version_and_keeps_the_old(db_url: str) -> No
 
         # approval of the new version says which version is now eligible
         r = await cat.c.post(
-            f"/v1/courses/{cid}/approve", json={"reason": "ok"}, headers=cat.agency
+            f"/v1/courses/{cid}/approve", json={"reason_code": "meets_criteria"}, headers=cat.agency
         )
         assert r.status_code == 200
         approvals = [e["data"] for e in await cat.events("CourseApproved")]

@@ -155,7 +155,7 @@ async def test_issue_verify_tamper_revoke(db_url: str) -> None:
         assert (await verify(cat, no_proof))["checks"]["format"] == "failed"
 
         # revocation: by the managing agency (or qa) only, then verification says so
-        reason = {"reason": "claim reversed for fraud"}
+        reason = {"reason_code": "fraud", "note": "claim reversed for fraud"}
         for headers in (cat.learner, provider):
             r = await cat.c.post(f"/v1/credentials/{cid}/revoke", json=reason, headers=headers)
             assert r.status_code == 403
@@ -167,8 +167,9 @@ async def test_issue_verify_tamper_revoke(db_url: str) -> None:
         assert result["valid"] is False and result["revoked"] is True
         assert result["signature_valid"] is True
         assert result["checks"]["revocation"] == "revoked"
-        assert result["revocation"]["reason"] == "claim reversed for fraud"
+        assert result["revocation"]["reason"] == "fraud"
         revoked = (await cat.events("CredentialRevoked"))[0]["data"]
+        assert revoked["reason_code"] == "fraud" and "claim reversed" not in json.dumps(revoked)
         assert revoked["credential_id"] == cid and revoked["account_id"] == str(cat.learner_id)
 
 
@@ -236,6 +237,6 @@ async def test_a_reversed_completion_revokes_its_credential(db_url: str) -> None
         )
         assert result["valid"] is False
         [revoked] = await cat.events("CredentialRevoked")
-        assert revoked["data"]["reason"] == "capture_reversed"
+        assert revoked["data"]["reason_code"] == "capture_reversed"
         await cat.app.state.bus.publish([message])  # delivered twice: revoked once
         assert len(await cat.events("CredentialRevoked")) == 1

@@ -31,7 +31,9 @@ async def test_register_read_accredit_suspend(db_url: str) -> None:
         assert again.json()["provider_id"] == pid
 
         r = await cat.c.post(
-            f"/v1/providers/{pid}/accredit", json={"reason": "audit passed"}, headers=cat.agency
+            f"/v1/providers/{pid}/accredit",
+            json={"reason_code": "qa_audit_passed"},
+            headers=cat.agency,
         )
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "accredited" and r.json()["eligible"] is True
@@ -43,22 +45,25 @@ async def test_register_read_accredit_suspend(db_url: str) -> None:
         assert other.status_code == 404
         assert other.json()["detail"] == f"no provider {pid}"
 
-        r = await cat.c.post(
-            f"/v1/providers/{pid}/suspend", json={"reason": "fraud inquiry"}, headers=cat.agency
-        )
+        suspension = {"reason_code": "fraud_suspected", "note": "fraud inquiry"}
+        r = await cat.c.post(f"/v1/providers/{pid}/suspend", json=suspension, headers=cat.agency)
         assert r.status_code == 200
-        assert r.json()["status"] == "suspended" and r.json()["status_reason"] == "fraud inquiry"
+        assert r.json()["status"] == "suspended"
+        assert r.json()["status_reason"] == "fraud_suspected"
+        assert r.json()["status_note"] == "fraud inquiry"
         assert r.json()["eligible"] is False
         again = await cat.c.post(
-            f"/v1/providers/{pid}/suspend", json={"reason": "twice"}, headers=cat.agency
+            f"/v1/providers/{pid}/suspend",
+            json={"reason_code": "fraud_suspected"},
+            headers=cat.agency,
         )
         assert again.status_code == 409
 
         types = [e["type"] for e in await cat.events("Provider%")]
         assert types == [
             "ila.catalogue.ProviderRegistered.v1",
-            "ila.catalogue.ProviderAccredited.v1",
-            "ila.catalogue.ProviderSuspended.v1",
+            "ila.catalogue.ProviderAccredited.v2",
+            "ila.catalogue.ProviderSuspended.v2",
         ]
         registered = (await cat.events("ProviderRegistered"))[0]["data"]
         assert registered["payout"]["iban"] == "DE89370400440532013000"
@@ -107,7 +112,9 @@ async def test_only_agencies_register_and_decide(db_url: str) -> None:
             r = await cat.c.post("/v1/providers", json=provider_body(), headers=headers)
             assert r.status_code == 403
             r = await cat.c.post(
-                f"/v1/providers/{pid}/accredit", json={"reason": "self"}, headers=headers
+                f"/v1/providers/{pid}/accredit",
+                json={"reason_code": "qa_audit_passed"},
+                headers=headers,
             )
             assert r.status_code == 403
         r = await cat.c.post("/v1/providers", json=provider_body())
@@ -139,11 +146,13 @@ async def test_expired_quality_assurance_makes_the_provider_ineligible_by_itself
 
         # re-accrediting needs a renewed QA
         r = await cat.c.post(
-            f"/v1/providers/{pid}/accredit", json={"reason": "renewal"}, headers=cat.agency
+            f"/v1/providers/{pid}/accredit",
+            json={"reason_code": "qa_audit_passed"},
+            headers=cat.agency,
         )
         assert r.status_code == 409  # already accredited, and no renewal given
         renewal = {
-            "reason": "renewed",
+            "reason_code": "qa_renewed",
             "quality_assurance": {
                 "scheme": "Qualiopi",
                 "valid_until": (date.today() + timedelta(days=400)).isoformat(),

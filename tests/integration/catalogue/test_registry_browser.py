@@ -95,7 +95,9 @@ async def _seed(base: str, settings: Any) -> None:
         r = await c.post("/v1/providers", json=provider_body(name="Lycée Vauban"), headers=agency)
         assert r.status_code == 201, r.text
         pid = r.json()["provider_id"]
-        r = await c.post(f"/v1/providers/{pid}/accredit", json={"reason": "ok"}, headers=agency)
+        r = await c.post(
+            f"/v1/providers/{pid}/accredit", json={"reason_code": "qa_audit_passed"}, headers=agency
+        )
         assert r.status_code == 200, r.text
         provider = bearer(settings, "provider", provider_id=pid)
         courses = [
@@ -126,7 +128,9 @@ async def _seed(base: str, settings: Any) -> None:
             assert r.status_code == 201, r.text
             cid = r.json()["course_id"]
             assert (await c.post(f"/v1/courses/{cid}/submit", headers=provider)).status_code == 200
-            r = await c.post(f"/v1/courses/{cid}/approve", json={"reason": "ok"}, headers=agency)
+            r = await c.post(
+                f"/v1/courses/{cid}/approve", json={"reason_code": "meets_criteria"}, headers=agency
+            )
             assert r.status_code == 200, r.text
 
 

@@ -49,17 +49,25 @@ async def test_another_agency_neither_accredits_suspends_nor_revokes(db_url: str
 
         # "it accredits or suspends any provider"
         r = await cat.c.post(
-            f"/v1/providers/{registered}/accredit", json={"reason": "audit"}, headers=other
+            f"/v1/providers/{registered}/accredit",
+            json={"reason_code": "qa_audit_passed"},
+            headers=other,
         )
         twin = await cat.c.post(
-            f"/v1/providers/{unknown}/accredit", json={"reason": "audit"}, headers=other
+            f"/v1/providers/{unknown}/accredit",
+            json={"reason_code": "qa_audit_passed"},
+            headers=other,
         )
         as_missing(r, "provider", registered, twin, unknown)
         r = await cat.c.post(
-            f"/v1/providers/{accredited}/suspend", json={"reason": "fraud"}, headers=other
+            f"/v1/providers/{accredited}/suspend",
+            json={"reason_code": "fraud_suspected"},
+            headers=other,
         )
         twin = await cat.c.post(
-            f"/v1/providers/{unknown}/suspend", json={"reason": "fraud"}, headers=other
+            f"/v1/providers/{unknown}/suspend",
+            json={"reason_code": "fraud_suspected"},
+            headers=other,
         )
         as_missing(r, "provider", accredited, twin, unknown)
         # nor reads them (its payout details included)
@@ -69,10 +77,10 @@ async def test_another_agency_neither_accredits_suspends_nor_revokes(db_url: str
 
         # "and revokes any learner's credential"
         r = await cat.c.post(
-            f"/v1/credentials/{credential}/revoke", json={"reason": "fraud"}, headers=other
+            f"/v1/credentials/{credential}/revoke", json={"reason_code": "fraud"}, headers=other
         )
         twin = await cat.c.post(
-            f"/v1/credentials/{unknown}/revoke", json={"reason": "fraud"}, headers=other
+            f"/v1/credentials/{unknown}/revoke", json={"reason_code": "fraud"}, headers=other
         )
         as_missing(r, "credential", credential, twin, unknown)
         r = await cat.c.get(f"/v1/credentials/{credential}", headers=other)
@@ -91,16 +99,22 @@ async def test_another_agency_neither_accredits_suspends_nor_revokes(db_url: str
         # the agency that answers for them still can, and so can qa for another provider
         fr = bearer(cat.settings, "agency", "desk-fr", agency_id="pes-fr")
         r = await cat.c.post(
-            f"/v1/providers/{accredited}/suspend", json={"reason": "fraud"}, headers=fr
+            f"/v1/providers/{accredited}/suspend",
+            json={"reason_code": "fraud_suspected"},
+            headers=fr,
         )
         assert r.status_code == 200 and r.json()["status"] == "suspended"
         qa = bearer(cat.settings, "qa", "inspector-1")
         r = await cat.c.post(
-            f"/v1/providers/{registered}/accredit", json={"reason": "audit"}, headers=qa
+            f"/v1/providers/{registered}/accredit",
+            json={"reason_code": "qa_audit_passed"},
+            headers=qa,
         )
         assert r.status_code == 200 and r.json()["status"] == "accredited"
         r = await cat.c.post(
-            f"/v1/credentials/{credential}/revoke", json={"reason": "fraud"}, headers=cat.agency
+            f"/v1/credentials/{credential}/revoke",
+            json={"reason_code": "fraud"},
+            headers=cat.agency,
         )
         assert r.status_code == 200 and r.json()["status"] == "revoked"
         # the events name who acted by a keyed pseudonym, never the token's subject
@@ -127,12 +141,14 @@ async def test_credentials_follow_the_account_to_its_new_agency(db_url: str) -> 
         old = await cat.c.get(f"/v1/credentials/{credential}", headers=cat.agency)
         assert old.status_code == 404
         r = await cat.c.post(
-            f"/v1/credentials/{credential}/revoke", json={"reason": "x"}, headers=cat.agency
+            f"/v1/credentials/{credential}/revoke",
+            json={"reason_code": "fraud"},
+            headers=cat.agency,
         )
         assert r.status_code == 404
         assert (await cat.c.get(f"/v1/credentials/{credential}", headers=other)).status_code == 200
         r = await cat.c.post(
-            f"/v1/credentials/{credential}/revoke", json={"reason": "fraud"}, headers=other
+            f"/v1/credentials/{credential}/revoke", json={"reason_code": "fraud"}, headers=other
         )
         assert r.status_code == 200 and r.json()["status"] == "revoked"
 
@@ -162,7 +178,7 @@ async def test_course_decisions_belong_to_the_provider_s_agency_or_qa(db_url: st
         before = await fingerprint(cat)
         for action in ("approve", "reject"):
             r = await cat.c.post(
-                f"/v1/courses/{cid}/{action}", json={"reason": "ok"}, headers=other
+                f"/v1/courses/{cid}/{action}", json={"reason_code": "other"}, headers=other
             )
             assert r.status_code == 404 and r.json()["detail"] == f"no course {cid}"
         assert await fingerprint(cat) == before
@@ -172,5 +188,7 @@ async def test_course_decisions_belong_to_the_provider_s_agency_or_qa(db_url: st
         queue = await cat.c.get("/v1/courses?status=submitted&limit=200", headers=cat.agency)
         assert cid in {c["course_id"] for c in queue.json()["items"]}
         qa = bearer(cat.settings, "qa", "inspector-1")
-        r = await cat.c.post(f"/v1/courses/{cid}/approve", json={"reason": "ok"}, headers=qa)
+        r = await cat.c.post(
+            f"/v1/courses/{cid}/approve", json={"reason_code": "meets_criteria"}, headers=qa
+        )
         assert r.status_code == 200 and r.json()["status"] == "approved"

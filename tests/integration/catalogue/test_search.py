@@ -35,7 +35,9 @@ async def test_only_approved_courses_of_eligible_providers_are_listed(db_url: st
         assert r.status_code == 200
         await cat.approved(bad, title="Suspended carpentry")
         r = await cat.c.post(
-            f"/v1/providers/{bad_id}/suspend", json={"reason": "fraud"}, headers=cat.agency
+            f"/v1/providers/{bad_id}/suspend",
+            json={"reason_code": "fraud_suspected"},
+            headers=cat.agency,
         )
         assert r.status_code == 200
 

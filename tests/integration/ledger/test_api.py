@@ -63,7 +63,9 @@ async def test_grants_balance_entries_and_point_in_time(api: Api) -> None:
         ({"amount": "100"}, "amount"),
         ({"funder_id": ""}, "funder_id"),
         ({"account_id": "nope"}, "account_id"),
-        ({"reason": "x" * 5000}, "reason"),
+        ({"note": "x" * 5000}, "note"),
+        ({"reason_code": "statutory"}, "reason_code"),
+        ({"reason_code": "because"}, "reason_code"),
         ({"earmark": {"eqf_levels": [12]}}, "earmark"),
         ({"surprise": 1}, "surprise"),
         # an expiry without a time zone, or one with no UTC equivalent
@@ -75,7 +77,13 @@ async def test_bad_grants_are_refused_and_change_nothing(
     api: Api, body: dict[str, object], field: str
 ) -> None:
     account = await api.account()
-    payload = {"account_id": account, "amount": 1000, "funder_id": "f", "reason": "r", **body}
+    payload = {
+        "account_id": account,
+        "amount": 1000,
+        "funder_id": "f",
+        "reason_code": "top_up",
+        **body,
+    }
     headers = {**api.agency, "Idempotency-Key": str(uuid.uuid4())}
     r = await api.c.post("/v1/ledger/grants", json=payload, headers=headers)
     assert r.status_code == 422, r.text
@@ -100,14 +108,14 @@ async def test_grant_to_unknown_account_and_wrong_roles(api: Api) -> None:
         r = await api.c.post(
             "/v1/ledger/grants",
             headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-            json={"account_id": account, "amount": 1, "funder_id": "f", "reason": "r"},
+            json={"account_id": account, "amount": 1, "funder_id": "f", "reason_code": "top_up"},
         )
         assert r.status_code == status, (headers, r.text)
     # without an Idempotency-Key a grant is refused before anything is done
     r = await api.c.post(
         "/v1/ledger/grants",
         headers=api.agency,
-        json={"account_id": account, "amount": 1, "funder_id": "f", "reason": "r"},
+        json={"account_id": account, "amount": 1, "funder_id": "f", "reason_code": "top_up"},
     )
     assert r.status_code == 428
     assert r.headers["content-type"] == "application/problem+json"
@@ -117,7 +125,12 @@ async def test_grant_to_unknown_account_and_wrong_roles(api: Api) -> None:
 async def test_a_grant_retried_with_its_idempotency_key_is_applied_once(api: Api) -> None:
     account = await api.account()
     headers = {**api.agency, "Idempotency-Key": "grant-77"}
-    body = {"account_id": account, "amount": 5_000, "funder_id": "employer-9", "reason": "r"}
+    body = {
+        "account_id": account,
+        "amount": 5_000,
+        "funder_id": "employer-9",
+        "reason_code": "top_up",
+    }
     responses = await asyncio.gather(
         *(api.c.post("/v1/ledger/grants", json=body, headers=headers) for _ in range(10))
     )
@@ -167,7 +180,7 @@ async def test_policy_allocation_and_stats(api: Api) -> None:
 async def test_reversal_of_a_grant_and_the_audit_stream(api: Api) -> None:
     account = await api.account()
     lot = (await api.grant(account, 9_000)).json()["lot_id"]
-    body = {"target": {"kind": "grant", "lot_id": lot}, "reason": "error"}
+    body = {"target": {"kind": "grant", "lot_id": lot}, "reason_code": "wrong_amount"}
     url = f"/v1/ledger/accounts/{account}/reversals"
     assert (await api.c.post(url, headers=api.admin, json=body)).status_code == 428
     key = {"Idempotency-Key": "rev-1"}
@@ -185,7 +198,7 @@ async def test_reversal_of_a_grant_and_the_audit_stream(api: Api) -> None:
     again = await api.c.post(
         url,
         headers={**api.admin, "Idempotency-Key": "rev-2"},
-        json={"target": {"kind": "grant", "lot_id": lot}, "reason": "x"},
+        json={"target": {"kind": "grant", "lot_id": lot}, "reason_code": "other"},
     )
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
@@ -207,7 +220,7 @@ async def test_reversal_of_a_grant_and_the_audit_stream(api: Api) -> None:
     assert r.headers["content-type"].startswith("application/x-ndjson")
     streamed = [json.loads(line) for line in r.text.splitlines()]
     assert [e["position"] for e in streamed] == [e["position"] for e in page["items"] + rest]
-    assert any(e["type"].endswith("EntryReversed.v1") for e in streamed)
+    assert any(e["type"].endswith("EntryReversed.v2") for e in streamed)
     assert (await api.c.get("/v1/ledger/audit/events", headers=api.agency)).status_code == 403
     report = (await api.c.post("/v1/ledger/audit/verify", headers=api.auditor)).json()
     assert report["ok"] and report["events"] == len(streamed)

@@ -173,7 +173,7 @@ async def test_the_authorization_matrix(api: Api) -> None:
         (
             "POST",
             "/v1/ledger/grants",
-            {"account_id": la, "amount": 1, "funder_id": "f", "reason": "r"},
+            {"account_id": la, "amount": 1, "funder_id": "f", "reason_code": "top_up"},
             expect(403, agency=0, admin=0, other_agency=404),
         ),
         ("PUT", f"/v1/ledger/policies/{THIS_YEAR}", {}, expect(403, admin=0)),
@@ -186,7 +186,7 @@ async def test_the_authorization_matrix(api: Api) -> None:
         (
             "POST",
             f"/v1/ledger/accounts/{la}/reversals",
-            {"target": {"kind": "grant", "lot_id": lot}, "reason": "r"},
+            {"target": {"kind": "grant", "lot_id": lot}, "reason_code": "other"},
             expect(403, admin=0),
         ),
         ("POST", f"/v1/ledger/approvals/{allocation_approval}/approve", None, expect(403)),
@@ -247,7 +247,7 @@ async def test_the_four_eyes_rules(api: Api) -> None:
         r = await api.c.post(
             f"/v1/ledger/accounts/{account}/reversals",
             headers={**api.admin, "Idempotency-Key": str(uuid.uuid4())},
-            json={"target": {"kind": "grant", "lot_id": lot}, "reason": "error"},
+            json={"target": {"kind": "grant", "lot_id": lot}, "reason_code": "wrong_amount"},
         )
         assert r.status_code == 202, r.text
         return r.json()  # type: ignore[no-any-return]
@@ -301,7 +301,7 @@ async def test_the_four_eyes_rules(api: Api) -> None:
     entries = (
         await api.c.get(f"/v1/ledger/accounts/{account}/entries", headers=api.auditor)
     ).json()["items"]
-    reversed_ = [e for e in entries if e["type"].endswith("EntryReversed.v1")]
+    reversed_ = [e for e in entries if e["type"].endswith("EntryReversed.v2")]
     assert len(reversed_) == 1
     # who asked and who approved, as the stream keeps them: keyed pseudonyms, never the
     # tokens' subjects

@@ -63,7 +63,7 @@ async def open_wallet(env: Env, amount: int = 0) -> uuid.UUID:
                     lot_id=uuid.uuid4(),
                     amount=amount,
                     funder_id="state",
-                    reason="test",
+                    reason_code="top_up",
                 ),
                 env.ledger.context(s, ctx),
             )
@@ -226,7 +226,7 @@ async def test_a_tailing_reader_never_skips_an_event_committed_late(env: Env) ->
                         lot_id=uuid.uuid4(),
                         amount=100,
                         funder_id="state",
-                        reason="t",
+                        reason_code="top_up",
                     ),
                     env.ledger.context(s, EventContext.new("t")),
                 )
@@ -272,7 +272,7 @@ async def test_the_expiry_sweep_expires_lots_and_reservations_as_events(env: Env
                 lot_id=uuid.uuid4(),
                 amount=7_000,
                 funder_id="region",
-                reason="t",
+                reason_code="top_up",
                 expires_at=now + timedelta(days=30),
             ),
             env.ledger.context(s, ctx),

@@ -1,5 +1,6 @@
 """A stream recorded with the first versions of the ledger's events (``ProfileNoted`` v1 with
-need flags, ``WalletSuspended``/``WalletReinstated`` v1 with free-text reasons) still loads,
+need flags, ``WalletSuspended``/``WalletReinstated``/``CreditsGranted`` v1 with free-text
+reasons) still loads,
 takes new entries and verifies: reads go through the upcasters, the stored form (which the
 hash chain covers) stays as it was written."""
 
@@ -17,7 +18,7 @@ from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from shared.events import Envelope
-from shared.events.ledger import ProfileNoted, WalletReinstated, WalletSuspended
+from shared.events.ledger import CreditsGranted, ProfileNoted, WalletReinstated, WalletSuspended
 from tests.integration.support.ledger import Api
 
 pytestmark = pytest.mark.postgres
@@ -54,6 +55,15 @@ async def test_a_stream_with_version_1_rows_loads_and_verifies(api: Api) -> None
         ),
         v1("WalletSuspended", account, reason=FREE_TEXT),
         v1("WalletReinstated", account, reason="papers back"),
+        v1(
+            "CreditsGranted",
+            account,
+            lot_id=str(uuid.uuid4()),
+            amount=1_000,
+            funder_id="region",
+            reason=FREE_TEXT,
+            kind="top_up",
+        ),
     ]
     # appended as the ledger stored them then: chained rows and the projection they gave
     async with api.rt.uow() as session:
@@ -70,17 +80,18 @@ async def test_a_stream_with_version_1_rows_loads_and_verifies(api: Api) -> None
         await batch_store.write(session, '"ledger".outbox', new, wallets, lots, reservations, [])
         stored = await event_store.load_stream(session, aid)
     # the old rows read as the new versions
-    typed = [r.payload() for r in stored[-3:]]
+    typed = [r.payload() for r in stored[-4:]]
     assert isinstance(typed[0], ProfileNoted) and typed[0].profile.need_tier == "high"
     assert isinstance(typed[1], WalletSuspended) and typed[1].reason_code == "other"
     assert isinstance(typed[2], WalletReinstated) and typed[2].reason_code == "other"
+    assert isinstance(typed[3], CreditsGranted) and typed[3].reason_code == "other"
     assert after.status == "open" and after.profile is not None
 
     # the wallet takes new entries (loading its stream from the database, not a cache)
     api.ledger.cache._states.clear()
     r = await api.grant(account, 5_000)
     assert r.status_code == 201, r.text
-    assert (await api.balance(account))["available"] == 5_000
+    assert (await api.balance(account))["available"] == 6_000
     # the stream still holds what was stored, and its hashes still verify
     entries = (
         await api.c.get(f"/v1/ledger/accounts/{account}/entries", headers=api.auditor)

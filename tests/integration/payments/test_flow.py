@@ -40,7 +40,9 @@ async def test_the_flow_of_one_euro(db_url: str) -> None:
         assert r.status_code == 201, r.text
         provider_id = r.json()["provider_id"]
         r = await client.post(
-            f"/v1/providers/{provider_id}/accredit", json={"reason": "audit"}, headers=w.agency
+            f"/v1/providers/{provider_id}/accredit",
+            json={"reason_code": "qa_audit_passed"},
+            headers=w.agency,
         )
         assert r.status_code == 200, r.text
         provider = w.provider(provider_id)
@@ -50,7 +52,9 @@ async def test_the_flow_of_one_euro(db_url: str) -> None:
         course_id = r.json()["course_id"]
         assert (await client.post(f"/v1/courses/{course_id}/submit", headers=provider)).is_success
         r = await client.post(
-            f"/v1/courses/{course_id}/approve", json={"reason": "eligible"}, headers=w.agency
+            f"/v1/courses/{course_id}/approve",
+            json={"reason_code": "meets_criteria"},
+            headers=w.agency,
         )
         assert r.status_code == 200, r.text
         session_id = body["sessions"][0]["session_id"]

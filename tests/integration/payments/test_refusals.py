@@ -222,7 +222,8 @@ async def _reverse_capture(world: World, account: str, claim_id: str) -> None:
         headers={**world.admin, "Idempotency-Key": uuid.uuid4().hex},
         json={
             "target": {"kind": "capture", "reservation_id": str(reservation)},
-            "reason": "training never given",
+            "reason_code": "provider_error",
+            "note": "training never given",
         },
     )
     assert r.status_code == 202, r.text
@@ -274,7 +275,7 @@ async def _redeliver_reversal(world: World, account: str) -> None:
     messages = [
         m
         for m in await world.ledger_messages(account)
-        if Envelope.from_bytes(m.value).type == "ila.ledger.EntryReversed.v1"
+        if Envelope.from_bytes(m.value).type == "ila.ledger.EntryReversed.v2"
     ]
     assert messages
     await world.rt.consumer.handle_batch(messages)

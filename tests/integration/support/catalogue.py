@@ -111,7 +111,7 @@ class Catalogue:
         if accredit:
             r = await self.c.post(
                 f"/v1/providers/{provider_id}/accredit",
-                json={"reason": "audit passed"},
+                json={"reason_code": "qa_audit_passed"},
                 headers=self.agency,
             )
             assert r.status_code == 200, r.text
@@ -129,7 +129,9 @@ class Catalogue:
         r = await self.c.post(f"/v1/courses/{cid}/submit", headers=provider)
         assert r.status_code == 200, r.text
         r = await self.c.post(
-            f"/v1/courses/{cid}/approve", json={"reason": "eligible"}, headers=self.agency
+            f"/v1/courses/{cid}/approve",
+            json={"reason_code": "meets_criteria"},
+            headers=self.agency,
         )
         assert r.status_code == 200, r.text
         approved: dict[str, Any] = r.json()

@@ -76,7 +76,7 @@ class Api:
                 "account_id": account_id,
                 "amount": amount,
                 "funder_id": "region-idf",
-                "reason": "top-up",
+                "reason_code": "top_up",
                 **extra,
             },
         )

@@ -104,7 +104,7 @@ class World:
                 "account_id": account_id,
                 "amount": amount,
                 "funder_id": "state",
-                "reason": "top-up",
+                "reason_code": "top_up",
                 **extra,
             },
         )
@@ -156,7 +156,7 @@ class World:
             ),
             ProviderAccredited(
                 provider_id=provider_id,
-                reason="audit passed",
+                reason_code="qa_audit_passed",
                 qa_scheme="qualiopi",
                 qa_valid_until=now.date() + timedelta(days=qa_days),
             ),
@@ -172,12 +172,14 @@ class World:
 
     async def provider_status(self, provider_id: str, status: str) -> None:
         if status == "suspended":
-            await self.deliver(ProviderSuspended(provider_id=provider_id, reason="fraud alert"))
+            await self.deliver(
+                ProviderSuspended(provider_id=provider_id, reason_code="fraud_suspected")
+            )
         else:
             await self.deliver(
                 ProviderAccredited(
                     provider_id=provider_id,
-                    reason="ok",
+                    reason_code="qa_audit_passed",
                     qa_scheme="qualiopi",
                     qa_valid_until=self.clock.now().date() + timedelta(days=365),
                 )

@@ -57,7 +57,7 @@ def granted(
     kind: Any = "top_up",
     year: int | None = None,
     funder_id: str = "region-idf",
-    reason: str = "top-up",
+    reason_code: Any = "top_up",
 ) -> CreditsGranted:
     return CreditsGranted(
         account_id=ACCOUNT,
@@ -65,7 +65,7 @@ def granted(
         lot_id=uid(lot),
         amount=amount,
         funder_id=funder_id,
-        reason=reason,
+        reason_code=reason_code,
         kind=kind,
         year=year,
         expires_at=expires_at,

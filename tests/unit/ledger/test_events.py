@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from shared.events.base import Envelope, registry
+from shared.events.base import Envelope, registry, typed_payload
 from shared.events.ledger import (
     CreditsGranted,
     CreditsReserved,
@@ -37,8 +37,16 @@ LEDGER_EVENTS = {
 
 def test_every_ledger_event_is_registered_on_the_ledger_topic() -> None:
     types = registry()
-    # version 2: the profile carries the need tier, status changes a reason code
-    v2 = {"ProfileNoted", "WalletSuspended", "WalletReinstated", "WalletClosed"}
+    # version 2: the profile carries the need tier; status changes, grants and reversals a
+    # reason code
+    v2 = {
+        "ProfileNoted",
+        "WalletSuspended",
+        "WalletReinstated",
+        "WalletClosed",
+        "CreditsGranted",
+        "EntryReversed",
+    }
     for name in LEDGER_EVENTS:
         model = types[f"ila.ledger.{name}.v{2 if name in v2 else 1}"]
         assert model.topic == "ledger"
@@ -61,7 +69,7 @@ def test_money_is_a_positive_int_and_nothing_else(amount: object) -> None:
             lot_id=uid("a"),
             amount=amount,
             funder_id="state",
-            reason="",
+            reason_code="top_up",
             kind="top_up",
         )
 
@@ -147,7 +155,7 @@ def test_a_reversal_names_the_kind_of_entry_it_compensates() -> None:
         "occurred_at": T0,
         "amount": 5,
         "allocations": (LotAmount(lot_id=uid("a"), amount=5),),
-        "reason": "mistake",
+        "reason_code": "wrong_amount",
         "actor": "admin",
         "target_version": 2,
     }
@@ -180,3 +188,37 @@ def test_no_float_in_any_ledger_event_schema() -> None:
     for ce_type, model in registry().items():
         if model.topic == "ledger":
             assert numbers(model.model_json_schema()) == [], ce_type
+
+
+def test_version_1_grants_and_reversals_read_with_a_reason_code_and_no_free_text() -> None:
+    grant = {
+        "account_id": str(ACCOUNT),
+        "occurred_at": T0.isoformat(),
+        "lot_id": str(uid("a")),
+        "amount": 500,
+        "funder_id": "region",
+        "kind": "top_up",
+    }
+    top_up = typed_payload("ila.ledger.CreditsGranted.v1", {**grant, "reason": "Ana's refund"})
+    assert isinstance(top_up, CreditsGranted) and top_up.reason_code == "other"
+    statutory = typed_payload(
+        "ila.ledger.CreditsGranted.v1",
+        {**grant, "kind": "statutory", "year": 2025, "reason": "statutory entitlement 2025"},
+    )
+    assert isinstance(statutory, CreditsGranted) and statutory.reason_code == "statutory"
+    reversed_ = typed_payload(
+        "ila.ledger.EntryReversed.v1",
+        {
+            "account_id": str(ACCOUNT),
+            "occurred_at": T0.isoformat(),
+            "target_event": "ledger.CreditsGranted",
+            "target_version": 2,
+            "lot_id": str(uid("a")),
+            "amount": 500,
+            "allocations": [{"lot_id": str(uid("a")), "amount": 500}],
+            "reason": "Ana asked twice",
+            "actor": "admin:p-0",
+        },
+    )
+    assert isinstance(reversed_, EntryReversed) and reversed_.reason_code == "other"
+    assert "Ana" not in top_up.model_dump_json() + reversed_.model_dump_json()

@@ -122,7 +122,7 @@ class TestAllocation:
             lot_id=uid("y2025"),
             amount=80_000,
             funder_id="state",
-            reason="statutory entitlement 2025",
+            reason_code="statutory",
             kind="statutory",
             year=2025,
             expires_at=datetime(2028, 1, 1, tzinfo=UTC),

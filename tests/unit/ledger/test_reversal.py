@@ -40,7 +40,7 @@ def reverse_capture(reservation: str = "r1") -> ReverseEntry:
     return ReverseEntry(
         account_id=ACCOUNT,
         target=CaptureTarget(reservation_id=uid(reservation)),
-        reason="provider fraud",
+        reason_code="fraud",
         actor="admin:alice",
     )
 
@@ -49,7 +49,7 @@ def reverse_grant(lot: str) -> ReverseEntry:
     return ReverseEntry(
         account_id=ACCOUNT,
         target=GrantTarget(lot_id=uid(lot)),
-        reason="granted by mistake",
+        reason_code="duplicate_grant",
         actor="admin:alice",
     )
 
@@ -93,7 +93,7 @@ class TestReversingACapture:
                 reservation_id=uid("r1"),
                 amount=9_000,
                 allocations=lots([("a", 6_000), ("b", 3_000)]),
-                reason="provider fraud",
+                reason_code="fraud",
                 actor="admin:alice",
             )
         ]
@@ -139,7 +139,7 @@ class TestReversingAGrant:
                 lot_id=uid("a"),
                 amount=6_000,
                 allocations=lots([("a", 6_000)]),
-                reason="granted by mistake",
+                reason_code="duplicate_grant",
                 actor="admin:alice",
             )
         ]

@@ -49,7 +49,7 @@ def grant(lot: str = "a", amount: int = 10_000, **terms: object) -> GrantCredits
         lot_id=uid(lot),
         amount=amount,
         funder_id="region-idf",
-        reason="top-up",
+        reason_code="top_up",
         **terms,
     )
 
