@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.events.payments import CancellationReason
+
 
 class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -28,8 +30,12 @@ class ConfirmEnrolment(_Command):
     accept_co_payment: bool = False
 
 
-class WithReason(_Command):
-    reason: str = Field(default="", max_length=500)
+class CancelEnrolment(_Command):
+    """Why, as a code (``changed_mind``, ``schedule_conflict``, ``health``, ``found_work``,
+    ``course_cancelled``, ``provider_unable``, ``other``): no free text, which would stay
+    in an event kept forever."""
+
+    reason_code: CancellationReason = "other"
 
 
 class Document(_Command):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
-from shared.events.base import Actor, Event, event
+from shared.events.base import Actor, Event, event, upcaster
 from shared.events.ledger import CourseRef
 
 
@@ -95,7 +96,20 @@ class EnrolmentRejected(_EnrolmentOutcome):
     reason: str
 
 
-@event("payments.EnrolmentCancelled")
+CancellationReason = Literal[
+    "changed_mind",
+    "schedule_conflict",
+    "health",
+    "found_work",
+    "course_cancelled",
+    "provider_unable",
+    "other",
+]
+"""Why an enrolment was cancelled, as a code: a free-text reason (a learner's health, their
+employer) would stay in an event kept forever."""
+
+
+@event("payments.EnrolmentCancelled", version=2)
 class EnrolmentCancelled(_EnrolmentOutcome):
     """Cancelled by the learner or the provider; ``rule`` says which cancellation rule applied
     and ``provider_share`` what the provider keeps (the rest of the credit is released)."""
@@ -103,7 +117,14 @@ class EnrolmentCancelled(_EnrolmentOutcome):
     cancelled_by: str
     rule: str
     provider_share: int = Field(ge=0)
-    reason: str
+    reason_code: CancellationReason = "other"
+
+
+@upcaster("payments.EnrolmentCancelled", 1)
+def _cancelled_v1(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    data.pop("reason", None)  # free text: never carried forward
+    return {**data, "reason_code": "other"}
 
 
 class _ClaimEvent(Event):

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import deps
-from services.payments.commands import ConfirmEnrolment, ProposeEnrolment, WithReason
+from services.payments.commands import CancelEnrolment, ConfirmEnrolment, ProposeEnrolment
 from services.payments.deps import (
     Agency,
     Learner,
@@ -202,13 +202,13 @@ async def cancel(
     request: Request,
     rt: Runtime,
     principal: ProviderOrLearner,
-    cmd: WithReason | None = None,
+    cmd: CancelEnrolment | None = None,
 ) -> Response:
     """Cancel under the rules: within the withdrawal period or by the provider, all the credit
     comes back; a late cancellation by the learner leaves the provider a small share."""
-    cmd = cmd or WithReason()
+    cmd = cmd or CancelEnrolment()
     by: Canceller = "provider" if principal.role == "provider" else "learner"
-    reason = cmd.reason
+    reason = cmd.reason_code
 
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         enrolment = await deps.decide_on(

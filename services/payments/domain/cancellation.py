@@ -23,7 +23,12 @@ from services.payments.domain.enrolments import (
 from services.payments.domain.errors import PaymentsError
 from services.payments.domain.reservations import Reservation
 from shared.events.base import Event
-from shared.events.payments import CaptureRequested, EnrolmentCancelled, ReleaseRequested
+from shared.events.payments import (
+    CancellationReason,
+    CaptureRequested,
+    EnrolmentCancelled,
+    ReleaseRequested,
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def cancel(
     e: Enrolment,
     *,
     by: Canceller,
-    reason: str,
+    reason: CancellationReason,
     claims: Sequence[Claim],
     reservation: Reservation | None,
     share_claim_id: uuid.UUID,
@@ -137,14 +142,18 @@ def cancel(
         e,
         "cancel",
         now,
-        reason=reason or None,
+        reason=reason,
         cancelled_by=by,
         cancellation=decision.kind,
         cancelled_at=now,
     )
     events.append(
         EnrolmentCancelled(
-            **ref(after), cancelled_by=by, rule=decision.kind, provider_share=share, reason=reason
+            **ref(after),
+            cancelled_by=by,
+            rule=decision.kind,
+            provider_share=share,
+            reason_code=reason,
         )
     )
     return Cancelled(after, share_claim, events)

@@ -20,6 +20,7 @@ from services.payments.handlers import Context
 from services.payments.store import claims as claim_store
 from services.payments.store import enrolments as store
 from services.payments.store import read_models, rows
+from shared.events.payments import CancellationReason
 
 
 async def load(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = False) -> Enrolment:
@@ -122,7 +123,9 @@ async def refuse(enrolment: Enrolment, ctx: Context) -> Enrolment:
     return await ctx.apply(enrolment, decided)
 
 
-async def cancel(enrolment: Enrolment, by: Canceller, reason: str, ctx: Context) -> Enrolment:
+async def cancel(
+    enrolment: Enrolment, by: Canceller, reason: CancellationReason, ctx: Context
+) -> Enrolment:
     """Apply the cancellation rules; the ledger releases (and maybe captures a share)."""
     if enrolment.status == "cancelled":
         return enrolment

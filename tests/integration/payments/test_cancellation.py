@@ -14,7 +14,9 @@ pytestmark = pytest.mark.postgres
 
 async def cancel(world: World, headers: dict[str, str], enrolment_id: str) -> dict[str, object]:
     r = await world.c.post(
-        f"/v1/enrolments/{enrolment_id}/cancel", headers=headers, json={"reason": "changed mind"}
+        f"/v1/enrolments/{enrolment_id}/cancel",
+        headers=headers,
+        json={"reason_code": "changed_mind"},
     )
     assert r.status_code == 202, r.text
     return r.json()  # type: ignore[no-any-return]
@@ -112,3 +114,25 @@ async def test_what_cannot_be_cancelled(world: World) -> None:
             f"/v1/enrolments/{e['enrolment_id']}/cancel", headers=world.agency, json={}
         )
     ).status_code == 403
+
+
+async def test_a_cancellation_carries_a_reason_code_never_free_text(world: World) -> None:
+    account = await world.account(credit=200_000)
+    e = await world.enrolled("p1", account, await world.course("p1", starts_in=30))
+    learner = world.learner(account)
+    url = f"/v1/enrolments/{e['enrolment_id']}/cancel"
+    for body in ({"reason": "my illness"}, {"reason_code": "my illness"}):
+        r = await world.c.post(url, headers=learner, json=body)
+        assert r.status_code == 422, r.text
+        assert (await world.enrolment(e["enrolment_id"]))["status"] == "confirmed"
+    done = await cancel(world, learner, e["enrolment_id"])
+    assert done["status"] == "cancelled"
+    from sqlalchemy import text
+
+    async with world.app.state.runtimes["payments"].sessions() as session:
+        body = await session.scalar(
+            text("SELECT convert_from(body, 'UTF8') FROM payments.outbox WHERE type = :t"),
+            {"t": "ila.payments.EnrolmentCancelled.v2"},
+        )
+    assert '"reason_code":"changed_mind"' in body.replace(" ", "")
+    assert "illness" not in body

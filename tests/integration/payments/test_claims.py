@@ -106,7 +106,7 @@ async def test_rejections_with_their_reasons(world: World) -> None:
     r = await world.c.post(
         f"/v1/enrolments/{cancelled['enrolment_id']}/cancel",
         headers=world.provider("p1"),
-        json={"reason": "course cancelled"},
+        json={"reason_code": "course_cancelled"},
     )
     assert r.status_code == 202, r.text
     reasons["cancelled"] = await world.claim("p1", str(cancelled["enrolment_id"]), rate=100)

@@ -195,7 +195,11 @@ class Catalogue:
         if cancelled:
             await self.publish(
                 EnrolmentCancelled(
-                    **ref, cancelled_by="learner", rule="free", provider_share=0, reason="x"
+                    **ref,
+                    cancelled_by="learner",
+                    rule="free",
+                    provider_share=0,
+                    reason_code="other",
                 ),
                 "payments",
             )
