@@ -37,3 +37,6 @@ def test_the_image_installs_the_lock_and_nothing_else() -> None:
     containerfile = (REPO / "deploy/containers/services.Containerfile").read_text()
     assert "--no-deps -r /opt/ila/requirements.lock" in containerfile
     assert "COPY pyproject.toml" not in containerfile
+    # the build context lets the lock through (and nothing of the developer's tree it needs not)
+    allowed = (REPO / ".containerignore").read_text().splitlines()
+    assert "!deploy/containers/requirements.lock" in allowed
