@@ -145,7 +145,15 @@ def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
 
 
-def _format_storage(java: str, libs: Path, workdir: Path, extra: list[str] | None = None) -> None:
+def _format_storage(
+    java: str,
+    libs: Path,
+    workdir: Path,
+    extra: list[str] | None = None,
+    *,
+    cluster_id: str | None = None,
+) -> None:
+    """Format a node's storage once (a new cluster id unless the node joins ``cluster_id``)."""
     if (workdir / "data" / "meta.properties").is_file():
         # Already formatted: the store (topics, offsets, cluster id) is kept across restarts.
         return
@@ -160,7 +168,7 @@ def _format_storage(java: str, libs: Path, workdir: Path, extra: list[str] | Non
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            _new_cluster_id(),
+            cluster_id or _new_cluster_id(),
             "-c",
             str(workdir / SERVER_PROPERTIES),
             *(extra or []),

@@ -37,6 +37,7 @@ from ila.kafka import (
     STATE_FILE,
     STDOUT_LOG,
     KafkaBroker,
+    _format_storage,
     _free_ports,
     _log_tail,
     _new_cluster_id,
@@ -138,28 +139,7 @@ def _java(java: str, libs: Path, workdir: Path, *args: str, heap: str = "256m") 
 
 
 def _format(java: str, libs: Path, cluster: KafkaCluster, node_id: int) -> None:
-    workdir = cluster.node_dir(node_id)
-    if (workdir / "data" / "meta.properties").is_file():
-        return
-    result = subprocess.run(
-        _java(
-            java,
-            libs,
-            workdir,
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster.cluster_id,
-            "-c",
-            str(workdir / SERVER_PROPERTIES),
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        output = (result.stdout + result.stderr).strip()[-4000:]
-        raise RuntimeError(f"formatting Kafka storage of node {node_id} failed:\n{output}")
+    _format_storage(java, libs, cluster.node_dir(node_id), cluster_id=cluster.cluster_id)
 
 
 def _launch(java: str, libs: Path, cluster: KafkaCluster, node_id: int) -> KafkaBroker:
