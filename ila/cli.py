@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from ila.dlq import dlq_app
-from shared.settings import SERVICE_PORTS, SERVICES, Settings, get_settings
+from shared.settings import PORTAL, PORTAL_PORT, SERVICE_PORTS, SERVICES, Settings, get_settings
 
 app = typer.Typer(help="Individual Learning Accounts back office", no_args_is_help=True)
 kafka_app = typer.Typer(help="The local Apache Kafka broker (KRaft, from Maven jars)")
@@ -65,7 +65,7 @@ def run(
     The embedded PostgreSQL this command starts is stopped when it exits (Ctrl-C, SIGTERM);
     one that was already running (``make up``, another ``ila run``) is joined and left."""
     from ila.postgres import embedded_postgres_url, embedded_running, stop_embedded
-    from ila.registry import all_definitions
+    from ila.registry import all_definitions, everything
     from shared.service import build_app
 
     settings = get_settings()
@@ -82,8 +82,9 @@ def run(
     try:
         _serve(
             build_app(
-                all_definitions(),
+                everything(),
                 settings,
+                all_topics=all_definitions(),
                 default_database_url=lambda: embedded_postgres_url(settings.data_dir),
             ),
             settings.host,
@@ -97,17 +98,28 @@ def run(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="accounts, ledger, catalogue or payments")],
+    service: Annotated[str, typer.Argument(help="accounts, ledger, catalogue, payments or portal")],
     port: Annotated[int | None, typer.Option(help="port (default: the service's own)")] = None,
 ) -> None:
-    """One service on its own port, over Kafka (ILA_KAFKA_BOOTSTRAP)."""
+    """One service on its own port, over Kafka (ILA_KAFKA_BOOTSTRAP); or the people's
+    pages (``portal``), which reach the services through ILA_PORTAL_API_URL."""
     from ila.postgres import embedded_postgres_url
     from ila.registry import all_definitions, definition
     from shared.service import build_app
 
-    if service not in SERVICES:
-        raise typer.BadParameter(f"one of {', '.join(SERVICES)}")
+    if service not in (*SERVICES, PORTAL):
+        raise typer.BadParameter(f"one of {', '.join((*SERVICES, PORTAL))}")
     settings = get_settings()
+    if service == PORTAL:
+        if not settings.portal_api_url:
+            raise typer.BadParameter("set ILA_PORTAL_API_URL: where the services' APIs are")
+        asgi = build_app(
+            [definition(PORTAL)],
+            settings.model_copy(update={"kafka_bootstrap": None}),
+            default_database_url=lambda: embedded_postgres_url(settings.data_dir),
+        )
+        _serve(asgi, settings.host, port or PORTAL_PORT, settings.log_level)
+        return
     if not settings.kafka_bootstrap:
         raise typer.BadParameter("set ILA_KAFKA_BOOTSTRAP: separate services talk over Kafka")
     asgi = build_app(

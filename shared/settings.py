@@ -19,6 +19,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("accounts", "ledger", "catalogue", "payments")
 SERVICE_PORTS = {"accounts": 8001, "ledger": 8002, "catalogue": 8003, "payments": 8004}
+# The people's pages: a component that owns no money and no person's data, served beside
+# the four services (``ila run``) or alone (``ila serve portal``)
+PORTAL = "portal"
+PORTAL_PORT = 8005
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_PEPPER = "dev-only-national-id-pepper-change-me"
@@ -46,11 +50,16 @@ class Settings(BaseSettings):
     ledger_database_url: str | None = None
     catalogue_database_url: str | None = None
     payments_database_url: str | None = None
+    portal_database_url: str | None = None
     db_pool_size: int = 10
     # TLS to PostgreSQL (a ``sslmode``/``sslrootcert`` in a URL wins for that URL):
     # verify-full checks the server's chain against db_sslrootcert and its host name.
     db_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = None
     db_sslrootcert: Path | None = None
+
+    # Where the portal reaches the services' public APIs (a gateway in front of the four);
+    # empty: the same application, in process (``ila run``).
+    portal_api_url: str | None = None
 
     # Empty: the in-process bus (all-in-one mode only).
     kafka_bootstrap: str | None = None

@@ -1,0 +1,17 @@
+"""The portal's pages, one module per audience."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from fastapi import APIRouter
+
+# learner pages (sign-in, /me) and the dashboard, each a module with a ``router``
+PAGES: tuple[ModuleType, ...] = ()
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    for module in PAGES:
+        router.include_router(module.router)
+    return router

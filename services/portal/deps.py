@@ -1,0 +1,37 @@
+"""What the portal's routes share: its runtime, the components its setup builds, and the
+templates its pages are drawn with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.templating import Jinja2Templates
+
+from shared.clock import Clock
+from shared.service import ServiceRuntime, components_of, runtime_of
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of("portal"))]
+TEMPLATES = Path(__file__).resolve().parent / "api" / "templates"
+
+
+@dataclass(frozen=True)
+class PortalComponents:
+    """What the portal's setup builds, kept on the runtime."""
+
+    clock: Clock
+
+    @classmethod
+    def build(cls, rt: ServiceRuntime) -> PortalComponents:
+        return cls(clock=Clock())
+
+
+def components(rt: Runtime) -> PortalComponents:
+    return components_of(rt, PortalComponents)
+
+
+Components = Annotated[PortalComponents, Depends(components)]
+
+templates = Jinja2Templates(directory=TEMPLATES)
