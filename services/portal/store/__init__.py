@@ -1,0 +1,1 @@
+"""The portal's tables: SQL lives here only."""
