@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.templating import Jinja2Templates
 
+from shared import web
 from shared.clock import Clock
 from shared.service import ServiceRuntime, components_of, runtime_of
 
@@ -34,4 +35,4 @@ def components(rt: Runtime) -> PortalComponents:
 
 Components = Annotated[PortalComponents, Depends(components)]
 
-templates = Jinja2Templates(directory=TEMPLATES)
+templates = Jinja2Templates(directory=[TEMPLATES, web.TEMPLATES])

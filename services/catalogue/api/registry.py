@@ -28,6 +28,7 @@ from services.catalogue.deps import Components, Runtime
 from services.catalogue.domain import cursor
 from services.catalogue.domain import isced as isced_fields
 from services.catalogue.store import search as store
+from shared import web
 from shared.problems import NotFound
 
 router = APIRouter(prefix="/registry", tags=["public registry"])
@@ -45,7 +46,7 @@ Text = Annotated[str | None, Query(max_length=2000)]
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader([TEMPLATES, web.TEMPLATES]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
