@@ -98,10 +98,13 @@ async def overview(api: ServiceApi, account_id: uuid.UUID) -> Overview:
 async def enrolment(api: ServiceApi, enrolment_id: uuid.UUID) -> Overview:
     """One enrolment with its claims (404 from the API when it is not the learner's)."""
     found = await api.get(f"/v1/enrolments/{enrolment_id}")
-    claims = await all_pages(api, "/v1/claims", enrolment_id=str(enrolment_id))
+    claims, balance = await asyncio.gather(
+        all_pages(api, "/v1/claims", enrolment_id=str(enrolment_id)),
+        api.get(f"/v1/ledger/accounts/{found['account_id']}/balance"),
+    )
     refs = {(str(found["course_id"]), str(found["provider_id"]))}
     return Overview(
-        balance={},
+        balance=balance,
         proposals=[found] if found["status"] in AWAITING else [],
         enrolments=[] if found["status"] in AWAITING else [found],
         claims={str(enrolment_id): claims},

@@ -8,10 +8,7 @@ elsewhere it skips. A screenshot goes to test-artifacts/registry.png.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,40 +21,17 @@ import uvicorn
 
 from ila.registry import definition
 from shared.service import build_app
+from tests.integration.support.browser import ARTIFACTS, FLAGS, unavailable
+from tests.integration.support.browser import chromium as debian_chromium
 from tests.integration.support.catalogue import course_body, provider_body
-from tests.support import IN_CI, bearer, settings_for
+from tests.support import bearer, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"a browser is required in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def chromium() -> Path:
-    if not CHROMIUM.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-            done = subprocess.run(command, env=env, capture_output=True, timeout=900, check=False)
-            if done.returncode != 0:
-                _unavailable(f"{' '.join(command)} failed: {done.stderr.decode()[-500:]}")
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing and could not be installed")
-    return CHROMIUM
+    return debian_chromium()
 
 
 def _free_port() -> int:
@@ -140,7 +114,7 @@ async def test_search_filter_and_open_a_course_on_a_phone(
     try:
         from playwright.async_api import async_playwright
     except ImportError as exc:  # pragma: no cover - environment problem
-        _unavailable(f"playwright is not installed: {exc}")
+        unavailable(f"playwright is not installed: {exc}")
         raise
     base, settings = served
     await _seed(base, settings)

@@ -79,10 +79,18 @@ class Portal(World):
         self.provider_id = provider_id
         return provider_id
 
-    async def listed_course(self, title: str, price: int = 60_000) -> Course:
-        """An approved course of the provider, known to payments when this returns."""
+    async def listed_course(self, title: str, price: int = 60_000, starts_in: int = 30) -> Course:
+        """An approved course of the provider with one ten-day session ``starts_in`` days
+        from now, known to payments when this returns."""
         provider = self.provider(self.provider_id)
-        body = course_body(title=title, price=price)
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=starts_in)
+        session = {
+            "session_id": str(uuid.uuid4()),
+            "start": start.isoformat(),
+            "end": (start + timedelta(days=10)).isoformat(),
+            "seats": 12,
+        }
+        body = course_body(title=title, price=price, sessions=[session])
         r = await self.c.post("/v1/courses", json=body, headers=provider)
         assert r.status_code == 201, r.text
         course_id = r.json()["course_id"]
