@@ -31,6 +31,7 @@ PLAIN = {
     403: "You may not do this.",
     404: "We could not find this on your account. It may belong to someone else, or it no "
     "longer exists.",
+    405: "This cannot be done from here yet.",
     409: "This can no longer be done.",
     422: "This could not be accepted as sent.",
 }

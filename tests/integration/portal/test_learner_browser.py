@@ -170,5 +170,11 @@ async def test_the_learner_answers_proposals_and_downloads_a_credential_in_a_bro
                     assert r is not None and r.status == 404
                     await checked(page, "not-found", size)
                     await context.close()
+                # the checks can fail: a field without a label is a serious violation
+                page = await browser.new_page()
+                await page.set_content(
+                    "<html lang='en'><title>t</title><body><main><input></main></body></html>"
+                )
+                assert [v["id"] for v in await serious_violations(page)] == ["label"]
             finally:
                 await browser.close()
