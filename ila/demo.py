@@ -31,19 +31,15 @@ import httpx
 import typer
 
 from ila.demo_api import Api, DemoError, refuse_production
-from ila.demo_data import learners, providers
+from ila.demo_data import REGIONS, learners, providers
+from ila.demo_flow import answer_all, claims, credentials, pay, propose_all
 from ila.demo_plan import plan
 from ila.demo_steps import (
     Cohort,
     allocate,
-    answer,
-    claims,
-    credentials,
     first_provider,
     import_accounts,
     map_accounts,
-    pay,
-    propose,
     publish_courses,
     register_providers,
     top_ups,
@@ -75,6 +71,7 @@ async def seed_country(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         api = Api(client, settings, concurrency)
+        api.patience = 60 + count / 20  # the events of a large import take their time
         try:
             ready = await client.get("/readyz")
         except httpx.HTTPError as exc:
@@ -85,8 +82,7 @@ async def seed_country(
         number, first_id = await _next_cohort(api, seed, now)
         people = learners(seed, number, count, now.date())
         cohort_plan = plan(seed, number, people)
-        # the sessions being completed end while the demonstration runs
-        ends_now = now + timedelta(seconds=20 + count / 100)
+        ends_now = _ends_now(now, api.patience)
         c = Cohort(api, seed, number, people, cohort_plan, ends_now)
         say(f"seeding cohort {number} (seed {seed}) into {url}")
 
@@ -96,30 +92,34 @@ async def seed_country(
             await verify_payees(c)
 
         await step(
-            f"{count} accounts imported by {5} agencies; {len(cohort_plan.providers)} providers "
-            f"accredited, {len(cohort_plan.courses)} courses approved",
+            f"{count} accounts imported by {len(REGIONS)} agencies; "
+            f"{len(cohort_plan.providers)} providers accredited, "
+            f"{len(cohort_plan.courses)} courses approved",
             asyncio.gather(import_accounts(c), catalogue()),
         )
         await step("accounts listed", map_accounts(c))
         await step("wallets open in the ledger", wallets_open(c))
         await step(f"{now.year} policy and allocation approved", allocate(c, now.year))
         await step("funders' top-ups granted", top_ups(c, now))
-        first = [(i, p) for i, p in enumerate(cohort_plan.proposals) if p.wave == 1]
-        await step(
-            "enrolments proposed", asyncio.gather(*(propose(c, i, p) for i, p in first))
-        )
-        for i, p in enumerate(cohort_plan.proposals):
-            if p.wave == 2:  # one after the other: the ones past the hourly rule are held
-                await propose(c, i, p)
-        await step(
-            "learners answered",
-            asyncio.gather(*(answer(c, i, p) for i, p in enumerate(cohort_plan.proposals))),
-        )
+        await step("enrolments proposed by providers", propose_all(c, 1))
+        await step("a provider enrolling too fast, held for review", propose_all(c, 2))
+        await step("learners answered, the ledger reserved", answer_all(c))
         await step("completions claimed, attested or contested", claims(c))
         await step("payout run released by finance", pay(c))
         await step("credentials issued", credentials(c))
         say(f"  {api.requests} requests in {time.monotonic() - started:.1f}s")
     return c
+
+
+def _ends_now(now: datetime, patience: float) -> datetime:
+    """When the sessions being completed end: in a few seconds, while the learners are
+    enrolled in them (a completion is claimed once its session is over). Enrolling needs a
+    session that ends today or later, so close to midnight (UTC) they end just after it."""
+    ends = now + timedelta(seconds=10)
+    if (now + timedelta(seconds=patience * 3)).date() != ends.date():
+        ends = datetime.combine(ends.date() + timedelta(days=1), datetime.min.time(), UTC)
+        ends += timedelta(seconds=5)
+    return ends
 
 
 async def _next_cohort(api: Api, seed: int, now: datetime) -> tuple[int, str]:
@@ -135,26 +135,29 @@ def summary(c: Cohort, url: str) -> str:
     lines += [f"  {name}: {value}" for name, value in sorted(c.counts.items())]
     lines.append(f"  SEPA file of a released payout: {'fetched' if c.sepa_checked else 'none'}")
     by_index = {p.index: p for p in c.people}
-    certified = [
-        p for i, p in enumerate(c.plan.proposals) if p.certified and i in c.claims
-    ]
+    certified = [c.plan.proposals[i] for i in sorted(c.credentialed)]
     waiting = [
         p
         for i, p in enumerate(c.plan.proposals)
         if c.enrolments.get(i, {}).get("status") == "awaiting_learner_confirmation"
     ]
-    for title, props in (("a learner with a credential", certified), ("a learner with a "
-                         "proposal to answer", waiting)):
+    for title, props in (
+        ("a learner with a credential", certified),
+        ("a learner with a proposal to answer", waiting),
+    ):
         if props and c.account(props[0]):
             person = by_index[props[0].learner.index]
             lines.append(
                 f"{title}: account {c.account(props[0])}, national id {person.national_id} "
-                f"({person.given_name} {person.family_name})"
+                f"({person.given_name} {person.family_name}, {person.region.agency_id}); "
+                f"token: .venv/bin/ila token learner --sub {c.account(props[0])}"
             )
     lines.append(
-        f"a provider: {c.provider_ids[0]} ({c.plan.providers[0].name}); its token: "
-        f".venv/bin/ila token provider --provider-id {c.provider_ids[0]}"
+        f"a provider: {c.provider_ids[0]} ({c.plan.providers[0].name}); "
+        f"token: .venv/bin/ila token provider --provider-id {c.provider_ids[0]}"
     )
+    agencies = ", ".join(r.agency_id for r in REGIONS)
+    lines.append(f"agencies: {agencies}; token: .venv/bin/ila token agency --agency-id ft-idf")
     lines.append(f"the public registry: {url}/registry   the API: {url}/docs")
     return "\n".join(lines)
 

@@ -50,6 +50,8 @@ class Api:
         self.bound = asyncio.Semaphore(concurrency)
         self._tokens: dict[tuple[str, ...], dict[str, str]] = {}
         self.requests = 0
+        # how long to wait for what follows events (read models, sagas): more under load
+        self.patience = 60.0
 
     def auth(self, role: Role, sub: str | None = None, **claims: str) -> dict[str, str]:
         cache = (role, sub or "", *sorted(f"{k}={v}" for k, v in claims.items()))
@@ -131,10 +133,12 @@ class Api:
         attempt: Callable[[], Awaitable[httpx.Response]],
         done: Callable[[httpx.Response], bool],
         what: str,
-        timeout: float = 60.0,  # noqa: ASYNC109 - a deadline for polling
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline for polling
         interval: float = 0.2,
     ) -> httpx.Response:
-        """Try again until ``done`` holds (a read model caught up, a saga ended)."""
+        """Try again until ``done`` holds (a read model caught up, a saga ended), for
+        ``timeout`` seconds (default: :attr:`patience`)."""
+        timeout = timeout or self.patience
         deadline = time.monotonic() + timeout
         while True:
             r = await attempt()

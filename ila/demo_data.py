@@ -44,20 +44,25 @@ STATE_FUNDER = "state-fr"
 EMPLOYER_FUNDER = "employer-transalp-logistique"
 REGION_FUNDER = "region-hdf"  # the Hauts-de-France region tops up its job seekers
 
-GIVEN = (
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+GIVEN = _words(
     "Camille Léa Manon Chloé Inès Sarah Emma Jade Louise Alice Julie Nadia Fatima Sophie "
     "Nathalie Isabelle Céline Amina Claire Aurélie Hugo Lucas Thomas Nicolas Julien Karim "
     "Mehdi Antoine Maxime Pierre Louis Gabriel Arthur Yanis Olivier Stéphane David Théo "
     "Mamadou Rémi"
-).split()
+)
 FEMALE_GIVEN = 20  # the first names of GIVEN are women's (the NIR's first digit: 2)
-FAMILY = (
+FAMILY = _words(
     "Martin Bernard Dubois Thomas Robert Richard Petit Durand Leroy Moreau Simon Laurent "
     "Lefebvre Michel Garcia David Bertrand Roux Vincent Fournier Morel Girard André Mercier "
     "Dupont Lambert Bonnet François Martinez Legrand Garnier Faure Rousseau Blanc Guerin "
     "Muller Henry Roussel Nicolas Perrin Morin Mathieu Clément Gauthier Dumont Lopez Fontaine "
     "Chevalier Robin Diallo Benali Nguyen Traoré"
-).split()
+)
 
 # (EQF level, percent): adults 18-67 by highest qualification
 EQF = ((0, 1), (1, 4), (2, 8), (3, 22), (4, 22), (5, 10), (6, 17), (7, 14), (8, 2))
@@ -206,70 +211,91 @@ class CourseKind:
     mode: str = "in_person"
 
 
-COURSES = (
-    CourseKind("0021", "Remise à niveau en français et calcul", 2, 120, 900, "fr",
-               ("Lire et rédiger un courrier simple", "Calculer des pourcentages"), ("basic",)),
-    CourseKind("0031", "Prendre la parole en public", 4, 21, 650, "fr",
-               ("Structurer une intervention orale",), mode="blended"),
-    CourseKind("0114", "Formateur professionnel d'adultes", 5, 280, 3200, "fr",
-               ("Concevoir une séquence de formation", "Évaluer les acquis")),
-    CourseKind("0211", "Montage vidéo avec des outils libres", 4, 70, 1400, "fr",
-               ("Monter une vidéo courte", "Exporter pour le web"), ("digital",)),
-    CourseKind("0231", "English for the workplace (B1)", 4, 60, 1100, "en",
-               ("Hold a meeting in English", "Write professional e-mails"), mode="online"),
-    CourseKind("0311", "Initiation à l'économie d'entreprise", 5, 35, 800, "fr",
-               ("Lire un compte de résultat",), mode="online"),
-    CourseKind("0411", "Comptabilité et paie", 5, 210, 2800, "fr",
-               ("Tenir une comptabilité générale", "Établir des bulletins de paie")),
-    CourseKind("0413", "Manager une équipe de proximité", 6, 56, 2100, "fr",
-               ("Conduire un entretien annuel", "Organiser le travail d'une équipe")),
-    CourseKind("0416", "Vente et relation client", 4, 140, 1900, "fr",
-               ("Conduire un entretien de vente",)),
-    CourseKind("0421", "Droit du travail pour les PME", 6, 28, 990, "fr",
-               ("Appliquer les règles du contrat de travail",), mode="online"),
-    CourseKind("0588", "Transition écologique en entreprise", 5, 35, 950, "fr",
-               ("Réaliser un bilan carbone simplifié",), ("green",), mode="blended"),
-    CourseKind("0611", "Bureautique : tableur avancé", 3, 35, 600, "fr",
-               ("Construire un tableau croisé dynamique",), ("digital",), mode="online"),
-    CourseKind("0612", "Administrateur de bases de données", 6, 350, 4500, "fr",
-               ("Administrer PostgreSQL", "Sauvegarder et restaurer une base"), ("digital",)),
-    CourseKind("0613", "Développeur web et web mobile", 5, 600, 6500, "fr",
-               ("Développer une interface web", "Développer une API"), ("digital",),
-               mode="blended"),
-    CourseKind("0613", "Python for data analysis", 6, 80, 2400, "en",
-               ("Clean a data set with pandas", "Plot and report results"), ("digital",),
-               mode="online"),
-    CourseKind("0713", "Habilitation électrique B1V-BR", 3, 21, 700, "fr",
-               ("Intervenir en sécurité sur une installation basse tension",), ("safety",)),
-    CourseKind("0715", "Soudage à l'arc (TIG, MIG)", 3, 140, 2600, "fr",
-               ("Souder des tôles d'acier en sécurité", "Lire un mode opératoire")),
-    CourseKind("0716", "Maintenance des véhicules électriques", 4, 105, 2300, "fr",
-               ("Diagnostiquer une batterie de traction",), ("green",)),
-    CourseKind("0732", "Installateur de pompes à chaleur", 4, 140, 2900, "fr",
-               ("Installer et mettre en service une pompe à chaleur",), ("green",)),
-    CourseKind("0811", "Agroécologie et maraîchage biologique", 4, 280, 3100, "fr",
-               ("Conduire une culture maraîchère biologique",), ("green",)),
-    CourseKind("0913", "Aide-soignant : gestes et soins", 4, 210, 2700, "fr",
-               ("Réaliser les soins d'hygiène", "Mesurer les paramètres vitaux")),
-    CourseKind("0922", "Accompagnant éducatif petite enfance", 3, 210, 2200, "fr",
-               ("Accompagner le développement du jeune enfant",)),
-    CourseKind("1013", "Cuisine de collectivité", 3, 175, 2000, "fr",
-               ("Appliquer les règles d'hygiène HACCP", "Produire des repas en volume")),
-    CourseKind("1041", "Permis poids lourd (C)", 3, 140, 2500, "fr",
-               ("Conduire un poids lourd en sécurité",), ("mobility",)),
-    CourseKind("1041", "Logistique et cariste (CACES R489)", 3, 35, 850, "fr",
-               ("Conduire un chariot élévateur en sécurité",), ("safety",)),
-    CourseKind("1032", "Agent de sûreté et de sécurité privée", 3, 175, 1800, "fr",
-               ("Prévenir les risques dans un site",), ("safety",)),
-)
+# ISCED-F | title | EQF | hours | price (EUR) | language | mode | tags, then the learning
+# outcomes (separated by ;) on an indented line
+COURSE_TABLE = """
+0021|Remise à niveau en français et calcul|2|120|900|fr|in_person|basic
+    Lire et rédiger un courrier simple;Calculer des pourcentages
+0031|Prendre la parole en public|4|21|650|fr|blended|
+    Structurer une intervention orale
+0114|Formateur professionnel d'adultes|5|280|3200|fr|in_person|
+    Concevoir une séquence de formation;Évaluer les acquis
+0211|Montage vidéo avec des outils libres|4|70|1400|fr|in_person|digital
+    Monter une vidéo courte;Exporter pour le web
+0231|English for the workplace (B1)|4|60|1100|en|online|
+    Hold a meeting in English;Write professional e-mails
+0311|Initiation à l'économie d'entreprise|5|35|800|fr|online|
+    Lire un compte de résultat
+0411|Comptabilité et paie|5|210|2800|fr|in_person|
+    Tenir une comptabilité générale;Établir des bulletins de paie
+0413|Manager une équipe de proximité|6|56|2100|fr|in_person|
+    Conduire un entretien annuel;Organiser le travail d'une équipe
+0416|Vente et relation client|4|140|1900|fr|in_person|
+    Conduire un entretien de vente
+0421|Droit du travail pour les PME|6|28|990|fr|online|
+    Appliquer les règles du contrat de travail
+0588|Transition écologique en entreprise|5|35|950|fr|blended|green
+    Réaliser un bilan carbone simplifié
+0611|Bureautique : tableur avancé|3|35|600|fr|online|digital
+    Construire un tableau croisé dynamique
+0612|Administrateur de bases de données|6|350|4500|fr|in_person|digital
+    Administrer PostgreSQL;Sauvegarder et restaurer une base
+0613|Développeur web et web mobile|5|600|6500|fr|blended|digital
+    Développer une interface web;Développer une API
+0613|Python for data analysis|6|80|2400|en|online|digital
+    Clean a data set with pandas;Plot and report results
+0713|Habilitation électrique B1V-BR|3|21|700|fr|in_person|safety
+    Intervenir en sécurité sur une installation basse tension
+0715|Soudage à l'arc (TIG, MIG)|3|140|2600|fr|in_person|
+    Souder des tôles d'acier en sécurité;Lire un mode opératoire
+0716|Maintenance des véhicules électriques|4|105|2300|fr|in_person|green
+    Diagnostiquer une batterie de traction
+0732|Installateur de pompes à chaleur|4|140|2900|fr|in_person|green
+    Installer et mettre en service une pompe à chaleur
+0811|Agroécologie et maraîchage biologique|4|280|3100|fr|in_person|green
+    Conduire une culture maraîchère biologique
+0913|Aide-soignant : gestes et soins|4|210|2700|fr|in_person|
+    Réaliser les soins d'hygiène;Mesurer les paramètres vitaux
+0922|Accompagnant éducatif petite enfance|3|210|2200|fr|in_person|
+    Accompagner le développement du jeune enfant
+1013|Cuisine de collectivité|3|175|2000|fr|in_person|
+    Appliquer les règles d'hygiène HACCP;Produire des repas en volume
+1041|Permis poids lourd (C)|3|140|2500|fr|in_person|mobility
+    Conduire un poids lourd en sécurité
+1041|Logistique et cariste (CACES R489)|3|35|850|fr|in_person|safety
+    Conduire un chariot élévateur en sécurité
+1032|Agent de sûreté et de sécurité privée|3|175|1800|fr|in_person|safety
+    Prévenir les risques dans un site
+"""
 
-PROVIDER_WORDS = (
-    "Atelier", "Institut", "Centre", "Campus", "École", "Académie", "Maison", "Forum",
-)
-PROVIDER_NAMES = (
-    "Horizon", "Compétences", "Avenir", "Métiers", "Savoir-Faire", "Trajectoires", "Passerelle",
-    "Cap Emploi", "Numérique", "Artisanat", "Transition", "Vauban", "Lumière", "Bocage",
-    "Garonne", "Armor", "Escaut", "Belledonne",
+
+def _courses(table: str) -> tuple[CourseKind, ...]:
+    kinds = []
+    lines = table.strip().splitlines()
+    for line, outcomes in zip(lines[::2], lines[1::2], strict=True):
+        isced, title, eqf, hours, price, language, mode, tags = line.split("|")
+        kinds.append(
+            CourseKind(
+                isced,
+                title,
+                int(eqf),
+                int(hours),
+                int(price),
+                language,
+                tuple(o.strip() for o in outcomes.split(";")),
+                tuple(t for t in tags.split(",") if t),
+                mode,
+            )
+        )
+    return tuple(kinds)
+
+
+COURSES = _courses(COURSE_TABLE)
+
+PROVIDER_WORDS = _words("Atelier Institut Centre Campus École Académie Maison Forum")
+PROVIDER_NAMES = _words(
+    "Horizon Compétences Avenir Métiers Savoir-Faire Trajectoires Passerelle Numérique "
+    "Artisanat Transition Vauban Lumière Bocage Garonne Armor Escaut Belledonne Ventoux"
 )
 
 
@@ -293,9 +319,7 @@ def providers(seed: int, cohort: int, count: int) -> list[ProviderPlan]:
         name = f"{rng.choice(PROVIDER_WORDS)} {rng.choice(PROVIDER_NAMES)} {region.name}"
         siret = f"{seed % 1000:03d}{cohort % 1000:03d}{i:04d}{rng.randint(0, 9999):04d}"
         iban = IBAN.generate("FR", bank_code=region.bank_code + "00001", account_code=siret[:11])
-        plans.append(
-            ProviderPlan(i, region, name, siret, iban.compact, f"{_bic(region)}")
-        )
+        plans.append(ProviderPlan(i, region, name, siret, iban.compact, f"{_bic(region)}"))
     return plans
 
 
@@ -352,9 +376,7 @@ def course_body(
     }
 
 
-def session(
-    session_id: uuid.UUID, start: datetime, end: datetime, seats: int
-) -> dict[str, Any]:
+def session(session_id: uuid.UUID, start: datetime, end: datetime, seats: int) -> dict[str, Any]:
     return {
         "session_id": str(session_id),
         "start": start.astimezone(UTC).isoformat(),

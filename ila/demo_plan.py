@@ -108,11 +108,7 @@ def plan(seed: int, cohort: int, people: list[Learner]) -> CohortPlan:
     fast = provs[0]
     proposals = []
     for learner in chosen:
-        near = [
-            p
-            for p in provs
-            if p.region == learner.region and load[p.index] < _cap(p, fast)
-        ]
+        near = [p for p in provs if p.region == learner.region and load[p.index] < _cap(p, fast)]
         anywhere = [p for p in provs if load[p.index] < _cap(p, fast)]
         if not (near or anywhere):
             break

@@ -1,18 +1,17 @@
-"""The steps of a demonstration cohort, each through the public API: accounts by bulk
-import, providers accredited by quality assurance and their courses approved, the year's
-policy and allocation (four eyes), funders' top-ups, enrolments and the learners' answers,
-completions claimed and attested, a payout run released (four eyes), credentials."""
+"""The setting-up steps of a demonstration cohort, each through the public API: accounts by
+bulk import, providers accredited by quality assurance and their courses approved by their
+agency, bank details verified by finance, the year's policy and allocation (four eyes),
+funders' top-ups. :mod:`ila.demo_flow` has the year that follows."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ila.demo_api import Api, DemoError, gather_bounded, key, problem_code
+from ila.demo_api import Api, DemoError, gather_bounded, key
 from ila.demo_data import (
     EMPLOYER_FUNDER,
     REGION_FUNDER,
@@ -36,8 +35,6 @@ POLICY = {
     "lot_lifetime_years": 2,
     "funder_id": STATE_FUNDER,
 }
-CONTEST_REASONS = ("did_not_attend", "did_not_complete", "wrong_dates")
-CANCEL_REASONS = ("schedule_conflict", "found_work", "health", "changed_mind")
 
 
 @dataclass
@@ -55,6 +52,7 @@ class Cohort:
     enrolments: dict[int, dict[str, Any]] = field(default_factory=dict)  # proposal -> body
     claims: dict[int, dict[str, Any]] = field(default_factory=dict)
     payouts: list[dict[str, Any]] = field(default_factory=list)
+    credentialed: set[int] = field(default_factory=set)  # proposals with a credential
     sepa_checked: bool = False
 
     def account(self, prop: Proposal) -> str | None:
@@ -106,7 +104,7 @@ async def map_accounts(c: Cohort) -> None:
             query = f"?limit=500{'&after=' + after if after else ''}"
             page = await c.api.call("GET", f"/v1/accounts{query}", c.api.agency(agency_id))
             for item in page["items"]:
-                index = by_email.get((item.get("personal") or {}).get("email"))
+                index = by_email.get(str((item.get("personal") or {}).get("email")))
                 if index is not None:
                     c.accounts[index] = str(item["account_id"])
             after = page["next"]
@@ -222,7 +220,7 @@ async def allocate(c: Cohort, year: int) -> dict[str, Any]:
         lambda: api.send("GET", f"/v1/ledger/allocations/{run_id}", api.admin),
         lambda r: r.status_code == 200 and r.json()["status"] != "running",
         "the allocation run",
-        timeout=180,
+        timeout=api.patience * 2,
     )
     run: dict[str, Any] = r.json()
     if run["status"] != "finished":
@@ -236,7 +234,7 @@ async def top_ups(c: Cohort, now: datetime) -> None:
     Auvergne-Rhône-Alpes; the Hauts-de-France region tops up many of its job seekers."""
     api = c.api
     rng = random.Random(f"topups:{c.seed}:{c.number}")
-    grants = []
+    grants: list[tuple[Learner, str, int, dict[str, Any] | None, int]] = []
     for p in c.people:
         if p.index not in c.accounts:
             continue
@@ -265,188 +263,3 @@ async def top_ups(c: Cohort, now: datetime) -> None:
         c.counts[f"top-ups from {funder}"] += 1
 
     await gather_bounded(one(*g) for g in grants)
-
-
-async def propose(c: Cohort, index: int, prop: Proposal) -> None:
-    """The provider proposes; payments may not have heard of the account, course or
-    provider yet (its read models follow the events): ask again until it has."""
-    api = c.api
-    account_id = c.account(prop)
-    if account_id is None:
-        return
-    body = {
-        "account_id": account_id,
-        "course_id": c.course_id(prop.course),
-        "session_id": str(prop.session_id),
-    }
-    waiting = {"account_not_found", "course_not_found", "provider_unknown", "session_not_found"}
-    r = await api.until(
-        lambda: api.send(
-            "POST", "/v1/enrolments", api.provider(c.provider_ids[prop.course.provider.index]),
-            json=body,
-        ),
-        lambda r: r.status_code == 202 or problem_code(r) not in waiting,
-        "an enrolment proposal",
-    )
-    if r.status_code != 202:
-        raise DemoError(f"POST /v1/enrolments: {r.status_code} {r.text[:300]}")
-    c.enrolments[index] = r.json()
-    c.counts[f"enrolments proposed ({r.json()['status']})"] += 1
-
-
-async def enrolment_status(c: Cohort, index: int, account_id: str) -> dict[str, Any]:
-    eid = c.enrolments[index]["enrolment_id"]
-    r = await c.api.until(
-        lambda: c.api.send("GET", f"/v1/enrolments/{eid}", c.api.learner(account_id)),
-        lambda r: r.status_code == 200 and r.json()["status"] != "reserving",
-        f"enrolment {eid}",
-    )
-    body: dict[str, Any] = r.json()
-    c.enrolments[index] = body
-    return body
-
-
-async def answer(c: Cohort, index: int, prop: Proposal) -> None:
-    """The learner's answer: consent (paying what the credit does not cover), refusal,
-    none yet; a few cancel within the withdrawal period after consenting."""
-    api = c.api
-    enrolment = c.enrolments.get(index)
-    account_id = c.account(prop)
-    if enrolment is None or account_id is None or enrolment["status"] == "held":
-        return
-    eid, learner = enrolment["enrolment_id"], api.learner(account_id)
-    if prop.outcome == "wait":
-        return
-    if prop.outcome == "refuse":
-        await api.call("POST", f"/v1/enrolments/{eid}/refuse", learner)
-        c.counts["enrolments refused by the learner"] += 1
-        return
-    await api.call(
-        "POST", f"/v1/enrolments/{eid}/confirm", learner, json={"accept_co_payment": True}
-    )
-    status = (await enrolment_status(c, index, account_id))["status"]
-    if status == "confirmed" and prop.outcome == "cancel":
-        reason = CANCEL_REASONS[index % len(CANCEL_REASONS)]
-        await api.call(
-            "POST", f"/v1/enrolments/{eid}/cancel", learner, json={"reason_code": reason}
-        )
-        status = "cancelled by the learner"
-    c.counts[f"enrolments {status}"] += 1
-
-
-async def claim(c: Cohort, index: int, prop: Proposal) -> None:
-    """Once the session is over, the provider claims the completion with its evidence;
-    the ledger captures; the learner attests or contests."""
-    api = c.api
-    enrolment = c.enrolments.get(index)
-    account_id = c.account(prop)
-    if enrolment is None or account_id is None or enrolment["status"] != "confirmed":
-        return
-    if prop.when != "now":
-        return
-    provider = api.provider(c.provider_ids[prop.course.provider.index])
-    started = date.fromisoformat(enrolment["starts_on"])
-    ended = date.fromisoformat(enrolment["ends_on"])
-    hours = prop.course.kind.hours * prop.completion_rate // 100
-    body = {
-        "enrolment_id": enrolment["enrolment_id"],
-        "milestone": "completion",
-        "evidence": {
-            "started_on": started.isoformat(),
-            "completed_on": ended.isoformat(),
-            "completion_rate": prop.completion_rate,
-            "attendance_hours": min(hours, ((ended - started).days + 1) * 8),
-            "certified": prop.certified,
-            "grade": "pass" if prop.certified else None,
-        },
-    }
-    submitted = await api.call(
-        "POST",
-        "/v1/claims",
-        provider,
-        json=body,
-        idempotency=key("claim", c.seed, c.number, index),
-    )
-    claim_id = submitted["claim_id"]
-    r = await api.until(
-        lambda: api.send("GET", f"/v1/claims/{claim_id}", provider),
-        lambda r: r.status_code == 200 and r.json()["status"] not in ("approved", "requested"),
-        f"claim {claim_id}",
-    )
-    c.claims[index] = r.json()
-    status = r.json()["status"]
-    c.counts[f"claims {status}"] += 1
-    if status != "captured":
-        return
-    learner = api.learner(account_id)
-    if prop.attest == "attest":
-        await api.call("POST", f"/v1/claims/{claim_id}/attest", learner)
-        c.counts["claims attested"] += 1
-    elif prop.attest == "contest":
-        reason = CONTEST_REASONS[index % len(CONTEST_REASONS)]
-        await api.call(
-            "POST", f"/v1/claims/{claim_id}/contest", learner, json={"reason_code": reason}
-        )
-        c.counts["claims contested (held)"] += 1
-
-
-async def claims(c: Cohort) -> None:
-    wait = (c.ends_now - datetime.now(UTC)).total_seconds()
-    if wait > 0:
-        await asyncio.sleep(wait + 0.5)
-    await gather_bounded(claim(c, i, p) for i, p in enumerate(c.plan.proposals))
-
-
-async def pay(c: Cohort) -> None:
-    """A payout run (every payable claim of the country), proposed by an administrator and
-    released by finance; the SEPA credit-transfer file of one payout is fetched."""
-    api = c.api
-    r = await api.send(
-        "POST",
-        "/v1/payouts/runs",
-        api.admin,
-        json={},
-        idempotency=key("payout-run", c.seed, c.number),
-    )
-    if r.status_code != 202:
-        raise DemoError(f"POST /v1/payouts/runs: {r.status_code} {r.text[:300]}")
-    run = r.json()
-    if run["status"] == "empty":
-        return
-    await api.approve(run, "/v1/payments/approvals", r)
-    released = await api.call("GET", f"/v1/payouts/runs/{run['run_id']}", api.admin)
-    c.payouts = released["payouts"]
-    c.counts["payouts sent"] += sum(1 for p in c.payouts if p["status"] == "sent")
-    c.counts["paid to providers (EUR)"] += sum(p["amount"] for p in c.payouts) // 100
-    for payout in c.payouts:
-        if payout["status"] == "sent" and payout["amount"] > 0:
-            r = await api.send("GET", f"/v1/payouts/{payout['payout_id']}/sepa", api.admin)
-            c.sepa_checked = r.status_code == 200 and b"pain.001" in r.content
-            break
-
-
-async def credentials(c: Cohort) -> None:
-    """The catalogue issues a micro-credential for each certified completion captured."""
-    api = c.api
-    due = [
-        (i, p)
-        for i, p in enumerate(c.plan.proposals)
-        if p.certified and c.claims.get(i, {}).get("status") == "captured"
-    ]
-
-    async def one(index: int, prop: Proposal) -> bool:
-        account_id = c.account(prop)
-        assert account_id is not None
-        try:
-            await api.until(
-                lambda: api.send("GET", "/v1/credentials", api.learner(account_id)),
-                lambda r: r.status_code == 200 and bool(r.json()),
-                f"the credential of {account_id}",
-            )
-        except DemoError:
-            return False
-        return True
-
-    issued = await gather_bounded(one(i, p) for i, p in due)
-    c.counts["credentials issued"] += sum(issued)
-
