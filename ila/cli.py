@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ila.demo import demo
 from ila.dlq import dlq_app
 from shared.settings import PORTAL, PORTAL_PORT, SERVICE_PORTS, SERVICES, Settings, get_settings
 
@@ -390,6 +391,7 @@ def _register_service_commands() -> None:
 
 _register_service_commands()
 app.add_typer(dlq_app, name="dlq")
+app.command("demo")(demo)
 
 if __name__ == "__main__":
     app()
