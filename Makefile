@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # make up BROKERS=3: a three-broker KRaft cluster (replication 3, min.insync.replicas 2)
 BROKERS ?= 1
 
-.PHONY: run test up down lint bench schemas kafka-jars clean help manifests-tools manifests-check \
+.PHONY: run test up down lint bench schemas messages kafka-jars clean help manifests-tools manifests-check \
 	container-tools system-postgres images compose-up compose-down chaos
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "              services killed and restarted on a three-broker cluster)"
 	@echo "make down   - stop what 'make up' started"
 	@echo "make lint   - ruff and mypy"
+	@echo "make messages - extract the pages' strings and update shared/locale's catalogues"
 	@echo "make bench  - benchmarks; figures printed and written to bench-results/"
 	@echo "make manifests-check - render deploy/k8s overlays and validate them (and the compose file)"
 	@echo "make images - the services, Kafka and PostgreSQL images (podman, Debian root filesystem)"
@@ -55,6 +56,14 @@ lint: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/ila schemas
+
+# the pages' strings into the catalogues of shared/locale (then translate what is new; the
+# catalogues are compiled in memory when used, see shared/i18n.py)
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
+		-o shared/locale/messages.pot .
+	$(BIN)/pybabel update -i shared/locale/messages.pot -d shared/locale --no-location \
+		--no-fuzzy-matching --ignore-obsolete -w 100
 
 bench: $(STAMP) kafka-jars
 	$(BIN)/python -m bench $(BENCH_ARGS)

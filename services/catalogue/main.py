@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from services.catalogue import consumers
 from services.catalogue.api import build_router
+from services.catalogue.api.verify_page import MAX_BODY_BYTES as VERIFY_PAGE_MAX_BYTES
 from services.catalogue.deps import CatalogueComponents
 from shared.service import ServiceDefinition, ServiceRuntime
 
@@ -28,5 +29,10 @@ def definition() -> ServiceDefinition:
         router=build_router(),
         setup=_setup,
         # the public verification takes a credential (a few KB), never megabytes
-        body_limits={"/v1/credentials/verify": VERIFY_MAX_BYTES},
+        # (the page reads an upload's form itself and answers a wrong, large file with the
+        # page, so its limit is higher)
+        body_limits={
+            "/v1/credentials/verify": VERIFY_MAX_BYTES,
+            "/verify": VERIFY_PAGE_MAX_BYTES,
+        },
     )

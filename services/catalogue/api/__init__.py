@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.catalogue.api import courses, credentials, providers, public, registry
+from services.catalogue.api import (
+    courses,
+    credentials,
+    providers,
+    public,
+    registry,
+    verify_page,
+)
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for module in (providers, courses, public, registry, credentials):
+    for module in (providers, courses, public, registry, verify_page, credentials):
         router.include_router(module.router)
     return router

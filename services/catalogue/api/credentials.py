@@ -55,6 +55,8 @@ class CredentialPublic(BaseModel):
     revoked_at: datetime | None
     revocation_reason: str | None
     credential: dict[str, Any]
+    # the public page that checks it, for the holder to share (relative to the catalogue)
+    verification_page: str
 
 
 class Verification(BaseModel):
@@ -82,6 +84,7 @@ def public(row: store.CredentialRow) -> CredentialPublic:
         revoked_at=row.revoked_at,
         revocation_reason=row.revocation_reason,
         credential=json.loads(row.document),
+        verification_page=f"/verify?credential={row.credential_id}",
     )
 
 
@@ -114,10 +117,10 @@ async def verify(
 ) -> Verification:
     """Verify a presented credential: proof form, issuer key, signature, revocation. Always
     200 with ``valid`` and, for each check, what passed and what failed."""
-    if "proof" not in presented and isinstance(presented.get("credential"), dict):
-        presented = presented["credential"]  # as GET /v1/credentials/{id} returns it
     async with rt.sessions() as session:
-        result = await handlers.verify(session, parts.config, presented)
+        result = await handlers.verify(
+            session, parts.config, handlers.presented_document(presented)
+        )
     return Verification(**result)
 
 

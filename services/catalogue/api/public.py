@@ -68,7 +68,15 @@ async def search_courses(
     rt: Runtime,
     parts: Components,
     q: Annotated[str | None, Query(max_length=200, description="full-text search")] = None,
-    lang: Annotated[str, Query(pattern="^[a-z]{2}$", description="language of q")] = "en",
+    lang: Annotated[
+        str,
+        Query(
+            pattern="^[a-z]{2}$",
+            deprecated=True,
+            description="the reader's language; not used for matching: q is parsed in each "
+            "course's own language",
+        ),
+    ] = "en",
     eqf_level: Annotated[list[EqfLevel] | None, Query(description="EQF level(s)")] = None,
     isced: Annotated[
         str | None, Query(pattern=r"^[0-9]{2,4}$", description="ISCED-F code or its prefix")
@@ -80,7 +88,8 @@ async def search_courses(
     after: Annotated[str | None, Query(max_length=500)] = None,
 ) -> SearchReply:
     """Approved courses of eligible providers, ranked by relevance when ``q`` is given
-    (title first, then learning outcomes, then description), otherwise by title. Facet
+    (title first, then learning outcomes, then description), otherwise by title. ``q``
+    matches words as written and, stemmed, in each course's language. Facet
     counts cover the whole result, each facet counted without its own filter."""
     query = build_query(q, lang, eqf_level, isced, mode, region, max_price, limit, after)
     async with rt.sessions() as session:

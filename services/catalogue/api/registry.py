@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from services.catalogue.api.labels import MODES
+from services.catalogue.api.pages import PAGES
 from services.catalogue.api.public import (
     MODE_LABELS,
     build_query,
@@ -28,40 +27,12 @@ from services.catalogue.deps import Components, Runtime
 from services.catalogue.domain import cursor
 from services.catalogue.domain import isced as isced_fields
 from services.catalogue.store import search as store
-from shared import web
 from shared.problems import NotFound
 
 router = APIRouter(prefix="/registry", tags=["public registry"])
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-KINDS = {
-    "training": "Training course",
-    "guidance": "Career guidance",
-    "validation": "Validation of skills",
-}
 PAGE_SIZE = 10
 CACHE = "public, max-age=60"
 Text = Annotated[str | None, Query(max_length=2000)]
-
-
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader([TEMPLATES, web.TEMPLATES]),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.globals["mode_label"] = lambda m: MODE_LABELS.get(m, m)
-    env.globals["isced_name"] = isced_fields.name_of
-    env.globals["kinds"] = KINDS
-    return env
-
-
-def money_formatter(currency: str) -> object:
-    def money(amount: int) -> str:
-        return f"{amount // 100:,}.{amount % 100:02d} {currency}"
-
-    return money
 
 
 def _int(value: str | None, low: int, high: int) -> int | None:
@@ -74,6 +45,7 @@ def _int(value: str | None, low: int, high: int) -> int | None:
 
 @router.get("", response_class=HTMLResponse)
 async def registry_page(
+    request: Request,
     rt: Runtime,
     parts: Components,
     q: Text = None,
@@ -125,34 +97,32 @@ async def registry_page(
         params = {k: v for k, v in form.items() if v}
         params["after"] = cursor.encode(query.ranked, *result.after)
         next_url = "/registry?" + urlencode(params)
-    html = (
-        environment()
-        .get_template("search.html")
-        .render(
-            form=form,
-            hits=result.hits,
-            total=result.total,
-            facets=result.facets,
-            counts={name: dict(values) for name, values in result.facets.items()},
-            fields=isced_fields.broad_fields(),
-            modes=list(MODE_LABELS.items()),
-            next_url=next_url,
-            currency=currency,
-            money=money_formatter(currency),
-        )
+    return PAGES.render(
+        request,
+        "search.html",
+        headers={"Cache-Control": CACHE},
+        form=form,
+        hits=result.hits,
+        total=result.total,
+        facets=result.facets,
+        counts={name: dict(values) for name, values in result.facets.items()},
+        fields=isced_fields.broad_fields(),
+        modes=list(MODES.items()),
+        next_url=next_url,
+        currency=currency,
     )
-    return HTMLResponse(html, headers={"Cache-Control": CACHE})
 
 
 @router.get("/courses/{course_id}", response_class=HTMLResponse)
-async def course_page(course_id: str, rt: Runtime, parts: Components) -> HTMLResponse:
+async def course_page(
+    request: Request, course_id: str, rt: Runtime, parts: Components
+) -> HTMLResponse:
     """One listed course: outcomes, key facts, sessions and the micro-credential."""
     currency = parts.config.currency
     try:
         course = await load_public_course(rt, parts, uuid.UUID(course_id))
     except (ValueError, NotFound):
-        html = environment().get_template("not_found.html").render(currency=currency)
-        return HTMLResponse(html, status_code=404)
+        return PAGES.render(request, "not_found.html", status_code=404, currency=currency)
     sessions = [
         {
             "start": datetime.fromisoformat(s["start"]),
@@ -161,16 +131,13 @@ async def course_page(course_id: str, rt: Runtime, parts: Components) -> HTMLRes
         }
         for s in course.content["sessions"]
     ]
-    html = (
-        environment()
-        .get_template("course.html")
-        .render(
-            course=course,
-            c=course.content,
-            mc=course.micro_credential,
-            sessions=sessions,
-            currency=currency,
-            money=money_formatter(currency),
-        )
+    return PAGES.render(
+        request,
+        "course.html",
+        headers={"Cache-Control": CACHE},
+        course=course,
+        c=course.content,
+        mc=course.micro_credential,
+        sessions=sessions,
+        currency=currency,
     )
-    return HTMLResponse(html, headers={"Cache-Control": CACHE})

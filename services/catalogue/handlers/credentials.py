@@ -128,6 +128,15 @@ def _credential_id(presented: dict[str, Any]) -> uuid.UUID | None:
         return None
 
 
+def presented_document(body: dict[str, Any]) -> dict[str, Any]:
+    """The credential in what was presented: the document itself, or the reply of
+    ``GET /v1/credentials/{id}`` (which holds it under ``credential``)."""
+    inner = body.get("credential")
+    if "proof" not in body and isinstance(inner, dict):
+        return inner
+    return body
+
+
 async def verify(
     session: AsyncSession, config: CatalogueConfig, presented: dict[str, Any]
 ) -> dict[str, Any]:

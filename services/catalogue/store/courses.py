@@ -31,6 +31,9 @@ TS_CONFIGS = {
 # Weighted: a word in the title counts most, then the learning outcomes, then the
 # description and classification. The language-specific vector matches stems
 # ("developers" finds "development"); the 'simple' one matches exact words in any language.
+# The configuration's name is kept in ``search_config``: the registry parses a query with
+# each course's own configuration (changing this mapping needs a migration that rebuilds
+# the vectors and that column).
 SEARCH_VECTOR = (
     "setweight(to_tsvector(CAST(:ts_config AS regconfig), :s_title), 'A') || "
     "setweight(to_tsvector(CAST(:ts_config AS regconfig), :s_outcomes), 'B') || "
@@ -109,9 +112,9 @@ async def insert(
         text(
             "INSERT INTO catalogue.courses (course_id, provider_id, status, version, kind, "
             "title, language, eqf_level, isced_field, mode, region, price, next_session, "
-            "search, created_at, updated_at) VALUES (:course_id, :provider_id, 'draft', 1, "
-            ":kind, :title, :language, :eqf_level, :isced_field, :mode, :region, :price, "
-            f":next_session, {SEARCH_VECTOR}, :now, :now)"
+            "search, search_config, created_at, updated_at) VALUES (:course_id, :provider_id, "
+            "'draft', 1, :kind, :title, :language, :eqf_level, :isced_field, :mode, :region, "
+            f":price, :next_session, {SEARCH_VECTOR}, :ts_config, :now, :now)"
         ),
         {"course_id": course_id, "provider_id": provider_id, "now": now, **_flat_params(content)},
     )
@@ -160,7 +163,8 @@ async def apply_revision(
             "UPDATE catalogue.courses SET version = :version, status = :status, kind = :kind, "
             "title = :title, language = :language, eqf_level = :eqf_level, "
             "isced_field = :isced_field, mode = :mode, region = :region, price = :price, "
-            f"next_session = :next_session, search = {SEARCH_VECTOR}, updated_at = :now "
+            f"next_session = :next_session, search = {SEARCH_VECTOR}, "
+            "search_config = :ts_config, updated_at = :now "
             "WHERE course_id = :course_id"
         ),
         {

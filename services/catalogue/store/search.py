@@ -3,6 +3,10 @@
 Full text through the GIN-indexed ``search`` tsvector (``@@`` with a ``websearch_to_tsquery``
 query, ranked with ``ts_rank``), facets counted in the same round trip, keyset pagination
 on (rank, course id) or (title, course id) so that pages never repeat or skip a course.
+The query is parsed in each course's language, with the configuration the course was
+indexed with (``search_config``): a French "formations" finds a French "Formation", a
+German "Schweißkurse" a German "Schweißkurs". It is parsed once per configuration (a small
+derived table joined on ``search_config``), so that each probe can use the GIN index.
 Facet counts are *disjunctive*: each facet is counted with every other filter applied but
 not its own, so a reader filtering on EQF 4 still sees how many courses EQF 5 would give.
 """
@@ -19,18 +23,24 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.domain import isced
-from services.catalogue.store.courses import ts_config
+from services.catalogue.store.courses import TS_CONFIGS
 
 ELIGIBLE = "c.status = 'approved' AND p.status = 'accredited' AND p.qa_valid_until >= :today"
-QUERY = (
-    "websearch_to_tsquery('simple', :q) || websearch_to_tsquery(CAST(:q_config AS regconfig), :q)"
+COURSES = "catalogue.courses c JOIN catalogue.providers p USING (provider_id)"
+# the query in every configuration a course may be indexed with, each beside its name
+QUERIES = (
+    " JOIN (SELECT cfg AS config, websearch_to_tsquery('simple', :q) || "
+    "websearch_to_tsquery(CAST(cfg AS regconfig), :q) AS query "
+    "FROM unnest(CAST(:q_configs AS text[])) AS cfg) tq ON tq.config = c.search_config"
 )
-RANK = "round(CAST(ts_rank(c.search, {query}) AS numeric), 9)"
+CONFIGS = sorted({*TS_CONFIGS.values(), "simple"})
+RANK = "round(CAST(ts_rank(c.search, tq.query) AS numeric), 9)"
 
 
 @dataclass(frozen=True)
 class SearchQuery:
     q: str | None = None
+    # the reader's language (no longer used for matching: each course's own is)
     language: str = "en"
     eqf_levels: tuple[int, ...] = ()
     isced: str | None = None
@@ -107,25 +117,29 @@ def _filters(query: SearchQuery, params: dict[str, Any]) -> dict[str, str]:
     return conditions
 
 
-def _base(query: SearchQuery, today: date) -> tuple[str, dict[str, Any]]:
+def _base(query: SearchQuery, today: date) -> tuple[str, str, dict[str, Any]]:
+    """The FROM clause, the WHERE clause and their parameters of the listed courses that
+    match the query's words."""
     params: dict[str, Any] = {"today": today}
     where = ELIGIBLE
+    source = COURSES
     if query.ranked:
         params["q"] = query.q
-        params["q_config"] = ts_config(query.language)
-        where += f" AND c.search @@ ({QUERY})"
-    return where, params
+        params["q_configs"] = CONFIGS
+        source += QUERIES
+        where += " AND c.search @@ tq.query"
+    return source, where, params
 
 
 async def search(
     session: AsyncSession, query: SearchQuery, today: date, currency: str
 ) -> SearchResult:
     """A page of listed courses with their prices in ``currency`` (the catalogue's)."""
-    where, params = _base(query, today)
+    source, where, params = _base(query, today)
     conditions = _filters(query, params)
     all_filters = " AND ".join(conditions.values())
     if query.ranked:
-        sort_key = RANK.format(query=f"({QUERY})")
+        sort_key = RANK
         order = "sort_rank DESC, course_id"
         cursor = (
             "(sort_rank < CAST(:k AS numeric) "
@@ -151,8 +165,7 @@ async def search(
                     f"{sort_key} AS sort_rank, "
                     "(SELECT left(v.content->>'description', 240) FROM catalogue.course_versions v "
                     " WHERE v.course_id = c.course_id AND v.version = c.version) AS summary "
-                    "FROM catalogue.courses c JOIN catalogue.providers p USING (provider_id) "
-                    f"WHERE {where} AND {all_filters}) page {page_where} "
+                    f"FROM {source} WHERE {where} AND {all_filters}) page {page_where} "
                     f"ORDER BY {order} LIMIT :limit"
                 ),
                 params,
@@ -186,7 +199,7 @@ def _card(row: Any, currency: str) -> CourseCard:
 async def _facets(
     session: AsyncSession, query: SearchQuery, today: date
 ) -> tuple[int, dict[str, list[tuple[str, int]]]]:
-    where, params = _base(query, today)
+    source, where, params = _base(query, today)
     conditions = _filters(query, params)
     flags = ", ".join(f"({cond}) AS f_{name}" for name, cond in conditions.items())
 
@@ -211,8 +224,7 @@ async def _facets(
         await session.execute(
             text(
                 "WITH base AS MATERIALIZED (SELECT c.eqf_level, c.isced_field, c.mode, c.region, "
-                f"{flags} FROM catalogue.courses c JOIN catalogue.providers p USING (provider_id) "
-                f"WHERE {where}) " + " UNION ALL ".join(parts)
+                f"{flags} FROM {source} WHERE {where}) " + " UNION ALL ".join(parts)
             ),
             params,
         )

@@ -230,3 +230,71 @@ async def test_pagination_never_repeats_or_skips(db_url: str) -> None:
         first = await search(cat, limit=5)
         r = await cat.c.get("/v1/public/courses", params={"q": "carpentry", "after": first["next"]})
         assert r.status_code == 400
+
+
+async def test_queries_are_stemmed_in_each_courses_language(db_url: str) -> None:
+    async with catalogue(db_url) as cat:
+        _, p = await cat.provider()
+        await cat.approved(
+            p,
+            title="Formation aux métiers du bois",
+            language="fr",
+            description="Menuiserie et ébénisterie en atelier.",
+            learning_outcomes=["Travailler comme cuisinier de chantier"],
+        )
+        await cat.approved(
+            p,
+            title="Lehrgang in der Werkstatt",
+            language="de",
+            description="Grundlagen des Lichtbogenschweißens.",
+            learning_outcomes=["Pflegekraft im Betrieb unterstützen"],
+        )
+        await cat.approved(
+            p,
+            title="Woodworking trades",
+            language="en",
+            description="Joinery drills in a workshop.",
+            learning_outcomes=["Plane and join boards"],
+        )
+        french, german = ["Formation aux métiers du bois"], ["Lehrgang in der Werkstatt"]
+        # the query is parsed with the French stemmer for the French course: "métier" and
+        # "métiers" are both 'méti' (in English they stay "métier"), "cuisinière" 'cuisini'
+        assert titles(await search(cat, q="formations")) == french
+        assert titles(await search(cat, q="métier")) == french
+        assert titles(await search(cat, q="cuisinière")) == french
+        # and with the German one for the German course ("Werkstätten" is 'werkstatt')
+        assert titles(await search(cat, q="Werkstätten")) == german
+        assert titles(await search(cat, q="Lehrgänge")) == german
+        assert titles(await search(cat, q="Pflegekräfte")) == german
+        # English stemming stays for English courses
+        assert titles(await search(cat, q="drilling")) == ["Woodworking trades"]
+        # the reader's language (lang) does not change what a course's words match
+        assert titles(await search(cat, q="métier", lang="de")) == french
+        # the registry page searches the same way
+        r = await cat.c.get("/registry", params={"q": "Werkstätten"})
+        assert "Lehrgang in der Werkstatt" in r.text and "Formation aux" not in r.text
+
+
+async def test_a_revised_course_is_indexed_in_its_new_language(db_url: str) -> None:
+    async with catalogue(db_url) as cat:
+        _, p = await cat.provider()
+        course = await cat.approved(p, title="Cuisinière professionnelle", language="en")
+        # indexed in English: "cuisiniers" ('cuisini') does not meet "cuisinière" ('cuisinièr')
+        assert titles(await search(cat, q="cuisiniers")) == []
+        config = "SELECT search_config FROM catalogue.courses WHERE course_id = :c"
+        assert await cat.scalar(config, c=course["course_id"]) == "english"
+        r = await cat.c.patch(
+            f"/v1/courses/{course['course_id']}",
+            json={"language": "fr"},
+            headers=p,
+        )
+        assert r.status_code == 200, r.text
+        assert await cat.scalar(config, c=course["course_id"]) == "french"
+        if r.json()["status"] != "approved":  # a changed course is reviewed again
+            r = await cat.c.post(
+                f"/v1/courses/{course['course_id']}/approve",
+                json={"reason_code": "meets_criteria"},
+                headers=cat.agency,
+            )
+            assert r.status_code == 200, r.text
+        assert titles(await search(cat, q="cuisiniers")) == ["Cuisinière professionnelle"]
