@@ -6,8 +6,10 @@ from types import ModuleType
 
 from fastapi import APIRouter
 
+from services.portal.api import me_placeholder, sign_in
+
 # learner pages (sign-in, /me) and the dashboard, each a module with a ``router``
-PAGES: tuple[ModuleType, ...] = ()
+PAGES: tuple[ModuleType, ...] = (sign_in, me_placeholder)
 
 
 def build_router() -> APIRouter:
