@@ -66,7 +66,7 @@ class Portal:
             rows: list[dict[str, Any]] = []
             for table in tables:
                 found = await session.scalars(
-                    text(f'SELECT row_to_json(t)::text FROM portal."{table}" t')  # noqa: S608
+                    text(f'SELECT row_to_json(t)::text FROM portal."{table}" t')
                 )
                 rows += [{"table": table, **json.loads(row)} for row in found]
         return rows

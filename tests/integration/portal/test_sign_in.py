@@ -159,7 +159,9 @@ async def test_next_is_never_another_site(
         assert r.status_code == 303 and r.headers["location"] == "/me"
 
 
-async def test_a_local_next_with_its_query_is_kept(db_url: str, oidc_provider: OidcProvider) -> None:
+async def test_a_local_next_with_its_query_is_kept(
+    db_url: str, oidc_provider: OidcProvider
+) -> None:
     async with portal(db_url, oidc_provider) as p:
         national_id = new_national_id()
         await p.open_account(national_id)
