@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from ila.dlq import dlq_app
+from ila.oidc_cli import oidc_app
 from shared.settings import PORTAL, PORTAL_PORT, SERVICE_PORTS, SERVICES, Settings, get_settings
 
 app = typer.Typer(help="Individual Learning Accounts back office", no_args_is_help=True)
@@ -390,6 +391,7 @@ def _register_service_commands() -> None:
 
 _register_service_commands()
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(oidc_app, name="oidc")
 
 if __name__ == "__main__":
     app()
