@@ -179,6 +179,10 @@ async def test_a_person_without_an_account_is_told_what_to_do(
         assert "What to do" in r.text
         assert SESSION_COOKIE not in set_cookie_headers(r)
         assert await p.sessions() == []  # the pending row is gone too
+        # a national id no account can have (the accounts service refuses its form)
+        r = await p.sign_in("<not an id>")
+        assert r.status_code == 200 and "You have no learning account yet" in r.text
+        assert await p.sessions() == []
 
 
 async def test_the_national_id_is_in_no_portal_table_and_no_log(
