@@ -1,5 +1,6 @@
 # Each target installs what it needs: a virtual environment from pyproject.toml and, for
-# the distributed mode and the tests, the Kafka broker's jars from Maven Central.
+# the distributed mode and the tests, the Kafka broker's jars from Maven Central; for the
+# tests and `make run`, the OpenID Connect test provider's jars (mock-oauth2-server).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,11 +9,13 @@ PYTEST_ARGS ?=
 # make up BROKERS=3: a three-broker KRaft cluster (replication 3, min.insync.replicas 2)
 BROKERS ?= 1
 
-.PHONY: run test up down lint bench schemas messages kafka-jars clean help manifests-tools manifests-check \
-	container-tools system-postgres images compose-up compose-down chaos
+.PHONY: run test up down lint bench schemas messages kafka-jars oidc-jars clean help \
+	manifests-tools manifests-check container-tools system-postgres images compose-up compose-down \
+	chaos
 
 help:
-	@echo "make run    - the whole system in one process (embedded PostgreSQL, port 8000)"
+	@echo "make run    - the whole system in one process (embedded PostgreSQL, port 8000),"
+	@echo "              people signing in through the OIDC test provider (port 8090)"
 	@echo "make test   - every test, against real PostgreSQL and a real Kafka broker"
 	@echo "make up     - Kafka + PostgreSQL + four service processes (ports 8001-8004);"
 	@echo "              BROKERS=3 for a three-broker cluster"
@@ -35,10 +38,16 @@ $(STAMP): pyproject.toml
 kafka-jars: $(STAMP)
 	$(BIN)/ila kafka fetch
 
-run: $(STAMP)
-	$(BIN)/ila run
+oidc-jars: $(STAMP)
+	$(BIN)/ila oidc fetch
 
-test: $(STAMP) kafka-jars manifests-tools system-postgres
+# sign-in against ILA_OIDC_ISSUER when set, else the OIDC test provider (left running
+# between runs so its issuer stays the same; `make down` stops it)
+run: $(STAMP) oidc-jars
+	@issuer="$${ILA_OIDC_ISSUER:-$$($(BIN)/ila oidc start)}" && test -n "$$issuer" && \
+	  echo "signing in through $$issuer" && ILA_OIDC_ISSUER="$$issuer" $(BIN)/ila run
+
+test: $(STAMP) kafka-jars oidc-jars manifests-tools system-postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 up: $(STAMP) kafka-jars
@@ -49,6 +58,7 @@ chaos: $(STAMP) kafka-jars
 
 down: $(STAMP)
 	$(BIN)/ila down
+	$(BIN)/ila oidc stop
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services ila tests bench

@@ -23,6 +23,7 @@ import typer
 
 from ila.demo import demo
 from ila.dlq import dlq_app
+from ila.oidc_cli import oidc_app
 from shared.settings import PORTAL, PORTAL_PORT, SERVICE_PORTS, SERVICES, Settings, get_settings
 
 app = typer.Typer(help="Individual Learning Accounts back office", no_args_is_help=True)
@@ -392,6 +393,7 @@ def _register_service_commands() -> None:
 _register_service_commands()
 app.add_typer(dlq_app, name="dlq")
 app.command("demo")(demo)
+app.add_typer(oidc_app, name="oidc")
 
 if __name__ == "__main__":
     app()

@@ -58,9 +58,16 @@ def fetch_jars(cache: Path = DEFAULT_CACHE) -> Path:
     The copy is redone when the pom changed since the last fetch (its sha256 is kept in
     ``cache/libs.sha256``). Returns the libs directory.
     """
+    return copy_classpath(POM, cache, "kafka_*.jar", "the Kafka jars")
+
+
+def copy_classpath(pom: Path, cache: Path, expect: str, what: str) -> Path:
+    """Copy the runtime classpath of ``pom`` into ``cache/libs`` unless it is already current
+    (the pom's sha256 is kept in ``cache/libs.sha256``); ``expect`` is a glob one of the jars
+    must match. Returns the libs directory."""
     libs = cache / "libs"
     stamp = cache / "libs.sha256"
-    pom_hash = _sha256(POM)
+    pom_hash = _sha256(pom)
     with _locked(cache / ".fetch.lock"):
         if libs.is_dir() and stamp.is_file() and stamp.read_text().strip() == pom_hash:
             return libs
@@ -68,7 +75,7 @@ def fetch_jars(cache: Path = DEFAULT_CACHE) -> Path:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise RuntimeError(
-                "mvn not found: Apache Maven is needed once to fetch the Kafka jars "
+                f"mvn not found: Apache Maven is needed once to fetch {what} "
                 f"into {libs} (apt-get install maven)"
             )
         # A fresh directory, swapped in at the end: jars left over from an older pom would
@@ -81,7 +88,7 @@ def fetch_jars(cache: Path = DEFAULT_CACHE) -> Path:
                 "-B",
                 "-q",
                 "-f",
-                str(POM),
+                str(pom),
                 COPY_DEPENDENCIES,
                 "-DincludeScope=runtime",
                 f"-DoutputDirectory={staging}",
@@ -90,9 +97,9 @@ def fetch_jars(cache: Path = DEFAULT_CACHE) -> Path:
             text=True,
             check=False,
         )
-        if result.returncode != 0 or not any(staging.glob("kafka_*.jar")):
+        if result.returncode != 0 or not any(staging.glob(expect)):
             output = (result.stdout + result.stderr).strip()[-4000:]
-            raise RuntimeError(f"fetching the Kafka jars with Maven failed:\n{output}")
+            raise RuntimeError(f"fetching {what} with Maven failed:\n{output}")
         shutil.rmtree(libs, ignore_errors=True)
         staging.rename(libs)
         stamp.write_text(pom_hash + "\n")

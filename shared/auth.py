@@ -19,7 +19,9 @@ from fastapi import Request
 from shared.problems import Forbidden, Unauthorized
 from shared.settings import Settings
 
-Role = Literal["agency", "provider", "learner", "auditor", "admin", "finance", "qa", "funder"]
+Role = Literal[
+    "agency", "provider", "learner", "auditor", "admin", "finance", "qa", "funder", "portal"
+]
 ROLES: tuple[Role, ...] = (
     "agency",
     "provider",
@@ -29,6 +31,7 @@ ROLES: tuple[Role, ...] = (
     "finance",  # approves what moves money (four eyes), never proposes it
     "qa",  # quality-assurance authority: accredits and suspends providers
     "funder",  # an employer, region, sector fund or the state, with funder_id
+    "portal",  # the people's pages: may only find the account of a person signing in
 )
 
 

@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     # empty: the same application, in process (``ila run``).
     portal_api_url: str | None = None
 
+    # Sign-in of the people (OpenID Connect, authorization code with PKCE): the provider's
+    # issuer (discovery at <issuer>/.well-known/openid-configuration), this client's id and,
+    # for a confidential client, its secret; the callback URL registered with the provider
+    # (empty outside production: derived from the request); the ID token claim that carries
+    # the national id; the scopes asked for. Production needs an https issuer and callback.
+    oidc_issuer: str | None = None
+    oidc_client_id: str = "ila-portal"
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_url: str | None = None
+    oidc_national_id_claim: str = Field(default="national_id", min_length=1, max_length=200)
+    oidc_scopes: str = "openid"
+
     # Empty: the in-process bus (all-in-one mode only).
     kafka_bootstrap: str | None = None
     kafka_topic_prefix: str = Field(default="ila.", pattern=r"^[A-Za-z0-9._-]{0,100}$")

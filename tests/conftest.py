@@ -1,7 +1,8 @@
-"""Session fixtures: a real PostgreSQL (embedded wheel) and a real Kafka broker (Maven jars).
+"""Session fixtures: a real PostgreSQL (embedded wheel), a real Kafka broker (Maven jars) and
+a real OpenID Connect provider (Maven jars).
 
 Each test that needs a database gets a fresh database on the shared server. With CI=true
-a missing PostgreSQL or Kafka fails the run instead of skipping.
+a missing PostgreSQL, Kafka or OIDC provider fails the run instead of skipping.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.support import IN_CI, create_database
 if TYPE_CHECKING:
     from ila.kafka import KafkaBroker
     from ila.kafka_cluster import KafkaCluster
+    from ila.oidc_provider import OidcProvider
 
 
 def _unavailable(what: str, exc: BaseException) -> None:
@@ -108,3 +110,27 @@ def kafka_cluster() -> Iterator[KafkaCluster]:
     yield cluster
     stop_cluster(cluster, timeout=15)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OidcProvider]:
+    """The OIDC test provider (mock-oauth2-server) on a free 127.0.0.1 port, started once."""
+    from ila.oidc_provider import start_provider, stop_provider
+
+    workdir = Path(tempfile.mkdtemp(prefix="ila-oidc-", dir=os.environ.get("ILA_TEST_TMP")))
+    try:
+        provider = start_provider(workdir)
+    except Exception as exc:  # pragma: no cover - environment problem
+        _unavailable("the OIDC test provider", exc)
+        raise
+    yield provider
+    stop_provider(provider)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium for the page tests (installed if missing and possible)."""
+    from tests.integration.support.browser import chromium as debian_chromium
+
+    return debian_chromium()

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.templating import Jinja2Templates
 
+from services.portal.oidc import OidcClient, OidcConfig
 from shared import web
 from shared.clock import Clock
 from shared.service import ServiceRuntime, components_of, runtime_of
@@ -23,10 +24,12 @@ class PortalComponents:
     """What the portal's setup builds, kept on the runtime."""
 
     clock: Clock
+    # the sign-in's identity provider (refuses to build in production without https)
+    oidc: OidcClient
 
     @classmethod
     def build(cls, rt: ServiceRuntime) -> PortalComponents:
-        return cls(clock=Clock())
+        return cls(clock=Clock(), oidc=OidcClient(OidcConfig.from_settings(rt.settings)))
 
 
 def components(rt: Runtime) -> PortalComponents:

@@ -22,16 +22,10 @@ import uvicorn
 from ila.registry import definition
 from shared.service import build_app
 from tests.integration.support.browser import ARTIFACTS, FLAGS, unavailable
-from tests.integration.support.browser import chromium as debian_chromium
 from tests.integration.support.catalogue import course_body, provider_body
 from tests.support import bearer, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    return debian_chromium()
 
 
 def _free_port() -> int:

@@ -32,16 +32,10 @@ from tests.integration.support.browser import (
     tab_reaches_every_action,
     unavailable,
 )
-from tests.integration.support.browser import chromium as debian_chromium
 from tests.integration.support.portal import Portal, portal
 from tests.support import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    return debian_chromium()
 
 
 @asynccontextmanager
