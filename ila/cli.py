@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from ila.dlq import dlq_app
+from ila.mail_sink import mail_app
 from shared.settings import SERVICE_PORTS, SERVICES, Settings, get_settings
 
 app = typer.Typer(help="Individual Learning Accounts back office", no_args_is_help=True)
@@ -64,6 +65,7 @@ def run(
 
     The embedded PostgreSQL this command starts is stopped when it exits (Ctrl-C, SIGTERM);
     one that was already running (``make up``, another ``ila run``) is joined and left."""
+    from ila.mail_sink import dev_mail_router, start_for
     from ila.postgres import embedded_postgres_url, embedded_running, stop_embedded
     from ila.registry import all_definitions
     from shared.service import build_app
@@ -79,18 +81,21 @@ def run(
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, terminate)
+    sink = start_for(settings)
+    if sink is not None:
+        settings = settings.model_copy(update={"smtp_host": sink.host, "smtp_port": sink.port})
     try:
-        _serve(
-            build_app(
-                all_definitions(),
-                settings,
-                default_database_url=lambda: embedded_postgres_url(settings.data_dir),
-            ),
-            settings.host,
-            port or settings.port,
-            settings.log_level,
+        asgi = build_app(
+            all_definitions(),
+            settings,
+            default_database_url=lambda: embedded_postgres_url(settings.data_dir),
         )
+        if sink is not None:
+            asgi.include_router(dev_mail_router(sink))
+        _serve(asgi, settings.host, port or settings.port, settings.log_level)
     finally:
+        if sink is not None:
+            sink.stop()
         if started_here and not keep_db:
             stop_embedded(settings.data_dir)
 
@@ -378,6 +383,7 @@ def _register_service_commands() -> None:
 
 _register_service_commands()
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(mail_app, name="mail")
 
 if __name__ == "__main__":
     app()
