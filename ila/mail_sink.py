@@ -37,9 +37,7 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        parsed: EmailMessage = email.message_from_bytes(
-            self.raw, policy=email.policy.default
-        )
+        parsed: EmailMessage = email.message_from_bytes(self.raw, policy=email.policy.default)
         return parsed
 
     @property
