@@ -12,6 +12,7 @@ import email
 import email.policy
 import html
 import json
+import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -96,15 +97,16 @@ class MailSink:
     @property
     def port(self) -> int:
         assert self._controller is not None, "the sink is not started"
-        return int(self._controller.server.sockets[0].getsockname()[1])
+        return int(self._controller.port)
 
     def start(self) -> MailSink:
         from aiosmtpd.controller import Controller
 
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
+        port = self.requested_port or _free_port(self.host)
         self._controller = Controller(
-            _Handler(self), hostname=self.host, port=self.requested_port, ready_timeout=10
+            _Handler(self), hostname=self.host, port=port, ready_timeout=10
         )
         self._controller.start()
         return self
@@ -131,6 +133,12 @@ class MailSink:
     def received(self) -> list[Received]:
         with self._lock:
             return list(self.messages)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def read_directory(directory: Path) -> list[Received]:

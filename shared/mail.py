@@ -210,9 +210,9 @@ def email_message(smtp: SmtpConfig, row: Any, now: datetime) -> EmailMessage:
     message["Date"] = format_datetime(now)
     domain = smtp.sender.rpartition("@")[2].strip(">") or "ila.invalid"
     message["Message-ID"] = f"<{row.message_id}@{domain}>"
-    message["Content-Language"] = row.language
     message["X-ILA-Kind"] = row.kind
-    message.set_content(row.body)
+    message.set_content(row.body)  # (replaces every Content-* header: set the language after)
+    message["Content-Language"] = row.language
     return message
 
 
