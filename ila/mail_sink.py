@@ -200,6 +200,11 @@ def start_for(settings: Settings) -> MailSink | None:
     (``ILA_SMTP_HOST``) or this is production."""
     if settings.smtp_host or settings.env == "production":
         return None
+    try:
+        import aiosmtpd  # noqa: F401  (a development dependency)
+    except ImportError:
+        typer.echo("ila: no aiosmtpd (pip install -e '.[dev]'): messages wait unsent", err=True)
+        return None
     sink = MailSink("127.0.0.1", settings.mail_sink_port, settings.data_dir / "mail").start()
     typer.echo(
         f"ila: development mail sink on 127.0.0.1:{sink.port}; read it at /dev/mail "
