@@ -23,6 +23,7 @@ import typer
 
 from ila.demo import demo
 from ila.dlq import dlq_app
+from ila.mail_sink import mail_app
 from ila.oidc_cli import oidc_app
 from shared.settings import PORTAL, PORTAL_PORT, SERVICE_PORTS, SERVICES, Settings, get_settings
 
@@ -66,6 +67,7 @@ def run(
 
     The embedded PostgreSQL this command starts is stopped when it exits (Ctrl-C, SIGTERM);
     one that was already running (``make up``, another ``ila run``) is joined and left."""
+    from ila.mail_sink import dev_mail_router, start_for
     from ila.postgres import embedded_postgres_url, embedded_running, stop_embedded
     from ila.registry import all_definitions, everything
     from shared.service import build_app
@@ -81,19 +83,22 @@ def run(
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, terminate)
+    sink = start_for(settings)
+    if sink is not None:
+        settings = settings.model_copy(update={"smtp_host": sink.host, "smtp_port": sink.port})
     try:
-        _serve(
-            build_app(
-                everything(),
-                settings,
-                all_topics=all_definitions(),
-                default_database_url=lambda: embedded_postgres_url(settings.data_dir),
-            ),
-            settings.host,
-            port or settings.port,
-            settings.log_level,
+        asgi = build_app(
+            everything(),
+            settings,
+            all_topics=all_definitions(),
+            default_database_url=lambda: embedded_postgres_url(settings.data_dir),
         )
+        if sink is not None:
+            asgi.include_router(dev_mail_router(sink))
+        _serve(asgi, settings.host, port or settings.port, settings.log_level)
     finally:
+        if sink is not None:
+            sink.stop()
         if started_here and not keep_db:
             stop_embedded(settings.data_dir)
 
@@ -394,6 +399,7 @@ _register_service_commands()
 app.add_typer(dlq_app, name="dlq")
 app.command("demo")(demo)
 app.add_typer(oidc_app, name="oidc")
+app.add_typer(mail_app, name="mail")
 
 if __name__ == "__main__":
     app()

@@ -172,3 +172,33 @@ def outbox_notify_downgrade(schema: str) -> list[str]:
         f"DROP TRIGGER outbox_notify ON {s}.outbox",
         f"DROP FUNCTION {s}.outbox_notify()",
     ]
+
+
+def mail_ddl(schema: str) -> list[str]:
+    """The messages a service sends (:mod:`shared.mail`): one row per fact (``fact_key``
+    unique, so a fact told twice queues one message), the person it is for (``person``: an
+    account or provider id, so an erasure finds their rows), and its sending state. Once a
+    person's data are erased, their rows keep only the key, kind and state."""
+    s = f'"{schema}"'
+    return [
+        f"""CREATE TABLE {s}.outgoing_mail (
+            message_id       uuid PRIMARY KEY,
+            fact_key         text NOT NULL UNIQUE,
+            kind             text NOT NULL,
+            person           text NOT NULL,
+            recipient        text,
+            language         text NOT NULL DEFAULT 'en',
+            subject          text,
+            body             text,
+            status           text NOT NULL DEFAULT 'pending'
+                             CHECK (status IN ('pending', 'sent', 'erased')),
+            attempts         integer NOT NULL DEFAULT 0,
+            last_error       text,
+            next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+            created_at       timestamptz NOT NULL DEFAULT now(),
+            sent_at          timestamptz
+        )""",
+        f"CREATE INDEX outgoing_mail_due ON {s}.outgoing_mail (next_attempt_at) "
+        "WHERE status = 'pending'",
+        f"CREATE INDEX outgoing_mail_person ON {s}.outgoing_mail (person)",
+    ]

@@ -134,6 +134,30 @@ class Settings(BaseSettings):
     ledger_checkpoint_every_events: int = Field(default=1000, ge=1)
     ledger_checkpoint_every_seconds: float = Field(default=60.0, gt=0)
 
+    # Outgoing e-mail (shared.mail): each service sends the messages it owns through this
+    # SMTP server. Unset: messages wait in the service's ``outgoing_mail`` table (``ila run``
+    # starts a local sink on 127.0.0.1:mail_sink_port and points these at it).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "ILA <no-reply@ila.invalid>"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # how often the sender looks for pending messages; a failed send waits
+    # mail_retry_base_seconds * 2**(attempts - 1) (at most mail_retry_max_seconds)
+    mail_poll_seconds: float = Field(default=5.0, gt=0)
+    mail_retry_base_seconds: float = Field(default=30.0, gt=0)
+    mail_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    # how often the accounts service looks for deadlines to remind of and credit expiring
+    mail_scan_seconds: float = Field(default=3600.0, gt=0)
+    # a reminder goes this long before a proposal's consent deadline
+    consent_reminder_lead_hours: int = Field(default=48, ge=1, le=24 * 30)
+    # credit expiring within this many days is announced (once per lot)
+    credit_expiry_notice_days: int = Field(default=90, ge=1, le=366)
+    # development only (``ila run``): the port of the local SMTP sink
+    mail_sink_port: int = Field(default=8025, ge=0, le=65535)
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -16,6 +16,7 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.accounts.handlers.accounts import Accounts, AccountsConfig, Context
+from services.accounts.messages import Messenger
 from services.accounts.store import accounts as store
 from services.accounts.store.accounts import AccountRow
 from shared.auth import Principal, require
@@ -34,6 +35,7 @@ class AccountsComponents:
     clock: Clock
     outbox: Outbox
     accounts: Accounts
+    messenger: Messenger
 
     @classmethod
     def build(
@@ -41,7 +43,13 @@ class AccountsComponents:
     ) -> AccountsComponents:
         config = AccountsConfig.from_settings(settings)
         clock = clock or Clock()
-        return cls(config, clock, outbox, Accounts(outbox, config, clock))
+        return cls(
+            config,
+            clock,
+            outbox,
+            Accounts(outbox, config, clock),
+            Messenger.build(settings, config.keyring),
+        )
 
     def context(self, session: AsyncSession, events: EventContext) -> Context:
         """The context of one use case in ``session``'s transaction, happening now."""
@@ -60,6 +68,7 @@ Components = Annotated[AccountsComponents, Depends(_components)]
 Agency = Annotated[Principal, Depends(require("agency"))]
 AgencyOrAuditor = Annotated[Principal, Depends(require("agency", "auditor"))]
 Reader = Annotated[Principal, Depends(require("agency", "learner", "auditor"))]
+Learner = Annotated[Principal, Depends(require("learner"))]
 
 
 LEARNER_READS_OWN = "a learner may read only their own account"

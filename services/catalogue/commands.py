@@ -14,6 +14,7 @@ import pycountry
 from pydantic import (
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     StrictInt,
     StringConstraints,
@@ -101,6 +102,11 @@ class RegisterProvider(Strict):
     ]
     quality_assurance: QualityAssurance
     payout: PayoutDetails
+    contact_email: EmailStr | None = Field(
+        default=None,
+        description="where the provider's messages go (payouts sent, claims contested); "
+        "kept by the catalogue only, never in an event",
+    )
 
     _check_country = field_validator("country")(_country)
 

@@ -7,7 +7,7 @@ a credential on a certified completion. Amounts are integer minor units.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +24,24 @@ class _EnrolmentEvent(Event):
     def aggregate_id(self) -> str:
         # keyed by account: the ledger sees one learner's requests in order
         return str(self.account_id)
+
+
+@event("payments.EnrolmentProposed")
+class EnrolmentProposed(_EnrolmentEvent):
+    """A proposal waits for the learner's consent until ``expires_at`` (a provider proposed
+    it, or an agency released one the velocity rule held): what the learner is asked to
+    agree to, by ids, amounts and dates. The learner's answer is ``EnrolmentRequested``
+    (consent) or ``EnrolmentRejected``/``EnrolmentCancelled``."""
+
+    provider_id: str
+    course_id: uuid.UUID
+    course_version: int = Field(ge=1)
+    session_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    price: int = Field(ge=0)
+    co_payment: int = Field(ge=0)
+    expires_at: datetime
 
 
 @event("payments.EnrolmentRequested")
@@ -164,9 +182,11 @@ class ClaimAttested(_ClaimEvent):
 @event("payments.ClaimContested")
 class ClaimContested(_ClaimEvent):
     """The learner contested the claim (a reason code, never free text): it is held until
-    its release is proposed by the managing agency and approved by finance."""
+    its release is proposed by the managing agency and approved by finance. ``account_id``
+    names the learner (absent from events written before it was added)."""
 
     reason_code: str
+    account_id: uuid.UUID | None = None
 
 
 @event("payments.ClaimReversed")

@@ -1,7 +1,8 @@
 """HTTP endpoints of the accounts service, under ``/v1/accounts``: ``accounts`` (opening,
 reading, the need profile and the lifecycle), ``personal`` (erasure of personal data),
-``imports`` (bulk onboarding from a CSV file) and ``lookup`` (the account of a person
-signing in to the people's pages). Routes parse, authorize through
+``preferences`` (the learner's choice of messages), ``imports`` (bulk onboarding from a CSV
+file) and ``lookup`` (the account of a person signing in to the people's pages). Routes
+parse, authorize through
 :mod:`services.accounts.deps`, call a handler and shape the reply; the domain's refusals
 propagate to the one exception handler."""
 
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.accounts.api import accounts, imports, lookup, personal
+from services.accounts.api import accounts, imports, lookup, personal, preferences
 
 router = APIRouter()
-for part in (accounts, personal, imports, lookup):
+for part in (accounts, personal, preferences, imports, lookup):
     router.include_router(part.router, prefix="/v1/accounts", tags=["accounts"])

@@ -37,6 +37,7 @@ from services.accounts.store import accounts as store
 from services.accounts.store import keys
 from services.accounts.store.accounts import AccountRow
 from services.accounts.store.keys import WrappedKey
+from shared import mail
 from shared.clock import Clock
 from shared.events.accounts import AccountOpened
 from shared.outbox import EventContext, Outbox
@@ -230,12 +231,14 @@ async def transfer(row: AccountRow, cmd: TransferAccount, ctx: Context) -> Accou
 
 
 async def erase(row: AccountRow, ctx: Context) -> bool:
-    """Destroy the account's data key and everything personal kept beside it; False when it
-    was already erased."""
+    """Destroy the account's data key and everything personal kept beside it (the messages
+    to them included); False when it was already erased."""
     _, events = domain.erase_personal_data(row.domain())
     if not events:
         return False
     await keys.delete_key(ctx.session, row.account_id)
     await store.mark_erased(ctx.session, row.account_id)
+    # the messages sent or waiting: their address and texts go too
+    await mail.erase_person(ctx.session, "accounts", str(row.account_id))
     await ctx.emit(*events)
     return True

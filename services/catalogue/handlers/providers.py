@@ -40,6 +40,7 @@ async def register(cmd: RegisterProvider, agency_id: str, ctx: Context) -> Regis
             "qa_valid_until": cmd.quality_assurance.valid_until,
             "iban": cmd.payout.iban,
             "bic": cmd.payout.bic,
+            "contact_email": cmd.contact_email,
             "registered_at": ctx.now,
         },
     )

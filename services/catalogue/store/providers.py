@@ -50,15 +50,24 @@ async def insert(session: AsyncSession, row: dict[str, Any]) -> bool:
     inserted = await session.scalar(
         text(
             "INSERT INTO catalogue.providers (provider_id, agency_id, name, country, "
-            "registration_number, qa_scheme, qa_valid_until, iban, bic, registered_at, "
-            "updated_at) VALUES (:provider_id, :agency_id, :name, :country, "
-            ":registration_number, :qa_scheme, :qa_valid_until, :iban, :bic, :registered_at, "
-            ":registered_at) ON CONFLICT (country, registration_number) DO NOTHING "
+            "registration_number, qa_scheme, qa_valid_until, iban, bic, contact_email, "
+            "registered_at, updated_at) VALUES (:provider_id, :agency_id, :name, :country, "
+            ":registration_number, :qa_scheme, :qa_valid_until, :iban, :bic, :contact_email, "
+            ":registered_at, :registered_at) ON CONFLICT (country, registration_number) DO NOTHING "
             "RETURNING provider_id"
         ),
         row,
     )
     return inserted is not None
+
+
+async def contact_email(session: AsyncSession, provider_id: uuid.UUID) -> str | None:
+    """Where the provider's messages go (None: nowhere)."""
+    found: str | None = await session.scalar(
+        text("SELECT contact_email FROM catalogue.providers WHERE provider_id = :p"),
+        {"p": provider_id},
+    )
+    return found
 
 
 async def id_by_registration(

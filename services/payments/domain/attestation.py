@@ -55,4 +55,4 @@ def contest(claim: Claim, reason: ContestReason, now: datetime) -> Decided:
     )
     if after.status != "held":
         after = held(after, "learner_contested", now)
-    return after, [ClaimContested(**ref(after), reason_code=reason)]
+    return after, [ClaimContested(**ref(after), reason_code=reason, account_id=after.account_id)]

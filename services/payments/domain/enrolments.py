@@ -31,6 +31,7 @@ from shared.events.base import Event
 from shared.events.ledger import CreditsReserved, ReservationRejected
 from shared.events.payments import (
     EnrolmentConfirmed,
+    EnrolmentProposed,
     EnrolmentRejected,
     EnrolmentRequested,
     ReleaseRequested,
@@ -286,7 +287,26 @@ def review(config: PaymentsConfig, e: Enrolment, approve: bool, now: datetime) -
         raise PaymentsError("not_held", f"the enrolment is {e.status}, not held")
     if not approve:
         return rejected(e, "reject", "rejected_on_review", now)
-    return moved(e, "release", now, expires_at=now + config.confirmation_window), []
+    after = moved(e, "release", now, expires_at=now + config.confirmation_window)
+    return after, [proposed(after)]
+
+
+def proposed(e: Enrolment) -> EnrolmentProposed:
+    """What the learner is asked to consent to, and until when."""
+    assert e.expires_at is not None
+    return EnrolmentProposed(
+        enrolment_id=e.enrolment_id,
+        account_id=e.account_id,
+        provider_id=e.provider_id,
+        course_id=e.course_id,
+        course_version=e.course_version,
+        session_id=e.session_id,
+        starts_on=e.starts_on,
+        ends_on=e.ends_on,
+        price=e.price,
+        co_payment=e.co_payment,
+        expires_at=e.expires_at,
+    )
 
 
 # --- the ledger's answers ---------------------------------------------------------------------

@@ -65,6 +65,8 @@ async def propose(provider_id: str, cmd: ProposeEnrolment, ctx: Context) -> Enro
         now=now,
     )
     await rows.insert(session, enrolment)
+    if enrolment.status in rules.AWAITING_LEARNER:
+        await ctx.emit(rules.proposed(enrolment))
     return await load(session, enrolment.enrolment_id)
 
 

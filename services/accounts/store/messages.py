@@ -1,0 +1,201 @@
+"""What the accounts service keeps to tell learners: their message preferences, the
+proposals waiting for their consent, and the credit lots that expire (what is left of each).
+The messages themselves are in ``accounts.outgoing_mail`` (:mod:`shared.mail`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import fetch_all, fetch_one
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A learner's choices (the defaults while they made none)."""
+
+    language: str = "en"
+    consent_reminder: bool = True
+    credit_expiry: bool = True
+    credential_issued: bool = True
+
+
+async def preferences(session: AsyncSession, account_id: uuid.UUID) -> Preferences:
+    found = await fetch_one(
+        session,
+        Preferences,
+        "SELECT language, consent_reminder, credit_expiry, credential_issued "
+        "FROM accounts.message_preferences WHERE account_id = :a",
+        {"a": account_id},
+    )
+    return found or Preferences()
+
+
+async def put_preferences(
+    session: AsyncSession, account_id: uuid.UUID, prefs: Preferences, now: datetime
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO accounts.message_preferences (account_id, language, consent_reminder, "
+            "credit_expiry, credential_issued, updated_at) VALUES (:a, :l, :r, :e, :c, :now) "
+            "ON CONFLICT (account_id) DO UPDATE SET language = EXCLUDED.language, "
+            "consent_reminder = EXCLUDED.consent_reminder, "
+            "credit_expiry = EXCLUDED.credit_expiry, "
+            "credential_issued = EXCLUDED.credential_issued, updated_at = EXCLUDED.updated_at"
+        ),
+        {
+            "a": account_id,
+            "l": prefs.language,
+            "r": prefs.consent_reminder,
+            "e": prefs.credit_expiry,
+            "c": prefs.credential_issued,
+            "now": now,
+        },
+    )
+
+
+# --- proposals waiting for consent -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    enrolment_id: uuid.UUID
+    account_id: uuid.UUID
+    provider_id: str
+    starts_on: date
+    ends_on: date
+    price: int
+    co_payment: int
+    expires_at: datetime
+    answered: bool = False
+
+
+async def put_proposal(session: AsyncSession, p: Proposal) -> None:
+    """Note a proposal; the same one told again changes nothing (an answer stays), a new
+    deadline (a held proposal released) waits for an answer again."""
+    await session.execute(
+        text(
+            "INSERT INTO accounts.proposals (enrolment_id, account_id, provider_id, starts_on, "
+            "ends_on, price, co_payment, expires_at) VALUES (:e, :a, :p, :s, :x, :price, :co, "
+            ":exp) ON CONFLICT (enrolment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, "
+            "answered = false WHERE proposals.expires_at <> EXCLUDED.expires_at"
+        ),
+        {
+            "e": p.enrolment_id,
+            "a": p.account_id,
+            "p": p.provider_id,
+            "s": p.starts_on,
+            "x": p.ends_on,
+            "price": p.price,
+            "co": p.co_payment,
+            "exp": p.expires_at,
+        },
+    )
+
+
+async def answered(session: AsyncSession, enrolment_id: uuid.UUID) -> None:
+    await session.execute(
+        text("UPDATE accounts.proposals SET answered = true WHERE enrolment_id = :e"),
+        {"e": enrolment_id},
+    )
+
+
+async def account_of_enrolment(session: AsyncSession, enrolment_id: uuid.UUID) -> uuid.UUID | None:
+    found: uuid.UUID | None = await session.scalar(
+        text("SELECT account_id FROM accounts.proposals WHERE enrolment_id = :e"),
+        {"e": enrolment_id},
+    )
+    return found
+
+
+async def proposals_due(session: AsyncSession, now: datetime, until: datetime) -> list[Proposal]:
+    """Proposals still waiting whose deadline falls in (now, until]."""
+    return await fetch_all(
+        session,
+        Proposal,
+        "SELECT enrolment_id, account_id, provider_id, starts_on, ends_on, price, co_payment, "
+        "expires_at, answered FROM accounts.proposals WHERE NOT answered "
+        "AND expires_at > :now AND expires_at <= :until ORDER BY expires_at",
+        {"now": now, "until": until},
+    )
+
+
+# --- credit lots that expire -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lot:
+    lot_id: uuid.UUID
+    account_id: uuid.UUID
+    funder_id: str
+    granted: int
+    remaining: int
+    reserved: int
+    expires_at: datetime
+
+    @property
+    def free(self) -> int:
+        """What the expiry would take: the remaining credit no reservation holds."""
+        return self.remaining - self.reserved
+
+
+async def add_lot(
+    session: AsyncSession,
+    lot_id: uuid.UUID,
+    account_id: uuid.UUID,
+    funder_id: str,
+    amount: int,
+    expires_at: datetime,
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO accounts.credit_lots (lot_id, account_id, funder_id, granted, "
+            "remaining, expires_at) VALUES (:l, :a, :f, :n, :n, :x) ON CONFLICT DO NOTHING"
+        ),
+        {"l": lot_id, "a": account_id, "f": funder_id, "n": amount, "x": expires_at},
+    )
+
+
+async def move_lots(
+    session: AsyncSession,
+    amounts: Iterable[tuple[uuid.UUID, int]],
+    *,
+    remaining: int = 0,
+    reserved: int = 0,
+) -> None:
+    """Add ``remaining * amount`` and ``reserved * amount`` to each lot named (lots without
+    an expiry are not kept, and are skipped)."""
+    moves = [(lot_id, amount) for lot_id, amount in amounts if amount]
+    if not moves or not (remaining or reserved):
+        return
+    await session.execute(
+        text(
+            "UPDATE accounts.credit_lots l SET remaining = l.remaining + :r * d.amount, "
+            "reserved = l.reserved + :h * d.amount "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:amounts AS bigint[])) AS d(lot_id, amount) "
+            "WHERE l.lot_id = d.lot_id"
+        ),
+        {
+            "r": remaining,
+            "h": reserved,
+            "ids": [m[0] for m in moves],
+            "amounts": [m[1] for m in moves],
+        },
+    )
+
+
+async def lots_expiring(session: AsyncSession, now: datetime, until: datetime) -> list[Lot]:
+    """Lots expiring in (now, until] with credit no reservation holds."""
+    return await fetch_all(
+        session,
+        Lot,
+        "SELECT lot_id, account_id, funder_id, granted, remaining, reserved, expires_at "
+        "FROM accounts.credit_lots WHERE expires_at > :now AND expires_at <= :until "
+        "AND remaining > reserved ORDER BY expires_at, lot_id",
+        {"now": now, "until": until},
+    )
