@@ -60,6 +60,8 @@ Components = Annotated[AccountsComponents, Depends(_components)]
 Agency = Annotated[Principal, Depends(require("agency"))]
 AgencyOrAuditor = Annotated[Principal, Depends(require("agency", "auditor"))]
 Reader = Annotated[Principal, Depends(require("agency", "learner", "auditor"))]
+# the monitoring statistics: national roles the country, an agency the accounts it manages
+StatisticsReader = Annotated[Principal, Depends(require("agency", "auditor", "admin"))]
 
 
 LEARNER_READS_OWN = "a learner may read only their own account"
@@ -67,6 +69,11 @@ LEARNER_READS_OWN = "a learner may read only their own account"
 
 def ctx_for(principal: Principal) -> EventContext:
     return EventContext.for_request(principal.actor)
+
+
+def agency_scope(principal: Principal) -> str | None:
+    """The agency a statistic is limited to (None: the country)."""
+    return (principal.agency_id or "") if principal.role == "agency" else None
 
 
 def agency_of(principal: Principal) -> str:

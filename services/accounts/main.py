@@ -3,6 +3,7 @@ lifespan, never at import time)."""
 
 from __future__ import annotations
 
+from services.accounts import consumers
 from services.accounts.api import router
 from services.accounts.api.imports import MAX_IMPORT_BYTES
 from services.accounts.deps import AccountsComponents
@@ -10,6 +11,8 @@ from shared.service import ServiceDefinition, ServiceRuntime
 
 
 def _setup(rt: ServiceRuntime) -> AccountsComponents:
+    # payments' enrolments feed the statistics' trainings
+    consumers.register(rt.consumer)
     return AccountsComponents.build(rt.settings, rt.outbox)
 
 

@@ -1,6 +1,7 @@
 """HTTP endpoints of the accounts service, under ``/v1/accounts``: ``accounts`` (opening,
-reading, the need profile and the lifecycle), ``personal`` (erasure of personal data) and
-``imports`` (bulk onboarding from a CSV file). Routes parse, authorize through
+reading, the need profile and the lifecycle), ``personal`` (erasure of personal data),
+``imports`` (bulk onboarding from a CSV file) and ``statistics`` (the monitoring figures).
+Routes parse, authorize through
 :mod:`services.accounts.deps`, call a handler and shape the reply; the domain's refusals
 propagate to the one exception handler."""
 
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.accounts.api import accounts, imports, personal
+from services.accounts.api import accounts, imports, personal, statistics
 
 router = APIRouter()
-for part in (accounts, personal, imports):
+# statistics first: ``/v1/accounts/statistics`` is no account id
+for part in (statistics, accounts, personal, imports):
     router.include_router(part.router, prefix="/v1/accounts", tags=["accounts"])

@@ -1,0 +1,25 @@
+"""Events of other services that accounts keeps for its statistics: payments' confirmed
+enrolments say that a learner trained in a year (and in which ISCED-F field); an enrolment
+cancelled with nothing kept by the provider (no training given) counts no more."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.accounts.store import statistics
+from shared.events import Envelope
+from shared.events.payments import EnrolmentCancelled, EnrolmentConfirmed
+from shared.inbox import EventConsumer
+
+
+def register(consumer: EventConsumer) -> None:
+    @consumer.on(EnrolmentConfirmed)
+    async def confirmed(session: AsyncSession, env: Envelope, event: EnrolmentConfirmed) -> None:
+        await statistics.record_training(
+            session, event.enrolment_id, event.account_id, event.isced_field, env.time
+        )
+
+    @consumer.on(EnrolmentCancelled)
+    async def cancelled(session: AsyncSession, env: Envelope, event: EnrolmentCancelled) -> None:
+        if event.provider_share == 0:
+            await statistics.forget_training(session, event.enrolment_id)
