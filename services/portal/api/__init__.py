@@ -6,8 +6,10 @@ from types import ModuleType
 
 from fastapi import APIRouter
 
+from services.portal.api import dashboard
+
 # learner pages (sign-in, /me) and the dashboard, each a module with a ``router``
-PAGES: tuple[ModuleType, ...] = ()
+PAGES: tuple[ModuleType, ...] = (dashboard,)
 
 
 def build_router() -> APIRouter:
