@@ -29,7 +29,7 @@ from shared.settings import SERVICES
 # The topics each service consumes (EventConsumer.on in services/<svc>/consumers.py);
 # tests/unit/test_kafka_acls.py fails when this and the code disagree.
 READS: dict[str, tuple[str, ...]] = {
-    "accounts": (),
+    "accounts": ("payments",),
     "ledger": ("accounts", "payments"),
     "catalogue": ("accounts", "payments"),
     "payments": ("accounts", "catalogue", "ledger"),
