@@ -69,6 +69,8 @@ Agency = Annotated[Principal, Depends(require("agency"))]
 AgencyOrAuditor = Annotated[Principal, Depends(require("agency", "auditor"))]
 Reader = Annotated[Principal, Depends(require("agency", "learner", "auditor"))]
 Learner = Annotated[Principal, Depends(require("learner"))]
+# the monitoring statistics: national roles the country, an agency the accounts it manages
+StatisticsReader = Annotated[Principal, Depends(require("agency", "auditor", "admin"))]
 
 
 LEARNER_READS_OWN = "a learner may read only their own account"
@@ -76,6 +78,11 @@ LEARNER_READS_OWN = "a learner may read only their own account"
 
 def ctx_for(principal: Principal) -> EventContext:
     return EventContext.for_request(principal.actor)
+
+
+def agency_scope(principal: Principal) -> str | None:
+    """The agency a statistic is limited to (None: the country)."""
+    return (principal.agency_id or "") if principal.role == "agency" else None
 
 
 def agency_of(principal: Principal) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from services.accounts import consumers
 from services.accounts.api import router
 from services.accounts.api.imports import MAX_IMPORT_BYTES
 from services.accounts.deps import AccountsComponents
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 def _setup(rt: ServiceRuntime) -> AccountsComponents:
     components = AccountsComponents.build(rt.settings, rt.outbox)
     facts.register(rt.consumer, components.messenger)
+    # payments' enrolments also feed the statistics' trainings (after the messages' own
+    # handlers of the same events, which it keeps)
+    consumers.register(rt.consumer)
     return components
 
 

@@ -62,6 +62,8 @@ AgencyOrNational = Annotated[Principal, Depends(require("agency", *NATIONAL_READ
 Admin = Annotated[Principal, Depends(require("admin"))]
 AgencyOrAdmin = Annotated[Principal, Depends(require("agency", "admin"))]
 Auditor = Annotated[Principal, Depends(require("auditor"))]
+# the monitoring statistics: national roles the country, an agency the accounts it manages
+StatisticsReader = Annotated[Principal, Depends(require("agency", "auditor", "admin"))]
 
 
 def ctx_for(principal: Principal) -> EventContext:

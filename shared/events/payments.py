@@ -97,12 +97,14 @@ class _EnrolmentOutcome(_EnrolmentEvent):
 @event("payments.EnrolmentConfirmed")
 class EnrolmentConfirmed(_EnrolmentOutcome):
     """Credit is reserved: the learner holds a seat. ``covered`` comes from the account,
-    ``co_payment`` (the participation fee included) from the learner."""
+    ``co_payment`` (the participation fee included) from the learner; ``isced_field`` is the
+    course's ISCED-F code (the monitoring counts who trained in which field)."""
 
     price: int = Field(ge=0)
     covered: int = Field(ge=0)
     co_payment: int = Field(ge=0)
     participation_fee: int = Field(ge=0)
+    isced_field: str | None = Field(default=None, pattern=r"^[0-9]{2,4}$")
 
 
 @event("payments.EnrolmentRejected")

@@ -7,6 +7,7 @@ referenced, each service's Kafka ACLs equal to what its code consumes)."""
 from __future__ import annotations
 
 import importlib
+import inspect
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
@@ -137,7 +138,9 @@ def consumed_topics(service: str) -> set[str]:
         module = importlib.import_module(f"services.{service}.consumers")
     except ModuleNotFoundError:
         return set()
-    module.register(consumer, cast(Any, None))
+    # register(consumer, <the service's use cases>), or register(consumer) alone
+    extra = len(inspect.signature(module.register).parameters) - 1
+    module.register(consumer, *[cast(Any, None)] * extra)
     return set(consumer.topics)
 
 

@@ -142,6 +142,8 @@ def prepare(cmd: OpenAccount, agency_id: str, config: AccountsConfig, now: datet
         "need_tier": account.need_tier,
         "personal_nonce": nonce,
         "personal_ciphertext": blob,
+        # the year alone, for the statistics' age bands (gone at erasure with the region)
+        "birth_year": cmd.birth_date.year,
         "opened_at": now,
     }
     return NewAccount(row, config.keyring.wrap(account_id, key), event)
@@ -218,6 +220,7 @@ async def change_status(
         status=account.status,
         status_reason_code=cmd.reason_code,
         status_note=None if account.erased else cmd.note,
+        **({"closed_at": ctx.now} if action == "close" else {}),
     )
     await ctx.emit(event)
     return account

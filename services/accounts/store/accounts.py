@@ -62,7 +62,7 @@ class AccountRow:
 INSERT = (
     "INSERT INTO accounts.accounts (account_id, national_id_hash, agency_id, country, region, "
     "qualification_level, employment_status, need_tier, personal_nonce, personal_ciphertext, "
-    "opened_at, updated_at) "
+    "birth_year, opened_at, updated_at) "
 )
 
 
@@ -75,7 +75,7 @@ async def insert_account(
         text(
             INSERT + "VALUES (:account_id, :national_id_hash, :agency_id, :country, :region, "
             ":qualification_level, :employment_status, :need_tier, :personal_nonce, "
-            ":personal_ciphertext, :opened_at, :opened_at) "
+            ":personal_ciphertext, :birth_year, :opened_at, :opened_at) "
             "ON CONFLICT (national_id_hash) DO NOTHING RETURNING account_id"
         ),
         row,
@@ -96,11 +96,12 @@ async def insert_accounts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     rows = sorted(rows, key=lambda r: str(r["national_id_hash"]))
     result = await session.execute(
         text(
-            INSERT + "SELECT a, h, g, c, r, q, e, t, n, b, o, o FROM unnest("
+            INSERT + "SELECT a, h, g, c, r, q, e, t, n, b, y, o, o FROM unnest("
             "CAST(:a AS uuid[]), CAST(:h AS text[]), CAST(:g AS text[]), "
             "CAST(:c AS text[]), CAST(:r AS text[]), CAST(:q AS smallint[]), "
             "CAST(:e AS text[]), CAST(:t AS text[]), CAST(:n AS bytea[]), CAST(:b AS bytea[]), "
-            "CAST(:o AS timestamptz[])) AS t(a, h, g, c, r, q, e, t, n, b, o) "
+            "CAST(:y AS smallint[]), CAST(:o AS timestamptz[])) "
+            "AS t(a, h, g, c, r, q, e, t, n, b, y, o) "
             "ON CONFLICT (national_id_hash) DO NOTHING RETURNING account_id"
         ),
         {
@@ -114,6 +115,7 @@ async def insert_accounts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
             "t": [r["need_tier"] for r in rows],
             "n": [r["personal_nonce"] for r in rows],
             "b": [r["personal_ciphertext"] for r in rows],
+            "y": [r["birth_year"] for r in rows],
             "o": [r["opened_at"] for r in rows],
         },
     )
@@ -172,12 +174,14 @@ async def update_personal(
 
 
 async def mark_erased(session: AsyncSession, account_id: uuid.UUID) -> None:
-    """Drop the encrypted personal data, the free-text note and where the person lives, and
-    note when (the key goes with :func:`services.accounts.store.keys.delete_key`)."""
+    """Drop the encrypted personal data, the free-text note, where the person lives and their
+    birth year, and note when (the key goes with
+    :func:`services.accounts.store.keys.delete_key`)."""
     await session.execute(
         text(
             "UPDATE accounts.accounts SET personal_ciphertext = NULL, personal_nonce = NULL, "
-            "status_note = NULL, country = NULL, region = NULL, erased_at = now(), "
+            "status_note = NULL, country = NULL, region = NULL, birth_year = NULL, "
+            "erased_at = now(), "
             "updated_at = now() WHERE account_id = :a"
         ),
         {"a": account_id},

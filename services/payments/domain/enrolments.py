@@ -325,6 +325,7 @@ def on_reserved(e: Enrolment, event: CreditsReserved, now: datetime) -> Decided:
             covered=event.amount,
             co_payment=co_payment,
             participation_fee=after.participation_fee,
+            isced_field=event.course.isced_field,
         )
         return after, [confirmed]
     if e.status in ENDED:

@@ -6,10 +6,10 @@ from types import ModuleType
 
 from fastapi import APIRouter
 
-from services.portal.api import me, me_forms, sign_in
+from services.portal.api import dashboard, me, me_forms, sign_in
 
 # learner pages (sign-in, /me) and the dashboard, each a module with a ``router``
-PAGES: tuple[ModuleType, ...] = (sign_in, me, me_forms)
+PAGES: tuple[ModuleType, ...] = (sign_in, me, me_forms, dashboard)
 
 
 def build_router() -> APIRouter:

@@ -1,0 +1,36 @@
+"""Events of other services that accounts keeps for its statistics: payments' confirmed
+enrolments say that a learner trained in a year (and in which ISCED-F field); an enrolment
+cancelled with nothing kept by the provider (no training given) counts no more."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.accounts.store import statistics
+from shared.events import Envelope
+from shared.events.payments import EnrolmentCancelled, EnrolmentConfirmed
+from shared.inbox import EventConsumer
+
+
+def register(consumer: EventConsumer) -> None:
+    """Register the statistics' handlers; a handler already registered for the same event
+    (the messages') runs first, in the same transaction."""
+    before = {
+        kind: consumer.handlers.get(kind.cloudevent_type())
+        for kind in (EnrolmentConfirmed, EnrolmentCancelled)
+    }
+
+    @consumer.on(EnrolmentConfirmed)
+    async def confirmed(session: AsyncSession, env: Envelope, event: EnrolmentConfirmed) -> None:
+        if (earlier := before[EnrolmentConfirmed]) is not None:
+            await earlier(session, env, event)
+        await statistics.record_training(
+            session, event.enrolment_id, event.account_id, event.isced_field, env.time
+        )
+
+    @consumer.on(EnrolmentCancelled)
+    async def cancelled(session: AsyncSession, env: Envelope, event: EnrolmentCancelled) -> None:
+        if (earlier := before[EnrolmentCancelled]) is not None:
+            await earlier(session, env, event)
+        if event.provider_share == 0:
+            await statistics.forget_training(session, event.enrolment_id)
