@@ -70,11 +70,16 @@ class GrantCredits(_Command):
     expires_at: UtcDatetime | None = None
     earmark: Earmark | None = None
     allocation_id: uuid.UUID | None = None
+    from_budget: bool = False
+    """A funder's own top-up: drawn from ``funder_id``'s budget of ``year`` in the same
+    transaction (refused past what is left, see ``domain.budgets``)."""
 
     @model_validator(mode="after")
     def _statutory_has_year(self) -> GrantCredits:
         if self.kind == "statutory" and self.year is None:
             raise ValueError("a statutory grant needs its year")
+        if self.from_budget and (self.kind != "top_up" or self.year is None):
+            raise ValueError("a grant from a budget is a top-up and names the budget's year")
         return self
 
 

@@ -389,3 +389,7 @@ class LedgerApprovalRequested(ApprovalRequested):
 @event("ledger.ApprovalDecided")
 class LedgerApprovalDecided(ApprovalDecided):
     """A second person approved (and so carried out) or refused a ledger proposal."""
+
+
+# A funder's budget is a ledger stream too; its events are registered with the ledger's.
+import shared.events.budgets  # noqa: E402,F401

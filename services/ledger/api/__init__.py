@@ -5,6 +5,7 @@ the one exception handler.
 - :mod:`.balances`: a wallet's balance (now or at a past instant) and its entries;
 - :mod:`.credit`: grants, and the four-eyes proposals of policies, allocations and
   reversals (the approvals routes themselves come from :mod:`shared.approvals_api`);
+- :mod:`.funders`: funders, their yearly budgets (four eyes) and their top-ups;
 - :mod:`.audit`: the global event stream, verification and the yearly statistics.
 """
 
@@ -12,11 +13,12 @@ from fastapi import APIRouter
 
 from shared.approvals_api import approvals_router
 
-from . import audit, balances, credit
+from . import audit, balances, credit, funders
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 router.include_router(approvals_router("ledger", ""))
 router.include_router(credit.router)
+router.include_router(funders.router)
 router.include_router(balances.router)
 router.include_router(audit.router)
 
