@@ -110,6 +110,8 @@ class CaptureReservation(_Command):
     amount: Money
     capture_id: uuid.UUID | None = None
     final: bool = True
+    provider_id: str | None = None
+    """Whom the part pays (payments knows it; the funders' statements name it)."""
 
 
 class ReleaseReservation(_Command):
@@ -234,6 +236,7 @@ def command_for_event(event: Event) -> Command | None:
                 amount=event.amount,
                 capture_id=event.claim_id,
                 final=event.final,
+                provider_id=event.provider_id,
             )
         case ReleaseRequested():
             return ReleaseReservation(

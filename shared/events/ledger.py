@@ -231,6 +231,7 @@ class ReservationCaptured(LedgerEvent):
     released_allocations: tuple[LotAmount, ...] = ()
     capture_id: uuid.UUID | None = None
     final: bool = True
+    provider_id: str | None = None  # whom it pays, as payments said (None: not said)
 
     @model_validator(mode="after")
     def _adds_up(self) -> ReservationCaptured:

@@ -1,5 +1,7 @@
 """Funders and their yearly budgets: who may grant top-ups, and the projection row of each
-budget's stream (its head, locked for each draw, and what it may still grant).
+budget's stream (its head, locked for each draw, and what it may still grant); the events
+that move paid credit (captures and their reversals) indexed by time for the funders'
+statements.
 
 Revision ID: 0008f
 """
@@ -47,10 +49,15 @@ def upgrade() -> None:
         )
         """
     )
+    op.execute(
+        "CREATE INDEX events_payments ON ledger.events (recorded_at) WHERE "
+        "(type LIKE 'ila.ledger.ReservationCaptured.%' OR type LIKE 'ila.ledger.EntryReversed.%')"
+    )
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON ledger.funders TO {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON ledger.budgets TO {APP_ROLE}")
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX ledger.events_payments")
     op.execute("DROP TABLE ledger.budgets")
     op.execute("DROP TABLE ledger.funders")
