@@ -70,11 +70,16 @@ class GrantCredits(_Command):
     expires_at: UtcDatetime | None = None
     earmark: Earmark | None = None
     allocation_id: uuid.UUID | None = None
+    from_budget: bool = False
+    """A funder's own top-up: drawn from ``funder_id``'s budget of ``year`` in the same
+    transaction (refused past what is left, see ``domain.budgets``)."""
 
     @model_validator(mode="after")
     def _statutory_has_year(self) -> GrantCredits:
         if self.kind == "statutory" and self.year is None:
             raise ValueError("a statutory grant needs its year")
+        if self.from_budget and (self.kind != "top_up" or self.year is None):
+            raise ValueError("a grant from a budget is a top-up and names the budget's year")
         return self
 
 
@@ -105,6 +110,8 @@ class CaptureReservation(_Command):
     amount: Money
     capture_id: uuid.UUID | None = None
     final: bool = True
+    provider_id: str | None = None
+    """Whom the part pays (payments knows it; the funders' statements name it)."""
 
 
 class ReleaseReservation(_Command):
@@ -229,6 +236,7 @@ def command_for_event(event: Event) -> Command | None:
                 amount=event.amount,
                 capture_id=event.claim_id,
                 final=event.final,
+                provider_id=event.provider_id,
             )
         case ReleaseRequested():
             return ReleaseReservation(

@@ -5,8 +5,10 @@ idempotent unit of work of a request that writes.
 Scope: a learner reads only their own account and an agency only the accounts it manages;
 anything else answers exactly as an account that does not exist (404 ``wallet_not_found``,
 "no wallet for account <id>"), so an answer never tells whether another agency's account
-exists. National roles (``auditor``, ``admin``, ``finance``) read every account. ``funder``
-and ``qa`` neither read accounts nor write to the ledger.
+exists. National roles (``auditor``, ``admin``, ``finance``) read every account. ``qa``
+neither reads accounts nor writes to the ledger; a ``funder`` reads no account, grants
+top-ups from its own budget and reads its own statement (a funder outside the caller's scope
+answers as one that does not exist, 404 ``funder_not_found``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ AgencyOrAdmin = Annotated[Principal, Depends(require("agency", "admin"))]
 Auditor = Annotated[Principal, Depends(require("auditor"))]
 # the monitoring statistics: national roles the country, an agency the accounts it manages
 StatisticsReader = Annotated[Principal, Depends(require("agency", "auditor", "admin"))]
+FunderOrAdmin = Annotated[Principal, Depends(require("funder", "admin"))]
+FunderOrNational = Annotated[Principal, Depends(require("funder", *NATIONAL_READERS))]
 
 
 def ctx_for(principal: Principal) -> EventContext:

@@ -231,6 +231,7 @@ class ReservationCaptured(LedgerEvent):
     released_allocations: tuple[LotAmount, ...] = ()
     capture_id: uuid.UUID | None = None
     final: bool = True
+    provider_id: str | None = None  # whom it pays, as payments said (None: not said)
 
     @model_validator(mode="after")
     def _adds_up(self) -> ReservationCaptured:
@@ -389,3 +390,7 @@ class LedgerApprovalRequested(ApprovalRequested):
 @event("ledger.ApprovalDecided")
 class LedgerApprovalDecided(ApprovalDecided):
     """A second person approved (and so carried out) or refused a ledger proposal."""
+
+
+# A funder's budget is a ledger stream too; its events are registered with the ledger's.
+import shared.events.budgets  # noqa: E402,F401

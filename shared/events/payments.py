@@ -66,6 +66,7 @@ class CaptureRequested(_EnrolmentEvent):
     claim_id: uuid.UUID
     amount: int = Field(gt=0)
     final: bool = True
+    provider_id: str | None = None  # whom the claim pays (None in requests made before)
 
 
 @event("payments.ReleaseRequested")

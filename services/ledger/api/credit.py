@@ -46,9 +46,10 @@ from services.ledger.deps import (
 from services.ledger.domain import EntitlementPolicy, PolicyTerms
 from services.ledger.handlers import proposals
 from services.ledger.handlers.wallets import Outcome
+from services.ledger.store import funders as funder_store
 from services.ledger.store import runs
 from shared.approvals import Proposal
-from shared.errors import ConflictError, NotFoundError
+from shared.errors import ConflictError, InvalidError, NotFoundError
 from shared.events.ledger import Earmark, ReversalReasonCode, UtcDatetime
 from shared.idempotency import Reply, claim_for
 from shared.links import decisions, follow
@@ -100,6 +101,13 @@ async def grant(
 
     async def check(session: AsyncSession) -> None:
         await authorize_account(session, principal, body.account_id)
+        if await funder_store.is_funder(session, body.funder_id):
+            raise InvalidError(
+                f"{body.funder_id} is a registered funder: its top-ups are drawn from its "
+                f"budget (POST /v1/ledger/funders/{body.funder_id}/grants)",
+                code="funder_grants_from_budget",
+                field="funder_id",
+            )
 
     def respond(outcome: Outcome) -> Reply:
         if not outcome.events:

@@ -14,12 +14,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.audit import checkpoints as signed
+from services.ledger.audit.budgets import FunderBooks, budget_mismatches
 from services.ledger.domain import WalletState, evolve
+from services.ledger.domain.budgets import BudgetState, evolve_budget
 from services.ledger.store import audit as audit_reads
 from services.ledger.store import checkpoints as checkpoint_reads
+from services.ledger.store import funders as funder_reads
 from services.ledger.store.chain import GENESIS, chain_hash
 from services.ledger.store.events import EventRow
 from services.ledger.store.projections import LOT_CHANGES, RESERVATION_CHANGES, WALLET_FIGURES
+from shared.events.budgets import BudgetDrawn, BudgetEvent
+from shared.events.ledger import LedgerEvent
 
 
 @dataclass
@@ -27,6 +32,7 @@ class VerifyReport:
     streams: int = 0
     events: int = 0
     checkpoints: int = 0
+    funders: list[dict[str, Any]] = field(default_factory=list)
     mismatches: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -40,6 +46,7 @@ class VerifyReport:
             "streams": self.streams,
             "events": self.events,
             "checkpoints": self.checkpoints,
+            "funders": self.funders,
             "mismatch_count": len(self.mismatches),
             "mismatches": self.mismatches[:1000],
             "seconds": round(self.seconds, 3),
@@ -57,6 +64,8 @@ class StreamChecker:
         self.report = report
         self.stream_id = stream_id
         self.state = WalletState()
+        self.budget: BudgetState | None = None  # a funder's budget stream
+        self.draws: list[BudgetDrawn] = []
         self.prev = GENESIS
         self.version = 0
         self.last_position = 0
@@ -93,7 +102,15 @@ class StreamChecker:
         if self.broken:
             return
         try:
-            self.state = evolve(self.state, row.payload())
+            event = row.fact()
+            if isinstance(event, BudgetEvent) and not self.state.version:
+                self.budget = evolve_budget(self.budget or BudgetState(), event)
+                if isinstance(event, BudgetDrawn):
+                    self.draws.append(event)
+            elif isinstance(event, LedgerEvent) and self.budget is None:
+                self.state = evolve(self.state, event)
+            else:
+                raise ValueError(f"{row.type} does not belong in this stream")
         except Exception as exc:
             self.broken = True
             self.mismatch(row.position, f"event cannot be applied: {exc}", version=row.version)
@@ -156,10 +173,21 @@ async def verify(session: AsyncSession, checkpoint_key: bytes | None = None) -> 
     positions: list[int] = []
     head_hashes: dict[int, str] = {}
     wallets, lots, reservations = await audit_reads.projection_rows(session)
+    budgets = await funder_reads.every_budget(session)
+    books = FunderBooks()
     checker: StreamChecker | None = None
     seen: set[uuid.UUID] = set()
 
     def finish(c: StreamChecker) -> None:
+        if c.budget is not None:
+            report.mismatches += budget_mismatches(
+                c.stream_id, c.last_position, c.budget, c.prev, budgets.get(c.stream_id)
+            )
+            books.note_budget(c.budget)
+            for draw in c.draws:
+                books.note_draw(draw)
+            return
+        books.note_wallet(c.stream_id, c.state)
         compare(
             c,
             wallets.get(c.stream_id),
@@ -180,6 +208,12 @@ async def verify(session: AsyncSession, checkpoint_key: bytes | None = None) -> 
             head_hashes[row.position] = row.hash
     if checker is not None:
         finish(checker)
+    report.mismatches += books.mismatches()
+    report.funders = books.summary()
+    for budget_id in set(budgets) - seen:
+        report.mismatches.append(
+            {"stream": str(budget_id), "position": None, "problem": "budget without any event"}
+        )
     positions.sort()
     report.checkpoints = len(cps)
     report.mismatches += signed.check(checkpoint_key, cps, positions, head_hashes)

@@ -151,6 +151,7 @@ def capture(state: WalletState, cmd: CaptureReservation, now: datetime) -> list[
             released_allocations=tuple(given_back),
             capture_id=cmd.capture_id,
             final=final,
+            provider_id=cmd.provider_id,
         )
     )
     decision.expire_returned((a.lot_id for a in given_back), now)

@@ -16,11 +16,12 @@ from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.commands import CaptureReservation, Command, ReserveCredits
+from services.ledger.commands import CaptureReservation, Command, GrantCredits, ReserveCredits
 from services.ledger.domain import WalletState, decide, evolve, replay
 from services.ledger.domain.errors import LedgerError
 from services.ledger.domain.reservations import capture_refused, reservation_refused
 from services.ledger.handlers import Context
+from services.ledger.handlers.budgets import BudgetBook, draws_budget
 from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
@@ -65,7 +66,13 @@ async def state_at(
 
 async def execute(command: Command, ctx: Context, *, idempotency_key: str | None = None) -> Outcome:
     """Decide ``command`` on the wallet as it stands, at the context's instant, and append
-    what it decided (nothing when it refused)."""
+    what it decided (nothing when it refused). A grant from a funder's budget draws on it in
+    the same transaction (decided as a batch of one, which locks the budget first)."""
+    if draws_budget(command):
+        (result,) = await execute_many([Order(command, None, idempotency_key)], ctx)
+        if isinstance(result, DomainError):
+            raise result
+        return result
     state, head = await load(command.account_id, ctx)
     events = decide(state, command, ctx.now)
     if not events:
@@ -122,22 +129,26 @@ async def _write(
     chained: Sequence[_Chained],
     changed: Sequence[tuple[WalletState, WalletState, str]],
     ctx: Context,
+    book: BudgetBook | None = None,
 ) -> None:
     """Write the ``chained`` appends and the projection rows ``changed`` (before, after,
-    head hash) in one statement, then remember each state after. The caller holds the
-    heads' locks and the append lock."""
+    head hash) in one statement, with the budget draws of ``book``, then remember each
+    state after. The caller holds the heads' locks and the append lock."""
     wallets, lots, reservations = projections.changed_rows(changed, ctx.now)
-    envelopes = [e for c in chained for e in c.envelopes]
+    book = book or BudgetBook()
+    envelopes = [e for c in chained for e in c.envelopes] + book.envelopes
     await batch_store.write(
         ctx.session,
         f'"{ctx.outbox.service}".outbox',
-        [r for c in chained for r in c.rows],
+        [r for c in chained for r in c.rows] + book.rows,
         wallets,
         lots,
         reservations,
         ctx.outbox.rows(envelopes),
     )
     ctx.outbox.staged(ctx.session)
+    if book.changed:
+        await book.save(ctx)
     for _, after, head_hash in changed:
         assert after.account_id is not None
         ctx.cache.put(after.account_id, Head(after.version, head_hash), after)
@@ -195,8 +206,12 @@ async def execute_many(
     domain refuses is answered alone with its error and leaves the state as it was; what the
     others decided is written in one statement (events chained in the order given, wallet,
     lot and reservation rows, outbox).
+
+    A grant from a funder's budget draws on it too: the budgets named are locked before the
+    wallets (budget order), and a draw past what is left refuses that grant alone.
     """
     items = [Order(*o) for o in orders]
+    book = await BudgetBook.lock([o.command for o in items], ctx)
     states = await _load_many(sorted({o.command.account_id for o in items}), ctx)
     before = dict(states)
     results: list[Outcome | DomainError] = []
@@ -206,6 +221,8 @@ async def execute_many(
         state, head = states[account_id]
         try:
             events = decide(state, order.command, ctx.now)
+            if events and isinstance(order.command, GrantCredits) and order.command.from_budget:
+                book.draw(order.command, ctx, order.events, order.idempotency_key)
         except DomainError as refused:
             results.append(refused)
             continue
@@ -222,7 +239,7 @@ async def execute_many(
         if head is not None and after is not before[a][0]
     ]
     if appended:
-        await _write(appended, changed, ctx)
+        await _write(appended, changed, ctx, book)
     return results
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
 from shared.db import fetch_all
-from shared.events import Envelope, UnknownEventType
+from shared.events import Envelope, Event, UnknownEventType
 from shared.events.base import typed_payload
 from shared.events.ledger import LedgerEvent
 
@@ -46,14 +46,18 @@ class EventRow:
         """The event, read through the upcasters: a row stored as an older version (a
         ``ProfileNoted`` v1 with need flags, a ``WalletSuspended`` v1 with free text) loads
         as the newest form, while the stored form, which the hash chain covers, stays."""
+        event = self.fact()
+        assert isinstance(event, LedgerEvent)
+        return event
+
+    def fact(self) -> Event:
+        """The event of any stream (a wallet's, or a funder's budget's), upcast."""
         try:
-            event = typed_payload(self.type, self.data)
+            return typed_payload(self.type, self.data)
         except UnknownEventType:
             raise ValueError(
                 f"unknown event type {self.type} at position {self.position}"
             ) from None
-        assert isinstance(event, LedgerEvent)
-        return event
 
     def canonical(self) -> bytes:
         return canonical_bytes(

@@ -127,6 +127,7 @@ def cancel(
                 reservation_id=reservation.reservation_id,
                 claim_id=share_claim_id,
                 amount=share,
+                provider_id=e.provider_id,
             )
         )
     elif reservation is not None and active:

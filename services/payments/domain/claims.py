@@ -202,6 +202,7 @@ def capture_request(claim: Claim, enrolment: Enrolment, reservation_id: uuid.UUI
         claim_id=claim.claim_id,
         amount=claim.amount,
         final=claim.milestone != "start",
+        provider_id=enrolment.provider_id,
     )
 
 

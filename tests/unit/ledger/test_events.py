@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -222,3 +223,33 @@ def test_version_1_grants_and_reversals_read_with_a_reason_code_and_no_free_text
     )
     assert isinstance(reversed_, EntryReversed) and reversed_.reason_code == "other"
     assert "Ana" not in top_up.model_dump_json() + reversed_.model_dump_json()
+
+
+def test_a_capture_stored_before_it_named_its_provider_still_reads() -> None:
+    # captures (and payments' capture requests) recorded before they carried the provider
+    # read as "provider not said", the stored form unchanged
+    captured = ReservationCaptured(
+        account_id=ACCOUNT,
+        occurred_at=T0,
+        reservation_id=uuid.uuid4(),
+        enrolment_id=uuid.uuid4(),
+        amount=100,
+        released=0,
+        allocations=(LotAmount(lot_id=uuid.uuid4(), amount=100),),
+    )
+    stored = captured.model_dump(mode="json")
+    stored.pop("provider_id")
+    assert typed_payload("ila.ledger.ReservationCaptured.v1", stored) == captured
+    assert captured.provider_id is None
+    named = captured.model_copy(update={"provider_id": "p1"})
+    assert (
+        typed_payload("ila.ledger.ReservationCaptured.v1", named.model_dump(mode="json")) == named
+    )
+    request = {
+        "enrolment_id": str(uuid.uuid4()),
+        "account_id": str(ACCOUNT),
+        "reservation_id": str(uuid.uuid4()),
+        "claim_id": str(uuid.uuid4()),
+        "amount": 5,
+    }
+    assert typed_payload("ila.payments.CaptureRequested.v1", request).provider_id is None  # type: ignore[attr-defined]
