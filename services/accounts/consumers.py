@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.accounts.messages import Messenger, facts
 from services.accounts.store import statistics
 from shared.events import Envelope
 from shared.events.payments import EnrolmentCancelled, EnrolmentConfirmed
 from shared.inbox import EventConsumer
 
 
-def register(consumer: EventConsumer) -> None:
-    """Register the statistics' handlers; a handler already registered for the same event
-    (the messages') runs first, in the same transaction."""
+def register(consumer: EventConsumer, messenger: Messenger) -> None:
+    """Register what accounts consumes: the facts its messages tell (see
+    :mod:`services.accounts.messages.facts`), then the statistics' handlers; for an event
+    both follow, the messages' handler runs first, in the same transaction."""
+    facts.register(consumer, messenger)
     before = {
         kind: consumer.handlers.get(kind.cloudevent_type())
         for kind in (EnrolmentConfirmed, EnrolmentCancelled)

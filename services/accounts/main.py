@@ -11,7 +11,7 @@ from services.accounts import consumers
 from services.accounts.api import router
 from services.accounts.api.imports import MAX_IMPORT_BYTES
 from services.accounts.deps import AccountsComponents
-from services.accounts.messages import facts, scans
+from services.accounts.messages import scans
 from shared import mail
 from shared.clock import Clock
 from shared.service import ServiceDefinition, ServiceRuntime, components_of
@@ -21,10 +21,7 @@ log = logging.getLogger(__name__)
 
 def _setup(rt: ServiceRuntime) -> AccountsComponents:
     components = AccountsComponents.build(rt.settings, rt.outbox)
-    facts.register(rt.consumer, components.messenger)
-    # payments' enrolments also feed the statistics' trainings (after the messages' own
-    # handlers of the same events, which it keeps)
-    consumers.register(rt.consumer)
+    consumers.register(rt.consumer, components.messenger)
     return components
 
 

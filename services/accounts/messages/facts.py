@@ -53,7 +53,6 @@ LOT_MOVES = (
 
 
 def register(consumer: EventConsumer, messenger: Messenger) -> None:
-    rules = messenger.rules
 
     async def proposed(session: AsyncSession, envelope: Envelope, e: EnrolmentProposed) -> None:
         await store.put_proposal(
@@ -77,8 +76,8 @@ def register(consumer: EventConsumer, messenger: Messenger) -> None:
             provider_id=e.provider_id,
             starts_on=e.starts_on.isoformat(),
             ends_on=e.ends_on.isoformat(),
-            price=money(e.price, rules.currency),
-            co_payment=money(e.co_payment, rules.currency),
+            price=money(e.price, messenger.rules.currency),
+            co_payment=money(e.co_payment, messenger.rules.currency),
             enrolment_id=str(e.enrolment_id),
             deadline=moment(e.expires_at),
         )

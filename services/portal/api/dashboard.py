@@ -31,6 +31,7 @@ from services.portal import charts, figures
 from services.portal.client import ApiError, ServiceApi, http_client
 from services.portal.deps import TEMPLATES, Components
 from services.portal.figures import View, ViewName
+from shared import web
 from shared.auth import Principal, require
 from shared.problems import Problem
 
@@ -47,7 +48,7 @@ NATIONAL = ("admin", "auditor")
 def environment() -> Environment:
     """The dashboard's templates; gettext-ready (null translations until catalogues come)."""
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader([TEMPLATES, web.TEMPLATES]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
