@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 
-from bench import catalogue, ledger, payments
+from bench import catalogue, consumers, ledger, payments
 
 
 def main() -> None:
@@ -15,7 +15,10 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=None, help="accounts to allocate")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of load phases")
     parser.add_argument("--rate", type=float, default=100.0, help="enrolments confirmed per s")
-    parser.add_argument("--only", choices=["ledger", "payments", "catalogue"], default=None)
+    parser.add_argument(
+        "--only", choices=["ledger", "payments", "catalogue", "consumers"], default=None
+    )
+    parser.add_argument("--events", type=int, default=20_000, help="events per consumer phase")
     args = parser.parse_args()
     accounts = args.accounts or (1_000_000 if args.full else 100_000)
     if args.only in (None, "ledger"):
@@ -26,6 +29,8 @@ def main() -> None:
         ledger.OUT.mkdir(exist_ok=True)
         (ledger.OUT / "catalogue.json").write_text(json.dumps(found, indent=2) + "\n")
         print(f"\nwritten to {ledger.OUT / 'catalogue.json'}")
+    if args.only in (None, "consumers"):
+        asyncio.run(consumers.run(events=args.events))
     if args.only in (None, "payments"):
         result = asyncio.run(payments.run(rate=args.rate, seconds=args.seconds))
         payments.print_table(result)

@@ -48,9 +48,12 @@ def make_engine(
         connect_args["ssl"] = ssl
         kwargs["connect_args"] = connect_args
         parsed = parsed.set(query=query)
-    return create_async_engine(
-        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs
-    )
+    # No ``pool_pre_ping``: over asyncpg it costs three round trips (BEGIN, ``;``, ROLLBACK)
+    # on every checkout, i.e. on every transaction. A connection the server dropped fails its
+    # first statement instead; SQLAlchemy then discards every older connection of the pool,
+    # the consumers and the relay retry (a lost connection is transient), and a request
+    # answers 503 (shared.problems).
+    return create_async_engine(parsed, pool_size=pool_size, max_overflow=pool_size, **kwargs)
 
 
 def ssl_argument(mode: str | None, rootcert: Path | None) -> ssl_module.SSLContext | str | None:
@@ -178,10 +181,21 @@ async def executemany(session: AsyncSession, sql: str, rows: list[tuple[Any, ...
     processing. ``sql`` uses the driver's ``$n`` placeholders."""
     if not rows:
         return
+    await (await driver(session)).executemany(sql, rows)
+
+
+async def driver(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, in the session's transaction: the hot paths run
+    their multi-row statements (``unnest`` of arrays, ``$n`` placeholders) on it directly,
+    prepared once per connection, without SQLAlchemy's per-statement processing."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    await driver.executemany(sql, rows)
+    adapted: Any = raw.dbapi_connection
+    if getattr(adapted, "_transaction", False) is None:
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it runs
+        # itself: a statement run on the driver before that would commit on its own
+        await adapted._start_transaction()
+    return raw.driver_connection
 
 
 async def fetch_one(

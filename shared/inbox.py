@@ -1,7 +1,8 @@
 """Inbox-based consumer: exactly-once effects over at-least-once delivery.
 
 For each batch the bus delivers, one transaction: every event id is recorded in the
-service's inbox together with the handler's effects (each event in its own savepoint).
+service's inbox together with the handler's effects (each event in its own savepoint, or
+consecutive events a batch handler takes decided together: :mod:`shared.inbox_batch`).
 A redelivered event finds its id and changes nothing. A handler that keeps failing after
 ``max_attempts`` tries is stored in the service's ``dead_letters`` table with its error
 (and sent to the group's dead-letter topic), and the batch moves on; an operator replays it
@@ -32,7 +33,7 @@ from shared.bus import Bus, Message, dlt_topic
 from shared.db import is_transient, transaction
 from shared.events import Envelope, Event, model_for
 from shared.events.base import upcasts
-from shared.inbox_batch import BatchHandler, apply_run, batchable
+from shared.inbox_batch import BatchHandler, RunFailed, apply_run, envelope_of
 from shared.logs import correlation_id
 from shared.metrics import DEAD_LETTERS, EVENTS_IN
 
@@ -92,18 +93,25 @@ class EventConsumer:
             self.bus.subscribe(self.service, sorted(self.topics), self.handle_batch)
 
     async def handle_batch(self, messages: Sequence[Message]) -> None:
+        try:
+            await self._apply_batch(messages, batched=bool(self.batch_handlers))
+        except RunFailed as exc:
+            log.warning("batch handler of %s failed, one at a time: %s", self.service, exc)
+            await self._apply_batch(messages, batched=False)
+
+    async def _apply_batch(self, messages: Sequence[Message], *, batched: bool) -> None:
         dead: list[Message] = []
         async with transaction(self.sessions) as session:
             failed: list[tuple[Message, str]] = []
             run: list[tuple[Message, Envelope]] = []  # consecutive messages decided together
             for message in messages:
-                envelope = batchable(self, message)
-                if envelope is not None:
+                envelope = envelope_of(message)
+                if batched and envelope is not None and envelope.type in self.batch_handlers:
                     run.append((message, envelope))
                     continue
                 failed += await apply_run(self, session, run)
                 run = []
-                error = await self.handle_one(session, message)
+                error = await self.handle_one(session, message, envelope)
                 if error is not None:
                     failed.append((message, error))
             failed += await apply_run(self, session, run)
@@ -168,14 +176,18 @@ class EventConsumer:
             return True
         return any(t in self.handlers for t, _ in upcasts(envelope.type, envelope.data))
 
-    async def handle_one(self, session: AsyncSession, message: Message) -> str | None:
-        """Apply one message; return an error text when it must be dead-lettered."""
-        try:
-            envelope = Envelope.from_bytes(message.value)
-        except (ValidationError, ValueError) as exc:
-            log.warning("unreadable message on %s: %s", message.topic, exc)
-            EVENTS_IN.labels(self.service, "unreadable", "dead_lettered").inc()
-            return f"unreadable envelope: {exc}"
+    async def handle_one(
+        self, session: AsyncSession, message: Message, envelope: Envelope | None = None
+    ) -> str | None:
+        """Apply one message (its ``envelope`` when read already); return an error text when
+        it must be dead-lettered."""
+        if envelope is None:
+            try:
+                envelope = Envelope.from_bytes(message.value)
+            except (ValidationError, ValueError) as exc:
+                log.warning("unreadable message on %s: %s", message.topic, exc)
+                EVENTS_IN.labels(self.service, "unreadable", "dead_lettered").inc()
+                return f"unreadable envelope: {exc}"
         handler = self.handlers.get(envelope.type)
         if handler is None:
             for ce_type, data in upcasts(envelope.type, envelope.data):

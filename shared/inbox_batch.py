@@ -5,15 +5,21 @@ inserted in one statement (a redelivered event finds its id and is skipped), the
 gets every new event of the run in order and answers one error or None per event; an event
 it refuses is tried again alone (``max_attempts``), then dead-lettered, while its neighbours
 are applied. A transient database failure aborts the whole batch (it is delivered again);
-any other failure of the handler as a whole rolls the run back to its savepoint and applies
-its messages one at a time through the single handlers.
+any other failure of the handler as a whole raises :class:`RunFailed`: the consumer rolls the
+batch back and applies it again one message at a time through the single handlers (no
+savepoint around a run: two round trips saved on every batch, paid only by the rare batch that
+fails).
+
+A handler writing many events with one multi-row statement must not touch one row twice in a
+statement and must keep each aggregate's order: :func:`rounds` cuts its events into rounds
+where each key appears once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -21,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import Message
-from shared.db import is_transient
+from shared.db import driver, is_transient
 from shared.events import Envelope, model_for
 from shared.metrics import EVENTS_IN
 
@@ -35,45 +41,54 @@ BatchHandler = Callable[
 ]
 
 
-def batchable(consumer: EventConsumer, message: Message) -> Envelope | None:
-    """The message's envelope when a batch handler takes it, else None."""
-    if not consumer.batch_handlers:
-        return None
+class RunFailed(Exception):
+    """A batch handler failed as a whole: the batch is rolled back and applied again one
+    message at a time."""
+
+
+def rounds(keys: Sequence[Hashable]) -> list[list[int]]:
+    """The positions of ``keys`` cut into rounds: the n-th occurrence of a key goes to round
+    n. Applying the rounds in turn keeps each key's order, and one multi-row statement per
+    round never touches a row twice. Most batches are one round."""
+    seen: dict[Hashable, int] = {}
+    result: list[list[int]] = []
+    for i, key in enumerate(keys):
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(result):
+            result.append([])
+        result[n].append(i)
+    return result
+
+
+def envelope_of(message: Message) -> Envelope | None:
+    """The message's envelope; None when it cannot be read (the single path dead-letters it)."""
     try:
-        envelope = Envelope.from_bytes(message.value)
+        return Envelope.from_bytes(message.value)
     except (ValidationError, ValueError):
-        return None  # the single path dead-letters it
-    return envelope if envelope.type in consumer.batch_handlers else None
+        return None
 
 
 async def apply_run(
     consumer: EventConsumer, session: AsyncSession, run: Sequence[tuple[Message, Envelope]]
 ) -> list[tuple[Message, str]]:
-    """Apply ``run``; return the messages to dead-letter with their error."""
+    """Apply ``run``; return the messages to dead-letter with their error. Raises
+    :class:`RunFailed` when the handler fails as a whole (the transaction is then spoilt)."""
     if not run:
         return []
     try:
-        async with session.begin_nested():
-            return await _apply(consumer, session, run)
+        return await _apply(consumer, session, run)
     except Exception as exc:
         if is_transient(exc):
             raise
-        log.warning("batch handler of %s failed, one at a time: %s", consumer.service, exc)
-    dead = []
-    for message, _ in run:
-        error = await consumer.handle_one(session, message)
-        if error is not None:
-            dead.append((message, error))
-    return dead
+        raise RunFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
 async def _apply(
     consumer: EventConsumer, session: AsyncSession, run: Sequence[tuple[Message, Envelope]]
 ) -> list[tuple[Message, str]]:
     service = consumer.service
-    connection = await session.connection()
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    rows = await driver.fetch(
+    rows = await (await driver(session)).fetch(
         f'INSERT INTO "{service}".inbox (event_id, type, topic, outcome) '
         "SELECT *, 'applied' FROM unnest($1::uuid[], $2::text[], $3::text[]) "
         "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import is_transient
 from shared.errors import STATUS_OF_KIND, DomainError
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,22 @@ def install_problem_handlers(app: FastAPI) -> None:
                     "unprocessable",
                     request.url.path,
                 )
+            )
+        if is_transient(exc):
+            # a lost connection (the server restarted), a deadlock, a lock timeout: the
+            # transaction was rolled back, and the same request may succeed in a moment
+            log.warning(
+                "transient database error on %s %s: %s", request.method, request.url.path, exc
+            )
+            return problem_response(
+                problem_body(
+                    503,
+                    "Service unavailable",
+                    "the database could not complete the request; nothing was changed, try again",
+                    "unavailable",
+                    request.url.path,
+                ),
+                {"Retry-After": "1"},
             )
         log.exception("database error on %s %s", request.method, request.url.path)
         return internal_error(request)

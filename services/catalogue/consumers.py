@@ -7,11 +7,13 @@
   ``EnrolmentCancelled`` / ``EnrolmentRejected`` feed the read models of
   :mod:`services.catalogue.projections`.
 
-Each message is handled in the consumer's transaction, with its inbox row.
+Each message is handled in the consumer's transaction, with its inbox row; consecutive read
+model events of a fetched batch are applied together (``projections.apply_many``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,3 +54,10 @@ def register(consumer: EventConsumer, components: CatalogueComponents) -> None:
         consumer.on(account_kind)(account_event)
     for enrolment_kind in get_args(projections.EnrolmentEvent):
         consumer.on(enrolment_kind)(enrolment_event)
+
+    @consumer.on_batch(*get_args(projections.AccountEvent), *get_args(projections.EnrolmentEvent))
+    async def projected(
+        session: AsyncSession, items: Sequence[tuple[Envelope, Any]]
+    ) -> list[BaseException | None]:
+        await projections.apply_many(session, [event for _, event in items])
+        return [None] * len(items)

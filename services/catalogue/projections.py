@@ -6,15 +6,20 @@
   ``EnrolmentConfirmed`` until ``EnrolmentCancelled`` or ``EnrolmentRejected``; a completed
   enrolment keeps it (the training was given). A session with a live enrolment cannot be
   removed from its course.
+
+A fetched batch of these events is applied together (:func:`apply_many`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.store import views
 from shared.events.accounts import AccountOpened, AccountTransferred
 from shared.events.payments import EnrolmentCancelled, EnrolmentConfirmed, EnrolmentRejected
+from shared.inbox_batch import rounds
 
 AccountEvent = AccountOpened | AccountTransferred
 EnrolmentEvent = EnrolmentConfirmed | EnrolmentCancelled | EnrolmentRejected
@@ -32,3 +37,30 @@ async def apply_enrolment_event(session: AsyncSession, event: EnrolmentEvent) ->
     """A confirmation holds the seat; a cancellation or a rejection frees it."""
     live = isinstance(event, EnrolmentConfirmed)
     await views.set_seat(session, event.enrolment_id, event.course_id, event.session_id, live=live)
+
+
+async def apply_many(
+    session: AsyncSession, events: Sequence[AccountEvent | EnrolmentEvent]
+) -> None:
+    """What :func:`apply_account_event` and :func:`apply_enrolment_event` do for each event, in
+    a few multi-row statements per round (an account's or an enrolment's events in their
+    order, see :func:`shared.inbox_batch.rounds`)."""
+    keys = [
+        e.account_id if isinstance(e, AccountOpened | AccountTransferred) else e.enrolment_id
+        for e in events
+    ]
+    for indices in rounds(keys):
+        agencies, held, freed = [], [], []
+        for event in (events[i] for i in indices):
+            match event:
+                case AccountOpened():
+                    agencies.append((event.account_id, event.agency_id))
+                case AccountTransferred():
+                    agencies.append((event.account_id, event.to_agency_id))
+                case EnrolmentConfirmed():
+                    held.append((event.enrolment_id, event.course_id, event.session_id))
+                case EnrolmentCancelled() | EnrolmentRejected():
+                    freed.append((event.enrolment_id, event.course_id, event.session_id))
+        await views.set_account_agencies(session, agencies)
+        await views.set_seats(session, held, live=True)
+        await views.set_seats(session, freed, live=False)

@@ -1,9 +1,14 @@
 """Events of other services that payments reacts to: the ledger's answers (the saga), accounts
-and top-up lots (read models), the catalogue's providers and courses (read models)."""
+and top-up lots (read models), the catalogue's providers and courses (read models).
+
+The accounts' events and the ledger's grants (an allocation's bulk facts) only feed read
+models: consecutive ones of a fetched batch are applied together (``projections.apply_many``,
+a few multi-row statements); the others one at a time."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +35,14 @@ def register(consumer: EventConsumer, payments: Payments) -> None:
         await projections.apply_ledger_event(session, event)
 
     consumer.on(CreditsGranted)(lot_event)
+
+    @consumer.on_batch(*get_args(projections.BatchedEvent))
+    async def projected(
+        session: AsyncSession, items: Sequence[tuple[Envelope, Any]]
+    ) -> list[BaseException | None]:
+        # the accounts' and the allocation's bulk facts: a fetched batch in a few statements
+        await projections.apply_many(session, [event for _, event in items])
+        return [None] * len(items)
 
     @consumer.on(EntryReversed)
     async def reversed_entry(session: AsyncSession, env: Envelope, event: EntryReversed) -> None:

@@ -33,6 +33,7 @@ from shared.events.catalogue import (
     ProviderSuspended,
 )
 from shared.events.ledger import CreditsGranted, EntryReversed
+from shared.inbox_batch import rounds
 
 AccountEvent = (
     AccountOpened
@@ -44,54 +45,89 @@ AccountEvent = (
 )
 
 
-async def apply_account_event(session: AsyncSession, event: AccountEvent) -> None:
+def account_fields(event: AccountEvent) -> dict[str, str]:
+    """The columns of ``payments.accounts`` the event sets (an ``AccountOpened`` inserts the
+    account, active, when it is not known yet)."""
     match event:
         case AccountOpened():
-            await read_models.upsert_account(
-                session,
-                event.account_id,
-                agency_id=event.agency_id,
-                status="active",
-                employment_status=event.profile.employment_status,
-                need_tier=event.profile.need_tier,
-            )
+            return {
+                "agency_id": event.agency_id,
+                "employment_status": event.profile.employment_status,
+                "need_tier": event.profile.need_tier,
+            }
         case AccountProfileUpdated():
-            await read_models.update_account(
-                session,
-                event.account_id,
-                employment_status=event.profile.employment_status,
-                need_tier=event.profile.need_tier,
-            )
+            return {
+                "employment_status": event.profile.employment_status,
+                "need_tier": event.profile.need_tier,
+            }
         case AccountSuspended():
-            await read_models.update_account(session, event.account_id, status="suspended")
+            return {"status": "suspended"}
         case AccountReinstated():
-            await read_models.update_account(session, event.account_id, status="active")
+            return {"status": "active"}
         case AccountClosed():
-            await read_models.update_account(session, event.account_id, status="closed")
+            return {"status": "closed"}
         case AccountTransferred():
-            await read_models.update_account(
-                session, event.account_id, agency_id=event.to_agency_id
-            )
+            return {"agency_id": event.to_agency_id}
+
+
+async def apply_account_event(session: AsyncSession, event: AccountEvent) -> None:
+    fields = account_fields(event)
+    if isinstance(event, AccountOpened):
+        await read_models.upsert_account(session, event.account_id, status="active", **fields)
+    else:
+        await read_models.update_account(session, event.account_id, **fields)
+
+
+def lot_row(event: CreditsGranted) -> dict[str, Any]:
+    return {
+        "lot_id": event.lot_id,
+        "account_id": event.account_id,
+        "kind": event.kind,
+        "funder_id": event.funder_id,
+        "amount": event.amount,
+        "earmark": event.earmark.model_dump(mode="json") if event.earmark else None,
+        "expires_at": event.expires_at,
+    }
 
 
 async def apply_ledger_event(session: AsyncSession, event: CreditsGranted | EntryReversed) -> None:
     match event:
         case CreditsGranted():
-            await read_models.add_lot(
-                session,
-                {
-                    "lot_id": event.lot_id,
-                    "account_id": event.account_id,
-                    "kind": event.kind,
-                    "funder_id": event.funder_id,
-                    "amount": event.amount,
-                    "earmark": event.earmark.model_dump(mode="json") if event.earmark else None,
-                    "expires_at": event.expires_at,
-                },
-            )
+            await read_models.add_lot(session, lot_row(event))
         case EntryReversed():
             if event.lot_id is not None:
                 await read_models.revoke_lot(session, event.lot_id)
+
+
+BatchedEvent = AccountEvent | CreditsGranted
+"""The events a fetched batch applies together (:func:`apply_many`)."""
+
+
+async def apply_many(session: AsyncSession, events: Sequence[BatchedEvent]) -> None:
+    """What :func:`apply_account_event` and :func:`apply_ledger_event` do for each event, in
+    a few multi-row statements: the lots in one, the accounts in one insert and one update per
+    round (an account's events in their order, see :func:`shared.inbox_batch.rounds`)."""
+    await read_models.add_lots(
+        session, [lot_row(e) for e in events if isinstance(e, CreditsGranted)]
+    )
+    accounts = [e for e in events if not isinstance(e, CreditsGranted)]
+    for indices in rounds([e.account_id for e in accounts]):
+        opened, changed = [], []
+        for event in (accounts[i] for i in indices):
+            fields = account_fields(event)
+            if isinstance(event, AccountOpened):
+                opened.append(
+                    (
+                        event.account_id,
+                        fields["agency_id"],
+                        fields["employment_status"],
+                        fields["need_tier"],
+                    )
+                )
+            else:
+                changed.append((event.account_id, fields))
+        await read_models.open_accounts(session, opened)
+        await read_models.change_accounts(session, changed)
 
 
 # --- catalogue ---------------------------------------------------------------------------

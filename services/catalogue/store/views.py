@@ -5,10 +5,12 @@ with enrolments is not removed)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import driver
 
 
 async def set_account_agency(session: AsyncSession, account_id: uuid.UUID, agency_id: str) -> None:
@@ -20,6 +22,21 @@ async def set_account_agency(session: AsyncSession, account_id: uuid.UUID, agenc
         ),
         {"a": account_id, "g": agency_id},
     )
+
+
+async def set_account_agencies(
+    session: AsyncSession, rows: Sequence[tuple[uuid.UUID, str]]
+) -> None:
+    """Many :func:`set_account_agency` in one statement: (account_id, agency_id), each
+    account once."""
+    if rows:
+        await (await driver(session)).execute(
+            "INSERT INTO catalogue.accounts (account_id, agency_id) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[]) "
+            "ON CONFLICT (account_id) DO UPDATE SET agency_id = EXCLUDED.agency_id, "
+            "updated_at = now()",
+            *zip(*rows, strict=True),
+        )
 
 
 async def account_agency(session: AsyncSession, account_id: uuid.UUID) -> str | None:
@@ -48,6 +65,22 @@ async def set_seat(
         ),
         {"e": enrolment_id, "c": course_id, "s": session_id, "live": live},
     )
+
+
+async def set_seats(
+    session: AsyncSession, rows: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]], *, live: bool
+) -> None:
+    """Many :func:`set_seat` in one statement: (enrolment_id, course_id, session_id), each
+    enrolment once."""
+    if rows:
+        on_conflict = "DO NOTHING" if live else "DO UPDATE SET live = FALSE, updated_at = now()"
+        await (await driver(session)).execute(
+            "INSERT INTO catalogue.session_enrolments (enrolment_id, course_id, session_id, live) "
+            f"SELECT e, c, s, {'TRUE' if live else 'FALSE'} "
+            "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS v(e, c, s) "
+            f"ON CONFLICT (enrolment_id) {on_conflict}",
+            *zip(*rows, strict=True),
+        )
 
 
 async def sessions_with_enrolments(

@@ -18,6 +18,7 @@ from services.ledger.store.projections import (
     RESERVATION_COLUMNS,
     WALLET_COLUMNS,
 )
+from shared.db import driver
 
 EVENT_TYPES = {
     "event_id": "uuid",
@@ -105,7 +106,4 @@ async def write(
         *_columns(reservations, RESERVATION_COLUMNS),
         *_columns(outbox, OUTBOX_TYPES),
     ]
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    await driver.execute(sql, *args)
+    await (await driver(session)).execute(sql, *args)

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
-from shared.db import fetch_all
+from shared.db import driver, fetch_all
 from shared.events import Envelope, Event, UnknownEventType
 from shared.events.base import typed_payload
 from shared.events.ledger import LedgerEvent
@@ -120,10 +120,9 @@ async def lock_heads(
     order, in one statement (the lock is a one-time filter evaluated before the scan; rows
     are locked as the sorted scan reaches them, so two such batches never deadlock);
     accounts without a wallet are absent from the answer."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    rows = await driver.fetch(LOCK_HEADS, list(account_ids), APPEND_LOCK[0], APPEND_LOCK[1])
+    rows = await (await driver(session)).fetch(
+        LOCK_HEADS, list(account_ids), APPEND_LOCK[0], APPEND_LOCK[1]
+    )
     return {r["account_id"]: Head(r["version"], r["head_hash"]) for r in rows}
 
 

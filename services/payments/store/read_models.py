@@ -22,7 +22,7 @@ from services.payments.domain.views import (
     provider_standing,
 )
 from services.payments.store.rows import many, one, param
-from shared.db import fetch_one, locked, update_row
+from shared.db import driver, fetch_one, locked, update_row
 
 
 async def _first(session: AsyncSession, sql: str, params: Mapping[str, Any]) -> RowMapping | None:
@@ -55,6 +55,45 @@ async def upsert_account(
             "tier": need_tier,
         },
     )
+
+
+async def open_accounts(
+    session: AsyncSession, rows: Sequence[tuple[uuid.UUID, str, str, str]]
+) -> None:
+    """Many :func:`upsert_account` of active accounts in one statement: rows of (account_id,
+    agency_id, employment_status, need_tier), each account once."""
+    if rows:
+        await (await driver(session)).execute(
+            "INSERT INTO payments.accounts (account_id, agency_id, status, employment_status, "
+            "need_tier) SELECT a, g, 'active', e, n "
+            "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS v(a, g, e, n) "
+            "ON CONFLICT (account_id) DO UPDATE SET agency_id = EXCLUDED.agency_id, "
+            "employment_status = EXCLUDED.employment_status, need_tier = EXCLUDED.need_tier, "
+            "updated_at = now()",
+            *zip(*rows, strict=True),
+        )
+
+
+ACCOUNT_COLUMNS = ("agency_id", "status", "employment_status", "need_tier")
+"""The columns of ``payments.accounts`` :func:`change_accounts` sets."""
+
+
+async def change_accounts(
+    session: AsyncSession, changes: Sequence[tuple[uuid.UUID, Mapping[str, str]]]
+) -> None:
+    """Many :func:`update_account` in one statement: (account_id, the columns of
+    :data:`ACCOUNT_COLUMNS` it sets), each account once; the other columns keep their value."""
+    if changes:
+        await (await driver(session)).execute(
+            "UPDATE payments.accounts AS t SET agency_id = coalesce(v.g, t.agency_id), "
+            "status = coalesce(v.s, t.status), "
+            "employment_status = coalesce(v.e, t.employment_status), "
+            "need_tier = coalesce(v.n, t.need_tier), updated_at = now() "
+            "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+            "AS v(a, g, s, e, n) WHERE t.account_id = v.a",
+            [account for account, _ in changes],
+            *([fields.get(c) for _, fields in changes] for c in ACCOUNT_COLUMNS),
+        )
 
 
 async def agency_of(session: AsyncSession, account_id: uuid.UUID | None) -> str | None:
@@ -239,6 +278,19 @@ async def add_lot(session: AsyncSession, row: Mapping[str, Any]) -> None:
         ),
         {**row, "earmark": param("earmark", row.get("earmark"))},
     )
+
+
+async def add_lots(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many :func:`add_lot` in one statement (a lot already known is left as it is)."""
+    if rows:
+        columns = ("lot_id", "account_id", "kind", "funder_id", "amount", "earmark", "expires_at")
+        await (await driver(session)).execute(
+            "INSERT INTO payments.lots (lot_id, account_id, kind, funder_id, amount, earmark, "
+            "expires_at) SELECT l, a, k, f, m, CAST(e AS jsonb), x FROM unnest($1::uuid[], "
+            "$2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[]) "
+            "AS v(l, a, k, f, m, e, x) ON CONFLICT (lot_id) DO NOTHING",
+            *([param(c, row.get(c)) for row in rows] for c in columns),
+        )
 
 
 async def revoke_lot(session: AsyncSession, lot_id: uuid.UUID) -> None:
