@@ -1,4 +1,4 @@
-"""Credential endpoints: the issuer's public key, verification (no authentication), the
+"""Credential endpoints: verification (no authentication), the
 signed document for its holder, issuer and agencies, and revocation.
 
 Who may do what:
@@ -65,8 +65,11 @@ class Verification(BaseModel):
     issuer: str | None
     trusted_issuer: str
     signature_valid: bool
+    key_id: str | None = None
+    key_status: str | None = None
     revoked: bool | None
     revocation: dict[str, Any] | None
+    status_list: str | None = None
     checks: dict[str, str]
     errors: list[str]
 
@@ -88,38 +91,18 @@ def public(row: store.CredentialRow) -> CredentialPublic:
     )
 
 
-@router.get("/issuer")
-async def issuer(parts: Components) -> dict[str, Any]:
-    """The issuer's DID document: its Ed25519 public key (did:key, multibase and JWK)."""
-    key = parts.config.issuer_key
-    return {
-        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
-        "id": key.did,
-        "name": parts.config.issuer_name,
-        "verificationMethod": [
-            {
-                "id": key.verification_method,
-                "type": "Multikey",
-                "controller": key.did,
-                "publicKeyMultibase": key.public_multibase(),
-                "publicKeyJwk": key.public_jwk(),
-            }
-        ],
-        "assertionMethod": [key.verification_method],
-    }
-
-
 @router.post("/verify", response_model=Verification)
 async def verify(
     rt: Runtime,
     parts: Components,
     presented: Annotated[dict[str, Any], Body(description="the credential document as presented")],
 ) -> Verification:
-    """Verify a presented credential: proof form, issuer key, signature, revocation. Always
-    200 with ``valid`` and, for each check, what passed and what failed."""
+    """Verify a presented credential: proof form, issuer key and its status, signature,
+    revocation (its bit in the status list). Always 200 with ``valid`` and, for each check,
+    what passed and what failed."""
     async with rt.sessions() as session:
         result = await handlers.verify(
-            session, parts.config, handlers.presented_document(presented)
+            session, parts.config, handlers.presented_document(presented), parts.clock.now()
         )
     return Verification(**result)
 

@@ -129,6 +129,7 @@ def summarise(document: dict[str, Any]) -> Summary:
 UNREADABLE = "unreadable"  # not a credential at all: no proof, or not of the form we sign
 NOT_OURS = "not_ours"  # signed by another key, or unknown to this issuer
 TAMPERED = "tampered"  # our key, but the content no longer matches the signature
+KEY_REVOKED = "key_revoked"  # signed by a key revoked from a date before it signed
 REVOKED = "revoked"
 VALID = "valid"
 
@@ -142,6 +143,8 @@ def verdict(result: dict[str, Any]) -> str:
         return NOT_OURS
     if checks.get("signature") != "ok" or checks.get("issuer") != "ok":
         return TAMPERED
+    if checks.get("key") == "revoked":
+        return KEY_REVOKED
     if checks.get("revocation") == "revoked":
         return REVOKED
     if checks.get("revocation") != "ok":
