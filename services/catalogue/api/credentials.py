@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 
 from services.catalogue.commands import RevokeCredential
@@ -127,16 +127,39 @@ async def list_credentials(
     return [public(r) for r in rows]
 
 
-@router.get("/{credential_id}", response_model=CredentialPublic)
+ELM_MEDIA_TYPE = "application/ld+json; profile=elm"
+
+
+def _wants_elm(format_: str | None, accept: str) -> bool:
+    if format_ is not None:
+        return format_ == "elm"
+    return "application/ld+json" in accept and "profile=elm" in accept.replace('"', "")
+
+
+@router.get(
+    "/{credential_id}",
+    response_model=CredentialPublic,
+    responses={200: {"content": {ELM_MEDIA_TYPE: {}}}},
+)
 async def get_credential(
-    credential_id: uuid.UUID, rt: Runtime, principal: Holder
-) -> CredentialPublic:
+    credential_id: uuid.UUID,
+    rt: Runtime,
+    principal: Holder,
+    request: Request,
+    format: Annotated[Literal["ob3", "elm"] | None, Query()] = None,
+) -> Any:
     """The signed credential, for the learner who holds it, the provider whose course it
-    certifies, the agency that manages the learner's account and national roles."""
+    certifies, the agency that manages the learner's account and national roles. With
+    ``?format=elm`` (or ``Accept: application/ld+json; profile=elm``): the same credential
+    in the European Learning Model (EDC profile), the signed document alone."""
     async with rt.sessions() as session:
         row = await store.get(session, credential_id)
         if row is None or not await reads_credential(session, principal, row):
             raise NotFound(f"no credential {credential_id}")
+    if _wants_elm(format, request.headers.get("accept", "")):
+        if row.elm_document is None:
+            raise NotFound(f"credential {credential_id} was issued before the ELM form existed")
+        return Response(row.elm_document, media_type=ELM_MEDIA_TYPE)
     return public(row)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.commands import RevokeCredential
-from services.catalogue.domain.credentials import document, signing, status_list, verifier
+from services.catalogue.domain.credentials import document, elm, signing, status_list, verifier
 from services.catalogue.domain.errors import conflict
 from services.catalogue.handlers import CatalogueConfig, Context, issuer_keys, status_lists
 from services.catalogue.store import courses as course_store
@@ -67,8 +67,31 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
             grade=completion.grade,
         ),
     )
-    unsigned["credentialStatus"] = status_list.entry(config.status_list_url(list_id), index)
+    entry = status_list.entry(config.status_list_url(list_id), index)
+    unsigned["credentialStatus"] = entry
     signed = signing.sign(unsigned, key, now)
+    # the same credential in the European Learning Model (EDC profile), same key, same status
+    elm_signed = signing.sign(
+        elm.build(
+            credential_id,
+            document.Issuer(did=config.issuer_id, name=config.issuer_name),
+            now,
+            completion.course_id,
+            completion.course_version,
+            version.content,
+            provider.name,
+            document.Completion(
+                enrolment_id=completion.enrolment_id,
+                account_id=completion.account_id,
+                completed_at=completion.completed_at,
+                completion_rate=completion.completion_rate,
+                grade=completion.grade,
+            ),
+            entry,
+        ),
+        key,
+        now,
+    )
     row = {
         "credential_id": credential_id,
         "enrolment_id": completion.enrolment_id,
@@ -81,7 +104,7 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
         "key_id": kid,
         "status_list": list_id,
         "status_index": index,
-        "elm_document": None,
+        "elm_document": json.dumps(elm_signed, ensure_ascii=False, separators=(",", ":")),
     }
     await store.insert(session, row)
     await ctx.emit(
