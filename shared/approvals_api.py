@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.approvals import FourEyes, Proposal, Status
-from shared.auth import Principal, require
+from shared.auth import Principal, Role, require
 from shared.errors import NotFoundError
 from shared.outbox import EventContext
 from shared.service import ServiceRuntime, runtime_of
@@ -76,13 +76,15 @@ async def decide(
     return decided.public(fe.clock())
 
 
-def approvals_router(service: str, prefix: str) -> APIRouter:
+def approvals_router(
+    service: str, prefix: str, approvers: tuple[Role, ...] = ("finance",)
+) -> APIRouter:
     router = APIRouter(prefix=prefix, tags=["approvals"])
     Runtime = Annotated[ServiceRuntime, Depends(runtime_of(service))]
     Reader = Annotated[
         Principal, Depends(require("finance", "admin", "auditor", "agency", "provider"))
     ]
-    Approver = Annotated[Principal, Depends(require("finance"))]
+    Approver = Annotated[Principal, Depends(require(*approvers))]
 
     @router.get("/approvals", response_model=ApprovalPage)
     async def list_approvals(

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # AES keys); the first wraps new data keys, the others still unwrap (rotation)
     accounts_kek: str = DEV_ACCOUNTS_KEK
     credential_key_seed: str = DEV_CREDENTIAL_KEY_SEED
+    # where verifiers reach the catalogue: the credentials' issuer id, its keys document and
+    # its status lists are URLs under it (a credential names them for ever)
+    catalogue_public_url: str = Field(
+        default="http://127.0.0.1:8003", pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(/[\w.\-/]*)?$"
+    )
     min_working_age: int = Field(default=18, ge=0, le=120)
     max_working_age: int = Field(default=67, ge=0, le=120)
     currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")

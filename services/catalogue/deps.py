@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.catalogue.domain.credentials.keyring import wrapping_key
 from services.catalogue.domain.credentials.signing import derive_issuer_key
-from services.catalogue.handlers import CatalogueConfig, Context
+from services.catalogue.handlers import CatalogueConfig, Context, issuer_keys
 from services.catalogue.store import credentials as credential_store
 from services.catalogue.store import views
+from shared.approvals import FourEyes
 from shared.auth import Principal, Role, require
 from shared.clock import Clock
+from shared.events.catalogue import CatalogueApprovalDecided, CatalogueApprovalRequested
 from shared.outbox import EventContext, Outbox
 from shared.problems import Forbidden
 from shared.service import ServiceRuntime, components_of, runtime_of
@@ -37,14 +41,31 @@ class CatalogueComponents:
     config: CatalogueConfig
     clock: Clock
     outbox: Outbox
+    # four eyes on revoking an issuer key (qa proposes, an admin approves)
+    four_eyes: FourEyes
 
     @classmethod
     def build(cls, rt: ServiceRuntime) -> CatalogueComponents:
+        seed = rt.settings.credential_key_seed
         config = CatalogueConfig(
             currency=rt.settings.currency,
-            issuer_key=derive_issuer_key(rt.settings.credential_key_seed),
+            issuer_key=derive_issuer_key(seed),
+            wrapping_key=wrapping_key(seed),
+            public_url=rt.settings.catalogue_public_url.rstrip("/"),
         )
-        return cls(config=config, clock=Clock(), outbox=rt.outbox)
+        clock = Clock()
+        four_eyes = FourEyes(
+            "catalogue",
+            rt.outbox,
+            CatalogueApprovalRequested,
+            CatalogueApprovalDecided,
+            ttl=timedelta(hours=rt.settings.approval_ttl_hours),
+            approvers=("admin",),
+            clock=clock.now,
+        )
+        rt.four_eyes = four_eyes  # the shared approvals routes find the proposals here
+        issuer_keys.register_actions(four_eyes, rt.outbox, config)
+        return cls(config=config, clock=clock, outbox=rt.outbox, four_eyes=four_eyes)
 
     def context(self, session: AsyncSession, events: EventContext) -> Context:
         """The context of one use case in ``session``'s transaction, happening now."""

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.events.approvals import ApprovalDecided, ApprovalRequested
 from shared.events.base import Actor, Event, event, upcaster
 
 CourseKind = Literal["training", "guidance", "validation"]
@@ -219,3 +220,44 @@ upcaster("catalogue.ProviderSuspended", 1)(_reason_v1())
 upcaster("catalogue.CourseRejected", 1)(_reason_v1())
 upcaster("catalogue.CourseWithdrawn", 1)(_reason_v1(optional=True))
 upcaster("catalogue.CredentialRevoked", 1)(_reason_v1("capture_reversed"))
+
+
+# -- the issuer's keys -----------------------------------------------------------------
+
+KeyRevocationReasonCode = Literal["compromised", "suspected_compromise", "other"]
+
+
+class _IssuerKeyEvent(Event):
+    kid: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,40}$")
+
+    def aggregate_id(self) -> str:
+        return "issuer-keys"  # one stream: the keyring's changes stay in order
+
+
+@event("catalogue.IssuerKeyRotated")
+class IssuerKeyRotated(_IssuerKeyEvent):
+    """A new issuer key (``kid``) signs from now on; the previous one is retired (it still
+    verifies what it signed)."""
+
+    retired_kid: str | None = None
+    rotated_at: AwareDatetime
+
+
+@event("catalogue.IssuerKeyRevoked")
+class IssuerKeyRevoked(_IssuerKeyEvent):
+    """An issuer key was revoked from ``revoked_after`` (approved by a second person): what
+    it signed after that moment no longer verifies."""
+
+    revoked_after: AwareDatetime
+    reason_code: KeyRevocationReasonCode
+    approval_id: uuid.UUID
+
+
+@event("catalogue.ApprovalRequested")
+class CatalogueApprovalRequested(ApprovalRequested):
+    """Revoking an issuer key was proposed; it waits for a second person."""
+
+
+@event("catalogue.ApprovalDecided")
+class CatalogueApprovalDecided(ApprovalDecided):
+    """A second person approved (and so carried out) or refused a catalogue proposal."""

@@ -1,4 +1,4 @@
-"""Credential endpoints: the issuer's public key, verification (no authentication), the
+"""Credential endpoints: verification (no authentication), the
 signed document for its holder, issuer and agencies, and revocation.
 
 Who may do what:
@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 
 from services.catalogue.commands import RevokeCredential
@@ -65,8 +65,11 @@ class Verification(BaseModel):
     issuer: str | None
     trusted_issuer: str
     signature_valid: bool
+    key_id: str | None = None
+    key_status: str | None = None
     revoked: bool | None
     revocation: dict[str, Any] | None
+    status_list: str | None = None
     checks: dict[str, str]
     errors: list[str]
 
@@ -88,38 +91,18 @@ def public(row: store.CredentialRow) -> CredentialPublic:
     )
 
 
-@router.get("/issuer")
-async def issuer(parts: Components) -> dict[str, Any]:
-    """The issuer's DID document: its Ed25519 public key (did:key, multibase and JWK)."""
-    key = parts.config.issuer_key
-    return {
-        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
-        "id": key.did,
-        "name": parts.config.issuer_name,
-        "verificationMethod": [
-            {
-                "id": key.verification_method,
-                "type": "Multikey",
-                "controller": key.did,
-                "publicKeyMultibase": key.public_multibase(),
-                "publicKeyJwk": key.public_jwk(),
-            }
-        ],
-        "assertionMethod": [key.verification_method],
-    }
-
-
 @router.post("/verify", response_model=Verification)
 async def verify(
     rt: Runtime,
     parts: Components,
     presented: Annotated[dict[str, Any], Body(description="the credential document as presented")],
 ) -> Verification:
-    """Verify a presented credential: proof form, issuer key, signature, revocation. Always
-    200 with ``valid`` and, for each check, what passed and what failed."""
+    """Verify a presented credential: proof form, issuer key and its status, signature,
+    revocation (its bit in the status list). Always 200 with ``valid`` and, for each check,
+    what passed and what failed."""
     async with rt.sessions() as session:
         result = await handlers.verify(
-            session, parts.config, handlers.presented_document(presented)
+            session, parts.config, handlers.presented_document(presented), parts.clock.now()
         )
     return Verification(**result)
 
@@ -144,16 +127,39 @@ async def list_credentials(
     return [public(r) for r in rows]
 
 
-@router.get("/{credential_id}", response_model=CredentialPublic)
+ELM_MEDIA_TYPE = "application/ld+json; profile=elm"
+
+
+def _wants_elm(format_: str | None, accept: str) -> bool:
+    if format_ is not None:
+        return format_ == "elm"
+    return "application/ld+json" in accept and "profile=elm" in accept.replace('"', "")
+
+
+@router.get(
+    "/{credential_id}",
+    response_model=CredentialPublic,
+    responses={200: {"content": {ELM_MEDIA_TYPE: {}}}},
+)
 async def get_credential(
-    credential_id: uuid.UUID, rt: Runtime, principal: Holder
-) -> CredentialPublic:
+    credential_id: uuid.UUID,
+    rt: Runtime,
+    principal: Holder,
+    request: Request,
+    format: Annotated[Literal["ob3", "elm"] | None, Query()] = None,
+) -> Any:
     """The signed credential, for the learner who holds it, the provider whose course it
-    certifies, the agency that manages the learner's account and national roles."""
+    certifies, the agency that manages the learner's account and national roles. With
+    ``?format=elm`` (or ``Accept: application/ld+json; profile=elm``): the same credential
+    in the European Learning Model (EDC profile), the signed document alone."""
     async with rt.sessions() as session:
         row = await store.get(session, credential_id)
         if row is None or not await reads_credential(session, principal, row):
             raise NotFound(f"no credential {credential_id}")
+    if _wants_elm(format, request.headers.get("accept", "")):
+        if row.elm_document is None:
+            raise NotFound(f"credential {credential_id} was issued before the ELM form existed")
+        return Response(row.elm_document, media_type=ELM_MEDIA_TYPE)
     return public(row)
 
 

@@ -122,7 +122,7 @@ def _page(request: Request, parts: Components, status: int = 200, **context: Any
         status_code=status,
         headers=NO_STORE,
         issuer_name=parts.config.issuer_name,
-        issuer_did=parts.config.issuer_key.did,
+        issuer_did=parts.config.issuer_id,
         max_kb=MAX_CREDENTIAL_BYTES // 1024,
         **context,
     )
@@ -132,7 +132,7 @@ async def _checked(
     request: Request, rt: Runtime, parts: Components, document: dict[str, Any], **context: Any
 ) -> HTMLResponse:
     async with rt.sessions() as session:
-        result = await handlers.verify(session, parts.config, document)
+        result = await handlers.verify(session, parts.config, document, parts.clock.now())
     verdict = reading.verdict(result)
     if verdict == reading.UNREADABLE:
         return _page(request, parts, 422, problem="not_a_credential", **context)

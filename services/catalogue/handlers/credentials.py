@@ -6,17 +6,19 @@ import asyncio
 import json
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.commands import RevokeCredential
-from services.catalogue.domain.credentials import document, signing
+from services.catalogue.domain.credentials import document, elm, signing, status_list, verifier
 from services.catalogue.domain.errors import conflict
-from services.catalogue.handlers import CatalogueConfig, Context
+from services.catalogue.handlers import CatalogueConfig, Context, issuer_keys, status_lists
 from services.catalogue.store import courses as course_store
 from services.catalogue.store import credentials as store
 from services.catalogue.store import providers as provider_store
+from services.catalogue.store import status_lists as list_store
 from shared.events.catalogue import CredentialIssued, CredentialRevoked
 from shared.events.payments import CompletionCertified
 
@@ -47,9 +49,11 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
     provider = await provider_store.get(session, course.provider_id)
     assert provider is not None
     credential_id = uuid.uuid4()
+    kid, key = await issuer_keys.signing_key(session, config, now)
+    list_id, index = await status_lists.allocate(ctx)
     unsigned = document.build(
         credential_id,
-        document.Issuer(did=config.issuer_key.did, name=config.issuer_name),
+        document.Issuer(did=config.issuer_id, name=config.issuer_name),
         now,
         completion.course_id,
         completion.course_version,
@@ -63,7 +67,31 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
             grade=completion.grade,
         ),
     )
-    signed = signing.sign(unsigned, config.issuer_key, now)
+    entry = status_list.entry(config.status_list_url(list_id), index)
+    unsigned["credentialStatus"] = entry
+    signed = signing.sign(unsigned, key, now)
+    # the same credential in the European Learning Model (EDC profile), same key, same status
+    elm_signed = signing.sign(
+        elm.build(
+            credential_id,
+            document.Issuer(did=config.issuer_id, name=config.issuer_name),
+            now,
+            completion.course_id,
+            completion.course_version,
+            version.content,
+            provider.name,
+            document.Completion(
+                enrolment_id=completion.enrolment_id,
+                account_id=completion.account_id,
+                completed_at=completion.completed_at,
+                completion_rate=completion.completion_rate,
+                grade=completion.grade,
+            ),
+            entry,
+        ),
+        key,
+        now,
+    )
     row = {
         "credential_id": credential_id,
         "enrolment_id": completion.enrolment_id,
@@ -73,6 +101,10 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
         "provider_id": course.provider_id,
         "document": json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
         "issued_at": now,
+        "key_id": kid,
+        "status_list": list_id,
+        "status_index": index,
+        "elm_document": json.dumps(elm_signed, ensure_ascii=False, separators=(",", ":")),
     }
     await store.insert(session, row)
     await ctx.emit(
@@ -83,7 +115,7 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
             course_id=completion.course_id,
             course_version=completion.course_version,
             provider_id=str(course.provider_id),
-            issuer=config.issuer_key.did,
+            issuer=config.issuer_id,
             issued_at=now,
         )
     )
@@ -97,6 +129,8 @@ async def revoke(row: store.CredentialRow, cmd: RevokeCredential, ctx: Context) 
     if row.revoked_at is not None:
         raise conflict("already_revoked", "the credential is already revoked")
     await store.revoke(ctx.session, row.credential_id, cmd.reason_code, ctx.now)
+    if row.status_list is not None:  # its bit flips in a newly signed list
+        await status_lists.republish(ctx, row.status_list)
     await ctx.emit(
         CredentialRevoked(
             credential_id=row.credential_id,
@@ -138,35 +172,49 @@ def presented_document(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def verify(
-    session: AsyncSession, config: CatalogueConfig, presented: dict[str, Any]
+    session: AsyncSession, config: CatalogueConfig, presented: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
-    """Check form, issuer key, signature and revocation; say which failed and why. The
-    canonical form and the signature are computed off the event loop."""
-    result = await asyncio.to_thread(signing.verify, presented, config.issuer_key.did)
+    """Check form, issuer key (and its status), signature and revocation; say which failed
+    and why. The same checks a verifier makes offline (:mod:`.verifier`), with the keys
+    document and the status list as they stand, and the register's record of the
+    credential: its revocation's date and reason, and whether we issued it at all. The
+    canonical form and the signatures are computed off the event loop."""
+    keys = verifier.IssuerKeys(await issuer_keys.keys_document(session, config, now))
+    result = verifier.Result()
+    await asyncio.to_thread(verifier.check_proof, presented, keys, result)
     credential_id = _credential_id(presented)
-    revoked: bool | None = None
+    row = await store.get(session, credential_id) if credential_id else None
     revocation: dict[str, Any] | None = None
-    if credential_id is None:
-        result.fail("revocation", "unknown", "the credential has no urn:uuid id")
-    else:
-        row = await store.get(session, credential_id)
-        if row is None:
-            result.fail("revocation", "unknown", "this issuer has no record of the credential")
-        elif row.revoked_at is not None:
-            revoked = True
-            revocation = {"revoked_at": row.revoked_at, "reason": row.revocation_reason}
-            result.fail("revocation", "revoked", "the credential was revoked")
-        else:
-            revoked = False
+    if result.checks.get("format") == "ok":
+        entry = verifier.status_entry(presented)
+        list_id = config.status_list_id(entry[0]) if entry else None
+        listed = await list_store.get(session, list_id) if list_id else None
+        if entry is not None and listed is not None and listed.document:
+            cached = {entry[0]: json.loads(listed.document)}
+            await asyncio.to_thread(verifier.check_status, presented, keys, cached, result)
+        elif entry is not None:
+            result.fail("revocation", "unknown", "the status list named is not this issuer's")
+        elif row is not None and row.revoked_at is None:
+            result.revoked = False  # issued before status lists: the register says
             result.checks["revocation"] = "ok"
+        if row is None and "revocation" not in result.errors_by_check():
+            result.fail("revocation", "unknown", "this issuer has no record of the credential")
+        if row is not None and row.revoked_at is not None:
+            revocation = {"revoked_at": row.revoked_at, "reason": row.revocation_reason}
+            if result.checks.get("revocation") != "revoked":
+                result.revoked = True
+                result.fail("revocation", "revoked", "the credential was revoked")
     return {
         "valid": not result.errors,
         "credential_id": str(credential_id) if credential_id else None,
         "issuer": result.issuer,
-        "trusted_issuer": config.issuer_key.did,
+        "trusted_issuer": config.issuer_id,
         "signature_valid": result.checks.get("signature") == "ok",
-        "revoked": revoked,
+        "key_id": result.key_id,
+        "key_status": result.key_status,
+        "revoked": result.revoked,
         "revocation": revocation,
+        "status_list": result.status_list,
         "checks": result.checks,
         "errors": result.errors,
     }

@@ -14,7 +14,8 @@ from shared.db import fetch_all, fetch_one, locked
 
 COLUMNS = (
     "credential_id, enrolment_id, account_id, course_id, course_version, provider_id, "
-    "document, issued_at, revoked_at, revocation_reason"
+    "document, issued_at, revoked_at, revocation_reason, key_id, status_list, status_index, "
+    "elm_document"
 )
 
 
@@ -30,6 +31,10 @@ class CredentialRow:
     issued_at: datetime
     revoked_at: datetime | None
     revocation_reason: str | None
+    key_id: str | None = None
+    status_list: int | None = None
+    status_index: int | None = None
+    elm_document: str | None = None
 
 
 async def insert(session: AsyncSession, row: dict[str, Any]) -> bool:
@@ -37,9 +42,11 @@ async def insert(session: AsyncSession, row: dict[str, Any]) -> bool:
     inserted = await session.scalar(
         text(
             "INSERT INTO catalogue.credentials (credential_id, enrolment_id, account_id, "
-            "course_id, course_version, provider_id, document, issued_at) VALUES "
+            "course_id, course_version, provider_id, document, issued_at, key_id, status_list, "
+            "status_index, elm_document) VALUES "
             "(:credential_id, :enrolment_id, :account_id, :course_id, :course_version, "
-            ":provider_id, :document, :issued_at) ON CONFLICT (enrolment_id) DO NOTHING "
+            ":provider_id, :document, :issued_at, :key_id, :status_list, :status_index, "
+            ":elm_document) ON CONFLICT (enrolment_id) DO NOTHING "
             "RETURNING credential_id"
         ),
         row,

@@ -127,6 +127,7 @@ async def test_issue_verify_tamper_revoke(db_url: str) -> None:
         assert result["checks"] == {
             "format": "ok",
             "issuer": "ok",
+            "key": "ok",
             "signature": "ok",
             "revocation": "ok",
         }

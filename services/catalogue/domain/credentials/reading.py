@@ -85,8 +85,67 @@ def _isced(achievement: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, _text(achievement.get("fieldOfStudy"))
 
 
+def _lang_text(value: Any) -> str | None:
+    """The first text of an ELM language map (``{"en": "..."}``)."""
+    values = list(value.values())[:1] if isinstance(value, dict) else []
+    return _text(values[0]) if values else None
+
+
+def _concept_tail(value: Any) -> str | None:
+    uri = _text(_dict(value).get("id"))
+    return uri.rsplit("/", 1)[-1] if uri else None
+
+
+def summarise_elm(document: dict[str, Any]) -> Summary:
+    """The elements of a European Learning Model credential (EDC profile)."""
+    claims = _dict(document.get("credentialSubject")).get("hasClaim")
+    claim = _dict(claims[0]) if isinstance(claims, list) and claims else {}
+    spec = _dict(claim.get("specifiedBy"))
+    awarded = _dict(claim.get("awardedBy"))
+    bodies = awarded.get("awardingBody")
+    outcomes = spec.get("learningOutcome")
+    isced_codes = spec.get("ISCEDFCode")
+    isced_code = (
+        _concept_tail(isced_codes[0]) if isinstance(isced_codes, list) and isced_codes else None
+    )
+    eqf = _concept_tail(spec.get("eqfLevel"))
+    credits = spec.get("creditPoint")
+    ects = _dict(credits[0]).get("point") if isinstance(credits, list) and credits else None
+    hours = _text(spec.get("volumeOfLearning"))
+    issuer = _dict(document.get("issuer"))
+    return Summary(
+        title=_lang_text(claim.get("title")),
+        issuer_name=_lang_text(issuer.get("legalName")),
+        issuer_id=_text(issuer.get("id")),
+        learner=_text(_dict(document.get("credentialSubject")).get("id")),
+        awarding_bodies=[
+            t for t in (_lang_text(_dict(b).get("legalName")) for b in bodies[:MAX_ITEMS]) if t
+        ]
+        if isinstance(bodies, list)
+        else [],
+        description=_lang_text(spec.get("description")),
+        eqf_level=int(eqf) if eqf and eqf.isdigit() and 1 <= int(eqf) <= 8 else None,
+        isced_code=isced_code if isced_code and isced_code.isdigit() else None,
+        workload_hours=_number(int(hours[2:-1]))
+        if hours and hours.startswith("PT") and hours.endswith("H") and hours[2:-1].isdigit()
+        else None,
+        ects=_number(float(ects))
+        if isinstance(ects, str) and ects.replace(".", "", 1).isdigit()
+        else None,
+        learning_outcomes=[
+            t for t in (_lang_text(_dict(o).get("title")) for o in outcomes[:MAX_ITEMS]) if t
+        ]
+        if isinstance(outcomes, list)
+        else [],
+        issued_at=_moment(document.get("validFrom")),
+    )
+
+
 def summarise(document: dict[str, Any]) -> Summary:
-    """The elements a reader looks for, from a credential as the catalogue issues it."""
+    """The elements a reader looks for, from a credential as the catalogue issues it (Open
+    Badges 3, or the European Learning Model)."""
+    if "hasClaim" in _dict(document.get("credentialSubject")):
+        return summarise_elm(document)
     subject = _dict(document.get("credentialSubject"))
     achievement = _dict(subject.get("achievement"))
     mc = _dict(subject.get("microCredential"))
@@ -129,6 +188,7 @@ def summarise(document: dict[str, Any]) -> Summary:
 UNREADABLE = "unreadable"  # not a credential at all: no proof, or not of the form we sign
 NOT_OURS = "not_ours"  # signed by another key, or unknown to this issuer
 TAMPERED = "tampered"  # our key, but the content no longer matches the signature
+KEY_REVOKED = "key_revoked"  # signed by a key revoked from a date before it signed
 REVOKED = "revoked"
 VALID = "valid"
 
@@ -142,6 +202,8 @@ def verdict(result: dict[str, Any]) -> str:
         return NOT_OURS
     if checks.get("signature") != "ok" or checks.get("issuer") != "ok":
         return TAMPERED
+    if checks.get("key") == "revoked":
+        return KEY_REVOKED
     if checks.get("revocation") == "revoked":
         return REVOKED
     if checks.get("revocation") != "ok":

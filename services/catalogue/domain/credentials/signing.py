@@ -3,10 +3,10 @@
 The proof follows the W3C ``eddsa-jcs-2022`` cryptosuite: the signature covers
 ``SHA-256(JCS(proof options)) || SHA-256(JCS(document without proof))``, so any change to
 any value, key or the proof options themselves breaks it, while whitespace and key order
-of the JSON a holder presents do not matter. The issuer key is derived from the
-``credential_key_seed`` setting and named by a ``did:key`` identifier, which carries the
-public key itself: anyone can check a signature without asking us, and only the revocation
-check needs the catalogue.
+of the JSON a holder presents do not matter. A proof names its key: ``<issuer>#<kid>`` for a
+key of the issuer's keyring (:mod:`.keyring`, checked by :mod:`.verifier` against the
+issuer's published keys document), or a ``did:key`` identifier, which carries the public
+key itself (the credentials issued before keys had ids).
 """
 
 from __future__ import annotations
@@ -72,14 +72,21 @@ def public_key_of_did(did: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw[2:])
 
 
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass(frozen=True)
 class IssuerKey:
     private: Ed25519PrivateKey
     did: str
+    # what its proofs name as their verification method: ``<issuer>#<kid>`` for a key of the
+    # keyring; by default its did:key (``did:key:z...#z...``)
+    method: str | None = None
 
     @property
     def verification_method(self) -> str:
-        return f"{self.did}#{self.did.removeprefix('did:key:')}"
+        return self.method or f"{self.did}#{self.did.removeprefix('did:key:')}"
 
     def public_multibase(self) -> str:
         return self.did.removeprefix("did:key:")
@@ -123,7 +130,7 @@ def sign(document: dict[str, Any], key: IssuerKey, created: datetime) -> dict[st
     proof: dict[str, Any] = {
         "type": PROOF_TYPE,
         "cryptosuite": CRYPTOSUITE,
-        "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": iso(created),
         "verificationMethod": key.verification_method,
         "proofPurpose": "assertionMethod",
     }
@@ -146,27 +153,15 @@ class Verification:
 
 
 def verify(document: dict[str, Any], trusted_did: str) -> Verification:
-    """Check the proof's form, the issuer key and the signature."""
+    """Check the proof's form, the issuer key and the signature, for an issuer of one
+    ``did:key`` (the keyring's issuer is checked by :mod:`.verifier`)."""
     result = Verification()
-    proof = document.get("proof")
-    if not isinstance(proof, dict):
-        result.fail("format", "failed", "the credential carries no proof")
+    result.issuer = issuer_of(document)
+    problem = proof_form_error(document)
+    if problem is not None:
+        result.fail("format", "failed", problem)
         return result
-    issuer = document.get("issuer")
-    issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
-    result.issuer = issuer_id if isinstance(issuer_id, str) else None
-    method = proof.get("verificationMethod")
-    value = proof.get("proofValue")
-    if (
-        proof.get("type") != PROOF_TYPE
-        or proof.get("cryptosuite") != CRYPTOSUITE
-        or proof.get("proofPurpose") != "assertionMethod"
-        or not isinstance(method, str)
-        or not isinstance(value, str)
-        or not value.startswith("z")
-    ):
-        result.fail("format", "failed", f"the proof is not a {CRYPTOSUITE} {PROOF_TYPE}")
-        return result
+    method: str = document["proof"]["verificationMethod"]
     result.checks["format"] = "ok"
     method_did = method.split("#", 1)[0]
     if method_did != trusted_did:
@@ -177,12 +172,51 @@ def verify(document: dict[str, Any], trusted_did: str) -> Verification:
         result.checks["issuer"] = "ok"
     try:
         public = public_key_of_did(method_did)
+    except ValueError as exc:
+        result.fail("signature", "failed", f"the signature cannot be checked: {exc}")
+        return result
+    check_signature(result, document, public)
+    return result
+
+
+def issuer_of(document: dict[str, Any]) -> str | None:
+    issuer = document.get("issuer")
+    issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+    return issuer_id if isinstance(issuer_id, str) else None
+
+
+def proof_form_error(document: dict[str, Any]) -> str | None:
+    """What is wrong with the form of the document's proof, or None."""
+    proof = document.get("proof")
+    if not isinstance(proof, dict):
+        return "the credential carries no proof"
+    method = proof.get("verificationMethod")
+    value = proof.get("proofValue")
+    if (
+        proof.get("type") != PROOF_TYPE
+        or proof.get("cryptosuite") != CRYPTOSUITE
+        or proof.get("proofPurpose") != "assertionMethod"
+        or not isinstance(method, str)
+        or not isinstance(value, str)
+        or not value.startswith("z")
+    ):
+        return f"the proof is not a {CRYPTOSUITE} {PROOF_TYPE}"
+    return None
+
+
+def check_signature(
+    result: Verification, document: dict[str, Any], public: Ed25519PublicKey
+) -> None:
+    """Record on ``result`` whether the proof's signature is ``public``'s over ``document``
+    (the proof's form already checked)."""
+    proof = document["proof"]
+    try:
         public.verify(
-            b58decode(value[1:], max_chars=MAX_PROOF_VALUE_CHARS), _hash_data(document, proof)
+            b58decode(proof["proofValue"][1:], max_chars=MAX_PROOF_VALUE_CHARS),
+            _hash_data(document, proof),
         )
         result.checks["signature"] = "ok"
     except InvalidSignature:
         result.fail("signature", "failed", "the signature does not match the content")
     except ValueError as exc:
         result.fail("signature", "failed", f"the signature cannot be checked: {exc}")
-    return result
