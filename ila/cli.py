@@ -23,12 +23,12 @@ import typer
 
 from ila.demo import demo
 from ila.dlq import dlq_app
+from ila.kafka_cli import grant_service_acls, kafka_app
 from ila.mail_sink import mail_app
 from ila.oidc_cli import oidc_app
 from shared.settings import PORTAL, PORTAL_PORT, SERVICE_PORTS, SERVICES, Settings, get_settings
 
 app = typer.Typer(help="Individual Learning Accounts back office", no_args_is_help=True)
-kafka_app = typer.Typer(help="The local Apache Kafka broker (KRaft, from Maven jars)")
 app.add_typer(kafka_app, name="kafka")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -231,61 +231,6 @@ def schemas(
     typer.echo(f"wrote {len(files)} files to {out}")
 
 
-@kafka_app.command("fetch")
-def kafka_fetch() -> None:
-    """Fetch the broker's jars with Maven into .cache/kafka."""
-    from ila.kafka_jars import fetch_jars
-
-    typer.echo(str(fetch_jars()))
-
-
-@kafka_app.command("start")
-def kafka_start(
-    workdir: Annotated[Path, typer.Option()] = Path("var/kafka"),
-    port: Annotated[int | None, typer.Option()] = None,
-    secure: Annotated[
-        bool, typer.Option(help="SASL_SSL only, SCRAM logins and ACLs (docs/security.md)")
-    ] = False,
-    brokers: Annotated[int, typer.Option(help="3: a replicated KRaft cluster")] = 1,
-) -> None:
-    """Start a detached broker (or cluster); print its bootstrap address."""
-    if brokers > 1:
-        from ila.kafka_cluster import start_cluster
-
-        typer.echo(start_cluster(workdir, brokers, base_port=port).bootstrap)
-        return
-    from ila.kafka import start_broker
-
-    broker = start_broker(workdir, port=port, secure=secure)
-    if broker.secure is not None:
-        _grant_service_acls(broker)
-        typer.echo(
-            f"CA {broker.secure.cafile}; SCRAM passwords in "
-            f"{broker.secure.directory / 'users.json'}",
-            err=True,
-        )
-    typer.echo(broker.bootstrap)
-
-
-def _grant_service_acls(broker: Any) -> None:
-    """Each service's principal gets its ACLs on the configured prefix's topics."""
-    from ila.kafka_acls import all_acls, grant
-    from ila.postgres import asyncio_run_if_needed
-
-    prefix = get_settings().kafka_topic_prefix
-    asyncio_run_if_needed(grant(broker.bootstrap, broker.admin_security, all_acls(prefix)))
-
-
-@kafka_app.command("stop")
-def kafka_stop(workdir: Annotated[Path, typer.Option()] = Path("var/kafka")) -> None:
-    """Stop the broker (or cluster) started in ``workdir``."""
-    from ila.kafka import stop_from_workdir
-    from ila.kafka_cluster import stop_cluster_from_workdir
-
-    stopped = stop_cluster_from_workdir(workdir) or stop_from_workdir(workdir)
-    typer.echo("stopped" if stopped else "not running")
-
-
 @app.command()
 def up(
     kafka_port: Annotated[int, typer.Option()] = 19092,
@@ -315,7 +260,7 @@ def up(
         bootstrap, replicas = broker.bootstrap, 1
         secure_broker = broker.secure
         if secure_broker is not None:
-            _grant_service_acls(broker)
+            grant_service_acls(broker)
     url = settings.database_url or embedded_postgres_url(settings.data_dir, keep_running=True)
     env = {
         **os.environ,

@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, overload
 
 from sqlalchemy import text
@@ -28,11 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.bus import Bus, Message, topic_for
 from shared.db import executemany
+from shared.event_context import EventContext as EventContext  # where callers find it
 from shared.events import Envelope, Event
 from shared.events.base import actor_fields
 from shared.kernel_ddl import outbox_channel
 from shared.listen import ChannelListener
-from shared.logs import correlation_id
 from shared.metrics import (
     EVENTS_OUT,
     OUTBOX_BACKLOG,
@@ -59,40 +57,6 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, KafkaTimeoutError | KafkaConnectionError | ConnectionError | TimeoutError):
         return True
     return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
-
-
-@dataclass(frozen=True)
-class EventContext:
-    """Who and what caused the events being written (tracing across services)."""
-
-    correlation_id: uuid.UUID
-    causation_id: uuid.UUID | None = None
-    actor: str | None = None
-
-    @classmethod
-    def new(cls, actor: str | None = None) -> EventContext:
-        return cls(correlation_id=uuid.uuid4(), actor=actor)
-
-    @classmethod
-    def for_request(cls, actor: str) -> EventContext:
-        """The context of the HTTP request being handled: its correlation id (the
-        ``X-Correlation-ID`` header, or the one the middleware generated) and the caller."""
-        cid = correlation_id.get()
-        if not cid:
-            return cls.new(actor)
-        try:
-            correlation = uuid.UUID(cid)
-        except ValueError:  # a caller's own id format: map it to a stable UUID
-            correlation = uuid.uuid5(uuid.NAMESPACE_URL, f"correlation:{cid}")
-        return cls(correlation_id=correlation, actor=actor)
-
-    @classmethod
-    def caused_by(cls, envelope: Envelope, actor: str | None = None) -> EventContext:
-        return cls(
-            correlation_id=envelope.correlationid,
-            causation_id=envelope.id,
-            actor=actor or envelope.actor,
-        )
 
 
 class Outbox:
