@@ -166,8 +166,10 @@ class Localized:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.messages.ngettext(singular, plural, n)
 
-    def number(self, value: int | float | Decimal) -> str:
-        return format_decimal(value, locale=self._babel)
+    def number(self, value: int | float | Decimal, format: str | None = None) -> str:
+        """``value`` as the locale writes it; ``format`` a CLDR pattern (``"#,##0.0"``:
+        always one decimal)."""
+        return format_decimal(value, format, locale=self._babel)
 
     def money(self, minor_units: int, currency: str) -> str:
         """An amount in minor units (cents) of ``currency``."""

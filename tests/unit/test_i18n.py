@@ -94,9 +94,11 @@ def _extracted() -> set[str]:
         ("shared/**.py", "python"),
         ("services/**.py", "python"),
         ("services/**/templates/**.html", "jinja2"),
+        ("services/**/messages/templates/**.txt", "jinja2"),
     ]
     options = {
-        "services/**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}
+        "services/**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"},
+        "services/**/messages/templates/**.txt": {"extensions": "jinja2.ext.i18n"},
     }
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     for _, _, message, _, _ in extract_from_dir(str(REPO), method_map, options, keywords=keywords):
