@@ -1,5 +1,7 @@
-"""The languages of the public pages (and, later, of messages): gettext catalogues through
-Babel, the locale chosen per request, and numbers, money and dates formatted for it.
+"""The languages of the pages (the registry, /verify, the portal's sign-in, learner pages
+and dashboard) and of the e-mails (:class:`shared.mail.Templates` takes
+:func:`translations`): gettext catalogues through Babel, the locale chosen per request, and
+numbers, money and dates formatted for it.
 
 The API, small on purpose:
 
