@@ -72,7 +72,7 @@ schemas: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
 		-o shared/locale/messages.pot .
-	$(BIN)/pybabel update -i shared/locale/messages.pot -d shared/locale --no-location \
+	$(BIN)/pybabel update -i shared/locale/messages.pot -d shared/locale \
 		--no-fuzzy-matching --ignore-obsolete -w 100
 
 bench: $(STAMP) kafka-jars

@@ -1,5 +1,7 @@
-"""The languages of the public pages (and, later, of messages): gettext catalogues through
-Babel, the locale chosen per request, and numbers, money and dates formatted for it.
+"""The languages of the pages (the registry, /verify, the portal's sign-in, learner pages
+and dashboard) and of the e-mails (:class:`shared.mail.Templates` takes
+:func:`translations`): gettext catalogues through Babel, the locale chosen per request, and
+numbers, money and dates formatted for it.
 
 The API, small on purpose:
 
@@ -166,8 +168,10 @@ class Localized:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.messages.ngettext(singular, plural, n)
 
-    def number(self, value: int | float | Decimal) -> str:
-        return format_decimal(value, locale=self._babel)
+    def number(self, value: int | float | Decimal, format: str | None = None) -> str:
+        """``value`` as the locale writes it; ``format`` a CLDR pattern (``"#,##0.0"``:
+        always one decimal)."""
+        return format_decimal(value, format, locale=self._babel)
 
     def money(self, minor_units: int, currency: str) -> str:
         """An amount in minor units (cents) of ``currency``."""

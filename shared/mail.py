@@ -18,8 +18,9 @@ all their rows (pending ones become ``erased`` and are never sent); the fact key
 late redelivery queues nothing new.
 
 Texts come from Jinja2 templates with the ``jinja2.ext.i18n`` extension (strings in
-``_()``), rendered with the translations for the recipient's language; without catalogues
-they are the null translations (English).
+``_()``), rendered with the recipient's language's translations from the gettext catalogues
+of :mod:`shared.i18n` (``shared/locale``, the pages' catalogues; ``make messages`` extracts
+the templates' strings with the pages').
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import jinja2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import i18n
 from shared.clock import Clock
 from shared.db import transaction
 from shared.settings import Settings
@@ -51,8 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LANGUAGES = ("en", "fr", "de")
-DEFAULT_LANGUAGE = "en"
+LANGUAGES = i18n.LOCALES
+DEFAULT_LANGUAGE = i18n.DEFAULT_LOCALE
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def language_of(value: str | None) -> str:
 class Templates:
     """Plain-text message templates in ``directory``: ``<kind>.txt`` whose first line is the
     subject and the rest (after one blank line) the body. ``translations`` gives the
-    gettext translations of a language (default: none, the template's own English)."""
+    gettext translations of a language (default: the catalogues of :mod:`shared.i18n`)."""
 
     def __init__(
         self,
@@ -130,7 +132,7 @@ class Templates:
         translations: Callable[[str], gettext.NullTranslations] | None = None,
     ) -> None:
         self.directory = directory
-        self.translations = translations or (lambda _language: gettext.NullTranslations())
+        self.translations = translations or i18n.translations
         self._envs: dict[str, jinja2.Environment] = {}
 
     def _env(self, language: str) -> jinja2.Environment:

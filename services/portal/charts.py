@@ -43,9 +43,9 @@ def _header(title: str, desc: str, width: int, height: int) -> tuple[str, str]:
     return head, "</svg>"
 
 
-def describe(bars: Sequence[Bar]) -> str:
-    """The figures in words, for the chart's ``<desc>``."""
-    return "; ".join(f"{b.label}: {b.shown}" for b in bars) or "no figures"
+def describe(bars: Sequence[Bar], empty: str = "no figures") -> str:
+    """The figures in words, for the chart's ``<desc>`` (``empty`` when there are none)."""
+    return "; ".join(f"{b.label}: {b.shown}" for b in bars) or empty
 
 
 def _scale(bars: Sequence[Bar], top: float | None) -> float:
@@ -61,16 +61,17 @@ def bar_chart(
     target_label: str = "",
     maximum: float | None = None,
     width: int = 640,
+    empty: str = "no figures",
 ) -> Markup:
     """Horizontal bars, one line each: the label on the left, the bar, its value after it;
     ``target`` draws a dashed line labelled ``target_label`` across every bar. Lengths are
     proportional to the values on a scale up to ``maximum`` (default: the largest value or
-    the target)."""
+    the target). Texts come translated: ``empty`` is what a chart without bars says."""
     label_w, value_w, row, top_pad = 170, 110, 28, 24 if target is not None else 8
     plot = width - label_w - value_w
     height = top_pad + row * max(len(bars), 1) + 8
     scale = maximum or _scale(bars, target)
-    desc = summary + (" " if summary else "") + describe(bars)
+    desc = summary + (" " if summary else "") + describe(bars, empty)
     head, tail = _header(title, desc, width, height)
     parts = [head]
     for i, b in enumerate(bars):
@@ -85,7 +86,7 @@ def bar_chart(
             f"{escape(b.shown)}</text>"
         )
     if not bars:
-        parts.append(f'<text x="{label_w}" y="{top_pad + 18}" fill="{INK}">no figures</text>')
+        parts.append(f'<text x="{label_w}" y="{top_pad + 18}" fill="{INK}">{escape(empty)}</text>')
     if target is not None:
         x = label_w + min(target, scale) / scale * plot
         parts.append(
@@ -99,7 +100,13 @@ def bar_chart(
 
 
 def column_chart(
-    title: str, bars: Sequence[Bar], *, summary: str = "", width: int = 640, height: int = 240
+    title: str,
+    bars: Sequence[Bar],
+    *,
+    summary: str = "",
+    width: int = 640,
+    height: int = 240,
+    empty: str = "no figures",
 ) -> Markup:
     """Vertical columns over time (months): the label under each column and its value on
     top; heights proportional to the values."""
@@ -107,7 +114,7 @@ def column_chart(
     slot = (width - 2 * left) / max(len(bars), 1)
     plot = height - bottom - top
     scale = _scale(bars, None)
-    desc = summary + (" " if summary else "") + describe(bars)
+    desc = summary + (" " if summary else "") + describe(bars, empty)
     head, tail = _header(title, desc, width, height)
     parts = [head]
     base = height - bottom

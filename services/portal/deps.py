@@ -1,5 +1,5 @@
 """What the portal's routes share: its runtime, the components its setup builds, and the
-templates its pages are drawn with."""
+folder of its page templates (drawn by :mod:`services.portal.api.render`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends
-from fastapi.templating import Jinja2Templates
 
 from services.portal.oidc import OidcClient, OidcConfig
-from shared import web
 from shared.clock import Clock
 from shared.service import ServiceRuntime, components_of, runtime_of
 
@@ -37,5 +35,3 @@ def components(rt: Runtime) -> PortalComponents:
 
 
 Components = Annotated[PortalComponents, Depends(components)]
-
-templates = Jinja2Templates(directory=[TEMPLATES, web.TEMPLATES])

@@ -12,24 +12,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from shared.i18n import N_
+
 ViewName = Literal["participation", "money", "activity", "holds"]
 VIEWS: tuple[ViewName, ...] = ("participation", "money", "activity", "holds")
 
 ISCED_BROAD_FIELDS = {
-    "00": "Generic programmes and qualifications",
-    "01": "Education",
-    "02": "Arts and humanities",
-    "03": "Social sciences, journalism and information",
-    "04": "Business, administration and law",
-    "05": "Natural sciences, mathematics and statistics",
-    "06": "Information and communication technologies",
-    "07": "Engineering, manufacturing and construction",
-    "08": "Agriculture, forestry, fisheries and veterinary",
-    "09": "Health and welfare",
-    "10": "Services",
-    "99": "Field unknown",
+    "00": N_("Generic programmes and qualifications"),
+    "01": N_("Education"),
+    "02": N_("Arts and humanities"),
+    "03": N_("Social sciences, journalism and information"),
+    "04": N_("Business, administration and law"),
+    "05": N_("Natural sciences, mathematics and statistics"),
+    "06": N_("Information and communication technologies"),
+    "07": N_("Engineering, manufacturing and construction"),
+    "08": N_("Agriculture, forestry, fisheries and veterinary"),
+    "09": N_("Health and welfare"),
+    "10": N_("Services"),
+    "99": N_("Field unknown"),
 }
-"""The broad fields of ISCED-F 2013 (the first two digits of a field's code)."""
+"""The broad fields of ISCED-F 2013 (the first two digits of a field's code); English
+names (message ids), as the exports give them."""
 
 DIMENSIONS = ("region", "age_band", "need_tier", "isced_field")
 

@@ -11,15 +11,18 @@ from typing import Any
 
 from services.portal.sessions import SignedIn
 from services.portal.store import flash as store
+from shared.i18n import N_
 from shared.service import ServiceRuntime
 
 # what each message says (message ids, translated in the templates)
 MESSAGES = {
-    "confirmed": "You confirmed your enrolment in %(course)s. Your credit is being reserved.",
-    "refused": "You refused the proposal for %(course)s. Nothing was taken from your credit.",
-    "contested": "You contested the claim for %(course)s. It will not be paid until your "
-    "agency has looked into it.",
-    "attested": "You confirmed the training %(course)s was given. Thank you.",
+    "confirmed": N_("You confirmed your enrolment in %(course)s. Your credit is being reserved."),
+    "refused": N_("You refused the proposal for %(course)s. Nothing was taken from your credit."),
+    "contested": N_(
+        "You contested the claim for %(course)s. It will not be paid until your "
+        "agency has looked into it."
+    ),
+    "attested": N_("You confirmed the training %(course)s was given. Thank you."),
 }
 
 

@@ -26,6 +26,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import jwt
 
+from shared.i18n import N_
 from shared.settings import Settings
 
 TIMEOUT = httpx.Timeout(10.0)
@@ -49,11 +50,11 @@ class SignInFailed(Exception):
 
 
 def _refused(detail: str) -> SignInFailed:
-    return SignInFailed(400, "The sign-in did not succeed", detail)
+    return SignInFailed(400, N_("The sign-in did not succeed"), detail)
 
 
 def _unreachable(detail: str) -> SignInFailed:
-    return SignInFailed(502, "The identity provider cannot be reached", detail)
+    return SignInFailed(502, N_("The identity provider cannot be reached"), detail)
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -162,7 +163,7 @@ class OidcClient:
         if issuer is None:
             raise SignInFailed(
                 503,
-                "Signing in is not set up",
+                N_("Signing in is not set up"),
                 "this server has no identity provider (ILA_OIDC_ISSUER); in development, "
                 "start the test provider with `ila oidc start` and set ILA_OIDC_ISSUER",
             )

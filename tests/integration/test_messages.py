@@ -308,6 +308,14 @@ async def test_the_learner_chooses_reminders_and_language(db_url: str) -> None:
             r = await w.c.put(path, json=bad, headers=learner)
             assert r.status_code == 422, r.text
         assert (await w.c.get(path, headers=learner)).json() == chosen
+        # the other learner reads German
+        other_path = f"/v1/accounts/{other}/message-preferences"
+        r = await w.c.put(
+            other_path,
+            json={**chosen, "language": "de", "consent_reminder": True},
+            headers=bearer(w.settings, "learner", sub=other),
+        )
+        assert r.status_code == 200, r.text
 
         now = w.now()
         deadline = now + timedelta(days=3)
@@ -333,6 +341,14 @@ async def test_the_learner_chooses_reminders_and_language(db_url: str) -> None:
         assert w.kinds("other.learner@example.org") == {"proposal_waiting": 1}  # answered
         [waiting] = w.received(LEARNER)
         assert waiting.header("Content-Language") == "fr"
+        # written in French, subject and body, from the shared catalogues
+        assert waiting.subject == "Une proposition de formation attend votre accord"
+        assert "Confirmez-la ou refusez-la avant le" in waiting.body
+        assert "A training provider" not in waiting.body
+        [other_waiting] = w.received("other.learner@example.org")
+        assert other_waiting.header("Content-Language") == "de"
+        assert other_waiting.subject == "Ein Weiterbildungsvorschlag wartet auf Ihre Zustimmung"
+        assert "Bestätigen oder lehnen Sie ihn vor dem" in other_waiting.body
 
 
 async def test_a_failed_send_is_retried_and_sent_once(db_url: str) -> None:

@@ -94,9 +94,11 @@ def _extracted() -> set[str]:
         ("shared/**.py", "python"),
         ("services/**.py", "python"),
         ("services/**/templates/**.html", "jinja2"),
+        ("services/**/messages/templates/**.txt", "jinja2"),
     ]
     options = {
-        "services/**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}
+        "services/**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"},
+        "services/**/messages/templates/**.txt": {"extensions": "jinja2.ext.i18n"},
     }
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     for _, _, message, _, _ in extract_from_dir(str(REPO), method_map, options, keywords=keywords):
@@ -158,3 +160,74 @@ def test_translations_compile_from_the_po_files() -> None:
     assert i18n.translations("de").gettext("Find training") == "Weiterbildung finden"
     assert i18n.translations("en").gettext("Find training") == "Find training"
     assert not list((REPO / "shared" / "locale").rglob("*.mo"))  # compiled in memory only
+
+
+def test_the_portals_templates_use_only_what_the_pages_give_them() -> None:
+    """The same for the portal's pages (sign-in, learner pages, dashboard)."""
+    from services.portal.api.render import PAGES
+
+    folder = REPO / "services" / "portal" / "api" / "templates"
+    env = Environment(loader=FileSystemLoader(folder), extensions=["jinja2.ext.i18n"])
+    given = {"lang", "loc", "languages", "_", "gettext", "ngettext"}
+    given |= set(PAGES.globals) | {"money", "day", "moment", "currency"}  # render.formats
+    macros = {"proposal", "enrolment_card"}  # imported outside the blocks that use them
+    per_page = {
+        "base.html": set(),
+        "languages.html": set(),
+        "dashboard.html": {"meta", "views", "charts", "national", "isced_name"},
+        "learner/layout.html": {"here", "signed"},
+        "learner/macros.html": {"covers"},  # set in a branch: seen as free
+        "learner/me.html": {"signed", "view", "notice", *macros},
+        "learner/history.html": {"signed", "entries"},
+        "learner/enrolment.html": {"signed", "view", *macros},
+        "learner/problem.html": {"signed", "plain", "detail"},
+        "sign_in/no_account.html": set(),
+        "sign_in/problem.html": {"title", "detail", "next"},
+        "sign_in/signed_out.html": set(),
+    }
+    assert {p.relative_to(folder).as_posix() for p in folder.rglob("*.html")} == set(per_page)
+    for name, own in per_page.items():
+        free = meta.find_undeclared_variables(env.parse((folder / name).read_text()))
+        assert free <= given | own, f"{name}: {free - given - own}"
+
+
+@pytest.mark.parametrize(
+    ("service", "kind", "subjects"),
+    [
+        ("accounts", "proposal_waiting", {
+            "fr": "Une proposition de formation attend votre accord",
+            "de": "Ein Weiterbildungsvorschlag wartet auf Ihre Zustimmung",
+        }),
+        ("catalogue", "payout_sent", {
+            "fr": "Un versement vous a été envoyé",
+            "de": "Eine Auszahlung wurde an Sie gesendet",
+        }),
+    ],
+)  # fmt: skip
+def test_every_message_is_written_in_the_recipients_language(
+    service: str, kind: str, subjects: dict[str, str]
+) -> None:
+    """Each e-mail template renders in every language (its subject and every line of its
+    body translated), through the shared catalogues."""
+    from shared import mail
+
+    folder = REPO / "services" / service / "messages" / "templates"
+    templates = mail.Templates(folder)
+    env = Environment(extensions=["jinja2.ext.i18n"])
+    for path in sorted(folder.glob("*.txt")):
+        names = meta.find_undeclared_variables(env.parse(path.read_text())) - {"_"}
+        context = {name: "X" for name in names}
+        english = templates.render(path.stem, "en", **context)
+        for language in ("fr", "de"):
+            subject, body = templates.render(path.stem, language, **context)
+            assert subject != english[0], (path.name, language)
+            lines = [line for line in english[1].splitlines() if " " in line]
+            assert not set(lines) & set(body.splitlines()), (path.name, language, body)
+    for language, subject in subjects.items():
+        context = {
+            n: "X"
+            for n in meta.find_undeclared_variables(env.parse((folder / f"{kind}.txt").read_text()))
+            - {"_"}
+        }
+        assert templates.render(kind, language, **context)[0] == subject
+    assert templates.render(kind, "xx", **context)[0] == templates.render(kind, "en", **context)[0]

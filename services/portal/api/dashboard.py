@@ -20,19 +20,19 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.portal import charts, figures
+from services.portal.api import render
 from services.portal.client import ApiError, ServiceApi, http_client
-from services.portal.deps import TEMPLATES, Components
+from services.portal.deps import Components
 from services.portal.figures import View, ViewName
-from shared import web
+from shared import i18n
 from shared.auth import Principal, require
+from shared.i18n import Localized
 from shared.problems import Problem
 
 router = APIRouter(tags=["portal"])
@@ -42,21 +42,7 @@ Year = Annotated[int | None, Query(ge=2000, le=2100, description="default: this 
 Region = Annotated[str | None, Query(max_length=100, description="national roles only")]
 ViewParam = Annotated[ViewName, Query(description="which table")]
 NATIONAL = ("admin", "auditor")
-
-
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    """The dashboard's templates; gettext-ready (null translations until catalogues come)."""
-    env = Environment(
-        loader=FileSystemLoader([TEMPLATES, web.TEMPLATES]),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        extensions=["jinja2.ext.i18n"],
-    )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    env.globals["isced_name"] = figures.isced_name
-    return env
+ONE_DECIMAL = "#,##0.0"
 
 
 class ServiceRefused(Problem):
@@ -134,19 +120,17 @@ async def dashboard(
     year, region, meta, tables = await _views(request, parts, year, region)
     if "text/csv" in request.headers.get("accept", ""):
         return csv_response(tables[view], year)
-    page = (
-        environment()
-        .get_template("dashboard.html")
-        .render(
-            meta=meta,
-            views=tables,
-            charts=draw(tables, meta),
-            national=principal.role in NATIONAL,
-            money=money_formatter(meta["currency"]),
-            currency=meta["currency"],
-        )
+    loc = i18n.localized(i18n.choose(request).locale)
+    return render.page(
+        request,
+        "dashboard.html",
+        meta=meta,
+        views=tables,
+        charts=draw(tables, meta, loc),
+        national=principal.role in NATIONAL,
+        isced_name=figures.isced_name,
+        currency=meta["currency"],
     )
-    return HTMLResponse(page)
 
 
 @router.get("/dashboard/export.csv", responses={200: {"content": {"text/csv": {}}}})
@@ -190,65 +174,78 @@ async def export_json(
     return JSONResponse(body)
 
 
-def money_formatter(currency: str) -> Any:
-    def money(amount: int) -> str:
-        sign = "-" if amount < 0 else ""
-        return f"{sign}{abs(amount) // 100:,}.{abs(amount) % 100:02d} {currency}"
-
-    return money
-
-
-def draw(tables: dict[ViewName, View], meta: dict[str, Any]) -> dict[str, Any]:
-    """The charts of each view, from the same rows as the tables."""
+def draw(tables: dict[ViewName, View], meta: dict[str, Any], loc: Localized) -> dict[str, Any]:
+    """The charts of each view, from the same rows as the tables, in ``loc``'s language."""
+    _ = loc.gettext
     target = float(meta["target_percent"])
-    money = money_formatter(meta["currency"])
+    year = meta["year"]
+    money = render.money(meta["currency"], loc)
+    dimensions = {
+        "region": _("By region"),
+        "age_band": _("By age band"),
+        "need_tier": _("By need tier"),
+        "isced_field": _("By ISCED-F field (of all holders)"),
+    }
     shares: dict[str, list[charts.Bar]] = {d: [] for d in figures.DIMENSIONS}
     for dimension, group, _h, _t, pct, _target in tables["participation"].rows[1:]:
-        label = f"{group} {figures.isced_name(group)}" if dimension == "isced_field" else group
-        shown = "no holders" if pct is None else f"{pct:.1f}%"
+        label = f"{group} {_(figures.isced_name(group))}" if dimension == "isced_field" else group
+        shown = _("no holders") if pct is None else f"{loc.number(pct, ONE_DECIMAL)}%"
         shares[dimension].append(charts.Bar(label, pct or 0.0, shown))
-    target_label = f"target {target:.0f}%"
-    summary = f"Share of account holders who trained in {meta['year']}, against the target of"
+    target_text = loc.number(round(target))
     participation = {
         d: charts.bar_chart(
-            f"Share who trained in {meta['year']}, by {d.replace('_', ' ')}",
+            _("Share who trained in %(year)s: %(dimension)s")
+            % {"year": year, "dimension": dimensions[d]},
             bars,
-            summary=f"{summary} {target:.0f}%.",
+            summary=_(
+                "Share of account holders who trained in %(year)s, against the target of "
+                "%(target)s%%."
+            )
+            % {"year": year, "target": target_text},
             target=target,
-            target_label=target_label,
+            target_label=_("target %(target)s%%") % {"target": target_text},
             maximum=100.0,
+            empty=_("no figures"),
         )
         for d, bars in shares.items()
     }
     columns = tables["money"].columns
+    figure_names = {"granted": _("granted"), "spent": _("spent"), "expired": _("expired")}
     credit = [
         charts.Bar(
-            f"{row[1]}: {name}", float(row[columns.index(name)]), money(row[columns.index(name)])
+            f"{row[1]}: {shown}",
+            float(row[columns.index(name)]),
+            money(row[columns.index(name)]),
         )
         for row in tables["money"].rows
-        for name in ("granted", "spent", "expired")
+        for name, shown in figure_names.items()
     ]
     months = tables["activity"].rows
+    by_year = {"year": year}
     return {
         "participation": participation,
         "money": charts.bar_chart(
-            f"Credit granted, spent and expired by funder in {meta['year']}",
+            _("Credit granted, spent and expired by funder in %(year)s") % by_year,
             credit,
-            summary="Amounts by funder.",
+            summary=_("Amounts by funder."),
+            empty=_("no figures"),
         ),
         "enrolments": charts.column_chart(
-            f"Enrolments by month in {meta['year']}",
-            [charts.Bar(m[0][5:], float(m[1]), str(m[1])) for m in months],
-            summary="Enrolments the learners consented to, by month.",
+            _("Enrolments by month in %(year)s") % by_year,
+            [charts.Bar(m[0][5:], float(m[1]), loc.number(m[1])) for m in months],
+            summary=_("Enrolments the learners consented to, by month."),
+            empty=_("no figures"),
         ),
         "completions": charts.column_chart(
-            f"Completions by month in {meta['year']}",
-            [charts.Bar(m[0][5:], float(m[2]), str(m[2])) for m in months],
-            summary="Completion claims captured, by month.",
+            _("Completions by month in %(year)s") % by_year,
+            [charts.Bar(m[0][5:], float(m[2]), loc.number(m[2])) for m in months],
+            summary=_("Completion claims captured, by month."),
+            empty=_("no figures"),
         ),
         "paid": charts.column_chart(
-            f"Paid to providers by month in {meta['year']}",
+            _("Paid to providers by month in %(year)s") % by_year,
             [charts.Bar(m[0][5:], float(m[4]), money(m[4])) for m in months],
-            summary="What payouts paid for claims, by month.",
+            summary=_("What payouts paid for claims, by month."),
+            empty=_("no figures"),
         ),
     }

@@ -22,19 +22,23 @@ from services.portal.api.render import page
 from services.portal.client import ApiError, ServiceApi, http_client
 from services.portal.deps import Runtime
 from services.portal.sessions import Learner, SignedIn, learner_token
+from shared.i18n import N_
 
 router = APIRouter(prefix="/me", tags=["learner pages"])
 
 # what a refusal means, in plain words (message ids), by the API's status
 PLAIN = {
-    400: "The request could not be read.",
-    403: "You may not do this.",
-    404: "We could not find this on your account. It may belong to someone else, or it no "
-    "longer exists.",
-    405: "This cannot be done from here yet.",
-    409: "This can no longer be done.",
-    422: "This could not be accepted as sent.",
+    400: N_("The request could not be read."),
+    403: N_("You may not do this."),
+    404: N_(
+        "We could not find this on your account. It may belong to someone else, or it no "
+        "longer exists."
+    ),
+    405: N_("This cannot be done from here yet."),
+    409: N_("This can no longer be done."),
+    422: N_("This could not be accepted as sent."),
 }
+UNAVAILABLE = N_("The service could not answer. Please try again in a moment.")
 
 
 @asynccontextmanager
@@ -48,7 +52,7 @@ def refusal(request: Request, signed: SignedIn, error: ApiError) -> HTMLResponse
     """A service said no: the page says why, with a 4xx status (a service that failed is a
     502, never a 500)."""
     status = error.status if 400 <= error.status < 500 else 502
-    plain = PLAIN.get(status, "The service could not answer. Please try again in a moment.")
+    plain = PLAIN.get(status, UNAVAILABLE)
     detail = error.problem.get("detail") if status < 500 else None
     return page(
         request,

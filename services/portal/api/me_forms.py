@@ -23,6 +23,7 @@ from services.portal.api.render import CONTEST_REASONS, page
 from services.portal.client import ApiError, ServiceApi
 from services.portal.deps import Components, Runtime
 from services.portal.sessions import SignedIn, SignInRequired, check_csrf, signed_in
+from shared.i18n import N_
 from shared.problems import Forbidden
 
 router = APIRouter(prefix="/me", tags=["learner pages"])
@@ -53,8 +54,10 @@ async def answer(
             "learner/problem.html",
             status_code=403,
             signed=signed,
-            plain="This form is out of date or was not sent from this site. Nothing was "
-            "changed. Please go back to your account and try again.",
+            plain=N_(
+                "This form is out of date or was not sent from this site. Nothing was "
+                "changed. Please go back to your account and try again."
+            ),
             detail=None,
             code="stale_form",
         )

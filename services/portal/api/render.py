@@ -1,144 +1,151 @@
-"""Drawing the portal's pages: one Jinja environment with gettext installed.
+"""Drawing the portal's pages: :class:`shared.i18n.Pages` over the portal's templates, so
+every page (sign-in, the learner's pages, the dashboard) is in the reader's language
+(``?lang=``, then the ``ila_lang`` cookie, then ``Accept-Language``) with the language
+switch in its header, as the registry's pages are.
 
 Templates mark every text for translation (``{{ _("...") }}``, ``{% trans %}``); Python
-hands them message ids (the labels below are plain English ids) and the templates
-translate them. Translations are the null ones here: switching to the gettext catalogues
-changes :func:`environment` only.
+hands them message ids (the labels below, marked with ``N_`` for extraction) and the
+templates translate them. Amounts and dates are formatted for the page's locale.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.portal.deps import TEMPLATES
-from shared import web
+from shared import i18n, web
+from shared.i18n import N_, Localized, Pages
 
 # what each status means to the learner (message ids, translated in the templates)
 ENROLMENT_STATUS = {
-    "awaiting_learner_confirmation": "Waiting for your answer",
-    "held": "Being checked by your agency",
-    "reserving": "Reserving your credit",
-    "reservation_rejected": "Your credit could not be reserved",
-    "awaiting_co_payment": "Waiting for your answer on the part you pay",
-    "confirmed": "Confirmed",
-    "completed": "Completed",
-    "rejected": "Not accepted",
-    "refused": "Refused by you",
-    "expired": "Expired without an answer",
-    "cancelled": "Cancelled",
+    "awaiting_learner_confirmation": N_("Waiting for your answer"),
+    "held": N_("Being checked by your agency"),
+    "reserving": N_("Reserving your credit"),
+    "reservation_rejected": N_("Your credit could not be reserved"),
+    "awaiting_co_payment": N_("Waiting for your answer on the part you pay"),
+    "confirmed": N_("Confirmed"),
+    "completed": N_("Completed"),
+    "rejected": N_("Not accepted"),
+    "refused": N_("Refused by you"),
+    "expired": N_("Expired without an answer"),
+    "cancelled": N_("Cancelled"),
 }
 CLAIM_STATUS = {
-    "approved": "Accepted, being paid from your credit",
-    "held": "On hold",
-    "rejected": "Not accepted",
-    "captured": "Paid from your credit",
-    "in_payout": "Being paid to the provider",
-    "paid": "Paid to the provider",
-    "capture_rejected": "Could not be paid from your credit",
-    "reversed": "Reversed",
+    "approved": N_("Accepted, being paid from your credit"),
+    "held": N_("On hold"),
+    "rejected": N_("Not accepted"),
+    "captured": N_("Paid from your credit"),
+    "in_payout": N_("Being paid to the provider"),
+    "paid": N_("Paid to the provider"),
+    "capture_rejected": N_("Could not be paid from your credit"),
+    "reversed": N_("Reversed"),
 }
 MILESTONES = {
-    "start": "Start of the training",
-    "completion": "Completion of the training",
-    "cancellation": "Cancellation",
+    "start": N_("Start of the training"),
+    "completion": N_("Completion of the training"),
+    "cancellation": N_("Cancellation"),
 }
 ATTESTATION = {
-    "pending": "Waiting for your word",
-    "attested": "You confirmed it",
-    "contested": "You contested it",
-    "lapsed": "No answer given in time",
-    "resolved": "Settled by your agency",
-    "not_required": "Nothing to do",
+    "pending": N_("Waiting for your word"),
+    "attested": N_("You confirmed it"),
+    "contested": N_("You contested it"),
+    "lapsed": N_("No answer given in time"),
+    "resolved": N_("Settled by your agency"),
+    "not_required": N_("Nothing to do"),
 }
 CONTEST_REASONS = {
-    "not_enrolled": "I never enrolled in this training",
-    "did_not_attend": "I did not attend",
-    "did_not_complete": "I did not complete it",
-    "wrong_dates": "The dates are wrong",
-    "not_as_described": "The training was not as described",
+    "not_enrolled": N_("I never enrolled in this training"),
+    "did_not_attend": N_("I did not attend"),
+    "did_not_complete": N_("I did not complete it"),
+    "wrong_dates": N_("The dates are wrong"),
+    "not_as_described": N_("The training was not as described"),
 }
 HISTORY = {
-    "WalletOpened": "Account opened",
-    "ProfileNoted": "Profile noted",
-    "CreditsGranted": "Credit granted",
-    "CreditsReserved": "Credit reserved for a training",
-    "ReservationRejected": "Reservation refused",
-    "ReservationCaptured": "Credit spent on a training",
-    "CaptureRejected": "Payment from your credit refused",
-    "ReservationReleased": "Reserved credit given back",
-    "LotExpired": "Credit expired",
-    "EntryReversed": "Entry corrected",
-    "WalletSuspended": "Account suspended",
-    "WalletReinstated": "Account reinstated",
-    "WalletClosed": "Account closed",
+    "WalletOpened": N_("Account opened"),
+    "ProfileNoted": N_("Profile noted"),
+    "CreditsGranted": N_("Credit granted"),
+    "CreditsReserved": N_("Credit reserved for a training"),
+    "ReservationRejected": N_("Reservation refused"),
+    "ReservationCaptured": N_("Credit spent on a training"),
+    "CaptureRejected": N_("Payment from your credit refused"),
+    "ReservationReleased": N_("Reserved credit given back"),
+    "LotExpired": N_("Credit expired"),
+    "EntryReversed": N_("Entry corrected"),
+    "WalletSuspended": N_("Account suspended"),
+    "WalletReinstated": N_("Account reinstated"),
+    "WalletClosed": N_("Account closed"),
 }
 
+PAGES = Pages(
+    (TEMPLATES, web.TEMPLATES),
+    globals={
+        "enrolment_status": ENROLMENT_STATUS,
+        "claim_status": CLAIM_STATUS,
+        "milestones": MILESTONES,
+        "attestation": ATTESTATION,
+        "contest_reasons": CONTEST_REASONS,
+        "history_labels": HISTORY,
+    },
+)
+# what every portal page's response says besides its language
+HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
 
-def money(currency: str) -> Any:
+
+def _when(value: str | date | datetime) -> date | datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def money(currency: str, loc: Localized | None = None) -> Callable[[int | None], str]:
+    """Minor units of ``currency`` as the locale writes them (€1,800.00, 1 800,00 €)."""
+    loc = loc or i18n.localized(i18n.DEFAULT_LOCALE)
+
     def fmt(amount: int | None) -> str:
-        amount = amount or 0
-        sign = "-" if amount < 0 else ""
-        amount = abs(amount)
-        return f"{sign}{amount // 100:,}.{amount % 100:02d} {currency}"
+        return loc.money(amount or 0, currency)
 
     return fmt
 
 
-def day(value: str | date | datetime | None) -> str:
-    """A date as people read it: 1 March 2026."""
+def day(value: str | date | datetime | None, loc: Localized | None = None) -> str:
+    """A date as people read it: 1 Mar 2026, 1 mars 2026."""
     if value is None:
         return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return f"{value.day} {value:%B %Y}"
+    return (loc or i18n.localized(i18n.DEFAULT_LOCALE)).date(_when(value))
 
 
-def moment(value: str | datetime | None) -> str:
+def moment(value: str | datetime | None, loc: Localized | None = None) -> str:
+    """A date and time (UTC) as people read it."""
     if value is None:
         return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return f"{value.day} {value:%B %Y, %H:%M} UTC"
+    when = _when(value)
+    loc = loc or i18n.localized(i18n.DEFAULT_LOCALE)
+    if not isinstance(when, datetime):
+        return loc.date(when)
+    return f"{loc.date(when)}, {when:%H:%M} UTC"
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader([TEMPLATES, web.TEMPLATES]),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        extensions=["jinja2.ext.i18n"],
-    )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(
-        day=day,
-        moment=moment,
-        enrolment_status=ENROLMENT_STATUS,
-        claim_status=CLAIM_STATUS,
-        milestones=MILESTONES,
-        attestation=ATTESTATION,
-        contest_reasons=CONTEST_REASONS,
-        history_labels=HISTORY,
-    )
-    return env
+def formats(request: Request, currency: str) -> dict[str, Any]:
+    """The locale's formatters of a page: ``money``, ``day`` and ``moment``."""
+    loc = i18n.localized(i18n.choose(request).locale)
+    return {
+        "money": money(currency, loc),
+        "day": lambda value: day(value, loc),
+        "moment": lambda value: moment(value, loc),
+        "currency": currency,
+    }
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    currency = request.app.state.settings.currency
-    html = (
-        environment()
-        .get_template(template)
-        .render(money=money(currency), currency=currency, **context)
-    )
-    return HTMLResponse(
-        html,
+    """A portal page in the reader's language (never cached, never framed)."""
+    currency = context.pop("currency", None) or request.app.state.settings.currency
+    return PAGES.render(
+        request,
+        template,
         status_code=status_code,
-        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+        headers=HEADERS,
+        **{**formats(request, currency), **context},
     )

@@ -29,11 +29,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.portal import sessions
+from services.portal.api.render import page
 from services.portal.client import ApiError, ServiceApi, http_client
-from services.portal.deps import Components, Runtime, templates
+from services.portal.deps import Components, Runtime
 from services.portal.oidc import OidcClient, Pkce, SignInFailed
 from services.portal.store import sign_in as store
 from shared.auth import mint_token
+from shared.i18n import N_
 from shared.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -98,10 +100,7 @@ def _clear_cookie(response: Response, request: Request, name: str, settings: Set
 
 
 def _page(request: Request, name: str, status: int, **context: Any) -> Response:
-    context.setdefault("currency", request.app.state.settings.currency)
-    response = templates.TemplateResponse(request, name, context, status_code=status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return page(request, name, status_code=status, **context)
 
 
 def _failure(request: Request, exc: SignInFailed, next_path: str = DEFAULT_NEXT) -> Response:
@@ -177,7 +176,7 @@ async def account_of(request: Request, national_id: str) -> uuid.UUID | None:
                 return None
             raise SignInFailed(
                 503,
-                "Signing in is not available right now",
+                N_("Signing in is not available right now"),
                 f"the accounts service answered {exc.status}; try again in a few minutes",
             ) from None
     return uuid.UUID(found["account_id"])
@@ -190,27 +189,31 @@ async def _signed_in_account(
     if data is None:
         raise SignInFailed(
             400,
-            "The sign-in did not succeed",
-            "this sign-in has expired, was already used or was started in another browser; "
-            "start again",
+            N_("The sign-in did not succeed"),
+            N_(
+                "this sign-in has expired, was already used or was started in another "
+                "browser; start again"
+            ),
         )
     if any(value is not None and len(value) > MAX_PARAM for value in params.values()):
-        raise SignInFailed(400, "The sign-in did not succeed", "the provider's answer is too long")
+        raise SignInFailed(
+            400, N_("The sign-in did not succeed"), N_("the provider's answer is too long")
+        )
     error = params["error"]
     if error is not None:
         why = error if error.replace("_", "").isalnum() and len(error) <= 40 else "error"
         raise SignInFailed(
-            400, "You were not signed in", f"the identity provider did not sign you in ({why})"
+            400, N_("You were not signed in"), f"the identity provider did not sign you in ({why})"
         )
     state, code = params["state"], params["code"]
     if not state or not hmac.compare_digest(state.encode(), str(data["state"]).encode()):
         raise SignInFailed(
             400,
-            "The sign-in did not succeed",
-            "the answer does not belong to the sign-in this browser started; start again",
+            N_("The sign-in did not succeed"),
+            N_("the answer does not belong to the sign-in this browser started; start again"),
         )
     if not code:
-        raise SignInFailed(400, "The sign-in did not succeed", "the provider sent no code")
+        raise SignInFailed(400, N_("The sign-in did not succeed"), N_("the provider sent no code"))
     id_token = await c.oidc.exchange(code, str(data["verifier"]), str(data["redirect_uri"]))
     claims = await c.oidc.verify_id_token(id_token, str(data["nonce"]))
     return await account_of(request, c.oidc.national_id(claims))

@@ -14,13 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from services.portal.api.render import money
 from tests.integration.support.browser import (
@@ -32,33 +29,9 @@ from tests.integration.support.browser import (
     tab_reaches_every_action,
     unavailable,
 )
-from tests.integration.support.portal import Portal, portal
-from tests.support import free_port
+from tests.integration.support.portal import portal, served
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
-
-
-@asynccontextmanager
-async def served(w: Portal) -> AsyncIterator[str]:
-    """The running app, also on a local port (its lifespan is the test's)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(w.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(600):
-            if server.started:
-                break
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the app did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
 
 
 async def checked(page: Any, name: str, size: str) -> None:
@@ -97,7 +70,7 @@ async def test_the_learner_answers_proposals_and_downloads_a_credential_in_a_bro
             answers[size] = [await w.proposal(account, course) for course in courses]
         cookie = await w.sign_in(account)
 
-        async with served(w) as base, async_playwright() as p:
+        async with served(w.app) as base, async_playwright() as p:
             browser = await p.chromium.launch(executable_path=str(chromium), args=FLAGS)
             try:
                 for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):

@@ -36,7 +36,7 @@ async def test_the_account_page_shows_credit_lots_and_proposals_and_the_learner_
         r = await page(w.app, cookies, "/me")
         assert r.status_code == 200, r.text
         html = r.text
-        assert "2,500.00 EUR" in html  # available: both lots
+        assert "€2,500.00" in html  # available: both lots (as the registry writes money)
         assert "region-bretagne" in html and "state" in html  # each lot's funder
         assert "Never" in html  # the state's lot does not expire
         expiry = (await w.balance(account))["lots"]
@@ -46,7 +46,7 @@ async def test_the_account_page_shows_credit_lots_and_proposals_and_the_learner_
         for title in ("Welding basics", "Pottery for beginners"):
             assert title in html
         assert "Atelier Numérique" in html  # the provider's name, from the registry
-        assert "600.00 EUR" in html and "400.00 EUR" in html  # the prices
+        assert "€600.00" in html and "€400.00" in html  # the prices
         assert "Answer by" in html and f"/me/enrolments/{first}/confirm" in html
         assert f"/me/enrolments/{second}/refuse" in html
         csrf = csrf_of(html)

@@ -66,10 +66,11 @@ async def serious_violations(page: Any) -> list[dict[str, Any]]:
     ]
 
 
-# every element a keyboard user must reach, marked with its index
+# every element a keyboard user must reach (a scrollable region in the tab order too),
+# marked with its index
 MARK_ACTIONS = """() => {
   const found = [...document.querySelectorAll(
-    'a[href], button, select, textarea, input:not([type=hidden])')]
+    'a[href], button, select, textarea, input:not([type=hidden]), [tabindex]:not([tabindex^="-"])')]
     .filter(e => !e.disabled && e.getClientRects().length > 0);
   found.forEach((e, i) => e.setAttribute('data-action', String(i)));
   return found.length;

@@ -9,6 +9,7 @@ A learner signs in by a session opened directly (the OIDC flow is tested on its 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -30,7 +32,7 @@ from shared.clock import Clock
 from shared.service import ServiceRuntime
 from tests.integration.support.catalogue import course_body, provider_body
 from tests.integration.support.payments import World
-from tests.support import eventually, running_app, settings_for
+from tests.support import eventually, free_port, running_app, settings_for
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 EXPIRES = datetime.now(UTC).replace(microsecond=0) + timedelta(days=200)
@@ -148,11 +150,37 @@ def definitions(clock: Clock) -> list[Any]:
 
 
 @asynccontextmanager
-async def portal(db_url: str) -> AsyncIterator[Portal]:
-    settings = settings_for(db_url)
+async def portal(db_url: str, **overrides: Any) -> AsyncIterator[Portal]:
+    """The all-in-one app (``overrides``: settings, e.g. ``oidc_issuer``)."""
+    settings = settings_for(db_url, **overrides)
     clock = Clock()
     async with running_app(definitions(clock), settings, run_jobs=False) as (app, client):
         yield Portal(app, client, settings, clock)
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The running app, also on a local port for a browser (its lifespan is the test's):
+    uvicorn in the test's own event loop, so the test's set-up through the APIs and the
+    browser's requests share one app."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(600):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the app did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=15)
 
 
 def csrf_of(html: str) -> str:
