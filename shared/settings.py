@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     credential_key_seed: str = DEV_CREDENTIAL_KEY_SEED
     min_working_age: int = Field(default=18, ge=0, le=120)
     max_working_age: int = Field(default=67, ge=0, le=120)
+    # the register feed: the agency that manages a new account when the record names none,
+    # by "CC:region", then "CC" (JSON: {"FR:Bretagne": "pes-fr-bzh", "FR": "pes-fr"})
+    register_agencies: dict[str, str] = Field(default_factory=dict)
     currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
     # how long a four-eyes proposal waits for its approver before it expires
     approval_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
