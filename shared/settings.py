@@ -164,6 +164,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    @field_validator("register_agencies")
+    @classmethod
+    def _agencies(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, agency_id in value.items():
+            if not re.fullmatch(r"[A-Z]{2}(:.{1,200})?", key):
+                raise ValueError(f"ILA_REGISTER_AGENCIES: key {key!r} is not 'CC' or 'CC:region'")
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", agency_id):
+                raise ValueError(f"ILA_REGISTER_AGENCIES: {agency_id!r} is no agency id")
+        return value
+
     @field_validator("accounts_kek")
     @classmethod
     def _keyring(cls, value: str) -> str:

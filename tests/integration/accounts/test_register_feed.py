@@ -423,3 +423,16 @@ async def test_cli_feed_with_resume(
         assert future.exit_code != 0
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "table", [{"France": "pes-fr"}, {"FR": "no spaces"}, {"fr:Bretagne": "pes-fr"}]
+)
+def test_a_bad_table_of_agencies_is_refused(table: dict[str, str]) -> None:
+    from pydantic import ValidationError
+
+    from shared.settings import Settings
+
+    with pytest.raises(ValidationError, match="ILA_REGISTER_AGENCIES"):
+        Settings(register_agencies=table)
+    assert Settings(register_agencies={"FR:Île-de-France": "ft-idf", "FR": "ft"})
