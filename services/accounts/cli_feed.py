@@ -26,6 +26,7 @@ from services.accounts.store import register as store
 from services.accounts.store.register import FeedRun
 from shared.bus import set_topic_prefix
 from shared.db import make_sessionmaker, unit_of_work
+from shared.errors import DomainError
 from shared.outbox import EventContext, Outbox
 from shared.settings import get_settings
 
@@ -82,7 +83,6 @@ def feed_command(
     if on is not None and on > accounts.clock.now().date():
         raise typer.BadParameter("the feed's date lies in the future", param_hint="--date")
     total = count_lines(file)
-    print_ = typer.echo
     report_path = report or file.with_name(file.name + ".report.csv")
     events = EventContext.new(actor="cli:accounts-feed")
 
@@ -95,14 +95,14 @@ def feed_command(
                 async with uow() as session:
                     found = await store.unfinished(session, digest)
                 if found is None:
-                    print_(f"no unfinished run of {file}: starting a new one")
+                    typer.echo(f"no unfinished run of {file}: starting a new one")
                 else:
                     run_id = found.feed_id
             run = await feed.start(uow, accounts, run_id or uuid.uuid4(), str(file), on, digest)
             if run.checkpoint:
-                print_(f"resuming run {run.feed_id} after line {run.checkpoint}")
+                typer.echo(f"resuming run {run.feed_id} after line {run.checkpoint}")
             else:
-                print_(f"run {run.feed_id} (feed of {run.feed_date})")
+                typer.echo(f"run {run.feed_id} (feed of {run.feed_date})")
             with typer.progressbar(length=total, label="applying") as bar:
                 shown = run.checkpoint
                 bar.update(shown)
@@ -128,7 +128,11 @@ def feed_command(
             return run
 
     started = datetime.now()
-    run = asyncio.run(go())
+    try:
+        run = asyncio.run(go())
+    except DomainError as exc:  # another date for a run that has one, a finished run
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(1) from None
     seconds = (datetime.now() - started).total_seconds()
-    print_(f"{summary(run)} ({seconds:.1f}s)")
-    print_(f"report of every record written to {report_path}")
+    typer.echo(f"{summary(run)} ({seconds:.1f}s)")
+    typer.echo(f"report of every record written to {report_path}")

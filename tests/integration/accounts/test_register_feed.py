@@ -9,6 +9,7 @@ import csv
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -412,6 +413,12 @@ async def test_cli_feed_with_resume(
         with (tmp_path / "register.jsonl.report.csv").open(encoding="utf-8", newline="") as f:
             check_report(list(csv.DictReader(f)), feed)
         assert await service.count("register_feeds") == 1
+        run_id = await service.scalar("SELECT feed_id FROM accounts.register_feeds")
+        day_before = (feed.on - timedelta(days=1)).isoformat()
+        other = await ila(
+            "accounts", "feed", str(path), "--feed-id", str(run_id), "--date", day_before
+        )
+        assert other.exit_code == 1 and "applies the feed of" in other.output, other.output
 
         state = await counts(service)
         again = await ila("accounts", "feed", str(path), "--report", str(tmp_path / "r2.csv"))
