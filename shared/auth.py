@@ -20,7 +20,16 @@ from shared.problems import Forbidden, Unauthorized
 from shared.settings import Settings
 
 Role = Literal[
-    "agency", "provider", "learner", "auditor", "admin", "finance", "qa", "funder", "portal"
+    "agency",
+    "provider",
+    "learner",
+    "auditor",
+    "admin",
+    "finance",
+    "qa",
+    "funder",
+    "portal",
+    "register",
 ]
 ROLES: tuple[Role, ...] = (
     "agency",
@@ -32,6 +41,7 @@ ROLES: tuple[Role, ...] = (
     "qa",  # quality-assurance authority: accredits and suspends providers
     "funder",  # an employer, region, sector fund or the state, with funder_id
     "portal",  # the people's pages: may only find the account of a person signing in
+    "register",  # the population register: may only send its feed (opens and closes accounts)
 )
 
 

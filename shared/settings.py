@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     )
     min_working_age: int = Field(default=18, ge=0, le=120)
     max_working_age: int = Field(default=67, ge=0, le=120)
+    # the register feed: the agency that manages a new account when the record names none,
+    # by "CC:region", then "CC" (JSON: {"FR:Bretagne": "pes-fr-bzh", "FR": "pes-fr"})
+    register_agencies: dict[str, str] = Field(default_factory=dict)
     currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
     # how long a four-eyes proposal waits for its approver before it expires
     approval_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
@@ -165,6 +168,16 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("register_agencies")
+    @classmethod
+    def _agencies(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, agency_id in value.items():
+            if not re.fullmatch(r"[A-Z]{2}(:.{1,200})?", key):
+                raise ValueError(f"ILA_REGISTER_AGENCIES: key {key!r} is not 'CC' or 'CC:region'")
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", agency_id):
+                raise ValueError(f"ILA_REGISTER_AGENCIES: {agency_id!r} is no agency id")
+        return value
 
     @field_validator("accounts_kek")
     @classmethod

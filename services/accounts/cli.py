@@ -1,5 +1,6 @@
-"""``ila accounts ...``: bulk onboarding straight into the accounts database, and the
-rotation of the key-encryption key that wraps the personal data keys.
+"""``ila accounts ...``: bulk onboarding straight into the accounts database, the
+population register's feed (:mod:`services.accounts.cli_feed`), and the rotation of the
+key-encryption key that wraps the personal data keys.
 
 The events of the opened accounts go to the accounts outbox in the same transactions;
 the running accounts service's relay publishes them (within its idle interval).
@@ -16,6 +17,7 @@ from typing import Annotated
 import typer
 
 from ila.tooling import service_engine
+from services.accounts.cli_feed import feed_command
 from services.accounts.commands import AGENCY_ID_PATTERN
 from services.accounts.deps import AccountsComponents
 from services.accounts.domain.errors import BadHeader
@@ -27,7 +29,8 @@ from shared.outbox import EventContext, Outbox
 from shared.settings import get_settings
 
 accounts_app = typer.Typer(
-    help="Accounts operations: bulk onboarding, key rotation", no_args_is_help=True
+    help="Accounts operations: bulk onboarding, the register feed, key rotation",
+    no_args_is_help=True,
 )
 COMMANDS = {"accounts": accounts_app}
 SHOWN_REJECTIONS = 20
@@ -142,3 +145,6 @@ def rotate_kek_command(
 
     total = asyncio.run(go())
     typer.echo(f"re-wrapped {total} data key(s) under key-encryption key {keyring.current!r}")
+
+
+accounts_app.command("feed")(feed_command)

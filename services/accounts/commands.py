@@ -36,6 +36,26 @@ def _printable(allowed: str = "") -> AfterValidator:
     return AfterValidator(check)
 
 
+def iso_date(value: object) -> object:
+    """A date from its ISO form: strict mode refuses strings for dates, and JSON has no date
+    type, so a ``before`` validator parses ``YYYY-MM-DD`` (and nothing else) here."""
+    if isinstance(value, str):
+        try:
+            if not ISO_DATE.fullmatch(value):
+                raise ValueError(value)
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("must be a real date as YYYY-MM-DD") from exc
+    return value
+
+
+def country_code(value: str) -> str:
+    code = value.upper()
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
 AGENCY_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 EmploymentStatus = Literal["employed", "unemployed", "self_employed", "inactive"]
 NeedFlag = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -70,37 +90,28 @@ class NeedProfileFields(Strict):
         return sorted(set(flags))
 
 
+NationalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9 .\-/]{4,32}$")
+]
+CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2)]
+
+
 class OpenAccount(NeedProfileFields):
-    national_id: Annotated[
-        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9 .\-/]{4,32}$")
-    ]
+    national_id: NationalId
     birth_date: date = Field(description="ISO 8601 date")
-    country: Annotated[str, StringConstraints(min_length=2, max_length=2)] = Field(
-        description="ISO 3166-1 alpha-2"
-    )
+    country: CountryCode = Field(description="ISO 3166-1 alpha-2")
     region: Text
     personal: PersonalData
 
     @field_validator("birth_date", mode="before")
     @classmethod
     def _iso_date(cls, value: object) -> object:
-        # strict mode refuses strings for dates; JSON has no date type, so parse ISO here
-        if isinstance(value, str):
-            try:
-                if not ISO_DATE.fullmatch(value):
-                    raise ValueError(value)
-                return date.fromisoformat(value)
-            except ValueError as exc:
-                raise ValueError("must be a real date as YYYY-MM-DD") from exc
-        return value
+        return iso_date(value)
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
-        code = value.upper()
-        if pycountry.countries.get(alpha_2=code) is None:
-            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
-        return code
+        return country_code(value)
 
 
 class UpdateProfile(Strict):
@@ -120,3 +131,61 @@ class LifecycleChange(Strict):
 class TransferAccount(Strict):
     to_agency_id: Annotated[str, StringConstraints(pattern=AGENCY_ID_PATTERN)]
     reason: Reason | None = None
+
+
+RecordId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), _printable()
+]
+
+
+class FeedRecord(Strict):
+    """One person as the population register describes them (a line of a register feed,
+    docs/register-feed.md). ``agency_id`` names the agency that will manage a new account;
+    when absent, the feed's table of agencies by country and region decides. What the
+    register does not know of the need profile (``qualification_level``,
+    ``employment_status``) takes the feed's defaults, for the agency to correct."""
+
+    record_id: RecordId
+    national_id: NationalId
+    birth_date: date = Field(description="ISO 8601 date")
+    death_date: date | None = Field(default=None, description="ISO 8601 date, when deceased")
+    country: CountryCode = Field(description="ISO 3166-1 alpha-2")
+    region: Text
+    agency_id: Annotated[str, StringConstraints(pattern=AGENCY_ID_PATTERN)] | None = None
+    given_name: Text
+    family_name: Text
+    email: EmailStr | None = None
+    qualification_level: int | None = Field(default=None, ge=0, le=8)
+    employment_status: EmploymentStatus | None = None
+
+    @field_validator("birth_date", "death_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        return iso_date(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return country_code(value)
+
+    def open_account(
+        self, qualification_level: int, employment_status: EmploymentStatus
+    ) -> OpenAccount:
+        """The opening this record asks for (already validated: built without checking
+        again), with the defaults for what the register does not know."""
+        return OpenAccount.model_construct(
+            national_id=self.national_id,
+            birth_date=self.birth_date,
+            country=self.country,
+            region=self.region,
+            qualification_level=(
+                qualification_level
+                if self.qualification_level is None
+                else self.qualification_level
+            ),
+            employment_status=self.employment_status or employment_status,
+            need_flags=[],
+            personal=PersonalData.model_construct(
+                given_name=self.given_name, family_name=self.family_name, email=self.email
+            ),
+        )

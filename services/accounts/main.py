@@ -10,6 +10,7 @@ import logging
 from services.accounts import consumers
 from services.accounts.api import router
 from services.accounts.api.imports import MAX_IMPORT_BYTES
+from services.accounts.api.register import MAX_FEED_BATCH_BYTES
 from services.accounts.deps import AccountsComponents
 from services.accounts.messages import scans
 from shared import mail
@@ -48,6 +49,10 @@ def definition() -> ServiceDefinition:
         router=router,
         setup=_setup,
         jobs=(scan_job, mail.sender_job(_clock)),
-        # the CSV import streams its own, larger body (checked again by the route)
-        body_limits={"/v1/accounts/imports": MAX_IMPORT_BYTES},
+        # the CSV import streams its own, larger body (checked again by the route); the
+        # register's batches of records are larger than other requests too
+        body_limits={
+            "/v1/accounts/imports": MAX_IMPORT_BYTES,
+            "/v1/accounts/register-feed": MAX_FEED_BATCH_BYTES,
+        },
     )

@@ -138,6 +138,22 @@ async def account_ids_by_hash(
     return {r.national_id_hash: (r.account_id, r.agency_id) for r in rows}
 
 
+async def statuses_by_hash(
+    session: AsyncSession, national_id_hashes: list[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """By national id hash: the existing account and its status."""
+    if not national_id_hashes:
+        return {}
+    rows = await session.execute(
+        text(
+            "SELECT national_id_hash, account_id, status FROM accounts.accounts "
+            "WHERE national_id_hash = ANY(:h)"
+        ),
+        {"h": national_id_hashes},
+    )
+    return {r.national_id_hash: (r.account_id, r.status) for r in rows}
+
+
 async def account_id_by_hash(
     session: AsyncSession, national_id_hash: str
 ) -> tuple[uuid.UUID, str] | None:

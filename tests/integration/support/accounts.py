@@ -101,6 +101,10 @@ class Accounts:
     def learner(self, account_id: str) -> dict[str, str]:
         return bearer(self.settings, "learner", sub=account_id)
 
+    def register_token(self) -> str:
+        """The ``Authorization`` value of the population register (its feed only)."""
+        return bearer(self.settings, "register", sub="population-register")["Authorization"]
+
     async def open(self, **overrides: Any) -> str:
         r = await self.client.post(
             "/v1/accounts", json=account_body(**overrides), headers=self.agency
