@@ -18,6 +18,7 @@ from shared.events.ledger import CourseRef
 from tests.integration.support import funders
 from tests.integration.support.funders import Payments, audit_stream, paid_by_funder
 from tests.integration.support.ledger import THIS_YEAR, Api
+from tests.support import eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -258,3 +259,41 @@ async def test_rules_are_proposed_by_the_funder_or_an_admin_and_checked(api: Api
     assert (await api.approve(r.json()["approval_id"])).status_code == 200
     (listed,) = (await api.c.get(path, headers=api.auditor)).json()["rules"]
     assert listed["rule_id"] == r.json()["rule_id"] and listed["cap"] == 2_000
+
+
+async def test_an_employers_rule_pays_for_its_employees_only(api: Api) -> None:
+    employer = await funders.funder(api, "employer", employer_id="emp-42")
+    await funders.budget(api, employer, THIS_YEAR, 50_000)
+    await funders.cofunding_rule(api, employer, employer_id="emp-42", share=100, cap=5_000)
+    staff = await api.account(**STANDARD, employer_id="emp-42")
+    outsider = await api.account(**STANDARD, employer_id="emp-7")
+    hired = await api.account(**STANDARD)
+    # the accounts service tells the ledger of a change of employer (an id, never a name)
+    r = await api.c.patch(
+        f"/v1/accounts/{hired}/profile", json={"employer_id": "emp-42"}, headers=api.agency
+    )
+    assert r.status_code == 200 and r.json()["need_profile"]["employer_id"] == "emp-42"
+
+    async def profile_noted() -> Any:
+        async with api.rt.sessions() as s:
+            return await s.scalar(
+                text("SELECT profile->>'employer_id' FROM ledger.wallets WHERE account_id = :a"),
+                {"a": uuid.UUID(hired)},
+            )
+
+    await eventually(profile_noted, lambda employer_id: employer_id == "emp-42")
+    pay = Payments(api)
+    answers = {}
+    for name, account in (("staff", staff), ("outsider", outsider), ("hired", hired)):
+        enrolment = await pay.enrol(account, WELDING_BRU, 8_000, "provider-a", up_to=True)
+        answers[name] = await reservation(api, enrolment)
+    assert answers["staff"] == answers["hired"] == {"status": "active", "amount": 5_000}
+    assert answers["outsider"]["status"] == "rejected"
+    lots = await cofunding_lots(api, employer)
+    assert sorted(str(x["account_id"]) for x in lots) == sorted([staff, hired])
+    # the employer's id is checked for its shape like any id
+    bad = await api.c.patch(
+        f"/v1/accounts/{hired}/profile", json={"employer_id": "Acme Ltd"}, headers=api.agency
+    )
+    assert bad.status_code == 422, bad.text
+    await verified(api)
