@@ -141,8 +141,9 @@ async def upsert_course(session: AsyncSession, course: CourseView, *, title: str
         text(
             "INSERT INTO payments.courses (course_id, provider_id, version, status, title, price, "
             "isced_field, eqf_level, tags, region) VALUES (:c, :p, :v, :s, :t, :price, :isced, "
-            ":eqf, :tags, :region) ON CONFLICT (course_id) DO UPDATE SET provider_id = EXCLUDED.provider_id, "
-            "version = EXCLUDED.version, status = EXCLUDED.status, title = EXCLUDED.title, "
+            ":eqf, :tags, :region) ON CONFLICT (course_id) DO UPDATE SET "
+            "provider_id = EXCLUDED.provider_id, version = EXCLUDED.version, "
+            "status = EXCLUDED.status, title = EXCLUDED.title, "
             "price = EXCLUDED.price, isced_field = EXCLUDED.isced_field, "
             "eqf_level = EXCLUDED.eqf_level, tags = EXCLUDED.tags, region = EXCLUDED.region, "
             "updated_at = now() "
