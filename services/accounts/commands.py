@@ -83,6 +83,13 @@ class NeedProfileFields(Strict):
     qualification_level: int = Field(ge=0, le=8, description="EQF level 0-8")
     employment_status: EmploymentStatus
     need_flags: list[NeedFlag] = Field(default_factory=list, max_length=20)
+    employer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="the employer's id (its co-funding rules cover its employees), never a name",
+    )
 
     @field_validator("need_flags")
     @classmethod
@@ -118,6 +125,13 @@ class UpdateProfile(Strict):
     qualification_level: int | None = Field(default=None, ge=0, le=8)
     employment_status: EmploymentStatus | None = None
     need_flags: list[NeedFlag] | None = Field(default=None, max_length=20)
+    employer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="the employer's id (null: none), never a name",
+    )
 
 
 class LifecycleChange(Strict):

@@ -188,6 +188,7 @@ def wallet_profile(profile: NeedProfile) -> WalletProfile:
         qualification_level=profile.qualification_level,
         employment_status=profile.employment_status,
         need_tier=profile.need_tier,
+        employer_id=profile.employer_id,
     )
 
 

@@ -10,7 +10,7 @@ from services.ledger import consumers
 from services.ledger.api import router
 from services.ledger.audit import checkpoints as signed_checkpoints
 from services.ledger.deps import LedgerComponents
-from services.ledger.handlers import Ledger, allocation, funders, proposals, sweeps
+from services.ledger.handlers import Ledger, allocation, cofunding, funders, proposals, sweeps
 from services.ledger.handlers.group import GroupCommitter
 from shared.approvals import FourEyes
 from shared.clock import Clock
@@ -33,6 +33,7 @@ def _setup(rt: ServiceRuntime) -> LedgerComponents:
     rt.four_eyes = four_eyes  # the approvals routes of shared.approvals_api read it there
     proposals.register(four_eyes, ledger, waker)
     funders.register(four_eyes, ledger)
+    cofunding.register(four_eyes, ledger)
     consumers.register(rt.consumer, ledger)
     committer = GroupCommitter(
         rt.uow,

@@ -205,6 +205,7 @@ async def course_terms(
         isced_field=event.isced_field,
         eqf_level=event.eqf_level,
         tags=event.tags,
+        region=event.region,
         status=status,
         sessions=[
             {
@@ -231,6 +232,7 @@ async def course_approved(
     isced_field: str | None = None,
     eqf_level: int | None = None,
     tags: Sequence[str] = (),
+    region: str | None = None,
     status: str = "approved",
 ) -> None:
     """The course at ``version``, with all its sessions (an older version changes nothing)."""
@@ -248,6 +250,7 @@ async def course_approved(
             isced_field=isced_field,
             eqf_level=eqf_level,
             tags=tuple(tags),
+            region=region,
         ),
         title=title,
     )

@@ -57,6 +57,12 @@ class NeedProfile(Event):
     qualification_level: int = Field(ge=0, le=8, description="EQF level 0-8")
     employment_status: EmploymentStatus
     need_tier: NeedTier = "standard"
+    employer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the employer's id (an id, never a name), when the person is employed",
+    )
 
 
 class _AccountEvent(Event):

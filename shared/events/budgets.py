@@ -54,11 +54,38 @@ class BudgetSet(BudgetEvent):
 @event("ledger.BudgetDrawn")
 class BudgetDrawn(BudgetEvent):
     """A top-up lot (``lot_id`` in ``account_id``'s wallet) drew ``amount`` from the budget,
-    in the same transaction as its ``CreditsGranted``."""
+    in the same transaction as its ``CreditsGranted``. A co-funding rule's payment names the
+    rule (``rule_id``) and the enrolment it paid the shortfall of (``enrolment_id``)."""
 
     lot_id: uuid.UUID
     account_id: uuid.UUID
     amount: Annotated[int, Field(strict=True, gt=0)]
+    rule_id: uuid.UUID | None = None
+    enrolment_id: uuid.UUID | None = None
+
+
+@event("ledger.CofundingRuleAdopted")
+class CofundingRuleAdopted(Event):
+    """A funder's co-funding rule came into force (finance approved it, ``approval_id``):
+    from then on, in ``year``, the shortfall of each matching enrolment is paid from the
+    funder's budget of that year, ``share`` percent of it (all when not set), at most
+    ``cap`` per enrolment. Criteria not set match every enrolment."""
+
+    rule_id: uuid.UUID
+    funder_id: FunderId
+    year: int = Field(ge=2000, le=2200)
+    share: int | None = Field(default=None, ge=1, le=100)
+    cap: Annotated[int, Field(strict=True, gt=0)] | None = None
+    employer_id: str | None = None
+    region: str | None = None
+    isced_prefix: str | None = Field(default=None, pattern=r"^[0-9]{2,4}$")
+    eqf_min: int | None = Field(default=None, ge=1, le=8)
+    eqf_max: int | None = Field(default=None, ge=1, le=8)
+    approval_id: uuid.UUID
+    occurred_at: UtcDatetime
+
+    def aggregate_id(self) -> str:
+        return self.funder_id
 
 
 __all__ = [
@@ -66,6 +93,7 @@ __all__ = [
     "BudgetDrawn",
     "BudgetEvent",
     "BudgetSet",
+    "CofundingRuleAdopted",
     "FunderId",
     "budget_id_of",
 ]

@@ -49,8 +49,11 @@ CaptureRefusal = Literal[
 ]
 ReleaseReason = Literal["released", "cancelled", "expired"]
 ReversibleEvent = Literal["ledger.CreditsGranted", "ledger.ReservationCaptured"]
-GrantReasonCode = Literal["statutory", "top_up", "correction", "funder_programme", "other"]
-"""Why a lot was granted (a code: an event kept forever carries no free text)."""
+GrantReasonCode = Literal[
+    "statutory", "top_up", "correction", "funder_programme", "cofunding", "other"
+]
+"""Why a lot was granted (a code: an event kept forever carries no free text); ``cofunding``:
+a funder's co-funding rule paid an enrolment's shortfall, at its reservation."""
 ReversalReasonCode = Literal[
     "duplicate_grant", "wrong_amount", "wrong_account", "fraud", "provider_error", "other"
 ]
@@ -70,6 +73,12 @@ class CourseRef(_Value):
     )
     eqf_level: int | None = Field(default=None, ge=1, le=8)
     tags: tuple[str, ...] = ()
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="where the course is given, as the catalogue codes it (co-funding rules)",
+    )
 
 
 class Earmark(_Value):
@@ -124,6 +133,12 @@ class WalletProfile(_Value):
     qualification_level: int = Field(ge=0, le=8, description="EQF level 0-8")
     employment_status: EmploymentStatus
     need_tier: NeedTier = "standard"
+    employer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the learner's employer, as an id (employers' co-funding rules)",
+    )
 
 
 def _total(allocations: tuple[LotAmount, ...]) -> int:

@@ -18,6 +18,7 @@ class NeedProfilePublic(BaseModel):
     qualification_level: int
     employment_status: str
     need_tier: NeedTier
+    employer_id: str | None = None
     # personal data: shown with the rest of them (None when erased or withheld)
     need_flags: list[str] | None
 
@@ -82,6 +83,7 @@ async def public(ctx: Context, row: AccountRow, *, reveal: bool = True) -> Accou
             qualification_level=row.qualification_level,
             employment_status=row.employment_status,
             need_tier=row.need_tier,
+            employer_id=row.employer_id,
             need_flags=flags,
         ),
         personal=personal,

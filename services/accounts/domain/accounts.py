@@ -64,12 +64,14 @@ class Account:
     need_tier: NeedTier = "standard"
     need_flags: tuple[str, ...] = ()
     erased: bool = False
+    employer_id: str | None = None
 
     def profile(self) -> NeedProfile:
         return NeedProfile(
             qualification_level=self.qualification_level,
             employment_status=self.employment_status,
             need_tier=self.need_tier,
+            employer_id=self.employer_id,
         )
 
 
@@ -103,6 +105,7 @@ def open_account(
         employment_status=cmd.employment_status,
         need_tier=need_tier(cmd.need_flags),
         need_flags=tuple(cmd.need_flags),
+        employer_id=cmd.employer_id,
     )
     event = events.AccountOpened(
         account_id=account_id, agency_id=agency_id, profile=account.profile(), opened_at=now
@@ -153,7 +156,13 @@ def update_profile(
     they give); no event when it names nothing. A closed account's profile never changes."""
     if account.status == "closed":
         raise InvalidTransition("a closed account's profile cannot change")
-    if cmd.qualification_level is None and cmd.employment_status is None and cmd.need_flags is None:
+    names_employer = "employer_id" in cmd.model_fields_set
+    if (
+        cmd.qualification_level is None
+        and cmd.employment_status is None
+        and cmd.need_flags is None
+        and not names_employer
+    ):
         return account, []
     updated = replace(
         account,
@@ -163,6 +172,7 @@ def update_profile(
             else cmd.qualification_level
         ),
         employment_status=cmd.employment_status or account.employment_status,
+        employer_id=cmd.employer_id if names_employer else account.employer_id,
     )
     if cmd.need_flags is not None:
         flags = tuple(sorted(set(cmd.need_flags)))

@@ -140,6 +140,7 @@ def prepare(cmd: OpenAccount, agency_id: str, config: AccountsConfig, now: datet
         "qualification_level": account.qualification_level,
         "employment_status": account.employment_status,
         "need_tier": account.need_tier,
+        "employer_id": account.employer_id,
         "personal_nonce": nonce,
         "personal_ciphertext": blob,
         # the year alone, for the statistics' age bands (gone at erasure with the region)

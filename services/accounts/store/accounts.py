@@ -18,8 +18,8 @@ from shared.db import fetch_all, fetch_one, locked, update_row
 
 COLUMNS = (
     "account_id, agency_id, country, region, qualification_level, employment_status, "
-    "need_tier, status, status_reason_code, status_note, personal_nonce, personal_ciphertext, "
-    "erased_at, opened_at, updated_at"
+    "need_tier, employer_id, status, status_reason_code, status_note, personal_nonce, "
+    "personal_ciphertext, erased_at, opened_at, updated_at"
 )
 
 
@@ -36,6 +36,7 @@ class AccountRow:
     qualification_level: int
     employment_status: str
     need_tier: str
+    employer_id: str | None
     status: str
     status_reason_code: str | None
     status_note: str | None
@@ -56,6 +57,7 @@ class AccountRow:
             need_tier=self.need_tier,  # type: ignore[arg-type]
             need_flags=tuple(need_flags),
             erased=self.erased_at is not None,
+            employer_id=self.employer_id,
         )
 
 
@@ -73,9 +75,10 @@ async def insert_account(
     inserted."""
     inserted = await session.scalar(
         text(
-            INSERT + "VALUES (:account_id, :national_id_hash, :agency_id, :country, :region, "
+            INSERT.replace(", opened_at, updated_at)", ", opened_at, updated_at, employer_id)")
+            + "VALUES (:account_id, :national_id_hash, :agency_id, :country, :region, "
             ":qualification_level, :employment_status, :need_tier, :personal_nonce, "
-            ":personal_ciphertext, :birth_year, :opened_at, :opened_at) "
+            ":personal_ciphertext, :birth_year, :opened_at, :opened_at, :employer_id) "
             "ON CONFLICT (national_id_hash) DO NOTHING RETURNING account_id"
         ),
         row,
@@ -180,6 +183,7 @@ async def update_profile(session: AsyncSession, account: Account) -> None:
         qualification_level=account.qualification_level,
         employment_status=account.employment_status,
         need_tier=account.need_tier,
+        employer_id=account.employer_id,
     )
 
 

@@ -6,6 +6,7 @@ the one exception handler.
 - :mod:`.credit`: grants, and the four-eyes proposals of policies, allocations and
   reversals (the approvals routes themselves come from :mod:`shared.approvals_api`);
 - :mod:`.funders`: funders, their yearly budgets (four eyes) and their top-ups;
+- :mod:`.cofunding`: funders' co-funding rules (four eyes);
 - :mod:`.statements`: what a funder's lots paid in a period (JSON or CSV);
 - :mod:`.audit`: the global event stream, verification and the yearly statistics;
 - :mod:`.statistics`: the monitoring figures by funder and year.
@@ -15,12 +16,13 @@ from fastapi import APIRouter
 
 from shared.approvals_api import approvals_router
 
-from . import audit, balances, credit, funders, statements, statistics
+from . import audit, balances, cofunding, credit, funders, statements, statistics
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 router.include_router(approvals_router("ledger", ""))
 router.include_router(credit.router)
 router.include_router(funders.router)
+router.include_router(cofunding.router)
 router.include_router(statements.router)
 router.include_router(balances.router)
 router.include_router(audit.router)

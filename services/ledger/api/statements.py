@@ -37,6 +37,7 @@ COLUMNS = (
     "lot_id",
     "lot_kind",
     "lot_year",
+    "lot_reason",
     "amount",
 )
 
@@ -59,6 +60,7 @@ def totals(lines: list[dict[str, Any]]) -> dict[str, Any]:
         "captured": captured,
         "reversed": reversed_,
         "net": captured - reversed_,
+        "cofunding": sum(x["amount"] for x in lines if x["lot_reason"] == "cofunding"),
         "by_provider": [
             {"provider_id": p or None, "net": n} for p, n in sorted(by_provider.items())
         ],
@@ -78,8 +80,9 @@ async def statement(
     end: Annotated[date, Query(alias="to", description="last day (UTC), included")],
 ) -> Response:
     """What the funder's lots paid from ``from`` to ``to`` (at most 366 days): captures
-    (positive) and capture reversals (negative), totals by provider; ``Accept: text/csv``
-    for CSV."""
+    (positive) and capture reversals (negative), totals by provider and what its co-funding
+    rules' lots paid (``cofunding``, lines with ``lot_reason`` ``cofunding``); ``Accept:
+    text/csv`` for CSV."""
     if end < start:
         raise InvalidError("the period ends before it starts", code="bad_period", field="to")
     if (end - start).days >= MAX_DAYS:
@@ -103,6 +106,7 @@ async def statement(
             "X-Statement-Captured": str(sums["captured"]),
             "X-Statement-Reversed": str(sums["reversed"]),
             "X-Statement-Net": str(sums["net"]),
+            "X-Statement-Cofunding": str(sums["cofunding"]),
             "Content-Disposition": (
                 f'attachment; filename="statement-{funder_id}-{start}-{end}.csv"'
             ),

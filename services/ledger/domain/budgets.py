@@ -116,9 +116,17 @@ def set_budget(
 
 
 def draw(
-    state: BudgetState, *, lot_id: uuid.UUID, account_id: uuid.UUID, amount: int, now: datetime
+    state: BudgetState,
+    *,
+    lot_id: uuid.UUID,
+    account_id: uuid.UUID,
+    amount: int,
+    now: datetime,
+    rule_id: uuid.UUID | None = None,
+    enrolment_id: uuid.UUID | None = None,
 ) -> list[BudgetEvent]:
-    """What a lot of ``amount`` drawing on the budget decides; refused past what is left."""
+    """What a lot of ``amount`` drawing on the budget decides (a co-funding rule's payment
+    names the rule and the enrolment); refused past what is left."""
     if state.version == 0 or state.budget_id is None or state.funder_id is None:
         raise BudgetNotSet("the funder has no approved budget for this year")
     assert state.year is not None
@@ -135,6 +143,8 @@ def draw(
         lot_id=lot_id,
         account_id=account_id,
         amount=amount,
+        rule_id=rule_id,
+        enrolment_id=enrolment_id,
     )
     evolve_budget(state, event)
     return [event]

@@ -11,7 +11,7 @@ is left of the budget, and never deadlock.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,15 +48,23 @@ class BudgetBook:
     changed: set[uuid.UUID] = field(default_factory=set)
 
     @classmethod
-    async def lock(cls, commands: Sequence[Command], ctx: Context) -> BudgetBook:
-        """Lock the budgets ``commands`` draw on (none: nothing is locked)."""
+    async def lock(
+        cls, commands: Sequence[Command], ctx: Context, also: Iterable[uuid.UUID] = ()
+    ) -> BudgetBook:
+        """Lock the budgets ``commands`` draw on, and those ``also`` named (the co-funding
+        rules' that may pay a reservation of the batch); none: nothing is locked."""
         ids = sorted(
             {budget_of(c) for c in commands if isinstance(c, GrantCredits) and c.from_budget}
+            | set(also)
         )
         if not ids:
             return cls()
         await event_store.take_append_lock(ctx.session)
         return cls(await funder_store.lock_budgets(ctx.session, ids))
+
+    def left(self) -> dict[uuid.UUID, int]:
+        """What is left of each locked budget, as decided so far (never set: nothing)."""
+        return {b: state.left if state.version else 0 for b, (state, _) in self.states.items()}
 
     def draw(
         self,
@@ -64,6 +72,9 @@ class BudgetBook:
         ctx: Context,
         caused: EventContext | None = None,
         idempotency_key: str | None = None,
+        *,
+        rule_id: uuid.UUID | None = None,
+        enrolment_id: uuid.UUID | None = None,
     ) -> None:
         """Draw ``command``'s amount from its budget, or raise (nothing drawn)."""
         budget_id = budget_of(command)
@@ -76,8 +87,24 @@ class BudgetBook:
             account_id=command.account_id,
             amount=command.amount,
             now=ctx.now,
+            rule_id=rule_id,
+            enrolment_id=enrolment_id,
         )
         self.append(budget_id, events, ctx, caused, idempotency_key)
+
+    def mark(self) -> tuple[dict[uuid.UUID, tuple[BudgetState, Head | None]], int, set[uuid.UUID]]:
+        """Where the book stands, to :meth:`undo` back to when a decision is refused."""
+        return dict(self.states), len(self.rows), set(self.changed)
+
+    def undo(
+        self, mark: tuple[dict[uuid.UUID, tuple[BudgetState, Head | None]], int, set[uuid.UUID]]
+    ) -> None:
+        states, rows, changed = mark
+        self.states = states
+        envelopes = len(self.envelopes) - (len(self.rows) - rows)
+        del self.rows[rows:]
+        del self.envelopes[envelopes:]
+        self.changed = changed
 
     def append(
         self,

@@ -20,7 +20,7 @@ from services.ledger.commands import CaptureReservation, Command, GrantCredits, 
 from services.ledger.domain import WalletState, decide, evolve, replay
 from services.ledger.domain.errors import LedgerError
 from services.ledger.domain.reservations import capture_refused, reservation_refused
-from services.ledger.handlers import Context
+from services.ledger.handlers import Context, cofunding
 from services.ledger.handlers.budgets import BudgetBook, draws_budget
 from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
@@ -66,9 +66,10 @@ async def state_at(
 
 async def execute(command: Command, ctx: Context, *, idempotency_key: str | None = None) -> Outcome:
     """Decide ``command`` on the wallet as it stands, at the context's instant, and append
-    what it decided (nothing when it refused). A grant from a funder's budget draws on it in
-    the same transaction (decided as a batch of one, which locks the budget first)."""
-    if draws_budget(command):
+        what it decided (nothing when it refused). A grant from a funder's budget draws on it in
+        the same transaction, and a reservation may have its shortfall co-funded (both decided as a
+    batch of one, which locks the budgets first)."""
+    if draws_budget(command) or isinstance(command, ReserveCredits):
         (result,) = await execute_many([Order(command, None, idempotency_key)], ctx)
         if isinstance(result, DomainError):
             raise result
@@ -208,10 +209,14 @@ async def execute_many(
     lot and reservation rows, outbox).
 
     A grant from a funder's budget draws on it too: the budgets named are locked before the
-    wallets (budget order), and a draw past what is left refuses that grant alone.
+    wallets (budget order), and a draw past what is left refuses that grant alone. So are
+    the budgets of the co-funding rules that may pay a reservation's shortfall
+    (``cofunding.reserve``).
     """
     items = [Order(*o) for o in orders]
-    book = await BudgetBook.lock([o.command for o in items], ctx)
+    commands = [o.command for o in items]
+    in_force = await cofunding.candidates(commands, ctx)
+    book = await BudgetBook.lock(commands, ctx, {r.budget_id for r in in_force})
     states = await _load_many(sorted({o.command.account_id for o in items}), ctx)
     before = dict(states)
     results: list[Outcome | DomainError] = []
@@ -219,11 +224,16 @@ async def execute_many(
     for order in items:
         account_id = order.command.account_id
         state, head = states[account_id]
+        mark = book.mark()
         try:
-            events = decide(state, order.command, ctx.now)
+            if isinstance(order.command, ReserveCredits):
+                events = cofunding.reserve(state, order.command, in_force, book, ctx, order.events)
+            else:
+                events = decide(state, order.command, ctx.now)
             if events and isinstance(order.command, GrantCredits) and order.command.from_budget:
                 book.draw(order.command, ctx, order.events, order.idempotency_key)
         except DomainError as refused:
+            book.undo(mark)
             results.append(refused)
             continue
         if not events:

@@ -43,7 +43,7 @@ SELECT m.position, m.recorded_at AS occurred_at,
              AND c.data ->> 'reservation_id' = m.data ->> 'reservation_id'
              AND c.data ->> 'provider_id' IS NOT NULL ORDER BY c.version LIMIT 1))
            AS provider_id,
-       m.lot_id, l.kind AS lot_kind, l.year AS lot_year,
+       m.lot_id, l.kind AS lot_kind, l.year AS lot_year, l.reason AS lot_reason,
        CASE WHEN m.type LIKE 'ila.ledger.EntryReversed.%' THEN -m.amount ELSE m.amount END
            AS amount
 FROM moves m

@@ -111,6 +111,7 @@ def course_ref(course: CourseView) -> CourseRef:
         isced_field=course.isced_field,
         eqf_level=course.eqf_level,
         tags=course.tags,
+        region=course.region,
     )
 
 

@@ -30,6 +30,8 @@ class CourseView:
     isced_field: str | None
     eqf_level: int | None
     tags: tuple[str, ...]
+    # where it is given (co-funding rules of a region match on it; None: not known yet)
+    region: str | None = None
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,7 @@ async def test_profile_update_emits_the_new_need_profile(accounts: Accounts) -> 
         "qualification_level": 5,
         "employment_status": "unemployed",
         "need_tier": "high",
+        "employer_id": None,
         "need_flags": ["disability", "single_parent"],
     }
     assert r.json()["need_profile"] == expected
@@ -216,6 +217,7 @@ async def test_profile_update_emits_the_new_need_profile(accounts: Accounts) -> 
                 "qualification_level": 5,
                 "employment_status": "unemployed",
                 "need_tier": "high",
+                "employer_id": None,
             },
         }
     ]
@@ -231,6 +233,7 @@ async def test_profile_update_emits_the_new_need_profile(accounts: Accounts) -> 
         "qualification_level": 5,
         "employment_status": "employed",
         "need_tier": "standard",
+        "employer_id": None,
     }
     assert (await read(accounts, account_id))["need_profile"]["need_flags"] == []
 
@@ -276,6 +279,7 @@ async def test_opening_emits_the_need_category(accounts: Accounts) -> None:
             "qualification_level": 2,
             "employment_status": "unemployed",
             "need_tier": "high",
+            "employer_id": None,
         },
         "opened_at": opened["opened_at"],
     }

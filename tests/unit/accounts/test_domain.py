@@ -262,7 +262,17 @@ def test_a_profile_change_keeps_what_it_does_not_name() -> None:
         "qualification_level": 5,
         "employment_status": "unemployed",
         "need_tier": "high",
+        "employer_id": None,
     }
+
+
+def test_the_employer_is_changed_or_cleared_only_when_named() -> None:
+    hired, events = domain.update_profile(account(), UpdateProfile(employer_id="emp-42"))
+    assert hired.employer_id == "emp-42" and events[0].profile.employer_id == "emp-42"
+    kept, _ = domain.update_profile(hired, UpdateProfile(qualification_level=6))
+    assert kept.employer_id == "emp-42"
+    left, events = domain.update_profile(hired, UpdateProfile(employer_id=None))
+    assert left.employer_id is None and events[0].profile.employer_id is None
 
 
 def test_need_flags_are_stored_sorted_once_each_and_may_be_cleared() -> None:
