@@ -205,6 +205,7 @@ async def course_terms(
         isced_field=event.isced_field,
         eqf_level=event.eqf_level,
         tags=event.tags,
+        kind=event.kind,
         status=status,
         sessions=[
             {
@@ -232,6 +233,7 @@ async def course_approved(
     eqf_level: int | None = None,
     tags: Sequence[str] = (),
     status: str = "approved",
+    kind: str | None = None,
 ) -> None:
     """The course at ``version``, with all its sessions (an older version changes nothing)."""
     known = await read_models.course(session, course_id)
@@ -248,6 +250,7 @@ async def course_approved(
             isced_field=isced_field,
             eqf_level=eqf_level,
             tags=tuple(tags),
+            kind=kind,
         ),
         title=title,
     )

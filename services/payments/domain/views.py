@@ -30,6 +30,8 @@ class CourseView:
     isced_field: str | None
     eqf_level: int | None
     tags: tuple[str, ...]
+    # training, guidance or validation (None: projected before the kind was kept)
+    kind: str | None = None
 
 
 @dataclass(frozen=True)

@@ -179,11 +179,13 @@ async def upsert_course(session: AsyncSession, course: CourseView, *, title: str
     await session.execute(
         text(
             "INSERT INTO payments.courses (course_id, provider_id, version, status, title, price, "
-            "isced_field, eqf_level, tags) VALUES (:c, :p, :v, :s, :t, :price, :isced, :eqf, "
-            ":tags) ON CONFLICT (course_id) DO UPDATE SET provider_id = EXCLUDED.provider_id, "
+            "isced_field, eqf_level, tags, kind) VALUES (:c, :p, :v, :s, :t, :price, :isced, "
+            ":eqf, :tags, :kind) ON CONFLICT (course_id) DO UPDATE SET "
+            "provider_id = EXCLUDED.provider_id, "
             "version = EXCLUDED.version, status = EXCLUDED.status, title = EXCLUDED.title, "
             "price = EXCLUDED.price, isced_field = EXCLUDED.isced_field, "
-            "eqf_level = EXCLUDED.eqf_level, tags = EXCLUDED.tags, updated_at = now() "
+            "eqf_level = EXCLUDED.eqf_level, tags = EXCLUDED.tags, "
+            "kind = coalesce(EXCLUDED.kind, payments.courses.kind), updated_at = now() "
             "WHERE payments.courses.version <= EXCLUDED.version"
         ),
         {
@@ -196,6 +198,7 @@ async def upsert_course(session: AsyncSession, course: CourseView, *, title: str
             "isced": course.isced_field,
             "eqf": course.eqf_level,
             "tags": list(course.tags),
+            "kind": course.kind,
         },
     )
 
