@@ -90,9 +90,7 @@ async def record_guidance_outcome(
     ``enrolment_not_under_way`` for an enrolment not confirmed nor completed."""
     async with rt.uow() as session:
         enrolment = await deps.load_scoped(session, principal, Enrolment, enrolment_id, lock=True)
-        plan, created = await guidance.record(
-            enrolment, cmd, deps.context(rt, session, principal)
-        )
+        plan, created = await guidance.record(enrolment, cmd, deps.context(rt, session, principal))
         following = await store.followed_by(session, plan.plan_id)
     body = public(plan, following).model_dump(mode="json")
     return JSONResponse(
