@@ -35,6 +35,7 @@ from shared.events.catalogue import (
     CourseWithdrawalReasonCode,
     RevocationReasonCode,
     SuspensionReasonCode,
+    ValidationMethod,
 )
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -329,3 +330,29 @@ class RevokeCredential(Strict):
         description="checked, never stored: a credential is the learner's, and the catalogue "
         "keeps no free text about a learner",
     )
+
+
+class Assessment(Strict):
+    """How the prior learning was assessed: the method (a code), the day, and the body whose
+    assessor assessed it."""
+
+    method: ValidationMethod
+    assessed_on: date
+    assessor_body: Text
+
+    @field_validator("assessed_on")
+    @classmethod
+    def _not_in_the_future(cls, value: date) -> date:
+        if value > datetime.now(UTC).date():
+            raise ValueError("the assessment is in the future")
+        return value
+
+
+class RecordValidation(Strict):
+    """The outcome of a validation of prior learning on an enrolment in a course of kind
+    ``validation``: the learning outcomes validated, their EQF level and the assessment."""
+
+    enrolment_id: uuid.UUID
+    learning_outcomes: list[Outcome] = Field(min_length=1, max_length=50)
+    eqf_level: EqfLevel
+    assessment: Assessment

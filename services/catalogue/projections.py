@@ -5,13 +5,15 @@
 - ``catalogue.session_enrolments``: an enrolment holds a seat in its session from
   ``EnrolmentConfirmed`` until ``EnrolmentCancelled`` or ``EnrolmentRejected``; a completed
   enrolment keeps it (the training was given). A session with a live enrolment cannot be
-  removed from its course.
+  removed from its course. Each row keeps the learner and the provider: a validation of
+  prior learning is recorded on a live enrolment by its provider.
 
 A fetched batch of these events is applied together (:func:`apply_many`).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +38,25 @@ async def apply_account_event(session: AsyncSession, event: AccountEvent) -> Non
 async def apply_enrolment_event(session: AsyncSession, event: EnrolmentEvent) -> None:
     """A confirmation holds the seat; a cancellation or a rejection frees it."""
     live = isinstance(event, EnrolmentConfirmed)
-    await views.set_seat(session, event.enrolment_id, event.course_id, event.session_id, live=live)
+    await views.set_seat(
+        session,
+        event.enrolment_id,
+        event.course_id,
+        event.session_id,
+        live=live,
+        account_id=event.account_id,
+        provider_id=event.provider_id,
+    )
+
+
+def seat(event: EnrolmentEvent) -> views.Seat:
+    return (
+        event.enrolment_id,
+        event.course_id,
+        event.session_id,
+        event.account_id,
+        event.provider_id,
+    )
 
 
 async def apply_many(
@@ -50,7 +70,9 @@ async def apply_many(
         for e in events
     ]
     for indices in rounds(keys):
-        agencies, held, freed = [], [], []
+        agencies: list[tuple[uuid.UUID, str]] = []
+        held: list[views.Seat] = []
+        freed: list[views.Seat] = []
         for event in (events[i] for i in indices):
             match event:
                 case AccountOpened():
@@ -58,9 +80,9 @@ async def apply_many(
                 case AccountTransferred():
                     agencies.append((event.account_id, event.to_agency_id))
                 case EnrolmentConfirmed():
-                    held.append((event.enrolment_id, event.course_id, event.session_id))
+                    held.append(seat(event))
                 case EnrolmentCancelled() | EnrolmentRejected():
-                    freed.append((event.enrolment_id, event.course_id, event.session_id))
+                    freed.append(seat(event))
         await views.set_account_agencies(session, agencies)
         await views.set_seats(session, held, live=True)
         await views.set_seats(session, freed, live=False)

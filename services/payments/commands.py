@@ -21,6 +21,8 @@ class ProposeEnrolment(_Command):
     account_id: uuid.UUID
     course_id: uuid.UUID
     session_id: uuid.UUID
+    # the guidance plan that led to this enrolment (a plan of the same learner)
+    guidance_plan_id: uuid.UUID | None = None
 
 
 class ConfirmEnrolment(_Command):
@@ -36,6 +38,28 @@ class CancelEnrolment(_Command):
     in an event kept forever."""
 
     reason_code: CancellationReason = "other"
+
+
+class Skill(_Command):
+    """A skill a guidance plan names: its ESCO (or similar) URI and/or its label."""
+
+    uri: str | None = Field(default=None, max_length=500, pattern=r"^https?://\S+$")
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _named(self) -> Skill:
+        if self.uri is None and self.label is None:
+            raise ValueError("a skill needs a uri or a label")
+        return self
+
+
+class RecordGuidanceOutcome(_Command):
+    """The outcome of a guidance session: the courses (catalogue ids) and skills the plan
+    names (at least one of either), and an optional note (kept by payments only)."""
+
+    courses: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    skills: list[Skill] = Field(default_factory=list, max_length=50)
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class Document(_Command):

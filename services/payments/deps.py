@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.payments.config import PaymentsConfig
 from services.payments.domain.claims import Claim
 from services.payments.domain.enrolments import Enrolment
+from services.payments.domain.guidance import GuidancePlan
 from services.payments.domain.payouts import Payout, PayoutRun
 from services.payments.handlers import Context, Payments
 from services.payments.handlers.payees import not_found as payee_not_found
@@ -94,7 +95,7 @@ def ctx_for(principal: Principal) -> EventContext:
 # --- enrolments and claims: the accounts an agency manages --------------------------------
 
 
-def _own(principal: Principal, row: Enrolment | Claim) -> bool:
+def _own(principal: Principal, row: Enrolment | Claim | GuidancePlan) -> bool:
     """A provider its own; a learner their own."""
     if principal.role == "provider":
         return row.provider_id == principal.provider_id
@@ -103,7 +104,9 @@ def _own(principal: Principal, row: Enrolment | Claim) -> bool:
     return False
 
 
-async def in_scope(session: AsyncSession, principal: Principal, row: Enrolment | Claim) -> bool:
+async def in_scope(
+    session: AsyncSession, principal: Principal, row: Enrolment | Claim | GuidancePlan
+) -> bool:
     """National roles see everything; an agency the rows of the accounts it manages (by the
     accounts read model); a provider its own; a learner their own."""
     if principal.role in NATIONAL:
@@ -114,7 +117,7 @@ async def in_scope(session: AsyncSession, principal: Principal, row: Enrolment |
     return _own(principal, row)
 
 
-Scoped = TypeVar("Scoped", Enrolment, Claim)
+Scoped = TypeVar("Scoped", Enrolment, Claim, GuidancePlan)
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 

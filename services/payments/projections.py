@@ -206,6 +206,7 @@ async def course_terms(
         eqf_level=event.eqf_level,
         tags=event.tags,
         region=event.region,
+        kind=event.kind,
         status=status,
         sessions=[
             {
@@ -234,6 +235,7 @@ async def course_approved(
     tags: Sequence[str] = (),
     region: str | None = None,
     status: str = "approved",
+    kind: str | None = None,
 ) -> None:
     """The course at ``version``, with all its sessions (an older version changes nothing)."""
     known = await read_models.course(session, course_id)
@@ -251,6 +253,7 @@ async def course_approved(
             eqf_level=eqf_level,
             tags=tuple(tags),
             region=region,
+            kind=kind,
         ),
         title=title,
     )

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from shared.i18n import N_
 
-ViewName = Literal["participation", "money", "activity", "holds"]
-VIEWS: tuple[ViewName, ...] = ("participation", "money", "activity", "holds")
+ViewName = Literal["participation", "money", "activity", "holds", "guidance"]
+VIEWS: tuple[ViewName, ...] = ("participation", "money", "activity", "holds", "guidance")
 
 ISCED_BROAD_FIELDS = {
     "00": N_("Generic programmes and qualifications"),
@@ -141,14 +141,50 @@ def holds(payments: dict[str, Any]) -> View:
     )
 
 
+EQF_LEVELS = tuple(str(level) for level in range(1, 9))
+
+
+def guidance(payments: dict[str, Any], catalogue: dict[str, Any]) -> View:
+    """Guidance plans recorded (payments) and validations of prior learning (the
+    catalogue), month by month, the validations also by EQF level."""
+    validated = {m["month"]: m for m in catalogue["by_month"]}
+    rows = []
+    for m in payments["by_month"]:
+        v = validated.get(m["month"], {"validations": 0, "by_eqf_level": {}})
+        levels = v["by_eqf_level"]
+        rows.append(
+            (
+                m["month"],
+                m.get("guidance_plans", 0),
+                v["validations"],
+                *(levels.get(level, 0) for level in EQF_LEVELS),
+            )
+        )
+    return View(
+        "guidance",
+        N_("Guidance plans and validations of prior learning by month"),
+        (
+            "month",
+            "guidance_plans",
+            "validations",
+            *(f"validations_eqf_{level}" for level in EQF_LEVELS),
+        ),
+        rows,
+    )
+
+
 def views(
-    accounts: dict[str, Any], ledger: dict[str, Any], payments: dict[str, Any]
+    accounts: dict[str, Any],
+    ledger: dict[str, Any],
+    payments: dict[str, Any],
+    catalogue: dict[str, Any],
 ) -> dict[ViewName, View]:
     return {
         "participation": participation(accounts),
         "money": money(ledger),
         "activity": activity(payments),
         "holds": holds(payments),
+        "guidance": guidance(payments, catalogue),
     }
 
 

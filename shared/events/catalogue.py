@@ -197,6 +197,31 @@ class CredentialIssued(_CredentialEvent):
     issued_at: AwareDatetime
 
 
+ValidationMethod = Literal[
+    "portfolio", "interview", "observation", "simulation", "test", "declarative", "mixed"
+]
+"""How prior learning was assessed (the methods of the European guidelines for validating
+non-formal and informal learning), as a code."""
+
+
+@event("catalogue.PriorLearningValidated")
+class PriorLearningValidated(_CredentialEvent):
+    """A provider validated a learner's prior learning (an enrolment in a course of kind
+    ``validation``): ``outcomes`` learning outcomes at EQF level ``eqf_level``, assessed by
+    ``method`` on ``assessed_on``; the credential ``credential_id`` certifies it. The
+    outcomes' wording and the assessor's body stay in the catalogue's tables."""
+
+    validation_id: uuid.UUID
+    enrolment_id: uuid.UUID
+    course_id: uuid.UUID
+    provider_id: str
+    eqf_level: int = Field(ge=1, le=8)
+    outcomes: int = Field(ge=1)
+    method: ValidationMethod
+    assessed_on: date
+    validated_at: AwareDatetime
+
+
 @event("catalogue.CredentialRevoked", version=2)
 class CredentialRevoked(_CredentialEvent):
     reason_code: RevocationReasonCode

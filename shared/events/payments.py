@@ -331,3 +331,35 @@ class PayoutHeld(_PayeeEvent):
     held_until: datetime | None = None
     claims: int = Field(ge=0)
     amount: int = Field(ge=0)
+
+
+# -- guidance --------------------------------------------------------------------------
+
+
+class _GuidanceEvent(Event):
+    plan_id: uuid.UUID
+    account_id: uuid.UUID
+
+    def aggregate_id(self) -> str:
+        return str(self.account_id)
+
+
+@event("payments.GuidancePlanRecorded")
+class GuidancePlanRecorded(_GuidanceEvent):
+    """The provider of a guidance enrolment recorded its outcome: a plan naming
+    ``course_ids`` and ``skills`` skills (their labels stay in payments' tables)."""
+
+    enrolment_id: uuid.UUID
+    provider_id: str
+    course_ids: tuple[uuid.UUID, ...] = ()
+    skills: int = Field(ge=0)
+    recorded_at: datetime
+
+
+@event("payments.GuidancePlanFollowed")
+class GuidancePlanFollowed(_GuidanceEvent):
+    """An enrolment proposed for the learner names the guidance plan that led to it."""
+
+    enrolment_id: uuid.UUID
+    provider_id: str
+    course_id: uuid.UUID

@@ -55,6 +55,8 @@ class CredentialPublic(BaseModel):
     revoked_at: datetime | None
     revocation_reason: str | None
     credential: dict[str, Any]
+    # ``completion`` of training, or ``validation`` of prior learning
+    kind: str = "completion"
     # the public page that checks it, for the holder to share (relative to the catalogue)
     verification_page: str
 
@@ -87,6 +89,7 @@ def public(row: store.CredentialRow) -> CredentialPublic:
         revoked_at=row.revoked_at,
         revocation_reason=row.revocation_reason,
         credential=json.loads(row.document),
+        kind=row.kind,
         verification_page=f"/verify?credential={row.credential_id}",
     )
 

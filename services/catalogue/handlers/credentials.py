@@ -29,8 +29,10 @@ class UnknownCourseVersion(Exception):
     """The completion names a course version the catalogue never had (dead-lettered)."""
 
 
-async def issue(completion: CompletionCertified, ctx: Context) -> store.CredentialRow:
-    """The credential for this enrolment: issued now, or the one issued before."""
+async def issue(completion: CompletionCertified, ctx: Context) -> store.CredentialRow | None:
+    """The credential for this enrolment: issued now, or the one issued before; none for a
+    course of kind ``validation``, whose credential the validation's outcome issues
+    (:mod:`.validations`)."""
     session, config, now = ctx.session, ctx.config, ctx.now
     existing = await store.by_enrolment(session, completion.enrolment_id)
     if existing is not None:
@@ -46,6 +48,8 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
         raise UnknownCourseVersion(
             f"course {completion.course_id} is not offered by provider {completion.provider_id}"
         )
+    if course.content.get("kind") == "validation":
+        return None
     provider = await provider_store.get(session, course.provider_id)
     assert provider is not None
     credential_id = uuid.uuid4()
@@ -105,6 +109,7 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
         "status_list": list_id,
         "status_index": index,
         "elm_document": json.dumps(elm_signed, ensure_ascii=False, separators=(",", ":")),
+        "kind": "completion",
     }
     await store.insert(session, row)
     await ctx.emit(

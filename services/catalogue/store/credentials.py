@@ -15,7 +15,7 @@ from shared.db import fetch_all, fetch_one, locked
 COLUMNS = (
     "credential_id, enrolment_id, account_id, course_id, course_version, provider_id, "
     "document, issued_at, revoked_at, revocation_reason, key_id, status_list, status_index, "
-    "elm_document"
+    "elm_document, kind"
 )
 
 
@@ -35,6 +35,8 @@ class CredentialRow:
     status_list: int | None = None
     status_index: int | None = None
     elm_document: str | None = None
+    # ``completion`` of training, or ``validation`` of prior learning
+    kind: str = "completion"
 
 
 async def insert(session: AsyncSession, row: dict[str, Any]) -> bool:
@@ -43,10 +45,10 @@ async def insert(session: AsyncSession, row: dict[str, Any]) -> bool:
         text(
             "INSERT INTO catalogue.credentials (credential_id, enrolment_id, account_id, "
             "course_id, course_version, provider_id, document, issued_at, key_id, status_list, "
-            "status_index, elm_document) VALUES "
+            "status_index, elm_document, kind) VALUES "
             "(:credential_id, :enrolment_id, :account_id, :course_id, :course_version, "
             ":provider_id, :document, :issued_at, :key_id, :status_list, :status_index, "
-            ":elm_document) ON CONFLICT (enrolment_id) DO NOTHING "
+            ":elm_document, :kind) ON CONFLICT (enrolment_id) DO NOTHING "
             "RETURNING credential_id"
         ),
         row,

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import driver
+from shared.db import driver, fetch_one
 
 
 async def set_account_agency(session: AsyncSession, account_id: uuid.UUID, agency_id: str) -> None:
@@ -46,6 +47,20 @@ async def account_agency(session: AsyncSession, account_id: uuid.UUID) -> str | 
     return agency
 
 
+Seat = tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID, str]
+"""An enrolment's seat: (enrolment_id, course_id, session_id, account_id, provider_id)."""
+
+
+def _on_conflict(live: bool) -> str:
+    # an end is final (a late confirmation does not hold the seat again); the learner and
+    # the provider are filled in for rows projected before they were kept
+    keep = (
+        "account_id = coalesce(t.account_id, EXCLUDED.account_id), "
+        "provider_id = coalesce(t.provider_id, EXCLUDED.provider_id)"
+    )
+    return f"DO UPDATE SET {keep}" + ("" if live else ", live = FALSE, updated_at = now()")
+
+
 async def set_seat(
     session: AsyncSession,
     enrolment_id: uuid.UUID,
@@ -53,34 +68,59 @@ async def set_seat(
     session_id: uuid.UUID,
     *,
     live: bool,
+    account_id: uuid.UUID | None = None,
+    provider_id: str | None = None,
 ) -> None:
     """``live``: the enrolment holds a seat (unless it ended already: an end is final).
     Not ``live``: cancelled or rejected, the seat is free (recorded even if the confirmation
     is late)."""
-    on_conflict = "DO NOTHING" if live else "DO UPDATE SET live = FALSE, updated_at = now()"
     await session.execute(
         text(
-            "INSERT INTO catalogue.session_enrolments (enrolment_id, course_id, session_id, live) "
-            f"VALUES (:e, :c, :s, :live) ON CONFLICT (enrolment_id) {on_conflict}"
+            "INSERT INTO catalogue.session_enrolments AS t (enrolment_id, course_id, session_id, "
+            "live, account_id, provider_id) VALUES (:e, :c, :s, :live, :a, :p) "
+            f"ON CONFLICT (enrolment_id) {_on_conflict(live)}"
         ),
-        {"e": enrolment_id, "c": course_id, "s": session_id, "live": live},
+        {
+            "e": enrolment_id,
+            "c": course_id,
+            "s": session_id,
+            "live": live,
+            "a": account_id,
+            "p": provider_id,
+        },
     )
 
 
-async def set_seats(
-    session: AsyncSession, rows: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]], *, live: bool
-) -> None:
-    """Many :func:`set_seat` in one statement: (enrolment_id, course_id, session_id), each
-    enrolment once."""
+async def set_seats(session: AsyncSession, rows: Sequence[Seat], *, live: bool) -> None:
+    """Many :func:`set_seat` in one statement, each enrolment once."""
     if rows:
-        on_conflict = "DO NOTHING" if live else "DO UPDATE SET live = FALSE, updated_at = now()"
         await (await driver(session)).execute(
-            "INSERT INTO catalogue.session_enrolments (enrolment_id, course_id, session_id, live) "
-            f"SELECT e, c, s, {'TRUE' if live else 'FALSE'} "
-            "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS v(e, c, s) "
-            f"ON CONFLICT (enrolment_id) {on_conflict}",
+            "INSERT INTO catalogue.session_enrolments AS t (enrolment_id, course_id, session_id, "
+            f"live, account_id, provider_id) SELECT e, c, s, {'TRUE' if live else 'FALSE'}, a, p "
+            "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[]) "
+            "AS v(e, c, s, a, p) "
+            f"ON CONFLICT (enrolment_id) {_on_conflict(live)}",
             *zip(*rows, strict=True),
         )
+
+
+@dataclass(frozen=True)
+class EnrolmentView:
+    """An enrolment as the catalogue knows it from payments' events."""
+
+    enrolment_id: uuid.UUID
+    course_id: uuid.UUID
+    live: bool
+    account_id: uuid.UUID | None
+    provider_id: str | None
+
+
+async def enrolment(session: AsyncSession, enrolment_id: uuid.UUID) -> EnrolmentView | None:
+    sql = (
+        "SELECT enrolment_id, course_id, live, account_id, provider_id "
+        "FROM catalogue.session_enrolments WHERE enrolment_id = :e"
+    )
+    return await fetch_one(session, EnrolmentView, sql, {"e": enrolment_id})
 
 
 async def sessions_with_enrolments(

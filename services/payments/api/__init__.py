@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.payments.api import claims, enrolments, payees, payouts, statistics
+from services.payments.api import claims, enrolments, guidance, payees, payouts, statistics
 from shared.approvals_api import approvals_router
 
 router = APIRouter()
 router.include_router(enrolments.router)
+router.include_router(guidance.router)
 router.include_router(claims.router)
 router.include_router(payouts.router)
 router.include_router(payees.router)

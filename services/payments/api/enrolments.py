@@ -74,6 +74,7 @@ class EnrolmentPublic(BaseModel):
     confirmed_at: datetime | None
     decided_at: datetime | None
     cancelled_at: datetime | None
+    guidance_plan_id: uuid.UUID | None = None
 
 
 class EnrolmentPage(Page):

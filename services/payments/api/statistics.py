@@ -25,7 +25,8 @@ async def payments_statistics(
 ) -> dict[str, Any]:
     """Month by month in ``year``: ``enrolments`` the learners consented to, ``completions``
     (completion claims captured), ``payouts`` sent and what they ``paid`` for claims (before
-    recoveries are netted); ``holds``: the claims and enrolments held now (fraud holds and
+    recoveries are netted), ``guidance_plans`` recorded (outcomes of guidance sessions);
+    ``holds``: the claims and enrolments held now (fraud holds and
     contested claims), by reason, with their amounts."""
     now = components(rt).clock.now()
     year = year or now.year

@@ -151,6 +151,8 @@ class Enrolment:
     confirmed_at: datetime | None = None
     decided_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # the guidance plan that led to this enrolment (the learner's own)
+    guidance_plan_id: uuid.UUID | None = None
 
 
 Decided = tuple[Enrolment, list[Event]]

@@ -32,6 +32,8 @@ class CourseView:
     tags: tuple[str, ...]
     # where it is given (co-funding rules of a region match on it; None: not known yet)
     region: str | None = None
+    # training, guidance or validation (None: projected before the kind was kept)
+    kind: str | None = None
 
 
 @dataclass(frozen=True)

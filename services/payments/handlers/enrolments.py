@@ -6,20 +6,23 @@ new state and stages its events, in the caller's transaction."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.commands import ConfirmEnrolment, ProposeEnrolment
-from services.payments.domain import cancellation, proposal, reservations, resolution
+from services.payments.domain import cancellation, guidance, proposal, reservations, resolution
 from services.payments.domain import enrolments as rules
 from services.payments.domain.enrolments import Canceller, Enrolment
 from services.payments.domain.errors import Unknown
+from services.payments.domain.guidance import GuidancePlan
 from services.payments.domain.reservations import Reservation
 from services.payments.handlers import Context
 from services.payments.store import claims as claim_store
 from services.payments.store import enrolments as store
 from services.payments.store import read_models, rows
+from shared.events.base import Event
 from shared.events.payments import CancellationReason
 
 
@@ -64,9 +67,15 @@ async def propose(provider_id: str, cmd: ProposeEnrolment, ctx: Context) -> Enro
         actor=ctx.actor,
         now=now,
     )
+    followed: list[Event] = []
+    if cmd.guidance_plan_id is not None:
+        plan = await rows.get(session, GuidancePlan, cmd.guidance_plan_id)
+        followed = guidance.follow(plan, cmd.guidance_plan_id, enrolment)
+        enrolment = replace(enrolment, guidance_plan_id=cmd.guidance_plan_id)
     await rows.insert(session, enrolment)
     if enrolment.status in rules.AWAITING_LEARNER:
         await ctx.emit(rules.proposed(enrolment))
+    await ctx.emit(*followed)
     return await load(session, enrolment.enrolment_id)
 
 

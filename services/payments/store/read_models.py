@@ -179,13 +179,13 @@ async def upsert_course(session: AsyncSession, course: CourseView, *, title: str
     await session.execute(
         text(
             "INSERT INTO payments.courses (course_id, provider_id, version, status, title, price, "
-            "isced_field, eqf_level, tags, region) VALUES (:c, :p, :v, :s, :t, :price, :isced, "
-            ":eqf, :tags, :region) ON CONFLICT (course_id) DO UPDATE SET "
+            "isced_field, eqf_level, tags, region, kind) VALUES (:c, :p, :v, :s, :t, :price, "
+            ":isced, :eqf, :tags, :region, :kind) ON CONFLICT (course_id) DO UPDATE SET "
             "provider_id = EXCLUDED.provider_id, version = EXCLUDED.version, "
             "status = EXCLUDED.status, title = EXCLUDED.title, "
             "price = EXCLUDED.price, isced_field = EXCLUDED.isced_field, "
             "eqf_level = EXCLUDED.eqf_level, tags = EXCLUDED.tags, region = EXCLUDED.region, "
-            "updated_at = now() "
+            "kind = coalesce(EXCLUDED.kind, payments.courses.kind), updated_at = now() "
             "WHERE payments.courses.version <= EXCLUDED.version"
         ),
         {
@@ -199,6 +199,7 @@ async def upsert_course(session: AsyncSession, course: CourseView, *, title: str
             "eqf": course.eqf_level,
             "tags": list(course.tags),
             "region": course.region,
+            "kind": course.kind,
         },
     )
 

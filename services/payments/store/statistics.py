@@ -1,5 +1,6 @@
 """Payments' monitoring statistics for a year, month by month: the enrolments learners
-consented to, the completions captured, the payouts sent and what they paid for claims;
+consented to, the completions captured, the payouts sent and what they paid for claims, the
+guidance plans recorded;
 and the fraud holds standing now (held claims and enrolments, by reason).
 
 An agency sees what hangs off the accounts it manages (payments' accounts read model): the
@@ -51,6 +52,13 @@ WHERE p.status IN ('sent', 'settled')
   AND {IN_SCOPE.format(account="e.account_id")}
 GROUP BY 1
 """
+GUIDANCE = f"""
+SELECT {_month("g.recorded_at")} AS month, count(*) AS guidance_plans
+FROM payments.guidance_plans g
+WHERE g.recorded_at >= :start AND g.recorded_at < :end
+  AND {IN_SCOPE.format(account="g.account_id")}
+GROUP BY 1
+"""
 HELD_CLAIMS = f"""
 SELECT coalesce(c.hold_reason, 'unknown') AS reason, count(*) AS held,
        CAST(coalesce(sum(c.amount), 0) AS bigint) AS amount
@@ -82,10 +90,11 @@ async def yearly(session: AsyncSession, year: int, agency_id: str | None) -> dic
             "completions": 0,
             "payouts": 0,
             "paid": 0,
+            "guidance_plans": 0,
         }
         for m in range(1, 13)
     }
-    for sql in (ENROLMENTS, COMPLETIONS, PAYOUTS):
+    for sql in (ENROLMENTS, COMPLETIONS, PAYOUTS, GUIDANCE):
         found: list[dict[str, Any]] = await fetch_all(session, dict, sql, params)
         for r in found:
             months[r["month"]].update({k: int(v) for k, v in r.items() if k != "month"})
@@ -96,7 +105,7 @@ async def yearly(session: AsyncSession, year: int, agency_id: str | None) -> dic
     by_month = list(months.values())
     totals = {
         k: sum(int(m[k]) for m in by_month)
-        for k in ("enrolments", "completions", "payouts", "paid")
+        for k in ("enrolments", "completions", "payouts", "paid", "guidance_plans")
     }
     return {
         "by_month": by_month,

@@ -6,12 +6,14 @@ Who: ``admin`` and ``auditor`` (the country) and ``agency`` (the accounts it man
 are staff, who call with ``Authorization: Bearer <token>`` as they call the API (a sign-in
 for staff is not part of the portal yet): the page reads the token from that header and
 asks each service for its own statistics with it (``/v1/accounts/statistics``,
-``/v1/ledger/statistics``, ``/v1/payments/statistics``), so each service applies its own
-roles and scope and no figure is computed from another service's tables.
+``/v1/ledger/statistics``, ``/v1/payments/statistics``, ``/v1/catalogue/statistics``), so
+each service applies its own roles and scope and no figure is computed from another
+service's tables.
 
 - ``GET /dashboard?year=&region=``: the page (a GET form filters by year, and by region for
   national roles); with ``Accept: text/csv`` the view ``?view=`` as CSV.
-- ``GET /dashboard/export.csv?view=participation|money|activity|holds``: one view as CSV.
+- ``GET /dashboard/export.csv?view=participation|money|activity|holds|guidance``: one view
+  as CSV.
 - ``GET /dashboard/export.json``: every view (or ``?view=``), with the filters and scope.
 """
 
@@ -61,22 +63,23 @@ def _token(request: Request) -> str:
 
 async def statistics(
     request: Request, year: int, region: str | None
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The three services' statistics, asked with the caller's own token."""
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The four services' statistics, asked with the caller's own token."""
     try:
         async with http_client(request) as http:
             api = ServiceApi(http, _token(request))
-            accounts, ledger, payments = await asyncio.gather(
+            accounts, ledger, payments, catalogue = await asyncio.gather(
                 api.get(
                     "/v1/accounts/statistics",
                     params={"year": year, **({"region": region} if region else {})},
                 ),
                 api.get("/v1/ledger/statistics", params={"year": year}),
                 api.get("/v1/payments/statistics", params={"year": year}),
+                api.get("/v1/catalogue/statistics", params={"year": year}),
             )
     except ApiError as error:
         raise ServiceRefused(error) from error
-    return accounts, ledger, payments
+    return accounts, ledger, payments, catalogue
 
 
 async def _views(
@@ -84,7 +87,7 @@ async def _views(
 ) -> tuple[int, str | None, dict[str, Any], dict[ViewName, View]]:
     year = year or parts.clock.now().year
     region = (region or "").strip() or None
-    accounts, ledger, payments = await statistics(request, year, region)
+    accounts, ledger, payments, catalogue = await statistics(request, year, region)
     meta = {
         "year": year,
         "region": region,
@@ -94,7 +97,7 @@ async def _views(
         "regions": accounts["regions"],
         "target_percent": accounts["target_percent"],
     }
-    return year, region, meta, figures.views(accounts, ledger, payments)
+    return year, region, meta, figures.views(accounts, ledger, payments, catalogue)
 
 
 def csv_response(view: View, year: int) -> Response:
@@ -221,6 +224,7 @@ def draw(tables: dict[ViewName, View], meta: dict[str, Any], loc: Localized) -> 
         for name, shown in figure_names.items()
     ]
     months = tables["activity"].rows
+    guided = tables["guidance"].rows
     by_year = {"year": year}
     return {
         "participation": participation,
@@ -246,6 +250,18 @@ def draw(tables: dict[ViewName, View], meta: dict[str, Any], loc: Localized) -> 
             _("Paid to providers by month in %(year)s") % by_year,
             [charts.Bar(m[0][5:], float(m[4]), money(m[4])) for m in months],
             summary=_("What payouts paid for claims, by month."),
+            empty=_("no figures"),
+        ),
+        "guidance_plans": charts.column_chart(
+            _("Guidance plans by month in %(year)s") % by_year,
+            [charts.Bar(m[0][5:], float(m[1]), loc.number(m[1])) for m in guided],
+            summary=_("Outcomes of guidance sessions recorded, by month."),
+            empty=_("no figures"),
+        ),
+        "validations": charts.column_chart(
+            _("Validations of prior learning by month in %(year)s") % by_year,
+            [charts.Bar(m[0][5:], float(m[2]), loc.number(m[2])) for m in guided],
+            summary=_("Validations of prior learning recorded, by month."),
             empty=_("no figures"),
         ),
     }

@@ -16,6 +16,7 @@ import pytest
 from services.ledger.deps import LedgerComponents
 from services.ledger.handlers.sweeps import sweep_once
 from shared.service import components_of
+from tests.integration.support.catalogue import course_body, provider_body
 from tests.integration.support.dashboard import (
     Person,
     audit_stream,
@@ -245,7 +246,7 @@ async def test_the_dashboard_refuses_providers_learners_and_bad_filters(db_url: 
                 assert r.status_code == 403, (path, r.text)
             r = await world.c.get("/dashboard/export.csv?view=money", headers=headers)
             assert r.status_code == 403, r.text
-        for service in ("accounts", "ledger", "payments"):
+        for service in ("accounts", "ledger", "payments", "catalogue"):
             r = await world.c.get(f"/v1/{service}/statistics", headers=world.provider(PROVIDER))
             assert r.status_code == 403, r.text
         assert (await world.c.get("/dashboard")).status_code == 401
@@ -257,3 +258,97 @@ async def test_the_dashboard_refuses_providers_learners_and_bad_filters(db_url: 
         assert r.status_code == 422  # which view
         r = await world.c.get("/v1/accounts/statistics?year=abc", headers=world.auditor)
         assert r.status_code == 422
+
+
+async def test_the_dashboard_counts_guidance_plans_and_validations(db_url: str) -> None:
+    async with serve_everything(db_url) as world:
+        learner = await world.account(credit=500_000)
+        # a guidance session and the plan it led to (payments)
+        guidance = await world.course("prov-guide", price=30_000, starts_in=-1, kind="guidance")
+        session = await world.enrolled("prov-guide", learner, guidance)
+        r = await world.c.post(
+            f"/v1/enrolments/{session['enrolment_id']}/guidance-outcome",
+            headers=world.provider("prov-guide"),
+            json={"skills": [{"label": "plan a career change"}]},
+        )
+        assert r.status_code == 201, r.text
+        plan_month = r.json()["recorded_at"][:7]
+
+        # a validation of prior learning: the provider and its course in the catalogue, the
+        # enrolment in payments, the validation in the catalogue again (all over the bus)
+        r = await world.c.post("/v1/providers", json=provider_body(), headers=world.agency)
+        assert r.status_code == 201, r.text
+        provider_id = r.json()["provider_id"]
+        r = await world.c.post(
+            f"/v1/providers/{provider_id}/accredit",
+            json={"reason_code": "qa_audit_passed"},
+            headers=world.agency,
+        )
+        assert r.status_code == 200, r.text
+        provider = world.provider(provider_id)
+        body = course_body(kind="validation")
+        r = await world.c.post("/v1/courses", json=body, headers=provider)
+        assert r.status_code == 201, r.text
+        course_id = r.json()["course_id"]
+        assert (await world.c.post(f"/v1/courses/{course_id}/submit", headers=provider)).is_success
+        r = await world.c.post(
+            f"/v1/courses/{course_id}/approve",
+            json={"reason_code": "meets_criteria"},
+            headers=world.agency,
+        )
+        assert r.status_code == 200, r.text
+
+        async def proposed() -> Any:
+            return await world.propose(
+                provider_id, learner, (course_id, body["sessions"][0]["session_id"])
+            )
+
+        r = await eventually(proposed, lambda r: r.status_code == 202)
+        enrolment = await world.enrolled_existing(learner, r.json()["enrolment_id"])
+        assert enrolment["status"] == "confirmed"
+
+        async def validated() -> Any:
+            return await world.c.post(
+                "/v1/validations",
+                headers=provider,
+                json={
+                    "enrolment_id": enrolment["enrolment_id"],
+                    "learning_outcomes": ["Weld steel plates safely"],
+                    "eqf_level": 4,
+                    "assessment": {
+                        "method": "observation",
+                        "assessed_on": date.today().isoformat(),
+                        "assessor_body": "Chambre de métiers",
+                    },
+                },
+            )
+
+        r = await eventually(validated, lambda r: r.status_code == 201)
+        validation_month = r.json()["recorded_at"][:7]
+
+        national = await dashboard_json(world, world.auditor, view="guidance")
+        rows = {row["month"]: row for row in national["views"]["guidance"]["rows"]}
+        assert sum(row["guidance_plans"] for row in rows.values()) == 1
+        assert rows[plan_month]["guidance_plans"] == 1
+        assert sum(row["validations"] for row in rows.values()) == 1
+        assert rows[validation_month]["validations"] == 1
+        assert rows[validation_month]["validations_eqf_4"] == 1
+        assert sum(row["validations_eqf_3"] for row in rows.values()) == 0
+
+        r = await world.c.get(
+            "/dashboard/export.csv", params={"view": "guidance"}, headers=world.auditor
+        )
+        assert r.status_code == 200, r.text
+        from_csv = {row["month"]: row for row in read_csv(r.text)}
+        assert int(from_csv[validation_month]["validations_eqf_4"]) == 1
+        assert int(from_csv[plan_month]["guidance_plans"]) == 1
+        page = await world.c.get("/dashboard", headers=world.auditor)
+        assert page.status_code == 200 and "Guidance plans" in page.text
+        assert page.text.count('role="img"') >= 10
+
+        # another agency's accounts: none of them
+        other = await dashboard_json(world, world.agency_b, view="guidance")
+        assert all(
+            row["guidance_plans"] == 0 and row["validations"] == 0
+            for row in other["views"]["guidance"]["rows"]
+        )

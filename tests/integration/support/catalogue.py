@@ -171,11 +171,18 @@ class Catalogue:
         await eventually(lambda: self.scalar(sql, a=account_id), lambda g: g == agency_id)
 
     async def enrolment(
-        self, course: dict[str, Any], session_id: str, *, cancelled: bool = False
+        self,
+        course: dict[str, Any],
+        session_id: str | None = None,
+        *,
+        cancelled: bool = False,
+        account_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
-        """Payments confirmed an enrolment in the session (and cancelled it if asked); the
-        catalogue's read model has it when this returns."""
-        enrolment_id, account_id = uuid.uuid4(), uuid.uuid4()
+        """Payments confirmed an enrolment of ``account_id`` (a new one by default) in the
+        session (the course's first by default; cancelled if asked); the catalogue's read
+        model has it when this returns."""
+        enrolment_id, account_id = uuid.uuid4(), account_id or uuid.uuid4()
+        session_id = session_id or course["content"]["sessions"][0]["session_id"]
         ref: dict[str, Any] = {
             "enrolment_id": enrolment_id,
             "account_id": account_id,

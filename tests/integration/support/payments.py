@@ -198,6 +198,7 @@ class World:
         isced_field: str,
         version: int = 1,
         updated: bool = False,
+        kind: str = "training",
     ) -> Event:
         start = datetime.combine(
             self.clock.now().date() + timedelta(days=starts_in), time(9), tzinfo=UTC
@@ -206,7 +207,7 @@ class World:
             "course_id": course_id,
             "version": version,
             "provider_id": provider_id,
-            "kind": "training",
+            "kind": kind,
             "title": "Data analysis",
             "price": price,
             "currency": "EUR",
@@ -241,6 +242,7 @@ class World:
         seats: int = 20,
         register: bool = True,
         isced_field: str = "0613",
+        kind: str = "training",
     ) -> tuple[str, str]:
         """An approved course with one session, of a registered and accredited provider."""
         if register and provider_id not in self.providers:
@@ -256,6 +258,7 @@ class World:
                 days=days,
                 seats=seats,
                 isced_field=isced_field,
+                kind=kind,
             )
         )
         return str(course_id), str(session_id)
@@ -263,12 +266,18 @@ class World:
     # --- payments ---
 
     async def propose(
-        self, provider_id: str, account_id: str, course: tuple[str, str], **headers: str
+        self,
+        provider_id: str,
+        account_id: str,
+        course: tuple[str, str],
+        guidance_plan_id: str | None = None,
+        **headers: str,
     ) -> httpx.Response:
+        body = {"account_id": account_id, "course_id": course[0], "session_id": course[1]}
+        if guidance_plan_id is not None:
+            body["guidance_plan_id"] = guidance_plan_id
         return await self.c.post(
-            "/v1/enrolments",
-            headers={**self.provider(provider_id), **headers},
-            json={"account_id": account_id, "course_id": course[0], "session_id": course[1]},
+            "/v1/enrolments", headers={**self.provider(provider_id), **headers}, json=body
         )
 
     async def enrolment(self, enrolment_id: str) -> dict[str, Any]:

@@ -54,6 +54,33 @@ def _text(value: str, language: str) -> dict[str, str]:
     return {language: value}
 
 
+def issuer_organisation(issuer: Issuer, countries: list[str]) -> dict[str, Any]:
+    """The issuer as an ELM ``Organisation``, located in the first of ``countries``."""
+    return {
+        "id": issuer.did,
+        "type": "Organisation",
+        "legalName": {"en": issuer.name},
+        "location": [
+            {
+                "id": f"urn:ila:issuer:location:{c}",
+                "type": "Location",
+                "address": [
+                    {
+                        "id": f"urn:ila:issuer:address:{c}",
+                        "type": "Address",
+                        "countryCode": _concept(
+                            "http://publications.europa.eu/resource/authority/country/"
+                            + _alpha3(c),
+                            "http://publications.europa.eu/resource/authority/country",
+                        ),
+                    }
+                ],
+            }
+            for c in countries[:1]
+        ],
+    }
+
+
 def build(
     credential_id: uuid.UUID,
     issuer: Issuer,
@@ -168,29 +195,7 @@ def build(
         "type": ["VerifiableCredential", "EuropeanDigitalCredential"],
         "credentialProfiles": [_concept(GENERIC_PROFILE, f"{SNB}/credential/25831c2", "Generic")],
         "credentialSchema": [{"id": EDC_SHAPES, "type": "ShaclValidator2017"}],
-        "issuer": {
-            "id": issuer.did,
-            "type": "Organisation",
-            "legalName": {"en": issuer.name},
-            "location": [
-                {
-                    "id": f"urn:ila:issuer:location:{c}",
-                    "type": "Location",
-                    "address": [
-                        {
-                            "id": f"urn:ila:issuer:address:{c}",
-                            "type": "Address",
-                            "countryCode": _concept(
-                                "http://publications.europa.eu/resource/authority/country/"
-                                + _alpha3(c),
-                                "http://publications.europa.eu/resource/authority/country",
-                            ),
-                        }
-                    ],
-                }
-                for c in countries[:1]
-            ],
-        },
+        "issuer": issuer_organisation(issuer, countries),
         "validFrom": iso(issued_at),
         "issued": iso(issued_at),
         "credentialSubject": {"id": learner, "type": "Person", "hasClaim": [achievement]},

@@ -148,7 +148,8 @@ def summarise(document: dict[str, Any]) -> Summary:
         return summarise_elm(document)
     subject = _dict(document.get("credentialSubject"))
     achievement = _dict(subject.get("achievement"))
-    mc = _dict(subject.get("microCredential"))
+    # a validation of prior learning carries the same elements under ``validation``
+    mc = _dict(subject.get("microCredential") or subject.get("validation"))
     issuer = document.get("issuer")
     workload = _dict(mc.get("notionalWorkload"))
     level = _dict(mc.get("level")).get("eqf")
