@@ -10,7 +10,14 @@ from services.ledger import consumers
 from services.ledger.api import router
 from services.ledger.audit import checkpoints as signed_checkpoints
 from services.ledger.deps import LedgerComponents
-from services.ledger.handlers import Ledger, allocation, funders, proposals, sweeps
+from services.ledger.handlers import (
+    Ledger,
+    allocation,
+    budget_payouts,
+    funders,
+    proposals,
+    sweeps,
+)
 from services.ledger.handlers.group import GroupCommitter
 from shared.approvals import FourEyes
 from shared.clock import Clock
@@ -34,6 +41,7 @@ def _setup(rt: ServiceRuntime) -> LedgerComponents:
     proposals.register(four_eyes, ledger, waker)
     funders.register(four_eyes, ledger)
     consumers.register(rt.consumer, ledger)
+    budget_payouts.register(rt.consumer, ledger)
     committer = GroupCommitter(
         rt.uow,
         ledger,

@@ -331,3 +331,7 @@ class PayoutHeld(_PayeeEvent):
     held_until: datetime | None = None
     claims: int = Field(ge=0)
     amount: int = Field(ge=0)
+
+
+# Paid training leave's events (and the ledger's answers to them) are registered with these.
+import shared.events.leave  # noqa: E402,F401

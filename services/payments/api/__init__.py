@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.payments.api import claims, enrolments, payees, payouts, statistics
+from services.payments.api import claims, enrolments, leave, payees, payouts, statistics
 from shared.approvals_api import approvals_router
 
 router = APIRouter()
@@ -13,6 +13,7 @@ router.include_router(enrolments.router)
 router.include_router(claims.router)
 router.include_router(payouts.router)
 router.include_router(payees.router)
+router.include_router(leave.router)
 router.include_router(statistics.router)
 router.include_router(approvals_router("payments", "/v1/payments"))
 
