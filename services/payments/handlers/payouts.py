@@ -6,6 +6,10 @@ again). A sent payout is settled (claims paid) or failed with the bank's ISO 200
 reason (claims payable again, re-paid later under the same end-to-end ids). The moves are
 :mod:`services.payments.domain.payouts`'s; this module loads, stores and stages events.
 
+A party paid is a provider, or an employer paid wage compensation for its employees'
+training leave (payee ``employer:<funder_id>``, :mod:`.leave`): an employer has no
+accreditation to lose, so only the provider's standing can cancel a payout.
+
 Runs are serialised and take only claims in no payout; the partial unique index
 ``payout_lines_claim_once`` keeps a claim in at most one live payout whatever happens.
 

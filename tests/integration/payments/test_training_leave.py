@@ -106,6 +106,12 @@ async def test_approved_leave_is_compensated_in_a_sepa_file(world: World) -> Non
     again = await world.run_payouts(world.admin)
     assert f"employer:{employer}" not in {p["provider_id"] for p in again["payouts"]}
     assert await leave.drawn() == 52_500
+    # the ledger's books hold: the fund's budget drew what it paid, and granted no lot
+    report = (await world.c.post("/v1/ledger/audit/verify", headers=world.auditor)).json()
+    assert report["ok"], report["mismatches"]
+    books = {(f["funder_id"], f["year"]): f for f in report["funders"]}
+    fund = books[(leave.fund_id, world.clock.now().year)]
+    assert fund["drawn"] == 52_500 and fund["lots_granted"] == 0
     assert await leave_events(world) == [
         "payments.LeaveRequested",
         "payments.LeaveApproved",
