@@ -10,7 +10,15 @@ from services.ledger import consumers
 from services.ledger.api import router
 from services.ledger.audit import checkpoints as signed_checkpoints
 from services.ledger.deps import LedgerComponents
-from services.ledger.handlers import Ledger, allocation, cofunding, funders, proposals, sweeps
+from services.ledger.handlers import (
+    Ledger,
+    allocation,
+    budget_payouts,
+    cofunding,
+    funders,
+    proposals,
+    sweeps,
+)
 from services.ledger.handlers.group import GroupCommitter
 from shared.approvals import FourEyes
 from shared.clock import Clock
@@ -35,6 +43,7 @@ def _setup(rt: ServiceRuntime) -> LedgerComponents:
     funders.register(four_eyes, ledger)
     cofunding.register(four_eyes, ledger)
     consumers.register(rt.consumer, ledger)
+    budget_payouts.register(rt.consumer, ledger)
     committer = GroupCommitter(
         rt.uow,
         ledger,

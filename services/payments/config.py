@@ -16,6 +16,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.events.accounts import NeedTier
 
 
+class LeaveConfig(BaseSettings):
+    """Paid training leave, read from ``ILA_LEAVE_*`` variables: the wage compensation an
+    employer is paid per hour of leave (``ILA_LEAVE_HOURLY_RATE_CENTS``) up to a cap per
+    request (``ILA_LEAVE_CAP_CENTS``), from the budget of the leave fund, a funder of the
+    ledger (``ILA_LEAVE_FUND_ID``); how long the employer has to decide."""
+
+    model_config = SettingsConfigDict(env_prefix="ILA_LEAVE_", extra="ignore", frozen=True)
+
+    hourly_rate_cents: int = Field(default=1_500, gt=0)
+    cap_cents: int = Field(default=150_000, gt=0)
+    fund_id: str = Field(default="leave-fund", min_length=1, max_length=100)
+    # the employer decides within this many days of the request, and before the session
+    decision_days: int = Field(default=14, ge=1, le=90)
+    # a day of leave is at most this many hours
+    max_hours_per_day: int = Field(default=8, ge=1, le=24)
+
+
 class PaymentsConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ILA_PAYMENTS_", extra="ignore", frozen=True)
 
@@ -61,6 +78,8 @@ class PaymentsConfig(BaseSettings):
     # changed payee bank details are paid only after this many days unless finance
     # verified them with the bank (ILA_PAYMENTS_PAYEE_COOLING_OFF_DAYS)
     payee_cooling_off_days: float = Field(default=7.0, ge=0)
+    # paid training leave (ILA_LEAVE_*)
+    leave: LeaveConfig = Field(default_factory=LeaveConfig)
 
     @model_validator(mode="after")
     def _bands_in_order(self) -> PaymentsConfig:

@@ -14,7 +14,7 @@ from services.payments import consumers
 from services.payments.api import router
 from services.payments.config import PaymentsConfig
 from services.payments.deps import Components
-from services.payments.handlers import Payments, payees, payouts
+from services.payments.handlers import Payments, leave, payees, payouts
 from services.payments.handlers.holds import register_claim_approvals
 from services.payments.handlers.jobs import expire_forever
 from shared.approvals import FourEyes
@@ -42,6 +42,7 @@ def definition(
         payouts.register_actions(four_eyes, payments)
         payees.register_actions(four_eyes, payments)
         consumers.register(rt.consumer, payments)
+        leave.register(rt.consumer, payments)
         return Components(payments, four_eyes)
 
     return ServiceDefinition(

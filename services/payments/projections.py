@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.domain.payees import REGISTERED
 from services.payments.domain.views import CourseView, SessionView
-from services.payments.store import payees, read_models
+from services.payments.store import leave, payees, read_models
 from shared.events.accounts import (
     AccountClosed,
     AccountOpened,
@@ -219,6 +219,8 @@ async def course_terms(
             for s in event.sessions
         ],
     )
+    # the hours of training the course takes (bounding the hours of leave asked for it)
+    await leave.set_workload(session, event.course_id, event.version, event.workload_hours)
 
 
 async def course_approved(

@@ -363,3 +363,7 @@ class GuidancePlanFollowed(_GuidanceEvent):
     enrolment_id: uuid.UUID
     provider_id: str
     course_id: uuid.UUID
+
+
+# Paid training leave's events (and the ledger's answers to them) are registered with these.
+import shared.events.leave  # noqa: E402,F401

@@ -3,7 +3,9 @@ decisions on it (set what may be granted, draw a lot's amount).
 
 Pure, like the wallet's rules. The identity, asserted after every event: ``0 <= drawn <=
 amount``. A draw past what is left is refused (``BudgetExceeded``) and changes nothing; a
-budget is never set below what was already drawn (``BudgetBelowDrawn``).
+budget is never set below what was already drawn (``BudgetBelowDrawn``). A payment the
+budget makes to a payee outside the wallets (``BudgetPaidOut``, decided by
+:mod:`.budget_payouts`) draws on it like a lot.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.events.budgets import BudgetDrawn, BudgetEvent, BudgetSet
+from shared.events.leave import BudgetPaidOut
 
 from .errors import InvariantViolation, LedgerError
 
@@ -68,7 +71,7 @@ def evolve_budget(state: BudgetState, event: BudgetEvent) -> BudgetState:
     match event:
         case BudgetSet():
             state = replace(state, amount=event.amount)
-        case BudgetDrawn():
+        case BudgetDrawn() | BudgetPaidOut():
             if state.version == 1:
                 raise InvariantViolation(f"budget {event.budget_id} drawn before it was set")
             state = replace(state, drawn=state.drawn + event.amount, draws=state.draws + 1)

@@ -20,6 +20,7 @@ from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal
 from shared.errors import NotFoundError
 from shared.events.budgets import budget_id_of
+from shared.events.leave import FunderRegistered
 from shared.outbox import EventContext
 
 FunderKind = Literal["employer", "region", "sector_fund", "state"]
@@ -50,7 +51,8 @@ async def register_funder(
     principal: Principal,
     ctx: Context,
 ) -> str:
-    """A new funder; its id is chosen here (tokens of role ``funder`` carry it)."""
+    """A new funder; its id is chosen here (tokens of role ``funder`` carry it); told to the
+    other services (``FunderRegistered``: its id and kind)."""
     funder_id = str(uuid.uuid4())
     await funder_store.add_funder(
         ctx.session,
@@ -62,6 +64,8 @@ async def register_funder(
         created_by=ctx.outbox.actor(principal.actor),
         now=ctx.now,
     )
+    # payments keeps the funders it meets (an employer deciding on training leave)
+    await ctx.emit(FunderRegistered(funder_id=funder_id, kind=kind, occurred_at=ctx.now))
     return funder_id
 
 

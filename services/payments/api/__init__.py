@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.payments.api import claims, enrolments, guidance, payees, payouts, statistics
+from services.payments.api import (
+    claims,
+    enrolments,
+    guidance,
+    leave,
+    payees,
+    payouts,
+    statistics,
+)
 from shared.approvals_api import approvals_router
 
 router = APIRouter()
@@ -14,6 +22,7 @@ router.include_router(guidance.router)
 router.include_router(claims.router)
 router.include_router(payouts.router)
 router.include_router(payees.router)
+router.include_router(leave.router)
 router.include_router(statistics.router)
 router.include_router(approvals_router("payments", "/v1/payments"))
 

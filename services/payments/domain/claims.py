@@ -56,7 +56,9 @@ ClaimMove = Literal[
     "unbind_held",
     "pay",
 ]
-Milestone = Literal["start", "completion", "cancellation"]
+# (``leave_compensation``: an employer's wage compensation for training leave, paid from the
+# leave fund's budget, see :mod:`services.payments.domain.leave`)
+Milestone = Literal["start", "completion", "cancellation", "leave_compensation"]
 Attestation = Literal["pending", "attested", "contested", "lapsed", "resolved", "not_required"]
 ContestReason = Literal[
     "not_enrolled", "did_not_attend", "did_not_complete", "wrong_dates", "not_as_described"

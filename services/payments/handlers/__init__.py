@@ -3,7 +3,8 @@ and a :class:`Context` in; load, decide (:mod:`services.payments.domain`), store
 (:mod:`services.payments.store`) and stage events, all inside the caller's transaction
 (handlers never commit). Split by concern: :mod:`.enrolments`, :mod:`.saga` (the ledger's
 answers), :mod:`.claims`, :mod:`.attestation`, :mod:`.holds` (four-eyes releases),
-:mod:`.payees`, :mod:`.payouts`, and :mod:`.jobs` (the background sweeps).
+:mod:`.payees`, :mod:`.payouts`, :mod:`.leave` (paid training leave), and :mod:`.jobs` (the
+background sweeps).
 
 A route, a consumer or a job builds one context per transaction with
 :meth:`Payments.context`; who may ask is checked before a handler runs (see

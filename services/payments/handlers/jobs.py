@@ -1,6 +1,6 @@
 """Background work of payments: expiring enrolments the learner never confirmed (or the
 ledger never answered), and closing the attestation window of claims the learner left alone
-(they become payable)."""
+(they become payable), and lapsing leave requests their employer left unanswered."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from services.payments.deps import Components
-from services.payments.handlers import Context, attestation, enrolments
+from services.payments.handlers import Context, attestation, enrolments, leave
 from shared.outbox import EventContext
 from shared.service import ServiceRuntime, components_of
 
@@ -44,6 +44,11 @@ async def lapse_once(rt: ServiceRuntime) -> int:
     return await _drain(rt, "system:attestation-lapse", attestation.lapse_due)
 
 
+async def lapse_leave_once(rt: ServiceRuntime) -> int:
+    """Lapse every leave request its employer left unanswered past the deadline."""
+    return await _drain(rt, "system:leave-lapse", leave.lapse_due)
+
+
 async def expire_forever(rt: ServiceRuntime) -> None:
     config = components_of(rt, Components).config
     while True:
@@ -57,6 +62,9 @@ async def expire_forever(rt: ServiceRuntime) -> None:
             n = await lapse_once(rt)
             if n:
                 log.info("%d claims payable: their attestation window passed", n)
+            n = await lapse_leave_once(rt)
+            if n:
+                log.info("%d leave requests lapsed unanswered", n)
         except asyncio.CancelledError:
             raise
         except Exception:

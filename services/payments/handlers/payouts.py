@@ -6,6 +6,10 @@ again). A sent payout is settled (claims paid) or failed with the bank's ISO 200
 reason (claims payable again, re-paid later under the same end-to-end ids). The moves are
 :mod:`services.payments.domain.payouts`'s; this module loads, stores and stages events.
 
+A party paid is a provider, or an employer paid wage compensation for its employees'
+training leave (payee ``employer:<funder_id>``, :mod:`.leave`): an employer has no
+accreditation to lose, so only the provider's standing can cancel a payout.
+
 Runs are serialised and take only claims in no payout; the partial unique index
 ``payout_lines_claim_once`` keeps a claim in at most one live payout whatever happens.
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +39,7 @@ from services.payments.commands import FailPayout, RunPayouts
 from services.payments.domain import payouts as rules
 from services.payments.domain.claims import Claim
 from services.payments.domain.errors import PaymentsError
+from services.payments.domain.leave import is_employer_payee
 from services.payments.domain.payees import payee_standing
 from services.payments.domain.payouts import Payout, PayoutLine, PayoutRun, RunMove
 from services.payments.domain.recoveries import Netted
@@ -225,9 +231,8 @@ async def release(proposal: Proposal, ctx: Context) -> dict[str, Any]:
     for payout in await store.payouts_of_run(session, run_id):
         if payout.status != "proposed":
             continue
-        standing = await read_models.provider_status(session, payout.provider_id, now.date())
         payee = await payee_store.payee(session, payout.provider_id)
-        if not eligible(standing):
+        if not await _payable_party(session, payout.provider_id, now.date()):
             await _cancel(payout, "provider_suspended", ctx)
             continue
         if payee is None or payee.iban != payout.iban:
@@ -285,8 +290,7 @@ async def _free_claims(payout: Payout, ctx: Context) -> None:
     await store.end_lines(session, payout.payout_id)
     lines = await store.payout_lines(session, payout.payout_id)
     claim_ids = [line.claim_id for line in lines]
-    standing = await read_models.provider_status(session, payout.provider_id, now.date())
-    if eligible(standing):
+    if await _payable_party(session, payout.provider_id, now.date()):
         await claim_store.move_claims(session, claim_ids, "unbind", payout_id=None, updated_at=now)
     else:
         await claim_store.move_claims(
@@ -298,6 +302,14 @@ async def _free_claims(payout: Payout, ctx: Context) -> None:
             payout_id=None,
             updated_at=now,
         )
+
+
+async def _payable_party(session: AsyncSession, payee_id: str, today: date) -> bool:
+    """Whether the payout's party may be paid: a provider in good standing, or an employer
+    (paid wage compensation for training leave; it has no accreditation to lose)."""
+    if is_employer_payee(payee_id):
+        return True
+    return eligible(await read_models.provider_status(session, payee_id, today))
 
 
 async def settle(payout: Payout, ctx: Context) -> Payout:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.payments.domain.claims import Claim
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.guidance import GuidancePlan
+from services.payments.domain.leave import LeaveRequest
 from services.payments.domain.payees import Payee
 from services.payments.domain.payouts import Payout, PayoutLine, PayoutRun
 from services.payments.domain.recoveries import Recovery
@@ -38,6 +39,7 @@ TABLES: dict[type[Any], tuple[str, str]] = {
     Payee: ("payees", "provider_id"),
     Recovery: ("recoveries", "recovery_id"),
     GuidancePlan: ("guidance_plans", "plan_id"),
+    LeaveRequest: ("leave_requests", "request_id"),
 }
 JSON_COLUMNS = frozenset({"evidence", "earmark", "skipped", "skills"})
 
