@@ -53,6 +53,11 @@ Year = Annotated[int, Path(ge=2000, le=2200)]
 
 class FunderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # a well-known id the deployment configures (the training leave fund, the state's id in
+    # the policy); otherwise the ledger chooses one
+    funder_id: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=FUNDER_ID_PATTERN
+    )
     kind: funders.FunderKind
     name: str = Field(min_length=1, max_length=200)
     employer_id: str | None = Field(default=None, min_length=1, max_length=100)
@@ -74,6 +79,7 @@ async def create_funder(
     async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         ctx = parts.ledger.context(session, ctx_for(principal))
         funder_id = await funders.register_funder(
+            funder_id=body.funder_id,
             kind=body.kind,
             name=body.name,
             employer_id=body.employer_id,
@@ -83,7 +89,7 @@ async def create_funder(
         )
         return (
             201,
-            {"funder_id": funder_id, **body.model_dump()},
+            {**body.model_dump(), "funder_id": funder_id},
             {"Location": f"/v1/ledger/funders/{funder_id}"},
         )
 

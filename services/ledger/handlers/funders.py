@@ -13,6 +13,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.domain.budgets import BudgetBelowDrawn
+from services.ledger.domain.errors import IdConflict
 from services.ledger.handlers import Context, Ledger
 from services.ledger.handlers.budgets import set_budget
 from services.ledger.store import funders as funder_store
@@ -44,6 +45,7 @@ async def funder_in_scope(
 
 async def register_funder(
     *,
+    funder_id: str | None = None,
     kind: FunderKind,
     name: str,
     employer_id: str | None,
@@ -51,10 +53,11 @@ async def register_funder(
     principal: Principal,
     ctx: Context,
 ) -> str:
-    """A new funder; its id is chosen here (tokens of role ``funder`` carry it); told to the
-    other services (``FunderRegistered``: its id and kind)."""
-    funder_id = str(uuid.uuid4())
-    await funder_store.add_funder(
+    """A new funder under ``funder_id`` (a well-known id the deployment configures), or an
+    id chosen here (tokens of role ``funder`` carry it); told to the other services
+    (``FunderRegistered``: its id and kind). An id already taken is refused."""
+    funder_id = funder_id or str(uuid.uuid4())
+    added = await funder_store.add_funder(
         ctx.session,
         funder_id=funder_id,
         kind=kind,
@@ -64,6 +67,8 @@ async def register_funder(
         created_by=ctx.outbox.actor(principal.actor),
         now=ctx.now,
     )
+    if not added:
+        raise IdConflict(f"a funder {funder_id} is already registered")
     # payments keeps the funders it meets (an employer deciding on training leave)
     await ctx.emit(FunderRegistered(funder_id=funder_id, kind=kind, occurred_at=ctx.now))
     return funder_id

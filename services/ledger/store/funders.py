@@ -34,11 +34,13 @@ async def add_funder(
     region: str | None,
     created_by: str,
     now: datetime,
-) -> None:
-    await session.execute(
+) -> bool:
+    """Add the funder; False when its id is taken (nothing written)."""
+    added = await session.scalar(
         text(
             "INSERT INTO ledger.funders (funder_id, kind, name, employer_id, region, "
-            "created_by, created_at) VALUES (:f, :k, :n, :e, :r, :by, :at)"
+            "created_by, created_at) VALUES (:f, :k, :n, :e, :r, :by, :at) "
+            "ON CONFLICT (funder_id) DO NOTHING RETURNING true"
         ),
         {
             "f": funder_id,
@@ -50,6 +52,7 @@ async def add_funder(
             "at": now,
         },
     )
+    return bool(added)
 
 
 async def funder(session: AsyncSession, funder_id: str) -> dict[str, Any] | None:

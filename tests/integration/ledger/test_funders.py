@@ -159,3 +159,26 @@ async def test_fifty_concurrent_grants_never_overspend_a_budget(api: Api) -> Non
     assert drawn == lots == sum(granted) and draws == len(granted)
     report = (await api.c.post("/v1/ledger/audit/verify", headers=api.auditor)).json()
     assert report["ok"], report["mismatches"]
+
+
+async def test_a_funder_may_be_registered_under_the_id_the_deployment_configures(
+    api: Api,
+) -> None:
+    body = {"funder_id": "leave-fund", "kind": "sector_fund", "name": "Training leave fund"}
+    r = await api.c.post("/v1/ledger/funders", json=body, headers=api.admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["funder_id"] == "leave-fund"
+    assert r.headers["location"] == "/v1/ledger/funders/leave-fund"
+    # the id is taken: refused, and the first registration stands as it was
+    again = await api.c.post(
+        "/v1/ledger/funders", json={**body, "kind": "region", "name": "Other"}, headers=api.admin
+    )
+    assert again.status_code == 409 and again.json()["code"] == "id_conflict", again.text
+    for bad in ("", "has space", "x" * 101, "ünïcode"):
+        refused = await api.c.post(
+            "/v1/ledger/funders", json={**body, "funder_id": bad}, headers=api.admin
+        )
+        assert refused.status_code == 422, (bad, refused.text)
+    seen = await api.c.get("/v1/ledger/funders/leave-fund", headers=api.finance)
+    assert seen.status_code == 200 and seen.json()["kind"] == "sector_fund", seen.text
+    assert seen.json()["name"] == "Training leave fund"

@@ -14,7 +14,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
 from services.payments.deps import Components
 from services.payments.store import leave as leave_store
@@ -63,15 +62,12 @@ class Leave:
         """The leave fund (registered once) with ``budget`` for this year and the next (a
         compensation draws on the budget of the year it is claimed in, and the tests move
         the clock past the sessions' end)."""
-        async with self.ledger.uow() as session:
-            await session.execute(
-                text(
-                    "INSERT INTO ledger.funders (funder_id, kind, name, created_by, created_at) "
-                    "VALUES (:f, 'sector_fund', 'Training leave fund', 'admin', now()) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                {"f": self.fund_id},
-            )
+        r = await self.w.c.post(
+            "/v1/ledger/funders",
+            json={"funder_id": self.fund_id, "kind": "sector_fund", "name": "Training leave fund"},
+            headers={**self.w.admin, "Idempotency-Key": f"leave-fund-{self.fund_id}"},
+        )
+        assert r.status_code in (201, 409), r.text  # registered once
         year = self.w.clock.now().year
         await self.budget(budget, year)
         await self.budget(budget, year + 1)
