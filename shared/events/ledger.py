@@ -14,13 +14,13 @@ are safe. Every event is keyed by the account id.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.events.accounts import NeedTier, StatusReasonCode, need_tier
+from shared.events.accounts import NeedTier, StatusReasonCode
 from shared.events.approvals import ApprovalDecided, ApprovalRequested
-from shared.events.base import Actor, Event, UtcDatetime, event, upcaster
+from shared.events.base import Actor, Event, UtcDatetime, event
 
 Money = Annotated[int, Field(strict=True, gt=0)]
 """A positive amount in minor units of the deployment's currency."""
@@ -369,34 +369,6 @@ __all__ = [
 ]
 
 
-# Version 1 of these carried the need flags and free-text reasons. Streams recorded before
-# keep them (the hash chain covers the stored form); reading a stream upcasts them to what
-# the rules need.
-@upcaster("ledger.ProfileNoted", 1)
-def _profile_noted_v1(data: dict[str, Any]) -> dict[str, Any]:
-    profile = dict(data["profile"])
-    flags = profile.pop("need_flags", None) or []
-    return {**data, "profile": {**profile, "need_tier": need_tier(flags)}}
-
-
-def _status_v1(data: dict[str, Any]) -> dict[str, Any]:
-    data.pop("reason", None)
-    return {**data, "reason_code": "other"}
-
-
-for _name in ("WalletSuspended", "WalletReinstated", "WalletClosed", "EntryReversed"):
-    upcaster(f"ledger.{_name}", 1)(_status_v1)
-
-
-@upcaster("ledger.CreditsGranted", 1)
-def _granted_v1(data: dict[str, Any]) -> dict[str, Any]:
-    # a v1 statutory grant's reason was written by the allocation ("statutory entitlement
-    # <year>"), not by a person: it says exactly "statutory"
-    data.pop("reason", None)
-    code = "statutory" if data.get("kind") == "statutory" else "other"
-    return {**data, "reason_code": code}
-
-
 @event("ledger.ApprovalRequested")
 class LedgerApprovalRequested(ApprovalRequested):
     """A policy, an allocation run or a reversal was proposed; it waits for a second person."""
@@ -408,4 +380,7 @@ class LedgerApprovalDecided(ApprovalDecided):
 
 
 # A funder's budget is a ledger stream too; its events are registered with the ledger's.
-import shared.events.budgets  # noqa: E402,F401
+import shared.events.budgets  # noqa: E402
+
+# the upcasters of version 1 register with the event types above
+import shared.events.ledger_upcasters  # noqa: E402,F401
