@@ -1,11 +1,19 @@
 """Events of other services that accounts keeps for its statistics: payments' confirmed
 enrolments say that a learner trained in a year (and in which ISCED-F field); an enrolment
-cancelled with nothing kept by the provider (no training given) counts no more."""
+cancelled with nothing kept by the provider (no training given) counts no more.
+
+Consecutive ledger lot moves and answers to proposals of a fetched batch (an allocation's
+grants, the saga's reservations and captures) are applied together
+(:func:`services.accounts.batched.apply_many`); the others one at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.accounts import batched
 from services.accounts.messages import Messenger, facts
 from services.accounts.store import statistics
 from shared.events import Envelope
@@ -37,3 +45,10 @@ def register(consumer: EventConsumer, messenger: Messenger) -> None:
             await earlier(session, env, event)
         if event.provider_share == 0:
             await statistics.forget_training(session, event.enrolment_id)
+
+    @consumer.on_batch(*batched.BATCHED)
+    async def applied_together(
+        session: AsyncSession, items: Sequence[tuple[Envelope, Any]]
+    ) -> list[BaseException | None]:
+        await batched.apply_many(session, items)
+        return [None] * len(items)

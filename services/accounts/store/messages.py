@@ -5,14 +5,14 @@ The messages themselves are in ``accounts.outgoing_mail`` (:mod:`shared.mail`)."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import fetch_all, fetch_one
+from shared.db import driver, fetch_all, fetch_one
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,16 @@ async def answered(session: AsyncSession, enrolment_id: uuid.UUID) -> None:
     )
 
 
+async def answered_all(session: AsyncSession, enrolment_ids: Sequence[uuid.UUID]) -> None:
+    """Many :func:`answered` in one statement."""
+    if enrolment_ids:
+        await (await driver(session)).execute(
+            "UPDATE accounts.proposals SET answered = true "
+            "WHERE enrolment_id = ANY($1::uuid[]) AND NOT answered",
+            list(enrolment_ids),
+        )
+
+
 async def account_of_enrolment(session: AsyncSession, enrolment_id: uuid.UUID) -> uuid.UUID | None:
     found: uuid.UUID | None = await session.scalar(
         text("SELECT account_id FROM accounts.proposals WHERE enrolment_id = :e"),
@@ -159,6 +169,35 @@ async def add_lot(
         ),
         {"l": lot_id, "a": account_id, "f": funder_id, "n": amount, "x": expires_at},
     )
+
+
+NewLot = tuple[uuid.UUID, uuid.UUID, str, int, datetime]
+"""A lot to keep: lot id, account id, funder id, amount granted, expiry."""
+
+
+async def add_lots(session: AsyncSession, lots: Sequence[NewLot]) -> None:
+    """Many :func:`add_lot` in one statement (each lot named once)."""
+    if lots:
+        await (await driver(session)).execute(
+            "INSERT INTO accounts.credit_lots (lot_id, account_id, funder_id, granted, "
+            "remaining, expires_at) SELECT l, a, f, n, n, x FROM unnest($1::uuid[], "
+            "$2::uuid[], $3::text[], $4::bigint[], $5::timestamptz[]) AS v(l, a, f, n, x) "
+            "ON CONFLICT DO NOTHING",
+            *(list(column) for column in zip(*lots, strict=True)),
+        )
+
+
+async def shift_lots(session: AsyncSession, deltas: Mapping[uuid.UUID, tuple[int, int]]) -> None:
+    """Add ``(remaining, reserved)`` to each lot named, in one statement (each lot once;
+    lots not kept are skipped)."""
+    moves = [(lot_id, r, h) for lot_id, (r, h) in deltas.items() if r or h]
+    if moves:
+        await (await driver(session)).execute(
+            "UPDATE accounts.credit_lots l SET remaining = l.remaining + d.r, "
+            "reserved = l.reserved + d.h FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) "
+            "AS d(lot_id, r, h) WHERE l.lot_id = d.lot_id",
+            *(list(column) for column in zip(*moves, strict=True)),
+        )
 
 
 async def move_lots(

@@ -11,13 +11,14 @@ erased account has neither region nor birth year and counts as ``unknown``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import fetch_all
+from shared.db import driver, fetch_all
 
 AGE_BANDS: tuple[tuple[str, int | None], ...] = (
     ("18-24", 24),
@@ -149,3 +150,31 @@ async def forget_training(session: AsyncSession, enrolment_id: uuid.UUID) -> Non
     await session.execute(
         text("DELETE FROM accounts.trainings WHERE enrolment_id = :e"), {"e": enrolment_id}
     )
+
+
+Training = tuple[uuid.UUID, uuid.UUID, str | None, datetime]
+"""An enrolment confirmed: enrolment id, account id, ISCED-F field, when confirmed."""
+
+
+async def record_trainings(session: AsyncSession, trainings: Sequence[Training]) -> None:
+    """Many :func:`record_training` in one statement (each enrolment once)."""
+    if trainings:
+        await (await driver(session)).execute(
+            "INSERT INTO accounts.trainings (enrolment_id, account_id, year, isced_field, "
+            "confirmed_at) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::smallint[], "
+            "$4::text[], $5::timestamptz[]) ON CONFLICT (enrolment_id) DO NOTHING",
+            [t[0] for t in trainings],
+            [t[1] for t in trainings],
+            [t[3].astimezone(UTC).year for t in trainings],
+            [t[2] for t in trainings],
+            [t[3] for t in trainings],
+        )
+
+
+async def forget_trainings(session: AsyncSession, enrolment_ids: Sequence[uuid.UUID]) -> None:
+    """Many :func:`forget_training` in one statement."""
+    if enrolment_ids:
+        await (await driver(session)).execute(
+            "DELETE FROM accounts.trainings WHERE enrolment_id = ANY($1::uuid[])",
+            list(enrolment_ids),
+        )

@@ -1,0 +1,133 @@
+"""The other services' events accounts applies a fetched batch of at once
+(``EventConsumer.on_batch``): the ledger's lot moves (an allocation of N accounts is N
+grants), payments' answers to proposals and the trainings of the statistics.
+
+A few multi-row statements leave what the same events applied one at a time leave
+(:func:`services.accounts.messages.facts.apply_lot_event`, ``store.answered``, the
+statistics' handlers of :mod:`services.accounts.consumers`); each row's events are folded in
+their order before anything is written:
+
+- a lot: its moves add up, so the moves before the batch's first grant of the lot (they move
+  a lot kept already, or nothing), the grant (kept only when the lot is not), then the moves
+  after it: at most three statements, each naming a lot once;
+- an enrolment's training: a confirmation records it unless recorded, a cancellation with
+  nothing kept by the provider forgets it; so the batch forgets those it cancels, then
+  records the first confirmation after the last cancellation (or the first, with none).
+
+The messages are not touched: the scan queues them from the lots and proposals
+(:mod:`services.accounts.messages.scans`), once per fact whatever the batches.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.accounts.messages.facts import ANSWERS, LOT_MOVES
+from services.accounts.store import messages as lots_store
+from services.accounts.store import statistics
+from shared.events import Envelope
+from shared.events.ledger import (
+    CreditsGranted,
+    CreditsReserved,
+    EntryReversed,
+    LotExpired,
+    ReservationCaptured,
+    ReservationReleased,
+)
+from shared.events.payments import EnrolmentCancelled, EnrolmentConfirmed
+
+BATCHED = (*LOT_MOVES, *ANSWERS)
+"""The event types :func:`apply_many` takes."""
+
+Move = tuple[uuid.UUID, int, int]
+"""What an event does to one lot: lot id, added to ``remaining``, added to ``reserved``."""
+
+
+def lot_moves(e: Any) -> list[Move]:
+    """The lots ``e`` moves, as :func:`~services.accounts.messages.facts.apply_lot_event`
+    moves them (a grant adds a lot: not a move)."""
+    match e:
+        case CreditsReserved():
+            return [(a.lot_id, 0, a.amount) for a in e.allocations]
+        case ReservationCaptured():
+            return [(a.lot_id, -a.amount, -a.amount) for a in e.allocations] + [
+                (a.lot_id, 0, -a.amount) for a in e.released_allocations
+            ]
+        case ReservationReleased():
+            return [(a.lot_id, 0, -a.amount) for a in e.allocations]
+        case LotExpired():
+            return [(e.lot_id, -e.amount, 0)]
+        case EntryReversed():
+            # a grant's reversal takes from its lot; a capture's gives back to the lots
+            sign = -1 if e.lot_id is not None else 1
+            return [(a.lot_id, sign * a.amount, 0) for a in e.allocations]
+    return []
+
+
+def _add(deltas: dict[uuid.UUID, tuple[int, int]], lot_id: uuid.UUID, r: int, h: int) -> None:
+    before = deltas.get(lot_id, (0, 0))
+    deltas[lot_id] = (before[0] + r, before[1] + h)
+
+
+@dataclass
+class LotPlan:
+    """A batch's lot events folded: moves before each lot's first grant, the grants, moves
+    after."""
+
+    before: dict[uuid.UUID, tuple[int, int]] = field(default_factory=dict)
+    grants: dict[uuid.UUID, lots_store.NewLot] = field(default_factory=dict)
+    after: dict[uuid.UUID, tuple[int, int]] = field(default_factory=dict)
+
+    def take(self, e: Any) -> None:
+        if isinstance(e, CreditsGranted):
+            if e.expires_at is not None and e.lot_id not in self.grants:
+                lot = (e.lot_id, e.account_id, e.funder_id, e.amount, e.expires_at)
+                self.grants[e.lot_id] = lot
+            return
+        for lot_id, r, h in lot_moves(e):
+            _add(self.after if lot_id in self.grants else self.before, lot_id, r, h)
+
+    async def apply(self, session: AsyncSession) -> None:
+        await lots_store.shift_lots(session, self.before)
+        await lots_store.add_lots(session, list(self.grants.values()))
+        await lots_store.shift_lots(session, self.after)
+
+
+@dataclass
+class TrainingPlan:
+    """A batch's confirmations and cancellations folded per enrolment."""
+
+    forget: set[uuid.UUID] = field(default_factory=set)
+    record: dict[uuid.UUID, statistics.Training] = field(default_factory=dict)
+
+    def take(self, envelope: Envelope, e: Any) -> None:
+        if isinstance(e, EnrolmentConfirmed):
+            training = (e.enrolment_id, e.account_id, e.isced_field, envelope.time)
+            self.record.setdefault(e.enrolment_id, training)
+        elif isinstance(e, EnrolmentCancelled) and e.provider_share == 0:
+            self.forget.add(e.enrolment_id)
+            self.record.pop(e.enrolment_id, None)
+
+    async def apply(self, session: AsyncSession) -> None:
+        await statistics.forget_trainings(session, sorted(self.forget))
+        await statistics.record_trainings(session, list(self.record.values()))
+
+
+async def apply_many(session: AsyncSession, items: Sequence[tuple[Envelope, Any]]) -> None:
+    """Apply consecutive events of :data:`BATCHED` types (each in the order given)."""
+    lots, trainings = LotPlan(), TrainingPlan()
+    answered: dict[uuid.UUID, None] = {}
+    for envelope, e in items:
+        if isinstance(e, ANSWERS):
+            answered[e.enrolment_id] = None
+            trainings.take(envelope, e)
+        else:
+            lots.take(e)
+    await lots.apply(session)
+    await lots_store.answered_all(session, list(answered))
+    await trainings.apply(session)
