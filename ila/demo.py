@@ -159,6 +159,14 @@ def summary(c: Cohort, url: str) -> str:
     agencies = ", ".join(r.agency_id for r in REGIONS)
     lines.append(f"agencies: {agencies}; token: .venv/bin/ila token agency --agency-id ft-idf")
     lines.append(f"the public registry: {url}/registry   the API: {url}/docs")
+    lines.append(
+        f"a learner's pages: {url}/me (sign in with a national id above: at the test "
+        'provider\'s form, claims {"national_id": "<national id>"})'
+    )
+    lines.append(
+        f"the dashboard: {url}/dashboard (with a bearer token: .venv/bin/ila token admin)   "
+        f"the e-mails sent: {url}/dev/mail   a credential check: {url}/verify"
+    )
     return "\n".join(lines)
 
 
