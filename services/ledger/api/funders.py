@@ -46,6 +46,7 @@ from shared.idempotency import Reply, claim_for
 from shared.links import follow
 
 router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
+# the path parameter of every funder route (here, co-funding rules, statements)
 FunderId = Annotated[str, Path(min_length=1, max_length=100, pattern=FUNDER_ID_PATTERN)]
 Year = Annotated[int, Path(ge=2000, le=2200)]
 
