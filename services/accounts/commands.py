@@ -11,6 +11,7 @@ import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -100,25 +101,18 @@ class NeedProfileFields(Strict):
 NationalId = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9 .\-/]{4,32}$")
 ]
-CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2)]
+CountryCode = Annotated[
+    str, StringConstraints(min_length=2, max_length=2), AfterValidator(country_code)
+]
+IsoDate = Annotated[date, BeforeValidator(iso_date)]
 
 
 class OpenAccount(NeedProfileFields):
     national_id: NationalId
-    birth_date: date = Field(description="ISO 8601 date")
+    birth_date: IsoDate = Field(description="ISO 8601 date")
     country: CountryCode = Field(description="ISO 3166-1 alpha-2")
     region: Text
     personal: PersonalData
-
-    @field_validator("birth_date", mode="before")
-    @classmethod
-    def _iso_date(cls, value: object) -> object:
-        return iso_date(value)
-
-    @field_validator("country")
-    @classmethod
-    def _country(cls, value: str) -> str:
-        return country_code(value)
 
 
 class UpdateProfile(Strict):
@@ -161,8 +155,10 @@ class FeedRecord(Strict):
 
     record_id: RecordId
     national_id: NationalId
-    birth_date: date = Field(description="ISO 8601 date")
-    death_date: date | None = Field(default=None, description="ISO 8601 date, when deceased")
+    birth_date: IsoDate = Field(description="ISO 8601 date")
+    death_date: Annotated[date | None, BeforeValidator(iso_date)] = Field(
+        default=None, description="ISO 8601 date, when deceased"
+    )
     country: CountryCode = Field(description="ISO 3166-1 alpha-2")
     region: Text
     agency_id: Annotated[str, StringConstraints(pattern=AGENCY_ID_PATTERN)] | None = None
@@ -171,16 +167,6 @@ class FeedRecord(Strict):
     email: EmailStr | None = None
     qualification_level: int | None = Field(default=None, ge=0, le=8)
     employment_status: EmploymentStatus | None = None
-
-    @field_validator("birth_date", "death_date", mode="before")
-    @classmethod
-    def _iso_date(cls, value: object) -> object:
-        return iso_date(value)
-
-    @field_validator("country")
-    @classmethod
-    def _country(cls, value: str) -> str:
-        return country_code(value)
 
     def open_account(
         self, qualification_level: int, employment_status: EmploymentStatus

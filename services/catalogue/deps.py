@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -146,11 +146,19 @@ async def reads_account(session: AsyncSession, principal: Principal, account_id:
     )
 
 
-async def reads_credential(
-    session: AsyncSession, principal: Principal, row: credential_store.CredentialRow
-) -> bool:
-    """May ``principal`` read the credential: its holder, the provider that issued it, the
-    agency managing the holder's account, national roles."""
+class LearnerRecord(Protocol):
+    """A record of a learner's account made by a provider: a credential, a validation."""
+
+    @property
+    def account_id(self) -> uuid.UUID: ...
+
+    @property
+    def provider_id(self) -> uuid.UUID: ...
+
+
+async def reads_record(session: AsyncSession, principal: Principal, row: LearnerRecord) -> bool:
+    """May ``principal`` read the record (a credential, a validation): its learner, the
+    provider that made it, the agency managing the learner's account, national roles."""
     if principal.role in NATIONAL_READERS:
         return True
     if principal.role == "learner":

@@ -125,36 +125,33 @@ async def insert_accounts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     return set(result.scalars())
 
 
-async def account_ids_by_hash(
-    session: AsyncSession, national_id_hashes: list[str]
+async def _by_hash(
+    session: AsyncSession, national_id_hashes: list[str], column: str
 ) -> dict[str, tuple[uuid.UUID, str]]:
-    """By national id hash: the existing account and the agency managing it."""
     if not national_id_hashes:
         return {}
     rows = await session.execute(
         text(
-            "SELECT national_id_hash, account_id, agency_id FROM accounts.accounts "
+            f"SELECT national_id_hash, account_id, {column} AS other FROM accounts.accounts "
             "WHERE national_id_hash = ANY(:h)"
         ),
         {"h": national_id_hashes},
     )
-    return {r.national_id_hash: (r.account_id, r.agency_id) for r in rows}
+    return {r.national_id_hash: (r.account_id, r.other) for r in rows}
+
+
+async def account_ids_by_hash(
+    session: AsyncSession, national_id_hashes: list[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """By national id hash: the existing account and the agency managing it."""
+    return await _by_hash(session, national_id_hashes, "agency_id")
 
 
 async def statuses_by_hash(
     session: AsyncSession, national_id_hashes: list[str]
 ) -> dict[str, tuple[uuid.UUID, str]]:
     """By national id hash: the existing account and its status."""
-    if not national_id_hashes:
-        return {}
-    rows = await session.execute(
-        text(
-            "SELECT national_id_hash, account_id, status FROM accounts.accounts "
-            "WHERE national_id_hash = ANY(:h)"
-        ),
-        {"h": national_id_hashes},
-    )
-    return {r.national_id_hash: (r.account_id, r.status) for r in rows}
+    return await _by_hash(session, national_id_hashes, "status")
 
 
 async def account_id_by_hash(

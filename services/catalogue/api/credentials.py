@@ -33,7 +33,7 @@ from services.catalogue.deps import (
     Runtime,
     ctx_for,
     reads_account,
-    reads_credential,
+    reads_record,
     revokes_credential,
 )
 from services.catalogue.handlers import credentials as handlers
@@ -157,7 +157,7 @@ async def get_credential(
     in the European Learning Model (EDC profile), the signed document alone."""
     async with rt.sessions() as session:
         row = await store.get(session, credential_id)
-        if row is None or not await reads_credential(session, principal, row):
+        if row is None or not await reads_record(session, principal, row):
             raise NotFound(f"no credential {credential_id}")
     if _wants_elm(format, request.headers.get("accept", "")):
         if row.elm_document is None:

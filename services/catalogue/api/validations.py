@@ -20,18 +20,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalogue.commands import RecordValidation
 from services.catalogue.deps import (
-    NATIONAL_READERS,
     Components,
     Holder,
     Provider,
     Runtime,
     ctx_for,
-    manages_account,
     provider_uuid,
+    reads_record,
 )
 from services.catalogue.handlers import validations as handlers
 from services.catalogue.store import validations as store
@@ -84,16 +82,6 @@ def public(row: store.ValidationRow) -> ValidationPublic:
     )
 
 
-async def _reads(session: AsyncSession, principal: Principal, row: store.ValidationRow) -> bool:
-    if principal.role in NATIONAL_READERS:
-        return True
-    if principal.role == "learner":
-        return principal.account_id == row.account_id
-    if principal.role == "provider":
-        return principal.provider_id == str(row.provider_id)
-    return await manages_account(session, principal, row.account_id)
-
-
 @router.post(
     "/v1/validations",
     status_code=201,
@@ -127,7 +115,7 @@ async def get_validation(
     account and national roles."""
     async with rt.sessions() as session:
         row = await store.get(session, validation_id)
-        if row is None or not await _reads(session, principal, row):
+        if row is None or not await reads_record(session, principal, row):
             raise NotFound(f"no validation {validation_id}")
     return public(row)
 

@@ -55,7 +55,8 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
     credential_id = uuid.uuid4()
     kid, key = await issuer_keys.signing_key(session, config, now)
     list_id, index = await status_lists.allocate(ctx)
-    unsigned = document.build(
+    # what both formats state: the issuer, the course and the learner's completion
+    facts = (
         credential_id,
         document.Issuer(did=config.issuer_id, name=config.issuer_name),
         now,
@@ -71,28 +72,13 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
             grade=completion.grade,
         ),
     )
+    unsigned = document.build(*facts)
     entry = status_list.entry(config.status_list_url(list_id), index)
     unsigned["credentialStatus"] = entry
     signed = signing.sign(unsigned, key, now)
     # the same credential in the European Learning Model (EDC profile), same key, same status
     elm_signed = signing.sign(
-        elm.build(
-            credential_id,
-            document.Issuer(did=config.issuer_id, name=config.issuer_name),
-            now,
-            completion.course_id,
-            completion.course_version,
-            version.content,
-            provider.name,
-            document.Completion(
-                enrolment_id=completion.enrolment_id,
-                account_id=completion.account_id,
-                completed_at=completion.completed_at,
-                completion_rate=completion.completion_rate,
-                grade=completion.grade,
-            ),
-            entry,
-        ),
+        elm.build(*facts, entry),
         key,
         now,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from services.catalogue.commands import Accredit, RegisterProvider, Suspend
 from services.catalogue.domain import providers as domain
@@ -65,18 +66,35 @@ async def register(cmd: RegisterProvider, agency_id: str, ctx: Context) -> Regis
     return Registered(provider_id, True)
 
 
-async def accredit(row: store.ProviderRow, cmd: Accredit, ctx: Context) -> None:
-    """Accredit the (locked) provider, or renew its quality assurance."""
-    qa = cmd.quality_assurance
-    provider = domain.accredit(
-        row.domain(), ctx.now.date(), qa.scheme if qa else None, qa.valid_until if qa else None
-    )
+async def _store_status(
+    row: store.ProviderRow,
+    provider: domain.Provider,
+    cmd: Accredit | Suspend,
+    ctx: Context,
+    **fields: Any,
+) -> None:
+    """The provider's new status, with the reason and note of the decision (and ``fields``)."""
     await store.update(
         ctx.session,
         row.provider_id,
         status=provider.status,
         status_reason=cmd.reason_code,
         status_note=cmd.note,
+        **fields,
+    )
+
+
+async def accredit(row: store.ProviderRow, cmd: Accredit, ctx: Context) -> None:
+    """Accredit the (locked) provider, or renew its quality assurance."""
+    qa = cmd.quality_assurance
+    provider = domain.accredit(
+        row.domain(), ctx.now.date(), qa.scheme if qa else None, qa.valid_until if qa else None
+    )
+    await _store_status(
+        row,
+        provider,
+        cmd,
+        ctx,
         qa_scheme=provider.qa_scheme,
         qa_valid_until=provider.qa_valid_until,
     )
@@ -93,11 +111,5 @@ async def accredit(row: store.ProviderRow, cmd: Accredit, ctx: Context) -> None:
 async def suspend(row: store.ProviderRow, cmd: Suspend, ctx: Context) -> None:
     """Suspend the (locked) provider."""
     provider = domain.suspend(row.domain())
-    await store.update(
-        ctx.session,
-        row.provider_id,
-        status=provider.status,
-        status_reason=cmd.reason_code,
-        status_note=cmd.note,
-    )
+    await _store_status(row, provider, cmd, ctx)
     await ctx.emit(ProviderSuspended(provider_id=str(row.provider_id), reason_code=cmd.reason_code))

@@ -11,14 +11,15 @@ What a rule does at each reservation is :mod:`services.ledger.domain.cofunding`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.api.credit import DECIDE, proposed
+from services.ledger.api.funders import FunderId
 from services.ledger.deps import (
     Components,
     FunderOrAdmin,
@@ -35,7 +36,6 @@ from shared.events.budgets import FUNDER_ID_PATTERN
 from shared.links import follow
 
 router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
-FunderId = Annotated[str, Path(min_length=1, max_length=100, pattern=FUNDER_ID_PATTERN)]
 
 
 class CofundingRuleRequest(BaseModel):

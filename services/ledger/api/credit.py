@@ -79,6 +79,23 @@ class GrantRequest(BaseModel):
     earmark: Earmark | None = None
 
 
+def grant_reply(
+    outcome: Outcome, lot_id: uuid.UUID, account_id: uuid.UUID, amount: int, **more: Any
+) -> Reply:
+    """The answer to a granted lot (``more``: what the route adds, e.g. the funder's id);
+    a wallet that appended nothing refused it."""
+    if not outcome.events:
+        raise ConflictError("the wallet refused the grant", code="grant_refused")
+    payload = {
+        "lot_id": str(lot_id),
+        "account_id": str(account_id),
+        **more,
+        "amount": amount,
+        "version": outcome.state.version,
+    }
+    return Reply(201, payload, {})
+
+
 @router.post(
     "/grants",
     status_code=201,
@@ -110,15 +127,7 @@ async def grant(
             )
 
     def respond(outcome: Outcome) -> Reply:
-        if not outcome.events:
-            raise ConflictError("the wallet refused the grant", code="grant_refused")
-        payload = {
-            "lot_id": str(lot_id),
-            "account_id": str(body.account_id),
-            "amount": body.amount,
-            "version": outcome.state.version,
-        }
-        return Reply(201, payload, {})
+        return grant_reply(outcome, lot_id, body.account_id, body.amount)
 
     reply = await parts.committer.submit(
         GrantCredits(

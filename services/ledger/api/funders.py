@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.api.credit import DECIDE, TopUpReasonCode, proposed
+from services.ledger.api.credit import DECIDE, TopUpReasonCode, grant_reply, proposed
 from services.ledger.commands import GrantCredits
 from services.ledger.deps import (
     Admin,
@@ -40,13 +40,13 @@ from services.ledger.deps import (
 from services.ledger.handlers import funders
 from services.ledger.handlers.wallets import Outcome
 from services.ledger.store import funders as funder_store
-from shared.errors import ConflictError
 from shared.events.budgets import FUNDER_ID_PATTERN
 from shared.events.ledger import Earmark, UtcDatetime
 from shared.idempotency import Reply, claim_for
 from shared.links import follow
 
 router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
+# the path parameter of every funder route (here, co-funding rules, statements)
 FunderId = Annotated[str, Path(min_length=1, max_length=100, pattern=FUNDER_ID_PATTERN)]
 Year = Annotated[int, Path(ge=2000, le=2200)]
 
@@ -188,17 +188,9 @@ async def grant_from_budget(
         await funders.funder_in_scope(session, principal, funder_id)
 
     def respond(outcome: Outcome) -> Reply:
-        if not outcome.events:
-            raise ConflictError("the wallet refused the grant", code="grant_refused")
-        payload = {
-            "lot_id": str(lot_id),
-            "account_id": str(body.account_id),
-            "funder_id": funder_id,
-            "year": year,
-            "amount": body.amount,
-            "version": outcome.state.version,
-        }
-        return Reply(201, payload, {})
+        return grant_reply(
+            outcome, lot_id, body.account_id, body.amount, funder_id=funder_id, year=year
+        )
 
     reply = await parts.committer.submit(
         GrantCredits(

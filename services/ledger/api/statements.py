@@ -13,19 +13,18 @@ import io
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from services.ledger.api.funders import FunderId
 from services.ledger.deps import Runtime
 from services.ledger.handlers.funders import funder_in_scope
 from services.ledger.store.statements import statement_lines
 from shared.auth import Principal, require
 from shared.errors import InvalidError
-from shared.events.budgets import FUNDER_ID_PATTERN
 
 router = APIRouter(tags=["ledger"])  # included by services.ledger.api under /v1/ledger
 StatementReader = Annotated[Principal, Depends(require("funder", "finance", "auditor"))]
-FunderId = Annotated[str, Path(min_length=1, max_length=100, pattern=FUNDER_ID_PATTERN)]
 MAX_DAYS = 366
 COLUMNS = (
     "occurred_at",

@@ -5,6 +5,7 @@ gives them back; a payout settled recovers them for good."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,14 +31,20 @@ async def record(session: AsyncSession, netted: list[rules.Netted]) -> None:
         await store.add_netting(session, netting)
 
 
+async def _netted_by(
+    session: AsyncSession, payout_id: uuid.UUID
+) -> AsyncIterator[tuple[rules.Netting, rules.Recovery]]:
+    """The recoveries the payout nets (live nettings only), each read as its turn comes."""
+    for netting in await live_nettings(session, payout_id):
+        recovery = await store.recovery(session, netting.recovery_id)
+        assert recovery is not None
+        yield netting, recovery
+
+
 async def give_back(payout: Payout, ctx: Context) -> None:
     """The payout was cancelled or failed: what it recovered is outstanding again."""
     session = ctx.session
-    for netting in await store.nettings_of(session, payout.payout_id):
-        if not netting.live:
-            continue
-        recovery = await store.recovery(session, netting.recovery_id)
-        assert recovery is not None
+    async for netting, recovery in _netted_by(session, payout.payout_id):
         await rows.save(session, recovery, rules.given_back(recovery, netting, ctx.now))
     await store.end_nettings(session, payout.payout_id)
 
@@ -45,11 +52,7 @@ async def give_back(payout: Payout, ctx: Context) -> None:
 async def settled(payout: Payout, ctx: Context) -> None:
     """The payout settled: the recoveries it netted in full are ``netted``."""
     session = ctx.session
-    for netting in await store.nettings_of(session, payout.payout_id):
-        if not netting.live:
-            continue
-        recovery = await store.recovery(session, netting.recovery_id)
-        assert recovery is not None
+    async for _, recovery in _netted_by(session, payout.payout_id):
         pending = await store.pending_elsewhere(session, recovery.recovery_id, payout.payout_id)
         await rows.save(session, recovery, rules.settled(recovery, pending, ctx.now))
 

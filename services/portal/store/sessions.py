@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 async def insert(
     session: AsyncSession,
     session_id: str,
-    account_id: uuid.UUID,
+    account_id: uuid.UUID | None,
     csrf_secret: str,
     data: dict[str, Any],
     now: datetime,
     expires_at: datetime,
 ) -> None:
+    """A row of the sessions table: a signed-in session, or (no account) a sign-in under way."""
     await session.execute(
         text(
             "INSERT INTO portal.sessions (session_id, account_id, csrf_secret, data, "

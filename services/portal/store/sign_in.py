@@ -4,12 +4,13 @@ Taken once: the callback deletes it as it reads it, so a replayed callback finds
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.portal.store import sessions
 
 
 async def insert_pending(
@@ -20,20 +21,7 @@ async def insert_pending(
     now: datetime,
     expires_at: datetime,
 ) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO portal.sessions (session_id, account_id, csrf_secret, data, "
-            "created_at, expires_at) VALUES (:id, NULL, :secret, CAST(:data AS jsonb), "
-            ":now, :expires)"
-        ),
-        {
-            "id": pending_id,
-            "secret": csrf_secret,
-            "data": json.dumps(data),
-            "now": now,
-            "expires": expires_at,
-        },
-    )
+    await sessions.insert(session, pending_id, None, csrf_secret, data, now, expires_at)
 
 
 async def take_pending(

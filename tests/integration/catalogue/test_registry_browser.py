@@ -8,53 +8,28 @@ elsewhere it skips. A screenshot goes to test-artifacts/registry.png.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from ila.registry import definition
 from shared.service import build_app
-from tests.integration.support.browser import ARTIFACTS, FLAGS, unavailable
+from tests.integration.support.browser import ARTIFACTS, FLAGS, served_in_thread, unavailable
 from tests.integration.support.catalogue import course_body, provider_body
 from tests.support import bearer, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(db_url: str) -> Iterator[tuple[str, Any]]:
     settings = settings_for(db_url)
     app = build_app([definition("catalogue")], settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="registry-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", settings
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with served_in_thread(app, "registry-server") as base:
+        yield base, settings
 
 
 async def _seed(base: str, settings: Any) -> None:

@@ -6,23 +6,20 @@ signed in; then signing out. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from ila.oidc_provider import OidcProvider
 from ila.registry import everything
 from shared.service import build_app
 from shared.settings import Settings
 from tests.integration.support.accounts import AGENCY_ID, account_body, new_national_id
-from tests.integration.support.browser import ARTIFACTS, FLAGS, unavailable
-from tests.support import bearer, free_port, settings_for
+from tests.integration.support.browser import ARTIFACTS, FLAGS, served_in_thread, unavailable
+from tests.support import bearer, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
 
@@ -33,22 +30,8 @@ SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "hei
 def served(db_url: str, oidc_provider: OidcProvider) -> Iterator[tuple[str, Settings]]:
     settings = settings_for(db_url, oidc_issuer=oidc_provider.issuer)
     app = build_app(everything(), settings, run_jobs=False)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="portal-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", settings
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with served_in_thread(app, "portal-server") as base:
+        yield base, settings
 
 
 @pytest.mark.parametrize("size", sorted(SIZES))

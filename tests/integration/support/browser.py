@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +99,29 @@ async def tab_reaches_every_action(page: Any) -> None:
             reached.add(action)
     missing = set(map(str, range(total))) - reached
     assert not missing, f"Tab never reaches {sorted(missing)} of {total} actions"
+
+
+@contextmanager
+def served_in_thread(app: Any, name: str = "app-server") -> Iterator[str]:
+    """``app`` served by uvicorn on a free local port in a thread of its own (its lifespan
+    runs there), for a browser in the test's loop; its base URL."""
+    import uvicorn
+
+    from tests.support import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the app did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

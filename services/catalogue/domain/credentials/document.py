@@ -11,11 +11,13 @@ pseudonymous account id, never by name or national id.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.catalogue.domain import isced
+from services.catalogue.domain.credentials.signing import iso
 
 CONTEXTS = [
     "https://www.w3.org/ns/credentials/v2",
@@ -59,10 +61,6 @@ class Issuer:
     name: str
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def descriptor_elements(
     content: dict[str, Any], *, learner: str | None, issued_at: datetime | None, grade: str | None
 ) -> dict[str, Any]:
@@ -81,7 +79,7 @@ def descriptor_elements(
             "regions": list(d.get("issuer_regions") or []),
         },
         "awardingBody": list(d["awarding_bodies"]),
-        "dateOfIssuing": _iso(issued_at) if issued_at else None,
+        "dateOfIssuing": iso(issued_at) if issued_at else None,
         "learningOutcomes": list(content["learning_outcomes"]),
         "notionalWorkload": workload,
         "level": {"eqf": content["eqf_level"]},
@@ -100,6 +98,55 @@ def descriptor_elements(
     }
 
 
+def ob3_envelope(
+    credential_id: uuid.UUID, issuer: Issuer, issued_at: datetime, name: str
+) -> dict[str, Any]:
+    """What every Open Badges 3 credential of the catalogue opens with (its subject follows)."""
+    return {
+        "@context": list(CONTEXTS),
+        "id": f"urn:uuid:{credential_id}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "issuer": {"id": issuer.did, "type": ["Profile"], "name": issuer.name},
+        "validFrom": iso(issued_at),
+        "name": name,
+    }
+
+
+def ob3_achievement(
+    achievement_id: str,
+    achievement_type: str,
+    name: str,
+    outcomes: Iterable[str],
+    content: dict[str, Any],
+    provider_name: str,
+    *alignments: dict[str, Any],
+) -> dict[str, Any]:
+    """The Open Badges 3 achievement of a course's ``content``: its outcomes, language,
+    provider and ISCED-F field, aligned to that field and then to ``alignments``."""
+    field = isced.lookup(content["isced_field"])
+    return {
+        "id": achievement_id,
+        "type": ["Achievement"],
+        "achievementType": achievement_type,
+        "name": name,
+        "description": content["description"],
+        "criteria": {"narrative": "; ".join(outcomes)},
+        "inLanguage": content["language"],
+        "creator": {"type": ["Profile"], "name": provider_name},
+        "fieldOfStudy": field.name if field else content["isced_field"],
+        "alignment": [
+            {
+                "type": ["Alignment"],
+                "targetName": field.name if field else content["isced_field"],
+                "targetUrl": isced.URI_BASE + content["isced_field"],
+                "targetFramework": "ISCED-F 2013",
+                "targetCode": content["isced_field"],
+            },
+            *alignments,
+        ],
+    }
+
+
 def build(
     credential_id: uuid.UUID,
     issuer: Issuer,
@@ -115,36 +162,23 @@ def build(
     elements = descriptor_elements(
         content, learner=learner, issued_at=issued_at, grade=completion.grade
     )
-    field = isced.lookup(content["isced_field"])
-    achievement: dict[str, Any] = {
-        "id": f"urn:ila:course:{course_id}:v{course_version}",
-        "type": ["Achievement"],
-        "achievementType": "MicroCredential",
-        "name": elements["title"],
-        "description": content["description"],
-        "criteria": {"narrative": "; ".join(content["learning_outcomes"])},
-        "inLanguage": content["language"],
-        "creator": {"type": ["Profile"], "name": provider_name},
-        "fieldOfStudy": field.name if field else content["isced_field"],
-        "alignment": [
+    achievement = ob3_achievement(
+        f"urn:ila:course:{course_id}:v{course_version}",
+        "MicroCredential",
+        elements["title"],
+        content["learning_outcomes"],
+        content,
+        provider_name,
+        *(
             {
                 "type": ["Alignment"],
-                "targetName": field.name if field else content["isced_field"],
-                "targetUrl": isced.URI_BASE + content["isced_field"],
-                "targetFramework": "ISCED-F 2013",
-                "targetCode": content["isced_field"],
-            },
-            *(
-                {
-                    "type": ["Alignment"],
-                    "targetName": uri,
-                    "targetUrl": uri,
-                    "targetFramework": "ESCO",
-                }
-                for uri in content.get("esco_skills") or []
-            ),
-        ],
-    }
+                "targetName": uri,
+                "targetUrl": uri,
+                "targetFramework": "ESCO",
+            }
+            for uri in content.get("esco_skills") or []
+        ),
+    )
     subject: dict[str, Any] = {
         "id": learner,
         "type": ["AchievementSubject"],
@@ -152,18 +186,13 @@ def build(
         "microCredential": elements,
         "completion": {
             "enrolmentId": str(completion.enrolment_id),
-            "completedAt": _iso(completion.completed_at),
+            "completedAt": iso(completion.completed_at),
             "completionRate": completion.completion_rate,
         },
     }
     if completion.grade is not None:
         subject["result"] = [{"type": ["Result"], "value": completion.grade}]
     return {
-        "@context": list(CONTEXTS),
-        "id": f"urn:uuid:{credential_id}",
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "issuer": {"id": issuer.did, "type": ["Profile"], "name": issuer.name},
-        "validFrom": _iso(issued_at),
-        "name": elements["title"],
+        **ob3_envelope(credential_id, issuer, issued_at, elements["title"]),
         "credentialSubject": subject,
     }

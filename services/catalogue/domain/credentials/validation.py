@@ -85,35 +85,19 @@ def build_ob3(
 ) -> dict[str, Any]:
     """The unsigned Open Badges 3 credential of the validation."""
     e = elements(v, content, issued_at)
-    field = isced.lookup(content["isced_field"])
-    achievement: dict[str, Any] = {
-        "id": f"urn:ila:validation:{v.validation_id}",
-        "type": ["Achievement"],
-        "achievementType": ACHIEVEMENT_TYPE,
-        "name": e["title"],
-        "description": content["description"],
-        "criteria": {"narrative": "; ".join(v.learning_outcomes)},
-        "inLanguage": content["language"],
-        "creator": {"type": ["Profile"], "name": provider_name},
-        "fieldOfStudy": field.name if field else content["isced_field"],
-        "alignment": [
-            {
-                "type": ["Alignment"],
-                "targetName": field.name if field else content["isced_field"],
-                "targetUrl": isced.URI_BASE + content["isced_field"],
-                "targetFramework": "ISCED-F 2013",
-                "targetCode": content["isced_field"],
-            }
-        ],
+    achievement = {
+        **document.ob3_achievement(
+            f"urn:ila:validation:{v.validation_id}",
+            ACHIEVEMENT_TYPE,
+            e["title"],
+            v.learning_outcomes,
+            content,
+            provider_name,
+        ),
         "tag": ["validation of prior learning", "recognition of prior learning"],
     }
     return {
-        "@context": list(document.CONTEXTS),
-        "id": f"urn:uuid:{credential_id}",
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "issuer": {"id": issuer.did, "type": ["Profile"], "name": issuer.name},
-        "validFrom": iso(issued_at),
-        "name": e["title"],
+        **document.ob3_envelope(credential_id, issuer, issued_at, e["title"]),
         "credentialSubject": {
             "id": e["learnerIdentification"],
             "type": ["AchievementSubject"],
