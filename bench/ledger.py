@@ -519,6 +519,20 @@ async def run(accounts: int, seconds: float) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+async def run_allocation_only(accounts: int) -> None:
+    """The allocation phase alone (``--only allocation``), with its raw-insert reference."""
+    root = Path(tempfile.mkdtemp(prefix="ila-bench-"))
+    engine = make_engine(embedded_postgres_url(root), pool_size=4)
+    try:
+        await migrate(engine, "ledger")
+        print(f"allocation of {accounts} accounts ...", flush=True)
+        result = await bench_allocation(engine, make_sessionmaker(engine), accounts)
+        print(json.dumps(result, indent=2))
+    finally:
+        await engine.dispose()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def print_table(r: dict[str, Any]) -> None:
     a, v = r["allocation"], r["verify"]
     rows = [

@@ -28,14 +28,14 @@ from pydantic import ValidationError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.domain import EntitlementPolicy, WalletState, allocate_entitlement, replay
+from services.ledger.domain import EntitlementPolicy, WalletState, replay
+from services.ledger.domain.policy import allocate_folded
 from services.ledger.handlers import Context, Ledger
-from services.ledger.handlers.wallets import append_many
+from services.ledger.handlers.bulk import Columns
 from services.ledger.store import events as event_store
 from services.ledger.store import runs
 from services.ledger.store.events import Head
 from shared.db import UnitOfWork
-from shared.events.ledger import LedgerEvent
 from shared.outbox import EventContext
 
 log = logging.getLogger(__name__)
@@ -122,11 +122,11 @@ async def _run(
                 session, EventContext(correlation_id=allocation_id, actor=run["requested_by"])
             )
             states = await _states(heads, ctx)
-            batch: list[tuple[WalletState, Head | None, list[LedgerEvent]]] = []
+            columns = Columns(ctx)
             granted = amount = 0
             for account_id, head in heads:
                 state = states[account_id]
-                events = allocate_entitlement(
+                events, after = allocate_folded(
                     state,
                     policy,
                     lot_id=statutory_lot_id(account_id, year),
@@ -136,9 +136,8 @@ async def _run(
                 if events:
                     granted += 1
                     amount += sum(getattr(e, "amount", 0) for e in events)
-                    batch.append((state, head, events))
-            if batch:
-                await append_many(batch, ctx)
+                    columns.add(state, head, events, after)
+            await columns.write()
             finished = len(heads) < batch_size
             await runs.advance_allocation(
                 session,
