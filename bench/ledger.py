@@ -95,7 +95,7 @@ async def bench_allocation(engine: Any, sessions: Any, n: int) -> dict[str, Any]
         unit_of_work(sessions), 2030, "admin:bench", policy=EntitlementPolicy(year=2030)
     )
     t = time.perf_counter()
-    await run_allocation(unit_of_work(sessions), ledger, allocation_id, batch_size=2000)
+    await run_allocation(unit_of_work(sessions), ledger, allocation_id)
     elapsed = time.perf_counter() - t
     # reference: rows of the same shape and size as the grant events (ids, stream, version,
     # JSON payload, hash, time), built here and written with the driver's multi-row
