@@ -177,12 +177,9 @@ def allocate_folded(
     expires_at = policy.lot_expiry()
     if amount == 0 or (expires_at is not None and expires_at <= now):
         return [], state
-    # every term comes from the policy, validated once for the run, and ``amount`` is a
-    # positive int at most the cap: the command needs no validation of its own (the event
-    # ``decide`` makes of it is validated, and the state after it checked)
     return decide_folded(
         state,
-        GrantCredits.model_construct(
+        GrantCredits(
             account_id=state.account_id,
             lot_id=lot_id,
             amount=amount,

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import ValidationError
@@ -128,8 +129,9 @@ async def _run(
             ctx = ledger.context(
                 session, EventContext(correlation_id=allocation_id, actor=run["requested_by"])
             )
-            states = await _states(heads, ctx)
-            granted, amount = await _grant(heads, states, policy, allocation_id, ctx, chunk)
+            with _collector_paused():
+                states = await _states(heads, ctx)
+                granted, amount = await _grant(heads, states, policy, allocation_id, ctx, chunk)
             finished = len(heads) < batch_size
             await runs.advance_allocation(
                 session,
@@ -145,6 +147,21 @@ async def _run(
         batches += 1
         if finished or (stop_after_batches is not None and batches >= stop_after_batches):
             return
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a batch is decided: the batch allocates
+    many small objects (states, events, rows), which set off collections whose passes over
+    every live object (the state cache among them) took a tenth of the run's time in the
+    profile. It runs again, as it was, once the batch is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 async def _grant(
