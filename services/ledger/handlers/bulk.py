@@ -69,11 +69,11 @@ class Columns:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.events: list[list[Any]] = [[] for _ in batch_store.EVENT_TYPES]
+        self.events: list[tuple[Any, ...]] = []  # rows, in EVENT_TYPES' order
         self.wallets: list[tuple[Any, ...]] = []
         self.lots: list[dict[str, Any]] = []
         self.reservations: list[dict[str, Any]] = []
-        self.outbox: list[list[Any]] = [[] for _ in batch_store.OUTBOX_TYPES]
+        self.outbox: list[tuple[Any, ...]] = []  # rows, in OUTBOX_TYPES' order
         outbox = ctx.outbox
         meta = ctx.events
         self.correlation = str(meta.correlation_id)
@@ -127,8 +127,7 @@ class Columns:
                 option=_SORTED,
             )
             digest = hashlib.sha256(prev.encode() + b"\n" + canonical).hexdigest()
-            for column, value in zip(
-                ev,
+            ev.append(
                 (
                     event_id,
                     account_id,
@@ -140,10 +139,9 @@ class Columns:
                     ctx.now,
                     prev,
                     digest,
-                ),
-                strict=True,
-            ):
-                column.append(value)
+                )
+            )
+            subject = payload.aggregate_id()
             body = orjson.dumps(
                 {
                     "actor": self.actor,
@@ -155,16 +153,13 @@ class Columns:
                     "schemaversion": schema,
                     "source": outbox.source,
                     "specversion": "1.0",
-                    "subject": payload.aggregate_id(),
+                    "subject": subject,
                     "time": self.sent,
                     "type": ce_type,
                 },
                 option=_SORTED,
             )
-            for column, value in zip(
-                ob, (event_id, outbox.topic, payload.aggregate_id(), ce_type, body), strict=True
-            ):
-                column.append(value)
+            ob.append((event_id, outbox.topic, subject, ce_type, body))
             prev = digest
         if after.version != version:
             raise RuntimeError(f"wallet {account_id}: state after is not the head appended")
@@ -181,22 +176,26 @@ class Columns:
             return 0
         ctx = self.ctx
         await event_store.take_append_lock(ctx.session)
-        wallets = [list(c) for c in zip(*self.wallets, strict=True)]
         await batch_store.write_columns(
             ctx.session,
             f'"{ctx.outbox.service}".outbox',
             [
-                *self.events,
-                *(wallets or [[] for _ in projections.WALLET_COLUMNS]),
+                *_transposed(self.events, batch_store.EVENT_TYPES),
+                *_transposed(self.wallets, projections.WALLET_COLUMNS),
                 *batch_store.columns(self.lots, projections.LOT_COLUMNS),
                 *batch_store.columns(self.reservations, projections.RESERVATION_COLUMNS),
-                *self.outbox,
+                *_transposed(self.outbox, batch_store.OUTBOX_TYPES),
             ],
         )
         ctx.outbox.staged(ctx.session)
         for account_id, head, after in self.changed:
             ctx.cache.put(account_id, head, after)
-        return len(self.events[0])
+        return len(self.events)
+
+
+def _transposed(rows: list[tuple[Any, ...]], types: dict[str, str]) -> list[list[Any]]:
+    """``rows`` as the statement's columns of ``types``."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in types]
 
 
 async def append_many(

@@ -26,8 +26,8 @@ from shared.outbox import EventContext, Outbox
 from .builders import T0, uid
 
 
-def _rows(columns: list[list[Any]], types: dict[str, str]) -> list[dict[str, Any]]:
-    return [dict(zip(types, values, strict=True)) for values in zip(*columns, strict=True)]
+def _rows(rows: list[tuple[Any, ...]], types: dict[str, str]) -> list[dict[str, Any]]:
+    return [dict(zip(types, values, strict=True)) for values in rows]
 
 
 @pytest.mark.parametrize("pepper", [None, "a-pepper"])
