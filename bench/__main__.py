@@ -15,14 +15,15 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=None, help="accounts to allocate")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of load phases")
     parser.add_argument("--rate", type=float, default=100.0, help="enrolments confirmed per s")
-    parser.add_argument(
-        "--only", choices=["ledger", "payments", "catalogue", "consumers"], default=None
-    )
+    phases = ["ledger", "allocation", "payments", "catalogue", "consumers"]
+    parser.add_argument("--only", choices=phases, default=None, help="allocation: that phase alone")
     parser.add_argument("--events", type=int, default=20_000, help="events per consumer phase")
     args = parser.parse_args()
     accounts = args.accounts or (1_000_000 if args.full else 100_000)
     if args.only in (None, "ledger"):
         asyncio.run(ledger.run(accounts=accounts, seconds=args.seconds))
+    if args.only == "allocation":
+        asyncio.run(ledger.run_allocation_only(accounts=accounts))
     if args.only in (None, "catalogue"):
         found = asyncio.run(catalogue.run())
         catalogue.print_table(found)

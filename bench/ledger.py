@@ -95,7 +95,7 @@ async def bench_allocation(engine: Any, sessions: Any, n: int) -> dict[str, Any]
         unit_of_work(sessions), 2030, "admin:bench", policy=EntitlementPolicy(year=2030)
     )
     t = time.perf_counter()
-    await run_allocation(unit_of_work(sessions), ledger, allocation_id, batch_size=2000)
+    await run_allocation(unit_of_work(sessions), ledger, allocation_id)
     elapsed = time.perf_counter() - t
     # reference: rows of the same shape and size as the grant events (ids, stream, version,
     # JSON payload, hash, time), built here and written with the driver's multi-row
@@ -517,6 +517,20 @@ async def run(accounts: int, seconds: float) -> None:
     print_table(results)
     print(f"\nwritten to {path}")
     shutil.rmtree(root, ignore_errors=True)
+
+
+async def run_allocation_only(accounts: int) -> None:
+    """The allocation phase alone (``--only allocation``), with its raw-insert reference."""
+    root = Path(tempfile.mkdtemp(prefix="ila-bench-"))
+    engine = make_engine(embedded_postgres_url(root), pool_size=4)
+    try:
+        await migrate(engine, "ledger")
+        print(f"allocation of {accounts} accounts ...", flush=True)
+        result = await bench_allocation(engine, make_sessionmaker(engine), accounts)
+        print(json.dumps(result, indent=2))
+    finally:
+        await engine.dispose()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def print_table(r: dict[str, Any]) -> None:

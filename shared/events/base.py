@@ -34,6 +34,8 @@ every such field (as into the envelope's ``actor``), so no event carries a token
 
 
 def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:  # already UTC: the common case, and astimezone is not free
+        return value
     try:
         return value.astimezone(UTC)
     except OverflowError:

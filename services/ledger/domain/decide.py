@@ -73,6 +73,14 @@ def decide(state: WalletState, command: Command, now: datetime) -> list[LedgerEv
 
     Raises a ``LedgerError`` subclass for a command that cannot apply.
     """
+    return decide_folded(state, command, now)[0]
+
+
+def decide_folded(
+    state: WalletState, command: Command, now: datetime
+) -> tuple[list[LedgerEvent], WalletState]:
+    """:func:`decide`, and the wallet after its events: the state whose invariants were
+    checked (``state`` itself when nothing changes), so a caller need not fold them again."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if state.account_id is not None and state.account_id != command.account_id:
@@ -81,9 +89,11 @@ def decide(state: WalletState, command: Command, now: datetime) -> list[LedgerEv
     # Fold the decision once more and assert the invariants: an event list that would not
     # replay or would break a balance (a bug here) must fail now, not be appended to a stream
     # that is kept forever.
-    if events:
-        assert_invariants(replay(events, state))
-    return events
+    if not events:
+        return events, state
+    after = replay(events, state)
+    assert_invariants(after)
+    return events, after
 
 
 def _decide(state: WalletState, command: Command, now: datetime) -> list[LedgerEvent]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import Literal
 
 from shared.events.ledger import (
@@ -32,7 +31,7 @@ from shared.events.ledger import (
 
 from .errors import InvariantViolation
 from .invariants import check_lot
-from .state import Lot, Reservation, ReservationStatus, WalletState
+from .state import Lot, Reservation, ReservationStatus, WalletState, replace
 
 WalletStatus = Literal["absent", "open", "suspended", "closed"]
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.ledger.commands import GrantCredits
 from shared.events.ledger import LedgerEvent, WalletProfile
 
-from .decide import decide
+from .decide import decide_folded
 from .state import WalletState
 
 LOW_QUALIFICATION: Final = "low_qualification"
@@ -158,13 +158,26 @@ def allocate_entitlement(
     ``policy.year`` sized by ``entitlement_for`` with the wallet's noted profile, or ``[]``
     (nothing due, already granted, or a lot that would already be expired at ``now``).
     Running it again for the same year always decides ``[]``."""
+    return allocate_folded(state, policy, lot_id=lot_id, now=now, allocation_id=allocation_id)[0]
+
+
+def allocate_folded(
+    state: WalletState,
+    policy: EntitlementPolicy,
+    *,
+    lot_id: uuid.UUID,
+    now: datetime,
+    allocation_id: uuid.UUID | None = None,
+) -> tuple[list[LedgerEvent], WalletState]:
+    """:func:`allocate_entitlement`, and the wallet after it, its invariants checked (the
+    allocation run folds each wallet once)."""
     if state.account_id is None:
-        return []
+        return [], state
     amount = entitlement_for(policy, state.profile, state, now=now)
     expires_at = policy.lot_expiry()
     if amount == 0 or (expires_at is not None and expires_at <= now):
-        return []
-    return decide(
+        return [], state
+    return decide_folded(
         state,
         GrantCredits(
             account_id=state.account_id,
@@ -188,6 +201,7 @@ __all__ = [
     "EntitlementPolicy",
     "PolicyTerms",
     "allocate_entitlement",
+    "allocate_folded",
     "entitlement_for",
     "needs_of",
     "statutory_held",

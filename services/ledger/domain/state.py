@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from shared.events.ledger import (
     CourseRef,
@@ -162,4 +162,34 @@ class WalletState:
         return None
 
 
-__all__ = ["Lot", "Reservation", "ReservationStatus", "WalletState", "WalletStatus"]
+V = TypeVar("V", WalletState, Lot, Reservation)
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def replace(value: V, **changes: Any) -> V:
+    """``dataclasses.replace`` for these frozen values (none has an ``InitVar`` or a
+    ``__post_init__``), without its per-call introspection: folding a stream copies a
+    state or a lot per event, and the allocation run folds every wallet."""
+    cls = type(value)
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    new = object.__new__(cls)
+    for name in names:
+        kept = changes.pop(name) if name in changes else getattr(value, name)
+        object.__setattr__(new, name, kept)
+    if changes:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(changes)}")
+    return new
+
+
+__all__ = [
+    "Lot",
+    "Reservation",
+    "ReservationStatus",
+    "WalletState",
+    "WalletStatus",
+    "replace",
+]

@@ -22,6 +22,7 @@ from services.ledger.domain.errors import LedgerError
 from services.ledger.domain.reservations import capture_refused, reservation_refused
 from services.ledger.handlers import Context, cofunding
 from services.ledger.handlers.budgets import BudgetBook, draws_budget
+from services.ledger.handlers.bulk import append_many
 from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
@@ -30,6 +31,8 @@ from shared.errors import DomainError
 from shared.events import Envelope
 from shared.events.ledger import LedgerEvent
 from shared.outbox import EventContext
+
+__all__ = ["Order", "Outcome", "append_many", "execute", "execute_many", "load", "refuse"]
 
 
 @dataclass(frozen=True)
@@ -167,24 +170,6 @@ async def _append(
     await event_store.take_append_lock(ctx.session)
     await _write([chained], [(state, chained.after, chained.head.hash)], ctx)
     return chained.after
-
-
-async def append_many(
-    batch: Sequence[tuple[WalletState, Head | None, Sequence[LedgerEvent]]], ctx: Context
-) -> int:
-    """Append to many streams in one statement (the allocation run)."""
-    chained = [
-        (state, _chain(events[0].account_id, state, head, events, ctx))
-        for state, head, events in batch
-        if events
-    ]
-    if not chained:
-        return 0
-    await event_store.take_append_lock(ctx.session)
-    await _write(
-        [c for _, c in chained], [(state, c.after, c.head.hash) for state, c in chained], ctx
-    )
-    return sum(len(c.rows) for _, c in chained)
 
 
 class Order(NamedTuple):

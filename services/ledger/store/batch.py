@@ -75,7 +75,8 @@ def _statement(outbox_table: str) -> str:
 _STATEMENTS: dict[str, str] = {}
 
 
-def _columns(rows: Sequence[dict[str, Any]], types: dict[str, str]) -> list[list[Any]]:
+def columns(rows: Sequence[dict[str, Any]], types: dict[str, str]) -> list[list[Any]]:
+    """``rows`` as the columns of ``types``, in order (int[] values as array literals)."""
     out: list[list[Any]] = [[] for _ in types]
     for row in rows:
         for i, column in enumerate(types):
@@ -96,14 +97,23 @@ async def write(
     outbox: Sequence[dict[str, Any]],
 ) -> None:
     """Write it all in one statement (jsonb values already serialised to text)."""
+    await write_columns(
+        session,
+        outbox_table,
+        [
+            *columns(events, EVENT_TYPES),
+            *columns(wallets, WALLET_COLUMNS),
+            *columns(lots, LOT_COLUMNS),
+            *columns(reservations, RESERVATION_COLUMNS),
+            *columns(outbox, OUTBOX_TYPES),
+        ],
+    )
+
+
+async def write_columns(session: AsyncSession, outbox_table: str, args: list[list[Any]]) -> None:
+    """:func:`write` of rows already laid out as the statement's columns: the events',
+    wallets', lots', reservations' and outbox's, each table's in its order."""
     sql = _STATEMENTS.get(outbox_table)
     if sql is None:
         sql = _STATEMENTS[outbox_table] = _statement(outbox_table)
-    args = [
-        *_columns(events, EVENT_TYPES),
-        *_columns(wallets, WALLET_COLUMNS),
-        *_columns(lots, LOT_COLUMNS),
-        *_columns(reservations, RESERVATION_COLUMNS),
-        *_columns(outbox, OUTBOX_TYPES),
-    ]
     await (await driver(session)).execute(sql, *args)

@@ -150,13 +150,18 @@ async def load_streams(
     out: dict[uuid.UUID, list[EventRow]] = {a: [] for a in account_ids}
     if not account_ids:
         return out
-    sql = (
-        f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = ANY(:ids) "
-        "ORDER BY stream_id, version"
-    )
-    for row in await fetch_all(session, EventRow, sql, {"ids": list(account_ids)}):
+    # on the driver: a batch of streams is read per transaction by the allocation run and
+    # group commits, where building rows through SQLAlchemy showed in the profile
+    for record in await (await driver(session)).fetch(LOAD_STREAMS, list(account_ids)):
+        row = EventRow(*record)
         out[row.stream_id].append(row)
     return out
+
+
+LOAD_STREAMS = (
+    f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = ANY($1::uuid[]) "
+    "ORDER BY stream_id, version"
+)
 
 
 async def entries(
@@ -175,15 +180,13 @@ async def lock_heads_batch(
     session: AsyncSession, after: uuid.UUID | None, limit: int
 ) -> list[tuple[uuid.UUID, Head]]:
     """The next wallets by account id that may receive a statutory grant, locked."""
-    rows = await session.execute(
-        text(
-            "SELECT account_id, version, head_hash FROM ledger.wallets WHERE status IN "
-            "('open', 'suspended') AND account_id > :after ORDER BY account_id LIMIT :n "
-            "FOR UPDATE"
-        ),
-        {"after": after or uuid.UUID(int=0), "n": limit},
+    rows = await (await driver(session)).fetch(
+        "SELECT account_id, version, head_hash FROM ledger.wallets WHERE status IN "
+        "('open', 'suspended') AND account_id > $1 ORDER BY account_id LIMIT $2 FOR UPDATE",
+        after or uuid.UUID(int=0),
+        limit,
     )
-    return [(r.account_id, Head(r.version, r.head_hash)) for r in rows]
+    return [(r[0], Head(r[1], r[2])) for r in rows]
 
 
 def build_rows(

@@ -104,28 +104,40 @@ def changed_rows(
         account = after.account_id
         assert account is not None  # set by the first event folded
         wallets.append(wallet_row(after, head_hash, now))
-        lots += [
-            _row(
-                lot,
-                LOT_COLUMNS,
-                account_id=account,
-                earmark=_json(lot.earmark),
-                reason=lot.reason_code,
-            )
-            for lot_id, lot in after.lots.items()
-            if before.lots.get(lot_id) != lot
-        ]
-        reservations += [
-            _row(
-                r,
-                RESERVATION_COLUMNS,
-                account_id=account,
-                allocations=json.dumps([a.model_dump(mode="json") for a in r.allocations]),
-            )
-            for rid, r in after.reservations.items()
-            if before.reservations.get(rid) != r
-        ]
+        more_lots, more_reservations = changed_items(before, after)
+        lots += more_lots
+        reservations += more_reservations
     return wallets, lots, reservations
+
+
+def changed_items(
+    before: WalletState, after: WalletState
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The lot and reservation rows that changed between ``before`` and ``after`` (a lot or
+    a reservation an event did not touch is the same object in both)."""
+    account = after.account_id
+    lots = [
+        _row(
+            lot,
+            LOT_COLUMNS,
+            account_id=account,
+            earmark=_json(lot.earmark),
+            reason=lot.reason_code,
+        )
+        for lot_id, lot in after.lots.items()
+        if (old := before.lots.get(lot_id)) is not lot and old != lot
+    ]
+    reservations = [
+        _row(
+            r,
+            RESERVATION_COLUMNS,
+            account_id=account,
+            allocations=json.dumps([a.model_dump(mode="json") for a in r.allocations]),
+        )
+        for rid, r in after.reservations.items()
+        if (old_r := before.reservations.get(rid)) is not r and old_r != r
+    ]
+    return lots, reservations
 
 
 async def wallet(session: AsyncSession, account_id: uuid.UUID) -> dict[str, Any] | None:

@@ -212,6 +212,50 @@ async def test_allocation_grants_once_however_often_it_runs(env: Env) -> None:
     assert run2 is not None and run2["granted_count"] == 0 and run2["processed"] == 25
 
 
+async def test_allocation_written_in_chunks_is_whole_or_not_at_all(env: Env) -> None:
+    accounts = sorted([await open_wallet(env) for _ in range(12)])
+    policy = EntitlementPolicy(year=2028)
+    # a statutory lot of 2028 behind the ledger's back for the 9th wallet: the third chunk
+    # of the first batch fails on the unique index, after two chunks were written
+    async with env.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ledger.lots (lot_id, account_id, funder_id, kind, year, amount, "
+                "remaining, reserved, spent, expired, reason, granted_at) VALUES (:l, :a, "
+                "'state', 'statutory', 2028, 1, 1, 0, 0, 0, 'statutory', now())"
+            ),
+            {"l": uuid.uuid4(), "a": accounts[8]},
+        )
+    run, _ = await start_allocation(env.uow, 2028, "admin:test", policy=policy)
+    await run_allocation(env.uow, env.ledger, run, batch_size=10, chunk=3)
+    async with env.sessions() as s:
+        failed = await runs.get_allocation(s, run)
+        grants = await s.scalar(
+            text("SELECT count(*) FROM ledger.events WHERE type LIKE '%CreditsGranted%'")
+        )
+    assert failed is not None and failed["status"] == "failed"
+    assert failed["failure_code"] == "grant_failed" and failed["processed"] == 0
+    assert grants == 0  # the two chunks written before the failure rolled back with it
+    async with env.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM ledger.lots WHERE year = 2028"))
+    second, _ = await start_allocation(env.uow, 2028, "admin:test", policy=policy)
+    await run_allocation(env.uow, env.ledger, second, batch_size=10, chunk=3)
+    async with env.sessions() as s:
+        done = await runs.get_allocation(s, second)
+        counts = await s.execute(
+            text(
+                "SELECT (SELECT count(*) FROM ledger.events e WHERE e.type LIKE "
+                "'%CreditsGranted%'), (SELECT count(*) FROM ledger.outbox o WHERE o.type LIKE "
+                "'%CreditsGranted%'), (SELECT count(*) FROM ledger.lots WHERE year = 2028)"
+            )
+        )
+        balances = [(await projections.wallet(s, a) or {})["available"] for a in accounts]
+        assert (await verify(s)).ok
+    assert done is not None and done["status"] == "finished" and done["granted_count"] == 12
+    assert tuple(counts.one()) == (12, 12, 12)
+    assert balances == [50_000] * 12
+
+
 async def test_a_tailing_reader_never_skips_an_event_committed_late(env: Env) -> None:
     accounts = [await open_wallet(env) for _ in range(8)]
     seen: list[int] = []
