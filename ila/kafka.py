@@ -14,9 +14,7 @@ The command line is ``ila kafka fetch | start | stop``.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -24,9 +22,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ila import kafka_secure
+from ila.detached import pid_runs, read_state, signal_group
 from ila.kafka_jars import DEFAULT_CACHE, REPO_ROOT, fetch_jars, find_java
 from ila.kafka_probe import run_blocking, wait_until_ready
 from ila.kafka_secure import SecureBroker
@@ -200,36 +198,14 @@ def _log_tail(workdir: Path) -> str:
 
 
 def _pid_is_broker(pid: int, workdir: Path) -> bool:
-    # broker.json may outlive its broker and the pid be reused by an unrelated process;
-    # the command line tells whether it is still our JVM.
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        # PermissionError: alive but another user's, so not a broker this user started.
-        return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if not cmdline.exists():
-        return True  # No procfs (macOS): a live pid is the best evidence there is.
-    try:
-        args = cmdline.read_bytes().split(b"\0")
-    except OSError:
-        return False
     properties = str(workdir.resolve() / SERVER_PROPERTIES).encode()
-    return b"kafka.Kafka" in args and properties in args
-
-
-def _read_state(workdir: Path) -> dict[str, Any] | None:
-    try:
-        state: dict[str, Any] = json.loads((workdir / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return state
+    return pid_runs(pid, b"kafka.Kafka", properties)
 
 
 def running_broker(workdir: Path) -> KafkaBroker | None:
     """The broker recorded in ``workdir/broker.json`` if it is still running, else None."""
     workdir = workdir.resolve()
-    state = _read_state(workdir)
+    state = read_state(workdir / STATE_FILE)
     if state is None:
         return None
     try:
@@ -341,19 +317,6 @@ def start_broker(
     return broker
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    # The broker leads its own process group (start_new_session); signalling the group
-    # also reaches anything it may have forked.
-    with contextlib.suppress(ProcessLookupError):
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, sig)
-                return
-        except ProcessLookupError:
-            return
-        os.kill(pid, sig)
-
-
 def _wait_pid_gone(pid: int, workdir: Path, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -368,19 +331,19 @@ def stop_broker(broker: KafkaBroker, timeout: float = 30.0) -> None:
     process = broker.process
     if process is not None:
         if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 process.wait()
     elif broker.pid is not None and _pid_is_broker(broker.pid, broker.workdir):
         # Not our child (started by another launcher): no wait(), so poll until it is gone.
-        _signal_group(broker.pid, signal.SIGTERM)
+        signal_group(broker.pid, signal.SIGTERM)
         if not _wait_pid_gone(broker.pid, broker.workdir, timeout):
-            _signal_group(broker.pid, signal.SIGKILL)
+            signal_group(broker.pid, signal.SIGKILL)
             _wait_pid_gone(broker.pid, broker.workdir, 10.0)
-    state = _read_state(broker.workdir)
+    state = read_state(broker.workdir / STATE_FILE)
     if state is not None and state.get("pid") == broker.pid:
         (broker.workdir / STATE_FILE).unlink(missing_ok=True)
 

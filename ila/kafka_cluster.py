@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from ila.detached import signal_group
 from ila.kafka import (
     HOST,
     LOG4J_CONFIG,
@@ -41,7 +42,6 @@ from ila.kafka import (
     _free_ports,
     _log_tail,
     _new_cluster_id,
-    _signal_group,
     running_broker,
     stop_broker,
 )
@@ -302,7 +302,7 @@ def kill_node(cluster: KafkaCluster, node_id: int) -> None:
     node = cluster.nodes.get(node_id)
     if node is None or node.pid is None:
         raise RuntimeError(f"node {node_id} is not running")
-    _signal_group(node.pid, signal.SIGKILL)
+    signal_group(node.pid, signal.SIGKILL)
     if node.process is not None:
         node.process.wait(30)
     (node.workdir / STATE_FILE).unlink(missing_ok=True)
@@ -324,7 +324,7 @@ def stop_cluster(cluster: KafkaCluster, timeout: float = 30.0) -> None:
     """Stop every node (SIGTERM, a controlled shutdown; SIGKILL after ``timeout``)."""
     for node in list(cluster.nodes.values()):
         if node.process is not None and node.process.poll() is None:
-            _signal_group(node.process.pid, signal.SIGTERM)
+            signal_group(node.process.pid, signal.SIGTERM)
     for node_id, node in list(cluster.nodes.items()):
         stop_broker(node, timeout)
         del cluster.nodes[node_id]

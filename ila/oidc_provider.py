@@ -15,7 +15,6 @@ against the national identity provider.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -26,8 +25,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ila.detached import pid_runs, read_state, signal_group
 from ila.kafka_jars import REPO_ROOT, copy_classpath, find_java
 
 HOST = "127.0.0.1"
@@ -90,32 +89,13 @@ def _marker(workdir: Path) -> str:
 
 
 def _pid_is_provider(pid: int, workdir: Path) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if not cmdline.exists():
-        return True  # no procfs: a live pid is the best evidence there is
-    try:
-        args = cmdline.read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return _marker(workdir).encode() in args and MAIN_CLASS.encode() in args
-
-
-def _read_state(workdir: Path) -> dict[str, Any] | None:
-    try:
-        state: dict[str, Any] = json.loads((workdir / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return state
+    return pid_runs(pid, _marker(workdir).encode(), MAIN_CLASS.encode())
 
 
 def running_provider(workdir: Path) -> OidcProvider | None:
     """The provider recorded in ``workdir/provider.json`` if it still runs, else None."""
     workdir = workdir.resolve()
-    state = _read_state(workdir)
+    state = read_state(workdir / STATE_FILE)
     if state is None:
         return None
     try:
@@ -194,34 +174,26 @@ def start_provider(
     return provider
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-
-
 def stop_provider(provider: OidcProvider, timeout: float = 15.0) -> None:
     """SIGTERM the provider, SIGKILL it after ``timeout`` seconds."""
     process = provider.process
     if process is not None:
         if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 process.wait()
     elif provider.pid is not None and _pid_is_provider(provider.pid, provider.workdir):
-        _signal_group(provider.pid, signal.SIGTERM)
+        signal_group(provider.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while _pid_is_provider(provider.pid, provider.workdir):
             if time.monotonic() > deadline:
-                _signal_group(provider.pid, signal.SIGKILL)
+                signal_group(provider.pid, signal.SIGKILL)
                 break
             time.sleep(0.1)
-    state = _read_state(provider.workdir)
+    state = read_state(provider.workdir / STATE_FILE)
     if state is not None and state.get("pid") == provider.pid:
         (provider.workdir / STATE_FILE).unlink(missing_ok=True)
 
