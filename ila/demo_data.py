@@ -21,6 +21,8 @@ from typing import Any
 
 from schwifty import IBAN
 
+from services.accounts.handlers.imports import COLUMNS as IMPORT_COLUMNS
+
 
 @dataclass(frozen=True)
 class Region:
@@ -159,19 +161,8 @@ def learners(seed: int, cohort: int, count: int, today: date) -> list[Learner]:
     return people
 
 
-CSV_COLUMNS = (
-    "national_id",
-    "birth_date",
-    "country",
-    "region",
-    "qualification_level",
-    "employment_status",
-    "need_flags",
-    "given_name",
-    "family_name",
-    "email",
-    "phone",
-)
+# the CSV import's own columns, so the demo's file is what the import reads
+CSV_COLUMNS = IMPORT_COLUMNS
 
 
 def accounts_csv(people: list[Learner]) -> str:
