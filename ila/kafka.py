@@ -140,7 +140,12 @@ def _server_properties(
 
 def _new_cluster_id() -> str:
     # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding (22 chars).
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    # Like Kafka's own Uuid.randomUuid, never one that starts with "-": the storage tool's
+    # argument parser would read it as an option.
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def _format_storage(
@@ -165,8 +170,7 @@ def _format_storage(
             f"{libs}/*",
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id or _new_cluster_id(),
+            f"--cluster-id={cluster_id or _new_cluster_id()}",
             "-c",
             str(workdir / SERVER_PROPERTIES),
             *(extra or []),

@@ -174,3 +174,26 @@ async def test_stop_then_restart_keeps_data_and_stop_from_workdir(broker: KafkaB
         assert stop_from_workdir(workdir) is False
     finally:
         stop_broker(again)
+
+
+def test_new_cluster_ids_never_look_like_an_option() -> None:
+    # About one random id in 64 starts with "-"; 2,000 draws would almost surely show one.
+    from ila.kafka import _new_cluster_id
+
+    ids = [_new_cluster_id() for _ in range(2000)]
+    assert all(len(text) == 22 and not text.startswith("-") for text in ids)
+
+
+def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # A cluster kept in a state file may carry such an id; the storage tool must take it.
+    from ila.kafka import SERVER_PROPERTIES, _format_storage, _server_properties
+
+    java = shutil.which("java")
+    assert java is not None
+    workdir = tmp_path_factory.mktemp("kafka-dash-id")
+    (workdir / SERVER_PROPERTIES).write_text(_server_properties(workdir, 19092, 19093))
+    _format_storage(java, fetch_jars(), workdir, cluster_id="-Hx7xNFUTdSwkHdyErdAOg")
+    meta = (workdir / "data" / "meta.properties").read_text()
+    assert "cluster.id=-Hx7xNFUTdSwkHdyErdAOg" in meta
