@@ -154,6 +154,18 @@ def test_templates_use_only_what_the_pages_give_them() -> None:
         assert free <= given | own, f"{name}: {free - given - own}"
 
 
+def test_the_shared_page_templates_use_only_what_every_page_gives_them() -> None:
+    """The page frame and the language menu, which the registry and the portal both extend."""
+    folder = REPO / "shared" / "web" / "templates"
+    env = Environment(loader=FileSystemLoader(folder), extensions=["jinja2.ext.i18n"])
+    given = {"lang", "loc", "languages", "_", "gettext", "ngettext"}
+    per_page = {"page.html": set(), "languages.html": set()}
+    assert {p.relative_to(folder).as_posix() for p in folder.rglob("*.html")} == set(per_page)
+    for name, own in per_page.items():
+        free = meta.find_undeclared_variables(env.parse((folder / name).read_text()))
+        assert free <= given | own, f"{name}: {free - given - own}"
+
+
 def test_translations_compile_from_the_po_files() -> None:
     fr = i18n.translations("fr")
     assert fr.gettext("Find training") == "Trouver une formation"
@@ -173,7 +185,6 @@ def test_the_portals_templates_use_only_what_the_pages_give_them() -> None:
     macros = {"proposal", "enrolment_card"}  # imported outside the blocks that use them
     per_page = {
         "base.html": set(),
-        "languages.html": set(),
         "dashboard.html": {"meta", "views", "charts", "national", "isced_name"},
         "learner/layout.html": {"here", "signed"},
         "learner/macros.html": {"covers"},  # set in a branch: seen as free
