@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.bus import Bus
 from shared.logs import correlation_id
@@ -23,40 +25,60 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from shared.service import ServiceRuntime
 
+ACCESS = logging.getLogger("ila.access")
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def install_operations(app: FastAPI, label: str, settings: Settings) -> None:
-    access = logging.getLogger("ila.access")
+class Observe:
+    """The correlation id (taken from ``X-Correlation-ID`` or new, set for the logs and
+    answered back), the HTTP metrics and the access log line of every request. A plain ASGI
+    middleware: Starlette's ``BaseHTTPMiddleware`` runs each request through another task
+    and a memory stream, which a profile of the request path shows."""
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Any) -> Response:
-        cid = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+    def __init__(self, app: ASGIApp, label: str) -> None:
+        self.app = app
+        self.label = label
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-correlation-id"), ""
+        ) or str(uuid.uuid4())
         token = correlation_id.set(cid)
         started = time.perf_counter()
         status = 500
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Correlation-ID"] = cid
+            await send(message)
+
         try:
-            response: Response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Correlation-ID"] = cid
-            return response
+            await self.app(scope, receive, answer)
         finally:
             elapsed = time.perf_counter() - started
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
+            path = getattr(scope.get("route"), "path", "unmatched")
             # only known methods and route templates: a client cannot invent new series
-            method = request.method if request.method in KNOWN_METHODS else "OTHER"
-            HTTP_REQUESTS.labels(label, method, path, str(status)).inc()
-            HTTP_LATENCY.labels(label, method, path).observe(elapsed)
-            access.info(
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+            HTTP_REQUESTS.labels(self.label, method, path, str(status)).inc()
+            HTTP_LATENCY.labels(self.label, method, path).observe(elapsed)
+            ACCESS.info(
                 "%s %s %s %.1fms",
-                request.method,
-                request.url.path,
+                scope["method"],
+                scope["path"],
                 status,
                 elapsed * 1000,
-                extra={"status": status, "path": request.url.path, "method": request.method},
+                extra={"status": status, "path": scope["path"], "method": scope["method"]},
             )
             correlation_id.reset(token)
+
+
+def install_operations(app: FastAPI, label: str, settings: Settings) -> None:
+    app.add_middleware(Observe, label=label)
 
     @app.get("/healthz", include_in_schema=True, tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -90,8 +90,9 @@ def components_of(rt: ServiceRuntime, kind: type[C]) -> C:
     return components
 
 
-def runtime_of(service: str) -> Callable[[Request], ServiceRuntime]:
-    def dependency(request: Request) -> ServiceRuntime:
+def runtime_of(service: str) -> Callable[[Request], Awaitable[ServiceRuntime]]:
+    # async: FastAPI runs a plain function dependency in its thread pool, on every request
+    async def dependency(request: Request) -> ServiceRuntime:
         runtime: ServiceRuntime = request.app.state.runtimes[service]
         return runtime
 

@@ -59,7 +59,7 @@ class AccountsComponents:
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of("accounts"))]
 
 
-def _components(rt: Runtime) -> AccountsComponents:
+async def _components(rt: Runtime) -> AccountsComponents:
     return components_of(rt, AccountsComponents)
 
 

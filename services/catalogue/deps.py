@@ -72,7 +72,7 @@ class CatalogueComponents:
         return Context(session, self.outbox, self.config, self.clock.now(), events)
 
 
-def components(rt: Runtime) -> CatalogueComponents:
+async def components(rt: Runtime) -> CatalogueComponents:
     return components_of(rt, CatalogueComponents)
 
 

@@ -53,7 +53,7 @@ NATIONAL_READERS: tuple[Role, ...] = ("auditor", "admin", "finance")
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of("ledger"))]
 
 
-def components(rt: Runtime) -> LedgerComponents:
+async def components(rt: Runtime) -> LedgerComponents:
     return components_of(rt, LedgerComponents)
 
 

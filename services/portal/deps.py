@@ -30,7 +30,7 @@ class PortalComponents:
         return cls(clock=Clock(), oidc=OidcClient(OidcConfig.from_settings(rt.settings)))
 
 
-def components(rt: Runtime) -> PortalComponents:
+async def components(rt: Runtime) -> PortalComponents:
     return components_of(rt, PortalComponents)
 
 
