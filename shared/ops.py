@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
@@ -35,9 +36,10 @@ class Observe:
     middleware: Starlette's ``BaseHTTPMiddleware`` runs each request through another task
     and a memory stream, which a profile of the request path shows."""
 
-    def __init__(self, app: ASGIApp, label: str) -> None:
+    def __init__(self, app: ASGIApp, label: str, templates: Callable[[], dict[int, str]]) -> None:
         self.app = app
         self.label = label
+        self.templates = templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,7 +63,8 @@ class Observe:
             await self.app(scope, receive, answer)
         finally:
             elapsed = time.perf_counter() - started
-            path = getattr(scope.get("route"), "path", "unmatched")
+            route = scope.get("route")
+            path = self.templates().get(id(route)) or getattr(route, "path", "unmatched")
             # only known methods and route templates: a client cannot invent new series
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
             HTTP_REQUESTS.labels(self.label, method, path, str(status)).inc()
@@ -77,8 +80,31 @@ class Observe:
             correlation_id.reset(token)
 
 
+def route_templates(routes: Sequence[Any], base: str = "") -> dict[int, str]:
+    """Each route's whole path template (``/v1/ledger/accounts/{account_id}/balance``), by
+    the route's identity: the route a request matched names only its path within the router
+    that holds it (its own prefix included), and several services have a ``/statistics``.
+    An included router's include prefix already counts the prefix of the router holding it."""
+    found: dict[int, str] = {}
+    for route in routes:
+        included = getattr(route, "original_router", None)  # a router included in another
+        if included is not None:
+            within = getattr(getattr(route, "include_context", None), "prefix", "")
+            found.update(route_templates(included.routes, base + within))
+        elif isinstance(getattr(route, "path", None), str):
+            found[id(route)] = base + route.path
+    return found
+
+
 def install_operations(app: FastAPI, label: str, settings: Settings) -> None:
-    app.add_middleware(Observe, label=label)
+    known: dict[int, str] = {}
+
+    def templates() -> dict[int, str]:
+        if not known:  # every route is in place once requests come
+            known.update(route_templates(app.router.routes))
+        return known
+
+    app.add_middleware(Observe, label=label, templates=templates)
 
     @app.get("/healthz", include_in_schema=True, tags=["operations"])
     async def healthz() -> dict[str, str]:

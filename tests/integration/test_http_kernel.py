@@ -77,6 +77,40 @@ async def test_health_readiness_metrics_and_correlation(
         assert path in spec["paths"]
 
 
+async def test_every_request_is_logged_and_counted_under_its_route(
+    client: tuple[httpx.AsyncClient, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    c, agency = client
+    account = "7b0c3a52-58a4-4c55-9a39-0c5fb0bb7c6e"
+    route = "/v1/ledger/accounts/{account_id}/balance"
+
+    def counted(status: str) -> float:
+        series = f'ila_http_requests_total{{method="GET",route="{route}",service="ila",'
+        for line in metrics.splitlines():
+            if line.startswith(series + f'status="{status}"}}'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    metrics = (await c.get("/metrics")).text
+    before = counted("404"), counted("401")
+    with caplog.at_level("INFO", logger="ila.access"):
+        r = await c.get(f"/v1/ledger/accounts/{account}/balance", headers=agency)
+        assert r.status_code == 404 and r.headers["x-correlation-id"]
+        assert (await c.get(f"/v1/ledger/accounts/{account}/balance")).status_code == 401
+    lines = [rec for rec in caplog.records if rec.name == "ila.access"]
+    assert [(rec.getMessage().split(" ")[:3]) for rec in lines] == [
+        ["GET", f"/v1/ledger/accounts/{account}/balance", "404"],
+        ["GET", f"/v1/ledger/accounts/{account}/balance", "401"],
+    ]
+    metrics = (await c.get("/metrics")).text
+    assert (counted("404"), counted("401")) == (before[0] + 1, before[1] + 1)
+    # every route is counted under a path of the public contract
+    paths = set((await c.get("/openapi.json")).json()["paths"])
+    labels = {line.split('route="', 1)[1].split('"', 1)[0] for line in metrics.splitlines()
+              if line.startswith("ila_http_requests_total{")}  # fmt: skip
+    assert route in labels and labels <= paths | {"/metrics", "unmatched"}
+
+
 async def test_idempotency_key_replays_the_first_response(
     client: tuple[httpx.AsyncClient, dict[str, str]],
 ) -> None:
