@@ -55,33 +55,27 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
     credential_id = uuid.uuid4()
     kid, key = await issuer_keys.signing_key(session, config, now)
     list_id, index = await status_lists.allocate(ctx)
-    # what both formats state: the issuer, the course and the learner's completion
-    facts = (
-        credential_id,
-        document.Issuer(did=config.issuer_id, name=config.issuer_name),
-        now,
-        completion.course_id,
-        completion.course_version,
-        version.content,
-        provider.name,
-        document.Completion(
-            enrolment_id=completion.enrolment_id,
-            account_id=completion.account_id,
-            completed_at=completion.completed_at,
-            completion_rate=completion.completion_rate,
-            grade=completion.grade,
-        ),
+    # what both formats state: the issuer, the course version and the status list entry
+    facts = document.Facts(
+        credential_id=credential_id,
+        issuer=document.Issuer(did=config.issuer_id, name=config.issuer_name),
+        issued_at=now,
+        course_id=completion.course_id,
+        course_version=completion.course_version,
+        content=version.content,
+        provider_name=provider.name,
+        status=status_list.entry(config.status_list_url(list_id), index),
     )
-    unsigned = document.build(*facts)
-    entry = status_list.entry(config.status_list_url(list_id), index)
-    unsigned["credentialStatus"] = entry
-    signed = signing.sign(unsigned, key, now)
+    earned = document.Completion(
+        enrolment_id=completion.enrolment_id,
+        account_id=completion.account_id,
+        completed_at=completion.completed_at,
+        completion_rate=completion.completion_rate,
+        grade=completion.grade,
+    )
+    signed = signing.sign(document.build(facts, earned), key, now)
     # the same credential in the European Learning Model (EDC profile), same key, same status
-    elm_signed = signing.sign(
-        elm.build(*facts, entry),
-        key,
-        now,
-    )
+    elm_signed = signing.sign(elm.build(facts, earned), key, now)
     row = {
         "credential_id": credential_id,
         "enrolment_id": completion.enrolment_id,

@@ -66,13 +66,20 @@ async def record(
         assessor_body=cmd.assessment.assessor_body,
     )
     credential_id = uuid.uuid4()
-    issuer = document.Issuer(did=config.issuer_id, name=config.issuer_name)
     kid, key = await issuer_keys.signing_key(session, config, now)
     list_id, index = await status_lists.allocate(ctx)
-    entry = status_list.entry(config.status_list_url(list_id), index)
-    parts = (credential_id, issuer, now, validation, course.content, provider.name, entry)
-    ob3 = signing.sign(build_ob3(*parts), key, now)
-    elm = signing.sign(build_elm(*parts), key, now)
+    facts = document.Facts(
+        credential_id=credential_id,
+        issuer=document.Issuer(did=config.issuer_id, name=config.issuer_name),
+        issued_at=now,
+        course_id=course.course_id,
+        course_version=course.version,
+        content=course.content,
+        provider_name=provider.name,
+        status=status_list.entry(config.status_list_url(list_id), index),
+    )
+    ob3 = signing.sign(build_ob3(facts, validation), key, now)
+    elm = signing.sign(build_elm(facts, validation), key, now)
     inserted = await credential_store.insert(
         session,
         {
