@@ -27,51 +27,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts.messages.facts import ANSWERS, LOT_MOVES
+from services.accounts.messages.facts import ANSWERS, LOT_MOVES, add_move, lot_moves
 from services.accounts.store import messages as lots_store
 from services.accounts.store import statistics
 from shared.events import Envelope
-from shared.events.ledger import (
-    CreditsGranted,
-    CreditsReserved,
-    EntryReversed,
-    LotExpired,
-    ReservationCaptured,
-    ReservationReleased,
-)
+from shared.events.ledger import CreditsGranted
 from shared.events.payments import EnrolmentCancelled, EnrolmentConfirmed
 
 BATCHED = (*LOT_MOVES, *ANSWERS)
 """The event types :func:`apply_many` takes."""
-
-Move = tuple[uuid.UUID, int, int]
-"""What an event does to one lot: lot id, added to ``remaining``, added to ``reserved``."""
-
-
-def lot_moves(e: Any) -> list[Move]:
-    """The lots ``e`` moves, as :func:`~services.accounts.messages.facts.apply_lot_event`
-    moves them (a grant adds a lot: not a move)."""
-    match e:
-        case CreditsReserved():
-            return [(a.lot_id, 0, a.amount) for a in e.allocations]
-        case ReservationCaptured():
-            return [(a.lot_id, -a.amount, -a.amount) for a in e.allocations] + [
-                (a.lot_id, 0, -a.amount) for a in e.released_allocations
-            ]
-        case ReservationReleased():
-            return [(a.lot_id, 0, -a.amount) for a in e.allocations]
-        case LotExpired():
-            return [(e.lot_id, -e.amount, 0)]
-        case EntryReversed():
-            # a grant's reversal takes from its lot; a capture's gives back to the lots
-            sign = -1 if e.lot_id is not None else 1
-            return [(a.lot_id, sign * a.amount, 0) for a in e.allocations]
-    return []
-
-
-def _add(deltas: dict[uuid.UUID, tuple[int, int]], lot_id: uuid.UUID, r: int, h: int) -> None:
-    before = deltas.get(lot_id, (0, 0))
-    deltas[lot_id] = (before[0] + r, before[1] + h)
 
 
 @dataclass
@@ -90,7 +54,7 @@ class LotPlan:
                 self.grants[e.lot_id] = lot
             return
         for lot_id, r, h in lot_moves(e):
-            _add(self.after if lot_id in self.grants else self.before, lot_id, r, h)
+            add_move(self.after if lot_id in self.grants else self.before, lot_id, r, h)
 
     async def apply(self, session: AsyncSession) -> None:
         await lots_store.shift_lots(session, self.before)

@@ -115,10 +115,12 @@ async def post_feed_batch(
         c.accounts,
         rt.uow,
         feed.FeedRules.from_settings(rt.settings),
-        body.feed_id,
-        [(body.after + i + 1, raw) for i, raw in enumerate(body.records)],
-        body.after,
-        upto,
+        feed.Chunk(
+            body.feed_id,
+            [(body.after + i + 1, raw) for i, raw in enumerate(body.records)],
+            body.after,
+            upto,
+        ),
         ctx_for(principal),
     )
     if body.final:

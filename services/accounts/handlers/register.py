@@ -162,40 +162,40 @@ async def start(
     return run
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """The records of run ``feed_id`` at positions in (``after``, ``upto``], ascending."""
+
+    feed_id: uuid.UUID
+    records: Sequence[tuple[int, Raw]]
+    after: int
+    upto: int
+
+
 async def apply_chunk(
-    accounts: Accounts,
-    uow: UnitOfWork,
-    rules: FeedRules,
-    feed_id: uuid.UUID,
-    records: Sequence[tuple[int, Raw]],
-    after: int,
-    upto: int,
-    events: EventContext,
+    accounts: Accounts, uow: UnitOfWork, rules: FeedRules, chunk: Chunk, events: EventContext
 ) -> list[RecordOutcome]:
-    """Apply the records at positions in (``after``, ``upto``] (ascending) in one
-    transaction with the run's checkpoint; what each did. Records the run applied already
-    are not applied again: their stored outcomes are answered. Should the database refuse a
-    value all the same, the chunk is redone one savepoint per new account, so that only that
-    record is rejected."""
+    """Apply the chunk's records in one transaction with the run's checkpoint; what each
+    did. Records the run applied already are not applied again: their stored outcomes are
+    answered. Should the database refuse a value all the same, the chunk is redone one
+    savepoint per new account, so that only that record is rejected."""
     try:
-        return await _apply(accounts, uow, rules, feed_id, records, after, upto, events, False)
+        return await _apply(accounts, uow, rules, chunk, events, False)
     except DBAPIError as exc:
         if is_transient(exc):
             raise
-    return await _apply(accounts, uow, rules, feed_id, records, after, upto, events, True)
+    return await _apply(accounts, uow, rules, chunk, events, True)
 
 
 async def _apply(
     accounts: Accounts,
     uow: UnitOfWork,
     rules: FeedRules,
-    feed_id: uuid.UUID,
-    records: Sequence[tuple[int, Raw]],
-    after: int,
-    upto: int,
+    chunk: Chunk,
     events: EventContext,
     careful: bool,
 ) -> list[RecordOutcome]:
+    feed_id, after, upto = chunk.feed_id, chunk.after, chunk.upto
     async with uow() as session:
         run = await store.get(session, feed_id, lock=True)
         if run is None:
@@ -207,7 +207,7 @@ async def _apply(
             return done
         if run.finished_at is not None:
             raise FeedFinished()
-        todo = [(p, raw) for p, raw in records if p > run.checkpoint]
+        todo = [(p, raw) for p, raw in chunk.records if p > run.checkpoint]
         ctx = accounts.context(session, events)
         outcomes = await _outcomes(ctx, run.feed_date, rules, todo, careful)
         last_id = next((o.record_id for o in reversed(outcomes) if o.record_id), None)

@@ -13,7 +13,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from services.accounts.handlers.accounts import Accounts
-from services.accounts.handlers.register import FeedRules, Raw, Unreadable, apply_chunk, finish
+from services.accounts.handlers.register import (
+    Chunk,
+    FeedRules,
+    Raw,
+    Unreadable,
+    apply_chunk,
+    finish,
+)
 from services.accounts.store.register import FeedRun
 from shared.db import UnitOfWork
 from shared.outbox import EventContext
@@ -86,7 +93,7 @@ async def run_file(
 
     async def flush(upto: int) -> None:
         nonlocal after, chunk
-        await apply_chunk(accounts, uow, rules, run.feed_id, chunk, after, upto, events)
+        await apply_chunk(accounts, uow, rules, Chunk(run.feed_id, chunk, after, upto), events)
         after, chunk = upto, []
         if progress is not None:
             progress(upto)

@@ -15,6 +15,7 @@ Each handler runs in the consumer's transaction with the event's inbox row.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,28 +121,46 @@ def register(consumer: EventConsumer, messenger: Messenger) -> None:
         consumer.on(move)(lot_moved)
 
 
-async def apply_lot_event(session: AsyncSession, e: Any) -> None:
-    """Move the kept lots as the ledger's wallet moves them."""
+Move = tuple[uuid.UUID, int, int]
+"""What an event does to one lot: lot id, added to ``remaining``, added to ``reserved``."""
 
-    def split(allocations: Any) -> list[tuple[Any, int]]:
-        return [(a.lot_id, a.amount) for a in allocations]
 
+def lot_moves(e: Any) -> list[Move]:
+    """The lots ``e`` moves, as the ledger's wallet moves them (a grant adds a lot: not a
+    move)."""
     match e:
-        case CreditsGranted():
-            if e.expires_at is not None:
-                await store.add_lot(
-                    session, e.lot_id, e.account_id, e.funder_id, e.amount, e.expires_at
-                )
         case CreditsReserved():
-            await store.move_lots(session, split(e.allocations), reserved=1)
+            return [(a.lot_id, 0, a.amount) for a in e.allocations]
         case ReservationCaptured():
-            await store.move_lots(session, split(e.allocations), remaining=-1, reserved=-1)
-            await store.move_lots(session, split(e.released_allocations), reserved=-1)
+            return [(a.lot_id, -a.amount, -a.amount) for a in e.allocations] + [
+                (a.lot_id, 0, -a.amount) for a in e.released_allocations
+            ]
         case ReservationReleased():
-            await store.move_lots(session, split(e.allocations), reserved=-1)
+            return [(a.lot_id, 0, -a.amount) for a in e.allocations]
         case LotExpired():
-            await store.move_lots(session, [(e.lot_id, e.amount)], remaining=-1)
+            return [(e.lot_id, -e.amount, 0)]
         case EntryReversed():
             # a grant's reversal takes from its lot; a capture's gives back to the lots
             sign = -1 if e.lot_id is not None else 1
-            await store.move_lots(session, split(e.allocations), remaining=sign)
+            return [(a.lot_id, sign * a.amount, 0) for a in e.allocations]
+    return []
+
+
+def add_move(deltas: dict[uuid.UUID, tuple[int, int]], lot_id: uuid.UUID, r: int, h: int) -> None:
+    """Add ``r`` to the lot's ``remaining`` and ``h`` to its ``reserved`` in ``deltas``."""
+    before = deltas.get(lot_id, (0, 0))
+    deltas[lot_id] = (before[0] + r, before[1] + h)
+
+
+async def apply_lot_event(session: AsyncSession, e: Any) -> None:
+    """Move the kept lots as the ledger's wallet moves them."""
+    if isinstance(e, CreditsGranted):
+        if e.expires_at is not None:
+            await store.add_lot(
+                session, e.lot_id, e.account_id, e.funder_id, e.amount, e.expires_at
+            )
+        return
+    deltas: dict[uuid.UUID, tuple[int, int]] = {}
+    for lot_id, r, h in lot_moves(e):
+        add_move(deltas, lot_id, r, h)
+    await store.shift_lots(session, deltas)

@@ -5,7 +5,7 @@ The messages themselves are in ``accounts.outgoing_mail`` (:mod:`shared.mail`)."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -198,34 +198,6 @@ async def shift_lots(session: AsyncSession, deltas: Mapping[uuid.UUID, tuple[int
             "AS d(lot_id, r, h) WHERE l.lot_id = d.lot_id",
             *(list(column) for column in zip(*moves, strict=True)),
         )
-
-
-async def move_lots(
-    session: AsyncSession,
-    amounts: Iterable[tuple[uuid.UUID, int]],
-    *,
-    remaining: int = 0,
-    reserved: int = 0,
-) -> None:
-    """Add ``remaining * amount`` and ``reserved * amount`` to each lot named (lots without
-    an expiry are not kept, and are skipped)."""
-    moves = [(lot_id, amount) for lot_id, amount in amounts if amount]
-    if not moves or not (remaining or reserved):
-        return
-    await session.execute(
-        text(
-            "UPDATE accounts.credit_lots l SET remaining = l.remaining + :r * d.amount, "
-            "reserved = l.reserved + :h * d.amount "
-            "FROM unnest(CAST(:ids AS uuid[]), CAST(:amounts AS bigint[])) AS d(lot_id, amount) "
-            "WHERE l.lot_id = d.lot_id"
-        ),
-        {
-            "r": remaining,
-            "h": reserved,
-            "ids": [m[0] for m in moves],
-            "amounts": [m[1] for m in moves],
-        },
-    )
 
 
 async def lots_expiring(session: AsyncSession, now: datetime, until: datetime) -> list[Lot]:

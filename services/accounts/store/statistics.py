@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import driver, fetch_all
+from shared.statistics import year_bounds
 
 AGE_BANDS: tuple[tuple[str, int | None], ...] = (
     ("18-24", 24),
@@ -80,10 +81,11 @@ async def yearly(
     """Holders and trained in ``year``: in total and by region, age band, need tier and
     (trained only) ISCED-F broad field. ``agency_id``: only its accounts (None: all);
     ``region``: only that region's."""
+    year_start, year_end = year_bounds(year)
     params = {
         "year": year,
-        "year_start": datetime(year, 1, 1, tzinfo=UTC),
-        "year_end": datetime(year + 1, 1, 1, tzinfo=UTC),
+        "year_start": year_start,
+        "year_end": year_end,
         "agency": agency_id,
         "region": region,
     }

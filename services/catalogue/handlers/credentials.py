@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,87 @@ from shared.events.payments import CompletionCertified
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Issuing:
+    """A credential about to be issued: what both of its forms state, the key that signs
+    them (and its id) and the learner's enrolment it is for."""
+
+    facts: document.Facts
+    key_id: str
+    key: signing.IssuerKey
+    status_list: int
+    status_index: int
+    enrolment_id: uuid.UUID
+    account_id: uuid.UUID
+    provider_id: uuid.UUID
+
+    def signed(self, unsigned: dict[str, Any]) -> str:
+        """One form, signed, as the register keeps it (compact JSON)."""
+        proof = signing.sign(unsigned, self.key, self.facts.issued_at)
+        return json.dumps(proof, ensure_ascii=False, separators=(",", ":"))
+
+    def row(self, ob3: dict[str, Any], elm_form: dict[str, Any], kind: str) -> dict[str, Any]:
+        """The register's row of the credential, both forms signed."""
+        f = self.facts
+        return {
+            "credential_id": f.credential_id,
+            "enrolment_id": self.enrolment_id,
+            "account_id": self.account_id,
+            "course_id": f.course_id,
+            "course_version": f.course_version,
+            "provider_id": self.provider_id,
+            "document": self.signed(ob3),
+            "issued_at": f.issued_at,
+            "key_id": self.key_id,
+            "status_list": self.status_list,
+            "status_index": self.status_index,
+            "elm_document": self.signed(elm_form),
+            "kind": kind,
+        }
+
+    def event(self) -> CredentialIssued:
+        f = self.facts
+        return CredentialIssued(
+            credential_id=f.credential_id,
+            account_id=self.account_id,
+            enrolment_id=self.enrolment_id,
+            course_id=f.course_id,
+            course_version=f.course_version,
+            provider_id=str(self.provider_id),
+            issuer=f.issuer.did,
+            issued_at=f.issued_at,
+        )
+
+
+async def issuing(
+    ctx: Context,
+    *,
+    course_id: uuid.UUID,
+    course_version: int,
+    content: dict[str, Any],
+    provider_id: uuid.UUID,
+    provider_name: str,
+    enrolment_id: uuid.UUID,
+    account_id: uuid.UUID,
+) -> Issuing:
+    """A new credential of the learner's enrolment in a course version (its ``content``):
+    a new id, the current signing key, the next entry of a status list."""
+    config = ctx.config
+    kid, key = await issuer_keys.signing_key(ctx.session, config, ctx.now)
+    list_id, index = await status_lists.allocate(ctx)
+    facts = document.Facts(
+        credential_id=uuid.uuid4(),
+        issuer=document.Issuer(did=config.issuer_id, name=config.issuer_name),
+        issued_at=ctx.now,
+        course_id=course_id,
+        course_version=course_version,
+        content=content,
+        provider_name=provider_name,
+        status=status_list.entry(config.status_list_url(list_id), index),
+    )
+    return Issuing(facts, kid, key, list_id, index, enrolment_id, account_id, provider_id)
+
+
 class UnknownCourseVersion(Exception):
     """The completion names a course version the catalogue never had (dead-lettered)."""
 
@@ -33,7 +115,7 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
     """The credential for this enrolment: issued now, or the one issued before; none for a
     course of kind ``validation``, whose credential the validation's outcome issues
     (:mod:`.validations`)."""
-    session, config, now = ctx.session, ctx.config, ctx.now
+    session = ctx.session
     existing = await store.by_enrolment(session, completion.enrolment_id)
     if existing is not None:
         return existing
@@ -52,65 +134,29 @@ async def issue(completion: CompletionCertified, ctx: Context) -> store.Credenti
         return None
     provider = await provider_store.get(session, course.provider_id)
     assert provider is not None
-    credential_id = uuid.uuid4()
-    kid, key = await issuer_keys.signing_key(session, config, now)
-    list_id, index = await status_lists.allocate(ctx)
-    # what both formats state: the issuer, the course and the learner's completion
-    facts = (
-        credential_id,
-        document.Issuer(did=config.issuer_id, name=config.issuer_name),
-        now,
-        completion.course_id,
-        completion.course_version,
-        version.content,
-        provider.name,
-        document.Completion(
-            enrolment_id=completion.enrolment_id,
-            account_id=completion.account_id,
-            completed_at=completion.completed_at,
-            completion_rate=completion.completion_rate,
-            grade=completion.grade,
-        ),
+    new = await issuing(
+        ctx,
+        course_id=completion.course_id,
+        course_version=completion.course_version,
+        content=version.content,
+        provider_id=course.provider_id,
+        provider_name=provider.name,
+        enrolment_id=completion.enrolment_id,
+        account_id=completion.account_id,
     )
-    unsigned = document.build(*facts)
-    entry = status_list.entry(config.status_list_url(list_id), index)
-    unsigned["credentialStatus"] = entry
-    signed = signing.sign(unsigned, key, now)
-    # the same credential in the European Learning Model (EDC profile), same key, same status
-    elm_signed = signing.sign(
-        elm.build(*facts, entry),
-        key,
-        now,
+    earned = document.Completion(
+        enrolment_id=completion.enrolment_id,
+        account_id=completion.account_id,
+        completed_at=completion.completed_at,
+        completion_rate=completion.completion_rate,
+        grade=completion.grade,
     )
-    row = {
-        "credential_id": credential_id,
-        "enrolment_id": completion.enrolment_id,
-        "account_id": completion.account_id,
-        "course_id": completion.course_id,
-        "course_version": completion.course_version,
-        "provider_id": course.provider_id,
-        "document": json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
-        "issued_at": now,
-        "key_id": kid,
-        "status_list": list_id,
-        "status_index": index,
-        "elm_document": json.dumps(elm_signed, ensure_ascii=False, separators=(",", ":")),
-        "kind": "completion",
-    }
-    await store.insert(session, row)
-    await ctx.emit(
-        CredentialIssued(
-            credential_id=credential_id,
-            account_id=completion.account_id,
-            enrolment_id=completion.enrolment_id,
-            course_id=completion.course_id,
-            course_version=completion.course_version,
-            provider_id=str(course.provider_id),
-            issuer=config.issuer_id,
-            issued_at=now,
-        )
-    )
-    issued = await store.get(session, credential_id)
+    # both forms state the same facts: Open Badges 3 and the European Learning Model (EDC
+    # profile), signed by the same key, revoked by the same status entry
+    ob3, elm_form = document.build(new.facts, earned), elm.build(new.facts, earned)
+    await store.insert(session, new.row(ob3, elm_form, "completion"))
+    await ctx.emit(new.event())
+    issued = await store.get(session, new.facts.credential_id)
     assert issued is not None
     return issued
 

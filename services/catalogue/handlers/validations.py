@@ -6,28 +6,23 @@ numbers only."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from services.catalogue.commands import RecordValidation
-from services.catalogue.domain.credentials import document, signing, status_list
 from services.catalogue.domain.credentials.validation import Validation, build_elm, build_ob3
 from services.catalogue.domain.errors import CatalogueError, conflict
-from services.catalogue.handlers import Context, issuer_keys, status_lists
+from services.catalogue.handlers import Context
+from services.catalogue.handlers.credentials import issuing
 from services.catalogue.store import courses as course_store
 from services.catalogue.store import credentials as credential_store
 from services.catalogue.store import providers as provider_store
 from services.catalogue.store import validations as store
 from services.catalogue.store import views
-from shared.events.catalogue import CredentialIssued, PriorLearningValidated
+from shared.events.catalogue import PriorLearningValidated
 
 
 def _not_found(enrolment_id: uuid.UUID) -> CatalogueError:
     return CatalogueError("not_found", "enrolment_not_found", f"no enrolment {enrolment_id}")
-
-
-def _compact(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 async def record(
@@ -37,7 +32,7 @@ async def record(
     answers the one recorded). Another provider's enrolment, or one the catalogue does not
     know: 404; a course of another kind: 409 ``not_a_validation_enrolment``; an enrolment
     cancelled or rejected: 409 ``enrolment_not_under_way``."""
-    session, config, now = ctx.session, ctx.config, ctx.now
+    session, now = ctx.session, ctx.now
     enrolment = await views.enrolment(session, cmd.enrolment_id)
     if enrolment is None or enrolment.provider_id != str(provider_id):
         raise _not_found(cmd.enrolment_id)
@@ -65,34 +60,21 @@ async def record(
         assessed_on=cmd.assessment.assessed_on,
         assessor_body=cmd.assessment.assessor_body,
     )
-    credential_id = uuid.uuid4()
-    issuer = document.Issuer(did=config.issuer_id, name=config.issuer_name)
-    kid, key = await issuer_keys.signing_key(session, config, now)
-    list_id, index = await status_lists.allocate(ctx)
-    entry = status_list.entry(config.status_list_url(list_id), index)
-    parts = (credential_id, issuer, now, validation, course.content, provider.name, entry)
-    ob3 = signing.sign(build_ob3(*parts), key, now)
-    elm = signing.sign(build_elm(*parts), key, now)
-    inserted = await credential_store.insert(
-        session,
-        {
-            "credential_id": credential_id,
-            "enrolment_id": cmd.enrolment_id,
-            "account_id": enrolment.account_id,
-            "course_id": course.course_id,
-            "course_version": course.version,
-            "provider_id": provider_id,
-            "document": _compact(ob3),
-            "issued_at": now,
-            "key_id": kid,
-            "status_list": list_id,
-            "status_index": index,
-            "elm_document": _compact(elm),
-            "kind": "validation",
-        },
+    new = await issuing(
+        ctx,
+        course_id=course.course_id,
+        course_version=course.version,
+        content=course.content,
+        provider_id=provider_id,
+        provider_name=provider.name,
+        enrolment_id=cmd.enrolment_id,
+        account_id=enrolment.account_id,
     )
-    if not inserted:  # a credential of this enrolment exists (issued before validations)
+    forms = build_ob3(new.facts, validation), build_elm(new.facts, validation)
+    if not await credential_store.insert(session, new.row(*forms, "validation")):
+        # a credential of this enrolment exists (issued before validations)
         raise conflict("credential_exists", "a credential was issued for this enrolment already")
+    credential_id = new.facts.credential_id
     await store.insert(
         session,
         {
@@ -113,16 +95,7 @@ async def record(
         },
     )
     await ctx.emit(
-        CredentialIssued(
-            credential_id=credential_id,
-            account_id=enrolment.account_id,
-            enrolment_id=cmd.enrolment_id,
-            course_id=course.course_id,
-            course_version=course.version,
-            provider_id=str(provider_id),
-            issuer=config.issuer_id,
-            issued_at=now,
-        ),
+        new.event(),
         PriorLearningValidated(
             credential_id=credential_id,
             account_id=enrolment.account_id,

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import fetch_all, fetch_one
+from shared.statistics import twelve_months, year_params
 
 COLUMNS = (
     "validation_id, enrolment_id, account_id, provider_id, course_id, course_version, "
@@ -74,19 +75,11 @@ GROUP BY 1, 2
 async def yearly(session: AsyncSession, year: int, agency_id: str | None) -> dict[str, Any]:
     """The validations recorded in each month of ``year``, in total and by EQF level (of
     the accounts ``agency_id`` manages; None: all)."""
-    params = {
-        "start": datetime(year, 1, 1, tzinfo=UTC),
-        "end": datetime(year + 1, 1, 1, tzinfo=UTC),
-        "agency": agency_id,
-    }
-    months: dict[str, dict[str, Any]] = {
-        f"{year}-{m:02d}": {
-            "month": f"{year}-{m:02d}",
-            "validations": 0,
-            "by_eqf_level": {str(level): 0 for level in range(1, 9)},
-        }
-        for m in range(1, 13)
-    }
+    months = twelve_months(
+        year,
+        lambda: {"validations": 0, "by_eqf_level": {str(level): 0 for level in range(1, 9)}},
+    )
+    params = year_params(year, agency_id)
     found: list[dict[str, Any]] = await fetch_all(session, dict, BY_MONTH, params)
     for r in found:
         month = months[r["month"]]

@@ -14,7 +14,7 @@ from datetime import datetime
 from shared.events.budgets import BudgetEvent
 from shared.events.leave import BudgetPaidOut
 
-from .budgets import BudgetExceeded, BudgetNotSet, BudgetState, evolve_budget
+from .budgets import BudgetState, drawing, evolve_budget
 
 
 def pay_out(
@@ -30,18 +30,8 @@ def pay_out(
     paid this claim already, so nothing more is drawn); refused past what is left."""
     if paid:
         return []
-    if state.version == 0 or state.budget_id is None or state.funder_id is None:
-        raise BudgetNotSet("the funder has no approved budget for this year")
-    assert state.year is not None
-    if amount > state.left:
-        raise BudgetExceeded(
-            f"the payment of {amount} exceeds what is left of the budget of {state.year} "
-            f"({state.left})"
-        )
     event = BudgetPaidOut(
-        budget_id=state.budget_id,
-        funder_id=state.funder_id,
-        year=state.year,
+        **drawing(state, amount, "the payment"),
         occurred_at=now,
         claim_id=claim_id,
         payee_id=payee_id,

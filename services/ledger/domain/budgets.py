@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from shared.events.budgets import BudgetDrawn, BudgetEvent, BudgetSet
 from shared.events.leave import BudgetPaidOut
@@ -118,6 +119,19 @@ def set_budget(
     return [event]
 
 
+def drawing(state: BudgetState, amount: int, what: str) -> dict[str, Any]:
+    """The budget's part of an event drawing ``amount`` on it (its id, funder and year):
+    refused without an approved budget, and past what is left (``what``: the draw, named)."""
+    if state.version == 0 or state.budget_id is None or state.funder_id is None:
+        raise BudgetNotSet("the funder has no approved budget for this year")
+    assert state.year is not None
+    if amount > state.left:
+        raise BudgetExceeded(
+            f"{what} of {amount} exceeds what is left of the budget of {state.year} ({state.left})"
+        )
+    return {"budget_id": state.budget_id, "funder_id": state.funder_id, "year": state.year}
+
+
 def draw(
     state: BudgetState,
     *,
@@ -130,18 +144,8 @@ def draw(
 ) -> list[BudgetEvent]:
     """What a lot of ``amount`` drawing on the budget decides (a co-funding rule's payment
     names the rule and the enrolment); refused past what is left."""
-    if state.version == 0 or state.budget_id is None or state.funder_id is None:
-        raise BudgetNotSet("the funder has no approved budget for this year")
-    assert state.year is not None
-    if amount > state.left:
-        raise BudgetExceeded(
-            f"the grant of {amount} exceeds what is left of the budget of {state.year} "
-            f"({state.left})"
-        )
     event = BudgetDrawn(
-        budget_id=state.budget_id,
-        funder_id=state.funder_id,
-        year=state.year,
+        **drawing(state, amount, "the grant"),
         occurred_at=now,
         lot_id=lot_id,
         account_id=account_id,
@@ -159,6 +163,7 @@ __all__ = [
     "BudgetNotSet",
     "BudgetState",
     "draw",
+    "drawing",
     "evolve_budget",
     "replay_budget",
     "set_budget",

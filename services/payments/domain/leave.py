@@ -243,6 +243,21 @@ def _open(request: LeaveRequest, now: datetime) -> None:
         )
 
 
+def _decided(
+    request: LeaveRequest,
+    move: LeaveMove,
+    reason_code: str,
+    note: str | None,
+    actor: str,
+    now: datetime,
+) -> LeaveRequest:
+    """The employer's answer before the deadline, with its reason code and note."""
+    _open(request, now)
+    return moved(
+        request, move, now, reason_code=reason_code, note=note, decided_by=actor, decided_at=now
+    )
+
+
 def approve(
     request: LeaveRequest,
     reason_code: LeaveApprovalCode,
@@ -251,16 +266,7 @@ def approve(
     now: datetime,
 ) -> Decided:
     """The employer grants the leave before the deadline."""
-    _open(request, now)
-    after = moved(
-        request,
-        "approve",
-        now,
-        reason_code=reason_code,
-        note=note,
-        decided_by=actor,
-        decided_at=now,
-    )
+    after = _decided(request, "approve", reason_code, note, actor, now)
     return after, [LeaveApproved(**_ref(after), hours=after.hours, reason_code=reason_code)]
 
 
@@ -272,10 +278,7 @@ def refuse(
     now: datetime,
 ) -> Decided:
     """The employer refuses the leave before the deadline, with a reason code."""
-    _open(request, now)
-    after = moved(
-        request, "refuse", now, reason_code=reason_code, note=note, decided_by=actor, decided_at=now
-    )
+    after = _decided(request, "refuse", reason_code, note, actor, now)
     return after, [LeaveRefused(**_ref(after), reason_code=reason_code)]
 
 

@@ -12,7 +12,7 @@ one that does not exist.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,7 @@ from services.payments.store import read_models, rows
 from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal
 from shared.events import Envelope
+from shared.events.base import Event
 from shared.events.leave import (
     BudgetPaidOut,
     BudgetPayoutRefused,
@@ -159,26 +160,30 @@ async def _compensation(
     return (claim, request) if request is not None else None
 
 
-async def on_paid_out(event: BudgetPaidOut, ctx: Context) -> None:
-    """The leave fund's budget paid the claim: captured, payable to the employer."""
-    found = await _compensation(ctx.session, event.claim_id)
+Answer = Callable[[LeaveRequest, Claim], tuple[LeaveRequest, Claim, list[Event]]]
+
+
+async def _answered(claim_id: uuid.UUID, answer: Answer, ctx: Context) -> None:
+    """The ledger's answer to a compensation claim (nothing for another claim)."""
+    found = await _compensation(ctx.session, claim_id)
     if found is None:
         return
     claim, request = found
-    after, captured, events = rules.paid_out(request, claim, event.amount, ctx.now)
-    await rows.save(ctx.session, claim, captured)
+    after, claim_after, events = answer(request, claim)
+    await rows.save(ctx.session, claim, claim_after)
     await ctx.apply(request, (after, events))
+
+
+async def on_paid_out(event: BudgetPaidOut, ctx: Context) -> None:
+    """The leave fund's budget paid the claim: captured, payable to the employer."""
+    await _answered(event.claim_id, lambda r, c: rules.paid_out(r, c, event.amount, ctx.now), ctx)
 
 
 async def on_payout_refused(event: BudgetPayoutRefused, ctx: Context) -> None:
     """The ledger refused to pay the claim from the fund: nothing is paid."""
-    found = await _compensation(ctx.session, event.claim_id)
-    if found is None:
-        return
-    claim, request = found
-    after, rejected, events = rules.payout_refused(request, claim, event.reason, ctx.now)
-    await rows.save(ctx.session, claim, rejected)
-    await ctx.apply(request, (after, events))
+    await _answered(
+        event.claim_id, lambda r, c: rules.payout_refused(r, c, event.reason, ctx.now), ctx
+    )
 
 
 async def propose_payee(

@@ -9,15 +9,19 @@ enrolments and claims of those accounts, and the part of each payout that paid t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import fetch_all
+from shared.statistics import twelve_months, year_params
 
 IN_SCOPE = """(CAST(:agency AS text) IS NULL OR {account} IN
     (SELECT account_id FROM payments.accounts WHERE agency_id = CAST(:agency AS text)))"""
+
+
+# the figures of each month
+FIGURES = ("enrolments", "completions", "payouts", "paid", "guidance_plans")
 
 
 def _month(column: str) -> str:
@@ -78,22 +82,8 @@ GROUP BY 1 ORDER BY 1
 async def yearly(session: AsyncSession, year: int, agency_id: str | None) -> dict[str, Any]:
     """The twelve months of ``year`` (enrolments, completions, payouts, paid) and the holds
     standing now. ``agency_id``: only its accounts (None: all)."""
-    params = {
-        "start": datetime(year, 1, 1, tzinfo=UTC),
-        "end": datetime(year + 1, 1, 1, tzinfo=UTC),
-        "agency": agency_id,
-    }
-    months: dict[str, dict[str, Any]] = {
-        f"{year}-{m:02d}": {
-            "month": f"{year}-{m:02d}",
-            "enrolments": 0,
-            "completions": 0,
-            "payouts": 0,
-            "paid": 0,
-            "guidance_plans": 0,
-        }
-        for m in range(1, 13)
-    }
+    params = year_params(year, agency_id)
+    months = twelve_months(year, lambda: dict.fromkeys(FIGURES, 0))
     for sql in (ENROLMENTS, COMPLETIONS, PAYOUTS, GUIDANCE):
         found: list[dict[str, Any]] = await fetch_all(session, dict, sql, params)
         for r in found:
@@ -103,10 +93,7 @@ async def yearly(session: AsyncSession, year: int, agency_id: str | None) -> dic
         "enrolments": await fetch_all(session, dict, HELD_ENROLMENTS, params),
     }
     by_month = list(months.values())
-    totals = {
-        k: sum(int(m[k]) for m in by_month)
-        for k in ("enrolments", "completions", "payouts", "paid", "guidance_plans")
-    }
+    totals = {k: sum(int(m[k]) for m in by_month) for k in FIGURES}
     return {
         "by_month": by_month,
         "totals": totals,

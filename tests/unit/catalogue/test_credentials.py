@@ -47,13 +47,16 @@ def _credential() -> dict[str, object]:
     content = course_body()
     content["sessions"] = []
     return document.build(
-        uuid.uuid4(),
-        document.Issuer("did:key:placeholder", "ILA"),
-        NOW,
-        uuid.uuid4(),
-        2,
-        content,
-        "Atelier",
+        document.Facts(
+            uuid.uuid4(),
+            document.Issuer("did:key:placeholder", "ILA"),
+            NOW,
+            uuid.uuid4(),
+            2,
+            content,
+            "Atelier",
+            {"type": "BitstringStatusListEntry"},
+        ),
         document.Completion(uuid.uuid4(), uuid.uuid4(), NOW, 100, "B"),
     )
 

@@ -61,6 +61,22 @@ class Issuer:
     name: str
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What a credential states in both of its forms (Open Badges 3 and the European
+    Learning Model): its id, who issues it and when, the course version it attests (with its
+    content and its provider's name) and the status list entry that revokes both forms."""
+
+    credential_id: uuid.UUID
+    issuer: Issuer
+    issued_at: datetime
+    course_id: uuid.UUID
+    course_version: int
+    content: dict[str, Any]
+    provider_name: str
+    status: dict[str, Any]
+
+
 def descriptor_elements(
     content: dict[str, Any], *, learner: str | None, issued_at: datetime | None, grade: str | None
 ) -> dict[str, Any]:
@@ -98,16 +114,14 @@ def descriptor_elements(
     }
 
 
-def ob3_envelope(
-    credential_id: uuid.UUID, issuer: Issuer, issued_at: datetime, name: str
-) -> dict[str, Any]:
+def ob3_envelope(facts: Facts, name: str) -> dict[str, Any]:
     """What every Open Badges 3 credential of the catalogue opens with (its subject follows)."""
     return {
         "@context": list(CONTEXTS),
-        "id": f"urn:uuid:{credential_id}",
+        "id": f"urn:uuid:{facts.credential_id}",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "issuer": {"id": issuer.did, "type": ["Profile"], "name": issuer.name},
-        "validFrom": iso(issued_at),
+        "issuer": {"id": facts.issuer.did, "type": ["Profile"], "name": facts.issuer.name},
+        "validFrom": iso(facts.issued_at),
         "name": name,
     }
 
@@ -147,28 +161,20 @@ def ob3_achievement(
     }
 
 
-def build(
-    credential_id: uuid.UUID,
-    issuer: Issuer,
-    issued_at: datetime,
-    course_id: uuid.UUID,
-    course_version: int,
-    content: dict[str, Any],
-    provider_name: str,
-    completion: Completion,
-) -> dict[str, Any]:
+def build(facts: Facts, completion: Completion) -> dict[str, Any]:
     """The unsigned credential for one certified completion of one course version."""
+    content = facts.content
     learner = f"urn:uuid:{completion.account_id}"
     elements = descriptor_elements(
-        content, learner=learner, issued_at=issued_at, grade=completion.grade
+        content, learner=learner, issued_at=facts.issued_at, grade=completion.grade
     )
     achievement = ob3_achievement(
-        f"urn:ila:course:{course_id}:v{course_version}",
+        f"urn:ila:course:{facts.course_id}:v{facts.course_version}",
         "MicroCredential",
         elements["title"],
         content["learning_outcomes"],
         content,
-        provider_name,
+        facts.provider_name,
         *(
             {
                 "type": ["Alignment"],
@@ -193,6 +199,7 @@ def build(
     if completion.grade is not None:
         subject["result"] = [{"type": ["Result"], "value": completion.grade}]
     return {
-        **ob3_envelope(credential_id, issuer, issued_at, elements["title"]),
+        **ob3_envelope(facts, elements["title"]),
         "credentialSubject": subject,
+        "credentialStatus": dict(facts.status),
     }

@@ -14,14 +14,17 @@ Integrity proof.
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Any
 
 import pycountry
 
 from services.catalogue.domain import isced
-from services.catalogue.domain.credentials.document import Completion, Issuer, descriptor_elements
+from services.catalogue.domain.credentials.document import (
+    Completion,
+    Facts,
+    Issuer,
+    descriptor_elements,
+)
 from services.catalogue.domain.credentials.signing import iso
 
 CONTEXTS = [
@@ -81,18 +84,10 @@ def issuer_organisation(issuer: Issuer, countries: list[str]) -> dict[str, Any]:
     }
 
 
-def build(
-    credential_id: uuid.UUID,
-    issuer: Issuer,
-    issued_at: datetime,
-    course_id: uuid.UUID,
-    course_version: int,
-    content: dict[str, Any],
-    provider_name: str,
-    completion: Completion,
-    credential_status: dict[str, Any],
-) -> dict[str, Any]:
+def build(facts: Facts, completion: Completion) -> dict[str, Any]:
     """The unsigned ELM credential (its id: the Open Badges credential's, with ``:elm``)."""
+    credential_id, issued_at, content = facts.credential_id, facts.issued_at, facts.content
+    course_id, course_version = facts.course_id, facts.course_version
     lang = content["language"]
     learner = f"urn:uuid:{completion.account_id}"
     elements = descriptor_elements(
@@ -168,7 +163,7 @@ def build(
             {
                 "id": f"urn:ila:credential:{credential_id}:provider",
                 "type": "Note",
-                "noteLiteral": _text(provider_name, lang),
+                "noteLiteral": _text(facts.provider_name, lang),
                 "subject": _concept(
                     f"{SNB}/summary-indicator/provider", f"{SNB}/summary-indicator/25831c2"
                 ),
@@ -195,11 +190,11 @@ def build(
         "type": ["VerifiableCredential", "EuropeanDigitalCredential"],
         "credentialProfiles": [_concept(GENERIC_PROFILE, f"{SNB}/credential/25831c2", "Generic")],
         "credentialSchema": [{"id": EDC_SHAPES, "type": "ShaclValidator2017"}],
-        "issuer": issuer_organisation(issuer, countries),
+        "issuer": issuer_organisation(facts.issuer, countries),
         "validFrom": iso(issued_at),
         "issued": iso(issued_at),
         "credentialSubject": {"id": learner, "type": "Person", "hasClaim": [achievement]},
-        "credentialStatus": dict(credential_status),
+        "credentialStatus": dict(facts.status),
         "displayParameter": {
             "id": f"urn:ila:credential:{credential_id}:display",
             "type": "DisplayParameter",

@@ -74,17 +74,10 @@ def elements(v: Validation, content: dict[str, Any], issued_at: datetime) -> dic
     }
 
 
-def build_ob3(
-    credential_id: uuid.UUID,
-    issuer: document.Issuer,
-    issued_at: datetime,
-    v: Validation,
-    content: dict[str, Any],
-    provider_name: str,
-    credential_status: dict[str, Any],
-) -> dict[str, Any]:
+def build_ob3(facts: document.Facts, v: Validation) -> dict[str, Any]:
     """The unsigned Open Badges 3 credential of the validation."""
-    e = elements(v, content, issued_at)
+    content = facts.content
+    e = elements(v, content, facts.issued_at)
     achievement = {
         **document.ob3_achievement(
             f"urn:ila:validation:{v.validation_id}",
@@ -92,33 +85,26 @@ def build_ob3(
             e["title"],
             v.learning_outcomes,
             content,
-            provider_name,
+            facts.provider_name,
         ),
         "tag": ["validation of prior learning", "recognition of prior learning"],
     }
     return {
-        **document.ob3_envelope(credential_id, issuer, issued_at, e["title"]),
+        **document.ob3_envelope(facts, e["title"]),
         "credentialSubject": {
             "id": e["learnerIdentification"],
             "type": ["AchievementSubject"],
             "achievement": achievement,
             "validation": e,
         },
-        "credentialStatus": dict(credential_status),
+        "credentialStatus": dict(facts.status),
     }
 
 
-def build_elm(
-    credential_id: uuid.UUID,
-    issuer: document.Issuer,
-    issued_at: datetime,
-    v: Validation,
-    content: dict[str, Any],
-    provider_name: str,
-    credential_status: dict[str, Any],
-) -> dict[str, Any]:
+def build_elm(facts: document.Facts, v: Validation) -> dict[str, Any]:
     """The unsigned European Learning Model credential of the validation: the training
     form's shape (:func:`.elm.build`) with the validation's claim."""
+    credential_id, issued_at, content = facts.credential_id, facts.issued_at, facts.content
     lang = content["language"]
     e = elements(v, content, issued_at)
     base = f"urn:ila:validation:{v.validation_id}"
@@ -195,7 +181,7 @@ def build_elm(
             {
                 "id": f"urn:ila:credential:{credential_id}:provider",
                 "type": "Note",
-                "noteLiteral": elm._text(provider_name, lang),
+                "noteLiteral": elm._text(facts.provider_name, lang),
                 "subject": elm._concept(
                     f"{elm.SNB}/summary-indicator/provider", f"{elm.SNB}/summary-indicator/25831c2"
                 ),
@@ -216,7 +202,7 @@ def build_elm(
             elm._concept(elm.GENERIC_PROFILE, f"{elm.SNB}/credential/25831c2", "Generic")
         ],
         "credentialSchema": [{"id": elm.EDC_SHAPES, "type": "ShaclValidator2017"}],
-        "issuer": elm.issuer_organisation(issuer, countries),
+        "issuer": elm.issuer_organisation(facts.issuer, countries),
         "validFrom": iso(issued_at),
         "issued": iso(issued_at),
         "credentialSubject": {
@@ -224,7 +210,7 @@ def build_elm(
             "type": "Person",
             "hasClaim": [achievement],
         },
-        "credentialStatus": dict(credential_status),
+        "credentialStatus": dict(facts.status),
         "displayParameter": {
             "id": f"urn:ila:credential:{credential_id}:display",
             "type": "DisplayParameter",
