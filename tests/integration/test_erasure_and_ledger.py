@@ -6,20 +6,17 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Sequence
 
 import pytest
 from cryptography.exceptions import InvalidTag
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ila.registry import all_definitions
 from services.accounts.handlers.personal import Keyring, decrypt_personal
 from services.accounts.store.keys import WrappedKey
-from shared.bus import Message
-from shared.bus.inprocess import InProcessBus
 from tests.integration.support.accounts import BODY
+from tests.integration.support.erasure import RecordingBus, found, relays_idle
 from tests.support import bearer, eventually, running_app, settings_for
 
 pytestmark = pytest.mark.postgres
@@ -124,26 +121,6 @@ NEEDLES = [
     NEW_FLAG,
     "missing papers",
 ]
-
-
-class RecordingBus(InProcessBus):
-    """The in-process bus, keeping every message published: what Kafka's topics would hold."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.log: list[Message] = []
-
-    async def publish(self, messages: Sequence[Message]) -> None:
-        self.log.extend(messages)
-        await super().publish(messages)
-
-
-def found(value: object, needles: Sequence[str]) -> list[str]:
-    if isinstance(value, bytes | bytearray | memoryview):
-        raw = bytes(value)
-        return [n for n in needles if n.encode() in raw or n.lower().encode() in raw.lower()]
-    text_ = str(value).lower()
-    return [n for n in needles if n.lower() in text_]
 
 
 async def every_row(conn: AsyncConnection) -> list[tuple[str, tuple[object, ...]]]:
@@ -306,7 +283,3 @@ async def test_after_erasure_no_table_topic_or_stream_holds_the_person(db_url: s
         # one thing a backup lacks)
         key = keyring.unwrap(aid, copied)
         assert decrypt_personal(key, aid, nonce, ciphertext)["given_name"] == "Wilhelmina"
-
-
-async def relays_idle(app: FastAPI) -> bool:
-    return all([await rt.relay.backlog() == 0 for rt in app.state.runtimes.values()])

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from ila.registry import all_definitions
 from shared.clock import Clock
 from shared.pseudonym import pseudonymous_actor
+from tests.integration.support.erasure import RecordingBus, found, relays_idle
 from tests.integration.support.payments import World
-from tests.integration.test_erasure_and_ledger import RecordingBus, found, relays_idle
 from tests.support import bearer, eventually, running_app, settings_for
 
 pytestmark = pytest.mark.postgres

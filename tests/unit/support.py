@@ -1,6 +1,6 @@
 """Support of the unit tier: the ledger's plain reference model, a hypothesis state machine
 that runs random sequences of ledger commands (the unit test drives it through the domain,
-the integration test through the store).
+the integration test through the store); and a driver's exception as SQLAlchemy raises it.
 
 After every step: the wallet folded incrementally, the wallet replayed from the whole stream
 (after a trip through the CloudEvents envelope's bytes) and a reference model written here
@@ -588,3 +588,23 @@ class LedgerMachine(RuleBasedStateMachine):
             s.available + s.reserved + s.spent_total + s.expired_total + s.reversed_grant_total
         )
         assert s.net_granted == s.available + s.reserved + s.net_spent + s.expired_total
+
+
+def wrapped_by_sqlalchemy(driver_exc: BaseException) -> BaseException:
+    """The exception as SQLAlchemy's asyncpg dialect raises it around the driver's."""
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+    from sqlalchemy.exc import DBAPIError
+
+    dbapi = AsyncAdapt_asyncpg_dbapi(__import__("asyncpg"))
+    translated = dbapi._asyncpg_error_translate.get(type(driver_exc))  # type: ignore[attr-defined]
+    adapted: BaseException
+    if translated is None:
+        for base in type(driver_exc).__mro__:
+            translated = dbapi._asyncpg_error_translate.get(base)  # type: ignore[attr-defined]
+            if translated is not None:
+                break
+    adapted = (translated or dbapi.Error)(str(driver_exc))
+    adapted.__cause__ = driver_exc
+    if hasattr(driver_exc, "sqlstate"):
+        adapted.sqlstate = driver_exc.sqlstate  # type: ignore[attr-defined]
+    return DBAPIError.instance("SELECT 1", {}, adapted, dbapi.Error)  # type: ignore[arg-type]

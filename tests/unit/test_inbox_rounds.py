@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from shared.inbox_batch import rounds
 from shared.problems import install_problem_handlers
-from tests.unit.test_kernel import _wrapped
+from tests.unit.support import wrapped_by_sqlalchemy
 
 
 def test_rounds_keep_each_keys_order_and_never_repeat_a_key() -> None:
@@ -31,11 +31,13 @@ async def test_a_transient_database_failure_answers_503_and_a_permanent_one_500(
 
     @app.get("/lost")
     async def lost() -> None:
-        raise _wrapped(pg.ConnectionDoesNotExistError("connection was closed in the middle"))
+        raise wrapped_by_sqlalchemy(
+            pg.ConnectionDoesNotExistError("connection was closed in the middle")
+        )
 
     @app.get("/broken")
     async def broken() -> None:
-        raise _wrapped(pg.UniqueViolationError("duplicate key"))
+        raise wrapped_by_sqlalchemy(pg.UniqueViolationError("duplicate key"))
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

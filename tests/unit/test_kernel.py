@@ -20,6 +20,7 @@ from shared.events.accounts import AccountSuspended
 from shared.events.docs import render_all
 from shared.problems import Unauthorized
 from shared.settings import Settings
+from tests.unit.support import wrapped_by_sqlalchemy
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION_KEK = "k1:" + base64.b64encode(b"k" * 32).decode()
@@ -168,26 +169,6 @@ def test_checked_in_event_documents_are_current() -> None:
     assert asyncapi["asyncapi"].startswith("3.")
 
 
-def _wrapped(driver_exc: BaseException) -> BaseException:
-    """The exception as SQLAlchemy's asyncpg dialect raises it around the driver's."""
-    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
-    from sqlalchemy.exc import DBAPIError
-
-    dbapi = AsyncAdapt_asyncpg_dbapi(__import__("asyncpg"))
-    translated = dbapi._asyncpg_error_translate.get(type(driver_exc))  # type: ignore[attr-defined]
-    adapted: BaseException
-    if translated is None:
-        for base in type(driver_exc).__mro__:
-            translated = dbapi._asyncpg_error_translate.get(base)  # type: ignore[attr-defined]
-            if translated is not None:
-                break
-    adapted = (translated or dbapi.Error)(str(driver_exc))
-    adapted.__cause__ = driver_exc
-    if hasattr(driver_exc, "sqlstate"):
-        adapted.sqlstate = driver_exc.sqlstate  # type: ignore[attr-defined]
-    return DBAPIError.instance("SELECT 1", {}, adapted, dbapi.Error)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("wrap", [False, True], ids=["raw asyncpg", "through SQLAlchemy"])
 def test_transient_and_permanent_database_errors_are_told_apart(wrap: bool) -> None:
     import asyncpg.exceptions as pg
@@ -196,7 +177,7 @@ def test_transient_and_permanent_database_errors_are_told_apart(wrap: bool) -> N
     from shared.db import is_transient
 
     def check(exc: BaseException) -> bool:
-        return is_transient(_wrapped(exc) if wrap else exc)
+        return is_transient(wrapped_by_sqlalchemy(exc) if wrap else exc)
 
     # retried as a whole: the same batch will succeed later
     assert check(pg.DeadlockDetectedError("deadlock detected"))

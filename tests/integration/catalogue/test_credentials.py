@@ -12,36 +12,11 @@ import pytest
 from services.catalogue.domain.credentials.signing import derive_issuer_key, sign
 from shared.bus import Message, topic_for
 from shared.events import Envelope
-from shared.events.payments import ClaimReversed, CompletionCertified
-from tests.integration.support.catalogue import Catalogue, catalogue
+from shared.events.payments import ClaimReversed
+from tests.integration.support.catalogue import Catalogue, catalogue, certify, verify
 from tests.support import bearer, eventually
 
 pytestmark = pytest.mark.postgres
-
-
-async def certify(
-    cat: Catalogue,
-    course: dict[str, Any],
-    account_id: uuid.UUID,
-    enrolment_id: uuid.UUID,
-    grade: str | None = "pass",
-    version: int | None = None,
-) -> Envelope:
-    payload = CompletionCertified(
-        enrolment_id=enrolment_id,
-        account_id=account_id,
-        course_id=uuid.UUID(course["course_id"]),
-        course_version=version or course["version"],
-        provider_id=course["provider_id"],
-        completed_at=datetime.now(UTC),
-        completion_rate=100,
-        grade=grade,
-    )
-    envelope = Envelope.wrap(payload, source="/ila/payments")
-    await cat.app.state.bus.publish(
-        [Message(topic_for("payments"), payload.aggregate_id(), envelope.to_bytes())]
-    )
-    return envelope
 
 
 async def issued(cat: Catalogue, learner: dict[str, str]) -> list[dict[str, Any]]:
@@ -49,13 +24,6 @@ async def issued(cat: Catalogue, learner: dict[str, str]) -> list[dict[str, Any]
     assert r.status_code == 200, r.text
     items: list[dict[str, Any]] = r.json()
     return items
-
-
-async def verify(cat: Catalogue, document: Any) -> dict[str, Any]:
-    r = await cat.c.post("/v1/credentials/verify", json=document)
-    assert r.status_code == 200, r.text
-    result: dict[str, Any] = r.json()
-    return result
 
 
 async def test_issue_verify_tamper_revoke(db_url: str) -> None:

@@ -9,9 +9,7 @@ import re
 import pytest
 
 from services.catalogue.domain.credentials import verifier
-from tests.integration.catalogue.test_credentials import verify
-from tests.integration.catalogue.test_issuer_keys import issue_one
-from tests.integration.support.catalogue import catalogue
+from tests.integration.support.catalogue import catalogue, issue_one, verify
 
 pytestmark = pytest.mark.postgres
 

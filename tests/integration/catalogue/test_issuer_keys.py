@@ -4,32 +4,17 @@ List that a verifier caches and checks with the network cut."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
 from services.catalogue.deps import CatalogueComponents
 from services.catalogue.domain.credentials import status_list, verifier
 from shared.service import components_of
-from tests.integration.catalogue.test_credentials import certify, verify
-from tests.integration.support.catalogue import Catalogue, catalogue
-from tests.support import bearer, eventually
+from tests.integration.support.catalogue import Catalogue, catalogue, issue_one, verify
+from tests.support import bearer
 
 pytestmark = pytest.mark.postgres
-
-
-async def issue_one(cat: Catalogue, course: dict[str, Any]) -> dict[str, Any]:
-    """A credential for a new enrolment of the test learner, as its holder reads it."""
-    enrolment = uuid.uuid4()
-    await certify(cat, course, cat.learner_id, enrolment)
-    sql = "SELECT credential_id FROM catalogue.credentials WHERE enrolment_id = :e"
-    cid = await eventually(lambda: cat.scalar(sql, e=enrolment))
-    r = await cat.c.get(f"/v1/credentials/{cid}", headers=cat.learner)
-    assert r.status_code == 200, r.text
-    found: dict[str, Any] = r.json()
-    return found
 
 
 def advance(cat: Catalogue, delta: timedelta) -> None:

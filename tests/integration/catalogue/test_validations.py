@@ -14,8 +14,13 @@ import pytest
 
 from services.catalogue.domain.credentials import verifier
 from shared.events.payments import CompletionCertified
-from tests.integration.catalogue.test_credentials import verify
-from tests.integration.support.catalogue import Catalogue, catalogue, course_body, fingerprint
+from tests.integration.support.catalogue import (
+    Catalogue,
+    catalogue,
+    course_body,
+    fingerprint,
+    verify,
+)
 from tests.support import bearer, eventually
 
 pytestmark = pytest.mark.postgres

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -16,18 +15,10 @@ from services.ledger.audit import checkpoints as signed
 from services.ledger.audit import verify
 from services.ledger.store import checkpoints as checkpoint_store
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
-from tests.integration.ledger.test_guarantees import Env, open_wallet
+from tests.integration.support.ledger import Env, open_wallet
 
 pytestmark = pytest.mark.postgres
 KEY = b"test-checkpoint-key-0123456789abcdef"
-
-
-@pytest.fixture
-async def env(db_url: str) -> AsyncIterator[Env]:
-    e = Env(db_url)
-    await migrate(e.engine, "ledger")
-    yield e
-    await e.engine.dispose()
 
 
 async def take(env: Env) -> checkpoint_store.Checkpoint:

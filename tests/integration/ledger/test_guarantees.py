@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,50 +23,16 @@ from services.ledger.store import events as event_store
 from services.ledger.store import projections, runs
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
-from shared.db import make_engine, make_sessionmaker, migrate, transaction, unit_of_work
+from shared.db import transaction
 from shared.events import Envelope
 from shared.events.ledger import CourseRef
 from shared.events.payments import EnrolmentRequested
 from shared.inbox import EventConsumer
 from shared.outbox import EventContext, Outbox
+from tests.integration.support.ledger import Env, open_wallet
 
 pytestmark = pytest.mark.postgres
 COURSE = CourseRef(course_id=uuid.uuid4(), isced_field="0613", eqf_level=5)
-
-
-class Env:
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url, pool_size=60)
-        self.sessions = make_sessionmaker(self.engine)
-        self.uow = unit_of_work(self.sessions)
-        self.ledger = Ledger(Outbox("ledger"))
-
-
-@pytest.fixture
-async def env(db_url: str) -> AsyncIterator[Env]:
-    e = Env(db_url)
-    await migrate(e.engine, "ledger")
-    yield e
-    await e.engine.dispose()
-
-
-async def open_wallet(env: Env, amount: int = 0) -> uuid.UUID:
-    account = uuid.uuid4()
-    ctx = EventContext.new("test")
-    async with transaction(env.sessions) as s:
-        await execute(OpenWallet(account_id=account), env.ledger.context(s, ctx))
-        if amount:
-            await execute(
-                GrantCredits(
-                    account_id=account,
-                    lot_id=uuid.uuid4(),
-                    amount=amount,
-                    funder_id="state",
-                    reason_code="top_up",
-                ),
-                env.ledger.context(s, ctx),
-            )
-    return account
 
 
 async def test_100_concurrent_reservations_never_overdraw(env: Env) -> None:

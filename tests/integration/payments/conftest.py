@@ -12,7 +12,7 @@ from services.payments.config import PaymentsConfig
 from services.payments.main import definition as payments_definition
 from shared.clock import Clock
 from tests.integration.support.payments import World
-from tests.support import running_app, settings_for
+from tests.support import migrated_template, running_app, settings_for
 
 
 @pytest.fixture
@@ -31,3 +31,9 @@ async def world(db_url: str, payments_config: PaymentsConfig) -> AsyncIterator[W
     ]
     async with running_app(definitions, settings, run_jobs=False) as (app, client):
         yield World(app, client, settings, clock)
+
+
+@pytest.fixture(scope="module")
+def template(pg_admin_url: str) -> str:
+    """A migrated payments database that each example of a property test copies."""
+    return migrated_template(pg_admin_url, "payments")

@@ -11,20 +11,10 @@ import pytest
 
 from services.payments.config import PaymentsConfig
 from services.payments.handlers.jobs import lapse_once
-from tests.integration.support.payments import World
+from tests.integration.support.payments import World, captured_claim
 from tests.support import eventually
 
 pytestmark = pytest.mark.postgres
-
-
-async def captured_claim(world: World, provider: str = "p1") -> tuple[str, dict[str, Any]]:
-    """A completion claim after the session's end, captured, the learner not asked yet."""
-    account = await world.account(credit=300_000)
-    e = await world.enrolled(provider, account, await world.course(provider, starts_in=-1))
-    world.session_over(e)
-    r = await world.claim(provider, e["enrolment_id"], rate=100)
-    assert r.status_code == 202 and r.json()["attestation"] == "pending", r.text
-    return account, await world.captured(r.json()["claim_id"])
 
 
 async def run_payouts(world: World) -> list[int]:

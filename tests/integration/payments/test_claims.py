@@ -10,24 +10,10 @@ import pytest
 from sqlalchemy import text
 
 from shared.events.catalogue import SessionInfo
-from tests.integration.support.payments import World
+from tests.integration.support.payments import World, running
 from tests.support import eventually
 
 pytestmark = pytest.mark.postgres
-
-
-async def running(
-    world: World, price: int = 100_000, credit: int = 500_000, over: bool = True, **kw: object
-) -> tuple[str, dict[str, object]]:
-    """A learner confirmed on a session that started yesterday; unless ``over=False``, the
-    clock then moves past the session's end (a completion may be claimed)."""
-    account = await world.account(credit=credit)
-    course = await world.course("p1", price=price, starts_in=-1, **kw)  # type: ignore[arg-type]
-    e = await world.enrolled("p1", account, course)
-    assert e["status"] == "confirmed", e
-    if over:
-        world.session_over(e)
-    return account, e
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.integration.payments.test_attestation import captured_claim
-from tests.integration.support.payments import World
+from tests.integration.support.payments import World, captured_claim
 from tests.support import eventually
 
 pytestmark = pytest.mark.postgres

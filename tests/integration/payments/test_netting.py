@@ -18,9 +18,8 @@ from sqlalchemy import text
 
 from shared.events import Envelope
 from tests.integration.support.payments import NS, XSD, World, captured_claims
+from tests.integration.support.payouts import reverse_capture
 from tests.support import eventually
-
-from .test_refusals import _reverse_capture
 
 pytestmark = pytest.mark.postgres
 
@@ -33,7 +32,7 @@ async def _paid_then_reversed(world: World, provider: str, rate: int = 100) -> s
     await _settle(world, payout["payout_id"])
     claim = await world.claim_status(claim_id)
     assert claim["status"] == "paid"
-    await _reverse_capture(world, str(claim["account_id"]), claim_id)
+    await reverse_capture(world, str(claim["account_id"]), claim_id)
     await eventually(lambda: _recoveries(world), lambda rows: claim_id in rows)
     return claim_id
 

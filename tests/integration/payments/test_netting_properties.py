@@ -34,10 +34,7 @@ from services.payments.store import payouts as payout_store
 from services.payments.store import rows as stored
 from shared.db import transaction
 from tests.integration.support.payments import NS
-
-from .test_payout_properties import CTX, PROVIDERS, PayoutMachine, template
-
-__all__ = ["template"]  # the migrated database each example starts from
+from tests.integration.support.payouts import CTX, PROVIDERS, PayoutMachine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

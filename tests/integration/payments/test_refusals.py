@@ -20,10 +20,9 @@ from shared.events import Envelope
 from shared.events.payments import EnrolmentRequested
 from shared.outbox import EventContext
 from shared.service import components_of
-from tests.integration.support.payments import World
+from tests.integration.support.payments import World, running
+from tests.integration.support.payouts import reverse_capture
 from tests.support import eventually
-
-from .test_claims import running
 
 
 async def _expire_in_the_ledger(world: World, account: str) -> None:
@@ -209,36 +208,12 @@ async def test_an_enrolment_the_ledger_never_answers_expires_and_frees_its_seat(
     assert (await world.enrolment(enrolment_id))["status"] == "expired"
 
 
-async def _reverse_capture(world: World, account: str, claim_id: str) -> None:
-    """An admin proposes the reversal of the claim's capture in the ledger; finance
-    approves it."""
-    async with world.rt.sessions() as session:
-        reservation = await session.scalar(
-            text("SELECT reservation_id FROM payments.claims WHERE claim_id = :c"),
-            {"c": claim_id},
-        )
-    r = await world.c.post(
-        f"/v1/ledger/accounts/{account}/reversals",
-        headers={**world.admin, "Idempotency-Key": uuid.uuid4().hex},
-        json={
-            "target": {"kind": "capture", "reservation_id": str(reservation)},
-            "reason_code": "provider_error",
-            "note": "training never given",
-        },
-    )
-    assert r.status_code == 202, r.text
-    r = await world.c.post(
-        f"/v1/ledger/approvals/{r.json()['approval_id']}/approve", headers=world.finance
-    )
-    assert r.status_code == 200, r.text
-
-
 async def test_a_reversed_capture_stops_an_unpaid_claim(world: World) -> None:
     account, e = await running(world)
     r = await world.claim("p1", str(e["enrolment_id"]), rate=100)
     claim_id = r.json()["claim_id"]
     await world.payable(claim_id)
-    await _reverse_capture(world, account, claim_id)
+    await reverse_capture(world, account, claim_id)
     claim = await eventually(
         lambda: world.claim_status(claim_id), lambda c: c["status"] == "reversed"
     )
@@ -255,7 +230,7 @@ async def test_a_reversed_capture_of_a_paid_claim_is_owed_back(world: World) -> 
     await world.payable(claim_id)
     run = await world.released_run(world.admin)
     assert [p["amount"] for p in run["payouts"]] == [100_000]
-    await _reverse_capture(world, account, claim_id)
+    await reverse_capture(world, account, claim_id)
 
     async def owed() -> list[tuple[object, ...]]:
         async with world.rt.sessions() as session:

@@ -1,4 +1,5 @@
-"""Builders and a small client for the catalogue tests (real PostgreSQL, in-process bus)."""
+"""Builders and a small client for the catalogue tests (real PostgreSQL, in-process bus),
+and the steps of a credential's life: a completion certified, a credential issued, verified."""
 
 from __future__ import annotations
 
@@ -251,6 +252,50 @@ async def certified(cat: Catalogue, course: dict[str, Any], account: uuid.UUID) 
     sql = "SELECT credential_id FROM catalogue.credentials WHERE enrolment_id = :e"
     credential = await eventually(lambda: cat.scalar(sql, e=enrolment))
     return str(credential)
+
+
+async def certify(
+    cat: Catalogue,
+    course: dict[str, Any],
+    account_id: uuid.UUID,
+    enrolment_id: uuid.UUID,
+    grade: str | None = "pass",
+    version: int | None = None,
+) -> Envelope:
+    payload = CompletionCertified(
+        enrolment_id=enrolment_id,
+        account_id=account_id,
+        course_id=uuid.UUID(course["course_id"]),
+        course_version=version or course["version"],
+        provider_id=course["provider_id"],
+        completed_at=datetime.now(UTC),
+        completion_rate=100,
+        grade=grade,
+    )
+    envelope = Envelope.wrap(payload, source="/ila/payments")
+    await cat.app.state.bus.publish(
+        [Message(topic_for("payments"), payload.aggregate_id(), envelope.to_bytes())]
+    )
+    return envelope
+
+
+async def verify(cat: Catalogue, document: Any) -> dict[str, Any]:
+    r = await cat.c.post("/v1/credentials/verify", json=document)
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+async def issue_one(cat: Catalogue, course: dict[str, Any]) -> dict[str, Any]:
+    """A credential for a new enrolment of the test learner, as its holder reads it."""
+    enrolment = uuid.uuid4()
+    await certify(cat, course, cat.learner_id, enrolment)
+    sql = "SELECT credential_id FROM catalogue.credentials WHERE enrolment_id = :e"
+    cid = await eventually(lambda: cat.scalar(sql, e=enrolment))
+    r = await cat.c.get(f"/v1/credentials/{cid}", headers=cat.learner)
+    assert r.status_code == 200, r.text
+    found: dict[str, Any] = r.json()
+    return found
 
 
 async def fingerprint(cat: Catalogue) -> tuple[Any, ...]:

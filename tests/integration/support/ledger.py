@@ -1,5 +1,6 @@
 """The ledger's HTTP API in one process for tests: tokens for every role, the four-eyes
-steps, and a snapshot of everything money is made of (to show a refusal changed nothing)."""
+steps, and a snapshot of everything money is made of (to show a refusal changed nothing).
+Beside it, ``Env``: the ledger's handlers straight on a migrated database, without HTTP."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from ila.registry import all_definitions
+from services.ledger.commands import GrantCredits, OpenWallet
 from services.ledger.deps import LedgerComponents
 from services.ledger.handlers import Ledger
+from services.ledger.handlers.wallets import execute
 from services.ledger.main import run_allocations
+from shared.db import make_engine, make_sessionmaker, transaction, unit_of_work
+from shared.outbox import EventContext, Outbox
 from shared.service import ServiceRuntime, components_of
 from shared.settings import Settings
 from tests.integration.support.accounts import BODY
@@ -149,3 +154,30 @@ async def ledger_api(db_url: str) -> AsyncIterator[Api]:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+
+
+class Env:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url, pool_size=60)
+        self.sessions = make_sessionmaker(self.engine)
+        self.uow = unit_of_work(self.sessions)
+        self.ledger = Ledger(Outbox("ledger"))
+
+
+async def open_wallet(env: Env, amount: int = 0) -> uuid.UUID:
+    account = uuid.uuid4()
+    ctx = EventContext.new("test")
+    async with transaction(env.sessions) as s:
+        await execute(OpenWallet(account_id=account), env.ledger.context(s, ctx))
+        if amount:
+            await execute(
+                GrantCredits(
+                    account_id=account,
+                    lot_id=uuid.uuid4(),
+                    amount=amount,
+                    funder_id="state",
+                    reason_code="top_up",
+                ),
+                env.ledger.context(s, ctx),
+            )
+    return account

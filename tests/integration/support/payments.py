@@ -475,3 +475,27 @@ async def captured_claims(
         await world.payable(r.json()["claim_id"])
         ids.append(r.json()["claim_id"])
     return ids
+
+
+async def running(
+    world: World, price: int = 100_000, credit: int = 500_000, over: bool = True, **kw: object
+) -> tuple[str, dict[str, object]]:
+    """A learner confirmed on a session that started yesterday; unless ``over=False``, the
+    clock then moves past the session's end (a completion may be claimed)."""
+    account = await world.account(credit=credit)
+    course = await world.course("p1", price=price, starts_in=-1, **kw)  # type: ignore[arg-type]
+    e = await world.enrolled("p1", account, course)
+    assert e["status"] == "confirmed", e
+    if over:
+        world.session_over(e)
+    return account, e
+
+
+async def captured_claim(world: World, provider: str = "p1") -> tuple[str, dict[str, Any]]:
+    """A completion claim after the session's end, captured, the learner not asked yet."""
+    account = await world.account(credit=300_000)
+    e = await world.enrolled(provider, account, await world.course(provider, starts_in=-1))
+    world.session_over(e)
+    r = await world.claim(provider, e["enrolment_id"], rate=100)
+    assert r.status_code == 202 and r.json()["attestation"] == "pending", r.text
+    return account, await world.captured(r.json()["claim_id"])

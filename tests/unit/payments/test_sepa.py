@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 import xml.etree.ElementTree as ET
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sepaxml  # type: ignore[import-untyped]
@@ -15,40 +12,7 @@ import xmlschema
 
 from services.payments import sepa
 from services.payments.config import PaymentsConfig
-from services.payments.domain.payouts import Payout, PayoutLine
-
-NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
-
-
-def payout(**kw: Any) -> Payout:
-    fields: dict[str, Any] = {
-        "payout_id": uuid.uuid4(),
-        "run_id": uuid.uuid4(),
-        "provider_id": "p1",
-        "status": "sent",
-        "amount": 1,
-        "currency": "EUR",
-        "creditor_name": "Formation Ééé & Co",
-        "iban": "DE89370400440532013000",
-        "bic": "COBADEFFXXX",
-        "execution_date": date(2026, 3, 2),
-        "created_at": datetime(2026, 3, 1, tzinfo=UTC),
-        **kw,
-    }
-    return Payout(**fields)
-
-
-def lines(*amounts: int) -> list[PayoutLine]:
-    return [
-        PayoutLine(
-            payout_id=uuid.uuid4(),
-            claim_id=uuid.uuid4(),
-            enrolment_id=uuid.uuid4(),
-            milestone="completion",
-            amount=a,
-        )
-        for a in amounts
-    ]
+from tests.unit.payments.builders import NS, lines, payout
 
 
 def test_the_file_is_valid_deterministic_and_sums_up() -> None:
