@@ -22,8 +22,7 @@ from services.ledger.store.events import Head
 from shared.events import Envelope
 from shared.events.ledger import ProfileNoted, WalletOpened, WalletProfile
 from shared.outbox import EventContext, Outbox
-
-from .builders import T0, uid
+from tests.unit.support.ledger import T0, uid
 
 
 def _rows(rows: list[tuple[Any, ...]], types: dict[str, str]) -> list[dict[str, Any]]:

@@ -32,8 +32,19 @@ from shared.events.ledger import (
     ReservationRejected,
     ReservationReleased,
 )
-
-from .builders import ACCOUNT, T0, day, given, granted, lots, opened, reserved, then, uid, when
+from tests.unit.support.ledger import (
+    ACCOUNT,
+    T0,
+    day,
+    given,
+    granted,
+    lots,
+    opened,
+    reserved,
+    then,
+    uid,
+    when,
+)
 
 # 10_000 reserved: 6_000 from lot "soon" (drawn first), 4_000 from lot "late".
 RESERVED: list[LedgerEvent | list[LedgerEvent]] = [

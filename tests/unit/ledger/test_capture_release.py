@@ -21,8 +21,19 @@ from shared.events.ledger import (
     WalletClosed,
     WalletSuspended,
 )
-
-from .builders import ACCOUNT, T0, day, given, granted, lots, opened, reserved, then, uid, when
+from tests.unit.support.ledger import (
+    ACCOUNT,
+    T0,
+    day,
+    given,
+    granted,
+    lots,
+    opened,
+    reserved,
+    then,
+    uid,
+    when,
+)
 
 
 def capture(amount: int, reservation: str = "r1") -> CaptureReservation:

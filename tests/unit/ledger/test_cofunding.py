@@ -9,7 +9,7 @@ from services.ledger.commands import ReserveCredits
 from services.ledger.domain import WalletState, decide, replay
 from services.ledger.domain.cofunding import CofundingRule, covers, grants, lot_id_of, payments
 from shared.events.ledger import CourseRef, WalletProfile
-from tests.unit.ledger.builders import ACCOUNT, COURSE, T0, granted, opened, uid
+from tests.unit.support.ledger import ACCOUNT, COURSE, T0, granted, opened, uid
 
 YEAR = T0.year
 IDF = COURSE.model_copy(update={"region": "FR-IDF"})

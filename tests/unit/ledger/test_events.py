@@ -17,8 +17,7 @@ from shared.events.ledger import (
     LotAmount,
     ReservationCaptured,
 )
-
-from .builders import ACCOUNT, COURSE, T0, granted, reserved, uid
+from tests.unit.support.ledger import ACCOUNT, COURSE, T0, granted, reserved, uid
 
 LEDGER_EVENTS = {
     "WalletOpened",

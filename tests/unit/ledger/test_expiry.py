@@ -11,8 +11,18 @@ from services.ledger.commands import (
     ReleaseReservation,
 )
 from shared.events.ledger import LotExpired, ReservationCaptured, ReservationReleased
-
-from .builders import ACCOUNT, day, given, granted, lots, opened, reserved, then, uid, when
+from tests.unit.support.ledger import (
+    ACCOUNT,
+    day,
+    given,
+    granted,
+    lots,
+    opened,
+    reserved,
+    then,
+    uid,
+    when,
+)
 
 EXPIRE_LOTS = ExpireLots(account_id=ACCOUNT)
 EXPIRE_RESERVATIONS = ExpireReservations(account_id=ACCOUNT)

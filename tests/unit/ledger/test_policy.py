@@ -15,8 +15,7 @@ from services.ledger.domain import (
     statutory_held,
 )
 from shared.events.ledger import CreditsGranted, WalletClosed, WalletProfile, WalletSuspended
-
-from .builders import ACCOUNT, T0, day, given, granted, opened, reserved, then, uid
+from tests.unit.support.ledger import ACCOUNT, T0, day, given, granted, opened, reserved, then, uid
 
 POLICY = EntitlementPolicy(year=2025)
 QUALIFIED = WalletProfile(qualification_level=5, employment_status="employed")

@@ -21,8 +21,7 @@ from shared.events.ledger import (
     WalletClosed,
     WalletSuspended,
 )
-
-from .builders import (
+from tests.unit.support.ledger import (
     ACCOUNT,
     COURSE,
     OTHER_COURSE,

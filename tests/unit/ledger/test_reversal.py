@@ -20,8 +20,7 @@ from services.ledger.domain import (
     allocate_entitlement,
 )
 from shared.events.ledger import EntryReversed, LedgerEvent, LotExpired, ReservationCaptured
-
-from .builders import (
+from tests.unit.support.ledger import (
     ACCOUNT,
     T0,
     day,

@@ -39,8 +39,18 @@ from shared.events.ledger import (
     WalletReinstated,
     WalletSuspended,
 )
-
-from .builders import ACCOUNT, PROFILE, T0, day, given, granted, opened, then, uid, when
+from tests.unit.support.ledger import (
+    ACCOUNT,
+    PROFILE,
+    T0,
+    day,
+    given,
+    granted,
+    opened,
+    then,
+    uid,
+    when,
+)
 
 
 def grant(lot: str = "a", amount: int = 10_000, **terms: object) -> GrantCredits:

@@ -23,7 +23,7 @@ from services.payments.domain import recoveries
 from services.payments.domain.errors import PaymentsError
 from services.payments.domain.recoveries import Netting, Recovery
 from shared.events.payments import CLAIMS_PER_PART, PayoutSent, PayoutSettled
-from tests.unit.payments.builders import NS, lines, payout
+from tests.unit.support.payments import NS, lines, payout
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

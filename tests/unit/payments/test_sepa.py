@@ -12,7 +12,7 @@ import xmlschema
 
 from services.payments import sepa
 from services.payments.config import PaymentsConfig
-from tests.unit.payments.builders import NS, lines, payout
+from tests.unit.support.payments import NS, lines, payout
 
 
 def test_the_file_is_valid_deterministic_and_sums_up() -> None:
