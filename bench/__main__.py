@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 
-from bench import catalogue, consumers, ledger, payments
+from bench import catalogue, consumers, kafka, ledger
 
 
 def main() -> None:
@@ -14,10 +14,14 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="1M accounts instead of 100k")
     parser.add_argument("--accounts", type=int, default=None, help="accounts to allocate")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of load phases")
-    parser.add_argument("--rate", type=float, default=100.0, help="enrolments confirmed per s")
-    phases = ["ledger", "allocation", "payments", "catalogue", "consumers"]
+    phases = ["ledger", "allocation", "catalogue", "consumers", "kafka"]
     parser.add_argument("--only", choices=phases, default=None, help="allocation: that phase alone")
     parser.add_argument("--events", type=int, default=20_000, help="events per consumer phase")
+    parser.add_argument(
+        "--kafka-profile",
+        action="store_true",
+        help="kafka: py-spy samples of each service into bench-results/kafka-*.folded",
+    )
     args = parser.parse_args()
     accounts = args.accounts or (1_000_000 if args.full else 100_000)
     if args.only in (None, "ledger"):
@@ -32,13 +36,8 @@ def main() -> None:
         print(f"\nwritten to {ledger.OUT / 'catalogue.json'}")
     if args.only in (None, "consumers"):
         asyncio.run(consumers.run(events=args.events))
-    if args.only in (None, "payments"):
-        result = asyncio.run(payments.run(rate=args.rate, seconds=args.seconds))
-        payments.print_table(result)
-        ledger.OUT.mkdir(exist_ok=True)
-        path = ledger.OUT / "payments.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nwritten to {path}")
+    if args.only in (None, "kafka"):
+        kafka.print_table(asyncio.run(kafka.run(seconds=args.seconds, profile=args.kafka_profile)))
 
 
 if __name__ == "__main__":

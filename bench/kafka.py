@@ -1,0 +1,574 @@
+"""The system over Kafka, as in production: a real single-node broker (Maven jars, in a
+temporary directory), an embedded PostgreSQL and the four services as separate processes
+(``ila serve``), all stopped at the end, also on error.
+
+1. Enrolment → confirmed, at 100/s then 500/s (``--seconds`` each): proposals made
+   beforehand (a provider's proposal waits for the learner's consent), then learners confirm
+   in an open loop, one arrival every 1/rate s whatever the answers. An enrolment's latency
+   runs from its scheduled arrival to the timestamp of its ``payments.EnrolmentConfirmed``
+   on the payments topic (stamped by the payments relay's producer as it publishes, i.e.
+   after the confirmation committed), read by a consumer of the bench: the saga's three
+   hops (EnrolmentRequested → ledger reserves → CreditsReserved → payments confirms)
+   included. p50/p95/p99 and the achieved rate (confirmed / (last confirmation - start)).
+2. Claims → captured: a completion claim for every confirmed enrolment, posted by 32 clients
+   as fast as they are accepted; captured/s = claims / (first post → last
+   ``ledger.ReservationCaptured`` on the ledger topic), and until payments shows every claim
+   captured.
+
+Beside each phase: the CPU seconds each process spent (services, broker, PostgreSQL, the
+bench itself: they share the machine's cores). With ``--kafka-profile`` py-spy samples each
+service during each phase (idle included, without pausing it) into
+``bench-results/kafka-<service>-<phase>.folded`` (collapsed stacks for flamegraph.pl,
+inferno or speedscope).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from bench.ledger import OUT, pgbench_tps
+from bench.payments import World, _all, _h, _percentile, setup
+from ila.kafka import start_broker, stop_broker
+from ila.postgres import embedded_postgres_url
+from shared.auth import mint_token
+from shared.events.base import TYPE_PREFIX
+from shared.settings import SERVICES, Settings
+
+RATES = (100.0, 500.0)
+ACCOUNTS = 100
+PROVIDERS = 20  # proposals for one session or of one provider are decided one at a time
+CLAIM_CLIENTS = 32
+TARGETS = {"p99_ms": {"100": 100.0, "500": 1000.0}, "claims_captured_per_s": 500.0}
+CONFIRMED = "payments.EnrolmentConfirmed"
+REJECTED = "payments.EnrolmentRejected"
+CAPTURED = "ledger.ReservationCaptured"
+
+
+class Watch:
+    """Reads the services' topics from the start and notes, per event type, the enrolment
+    each event names and the event's timestamp (s since the epoch)."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self.consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+        )
+        self.seen: dict[str, dict[str, float]] = defaultdict(dict)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batches.values():
+                for r in records:
+                    envelope = orjson.loads(r.value)
+                    eid = envelope["data"].get("enrolment_id")
+                    if eid is not None:
+                        kind = envelope["type"].removeprefix(TYPE_PREFIX).rsplit(".v", 1)[0]
+                        self.seen[kind].setdefault(eid, r.timestamp / 1000)
+
+    async def until(self, types: tuple[str, ...], ids: set[str], seconds: float) -> bool:
+        """Wait until each of ``ids`` was seen in one of ``types``; False on timeout."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self._task is not None and self._task.done():
+                self._task.result()  # the watcher died: say why
+            if all(any(i in self.seen[t] for t in types) for i in ids):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.consumer.stop()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux /proc; 0 elsewhere or once gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _postmaster(root: Path) -> int | None:
+    for path in root.rglob("postmaster.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            return int(path.read_text().split()[0])
+    return None
+
+
+class Cpu:
+    """CPU seconds per process group over a phase (what the cores were busy with)."""
+
+    def __init__(self, groups: dict[str, int | None]) -> None:
+        self.groups = groups
+
+    def sample(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, pid in self.groups.items():
+            if pid is None:
+                continue
+            pids = [pid, *_children(pid)] if name == "postgres" else [pid]
+            out[name] = sum(_cpu_seconds(p) for p in pids)
+        return out
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float], wall: float) -> dict[str, Any]:
+        """Each group's share of one core over ``wall`` seconds."""
+        return {
+            name: round((after[name] - before.get(name, 0.0)) / wall, 2)
+            for name in after
+            if wall > 0
+        }
+
+
+@contextlib.asynccontextmanager
+async def profiled(pids: dict[str, int], phase: str, on: bool) -> AsyncIterator[None]:
+    """py-spy on each service while the phase runs (``on``), non-blocking, idle included."""
+    if not on:
+        yield
+        return
+    OUT.mkdir(exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    procs = [
+        subprocess.Popen(  # noqa: ASYNC220 - samplers beside the phase, stopped after it
+            [
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "100",
+                "--idle",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--output",
+                str(OUT / f"kafka-{name}-{phase}.folded"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for name, pid in pids.items()
+    ]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.send_signal(2)  # SIGINT: py-spy writes what it sampled and exits
+        for proc in procs:
+            try:
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def quiet(c: httpx.AsyncClient, bases: list[str], seconds: float = 120.0) -> bool:
+    """Wait until no outbox holds unpublished rows and no consumer group lags, twice in a row,
+    so one phase's events do not queue ahead of the next one's; False when ``seconds`` ran
+    out first (the phase then starts behind a backlog)."""
+    deadline = time.monotonic() + seconds
+    calm = 0
+    while calm < 2 and time.monotonic() < deadline:
+        pending = 0.0
+        for base in bases:
+            for line in (await c.get(f"{base}/metrics")).text.splitlines():
+                if line.startswith(("ila_outbox_backlog{", "ila_consumer_lag{")):
+                    pending += float(line.rsplit(" ", 1)[1])
+        calm = calm + 1 if pending == 0 else 0
+        await asyncio.sleep(0.3)
+    return calm >= 2
+
+
+class Pool:
+    """Keep-alive HTTP/1.1 connections to one service, each served by a worker that takes
+    the next request from a queue. The bench's own client for the open loop: httpx's pool
+    spends time quadratic in the requests queued on it, which at 500/s starves the bench."""
+
+    def __init__(self, base: str, size: int) -> None:
+        parsed = urlsplit(base)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.queue: asyncio.Queue[tuple[bytes, asyncio.Future[int]]] = asyncio.Queue()
+        self.workers = [asyncio.create_task(self._work()) for _ in range(size)]
+
+    def post(self, path: str, headers: dict[str, str], body: bytes) -> asyncio.Future[int]:
+        """Queue a POST; its future gives the status code."""
+        lines = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((("\r\n".join(lines) + "\r\n\r\n").encode() + body, done))
+        return done
+
+    async def _work(self) -> None:
+        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        while True:
+            raw, done = await self.queue.get()
+            try:
+                if conn is None:
+                    conn = await asyncio.open_connection(self.host, self.port)
+                reader, writer = conn
+                writer.write(raw)
+                status = int((await reader.readline()).split()[1])
+                length, close = 0, False
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                    elif name.lower() == "connection" and "close" in value.lower():
+                        close = True
+                await reader.readexactly(length)
+                if close:
+                    writer.close()
+                    conn = None
+                done.set_result(status)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if conn is not None:
+                    conn[1].close()
+                conn = None
+                done.set_exception(exc)
+
+    async def close(self) -> None:
+        for worker in self.workers:
+            worker.cancel()
+        await asyncio.gather(*self.workers, return_exceptions=True)
+
+
+async def enrolments(
+    c: httpx.AsyncClient,
+    world: World,
+    pay: str,
+    learners: dict[str, dict[str, str]],
+    watch: Watch,
+    rate: float,
+    seconds: float,
+    bases: list[str],
+    cpu: Cpu,
+    profile: Any,
+) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """One open-loop phase at ``rate``; its figures and the enrolments confirmed (with the
+    headers of the provider who proposed each). ``profile``: the context the confirmations
+    run in (py-spy or nothing)."""
+    total = int(rate * seconds)
+    sem = asyncio.Semaphore(16)
+
+    async def propose(i: int) -> tuple[str, str, dict[str, str]]:
+        account = world.accounts[i % len(world.accounts)]
+        provider, proposal = world.offers[i % len(world.offers)]
+        async with sem:
+            r = await c.post(
+                f"{pay}/v1/enrolments", headers=provider, json={**proposal, "account_id": account}
+            )
+        if r.status_code != 202:
+            raise RuntimeError(f"proposal refused: {r.status_code} {r.text[:300]}")
+        return account, r.json()["enrolment_id"], provider
+
+    t = time.perf_counter()
+    proposed = await asyncio.gather(*(propose(i) for i in range(total)))
+    print(f"  {total} proposals in {time.perf_counter() - t:.1f}s", flush=True)
+    calm = await quiet(c, bases)
+
+    answers: list[float] = []
+    refused: list[str] = []
+
+    async def answered(at: float, sent: asyncio.Future[int]) -> None:
+        try:
+            status = await sent
+        except Exception as exc:
+            refused.append(type(exc).__name__)
+            return
+        answers.append(time.time() - at)
+        if status != 202:
+            refused.append(str(status))
+
+    pool = Pool(pay, 64)
+    scheduled: dict[str, float] = {}
+    tasks = []
+    before = cpu.sample()
+    async with profile:
+        start = time.time() + 0.2
+        for i, (account, eid, _) in enumerate(proposed):
+            at = start + i / rate
+            delay = at - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            scheduled[eid] = at
+            sent = pool.post(f"/v1/enrolments/{eid}/confirm", learners[account], b"{}")
+            tasks.append(asyncio.create_task(answered(at, sent)))
+        offered = total / max(time.time() - start, 1e-9)
+        await asyncio.wait(tasks, timeout=max(30.0, seconds * 3))
+        complete = await watch.until((CONFIRMED, REJECTED), set(scheduled), max(30.0, seconds * 3))
+    busy = Cpu.spent(before, cpu.sample(), time.time() - start)
+    for task in tasks:  # requests still queued when the phase gave up waiting
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await pool.close()
+    done = watch.seen[CONFIRMED]
+    ok = [e for e in scheduled if e in done]
+    latencies = [(done[e] - scheduled[e]) * 1000 for e in ok]
+    last = max((done[e] for e in ok), default=start)
+    result: dict[str, Any] = {
+        "started_quiet": calm,
+        "rate_offered_per_s": round(offered, 1),
+        "enrolments": total,
+        "confirmed": len(ok),
+        "rejected": sum(1 for e in scheduled if e in watch.seen[REJECTED]),
+        "undecided": 0 if complete else sum(1 for e in scheduled if e not in done),
+        "refused_requests": len(refused),
+        "confirmed_per_s": round(len(ok) / max(last - start, 1e-9), 1),
+        "confirm_answered_ms": {
+            f"p{p}": round(_percentile(answers, p) * 1000, 1) if answers else None for p in (50, 99)
+        },
+        "latency_ms": {
+            f"p{p}": round(_percentile(latencies, p), 1) if latencies else None
+            for p in (50, 95, 99)
+        }
+        | {"max": round(max(latencies), 1) if latencies else None},
+        "cpu_cores": busy,
+    }
+    if refused:
+        result["first_refusal"] = refused[0]
+    owners = {eid: provider for _, eid, provider in proposed}
+    return result, {e: owners[e] for e in ok}
+
+
+async def claims(
+    c: httpx.AsyncClient,
+    world: World,
+    pay: str,
+    agency: dict[str, str],
+    watch: Watch,
+    owners: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """Completion claims for ``ids`` posted as fast as accepted; captured/s."""
+    wait = (world.end - datetime.now(UTC)).total_seconds()
+    if wait > 0:  # a completion is claimed once the session is over
+        await asyncio.sleep(wait + 0.5)
+    today = str(world.start.date())
+    ids = list(owners)
+    queue = list(ids)
+    refused: list[str] = []
+
+    async def client() -> None:
+        while queue:
+            eid = queue.pop()
+            r = await c.post(
+                f"{pay}/v1/claims",
+                headers={**owners[eid], "Idempotency-Key": str(uuid.uuid4())},
+                json={
+                    "enrolment_id": eid,
+                    "milestone": "completion",
+                    "evidence": {
+                        "started_on": today,
+                        "completed_on": today,
+                        "completion_rate": 100,
+                    },
+                },
+            )
+            if r.status_code != 202:
+                refused.append(f"{r.status_code} {r.text[:200]}")
+
+    t0 = time.time()
+    await asyncio.wait_for(asyncio.gather(*(client() for _ in range(CLAIM_CLIENTS))), 300)
+    posted = time.time() - t0
+    complete = await watch.until((CAPTURED,), set(ids), 300)
+    at_ledger = [watch.seen[CAPTURED][e] for e in ids if e in watch.seen[CAPTURED]]
+    ledger_s = max(at_ledger, default=t0) - t0
+
+    async def captured() -> int:
+        items = await _all(c, f"{pay}/v1/claims", agency)
+        return sum(1 for x in items if x["status"] == "captured")
+
+    n = await captured()
+    for _ in range(120):  # two minutes at most; seldom: listing every claim costs payments
+        if n >= len(ids):
+            break
+        await asyncio.sleep(1.0)
+        n = await captured()
+    payments_s = time.time() - t0
+    result: dict[str, Any] = {
+        "claims": len(ids),
+        "refused_requests": len(refused),
+        "accepted_per_s": round(len(ids) / posted, 1),
+        "captured_at_ledger": len(at_ledger),
+        "captured_per_s_at_ledger": round(len(at_ledger) / max(ledger_s, 1e-9), 1),
+        "captured_in_payments": n,
+        "captured_per_s_in_payments": round(n / payments_s, 1),
+        "complete": complete and n == len(ids),
+    }
+    if refused:
+        result["first_refusal"] = refused[0]
+    return result
+
+
+async def run(seconds: float = 10.0, profile: bool = False) -> dict[str, Any]:
+    from tests.e2e.support import Cluster
+
+    root = Path(tempfile.mkdtemp(prefix="ila-bench-kafka-"))
+    broker = None
+    cluster = None
+    watch = None
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "seconds_per_rate": seconds,
+        "targets": TARGETS,
+        "rates": {},
+    }
+    try:
+        broker = start_broker(root / "kafka")
+        url = embedded_postgres_url(root)
+        cluster = Cluster(url, broker.bootstrap, root)
+        cluster.env["ILA_PAYMENTS_VELOCITY_PER_HOUR"] = "100000000"  # a load test, not fraud
+        cluster.env["ILA_LOG_LEVEL"] = "ERROR"
+        cluster.env.pop("ILA_RELAY_IDLE_INTERVAL", None)  # the production default
+        settings = Settings()
+        agency = _h(mint_token(settings, role="agency", sub="b", agency_id="pes-fr"))
+        urls = {s: cluster.url(s) for s in SERVICES}
+        cluster.start()
+        await cluster.ready()
+        pids = {name: proc.pid for name, (proc, _) in cluster.procs.items()}
+        cpu = Cpu(
+            {**pids, "kafka": broker.pid, "postgres": _postmaster(root), "bench": os.getpid()}
+        )
+        watch = Watch(broker.bootstrap, [f"{cluster.prefix}payments", f"{cluster.prefix}ledger"])
+        await watch.start()
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as c:
+            print("setting up accounts, credit, provider and course ...", flush=True)
+            world = await setup(
+                c, urls, settings, ACCOUNTS, starts_in=5.0, lasts=1.0, providers=PROVIDERS
+            )
+            learners = {a: _h(mint_token(settings, role="learner", sub=a)) for a in world.accounts}
+            bases = list(urls.values())
+            confirmed: dict[str, dict[str, str]] = {}
+            for rate in RATES:
+                print(f"enrolments confirmed at {rate:.0f}/s for {seconds:.0f}s ...", flush=True)
+                await quiet(c, bases)
+                figures, ok = await enrolments(
+                    c,
+                    world,
+                    urls["payments"],
+                    learners,
+                    watch,
+                    rate,
+                    seconds,
+                    bases,
+                    cpu,
+                    profiled(pids, f"enrol{rate:.0f}", profile),
+                )
+                results["rates"][f"{rate:.0f}"] = figures
+                confirmed |= ok
+                print(f"  {figures}", flush=True)
+            print(f"claiming {len(confirmed)} completions ...", flush=True)
+            calm = await quiet(c, bases)
+            before, t = cpu.sample(), time.time()
+            async with profiled(pids, "claims", profile):
+                results["claims"] = await claims(
+                    c, world, urls["payments"], agency, watch, confirmed
+                )
+            results["claims"]["cpu_cores"] = Cpu.spent(before, cpu.sample(), time.time() - t)
+            results["claims"]["started_quiet"] = calm
+            print(f"  {results['claims']}", flush=True)
+        with contextlib.suppress(Exception):
+            results["reference_pgbench_insert_tps_8_clients"] = round(
+                await asyncio.to_thread(pgbench_tps, url, 8, 3), 1
+            )
+    finally:
+        if watch is not None:
+            await watch.stop()
+        if cluster is not None:
+            cluster.stop()
+        if broker is not None:
+            stop_broker(broker)
+        with contextlib.suppress(Exception):
+            from embedded_postgres.postgres_server import get_server
+
+            get_server(root / "postgres", cleanup_mode="stop").cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "kafka.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _ok(value: float | None, target: float, below: bool = True) -> str:
+    if value is None:
+        return "-"
+    return "yes" if (value < target if below else value >= target) else "NO"
+
+
+def print_table(r: dict[str, Any]) -> None:
+    print(f"\nover Kafka (four `ila serve` processes, one broker), {r['cpus']} CPUs")
+    head = f"{'measure':<36}{'ours':>12}{'target':>12}{'met':>5}"
+    print(head)
+    print("-" * len(head))
+    for rate, f in r["rates"].items():
+        lat, target = f["latency_ms"], r["targets"]["p99_ms"][rate]
+        print(f"enrolment → confirmed at {rate}/s")
+        for p in ("p50", "p95", "p99"):
+            shown = f"{lat[p]:,.0f} ms" if lat[p] is not None else "-"
+            goal, met = (f"< {target:,.0f} ms", _ok(lat[p], target)) if p == "p99" else ("", "")
+            print(f"{'  ' + p:<36}{shown:>12}{goal:>12}{met:>5}")
+        achieved = f"{f['confirmed_per_s']}/s"
+        print(f"{'  confirmed (offered ' + str(f['rate_offered_per_s']) + '/s)':<36}{achieved:>12}")
+        if not f.get("started_quiet", True):
+            print("  (started behind the previous phase's backlog)")
+        lost = f["enrolments"] - f["confirmed"]
+        if lost:
+            print(f"  {lost} of {f['enrolments']} not confirmed ({f['rejected']} rejected)")
+    cl, target = r["claims"], r["targets"]["claims_captured_per_s"]
+    at_ledger = cl["captured_per_s_at_ledger"]
+    met = _ok(at_ledger, target, below=False)
+    print(
+        f"{'claims → captured (ledger)':<36}{f'{at_ledger}/s':>12}{f'≥ {target:.0f}/s':>12}{met:>5}"
+    )
+    print(f"{'claims → captured (payments)':<36}{str(cl['captured_per_s_in_payments']) + '/s':>12}")
+    print(f"{'claims accepted':<36}{str(cl['accepted_per_s']) + '/s':>12}")
+    tps = r.get("reference_pgbench_insert_tps_8_clients")
+    if tps:
+        print(f"reference, pgbench single-row inserts at 8 clients: {tps:,.0f} tps")
+    print(f"\nwritten to {OUT / 'kafka.json'}")
