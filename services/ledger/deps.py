@@ -14,6 +14,7 @@ answers as one that does not exist, 404 ``funder_not_found``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -83,12 +84,26 @@ async def authorize_account(
     session: AsyncSession, principal: Principal, account_id: uuid.UUID
 ) -> None:
     """Refuse, as if the account did not exist, an account outside the caller's scope."""
-    if principal.role == "learner" and principal.account_id != account_id:
-        raise hidden(account_id)
-    if principal.role == "agency" and (
-        await projections.agency_of(session, account_id) != principal.agency_id
-    ):
-        raise hidden(account_id)
+    (refusal,) = await outside_scope(session, [(principal, account_id)])
+    if refusal is not None:
+        raise refusal
+
+
+async def outside_scope(
+    session: AsyncSession, asks: Sequence[tuple[Principal, uuid.UUID]]
+) -> list[WalletNotFound | None]:
+    """:func:`authorize_account` of many (caller, account) pairs, the agencies read in one
+    query: each pair's refusal, or None."""
+    managed = await projections.agencies_of(
+        session, sorted({account for who, account in asks if who.role == "agency"})
+    )
+    refusals: list[WalletNotFound | None] = []
+    for who, account in asks:
+        mine = (who.role != "learner" or who.account_id == account) and (
+            who.role != "agency" or managed.get(account) == who.agency_id
+        )
+        refusals.append(None if mine else hidden(account))
+    return refusals
 
 
 def agency_scope(principal: Principal) -> str | None:

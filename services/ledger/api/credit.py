@@ -24,6 +24,8 @@ proposal's ``result`` (once approved) names what was done (the ``allocation_id``
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -42,14 +44,17 @@ from services.ledger.deps import (
     authorize_account,
     ctx_for,
     idempotent,
+    outside_scope,
 )
 from services.ledger.domain import EntitlementPolicy, PolicyTerms
 from services.ledger.handlers import proposals
+from services.ledger.handlers.group import GroupedCheck
 from services.ledger.handlers.wallets import Outcome
 from services.ledger.store import funders as funder_store
 from services.ledger.store import runs
 from shared.approvals import Proposal
-from shared.errors import ConflictError, InvalidError, NotFoundError
+from shared.auth import Principal
+from shared.errors import ConflictError, DomainError, InvalidError, NotFoundError
 from shared.events.ledger import Earmark, ReversalReasonCode, UtcDatetime
 from shared.idempotency import Reply, claim_for
 from shared.links import decisions, follow
@@ -116,16 +121,6 @@ async def grant(
     claim = claim_for(rt.name, request, principal, body, required=True)
     lot_id = uuid.uuid4()
 
-    async def check(session: AsyncSession) -> None:
-        await authorize_account(session, principal, body.account_id)
-        if await funder_store.is_funder(session, body.funder_id):
-            raise InvalidError(
-                f"{body.funder_id} is a registered funder: its top-ups are drawn from its "
-                f"budget (POST /v1/ledger/funders/{body.funder_id}/grants)",
-                code="funder_grants_from_budget",
-                field="funder_id",
-            )
-
     def respond(outcome: Outcome) -> Reply:
         return grant_reply(outcome, lot_id, body.account_id, body.amount)
 
@@ -142,10 +137,42 @@ async def grant(
         ),
         ctx_for(principal),
         claim=claim,
-        check=check,
+        check=GrantCheck(principal, body.account_id, body.funder_id),
         respond=respond,
     )
     return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+
+
+@dataclass(frozen=True)
+class GrantCheck(GroupedCheck):
+    """A top-up's account is the caller's to credit (else 404, as if it did not exist), and
+    its funder is not a registered one (whose top-ups are drawn from its budget); the grants
+    of a batch are checked together, two queries in all."""
+
+    principal: Principal
+    account_id: uuid.UUID
+    funder_id: str
+
+    @classmethod
+    async def run_all(
+        cls, session: AsyncSession, checks: Sequence[GroupedCheck]
+    ) -> list[DomainError | None]:
+        grants = [c for c in checks if isinstance(c, GrantCheck)]
+        hidden = await outside_scope(session, [(c.principal, c.account_id) for c in grants])
+        funders = await funder_store.registered(session, sorted({c.funder_id for c in grants}))
+        return [
+            refusal or (_budget_funder(c.funder_id) if c.funder_id in funders else None)
+            for c, refusal in zip(grants, hidden, strict=True)
+        ]
+
+
+def _budget_funder(funder_id: str) -> InvalidError:
+    return InvalidError(
+        f"{funder_id} is a registered funder: its top-ups are drawn from its "
+        f"budget (POST /v1/ledger/funders/{funder_id}/grants)",
+        code="funder_grants_from_budget",
+        field="funder_id",
+    )
 
 
 def proposed(proposal: Proposal, now: datetime) -> tuple[int, Any, dict[str, str]]:

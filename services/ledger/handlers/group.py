@@ -8,7 +8,8 @@ heads are locked in account order, so they never deadlock), and runs in one tran
 
 1. the batch's keys are claimed in one statement; a key already used answers with the
    stored reply (or 422 for another request) and its command is not run;
-2. each ``check`` runs; one that refuses answers its caller alone;
+2. each ``check`` runs (a :class:`GroupedCheck` together with the others of its class, one
+   query for all of them); one that refuses answers its caller alone;
 3. ``wallets.execute_many`` decides every command (heads locked in account order, one
    statement per table); a refused command answers its caller alone;
 4. replies are stored with their keys, and the keys of refused requests forgotten (they
@@ -26,7 +27,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +43,20 @@ from shared.outbox import EventContext
 
 log = logging.getLogger(__name__)
 
-Check = Callable[[AsyncSession], Awaitable[None]]
+
+class GroupedCheck(ABC):
+    """A read-only check of one request that runs together with the others of its class in
+    a batch, so that a batch of grants asks the database once, not once per grant."""
+
+    @classmethod
+    @abstractmethod
+    async def run_all(
+        cls, session: AsyncSession, checks: Sequence[GroupedCheck]
+    ) -> list[DomainError | None]:
+        """Each check's refusal (None: it passes), in the order given."""
+
+
+Check = Callable[[AsyncSession], Awaitable[None]] | GroupedCheck
 Respond = Callable[[Outcome], Reply]
 
 
@@ -190,12 +205,22 @@ class GroupCommitter:
         held = await claim_keys(session, self.service, [i.claim for i in claimed if i.claim])
         for item, stored in zip(claimed, held, strict=True):
             item.answer, item.owns_key = stored, stored is None
+        grouped: dict[type[GroupedCheck], list[_Item]] = {}
         for item in batch:
-            if item.answer is None and item.check is not None:
-                try:
-                    await item.check(session)
-                except DomainError as refused:
-                    item.answer = refused
+            check = item.check
+            if item.answer is not None or check is None:
+                continue
+            if isinstance(check, GroupedCheck):
+                grouped.setdefault(type(check), []).append(item)
+                continue
+            try:
+                await check(session)
+            except DomainError as refused:
+                item.answer = refused
+        for kind, items in grouped.items():
+            checks = [i.check for i in items if isinstance(i.check, GroupedCheck)]
+            for item, refusal in zip(items, await kind.run_all(session, checks), strict=True):
+                item.answer = refusal
         todo = [i for i in batch if i.answer is None]
         outcomes = await execute_many(
             [Order(i.command, i.ctx, i.claim.key if i.claim else None) for i in todo],
@@ -232,4 +257,4 @@ def _distinct_keys(batch: list[_Item]) -> tuple[list[_Item], list[_Item]]:
     return now, later
 
 
-__all__ = ["Check", "GroupCommitter", "Respond"]
+__all__ = ["Check", "GroupCommitter", "GroupedCheck", "Respond"]

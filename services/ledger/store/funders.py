@@ -60,11 +60,15 @@ async def funder(session: AsyncSession, funder_id: str) -> dict[str, Any] | None
     return await fetch_one(session, dict, sql, {"f": funder_id})
 
 
-async def is_funder(session: AsyncSession, funder_id: str) -> bool:
-    found = await session.scalar(
-        text("SELECT 1 FROM ledger.funders WHERE funder_id = :f"), {"f": funder_id}
+async def registered(session: AsyncSession, funder_ids: Sequence[str]) -> set[str]:
+    """Those of ``funder_ids`` that are registered funders, in one query."""
+    if not funder_ids:
+        return set()
+    rows = await session.execute(
+        text("SELECT funder_id FROM ledger.funders WHERE funder_id = ANY(:f)"),
+        {"f": list(funder_ids)},
     )
-    return found is not None
+    return {funder_id for (funder_id,) in rows}
 
 
 async def budgets_of(session: AsyncSession, funder_id: str) -> list[dict[str, Any]]:

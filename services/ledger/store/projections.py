@@ -179,12 +179,19 @@ async def set_agency(session: AsyncSession, account_id: uuid.UUID, agency_id: st
     )
 
 
-async def agency_of(session: AsyncSession, account_id: uuid.UUID) -> str | None:
-    agency: str | None = await session.scalar(
-        text("SELECT agency_id FROM ledger.account_agencies WHERE account_id = :a"),
-        {"a": account_id},
+async def agencies_of(
+    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The managing agency of each of ``account_ids`` that has one, in one query."""
+    if not account_ids:
+        return {}
+    rows = await session.execute(
+        text(
+            "SELECT account_id, agency_id FROM ledger.account_agencies WHERE account_id = ANY(:a)"
+        ),
+        {"a": list(account_ids)},
     )
-    return agency
+    return {account_id: agency_id for account_id, agency_id in rows}
 
 
 IN_SCOPE = """(CAST(:agency AS text) IS NULL OR account_id IN

@@ -40,6 +40,7 @@ from shared.events.payments import CaptureRequested, EnrolmentRequested
 from shared.inbox import EventConsumer
 from shared.outbox import EventContext, Outbox
 from shared.service import components_of
+from tests.integration.support import funders
 from tests.integration.support.ledger import Api
 from tests.support import create_database
 
@@ -300,6 +301,7 @@ async def test_grants_that_arrive_together_are_answered_each_alone(api: Api) -> 
         )
     taken = await api.grant(mine, 10, key="taken")
     assert taken.status_code == 201
+    employer = await funders.funder(api)
     requests = [
         (mine, 100, "k1"),
         (other, 200, "k2"),
@@ -308,11 +310,18 @@ async def test_grants_that_arrive_together_are_answered_each_alone(api: Api) -> 
         (str(uuid.uuid4()), 500, "k5"),  # no such wallet
         (mine, 600, "taken"),  # a key used for another request: 422
         (other, 200, "k2"),  # the same request twice in one batch: one grant, one answer
+        (other, 700, "k6"),  # names a registered funder, whose top-ups come from its budget
     ]
     batches = committer.batches
-    answers = await asyncio.gather(*(api.grant(a, n, key=k) for a, n, k in requests))
+    answers = await asyncio.gather(
+        *(
+            api.grant(a, n, key=k, **({"funder_id": employer} if k == "k6" else {}))
+            for a, n, k in requests
+        )
+    )
     assert committer.batches - batches == 2  # the repeated key waited for the next batch
-    assert [r.status_code for r in answers] == [201, 201, 201, 404, 404, 422, 201]
+    assert [r.status_code for r in answers] == [201, 201, 201, 404, 404, 422, 201, 422]
+    assert answers[7].json()["code"] == "funder_grants_from_budget"
     assert answers[1].json() == answers[6].json()
     versions = sorted([answers[0].json()["version"], answers[2].json()["version"]])
     assert versions[1] == versions[0] + 1  # one wallet twice in a batch: folded in turn
