@@ -1,0 +1,64 @@
+"""The benches' own HTTP load client: plain keep-alive HTTP/1.1 connections on asyncio
+streams. httpx costs the bench a core of its own at a few hundred requests a second, on a
+machine of two cores that the server under test shares."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+
+class Pool:
+    """Keep-alive HTTP/1.1 connections to one service, each served by a worker that takes
+    the next request from a queue. The bench's own client for the open loop: httpx's pool
+    spends time quadratic in the requests queued on it, which at 500/s starves the bench."""
+
+    def __init__(self, base: str, size: int) -> None:
+        parsed = urlsplit(base)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.queue: asyncio.Queue[tuple[bytes, asyncio.Future[int]]] = asyncio.Queue()
+        self.workers = [asyncio.create_task(self._work()) for _ in range(size)]
+
+    def post(self, path: str, headers: dict[str, str], body: bytes) -> asyncio.Future[int]:
+        """Queue a POST; its future gives the status code."""
+        lines = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((("\r\n".join(lines) + "\r\n\r\n").encode() + body, done))
+        return done
+
+    async def _work(self) -> None:
+        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        while True:
+            raw, done = await self.queue.get()
+            try:
+                if conn is None:
+                    conn = await asyncio.open_connection(self.host, self.port)
+                reader, writer = conn
+                writer.write(raw)
+                status = int((await reader.readline()).split()[1])
+                length, close = 0, False
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                    elif name.lower() == "connection" and "close" in value.lower():
+                        close = True
+                await reader.readexactly(length)
+                if close:
+                    writer.close()
+                    conn = None
+                done.set_result(status)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if conn is not None:
+                    conn[1].close()
+                conn = None
+                done.set_exception(exc)
+
+    async def close(self) -> None:
+        for worker in self.workers:
+            worker.cancel()
+        await asyncio.gather(*self.workers, return_exceptions=True)
