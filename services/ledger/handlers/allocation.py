@@ -138,11 +138,11 @@ async def _run(
             if run is None or run["status"] != "running":
                 return
             policy = _policy_of(run)
-            heads = await event_store.lock_heads_batch(session, run["cursor"], batch_size)
             ctx = ledger.context(
                 session, EventContext(correlation_id=allocation_id, actor=run["requested_by"])
             )
             with _collector_paused():
+                heads = await event_store.lock_heads_batch(session, run["cursor"], batch_size)
                 states = await _states(heads, ctx)
                 granted, amount = await _grant(heads, states, policy, allocation_id, ctx, chunk)
             finished = len(heads) < batch_size
@@ -164,7 +164,7 @@ async def _run(
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while a batch is decided: the batch allocates
+    """The cyclic garbage collector paused while a batch is read and decided: it allocates
     many small objects (states, events, rows), which set off collections whose passes over
     every live object (the state cache among them) took a tenth of the run's time in the
     profile. It runs again, as it was, once the batch is done."""

@@ -45,7 +45,16 @@ def _json_instant(instant: datetime) -> str:
 
 
 def _years(years: frozenset[int]) -> str:
-    return "{" + ",".join(str(y) for y in sorted(years)) + "}"
+    """``years`` as an int[] literal (remembered: a batch's wallets share a few sets)."""
+    text = _YEARS.get(years)
+    if text is None:
+        if len(_YEARS) >= 1024:
+            _YEARS.clear()
+        text = _YEARS[years] = "{" + ",".join(str(y) for y in sorted(years)) + "}"
+    return text
+
+
+_YEARS: dict[frozenset[int], str] = {}
 
 
 def _wallet(after: WalletState, head_hash: str, now: datetime) -> tuple[Any, ...]:
