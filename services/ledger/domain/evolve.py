@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from shared.events.ledger import (
     CaptureRejected,
@@ -65,21 +65,26 @@ def _unhold(lots: dict[uuid.UUID, Lot], allocations: Iterable[LotAmount]) -> Non
         lots[a.lot_id] = replace(lot, reserved=lot.reserved - a.amount)
 
 
+def _next(state: WalletState, event: LedgerEvent, version: int, **changes: Any) -> WalletState:
+    """``state`` after ``event``: its ``changes``, the event's account and ``version``."""
+    return replace(state, account_id=event.account_id, version=version, **changes)
+
+
 def evolve(state: WalletState, event: LedgerEvent) -> WalletState:
     """The wallet after ``event``; raises ``InvariantViolation`` if it cannot apply."""
     if state.account_id is not None and event.account_id != state.account_id:
         raise InvariantViolation(f"event for account {event.account_id} in another stream")
     version = state.version + 1
-    state = replace(state, account_id=event.account_id, version=version)
+    # each arm copies the state once, with the new version and the account (``_next``)
 
     match event:
         case WalletOpened():
             if state.status != "absent":
                 raise InvariantViolation("wallet opened twice")
-            return replace(state, status="open")
+            return _next(state, event, version, status="open")
 
         case ProfileNoted():
-            return replace(state, profile=event.profile)
+            return _next(state, event, version, profile=event.profile)
 
         case CreditsGranted():
             if event.lot_id in state.lots:
@@ -101,8 +106,10 @@ def evolve(state: WalletState, event: LedgerEvent) -> WalletState:
             years = state.years_granted
             if event.kind == "statutory" and event.year is not None:
                 years = years | {event.year}
-            return replace(
+            return _next(
                 state,
+                event,
+                version,
                 lots={**state.lots, lot.lot_id: lot},
                 years_granted=years,
                 granted_total=state.granted_total + event.amount,
@@ -129,20 +136,22 @@ def evolve(state: WalletState, event: LedgerEvent) -> WalletState:
                 expires_at=event.expires_at,
                 reserved_version=version,
             )
-            return replace(
+            return _next(
                 state,
+                event,
+                version,
                 lots=lots,
                 reservations={**state.reservations, reservation.reservation_id: reservation},
             )
 
         case ReservationRejected():
-            return replace(state, rejected=state.rejected | {event.reservation_id})
+            return _next(state, event, version, rejected=state.rejected | {event.reservation_id})
 
         case ReservationCaptured():
             return _evolve_capture(state, event, version)
 
         case CaptureRejected():
-            return state
+            return _next(state, event, version)
 
         case ReservationReleased():
             r = _active(state, event.reservation_id)
@@ -152,8 +161,10 @@ def evolve(state: WalletState, event: LedgerEvent) -> WalletState:
             _unhold(lots, r.allocations)
             status: ReservationStatus = "expired" if event.reason == "expired" else "released"
             released = replace(r, status=status, released=event.amount)
-            return replace(
+            return _next(
                 state,
+                event,
+                version,
                 lots=lots,
                 reservations={**state.reservations, r.reservation_id: released},
             )
@@ -165,8 +176,10 @@ def evolve(state: WalletState, event: LedgerEvent) -> WalletState:
             lot = replace(
                 lot, remaining=lot.remaining - event.amount, expired=lot.expired + event.amount
             )
-            return replace(
+            return _next(
                 state,
+                event,
+                version,
                 lots={**state.lots, lot.lot_id: lot},
                 expired_total=state.expired_total + event.amount,
             )
@@ -175,13 +188,13 @@ def evolve(state: WalletState, event: LedgerEvent) -> WalletState:
             return _evolve_reversal(state, event, version)
 
         case WalletSuspended():
-            return replace(state, status="suspended")
+            return _next(state, event, version, status="suspended")
 
         case WalletReinstated():
-            return replace(state, status="open")
+            return _next(state, event, version, status="open")
 
         case WalletClosed():
-            return replace(state, status="closed")
+            return _next(state, event, version, status="closed")
 
     raise InvariantViolation(f"not a ledger event the wallet knows: {type(event).__name__}")
 
@@ -233,8 +246,10 @@ def _evolve_capture(state: WalletState, event: ReservationCaptured, version: int
         captured_version=version,
         captures=(*r.captures, event.capture_id),
     )
-    return replace(
+    return _next(
         state,
+        event,
+        version,
         lots=lots,
         reservations={**state.reservations, r.reservation_id: captured},
         spent_total=state.spent_total + event.amount,
@@ -261,8 +276,10 @@ def _evolve_reversal(state: WalletState, event: EntryReversed, version: int) -> 
             revoked=lot.revoked + event.amount,
             reversed_version=version,
         )
-        return replace(
+        return _next(
             state,
+            event,
+            version,
             lots={**state.lots, lot.lot_id: lot},
             reversed_grant_total=state.reversed_grant_total + event.amount,
         )
@@ -281,8 +298,10 @@ def _evolve_reversal(state: WalletState, event: EntryReversed, version: int) -> 
         lots[a.lot_id] = replace(
             lot, remaining=lot.remaining + a.amount, refunded=lot.refunded + a.amount
         )
-    return replace(
+    return _next(
         state,
+        event,
+        version,
         lots=lots,
         reservations={**state.reservations, r.reservation_id: replace(r, reversed_version=version)},
         reversed_capture_total=state.reversed_capture_total + event.amount,

@@ -32,15 +32,13 @@ def assert_invariants(state: WalletState) -> None:
             raise InvariantViolation(f"lot {lot.lot_id} reserved {lot.reserved} != reservations")
         if lot.amount + lot.refunded != lot.remaining + lot.spent + lot.expired + lot.revoked:
             raise InvariantViolation(f"lot {lot.lot_id} does not add up")
-    if state.available < 0 or state.reserved < 0:
+    reserved = state.reserved
+    available = state.remaining - reserved  # state.available, summed once
+    if available < 0 or reserved < 0:
         raise InvariantViolation("negative balance")
     inflow = state.granted_total + state.reversed_capture_total
     outflow = (
-        state.available
-        + state.reserved
-        + state.spent_total
-        + state.expired_total
-        + state.reversed_grant_total
+        available + reserved + state.spent_total + state.expired_total + state.reversed_grant_total
     )
     if inflow != outflow:
         raise InvariantViolation(f"credit not conserved: {inflow} in, {outflow} accounted for")

@@ -13,6 +13,7 @@ folded, its invariants checked (``decide_folded``, ``allocate_folded``).
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,13 +24,15 @@ from pydantic import TypeAdapter
 
 from services.ledger.domain import WalletState, replay
 from services.ledger.domain.invariants import assert_invariants
+from services.ledger.domain.statutory import StatutoryTerms
 from services.ledger.handlers import Context
 from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from services.ledger.store.chain import GENESIS, rfc3339
 from services.ledger.store.events import Head
-from shared.events.ledger import LedgerEvent
+from shared.events.base import actor_fields
+from shared.events.ledger import CreditsGranted, LedgerEvent
 
 _SORTED = orjson.OPT_SORT_KEYS
 _INSTANT = TypeAdapter(datetime)
@@ -42,7 +45,16 @@ def _json_instant(instant: datetime) -> str:
 
 
 def _years(years: frozenset[int]) -> str:
-    return "{" + ",".join(str(y) for y in sorted(years)) + "}"
+    """``years`` as an int[] literal (remembered: a batch's wallets share a few sets)."""
+    text = _YEARS.get(years)
+    if text is None:
+        if len(_YEARS) >= 1024:
+            _YEARS.clear()
+        text = _YEARS[years] = "{" + ",".join(str(y) for y in sorted(years)) + "}"
+    return text
+
+
+_YEARS: dict[frozenset[int], str] = {}
 
 
 def _wallet(after: WalletState, head_hash: str, now: datetime) -> tuple[Any, ...]:
@@ -89,6 +101,81 @@ class Columns:
         self.recorded = rfc3339(ctx.now)
         self.sent = _json_instant(datetime.now(UTC))  # the envelopes' time, one per batch
         self.changed: list[tuple[uuid.UUID, Head, WalletState]] = []
+        self._grant: _GrantText | None = None
+
+    def add_grant(
+        self,
+        head: Head | None,
+        lot_id: uuid.UUID,
+        amount: int,
+        after: WalletState,
+        terms: StatutoryTerms,
+        allocation_id: uuid.UUID | None,
+        event_id: str,
+    ) -> None:
+        """:meth:`add` of the statutory ``CreditsGranted`` that ``after`` folded
+        (``domain.statutory.statutory_grant``), its rows written straight from the few
+        values that vary from wallet to wallet: the same bytes, hash and rows as ``add``
+        (``event_id``: a new id's text, see :func:`new_ids`)."""
+        text = self._grant
+        if text is None or text.terms is not terms or text.allocation_id != allocation_id:
+            text = self._grant = _GrantText(self, terms, allocation_id)
+        account_id = after.account_id
+        assert account_id is not None  # a granted wallet has its account
+        account = str(account_id)
+        version = head.version + 1 if head else 1
+        prev = head.hash if head else GENESIS
+        if after.version != version:
+            raise RuntimeError(f"wallet {account_id}: state after is not the head appended")
+        data = (
+            f'{{"account_id":"{account}",{text.allocation}"amount":{amount:d},{text.middle}'
+            f'"lot_id":"{lot_id}",{text.tail}'
+        )
+        canonical = (
+            f'{{"data":{data},"event_id":"{event_id}",{text.metadata}'
+            f'"stream_id":"{account}",{text.event_type}"version":{version:d}}}'
+        )
+        digest = hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
+        now = self.ctx.now
+        self.events.append(
+            (
+                event_id,
+                account_id,
+                version,
+                _GRANTED_TYPE,
+                _GRANTED_SCHEMA,
+                data,
+                self.metadata_text,
+                now,
+                prev,
+                digest,
+            )
+        )
+        body = (
+            f'{text.envelope}"data":{data},"datacontenttype":"application/json",'
+            f'"id":"{event_id}",{text.source}"subject":"{account}",{text.sent}'
+        )
+        self.outbox.append((event_id, text.topic, account, _GRANTED_TYPE, body.encode()))
+        self.wallets.append(_wallet(after, digest, now))
+        self.lots.append(
+            {
+                "lot_id": lot_id,
+                "account_id": account_id,
+                "funder_id": terms.funder_id,
+                "kind": "statutory",
+                "year": terms.year,
+                "amount": amount,
+                "remaining": amount,
+                "reserved": 0,
+                "spent": 0,
+                "expired": 0,
+                "expires_at": terms.expires_at,
+                "earmark": None,
+                "reason": "statutory",
+                "granted_at": after.lots[lot_id].granted_at,
+            }
+        )
+        self.changed.append((account_id, Head(version, digest), after))
 
     def add(
         self,
@@ -191,6 +278,75 @@ class Columns:
         for account_id, head, after in self.changed:
             ctx.cache.put(account_id, head, after)
         return len(self.events)
+
+
+_GRANTED_TYPE = CreditsGranted.cloudevent_type()
+_GRANTED_SCHEMA = CreditsGranted.schema_version
+if actor_fields(CreditsGranted):  # add_grant writes the payload as it is, no pseudonym
+    raise RuntimeError("CreditsGranted names an actor: add_grant must pseudonymise it")
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class _GrantText:
+    """The parts of a statutory grant's texts that are the same for every wallet of a
+    batch, JSON-encoded once, in the canonical (sorted-key) order: the payload, whose keys
+    sort the same way in the stored data, the hashed document and the outbox body."""
+
+    def __init__(
+        self, columns: Columns, terms: StatutoryTerms, allocation_id: uuid.UUID | None
+    ) -> None:
+        self.terms, self.allocation_id = terms, allocation_id
+        ctx = columns.ctx
+        occurred = _json_instant(ctx.now)
+        expires = None if terms.expires_at is None else _json_instant(terms.expires_at)
+        aid = None if allocation_id is None else str(allocation_id)
+        # account_id < allocation_id < amount < earmark < expires_at < funder_id < kind
+        # < lot_id < occurred_at < reason_code < year
+        self.allocation = f'"allocation_id":{_json(aid)},'
+        self.middle = (
+            f'"earmark":null,"expires_at":{_json(expires)},"funder_id":{_json(terms.funder_id)},'
+            '"kind":"statutory",'
+        )
+        self.tail = (
+            f'"occurred_at":{_json(occurred)},"reason_code":"statutory","year":{terms.year:d}}}'
+        )
+        # data < event_id < metadata < recorded_at < schema_version < stream_id < type < version
+        self.metadata = (
+            f'"metadata":{orjson.dumps(columns.metadata, option=_SORTED).decode()},'
+            f'"recorded_at":{_json(columns.recorded)},"schema_version":{_GRANTED_SCHEMA:d},'
+        )
+        self.event_type = f'"type":{_json(_GRANTED_TYPE)},'
+        # actor < causationid < correlationid < data < datacontenttype < id < schemaversion
+        # < source < specversion < subject < time < type
+        self.envelope = (
+            f'{{"actor":{_json(columns.actor)},"causationid":{_json(columns.causation)},'
+            f'"correlationid":{_json(columns.correlation)},'
+        )
+        outbox = ctx.outbox
+        self.source = (
+            f'"schemaversion":{_GRANTED_SCHEMA:d},"source":{_json(outbox.source)},'
+            '"specversion":"1.0",'
+        )
+        self.sent = f'"time":{_json(columns.sent)},"type":{_json(_GRANTED_TYPE)}}}'
+        self.topic = outbox.topic
+
+
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
+_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` random (version 4) UUIDs as text, from one read of the system's randomness:
+    what ``str(uuid.uuid4())`` gives, without a ``UUID`` object each."""
+    raw = os.urandom(16 * n)
+    ids = []
+    for i in range(0, 16 * n, 16):
+        h = f"{int.from_bytes(raw[i : i + 16]) & _CLEAR | _VERSION_4:032x}"
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids
 
 
 def _transposed(rows: list[tuple[Any, ...]], types: dict[str, str]) -> list[list[Any]]:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,8 +97,9 @@ def event_row(r: Any) -> EventRow:
     return EventRow(**dict(r._mapping))
 
 
-@dataclass(frozen=True)
-class Head:
+class Head(NamedTuple):
+    """A stream's head: its version and last hash (a tuple: a batch reads thousands)."""
+
     version: int
     hash: str
 

@@ -9,12 +9,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from services.ledger.domain import EntitlementPolicy, replay
 from services.ledger.domain.policy import allocate_folded
+from services.ledger.domain.statutory import StatutoryTerms, statutory_grant
 from services.ledger.handlers import Ledger
-from services.ledger.handlers.bulk import Columns
+from services.ledger.handlers.allocation import LOT_NAMESPACE, statutory_lot_id
+from services.ledger.handlers.bulk import Columns, new_ids
 from services.ledger.store import batch as batch_store
 from services.ledger.store import projections
 from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
@@ -106,3 +109,108 @@ def projections_free_build(head: Head, envelope: Envelope, now: datetime) -> lis
     from services.ledger.store.events import build_rows
 
     return build_rows(uuid.UUID(envelope.subject), head, [envelope], now)
+
+
+@pytest.mark.parametrize("pepper", [None, "a-pepper"])
+@pytest.mark.parametrize("actor", ["admin:alice", 'admin:"Zoë"\\', None])
+@pytest.mark.parametrize("lifetime", [None, 3])
+@pytest.mark.parametrize("allocation", [uid("run"), None])
+def test_a_statutory_grant_written_from_its_numbers_is_the_event_written(
+    pepper: str | None,
+    actor: str | None,
+    lifetime: int | None,
+    allocation: uuid.UUID | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``add_grant`` writes what ``add`` writes for the ``CreditsGranted`` the general path
+    decides: the same row (the stored data as the same JSON), the same canonical bytes and
+    hash, the same outbox body byte for byte, the same wallet and lot rows."""
+    now = datetime(2030, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
+    ledger = Ledger(Outbox("ledger", actor_pepper=pepper))
+    ctx = ledger.context(None, EventContext(correlation_id=uid("corr"), actor=actor), now=now)  # type: ignore[arg-type]
+    policy = EntitlementPolicy(
+        year=2030, lot_lifetime_years=lifetime, supplements={"unemployed": 7}, funder_id="st.a:te"
+    )
+    terms = StatutoryTerms(policy)
+    slow, fast = Columns(ctx), Columns(ctx)
+    fast.sent = slow.sent  # one envelope time for both
+    ids = new_ids(3)
+    low = WalletProfile(qualification_level=2, employment_status="unemployed")
+    given_ids = iter([uuid.UUID(i) for i in ids])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(given_ids))  # add's ids: the same
+    for i, (profile, head) in enumerate(
+        [
+            (None, Head(1, "ef" * 32)),
+            (low, Head(2, "a" * 64)),
+            (WalletProfile(qualification_level=7, employment_status="employed"), Head(1, "c" * 64)),
+        ]
+    ):
+        account = uid(f"account-{i}")
+        stream = [WalletOpened(account_id=account, occurred_at=T0)]
+        if profile is not None:
+            stream.append(ProfileNoted(account_id=account, occurred_at=T0, profile=profile))
+        state = replay(stream[: head.version])
+        lot_id = statutory_lot_id(account, 2030)
+        events, after = allocate_folded(
+            state, policy, lot_id=lot_id, now=now, allocation_id=allocation
+        )
+        grant = statutory_grant(state, terms, lot_id=lot_id, now=now, allocation_id=allocation)
+        assert grant is not None and grant[1] == after
+        slow.add(state, head, [event.model_copy() for event in events], after)
+        fast.add_grant(head, lot_id, grant[0], grant[1], terms, allocation, ids[i])
+    for row, fast_row in zip(slow.events, fast.events, strict=True):
+        slow_row = dict(zip(batch_store.EVENT_TYPES, row, strict=True))
+        got = dict(zip(batch_store.EVENT_TYPES, fast_row, strict=True))
+        assert uuid.UUID(got["event_id"]) == slow_row["event_id"]
+        assert json.loads(got["data"]) == json.loads(slow_row["data"])
+        assert got["metadata"] == slow_row["metadata"]
+        rest = ("stream_id", "version", "type", "schema_version", "recorded_at", "prev_hash")
+        assert [got[c] for c in rest] == [slow_row[c] for c in rest]
+        assert got["hash"] == slow_row["hash"]
+        # the hash is the chain's, of the canonical form an auditor recomputes
+        assert got["hash"] == chain_hash(
+            got["prev_hash"],
+            canonical_bytes(
+                event_id=uuid.UUID(got["event_id"]),
+                stream_id=got["stream_id"],
+                version=got["version"],
+                type=got["type"],
+                schema_version=got["schema_version"],
+                recorded_at=now,
+                data=json.loads(got["data"]),
+                metadata=json.loads(got["metadata"]),
+            ),
+        )
+    for slow_box, fast_box, fast_row in zip(slow.outbox, fast.outbox, fast.events, strict=True):
+        envelope = Envelope.from_bytes(fast_box[4])
+        assert str(envelope.id) == fast_row[0] == fast_box[0]
+        assert envelope.model_dump() == {
+            **Envelope.from_bytes(slow_box[4]).model_dump(),
+            "id": envelope.id,
+        }
+        assert fast_box[1:4] == slow_box[1:4]
+        # byte for byte the body orjson would write, keys sorted
+        assert fast_box[4] == orjson.dumps(orjson.loads(fast_box[4]), option=orjson.OPT_SORT_KEYS)
+    assert fast.wallets == slow.wallets
+    assert fast.lots == slow.lots and fast.reservations == slow.reservations == []
+    assert fast.changed == slow.changed
+
+
+def test_the_statutory_lot_id_is_uuid5_of_account_and_year() -> None:
+    for i in range(200):
+        account = uuid.uuid4() if i % 2 else uid(f"account-{i}")
+        for year in (2000, 2030, 2200):
+            lot_id = statutory_lot_id(account, year)
+            expected = uuid.uuid5(LOT_NAMESPACE, f"{account}:{year}")
+            assert lot_id == expected and str(lot_id) == str(expected)
+            assert hash(lot_id) == hash(expected) and lot_id.version == 5
+            assert lot_id.is_safe == expected.is_safe
+
+
+def test_new_ids_are_random_version_4_uuids() -> None:
+    ids = new_ids(1000)
+    assert len(set(ids)) == 1000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
