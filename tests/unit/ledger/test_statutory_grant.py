@@ -47,8 +47,7 @@ from services.ledger.domain import (
 from services.ledger.domain.policy import allocate_folded
 from services.ledger.domain.statutory import StatutoryTerms, statutory_event, statutory_grant
 from shared.events.ledger import CreditsGranted, WalletProfile
-
-from .builders import ACCOUNT, COURSE, T0, granted, uid
+from tests.unit.support.ledger import ACCOUNT, COURSE, T0, granted, uid
 
 YEAR = 2030
 RUN = uid("allocation")
