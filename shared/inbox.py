@@ -34,6 +34,7 @@ from shared.db import is_transient, transaction
 from shared.events import Envelope, Event, model_for
 from shared.events.base import upcasts
 from shared.inbox_batch import BatchHandler, RunFailed, apply_run, envelope_of
+from shared.inbox_join import Joiner
 from shared.logs import correlation_id
 from shared.metrics import DEAD_LETTERS, EVENTS_IN
 
@@ -52,8 +53,11 @@ class EventConsumer:
         max_attempts: int = 3,
         retry_delay: float = 0.05,
         dead_letter_topic: str | None = None,
+        join_concurrency: int = 2,
     ) -> None:
         self.service = service
+        # the partitions' batches that arrive together share a transaction (shared.inbox_join)
+        self.joiner = Joiner(self._handle, concurrency=join_concurrency)
         self.sessions = sessions
         self.bus = bus
         self.max_attempts = max_attempts
@@ -93,6 +97,11 @@ class EventConsumer:
             self.bus.subscribe(self.service, sorted(self.topics), self.handle_batch)
 
     async def handle_batch(self, messages: Sequence[Message]) -> None:
+        """Apply a delivered batch (with the batches other partitions deliver meanwhile);
+        return once it is committed."""
+        await self.joiner.submit(messages)
+
+    async def _handle(self, messages: Sequence[Message]) -> None:
         try:
             await self._apply_batch(messages, batched=bool(self.batch_handlers))
         except RunFailed as exc:
