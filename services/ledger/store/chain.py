@@ -53,7 +53,7 @@ def _plain(value: Any, depth: int = 0) -> bool:
     if kind is str or kind is bool or value is None:
         return True
     if kind is int:
-        return _INT64_MIN <= value <= _UINT64_MAX
+        return bool(_INT64_MIN <= value <= _UINT64_MAX)
     if depth >= _MAX_DEPTH:
         return False
     if kind is dict:
@@ -66,9 +66,11 @@ def _plain(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def canonical_json(doc: dict[str, Any]) -> bytes:
-    """``doc``'s canonical JSON: keys sorted at every level, no whitespace, UTF-8."""
-    if _plain(doc):
+def canonical_json(doc: dict[str, Any], *, plain: bool = False) -> bytes:
+    """``doc``'s canonical JSON: keys sorted at every level, no whitespace, UTF-8.
+    ``plain``: the caller knows that orjson writes ``doc`` as ``json.dumps`` does (its
+    JSON values came from :func:`read_plain`, the rest are strings and small integers)."""
+    if plain or _plain(doc):
         try:
             return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
@@ -76,14 +78,22 @@ def canonical_json(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def read_json(text: str | bytes) -> Any:
-    """A stored JSON column's value as ``json.loads`` reads it (orjson reads an integer
-    beyond 64 bits as a float, so such a document is read again by ``json.loads``)."""
+def read_plain(text: str | bytes) -> tuple[Any, bool]:
+    """A stored JSON column's value as ``json.loads`` reads it, and whether orjson writes
+    it as ``json.dumps`` does (orjson reads an integer beyond 64 bits as a float, so such
+    a document, or one with floats, is read again by ``json.loads``)."""
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
-    return value if _plain(value) else json.loads(text)
+        return json.loads(text), False
+    if _plain(value):
+        return value, True
+    return json.loads(text), False
+
+
+def read_json(text: str | bytes) -> Any:
+    """A stored JSON column's value as ``json.loads`` reads it."""
+    return read_plain(text)[0]
 
 
 def canonical_bytes(
