@@ -15,8 +15,10 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=None, help="accounts to allocate")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of load phases")
     parser.add_argument("--rate", type=float, default=100.0, help="enrolments confirmed per s")
-    phases = ["ledger", "allocation", "payments", "catalogue", "consumers"]
-    parser.add_argument("--only", choices=phases, default=None, help="allocation: that phase alone")
+    phases = ["ledger", "allocation", "verify", "payments", "catalogue", "consumers"]
+    parser.add_argument(
+        "--only", choices=phases, default=None, help="allocation, verify: that phase alone"
+    )
     parser.add_argument("--events", type=int, default=20_000, help="events per consumer phase")
     args = parser.parse_args()
     accounts = args.accounts or (1_000_000 if args.full else 100_000)
@@ -24,6 +26,8 @@ def main() -> None:
         asyncio.run(ledger.run(accounts=accounts, seconds=args.seconds))
     if args.only == "allocation":
         asyncio.run(ledger.run_allocation_only(accounts=accounts))
+    if args.only == "verify":
+        asyncio.run(ledger.run_verify_only(accounts=accounts))
     if args.only in (None, "catalogue"):
         found = asyncio.run(catalogue.run())
         catalogue.print_table(found)
