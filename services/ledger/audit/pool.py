@@ -1,19 +1,22 @@
 """The processes verify checks batches of streams in.
 
 They come from a fork server that has imported the checking code once (the first verify of
-a process starts it, while the projections and the first events are read; later ones fork
-from it at once), never from a fork of the caller: a server's other threads may hold locks
-a forked copy would wait on forever.
+a process starts it, and checks the first batches itself meanwhile; later ones fork from it
+at once), never from a fork of the caller: a server's other threads may hold locks a forked
+copy would wait on forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
+
+log = logging.getLogger(__name__)
 
 MODULE = "services.ledger.audit.streams"
 SMALL = 5000
@@ -38,10 +41,25 @@ def _noop() -> None:
     return None
 
 
+class Workers:
+    """The worker processes, ready once each has answered (until then, and for good if
+    they could not start, the caller checks its batches itself)."""
+
+    def __init__(self, pool: ProcessPoolExecutor, count: int, starting: asyncio.Task[None]) -> None:
+        self.pool = pool
+        self.count = count
+        self.starting = starting
+
+    @property
+    def ready(self) -> bool:
+        done = self.starting.done() and not self.starting.cancelled()
+        return done and self.starting.exception() is None
+
+
 @asynccontextmanager
-async def executor(workers: int) -> AsyncIterator[ProcessPoolExecutor]:
-    """``workers`` processes, started in a thread (the event loop keeps reading meanwhile),
-    shut down on leaving, with any batch not yet started cancelled."""
+async def executor(workers: int) -> AsyncIterator[Workers]:
+    """``workers`` processes, started in a thread (the event loop keeps reading and
+    checking meanwhile), shut down on leaving, with any batch not yet started cancelled."""
     context = multiprocessing.get_context("forkserver")
     # the caller's main module once in the server (it must guard its own start, as
     # multiprocessing asks), not again in each worker
@@ -54,7 +72,9 @@ async def executor(workers: int) -> AsyncIterator[ProcessPoolExecutor]:
 
     starting = asyncio.create_task(asyncio.to_thread(start))
     try:
-        yield pool
+        yield Workers(pool, workers, starting)
     finally:
         await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
-        await asyncio.gather(starting, return_exceptions=True)
+        failed = (await asyncio.gather(starting, return_exceptions=True))[0]
+        if isinstance(failed, Exception):
+            log.warning("verify checked every stream itself: no worker started (%s)", failed)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from services.ledger.audit.budgets import FunderBooks, budget_mismatches
 from services.ledger.domain import WalletState, evolve
@@ -41,16 +41,12 @@ recorded_at, prev_hash, hash."""
 Rows = dict[uuid.UUID, dict[str, Any]]
 
 
-class Stream(NamedTuple):
-    """One stream's events in version order, and its projection rows (their columns as
-    ``store.audit`` names them: ``WALLET_VERIFY``, ``LOT_VERIFY``, ...)."""
-
-    stream_id: str
-    events: list[Row]
-    wallet: Projection | None
-    lots: list[Projection]
-    reservations: list[Projection]
-    budget: Projection | None
+Stream = tuple[
+    str, list[Row], Projection | None, list[Projection], list[Projection], Projection | None
+]
+"""One stream: its id, its events in version order, and its projection rows (the columns
+``store.audit`` names ``WALLET_VERIFY``, ``LOT_VERIFY``, ...): the wallet, the lots, the
+reservations, the budget (a plain tuple: it pickles without any Python code)."""
 
 
 @dataclass
@@ -156,22 +152,23 @@ def check_streams(streams: list[Stream], heads: frozenset[int]) -> Checked:
     checked = Checked()
     positions, head_hashes = checked.positions, checked.head_hashes
     for stream in streams:
-        checker = StreamChecker(checked, stream.stream_id)
+        checker = StreamChecker(checked, stream[0])
         checked.streams += 1
-        for row in stream.events:
+        for row in stream[1]:
             checker.feed(row)
             positions.append(row[0])
             if row[0] in heads:
                 head_hashes[row[0]] = row[10]
-        checked.events += len(stream.events)
+        checked.events += len(stream[1])
         _finish(checker, stream, checked.books)
     return checked
 
 
 def _finish(c: StreamChecker, stream: Stream, books: FunderBooks) -> None:
-    stream_uuid = uuid.UUID(stream.stream_id)
+    stream_id, _, wallet, lots, reservations, budget_row = stream
+    stream_uuid = uuid.UUID(stream_id)
     if c.budget is not None:
-        budget = dict(zip(BUDGET_VERIFY, stream.budget, strict=True)) if stream.budget else None
+        budget = dict(zip(BUDGET_VERIFY, budget_row, strict=True)) if budget_row else None
         c.checked.mismatches += budget_mismatches(
             stream_uuid, c.last_position, c.budget, c.prev, budget
         )
@@ -182,9 +179,9 @@ def _finish(c: StreamChecker, stream: Stream, books: FunderBooks) -> None:
     books.note_wallet(stream_uuid, c.state)
     compare(
         c,
-        dict(zip(WALLET_VERIFY, stream.wallet, strict=True)) if stream.wallet else None,
-        _by_id(LOT_VERIFY, stream.lots),
-        _by_id(RESERVATION_VERIFY, stream.reservations),
+        dict(zip(WALLET_VERIFY, wallet, strict=True)) if wallet else None,
+        _by_id(LOT_VERIFY, lots),
+        _by_id(RESERVATION_VERIFY, reservations),
     )
 
 

@@ -82,10 +82,10 @@ async def verify(
         workers = worker_pool.default_workers(len(wallets) + len(budgets))
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(worker_pool.executor(workers)) if workers else None
-        checks = Checks(heads, pool, workers)
+        checks = Checks(heads, pool)
 
         def stream(stream_id: str, events: list[Row]) -> Stream:
-            return Stream(
+            return (
                 stream_id,
                 events,
                 wallets.pop(stream_id, None),
@@ -134,25 +134,27 @@ async def verify(
 
 
 class Checks:
-    """Batches of streams checked in order: in worker processes (a bounded number in
-    flight, so reading runs ahead of checking by a few batches only), or here."""
+    """Batches of streams checked in order: in worker processes once they are ready (a
+    bounded number in flight, so reading runs ahead of checking by a few batches only),
+    here until then. Once ready they stay so: no batch checked here follows one sent."""
 
-    def __init__(self, heads: frozenset[int], pool: Any, workers: int) -> None:
+    def __init__(self, heads: frozenset[int], workers: worker_pool.Workers | None) -> None:
         self.heads = heads
-        self.pool = pool
-        self.limit = 2 * max(workers, 1)
+        self.workers = workers
+        self.limit = 2 * workers.count if workers else 0
         self.flight: deque[Awaitable[Checked]] = deque()
         self.total = Checked()
 
     async def submit(self, batch: list[Stream]) -> None:
         if not batch:
             return
-        if self.pool is None:
+        if self.workers is None or not self.workers.ready:
             self._merge(check_streams(batch, self.heads))
             await asyncio.sleep(0)
             return
         loop = asyncio.get_running_loop()
-        self.flight.append(loop.run_in_executor(self.pool, check_streams, batch, self.heads))
+        pool = self.workers.pool
+        self.flight.append(loop.run_in_executor(pool, check_streams, batch, self.heads))
         while len(self.flight) >= self.limit:
             self._merge(await self.flight.popleft())
 
