@@ -14,8 +14,10 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="1M accounts instead of 100k")
     parser.add_argument("--accounts", type=int, default=None, help="accounts to allocate")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of load phases")
-    phases = ["ledger", "allocation", "catalogue", "consumers", "kafka"]
-    parser.add_argument("--only", choices=phases, default=None, help="allocation: that phase alone")
+    phases = ["ledger", "allocation", "verify", "catalogue", "consumers", "kafka"]
+    parser.add_argument(
+        "--only", choices=phases, default=None, help="allocation, verify: that phase alone"
+    )
     parser.add_argument("--events", type=int, default=20_000, help="events per consumer phase")
     parser.add_argument(
         "--kafka-profile",
@@ -28,6 +30,8 @@ def main() -> None:
         asyncio.run(ledger.run(accounts=accounts, seconds=args.seconds))
     if args.only == "allocation":
         asyncio.run(ledger.run_allocation_only(accounts=accounts))
+    if args.only == "verify":
+        asyncio.run(ledger.run_verify_only(accounts=accounts))
     if args.only in (None, "catalogue"):
         found = asyncio.run(catalogue.run())
         catalogue.print_table(found)

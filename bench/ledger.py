@@ -538,6 +538,27 @@ async def run_allocation_only(accounts: int) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+async def run_verify_only(accounts: int) -> None:
+    """Verify alone (``--only verify``): ``accounts`` wallets opened and granted by an
+    allocation run, then verify against the raw sequential read."""
+    root = Path(tempfile.mkdtemp(prefix="ila-bench-"))
+    engine = make_engine(embedded_postgres_url(root), pool_size=4)
+    try:
+        await migrate(engine, "ledger")
+        sessions = make_sessionmaker(engine)
+        print(f"{accounts} accounts opened and granted ...", flush=True)
+        await open_wallets(sessions, Ledger(Outbox("ledger")), accounts)
+        allocation_id, _ = await start_allocation(
+            unit_of_work(sessions), 2030, "admin:bench", policy=EntitlementPolicy(year=2030)
+        )
+        await run_allocation(unit_of_work(sessions), Ledger(Outbox("ledger")), allocation_id)
+        print("verify ...", flush=True)
+        print(json.dumps(await bench_verify(engine, sessions), indent=2))
+    finally:
+        await engine.dispose()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def print_table(r: dict[str, Any]) -> None:
     a, v = r["allocation"], r["verify"]
     rows = [

@@ -54,6 +54,12 @@ class FunderBooks:
         if state.budget_id is not None:
             self.budgets[state.budget_id] = state
 
+    def merge(self, other: FunderBooks) -> None:
+        """Add what ``other`` noted (of other streams)."""
+        self.lots.update(other.lots)
+        self.draws.update(other.draws)
+        self.budgets.update(other.budgets)
+
     def mismatches(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for lot_id, (budget, amount, account) in self.lots.items():

@@ -1,30 +1,36 @@
 """Verification for auditors: every hash chain recomputed, every wallet rebuilt from its
 events and compared with the projections, every signed checkpoint checked against the store
 (a store cut short, or a forged checkpoint, is found without Kafka). Each mismatch names its
-stream (or checkpoint) and position."""
+stream (or checkpoint) and position.
+
+The events are read on the driver in large pages, stream after stream, and cut into
+batches of whole streams; the batches are checked (:mod:`.streams`) by worker processes
+while the next ones are read, and their findings merged in stream order, so the report is
+the one a single pass would give.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
-import uuid
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Awaitable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.audit import checkpoints as signed
-from services.ledger.audit.budgets import FunderBooks, budget_mismatches
-from services.ledger.domain import WalletState, evolve
-from services.ledger.domain.budgets import BudgetState, evolve_budget
+from services.ledger.audit import pool as worker_pool
+from services.ledger.audit.budgets import FunderBooks
+from services.ledger.audit.streams import Checked, Row, Stream, check_streams, wallet_view
 from services.ledger.store import audit as audit_reads
 from services.ledger.store import checkpoints as checkpoint_reads
-from services.ledger.store import funders as funder_reads
-from services.ledger.store.chain import GENESIS, chain_hash
-from services.ledger.store.events import EventRow
-from services.ledger.store.projections import LOT_CHANGES, RESERVATION_CHANGES, WALLET_FIGURES
-from shared.events.budgets import BudgetDrawn, BudgetEvent
-from shared.events.ledger import LedgerEvent
+from shared.db import driver
+
+PAGE = 5000
+"""Events read per round trip, and about as many checked per batch."""
 
 
 @dataclass
@@ -53,115 +59,15 @@ class VerifyReport:
         }
 
 
-def wallet_view(state: WalletState) -> dict[str, Any]:
-    return {f: getattr(state, f) for f in WALLET_FIGURES}
+async def verify(
+    session: AsyncSession, checkpoint_key: bytes | None = None, *, workers: int | None = None
+) -> VerifyReport:
+    """One pass over the events in stream order, each stream then compared with its
+    projections, then the signed checkpoints (their signatures checked with
+    ``checkpoint_key``, by default the settings' ``ILA_LEDGER_CHECKPOINT_KEY``).
 
-
-class StreamChecker:
-    """Folds one stream's rows, checking the chain as it goes."""
-
-    def __init__(self, report: VerifyReport, stream_id: uuid.UUID) -> None:
-        self.report = report
-        self.stream_id = stream_id
-        self.state = WalletState()
-        self.budget: BudgetState | None = None  # a funder's budget stream
-        self.draws: list[BudgetDrawn] = []
-        self.prev = GENESIS
-        self.version = 0
-        self.last_position = 0
-        self.broken = False
-
-    def mismatch(self, position: int | None, problem: str, **extra: Any) -> None:
-        self.report.mismatches.append(
-            {"stream": str(self.stream_id), "position": position, "problem": problem, **extra}
-        )
-
-    def feed(self, row: EventRow) -> None:
-        self.report.events += 1
-        self.last_position = row.position
-        self.version += 1
-        if row.version != self.version:
-            self.mismatch(row.position, f"version {row.version} where {self.version} expected")
-            self.version = row.version
-        if row.prev_hash != self.prev:
-            self.mismatch(
-                row.position,
-                "prev_hash does not name the previous event's hash",
-                version=row.version,
-            )
-        expected = chain_hash(row.prev_hash, row.canonical())
-        if expected != row.hash:
-            self.mismatch(
-                row.position,
-                "hash does not match the event's canonical bytes",
-                version=row.version,
-                recorded=row.hash,
-                recomputed=expected,
-            )
-        self.prev = row.hash
-        if self.broken:
-            return
-        try:
-            event = row.fact()
-            if isinstance(event, BudgetEvent) and not self.state.version:
-                self.budget = evolve_budget(self.budget or BudgetState(), event)
-                if isinstance(event, BudgetDrawn):
-                    self.draws.append(event)
-            elif isinstance(event, LedgerEvent) and self.budget is None:
-                self.state = evolve(self.state, event)
-            else:
-                raise ValueError(f"{row.type} does not belong in this stream")
-        except Exception as exc:
-            self.broken = True
-            self.mismatch(row.position, f"event cannot be applied: {exc}", version=row.version)
-
-
-def compare(
-    checker: StreamChecker,
-    wallet: dict[str, Any] | None,
-    lots: dict[uuid.UUID, dict[str, Any]],
-    reservations: dict[uuid.UUID, dict[str, Any]],
-) -> None:
-    state = checker.state
-    pos = checker.last_position
-    if wallet is None:
-        checker.mismatch(pos, "no wallet projection for this stream")
-        return
-    rebuilt = wallet_view(state)
-    for name in WALLET_FIGURES:
-        if wallet[name] != rebuilt[name]:
-            checker.mismatch(pos, f"wallet.{name} is {wallet[name]}, events give {rebuilt[name]}")
-    if wallet["head_hash"] != checker.prev:
-        checker.mismatch(pos, "wallet.head_hash is not the stream's last hash")
-    _compare_rows(checker, "lot", state.lots, lots, LOT_CHANGES)
-    _compare_rows(checker, "reservation", state.reservations, reservations, RESERVATION_CHANGES)
-
-
-def _compare_rows(
-    checker: StreamChecker,
-    what: str,
-    rebuilt: Mapping[uuid.UUID, object],
-    rows: dict[uuid.UUID, dict[str, Any]],
-    fields: tuple[str, ...],
-) -> None:
-    """Each lot (or reservation) the events give against its projection row."""
-    pos = checker.last_position
-    for key, item in rebuilt.items():
-        row = rows.get(key)
-        if row is None:
-            checker.mismatch(pos, f"{what} {key} missing from the projection")
-            continue
-        for name in fields:
-            if row[name] != getattr(item, name):
-                checker.mismatch(
-                    pos, f"{what} {key}.{name} is {row[name]}, events give {getattr(item, name)}"
-                )
-
-
-async def verify(session: AsyncSession, checkpoint_key: bytes | None = None) -> VerifyReport:
-    """One pass over the events in stream order, then a comparison per stream, then the
-    signed checkpoints (their signatures checked with ``checkpoint_key``, by default the
-    settings' ``ILA_LEDGER_CHECKPOINT_KEY``)."""
+    ``workers``: processes checking batches of streams (by default one per core, none
+    for a store too small to gain from them); 0 checks every batch in this process."""
     started = time.perf_counter()
     report = VerifyReport()
     if checkpoint_key is None:
@@ -169,61 +75,102 @@ async def verify(session: AsyncSession, checkpoint_key: bytes | None = None) -> 
 
         checkpoint_key = get_settings().ledger_checkpoint_key.encode()
     cps = await checkpoint_reads.every(session)
-    heads = {cp.head_position for cp in cps}
-    positions: list[int] = []
-    head_hashes: dict[int, str] = {}
-    wallets, lots, reservations = await audit_reads.projection_rows(session)
-    budgets = await funder_reads.every_budget(session)
-    books = FunderBooks()
-    checker: StreamChecker | None = None
-    seen: set[uuid.UUID] = set()
+    heads = frozenset(cp.head_position for cp in cps)
+    conn = await driver(session)
+    wallets, lots, reservations, budgets = await audit_reads.verify_projections(conn)
+    if workers is None:
+        workers = worker_pool.default_workers(len(wallets) + len(budgets))
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(worker_pool.executor(workers)) if workers else None
+        checks = Checks(heads, pool)
 
-    def finish(c: StreamChecker) -> None:
-        if c.budget is not None:
-            report.mismatches += budget_mismatches(
-                c.stream_id, c.last_position, c.budget, c.prev, budgets.get(c.stream_id)
+        def stream(stream_id: str, events: list[Row]) -> Stream:
+            return (
+                stream_id,
+                events,
+                wallets.pop(stream_id, None),
+                lots.pop(stream_id, []),
+                reservations.pop(stream_id, []),
+                budgets.pop(stream_id, None),
             )
-            books.note_budget(c.budget)
-            for draw in c.draws:
-                books.note_draw(draw)
-            return
-        books.note_wallet(c.stream_id, c.state)
-        compare(
-            c,
-            wallets.get(c.stream_id),
-            lots.get(c.stream_id, {}),
-            reservations.get(c.stream_id, {}),
-        )
 
-    async for row in audit_reads.all_events(session):
-        if checker is None or checker.stream_id != row.stream_id:
-            if checker is not None:
-                finish(checker)
-            checker = StreamChecker(report, row.stream_id)
-            seen.add(row.stream_id)
-            report.streams += 1
-        checker.feed(row)
-        positions.append(row.position)
-        if row.position in heads:
-            head_hashes[row.position] = row.hash
-    if checker is not None:
-        finish(checker)
-    report.mismatches += books.mismatches()
-    report.funders = books.summary()
-    for budget_id in set(budgets) - seen:
+        current: list[Row] = []  # the stream the last page ended in, so far
+        async for page in audit_reads.verify_events(conn, PAGE):
+            batch: list[Stream] = []
+            start = 0
+            stream_id = current[0][2] if current else page[0][2]
+            for i, row in enumerate(page):
+                if row[2] != stream_id:
+                    current.extend(page[start:i])
+                    batch.append(stream(stream_id, current))
+                    current, start, stream_id = [], i, row[2]
+            current.extend(page[start:])
+            await checks.submit(batch)
+        if current:
+            await checks.submit([stream(current[0][2], current)])
+        checked = await checks.result()
+
+    report.streams, report.events = checked.streams, checked.events
+    report.mismatches += checked.mismatches
+    report.mismatches += checked.books.mismatches()
+    report.funders = checked.books.summary()
+    for budget_id in budgets:  # those of a stream were taken by it
         report.mismatches.append(
-            {"stream": str(budget_id), "position": None, "problem": "budget without any event"}
+            {"stream": budget_id, "position": None, "problem": "budget without any event"}
         )
-    positions.sort()
+    positions = sorted(checked.positions)
     report.checkpoints = len(cps)
-    report.mismatches += signed.check(checkpoint_key, cps, positions, head_hashes)
-    for account_id in set(wallets) - seen:
+    report.mismatches += signed.check(checkpoint_key, cps, positions, checked.head_hashes)
+    for account_id in wallets:
         report.mismatches.append(
             {
-                "stream": str(account_id),
+                "stream": account_id,
                 "position": None,
                 "problem": "wallet projection without any event",
             }
         )
     report.seconds = time.perf_counter() - started
     return report
+
+
+class Checks:
+    """Batches of streams checked in order: in worker processes once they are ready (a
+    bounded number in flight, so reading runs ahead of checking by a few batches only),
+    here until then. Once ready they stay so: no batch checked here follows one sent."""
+
+    def __init__(self, heads: frozenset[int], workers: worker_pool.Workers | None) -> None:
+        self.heads = heads
+        self.workers = workers
+        self.limit = 2 * workers.count if workers else 0
+        self.flight: deque[Awaitable[Checked]] = deque()
+        self.total = Checked()
+
+    async def submit(self, batch: list[Stream]) -> None:
+        if not batch:
+            return
+        if self.workers is None or not self.workers.ready:
+            self._merge(check_streams(batch, self.heads))
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        pool = self.workers.pool
+        self.flight.append(loop.run_in_executor(pool, check_streams, batch, self.heads))
+        while len(self.flight) >= self.limit:
+            self._merge(await self.flight.popleft())
+
+    async def result(self) -> Checked:
+        while self.flight:
+            self._merge(await self.flight.popleft())
+        return self.total
+
+    def _merge(self, part: Checked) -> None:
+        total = self.total
+        total.streams += part.streams
+        total.events += part.events
+        total.mismatches += part.mismatches
+        total.positions += part.positions
+        total.head_hashes.update(part.head_hashes)
+        total.books.merge(part.books)
+
+
+__all__ = ["FunderBooks", "VerifyReport", "verify", "wallet_view"]

@@ -7,14 +7,14 @@ Two concurrent appends can commit out of position order, so a paging reader asks
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.store.events import APPEND_LOCK, EVENT_COLUMNS, EventRow, event_row
+from services.ledger.store.events import APPEND_LOCK, EVENT_COLUMNS, EventRow
+from services.ledger.store.projections import WALLET_FIGURES
 from shared.db import fetch_all
 
 
@@ -66,45 +66,54 @@ async def events_page(session: AsyncSession, after: int, upto: int, limit: int) 
     return await fetch_all(session, EventRow, sql, {"after": after, "upto": upto, "n": limit})
 
 
-async def all_events(session: AsyncSession) -> AsyncIterator[EventRow]:
-    """Every event, stream after stream, each stream in version order (streamed)."""
-    result = await session.stream(
-        text(f"SELECT {EVENT_COLUMNS} FROM ledger.events ORDER BY stream_id, version"),
-        execution_options={"yield_per": 5000},
-    )
-    async for raw in result:
-        yield event_row(raw)
+VERIFY_EVENTS = (
+    "SELECT position, event_id::text, stream_id::text, version, type, schema_version, "
+    "data::text, metadata::text, recorded_at, prev_hash, hash FROM ledger.events "
+    "ORDER BY stream_id, version"
+)
+"""Every event for verify, stream after stream (rows of ``audit.streams.Row``): the ids as
+text and the JSON columns as the text the canonical form is recomputed from."""
 
 
-async def _by_account(
-    session: AsyncSession, sql: str, key: str
-) -> dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]]:
-    out: dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]] = {}
-    for r in (await session.execute(text(sql))).mappings():
-        out.setdefault(r["account_id"], {})[r[key]] = dict(r)
-    return out
+async def verify_events(conn: Any, page: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """``VERIFY_EVENTS`` in pages of ``page`` rows (plain tuples, which pickle), on the
+    driver connection ``conn`` (in its transaction: one cursor, one snapshot)."""
+    cursor = await conn.cursor(VERIFY_EVENTS)
+    while rows := await cursor.fetch(page):
+        yield [tuple(r) for r in rows]
 
 
-Rows = dict[uuid.UUID, dict[str, Any]]
+WALLET_VERIFY = ("head_hash", *WALLET_FIGURES)
+LOT_VERIFY = ("lot_id", "remaining", "reserved", "spent", "expired")
+RESERVATION_VERIFY = ("reservation_id", "status", "amount", "captured", "released")
+BUDGET_VERIFY = ("funder_id", "year", "amount", "drawn", "draws", "version", "head_hash")
+"""The projection columns verify compares, in the order :func:`verify_projections` gives
+them (ids as text: plain tuples pickle fast)."""
+
+Projection = tuple[Any, ...]
 
 
-async def projection_rows(
-    session: AsyncSession,
-) -> tuple[Rows, dict[uuid.UUID, Rows], dict[uuid.UUID, Rows]]:
-    """The wallet rows by account, and the lot and reservation rows by account and id."""
-    wallets = {
-        r["account_id"]: dict(r)
-        for r in (await session.execute(text("SELECT * FROM ledger.wallets"))).mappings()
-    }
-    lots = await _by_account(
-        session,
-        "SELECT account_id, lot_id, remaining, reserved, spent, expired FROM ledger.lots",
-        "lot_id",
-    )
-    reservations = await _by_account(
-        session,
-        "SELECT account_id, reservation_id, status, amount, captured, released "
-        "FROM ledger.reservations",
-        "reservation_id",
-    )
-    return wallets, lots, reservations
+async def verify_projections(
+    conn: Any,
+) -> tuple[
+    dict[str, Projection],
+    dict[str, list[Projection]],
+    dict[str, list[Projection]],
+    dict[str, Projection],
+]:
+    """For verify, keyed by stream id as text: each wallet's row, each account's lot rows
+    and reservation rows, each budget's row (on the driver connection ``conn``)."""
+
+    async def rows(table: str, key: str, columns: tuple[str, ...]) -> list[Any]:
+        selected = ", ".join(f"{c}::text" if c.endswith("_id") else c for c in columns)
+        return list(await conn.fetch(f"SELECT {key}::text, {selected} FROM ledger.{table}"))
+
+    wallets = {r[0]: tuple(r)[1:] for r in await rows("wallets", "account_id", WALLET_VERIFY)}
+    lots: dict[str, list[Projection]] = {}
+    for r in await rows("lots", "account_id", LOT_VERIFY):
+        lots.setdefault(r[0], []).append(tuple(r)[1:])
+    reservations: dict[str, list[Projection]] = {}
+    for r in await rows("reservations", "account_id", RESERVATION_VERIFY):
+        reservations.setdefault(r[0], []).append(tuple(r)[1:])
+    budgets = {r[0]: tuple(r)[1:] for r in await rows("budgets", "budget_id", BUDGET_VERIFY)}
+    return wallets, lots, reservations, budgets

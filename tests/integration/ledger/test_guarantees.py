@@ -120,7 +120,10 @@ async def test_updates_and_deletes_are_refused_by_the_database(env: Env) -> None
     assert grants == "INSERT,SELECT"
 
 
-async def test_verify_names_the_stream_and_position_of_a_tampered_row(env: Env) -> None:
+@pytest.mark.parametrize("workers", [None, 2])  # in this process, and in worker processes
+async def test_verify_names_the_stream_and_position_of_a_tampered_row(
+    env: Env, workers: int | None
+) -> None:
     victim = await open_wallet(env, 5_000)
     await open_wallet(env, 7_000)
     async with env.sessions() as s:
@@ -143,7 +146,7 @@ async def test_verify_names_the_stream_and_position_of_a_tampered_row(env: Env) 
             {"p": position},
         )
     async with env.sessions() as s:
-        report = await verify(s)
+        report = await verify(s, workers=workers)
     assert not report.ok
     assert any(
         m["stream"] == str(victim) and m["position"] == position and "hash" in m["problem"]
