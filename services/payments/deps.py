@@ -83,6 +83,15 @@ PayeeProposer = Annotated[Principal, Depends(require("provider", "agency"))]
 PayeeReader = Annotated[Principal, Depends(require("provider", "agency", *NATIONAL))]
 
 
+def shown(row: Any, model: type[BaseModel]) -> dict[str, Any]:
+    """The fields of a stored row (a dataclass) that its public ``model`` shows, read as
+    they are: ``dataclasses.asdict`` would deep-copy each row first, which a profile of the
+    listing routes shows."""
+    return {
+        name: getattr(row, name) for name in model.model_fields if name in row.__dataclass_fields__
+    }
+
+
 class Page(BaseModel):
     next: str | None
 

@@ -11,7 +11,6 @@ Anything out of the caller's scope answers 404, the same as a claim that does no
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -30,6 +29,7 @@ from services.payments.deps import (
     Provider,
     Runtime,
     ScopedReader,
+    shown,
 )
 from services.payments.domain.claims import (
     Attestation,
@@ -85,7 +85,7 @@ class Contest(BaseModel):
 
 def public(claim: Claim, currency: str) -> ClaimPublic:
     return ClaimPublic(
-        **{k: v for k, v in asdict(claim).items() if k in ClaimPublic.model_fields},
+        **shown(claim, ClaimPublic),
         currency=currency,
     )
 

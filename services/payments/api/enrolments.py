@@ -10,7 +10,6 @@ the managing agency (or an admin) and approved by finance (action ``enrolment_re
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -30,6 +29,7 @@ from services.payments.deps import (
     ProviderOrLearner,
     Runtime,
     ScopedReader,
+    shown,
 )
 from services.payments.domain.enrolments import Canceller, Enrolment, EnrolmentStatus
 from services.payments.domain.errors import PaymentsError
@@ -83,7 +83,7 @@ class EnrolmentPage(Page):
 
 def public(enrolment: Enrolment, currency: str) -> EnrolmentPublic:
     return EnrolmentPublic(
-        **{k: v for k, v in asdict(enrolment).items() if k in EnrolmentPublic.model_fields},
+        **shown(enrolment, EnrolmentPublic),
         currency=currency,
         available_credit=enrolment.available_at_rejection,
         cancellation_rule=enrolment.cancellation,

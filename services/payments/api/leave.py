@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -36,7 +35,7 @@ from services.payments.api.claims import ClaimPublic
 from services.payments.api.claims import public as claim_public
 from services.payments.api.payees import PayeePublic, payee_public
 from services.payments.commands import SetPayee
-from services.payments.deps import NATIONAL, Learner, Runtime, components, proposed
+from services.payments.deps import NATIONAL, Learner, Runtime, components, proposed, shown
 from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.errors import Unknown
 from services.payments.domain.leave import LeaveRequest, LeaveStatus, employer_payee
@@ -107,7 +106,7 @@ class CompensationClaimed(BaseModel):
 
 def public(request: LeaveRequest, currency: str, *, employer: bool) -> LeavePublic:
     """The request; the employer's note only for the employer and the national roles."""
-    fields = {k: v for k, v in asdict(request).items() if k in LeavePublic.model_fields}
+    fields = shown(request, LeavePublic)
     if not employer:
         fields["note"] = None
     return LeavePublic(**fields, currency=currency)
@@ -166,9 +165,9 @@ async def enrolment_leave(
         if enrolment is None or not allowed:
             raise Unknown("enrolment_not_found", f"no enrolment {enrolment_id}")
         ctx = deps.context(rt, session, principal)
-        shown = [await leave.seen(r, ctx) for r in visible]
+        current = [await leave.seen(r, ctx) for r in visible]
     employer = principal.role != "learner"
-    return [public(r, rt.settings.currency, employer=employer) for r in shown]
+    return [public(r, rt.settings.currency, employer=employer) for r in current]
 
 
 @router.get(REQUEST, response_model=LeavePublic)

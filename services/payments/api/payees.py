@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +31,7 @@ from services.payments.deps import (
     ctx_for,
     payee_scope,
     proposed,
+    shown,
 )
 from services.payments.domain.payees import Payee, payee_standing
 from services.payments.handlers import payees
@@ -65,7 +65,7 @@ def payee_public(c: Components, payee: Payee, pending: str | None = None) -> Pay
         now=c.clock.now(),
     )
     return PayeePublic(
-        **{k: v for k, v in asdict(payee).items() if k in PayeePublic.model_fields},
+        **shown(payee, PayeePublic),
         payable=standing.payable,
         held_until=standing.held_until,
         pending_approval_id=pending,

@@ -53,6 +53,7 @@ from services.payments.deps import (
     run_scope,
     sees_payout,
     sees_run,
+    shown,
 )
 from services.payments.domain.errors import Unknown
 from services.payments.domain.payouts import (
@@ -145,7 +146,7 @@ def payout_public(
     nettings: list[Netting] | None = None,
 ) -> PayoutPublic:
     return PayoutPublic(
-        **{k: v for k, v in asdict(payout).items() if k in PayoutPublic.model_fields},
+        **shown(payout, PayoutPublic),
         owed=payout.owed,
         lines=[RemittanceLine(**asdict(line)) for line in lines] if lines is not None else None,
         recoveries=(
@@ -169,7 +170,7 @@ async def run_public(
     approval: dict[str, Any] | None = None,
 ) -> RunPublic:
     payouts_of_run = await store.payouts_of_run(session, run.run_id)
-    fields = {k: v for k, v in asdict(run).items() if k in RunPublic.model_fields}
+    fields = shown(run, RunPublic)
     fields.pop("payouts", None)
     fields["approval"] = approval
     if approval is None and run.approval_id is not None:
