@@ -16,15 +16,23 @@ class Pool:
     def __init__(self, base: str, size: int) -> None:
         parsed = urlsplit(base)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
-        self.queue: asyncio.Queue[tuple[bytes, asyncio.Future[int]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[bytes, asyncio.Future[tuple[int, bytes]]]] = asyncio.Queue()
         self.workers = [asyncio.create_task(self._work()) for _ in range(size)]
 
-    def post(self, path: str, headers: dict[str, str], body: bytes) -> asyncio.Future[int]:
-        """Queue a POST; its future gives the status code."""
-        lines = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    async def post(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        """POST ``body`` (JSON); the status code."""
+        status, _ = await self.request("POST", path, headers, body)
+        return status
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> asyncio.Future[tuple[int, bytes]]:
+        """Queue a request; its future gives the status code and the body."""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if body or method == "POST":
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self.queue.put_nowait((("\r\n".join(lines) + "\r\n\r\n").encode() + body, done))
         return done
 
@@ -45,11 +53,11 @@ class Pool:
                         length = int(value)
                     elif name.lower() == "connection" and "close" in value.lower():
                         close = True
-                await reader.readexactly(length)
+                content = await reader.readexactly(length)
                 if close:
                     writer.close()
                     conn = None
-                done.set_result(status)
+                done.set_result((status, content))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -259,9 +259,9 @@ async def enrolments(
     answers: list[float] = []
     refused: list[str] = []
 
-    async def answered(at: float, sent: asyncio.Future[int]) -> None:
+    async def answered(at: float, sent: asyncio.Future[tuple[int, bytes]]) -> None:
         try:
-            status = await sent
+            status, _ = await sent
         except Exception as exc:
             refused.append(type(exc).__name__)
             return
@@ -281,7 +281,7 @@ async def enrolments(
             if delay > 0:
                 await asyncio.sleep(delay)
             scheduled[eid] = at
-            sent = pool.post(f"/v1/enrolments/{eid}/confirm", learners[account], b"{}")
+            sent = pool.request("POST", f"/v1/enrolments/{eid}/confirm", learners[account], b"{}")
             tasks.append(asyncio.create_task(answered(at, sent)))
         offered = total / max(time.time() - start, 1e-9)
         await asyncio.wait(tasks, timeout=max(30.0, seconds * 3))
