@@ -67,9 +67,17 @@ async def verify(
     ``checkpoint_key``, by default the settings' ``ILA_LEDGER_CHECKPOINT_KEY``).
 
     ``workers``: processes checking batches of streams (by default one per core, none
-    for a store too small to gain from them); 0 checks every batch in this process."""
+    for a store too small to gain from them); 0 checks every batch in this process.
+
+    Every read is made in one REPEATABLE READ, read-only transaction when ``session`` has
+    not begun one yet: the projections, the events and the checkpoints are then one
+    snapshot, and appends committed while verify runs cannot show as mismatches."""
     started = time.perf_counter()
     report = VerifyReport()
+    if not session.in_transaction():
+        await session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
     if checkpoint_key is None:
         from shared.settings import get_settings
 
