@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
@@ -146,3 +146,28 @@ def migrated_template(admin_url: str, service: str) -> str:
 
     asyncio.run(build())
     return name
+
+
+class ExampleDatabase:
+    """For a hypothesis state machine: each example on a fresh copy of ``template`` (a
+    migrated database on the server of ``admin_url``, both set by the test), on an event
+    loop of its own, disposed of at teardown."""
+
+    admin_url: ClassVar[str] = ""
+    template: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        from shared.db import make_engine, make_sessionmaker
+
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        name = f"p_{uuid.uuid4().hex[:12]}"
+        self.loop.run_until_complete(
+            admin_sql(self.admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        )
+        self.engine = make_engine(database_url(self.admin_url, name), pool_size=2)
+        self.sessions = make_sessionmaker(self.engine)
+
+    def teardown(self) -> None:
+        self.loop.run_until_complete(self.engine.dispose())
+        self.loop.close()

@@ -10,9 +10,7 @@ plain reference model, so projections == full replay == reference.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -26,32 +24,18 @@ from services.ledger.handlers import Ledger
 from services.ledger.handlers.wallets import execute
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
-from shared.db import make_engine, make_sessionmaker, transaction
+from shared.db import transaction
 from shared.outbox import EventContext, Outbox
-from tests.support import admin_sql, database_url, migrated_template
+from tests.support import ExampleDatabase, migrated_template
 from tests.unit.support import ACCOUNT, LedgerMachine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-class StoreMachine(LedgerMachine):
-    admin_url: ClassVar[str] = ""
-    template: ClassVar[str] = ""
-
+class StoreMachine(ExampleDatabase, LedgerMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        name = f"p_{uuid.uuid4().hex[:12]}"
-        self.loop.run_until_complete(
-            admin_sql(self.admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        )
-        self.engine = make_engine(database_url(self.admin_url, name), pool_size=2)
-        self.sessions = make_sessionmaker(self.engine)
         self.ledger = Ledger(Outbox("ledger"))
-
-    def teardown(self) -> None:
-        self.loop.run_until_complete(self.engine.dispose())
-        self.loop.close()
 
     def run(self, command: Command, expected: Any) -> None:
         before = len(self.wire)

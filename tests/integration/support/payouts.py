@@ -12,11 +12,10 @@ claim's end-to-end id.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -35,12 +34,12 @@ from services.payments.store import rows as stored
 from shared.approvals import FourEyes
 from shared.auth import Principal
 from shared.clock import Clock
-from shared.db import make_engine, make_sessionmaker, transaction
+from shared.db import transaction
 from shared.errors import DomainError
 from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequested
 from shared.outbox import EventContext, Outbox
 from tests.integration.support.payments import NS, World
-from tests.support import admin_sql, database_url
+from tests.support import ExampleDatabase
 
 
 async def reverse_capture(world: World, account: str, claim_id: str) -> None:
@@ -73,19 +72,9 @@ FINANCE = Principal(sub="finance-1", role="finance")
 CTX = EventContext.new("property")
 
 
-class PayoutMachine(RuleBasedStateMachine):
-    admin_url: ClassVar[str] = ""
-    template: ClassVar[str] = ""
-
+class PayoutMachine(ExampleDatabase, RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        name = f"p_{uuid.uuid4().hex[:12]}"
-        self.loop.run_until_complete(
-            admin_sql(self.admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        )
-        self.engine = make_engine(database_url(self.admin_url, name), pool_size=2)
-        self.sessions = make_sessionmaker(self.engine)
         self.p = Payments(Outbox("payments"), PaymentsConfig(), Clock())
         self.fe = FourEyes(
             "payments",
@@ -100,10 +89,6 @@ class PayoutMachine(RuleBasedStateMachine):
         # change cannot hide it)
         self.paid: dict[uuid.UUID, int] = {}
         self.loop.run_until_complete(self._seed())
-
-    def teardown(self) -> None:
-        self.loop.run_until_complete(self.engine.dispose())
-        self.loop.close()
 
     def go(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
