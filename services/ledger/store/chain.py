@@ -91,11 +91,6 @@ def read_plain(text: str | bytes) -> tuple[Any, bool]:
     return json.loads(text), False
 
 
-def read_json(text: str | bytes) -> Any:
-    """A stored JSON column's value as ``json.loads`` reads it."""
-    return read_plain(text)[0]
-
-
 def canonical_bytes(
     *,
     event_id: uuid.UUID,
