@@ -3,7 +3,9 @@ and top-up lots (read models), the catalogue's providers and courses (read model
 
 The accounts' events and the ledger's grants (an allocation's bulk facts) only feed read
 models: consecutive ones of a fetched batch are applied together (``projections.apply_many``,
-a few multi-row statements); the others one at a time."""
+a few multi-row statements). Consecutive answers of the ledger are decided together too
+(``saga_batch.answer``: the batch's rows locked and written in a few statements); the others
+one at a time."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any, get_args
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import projections
-from services.payments.handlers import Payments, claims, saga
+from services.payments.handlers import Payments, claims, saga, saga_batch
 from shared.events import Envelope
 from shared.events.catalogue import ProviderSuspended
 from shared.events.ledger import CreditsGranted, EntryReversed
@@ -58,6 +60,13 @@ def register(consumer: EventConsumer, payments: Payments) -> None:
 
     for kind, answer in saga.ANSWERS.items():
         consumer.on(kind)(answer_event(answer))
+
+    @consumer.on_batch(*saga.ANSWERS)
+    async def answers(
+        session: AsyncSession, items: Sequence[tuple[Envelope, Any]]
+    ) -> list[BaseException | None]:
+        # the saga's answers: a fetched batch's rows locked and written together
+        return await saga_batch.answer(payments, session, items)
 
     register_catalogue(consumer, payments)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -81,6 +81,47 @@ async def get(session: AsyncSession, kind: type[R], key: Any, *, lock: bool = Fa
     return await one(session, kind, sql + (" FOR UPDATE" if lock else ""), {"key": key})
 
 
+async def get_many(
+    session: AsyncSession, kind: type[R], keys: Collection[Any], *, lock: bool = False
+) -> dict[Any, R]:
+    """The rows of ``kind`` with these keys, by key (``lock``: taken in key order, held
+    until the transaction ends); a key without a row is left out."""
+    table, column = TABLES[kind]
+    sql = f"SELECT * FROM payments.{table} WHERE {column} = ANY(:keys) ORDER BY {column}"
+    found = await many(session, kind, sql + (" FOR UPDATE" if lock else ""), {"keys": list(keys)})
+    return {getattr(row, column): row for row in found}
+
+
+def changes(before: R, after: R) -> dict[str, Any]:
+    """The columns a decision changed from ``before`` to ``after``, with their new values."""
+    return {
+        f.name: getattr(after, f.name)
+        for f in fields(after)
+        if getattr(after, f.name) != getattr(before, f.name)
+    }
+
+
+async def save_many(session: AsyncSession, moves: Sequence[tuple[R, R]]) -> None:
+    """:func:`save` for many rows of one kind: one pipelined statement per set of columns
+    changed together (usually one)."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for before, after in moves:
+        changed = changes(before, after)
+        if changed:
+            _, column = TABLES[type(after)]
+            params = {"_key": getattr(before, column)}
+            params |= {c: param(c, v) for c, v in changed.items()}
+            by_columns.setdefault(tuple(changed), []).append(params)
+    if not moves:
+        return
+    table, column = TABLES[type(moves[0][1])]
+    for columns, many_params in by_columns.items():
+        sets = ", ".join(f"{c} = {placeholder(c)}" for c in columns)
+        await session.execute(
+            text(f"UPDATE payments.{table} SET {sets} WHERE {column} = :_key"), many_params
+        )
+
+
 async def insert(session: AsyncSession, row: DataclassInstance) -> None:
     table, _ = TABLES[type(row)]
     values = {f.name: getattr(row, f.name) for f in fields(row)}
@@ -96,17 +137,13 @@ async def insert(session: AsyncSession, row: DataclassInstance) -> None:
 async def save(session: AsyncSession, before: R, after: R) -> None:
     """Write what a decision changed from ``before`` to ``after`` (nothing when nothing did)."""
     table, column = TABLES[type(after)]
-    changes = {
-        f.name: getattr(after, f.name)
-        for f in fields(after)
-        if getattr(after, f.name) != getattr(before, f.name)
-    }
-    if not changes:
+    changed = changes(before, after)
+    if not changed:
         return
-    sets = ", ".join(f"{c} = {placeholder(c)}" for c in changes)
+    sets = ", ".join(f"{c} = {placeholder(c)}" for c in changed)
     await session.execute(
         text(f"UPDATE payments.{table} SET {sets} WHERE {column} = :_key"),
-        {"_key": getattr(before, column), **{c: param(c, v) for c, v in changes.items()}},
+        {"_key": getattr(before, column), **{c: param(c, v) for c, v in changed.items()}},
     )
 
 
