@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -61,6 +62,9 @@ TARGETS = {"p99_ms": {"100": 100.0, "500": 1000.0}, "claims_captured_per_s": 500
 CONFIRMED = "payments.EnrolmentConfirmed"
 REJECTED = "payments.EnrolmentRejected"
 CAPTURED = "ledger.ReservationCaptured"
+REQUESTED = "payments.EnrolmentRequested"
+RESERVED = "ledger.CreditsReserved"
+HOPS = ("to_requested", "to_reserved", "to_confirmed")
 
 
 class Watch:
@@ -295,6 +299,13 @@ async def enrolments(
     ok = [e for e in scheduled if e in done]
     latencies = [(done[e] - scheduled[e]) * 1000 for e in ok]
     last = max((done[e] for e in ok), default=start)
+    # where the time goes: confirm accepted -> EnrolmentRequested published -> the ledger's
+    # CreditsReserved published -> EnrolmentConfirmed published
+    marks = [scheduled, watch.seen[REQUESTED], watch.seen[RESERVED], done]
+    hops: dict[str, Any] = {}
+    for name, (a, b) in zip(HOPS, itertools.pairwise(marks), strict=True):
+        spans = [(b[e] - a[e]) * 1000 for e in ok if e in a and e in b]
+        hops[name] = {f"p{p}": round(_percentile(spans, p), 1) for p in (50, 99)} if spans else None
     result: dict[str, Any] = {
         "started_quiet": calm,
         "rate_offered_per_s": round(offered, 1),
@@ -312,6 +323,7 @@ async def enrolments(
             for p in (50, 95, 99)
         }
         | {"max": round(max(latencies), 1) if latencies else None},
+        "hops_ms": hops,
         "cpu_cores": busy,
     }
     if refused:
