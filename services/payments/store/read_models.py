@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import RowMapping, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.domain.enrolments import HOLDS_SEAT
@@ -22,12 +22,13 @@ from services.payments.domain.views import (
     provider_standing,
 )
 from services.payments.store.rows import many, one, param
-from shared.db import driver, fetch_one, locked, update_row
+from shared.db import driver, fetch_one, fetch_rows, locked, update_row
 
 
-async def _first(session: AsyncSession, sql: str, params: Mapping[str, Any]) -> RowMapping | None:
-    row = (await session.execute(text(sql), params)).one_or_none()
-    return row._mapping if row is not None else None
+async def _first(session: AsyncSession, sql: str, params: Mapping[str, Any]) -> Any:
+    """The first row ``sql`` selects (its columns by name), or None."""
+    found = await fetch_rows(session, sql, params)
+    return found[0] if found else None
 
 
 async def upsert_account(

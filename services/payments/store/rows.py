@@ -21,7 +21,7 @@ from services.payments.domain.payees import Payee
 from services.payments.domain.payouts import Payout, PayoutLine, PayoutRun
 from services.payments.domain.recoveries import Recovery
 from services.payments.domain.reservations import Reservation
-from shared.db import fetch_all, fetch_one
+from shared.db import execute, fetch_all, fetch_one
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -117,19 +117,18 @@ async def save_many(session: AsyncSession, moves: Sequence[tuple[R, R]]) -> None
     table, column = TABLES[type(moves[0][1])]
     for columns, many_params in by_columns.items():
         sets = ", ".join(f"{c} = {placeholder(c)}" for c in columns)
-        await session.execute(
-            text(f"UPDATE payments.{table} SET {sets} WHERE {column} = :_key"), many_params
+        await execute(
+            session, f"UPDATE payments.{table} SET {sets} WHERE {column} = :_key", many_params
         )
 
 
 async def insert(session: AsyncSession, row: DataclassInstance) -> None:
     table, _ = TABLES[type(row)]
     values = {f.name: getattr(row, f.name) for f in fields(row)}
-    await session.execute(
-        text(
-            f"INSERT INTO payments.{table} ({', '.join(values)}) "
-            f"VALUES ({', '.join(placeholder(c) for c in values)})"
-        ),
+    await execute(
+        session,
+        f"INSERT INTO payments.{table} ({', '.join(values)}) "
+        f"VALUES ({', '.join(placeholder(c) for c in values)})",
         {c: param(c, v) for c, v in values.items()},
     )
 
@@ -141,8 +140,9 @@ async def save(session: AsyncSession, before: R, after: R) -> None:
     if not changed:
         return
     sets = ", ".join(f"{c} = {placeholder(c)}" for c in changed)
-    await session.execute(
-        text(f"UPDATE payments.{table} SET {sets} WHERE {column} = :_key"),
+    await execute(
+        session,
+        f"UPDATE payments.{table} SET {sets} WHERE {column} = :_key",
         {"_key": getattr(before, column), **{c: param(c, v) for c, v in changed.items()}},
     )
 
