@@ -9,6 +9,12 @@ that was just revoked is logged and the loop goes on (the records come again and
 ignores what it already applied); anything else that ends the loop restarts the group's
 consumer with a growing pause, counted in ``ila_consumer_restarts_total``, and the group
 reads as down (``/readyz`` answers 503) until it runs again.
+
+Clients refresh the cluster's metadata every ``metadata_max_age_ms`` (10 s, against
+aiokafka's 5 min). When a broker dies and its partitions get new leaders, aiokafka's
+consumer, resetting a partition's position, asks the old leader again and again
+(``NotLeaderForPartitionError``) until its metadata is refreshed: with the default, a
+partition could stay unread for five minutes after a broker restart.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class KafkaBus(Bus):
         client_id: str = "ila",
         max_batch: int = 500,
         retry_backoff: float = 1.0,
+        metadata_max_age_ms: int = 10_000,
         security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         super().__init__()
@@ -45,6 +52,7 @@ class KafkaBus(Bus):
         self.client_id = client_id
         self.max_batch = max_batch
         self.retry_backoff = retry_backoff
+        self.metadata_max_age_ms = metadata_max_age_ms
         self._producer: AIOKafkaProducer | None = None
         self._consumers: dict[str, AIOKafkaConsumer] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -60,6 +68,7 @@ class KafkaBus(Bus):
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
+            metadata_max_age_ms=self.metadata_max_age_ms,
             **self.security.client_options(),
         )
         await self._producer.start()
@@ -79,6 +88,7 @@ class KafkaBus(Bus):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.max_batch,
+            metadata_max_age_ms=self.metadata_max_age_ms,
             **self.security.client_options(),
         )
         await consumer.start()
