@@ -31,6 +31,7 @@ from services.payments.deps import (
     ScopedReader,
     shown,
 )
+from services.payments.domain import enrolments as rules
 from services.payments.domain.enrolments import Canceller, Enrolment, EnrolmentStatus
 from services.payments.domain.errors import PaymentsError
 from services.payments.handlers import enrolments, holds
@@ -174,20 +175,30 @@ async def confirm(
 ) -> Response:
     """The learner consents: credit is reserved (``reserving`` → ``confirmed``/``rejected``)."""
     cmd = cmd or ConfirmEnrolment()
+
+    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        ctx = deps.context(rt, session, principal)
+        before = await deps.load_scoped(session, principal, Enrolment, enrolment_id, lock=True)
+        if rules.expire_if_due(before, ctx.now) is not None:
+            raise _Expiring  # rolled back: the expiry is stored on its own, below
+        enrolment = await enrolments.confirm(before, cmd, ctx)
+        return 202, body(rt, enrolment), {"Location": f"/v1/enrolments/{enrolment_id}"}
+
+    try:
+        return await run_idempotent(rt, request, principal, cmd, effect)
+    except _Expiring:
+        pass
     # a confirmation that comes too late expires the proposal for good, then is refused
     async with rt.uow() as session:
         before = await deps.load_scoped(session, principal, Enrolment, enrolment_id, lock=True)
         after = await enrolments.expire_if_due(before, deps.context(rt, session, principal))
-    if after.status == "expired" and before.status != "expired":
+    if after.status == "expired":
         raise PaymentsError("confirmation_expired", "the confirmation period is over")
+    return await run_idempotent(rt, request, principal, cmd, effect)  # decided meanwhile
 
-    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        enrolment = await deps.decide_on(
-            rt, principal, Enrolment, enrolment_id, enrolments.confirm, cmd, session=session
-        )
-        return 202, body(rt, enrolment), {"Location": f"/v1/enrolments/{enrolment_id}"}
 
-    return await run_idempotent(rt, request, principal, cmd, effect)
+class _Expiring(Exception):
+    """The proposal a confirmation names is past its deadline: it expires instead."""
 
 
 @router.post("/{enrolment_id}/refuse", response_model=EnrolmentPublic)
