@@ -24,6 +24,12 @@ def main() -> None:
         action="store_true",
         help="kafka: py-spy samples of each service into bench-results/kafka-*.folded",
     )
+    parser.add_argument(
+        "--payments-replicas",
+        type=int,
+        default=1,
+        help="kafka: payments processes in one consumer group (the others run one each)",
+    )
     args = parser.parse_args()
     accounts = args.accounts or (1_000_000 if args.full else 100_000)
     if args.only in (None, "ledger"):
@@ -41,7 +47,8 @@ def main() -> None:
     if args.only in (None, "consumers"):
         asyncio.run(consumers.run(events=args.events))
     if args.only in (None, "kafka"):
-        kafka.print_table(asyncio.run(kafka.run(seconds=args.seconds, profile=args.kafka_profile)))
+        figures = kafka.run(args.seconds, args.kafka_profile, args.payments_replicas)
+        kafka.print_table(asyncio.run(figures))
 
 
 if __name__ == "__main__":

@@ -229,7 +229,7 @@ async def quiet(c: httpx.AsyncClient, bases: list[str], seconds: float = 120.0) 
 async def enrolments(
     c: httpx.AsyncClient,
     world: World,
-    pay: str,
+    pays: list[str],
     learners: dict[str, dict[str, str]],
     watch: Watch,
     rate: float,
@@ -249,7 +249,9 @@ async def enrolments(
         provider, proposal = world.offers[i % len(world.offers)]
         async with sem:
             r = await c.post(
-                f"{pay}/v1/enrolments", headers=provider, json={**proposal, "account_id": account}
+                f"{pays[i % len(pays)]}/v1/enrolments",
+                headers=provider,
+                json={**proposal, "account_id": account},
             )
         if r.status_code != 202:
             raise RuntimeError(f"proposal refused: {r.status_code} {r.text[:300]}")
@@ -273,7 +275,7 @@ async def enrolments(
         if status != 202:
             refused.append(str(status))
 
-    pool = Pool(pay, 64)
+    pools = [Pool(pay, 64) for pay in pays]  # the confirmations spread over the replicas
     scheduled: dict[str, float] = {}
     tasks = []
     before = cpu.sample()
@@ -285,6 +287,7 @@ async def enrolments(
             if delay > 0:
                 await asyncio.sleep(delay)
             scheduled[eid] = at
+            pool = pools[i % len(pools)]
             sent = pool.request("POST", f"/v1/enrolments/{eid}/confirm", learners[account], b"{}")
             tasks.append(asyncio.create_task(answered(at, sent)))
         offered = total / max(time.time() - start, 1e-9)
@@ -294,7 +297,8 @@ async def enrolments(
     for task in tasks:  # requests still queued when the phase gave up waiting
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await pool.close()
+    for pool in pools:
+        await pool.close()
     done = watch.seen[CONFIRMED]
     ok = [e for e in scheduled if e in done]
     latencies = [(done[e] - scheduled[e]) * 1000 for e in ok]
@@ -335,7 +339,7 @@ async def enrolments(
 async def claims(
     c: httpx.AsyncClient,
     world: World,
-    pay: str,
+    pays: list[str],
     agency: dict[str, str],
     watch: Watch,
     owners: dict[str, dict[str, str]],
@@ -349,11 +353,11 @@ async def claims(
     queue = list(ids)
     refused: list[str] = []
 
-    async def client() -> None:
+    async def client(k: int) -> None:
         while queue:
             eid = queue.pop()
             r = await c.post(
-                f"{pay}/v1/claims",
+                f"{pays[k % len(pays)]}/v1/claims",
                 headers={**owners[eid], "Idempotency-Key": str(uuid.uuid4())},
                 json={
                     "enrolment_id": eid,
@@ -369,14 +373,14 @@ async def claims(
                 refused.append(f"{r.status_code} {r.text[:200]}")
 
     t0 = time.time()
-    await asyncio.wait_for(asyncio.gather(*(client() for _ in range(CLAIM_CLIENTS))), 300)
+    await asyncio.wait_for(asyncio.gather(*(client(k) for k in range(CLAIM_CLIENTS))), 300)
     posted = time.time() - t0
     complete = await watch.until((CAPTURED,), set(ids), 300)
     at_ledger = [watch.seen[CAPTURED][e] for e in ids if e in watch.seen[CAPTURED]]
     ledger_s = max(at_ledger, default=t0) - t0
 
     async def captured() -> int:
-        items = await _all(c, f"{pay}/v1/claims", agency)
+        items = await _all(c, f"{pays[0]}/v1/claims", agency)
         return sum(1 for x in items if x["status"] == "captured")
 
     n = await captured()
@@ -401,7 +405,7 @@ async def claims(
     return result
 
 
-async def run(seconds: float = 10.0, profile: bool = False) -> dict[str, Any]:
+async def run(seconds: float = 10.0, profile: bool = False, replicas: int = 1) -> dict[str, Any]:
     from tests.e2e.support import Cluster
 
     root = Path(tempfile.mkdtemp(prefix="ila-bench-kafka-"))
@@ -412,6 +416,7 @@ async def run(seconds: float = 10.0, profile: bool = False) -> dict[str, Any]:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpus": os.cpu_count(),
         "seconds_per_rate": seconds,
+        "payments_replicas": replicas,
         "targets": TARGETS,
         "rates": {},
     }
@@ -424,8 +429,12 @@ async def run(seconds: float = 10.0, profile: bool = False) -> dict[str, Any]:
         cluster.env.pop("ILA_RELAY_IDLE_INTERVAL", None)  # the production default
         settings = Settings()
         agency = _h(mint_token(settings, role="agency", sub="b", agency_id="pes-fr"))
+        # payments is the one service near a full core: it runs as ``replicas`` processes
+        # in one consumer group (the relay publishes from one of them, under its lock)
+        extra = [f"payments-{k}" for k in range(2, replicas + 1)]
+        cluster.start(*SERVICES, *extra)
         urls = {s: cluster.url(s) for s in SERVICES}
-        cluster.start()
+        pays = [urls["payments"], *(cluster.url(name) for name in extra)]
         await cluster.ready()
         pids = {name: proc.pid for name, (proc, _) in cluster.procs.items()}
         cpu = Cpu(
@@ -440,7 +449,7 @@ async def run(seconds: float = 10.0, profile: bool = False) -> dict[str, Any]:
                 c, urls, settings, ACCOUNTS, starts_in=5.0, lasts=1.0, providers=PROVIDERS
             )
             learners = {a: _h(mint_token(settings, role="learner", sub=a)) for a in world.accounts}
-            bases = list(urls.values())
+            bases = [*urls.values(), *pays[1:]]
             confirmed: dict[str, dict[str, str]] = {}
             for rate in RATES:
                 print(f"enrolments confirmed at {rate:.0f}/s for {seconds:.0f}s ...", flush=True)
@@ -448,7 +457,7 @@ async def run(seconds: float = 10.0, profile: bool = False) -> dict[str, Any]:
                 figures, ok = await enrolments(
                     c,
                     world,
-                    urls["payments"],
+                    pays,
                     learners,
                     watch,
                     rate,
@@ -464,9 +473,7 @@ async def run(seconds: float = 10.0, profile: bool = False) -> dict[str, Any]:
             calm = await quiet(c, bases)
             before, t = cpu.sample(), time.time()
             async with profiled(pids, "claims", profile):
-                results["claims"] = await claims(
-                    c, world, urls["payments"], agency, watch, confirmed
-                )
+                results["claims"] = await claims(c, world, pays, agency, watch, confirmed)
             results["claims"]["cpu_cores"] = Cpu.spent(before, cpu.sample(), time.time() - t)
             results["claims"]["started_quiet"] = calm
             print(f"  {results['claims']}", flush=True)
@@ -498,7 +505,8 @@ def _ok(value: float | None, target: float, below: bool = True) -> str:
 
 
 def print_table(r: dict[str, Any]) -> None:
-    print(f"\nover Kafka (four `ila serve` processes, one broker), {r['cpus']} CPUs")
+    n = r.get("payments_replicas", 1)
+    print(f"\nover Kafka (`ila serve` per service, payments x{n}, one broker), {r['cpus']} CPUs")
     head = f"{'measure':<36}{'ours':>12}{'target':>12}{'met':>5}"
     print(head)
     print("-" * len(head))

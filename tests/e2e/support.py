@@ -57,7 +57,11 @@ class Cluster:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def start(self, *names: str) -> None:
+        """Start each service named (all by default); ``payments-2`` is a second replica of
+        payments, on a port of its own, in the same consumer group."""
         for name in names or SERVICES:
+            service = name.partition("-")[0]
+            port = self.ports.setdefault(name, free_port())
             log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
             proc = subprocess.Popen(
                 [
@@ -65,11 +69,11 @@ class Cluster:
                     "-m",
                     "ila.cli",
                     "serve",
-                    name,
+                    service,
                     "--port",
-                    str(self.ports[name]),
+                    str(port),
                 ],
-                env={**self.env, **self.kafka_env(name)},
+                env={**self.env, **self.kafka_env(service)},
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
