@@ -1,0 +1,57 @@
+"""Statements run on the session's driver connection (``shared.db.fetch_rows``, ``execute``)
+take part in the session's transaction and fail as ``session.execute`` fails: with
+SQLAlchemy's ``DBAPIError``, which the request and consumer paths tell apart (a value out of
+range is the caller's 422 and is never retried; a lock timeout is retried)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from shared.db import execute, fetch_rows, is_transient, make_engine, make_sessionmaker
+from shared.problems import _is_data_exception
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_driver_statements_share_the_transaction_and_its_errors(db_url: str) -> None:
+    engine = make_engine(db_url, pool_size=2)
+    sessions = make_sessionmaker(engine)
+    try:
+        async with sessions() as s:
+            await s.execute(text("CREATE TABLE t (k int PRIMARY KEY, v jsonb)"))
+            await s.commit()
+
+        async with sessions() as s:  # rolled back: nothing the driver wrote stays
+            await execute(s, "INSERT INTO t VALUES (:k, CAST(:v AS jsonb))", {"k": 1, "v": "{}"})
+            params = [{"k": k, "v": json.dumps({"n": k})} for k in (2, 3)]
+            await execute(s, "INSERT INTO t VALUES (:k, CAST(:v AS jsonb))", params)
+            rows = await fetch_rows(
+                s, "SELECT k, v FROM t WHERE k = ANY(:ks) ORDER BY k", {"ks": [1, 3]}
+            )
+            assert [(r["k"], r["v"]) for r in rows] == [(1, {}), (3, {"n": 3})]
+            await s.rollback()
+        async with sessions() as s:
+            assert await fetch_rows(s, "SELECT k FROM t", {}) == []
+
+        async with sessions() as s:
+            with pytest.raises(DBAPIError) as out_of_range:
+                await fetch_rows(s, "SELECT k FROM t WHERE k = :k", {"k": 2**40})
+            assert _is_data_exception(out_of_range.value)
+            assert not is_transient(out_of_range.value)
+
+        async with sessions() as holder, sessions() as waiter:
+            await execute(holder, "INSERT INTO t VALUES (:k, NULL)", {"k": 9})
+            await execute(waiter, "SET LOCAL lock_timeout = '50ms'", {})
+            with pytest.raises(DBAPIError) as timed_out:
+                await asyncio.wait_for(
+                    execute(waiter, "INSERT INTO t VALUES (:k, NULL)", {"k": 9}), 10
+                )
+            assert is_transient(timed_out.value)
+            assert not _is_data_exception(timed_out.value)
+    finally:
+        await engine.dispose()
