@@ -91,7 +91,8 @@ class NettingMachine(PayoutMachine):
                         text(
                             "SELECT claim_id FROM payments.claims WHERE status IN "
                             "('paid', 'in_payout') AND claim_id NOT IN "
-                            "(SELECT claim_id FROM payments.recoveries) ORDER BY claim_id"
+                            "(SELECT claim_id FROM payments.recoveries) "
+                            "ORDER BY claimed_at, claim_id"  # capture order: drawn, not random
                         )
                     )
                 ).all()
@@ -111,7 +112,7 @@ class NettingMachine(PayoutMachine):
         rows = [r for r in self.go(self._payouts()) if r["status"] == "sent"]
         # the bank mostly answers payouts that net recoveries: where the books can go wrong
         netting = [r for r in rows if r["recovered"]]
-        rows = netting if netting and pick % 3 else rows
+        rows = netting if netting and (move == "fail" or pick % 3) else rows
         if move == "download":
             rows = [r for r in self.go(self._payouts()) if r["status"] in ("sent", "settled")]
         if not rows:

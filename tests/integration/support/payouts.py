@@ -141,7 +141,8 @@ class PayoutMachine(ExampleDatabase, RuleBasedStateMachine):
     async def _payouts(self, status: str | None = None) -> list[dict[str, Any]]:
         async with self.sessions() as session:
             rows = await session.execute(
-                text("SELECT * FROM payments.payouts ORDER BY created_at, payout_id")
+                # an order the drawn sequence decides (ids are random; providers are drawn)
+                text("SELECT * FROM payments.payouts ORDER BY created_at, provider_id, payout_id")
             )
             return [dict(r._mapping) for r in rows if status is None or r.status == status]
 
