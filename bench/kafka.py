@@ -118,13 +118,17 @@ class Watch:
             await self.consumer.stop()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process (Linux /proc; 0 elsewhere or once gone)."""
+def _cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User + system CPU seconds of a live process (Linux /proc; 0 elsewhere or once gone);
+    ``reaped``: with those of its children that ended and that it waited for."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -154,8 +158,11 @@ class Cpu:
         for name, pid in self.groups.items():
             if pid is None:
                 continue
-            pids = [pid, *_children(pid)] if name == "postgres" else [pid]
-            out[name] = sum(_cpu_seconds(p) for p in pids)
+            if name == "postgres":  # the postmaster, its backends, and those that ended
+                out[name] = _cpu_seconds(pid, reaped=True)
+                out[name] += sum(_cpu_seconds(p) for p in _children(pid))
+            else:
+                out[name] = _cpu_seconds(pid)
         return out
 
     @staticmethod
