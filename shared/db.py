@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -219,20 +220,26 @@ def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     return _NAMED.sub(number, sql), tuple(names)
 
 
-async def fetch_rows(session: AsyncSession, sql: str, params: Mapping[str, Any]) -> list[Any]:
-    """The driver's records ``sql`` (``:name`` parameters) selects in the session's
-    transaction, prepared once per connection, without SQLAlchemy's statement processing
-    (which showed in the hot paths' profiles). A database error is raised as SQLAlchemy's
-    :class:`~sqlalchemy.exc.DBAPIError`, as ``session.execute`` raises it, so the same
-    handlers answer it (a data error is the caller's 422, a deadlock a retry)."""
-    from sqlalchemy.exc import DBAPIError
-
+async def _on_driver(session: AsyncSession, sql: str, params: Any, many: bool = False) -> Any:
+    """``sql`` (``:name`` parameters) run on the session's driver connection: ``fetch`` for
+    one parameter set, ``executemany`` for a list of them. A database error is raised as
+    SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`, as ``session.execute`` raises it, so
+    the same handlers answer it (a data error is the caller's 422, a deadlock a retry)."""
     query, names = positional(sql)
     connection = await driver(session)
     try:
-        return list(await connection.fetch(query, *(params[n] for n in names)))
+        if many:
+            return await connection.executemany(query, [tuple(p[n] for n in names) for p in params])
+        return await connection.fetch(query, *(params[n] for n in names))
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DBAPIError(query, None, exc) from exc
+
+
+async def fetch_rows(session: AsyncSession, sql: str, params: Mapping[str, Any]) -> list[Any]:
+    """The driver's records ``sql`` (``:name`` parameters) selects in the session's
+    transaction, prepared once per connection, without SQLAlchemy's statement processing
+    (which showed in the hot paths' profiles)."""
+    return list(await _on_driver(session, sql, params))
 
 
 async def execute(
@@ -240,17 +247,10 @@ async def execute(
 ) -> None:
     """Run ``sql`` (``:name`` parameters) on the driver as :func:`fetch_rows` does; with a
     list of parameter sets, once per set in one pipelined round trip."""
-    from sqlalchemy.exc import DBAPIError
-
-    query, names = positional(sql)
-    connection = await driver(session)
-    try:
-        if isinstance(params, Mapping):
-            await connection.execute(query, *(params[n] for n in names))
-        elif params:
-            await connection.executemany(query, [tuple(p[n] for n in names) for p in params])
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise DBAPIError(query, None, exc) from exc
+    if isinstance(params, Mapping):
+        await _on_driver(session, sql, params)
+    elif params:
+        await _on_driver(session, sql, params, many=True)
 
 
 async def fetch_one(

@@ -61,7 +61,9 @@ class Cluster:
         payments, on a port of its own, in the same consumer group."""
         for name in names or SERVICES:
             service = name.partition("-")[0]
-            port = self.ports.setdefault(name, free_port())
+            if name not in self.ports:
+                self.ports[name] = free_port()
+            port = self.ports[name]
             log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
             proc = subprocess.Popen(
                 [

@@ -104,17 +104,16 @@ def changes(before: R, after: R) -> dict[str, Any]:
 async def save_many(session: AsyncSession, moves: Sequence[tuple[R, R]]) -> None:
     """:func:`save` for many rows of one kind: one pipelined statement per set of columns
     changed together (usually one)."""
+    if not moves:
+        return
+    table, column = TABLES[type(moves[0][1])]
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for before, after in moves:
         changed = changes(before, after)
         if changed:
-            _, column = TABLES[type(after)]
             params = {"_key": getattr(before, column)}
             params |= {c: param(c, v) for c, v in changed.items()}
             by_columns.setdefault(tuple(changed), []).append(params)
-    if not moves:
-        return
-    table, column = TABLES[type(moves[0][1])]
     for columns, many_params in by_columns.items():
         sets = ", ".join(f"{c} = {placeholder(c)}" for c in columns)
         await execute(
