@@ -29,10 +29,12 @@ from services.ledger.handlers import Context
 from services.ledger.store import batch as batch_store
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
-from services.ledger.store.chain import GENESIS, rfc3339
+from services.ledger.store.chain import GENESIS, canonical_json, rfc3339
 from services.ledger.store.events import Head
+from shared.events import Envelope
 from shared.events.base import actor_fields
 from shared.events.ledger import CreditsGranted, LedgerEvent
+from shared.outbox import EventContext, Outbox
 
 _SORTED = orjson.OPT_SORT_KEYS
 _INSTANT = TypeAdapter(datetime)
@@ -86,18 +88,10 @@ class Columns:
         self.lots: list[dict[str, Any]] = []
         self.reservations: list[dict[str, Any]] = []
         self.outbox: list[tuple[Any, ...]] = []  # rows, in OUTBOX_TYPES' order
-        outbox = ctx.outbox
-        meta = ctx.events
-        self.correlation = str(meta.correlation_id)
-        self.causation = str(meta.causation_id) if meta.causation_id else None
-        self.actor = outbox.actor(meta.actor)
-        self.metadata = {
-            "correlation_id": str(meta.correlation_id),
-            "causation_id": self.causation,
-            "actor": self.actor,
-            "idempotency_key": None,
-        }
-        self.metadata_text = orjson.dumps(self.metadata).decode()
+        self._meta: dict[tuple[EventContext, str | None], _Meta] = {}
+        batch = self.meta(ctx.events, None)
+        self.correlation, self.causation = batch.correlation, batch.causation
+        self.actor, self.metadata, self.metadata_text = batch.actor, batch.metadata, batch.text
         self.recorded = rfc3339(ctx.now)
         self.sent = _json_instant(datetime.now(UTC))  # the envelopes' time, one per batch
         self.changed: list[tuple[uuid.UUID, Head, WalletState]] = []
@@ -177,6 +171,15 @@ class Columns:
         )
         self.changed.append((account_id, Head(version, digest), after))
 
+    def meta(self, events: EventContext, idempotency_key: str | None) -> _Meta:
+        """What the events of one command record of their cause (remembered per cause)."""
+        found = self._meta.get((events, idempotency_key))
+        if found is None:
+            found = self._meta[(events, idempotency_key)] = _Meta(
+                self.ctx.outbox, events, idempotency_key
+            )
+        return found
+
     def add(
         self,
         before: WalletState,
@@ -186,7 +189,23 @@ class Columns:
     ) -> None:
         """Chain ``events`` after ``head`` on ``before``'s stream, ``after`` the state they
         leave (folded and checked by the caller)."""
+        head = self.chain(head, events)
+        if after.version != head.version:
+            raise RuntimeError(f"wallet {after.account_id}: state after is not the head appended")
+        self.project(before, after, head)
+
+    def chain(
+        self,
+        head: Head | None,
+        events: Sequence[LedgerEvent],
+        caused: EventContext | None = None,
+        idempotency_key: str | None = None,
+    ) -> Head:
+        """The rows of ``events`` (one stream's) chained after ``head``, their outbox rows,
+        with what ``caused`` them (None: the context's) and the request's key; the new head.
+        The stream's projection rows are the caller's (:meth:`project`), once per batch."""
         ctx, outbox = self.ctx, self.ctx.outbox
+        meta = self.meta(caused or ctx.events, idempotency_key)
         account_id = events[0].account_id
         stream = str(account_id)
         version = head.version if head else 0
@@ -200,18 +219,20 @@ class Columns:
             version += 1
             ce_type = payload.cloudevent_type()
             schema = payload.schema_version
-            canonical = orjson.dumps(
+            # ledger events hold strings, integers, booleans and nulls only (money is a
+            # strict int): orjson writes them as the chain's definition does
+            canonical = canonical_json(
                 {
                     "data": data,
                     "event_id": eid,
-                    "metadata": self.metadata,
+                    "metadata": meta.metadata,
                     "recorded_at": self.recorded,
                     "schema_version": schema,
                     "stream_id": stream,
                     "type": ce_type,
                     "version": version,
                 },
-                option=_SORTED,
+                plain=True,
             )
             digest = hashlib.sha256(prev.encode() + b"\n" + canonical).hexdigest()
             ev.append(
@@ -222,7 +243,7 @@ class Columns:
                     ce_type,
                     schema,
                     orjson.dumps(data).decode(),
-                    self.metadata_text,
+                    meta.text,
                     ctx.now,
                     prev,
                     digest,
@@ -231,9 +252,9 @@ class Columns:
             subject = payload.aggregate_id()
             body = orjson.dumps(
                 {
-                    "actor": self.actor,
-                    "causationid": self.causation,
-                    "correlationid": self.correlation,
+                    "actor": meta.actor,
+                    "causationid": meta.causation,
+                    "correlationid": meta.correlation,
                     "data": data,
                     "datacontenttype": "application/json",
                     "id": eid,
@@ -248,21 +269,37 @@ class Columns:
             )
             ob.append((event_id, outbox.topic, subject, ce_type, body))
             prev = digest
-        if after.version != version:
-            raise RuntimeError(f"wallet {account_id}: state after is not the head appended")
-        self.wallets.append(_wallet(after, prev, ctx.now))
+        return Head(version, prev)
+
+    def project(self, before: WalletState, after: WalletState, head: Head) -> None:
+        """The wallet, lot and reservation rows that changed from ``before`` to ``after``
+        (its events chained up to ``head``); ``after`` is remembered once written."""
+        account_id = after.account_id
+        assert account_id is not None  # a changed wallet has its account
+        self.wallets.append(_wallet(after, head.hash, self.ctx.now))
         lots, reservations = projections.changed_items(before, after)
         self.lots += lots
         self.reservations += reservations
-        self.changed.append((account_id, Head(version, prev), after))
+        self.changed.append((account_id, head, after))
 
-    async def write(self) -> int:
-        """Write every row in one statement (the caller holds the heads' locks), stage the
-        outbox, remember each state after; the number of events written."""
-        if not self.changed:
+    def add_rows(self, rows: Sequence[dict[str, Any]], envelopes: Sequence[Envelope]) -> None:
+        """Event rows built elsewhere (``event_store.build_rows``: a budget's draws) and the
+        envelopes to stage with them."""
+        self.events += [tuple(r[c] for c in batch_store.EVENT_TYPES) for r in rows]
+        outbox = self.ctx.outbox
+        self.outbox += [
+            tuple(r[c] for c in batch_store.OUTBOX_TYPES) for r in outbox.rows(envelopes)
+        ]
+
+    async def write(self, *, locked: bool = False) -> int:
+        """Write every row in one statement (the caller holds the heads' locks and, when
+        ``locked``, the append lock), stage the outbox, remember each state after; the
+        number of events written."""
+        if not self.events:
             return 0
         ctx = self.ctx
-        await event_store.take_append_lock(ctx.session)
+        if not locked:
+            await event_store.take_append_lock(ctx.session)
         await batch_store.write_columns(
             ctx.session,
             f'"{ctx.outbox.service}".outbox',
@@ -288,6 +325,23 @@ if actor_fields(CreditsGranted):  # add_grant writes the payload as it is, no ps
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+class _Meta:
+    """What one command's events record of their cause: the metadata the chain hashes (and
+    its stored text), and the envelope's correlation, causation and actor."""
+
+    def __init__(self, outbox: Outbox, events: EventContext, idempotency_key: str | None):
+        self.correlation = str(events.correlation_id)
+        self.causation = str(events.causation_id) if events.causation_id else None
+        self.actor = outbox.actor(events.actor)
+        self.metadata = {
+            "correlation_id": self.correlation,
+            "causation_id": self.causation,
+            "actor": self.actor,
+            "idempotency_key": idempotency_key,
+        }
+        self.text = orjson.dumps(self.metadata).decode()
 
 
 class _GrantText:

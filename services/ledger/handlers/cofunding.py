@@ -16,9 +16,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import Command, ReserveCredits
-from services.ledger.domain import WalletState, decide, evolve
+from services.ledger.domain import WalletState, decide, replay
 from services.ledger.domain import cofunding as rules
 from services.ledger.domain.cofunding import CofundingRule
+from services.ledger.domain.decide import decide_folded
+from services.ledger.domain.invariants import assert_invariants
 from services.ledger.handlers import Context, Ledger
 from services.ledger.handlers.budgets import BudgetBook
 from services.ledger.handlers.funders import funder_in_scope, funder_not_found
@@ -102,26 +104,29 @@ def reserve(
     book: BudgetBook,
     ctx: Context,
     caused: EventContext | None,
-) -> list[LedgerEvent]:
+) -> tuple[list[LedgerEvent], WalletState]:
     """What the reservation decides, the co-funding of its shortfall first (drawn from the
-    rules' budgets in ``book``). Raises as ``decide`` does; the caller then undoes the
+    rules' budgets in ``book``), and the wallet after it (folded and checked, as
+    ``decide_folded`` gives it). Raises as ``decide`` does; the caller then undoes the
     book's draws."""
     gap = rules.shortfall(state, cmd, ctx.now) if in_force else 0
     paid = rules.payments(state, cmd, in_force, book.left(), ctx.now) if gap else []
     if not paid:
-        return decide(state, cmd, ctx.now)
+        return decide_folded(state, cmd, ctx.now)
     if not rules.covers(cmd, gap, paid):
         offered = sum(p.amount for p in paid)
-        return [_with_offer(e, offered) for e in decide(state, cmd, ctx.now)]
+        refused = [_with_offer(e, offered) for e in decide(state, cmd, ctx.now)]
+        after = replay(refused, state)
+        assert_invariants(after)
+        return refused, after
     events: list[LedgerEvent] = []
     after = state
     for grant, payment in zip(rules.grants(cmd, paid, ctx.now), paid, strict=True):
-        granted = decide(after, grant, ctx.now)
-        for event in granted:
-            after = evolve(after, event)
+        granted, after = decide_folded(after, grant, ctx.now)
         events += granted
         book.draw(grant, ctx, caused, rule_id=payment.rule.rule_id, enrolment_id=cmd.enrolment_id)
-    return events + decide(after, cmd, ctx.now)
+    reserved, after = decide_folded(after, cmd, ctx.now)
+    return events + reserved, after
 
 
 def _with_offer(event: LedgerEvent, offered: int) -> LedgerEvent:

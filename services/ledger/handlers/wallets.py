@@ -17,18 +17,17 @@ from typing import NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import CaptureReservation, Command, GrantCredits, ReserveCredits
-from services.ledger.domain import WalletState, decide, evolve, replay
+from services.ledger.domain import WalletState, decide, replay
+from services.ledger.domain.decide import decide_folded
 from services.ledger.domain.errors import LedgerError
 from services.ledger.domain.reservations import capture_refused, reservation_refused
 from services.ledger.handlers import Context, cofunding
 from services.ledger.handlers.budgets import BudgetBook, draws_budget
-from services.ledger.handlers.bulk import append_many
-from services.ledger.store import batch as batch_store
+from services.ledger.handlers.bulk import Columns, append_many
 from services.ledger.store import events as event_store
 from services.ledger.store import projections
 from services.ledger.store.events import Head
 from shared.errors import DomainError
-from shared.events import Envelope
 from shared.events.ledger import LedgerEvent
 from shared.outbox import EventContext
 
@@ -101,63 +100,6 @@ async def refuse(command: Command, error: LedgerError, ctx: Context) -> Outcome:
     return Outcome([event], after)
 
 
-@dataclass(frozen=True)
-class _Chained:
-    """What appending ``events`` to one stream writes: the rows (each chained to the last),
-    the envelopes to stage, the state after them and the new head."""
-
-    rows: list[dict[str, object]]
-    envelopes: list[Envelope]
-    after: WalletState
-    head: Head
-
-
-def _chain(
-    account_id: uuid.UUID,
-    state: WalletState,
-    head: Head | None,
-    events: Sequence[LedgerEvent],
-    ctx: Context,
-    caused: EventContext | None = None,
-    idempotency_key: str | None = None,
-) -> _Chained:
-    after = state
-    for event in events:
-        after = evolve(after, event)
-    envelopes = [ctx.outbox.envelope(e, caused or ctx.events) for e in events]
-    rows = event_store.build_rows(account_id, head, envelopes, ctx.now, idempotency_key)
-    return _Chained(rows, envelopes, after, Head(after.version, str(rows[-1]["hash"])))
-
-
-async def _write(
-    chained: Sequence[_Chained],
-    changed: Sequence[tuple[WalletState, WalletState, str]],
-    ctx: Context,
-    book: BudgetBook | None = None,
-) -> None:
-    """Write the ``chained`` appends and the projection rows ``changed`` (before, after,
-    head hash) in one statement, with the budget draws of ``book``, then remember each
-    state after. The caller holds the heads' locks and the append lock."""
-    wallets, lots, reservations = projections.changed_rows(changed, ctx.now)
-    book = book or BudgetBook()
-    envelopes = [e for c in chained for e in c.envelopes] + book.envelopes
-    await batch_store.write(
-        ctx.session,
-        f'"{ctx.outbox.service}".outbox',
-        [r for c in chained for r in c.rows] + book.rows,
-        wallets,
-        lots,
-        reservations,
-        ctx.outbox.rows(envelopes),
-    )
-    ctx.outbox.staged(ctx.session)
-    if book.changed:
-        await book.save(ctx)
-    for _, after, head_hash in changed:
-        assert after.account_id is not None
-        ctx.cache.put(after.account_id, Head(after.version, head_hash), after)
-
-
 async def _append(
     account_id: uuid.UUID,
     state: WalletState,
@@ -166,10 +108,11 @@ async def _append(
     ctx: Context,
     idempotency_key: str | None,
 ) -> WalletState:
-    chained = _chain(account_id, state, head, events, ctx, None, idempotency_key)
-    await event_store.take_append_lock(ctx.session)
-    await _write([chained], [(state, chained.after, chained.head.hash)], ctx)
-    return chained.after
+    after = replay(events, state)
+    columns = Columns(ctx)
+    columns.project(state, after, columns.chain(head, events, None, idempotency_key))
+    await columns.write()
+    return after
 
 
 class Order(NamedTuple):
@@ -205,18 +148,18 @@ async def execute_many(
     states = await _load_many(sorted({o.command.account_id for o in items}), ctx)
     before = dict(states)
     results: list[Outcome | DomainError] = []
-    appended: list[_Chained] = []
+    columns = Columns(ctx)
     for order in items:
-        account_id = order.command.account_id
-        state, head = states[account_id]
+        command = order.command
+        state, head = states[command.account_id]
         mark = book.mark()
         try:
-            if isinstance(order.command, ReserveCredits):
-                events = cofunding.reserve(state, order.command, in_force, book, ctx, order.events)
+            if isinstance(command, ReserveCredits):
+                events, after = cofunding.reserve(state, command, in_force, book, ctx, order.events)
             else:
-                events = decide(state, order.command, ctx.now)
-            if events and isinstance(order.command, GrantCredits) and order.command.from_budget:
-                book.draw(order.command, ctx, order.events, order.idempotency_key)
+                events, after = decide_folded(state, command, ctx.now)
+            if events and isinstance(command, GrantCredits) and command.from_budget:
+                book.draw(command, ctx, order.events, order.idempotency_key)
         except DomainError as refused:
             book.undo(mark)
             results.append(refused)
@@ -224,17 +167,17 @@ async def execute_many(
         if not events:
             results.append(Outcome([], state))
             continue
-        chained = _chain(account_id, state, head, events, ctx, order.events, order.idempotency_key)
-        appended.append(chained)
-        states[account_id] = (chained.after, chained.head)
-        results.append(Outcome(events, chained.after))
-    changed = [
-        (before[a][0], after, head.hash)
-        for a, (after, head) in states.items()
-        if head is not None and after is not before[a][0]
-    ]
-    if appended:
-        await _write(appended, changed, ctx, book)
+        head = columns.chain(head, events, order.events, order.idempotency_key)
+        states[command.account_id] = (after, head)
+        results.append(Outcome(events, after))
+    for account_id, (after, head) in states.items():
+        if head is not None and after is not before[account_id][0]:
+            columns.project(before[account_id][0], after, head)
+    columns.add_rows(book.rows, book.envelopes)
+    if columns.events:
+        await columns.write(locked=True)
+        if book.changed:
+            await book.save(ctx)
     return results
 
 
