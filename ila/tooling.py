@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ila.postgres import database_url
 from shared.db import make_engine, migrate
+from shared.listen import announced
 from shared.settings import Settings, get_settings
 
 
@@ -25,4 +26,5 @@ async def service_engine(
             await migrate(engine, service)
         yield engine
     finally:
+        await announced(engine)
         await engine.dispose()

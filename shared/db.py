@@ -89,7 +89,7 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         async with session.begin():
             yield session
         for outbox in session.sync_session.info.pop("outboxes", ()):
-            outbox.wake()
+            outbox.committed(session.bind)
 
 
 UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]

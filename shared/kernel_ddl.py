@@ -154,9 +154,10 @@ def outbox_channel(schema: str) -> str:
 
 
 def outbox_notify_ddl(schema: str) -> list[str]:
-    """A statement-level trigger that announces committed outbox rows on the service's
-    channel (delivered at commit, once per transaction), so the relay of any process (CLI
-    commands, other replicas) wakes without polling and without an extra round trip."""
+    """The statement-level trigger that announced committed outbox rows on the service's
+    channel, as the migrations before the ``*an_outbox_announced`` revisions created it.
+    Those revisions drop it: a ``pg_notify`` inside the writing transaction serialised every
+    writer's commit; writers now announce after their commit (``shared.listen.announce``)."""
     s = f'"{schema}"'
     return [
         f"""CREATE FUNCTION {s}.outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -3,10 +3,12 @@ would otherwise poll: the outbox relay hears the rows other processes commit."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db import is_transient
@@ -68,3 +70,53 @@ class ChannelListener:
             await connection.invalidate()  # never back to the pool while it listens
         with contextlib.suppress(Exception):
             await connection.close()
+
+
+# Announcing: a service's relays in other processes (replicas, CLI commands' writers) hear
+# of committed outbox rows on its channel. The notice is sent after the writing transaction
+# committed, in a transaction of its own: a ``pg_notify`` inside the writing transaction
+# would take PostgreSQL's global notify lock from before its commit until the commit is
+# flushed, so that no two writers could share a WAL flush. Here the notice's own commit does
+# not wait for the flush (``synchronous_commit`` off: a notice lost in a crash costs a
+# relay's poll, never a row), and one notice stands for every commit made while the last
+# was being sent.
+
+_announcing: dict[tuple[AsyncEngine, str], asyncio.Task[None]] = {}
+_again: set[tuple[AsyncEngine, str]] = set()
+
+_ANNOUNCE = text("SELECT set_config('synchronous_commit', 'off', true), pg_notify(:channel, '')")
+
+
+def announce(engine: AsyncEngine, channel: str) -> None:
+    """Send a notice on ``channel`` soon (one for every call made while one is in flight)."""
+    key = (engine, channel)
+    loop = asyncio.get_running_loop()
+    task = _announcing.get(key)
+    if task is not None and not task.done() and task.get_loop() is loop:
+        _again.add(key)
+        return
+    _announcing[key] = loop.create_task(_announce(key), name=f"announce {channel}")
+
+
+async def _announce(key: tuple[AsyncEngine, str]) -> None:
+    engine, channel = key
+    while True:
+        _again.discard(key)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(_ANNOUNCE, {"channel": channel})
+                await connection.commit()
+        except Exception as exc:  # the listeners poll as well: late, not lost
+            log.warning("could not announce on %s: %s", channel, exc)
+            return
+        if key not in _again:
+            return
+
+
+async def announced(engine: AsyncEngine) -> None:
+    """Wait for the notices ``engine`` still has to send (before it is disposed of)."""
+    tasks = [t for (e, _), t in list(_announcing.items()) if e is engine and not t.done()]
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for key in [k for k in _announcing if k[0] is engine]:
+        del _announcing[key]

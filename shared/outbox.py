@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, overload
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus import Bus, Message, topic_for
 from shared.db import executemany
@@ -30,7 +30,7 @@ from shared.event_context import EventContext as EventContext  # where callers f
 from shared.events import Envelope, Event
 from shared.events.base import actor_fields
 from shared.kernel_ddl import outbox_channel
-from shared.listen import ChannelListener
+from shared.listen import ChannelListener, announce
 from shared.metrics import (
     EVENTS_OUT,
     OUTBOX_BACKLOG,
@@ -134,6 +134,13 @@ class Outbox:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def committed(self, engine: AsyncEngine | None) -> None:
+        """Rows staged on ``engine`` committed: wake this process's relay, and announce them
+        on the service's channel to the relays of other processes."""
+        self.wake()
+        if engine is not None and engine.dialect.driver == "asyncpg":
+            announce(engine, outbox_channel(self.service))
 
     async def wait(self, seconds: float) -> None:
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that

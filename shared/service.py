@@ -30,6 +30,7 @@ from shared.bus.topics import TopicSpec, ensure_topics
 from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.guards import BodyLimit, SecurityHeaders
 from shared.inbox import EventConsumer
+from shared.listen import announced
 from shared.logs import configure_logging
 from shared.ops import install_operations
 from shared.outbox import Outbox, Relay
@@ -215,6 +216,7 @@ def build_app(
                 await runtime.relay.stop()
             await the_bus.stop()
             for engine in engines.values():
+                await announced(engine)
                 await engine.dispose()
 
     label = definitions[0].name if len(definitions) == 1 else "ila"

@@ -1,5 +1,7 @@
 """The relay hears its outbox's channel: rows another process commits (a CLI command,
-another replica) are published without waiting for a poll."""
+another replica) are published without waiting for a poll. The writer announces them after
+its commit (``shared.listen.announce``); no trigger notifies inside the writing transaction,
+where PostgreSQL's global notify lock would serialise every writer's commit."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import shared.outbox as outbox_module
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
-from shared.db import make_engine, make_sessionmaker, transaction
+from shared.db import make_engine, make_sessionmaker, migrate, transaction
 from shared.events.accounts import AccountSuspended
-from shared.kernel_ddl import kernel_tables, outbox_notify_ddl, outbox_parking_ddl
+from shared.kernel_ddl import kernel_tables, outbox_parking_ddl
 from shared.outbox import EventContext, Outbox, Relay
 from tests.support import eventually
 
@@ -27,11 +29,7 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(db_url, pool_size=3)
     async with engine.begin() as conn:
         await conn.execute(text("CREATE SCHEMA accounts"))
-        for ddl in [
-            *kernel_tables("accounts"),
-            *outbox_parking_ddl("accounts"),
-            *outbox_notify_ddl("accounts"),
-        ]:
+        for ddl in [*kernel_tables("accounts"), *outbox_parking_ddl("accounts")]:
             await conn.execute(text(ddl))
     yield engine
     await engine.dispose()
@@ -57,7 +55,7 @@ async def test_rows_another_process_commits_wake_the_relay(
     try:
         await eventually(_true(relay), lambda listening: listening)
         # another writer: its own Outbox object, so this process's in-memory wake-up is not
-        # rung; only the trigger's notice at commit reaches the relay
+        # rung; only the notice announced after its commit reaches the relay
         other = Outbox("accounts")
         marks = [uuid.uuid4() for _ in range(3)]
         for mark in marks:
@@ -91,3 +89,29 @@ def _sent(received: list[Message]) -> Callable[[], Awaitable[set[str]]]:
 
 def _containing(key: str) -> Callable[[set[str]], bool]:
     return lambda got: key in got
+
+
+async def test_no_outbox_notifies_inside_the_writing_transaction(db_url: str) -> None:
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        for service in ("accounts", "catalogue", "ledger", "payments", "portal"):
+            await migrate(engine, service)
+        async with engine.connect() as conn:
+            triggers = (
+                await conn.execute(
+                    text(
+                        "SELECT tgrelid::regclass::text FROM pg_trigger "
+                        "WHERE tgname = 'outbox_notify' OR tgfoid::regproc::text "
+                        "LIKE '%outbox_notify%'"
+                    )
+                )
+            ).all()
+            outboxes = (
+                await conn.execute(
+                    text("SELECT count(*) FROM pg_tables WHERE tablename = 'outbox'")
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    assert outboxes == 5
+    assert triggers == []

@@ -1,0 +1,25 @@
+"""The outbox no longer announces its rows from a trigger: a notice sent inside the writing
+transaction serialises every writer's commit on PostgreSQL's global notify lock. The writer
+announces on the same channel after its commit instead (``shared.listen.announce``).
+
+Revision ID: 0008an
+"""
+
+from alembic import op
+
+from shared.kernel_ddl import outbox_notify_ddl, outbox_notify_downgrade
+
+revision = "0008an"
+down_revision = "0007l"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    for statement in outbox_notify_downgrade("ledger"):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for statement in outbox_notify_ddl("ledger"):
+        op.execute(statement)
