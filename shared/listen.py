@@ -8,7 +8,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db import is_transient
@@ -84,7 +83,7 @@ class ChannelListener:
 _announcing: dict[tuple[AsyncEngine, str], asyncio.Task[None]] = {}
 _again: set[tuple[AsyncEngine, str]] = set()
 
-_ANNOUNCE = text("SELECT set_config('synchronous_commit', 'off', true), pg_notify(:channel, '')")
+_ANNOUNCE = "SELECT set_config('synchronous_commit', 'off', true), pg_notify('{channel}', '')"
 
 
 def announce(engine: AsyncEngine, channel: str) -> None:
@@ -104,8 +103,10 @@ async def _announce(key: tuple[AsyncEngine, str]) -> None:
         _again.discard(key)
         try:
             async with engine.connect() as connection:
-                await connection.execute(_ANNOUNCE, {"channel": channel})
-                await connection.commit()
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
+                # outside any transaction: the statement is its own, one round trip
+                await driver.execute(_ANNOUNCE.format(channel=channel.replace("'", "''")))
         except Exception as exc:  # the listeners poll as well: late, not lost
             log.warning("could not announce on %s: %s", channel, exc)
             return
