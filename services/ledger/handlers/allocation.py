@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.domain import EntitlementPolicy, WalletState, replay
 from services.ledger.domain.statutory import StatutoryTerms, statutory_grant
-from services.ledger.handlers import Context, Ledger
+from services.ledger.handlers import Context, Ledger, StateCache
 from services.ledger.handlers.bulk import Columns, new_ids
 from services.ledger.store import events as event_store
 from services.ledger.store import runs
@@ -129,37 +129,76 @@ async def _run(
     stop_after_batches: int | None,
 ) -> None:
     batches = 0
-    while True:
-        async with uow() as session:
-            # one runner per allocation, even with several replicas resuming it
-            if not await runs.try_lock_run(session, allocation_id):
+    ahead: asyncio.Task[None] | None = None
+    try:
+        while True:
+            async with uow() as session:
+                # one runner per allocation, even with several replicas resuming it
+                if not await runs.try_lock_run(session, allocation_id):
+                    return
+                run = await runs.get_allocation(session, allocation_id, lock=True)
+                if run is None or run["status"] != "running":
+                    return
+                policy = _policy_of(run)
+                ctx = ledger.context(
+                    session, EventContext(correlation_id=allocation_id, actor=run["requested_by"])
+                )
+                with _collector_paused():
+                    heads = await event_store.lock_heads_batch(session, run["cursor"], batch_size)
+                    if ahead is not None:
+                        await _settled(ahead)
+                    states = await _states(heads, ctx)
+                    finished = len(heads) < batch_size
+                    if not finished:
+                        # the next batch's states, read while this one's rows are written
+                        ahead = asyncio.create_task(
+                            _read_ahead(uow, ctx.cache, heads[-1][0], batch_size)
+                        )
+                    granted, amount = await _grant(heads, states, policy, allocation_id, ctx, chunk)
+                await runs.advance_allocation(
+                    session,
+                    allocation_id,
+                    cursor=heads[-1][0] if heads else None,
+                    processed=len(heads),
+                    granted=granted,
+                    amount=amount,
+                    finished=finished,
+                )
+            if progress is not None:
+                progress(len(heads))
+            batches += 1
+            if finished or (stop_after_batches is not None and batches >= stop_after_batches):
                 return
-            run = await runs.get_allocation(session, allocation_id, lock=True)
-            if run is None or run["status"] != "running":
-                return
-            policy = _policy_of(run)
-            ctx = ledger.context(
-                session, EventContext(correlation_id=allocation_id, actor=run["requested_by"])
-            )
-            with _collector_paused():
-                heads = await event_store.lock_heads_batch(session, run["cursor"], batch_size)
-                states = await _states(heads, ctx)
-                granted, amount = await _grant(heads, states, policy, allocation_id, ctx, chunk)
-            finished = len(heads) < batch_size
-            await runs.advance_allocation(
-                session,
-                allocation_id,
-                cursor=heads[-1][0] if heads else None,
-                processed=len(heads),
-                granted=granted,
-                amount=amount,
-                finished=finished,
-            )
-        if progress is not None:
-            progress(len(heads))
-        batches += 1
-        if finished or (stop_after_batches is not None and batches >= stop_after_batches):
-            return
+    finally:
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
+            await _settled(ahead)
+
+
+async def _settled(task: asyncio.Task[None]) -> None:
+    """Wait for a read-ahead, whatever became of it: it only ever fills the cache."""
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("reading the next batch ahead failed: %s", task.exception())
+
+
+async def _read_ahead(uow: UnitOfWork, cache: StateCache, after: uuid.UUID, limit: int) -> None:
+    """Put into ``cache`` the states of the ``limit`` wallets the batch after ``after`` will
+    take, read without locks in a transaction of its own (the batch's own connection is busy
+    writing). A wallet that changes before the batch locks it has another head there, and
+    is read again under its lock: the cache is keyed by the head."""
+    async with uow() as session:
+        heads = await event_store.heads_after(session, after, limit)
+        missing = [account_id for account_id, head in heads if cache.get(account_id, head) is None]
+        streams = await event_store.load_streams(session, missing)
+    current = dict(heads)
+    for i, (account_id, rows) in enumerate(streams.items(), 1):
+        head = current[account_id]
+        if rows and rows[-1].hash == head.hash and rows[-1].version == head.version:
+            cache.put(account_id, head, replay(r.payload() for r in rows))
+        if i % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # the batch's statements go out meanwhile
 
 
 @contextlib.contextmanager

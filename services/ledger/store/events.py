@@ -190,6 +190,19 @@ async def lock_heads_batch(
     return [(r[0], Head(r[1], r[2])) for r in rows]
 
 
+async def heads_after(
+    session: AsyncSession, after: uuid.UUID, limit: int
+) -> list[tuple[uuid.UUID, Head]]:
+    """:func:`lock_heads_batch`'s wallets after ``after``, read without locking them."""
+    rows = await (await driver(session)).fetch(
+        "SELECT account_id, version, head_hash FROM ledger.wallets WHERE status IN "
+        "('open', 'suspended') AND account_id > $1 ORDER BY account_id LIMIT $2",
+        after,
+        limit,
+    )
+    return [(r[0], Head(r[1], r[2])) for r in rows]
+
+
 def build_rows(
     account_id: uuid.UUID,
     head: Head | None,

@@ -16,7 +16,7 @@ from services.ledger.audit import verify
 from services.ledger.commands import GrantCredits, OpenWallet, ReserveCredits
 from services.ledger.domain import EntitlementPolicy
 from services.ledger.handlers import Ledger
-from services.ledger.handlers.allocation import run_allocation, start_allocation
+from services.ledger.handlers.allocation import _read_ahead, run_allocation, start_allocation
 from services.ledger.handlers.wallets import execute
 from services.ledger.store import audit as audit_reads
 from services.ledger.store import events as event_store
@@ -178,6 +178,39 @@ async def test_allocation_grants_once_however_often_it_runs(env: Env) -> None:
     assert balances == [50_000] * 25
     assert run1 is not None and run1["status"] == "finished" and run1["granted_count"] == 25
     assert run2 is not None and run2["granted_count"] == 0 and run2["processed"] == 25
+
+
+async def test_a_wallet_changed_after_its_batch_was_read_ahead_is_granted_as_it_is(
+    env: Env,
+) -> None:
+    accounts = sorted([await open_wallet(env) for _ in range(6)])
+    run, _ = await start_allocation(
+        env.uow, 2029, "admin:test", policy=EntitlementPolicy(year=2029)
+    )
+    restarted = Ledger(Outbox("ledger"))  # its cache holds only what the read-ahead put
+    # the second batch's states, read ahead as they stand now
+    await _read_ahead(env.uow, restarted.cache, accounts[2], 3)
+    ahead = [restarted.cache._states.get(a) for a in accounts[3:]]
+    assert all(hit is not None and hit[0].version == 1 for hit in ahead)
+    # then another writer (its own cache) tops up a wallet of that batch
+    async with transaction(env.sessions) as s:
+        await execute(
+            GrantCredits(
+                account_id=accounts[4],
+                lot_id=uuid.uuid4(),
+                amount=700,
+                funder_id="state",
+                reason_code="top_up",
+            ),
+            env.ledger.context(s, EventContext.new("test")),
+        )
+    await run_allocation(env.uow, restarted, run, batch_size=3)
+    async with env.sessions() as s:
+        done = await runs.get_allocation(s, run)
+        wallet = await projections.wallet(s, accounts[4])
+        assert (await verify(s)).ok
+    assert done is not None and done["status"] == "finished" and done["granted_count"] == 6
+    assert wallet is not None and wallet["available"] == 50_700 and wallet["version"] == 3
 
 
 async def test_allocation_written_in_chunks_is_whole_or_not_at_all(env: Env) -> None:
