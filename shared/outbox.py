@@ -72,6 +72,8 @@ class Outbox:
         self.source = f"/ila/{service}"
         self.actor_pepper = actor_pepper
         self._wake = asyncio.Event()
+        self.publishing = False  # this process's relay was the leader at its last try
+        self.unannounced = False  # rows committed since, that no other process heard of
 
     @overload
     def actor(self, actor: str) -> str: ...
@@ -136,9 +138,17 @@ class Outbox:
         self._wake.set()
 
     def committed(self, engine: AsyncEngine | None) -> None:
-        """Rows staged on ``engine`` committed: wake this process's relay, and announce them
-        on the service's channel to the relays of other processes."""
+        """Rows staged on ``engine`` committed: wake this process's relay and, unless that
+        relay is the one publishing (it was the leader at its last try), announce them on
+        the service's channel to the relays of other processes. A relay that finds another
+        one publishing announces in its turn (:meth:`Relay.publish_once`), so rows a
+        leader's last batch missed never wait for its poll."""
         self.wake()
+        if self.publishing:
+            # this process's relay publishes the outbox: nobody else needs to hear, unless
+            # another relay turns out to be publishing when it tries (it announces then)
+            self.unannounced = True
+            return
         if engine is not None and engine.dialect.driver == "asyncpg":
             announce(engine, outbox_channel(self.service))
 
@@ -188,8 +198,18 @@ class Relay:
             leader = await session.scalar(
                 text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"), {"k": f"relay:{schema}"}
             )
+            self.outbox.publishing = bool(leader)
             if not leader:
+                # another relay publishes: rows this process committed unannounced may have
+                # missed its batch (a notice heard from others is not passed on: two
+                # waiting relays would wake each other for ever)
+                if self.outbox.unannounced:
+                    self.outbox.unannounced = False
+                    engine = self.sessions.kw.get("bind")
+                    if isinstance(engine, AsyncEngine) and engine.dialect.driver == "asyncpg":
+                        announce(engine, outbox_channel(schema))
                 return 0
+            self.outbox.unannounced = False  # the batch reads every row committed so far
             rows = (
                 await session.execute(
                     text(
@@ -354,10 +374,12 @@ class Relay:
                 except Exception:
                     log.exception("outbox relay of %s failed; retrying", self.outbox.service)
                     RELAY_RESTARTS.labels(self.outbox.service).inc()
+                    self.outbox.publishing = False
                     await self._listener.close()
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, 30.0)
         finally:
+            self.outbox.publishing = False
             await self._listener.close()
 
     @property

@@ -5,6 +5,7 @@ where PostgreSQL's global notify lock would serialise every writer's commit."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
@@ -89,6 +90,83 @@ def _sent(received: list[Message]) -> Callable[[], Awaitable[set[str]]]:
 
 def _containing(key: str) -> Callable[[set[str]], bool]:
     return lambda got: key in got
+
+
+class _GatedBus(InProcessBus):
+    """A bus whose publishing waits until ``gate`` is set (a leader busy publishing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        self.entered.set()
+        await self.gate.wait()
+        await super().publish(messages)
+
+
+async def test_rows_a_busy_leader_missed_are_announced_by_the_relay_that_lost(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two replicas' relays; no poll could explain a delivery, only notices
+    monkeypatch.setattr(outbox_module, "LISTENING_POLL", 3600.0)
+    sessions = make_sessionmaker(engine)
+    received: list[Message] = []
+
+    async def collect(batch: Sequence[Message]) -> None:
+        received.extend(batch)
+
+    outbox_a, outbox_b = Outbox("accounts"), Outbox("accounts")
+    bus_a, bus_b = InProcessBus(), _GatedBus()
+    for bus in (bus_a, bus_b):
+        bus.subscribe("probe", [outbox_a.topic], collect)
+        await bus.start()
+    relay_a = Relay(outbox_a, sessions, bus_a, idle_interval=3600.0)
+    relay_b = Relay(outbox_b, sessions, bus_b, idle_interval=3600.0)
+    relay_b.start()
+    try:
+        await eventually(_true(relay_b), lambda listening: listening)
+        first, second = uuid.uuid4(), uuid.uuid4()
+        # B's relay takes its row and holds the relay lock while its publish waits
+        async with transaction(sessions) as session:
+            await outbox_b.add(
+                session,
+                [AccountSuspended(account_id=first, reason_code="other")],
+                EventContext.new(),
+            )
+        await asyncio.wait_for(bus_b.entered.wait(), 10)
+        # A believes its relay publishes (it led at its last try), so its commit announces
+        # nothing
+        outbox_a.publishing = True
+        async with transaction(sessions) as session:
+            await outbox_a.add(
+                session,
+                [AccountSuspended(account_id=second, reason_code="other")],
+                EventContext.new(),
+            )
+        assert outbox_a.unannounced
+        # A's relay tries, finds B publishing, and announces; B, once its batch is out,
+        # reads again
+        relay_a.start()
+        await eventually(_unannounced(outbox_a), lambda pending: not pending)
+        assert not outbox_a.publishing
+        bus_b.gate.set()
+        await eventually(_sent(received), _containing(str(second)))
+        assert str(first) in {m.key for m in received}
+    finally:
+        bus_b.gate.set()
+        await relay_a.stop()
+        await relay_b.stop()
+        await bus_a.stop()
+        await bus_b.stop()
+
+
+def _unannounced(outbox: Outbox) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return outbox.unannounced
+
+    return probe
 
 
 async def test_no_outbox_notifies_inside_the_writing_transaction(db_url: str) -> None:
