@@ -11,7 +11,9 @@ Each batch is one transaction: the wallets are locked, each decides its grant (t
 refuses a second grant for a year, and a unique index on the statutory lot per account and
 year backs it, every invariant checked on the state after), the events are appended a chunk
 of wallets a statement (events, projections and outbox rows together; the next chunk's rows
-are built while the server writes the last), and the run's cursor advances with them. A
+are built while the server writes the last; the next batch's wallet states are read and
+folded meanwhile, on a connection of their own, into the cache that the next batch checks
+against the heads it locks), and the run's cursor advances with them. A
 crash loses at most the batch in flight, which the next start (or resume) does again. Any
 error while granting rolls the batch back and ends the run ``failed`` with the reason
 (``failure_code``, ``error``): never ``running`` forever.

@@ -40,16 +40,23 @@ async def propose(provider_id: str, cmd: ProposeEnrolment, ctx: Context) -> Enro
     # seats and the hourly allowance are counted under these locks (always in this order)
     await rows.lock_key(session, f"payments:session:{cmd.session_id}")
     await rows.lock_key(session, f"payments:provider:{provider_id}")
-    account = await read_models.account(session, cmd.account_id)
-    course = await read_models.course(session, cmd.course_id)
-    training = await read_models.training_session(session, cmd.session_id)
+    read = await read_models.enrolment_inputs(
+        session,
+        account_id=cmd.account_id,
+        course_id=cmd.course_id,
+        provider_id=provider_id,
+        today=now.date(),
+        session_id=cmd.session_id,
+        since=now - timedelta(hours=1),
+    )
+    account, course, training = read.account, read.course, read.session
     proposal.check_proposal(
         provider_id=provider_id,
-        provider_status=await read_models.provider_status(session, provider_id, now.date()),
+        provider_status=read.provider_status,
         account=account,
         course=course,
         session=training,
-        seats_taken=await read_models.seats_taken(session, cmd.session_id),
+        seats_taken=read.seats_taken,
         today=now.date(),
     )
     assert account is not None and course is not None and training is not None
@@ -60,10 +67,8 @@ async def propose(provider_id: str, cmd: ProposeEnrolment, ctx: Context) -> Enro
         account=account,
         course=course,
         session=training,
-        lots=await read_models.lots_of(session, account.account_id),
-        enrolments_last_hour=await store.enrolments_since(
-            session, provider_id, now - timedelta(hours=1)
-        ),
+        lots=read.lots,
+        enrolments_last_hour=read.proposed_since,
         actor=ctx.actor,
         now=now,
     )
@@ -96,17 +101,20 @@ async def confirm(enrolment: Enrolment, cmd: ConfirmEnrolment, ctx: Context) -> 
     if expired is not None:
         return await ctx.apply(enrolment, expired)
     rules.check_consent(enrolment, cmd.accept_co_payment)
-    account = await read_models.account(session, enrolment.account_id)
-    course = await read_models.course(session, enrolment.course_id)
+    read = await read_models.enrolment_inputs(
+        session,
+        account_id=enrolment.account_id,
+        course_id=enrolment.course_id,
+        provider_id=enrolment.provider_id,
+        today=now.date(),
+    )
     decided = rules.consent(
         ctx.config,
         enrolment,
-        provider_status=await read_models.provider_status(
-            session, enrolment.provider_id, now.date()
-        ),
-        account=account,
-        course=course,
-        lots=await read_models.lots_of(session, account.account_id) if account else [],
+        provider_status=read.provider_status,
+        account=read.account,
+        course=read.course,
+        lots=read.lots,
         accept_co_payment=cmd.accept_co_payment,
         reservation_id=uuid.uuid4(),
         now=now,

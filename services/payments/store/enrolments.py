@@ -12,17 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.payments.domain.enrolments import AWAITING_LEARNER
 
 
-async def enrolments_since(session: AsyncSession, provider_id: str, since: datetime) -> int:
-    n = await session.scalar(
-        text(
-            "SELECT count(*) FROM payments.enrolments "
-            "WHERE provider_id = :p AND proposed_at > :since"
-        ),
-        {"p": provider_id, "since": since},
-    )
-    return int(n or 0)
-
-
 async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
     """Proposals awaiting the learner past their deadline, locked (others skip them)."""
     rows = await session.execute(

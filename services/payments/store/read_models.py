@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from datetime import date
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -21,8 +21,8 @@ from services.payments.domain.views import (
     SessionView,
     provider_standing,
 )
-from services.payments.store.rows import many, one, param
-from shared.db import driver, fetch_one, fetch_rows, locked, update_row
+from services.payments.store.rows import one, param
+from shared.db import driver, fetch_rows, update_row
 
 
 async def _first(session: AsyncSession, sql: str, params: Mapping[str, Any]) -> Any:
@@ -256,13 +256,6 @@ async def course(session: AsyncSession, course_id: uuid.UUID) -> CourseView | No
     return replace(view, tags=tuple(view.tags)) if view is not None else None  # a list read
 
 
-async def training_session(
-    session: AsyncSession, session_id: uuid.UUID, *, lock: bool = False
-) -> SessionView | None:
-    sql = "SELECT * FROM payments.sessions WHERE session_id = :s"
-    return await fetch_one(session, SessionView, locked(sql, lock), {"s": session_id})
-
-
 async def seats_taken(session: AsyncSession, session_id: uuid.UUID) -> int:
     n = await session.scalar(
         text(
@@ -304,11 +297,71 @@ async def revoke_lot(session: AsyncSession, lot_id: uuid.UUID) -> None:
     )
 
 
-async def lots_of(session: AsyncSession, account_id: uuid.UUID) -> list[LotView]:
-    return await many(
+@dataclass(frozen=True)
+class EnrolmentInputs:
+    """What proposing or confirming an enrolment reads of the read models."""
+
+    account: AccountView | None
+    course: CourseView | None
+    provider_status: str | None
+    lots: list[LotView]  # the account's (none without an account)
+    session: SessionView | None  # with a session id only
+    seats_taken: int  # of that session (0 without one)
+    proposed_since: int  # by the provider since the instant given (0 without one)
+
+
+def _columns(kind: type) -> str:
+    return ", ".join(f.name for f in fields(kind))
+
+
+_INPUTS = (
+    f"SELECT (SELECT ROW({_columns(AccountView)}) FROM payments.accounts "
+    "WHERE account_id = :account), "
+    f"(SELECT ROW({_columns(CourseView)}) FROM payments.courses WHERE course_id = :course), "
+    "(SELECT ROW(status, qa_valid_until) FROM payments.providers "
+    "WHERE provider_id = :provider), "
+    f"ARRAY(SELECT ROW({_columns(LotView)}) FROM payments.lots WHERE account_id = :account), "
+    f"(SELECT ROW({_columns(SessionView)}) FROM payments.sessions WHERE session_id = :session), "
+    "(SELECT count(*) FROM payments.enrolments "
+    "WHERE session_id = :session AND status = ANY(:holding::text[])), "
+    "(SELECT count(*) FROM payments.enrolments "
+    "WHERE provider_id = :provider AND proposed_at > :since)"
+)
+
+
+async def enrolment_inputs(
+    session: AsyncSession,
+    *,
+    account_id: uuid.UUID,
+    course_id: uuid.UUID,
+    provider_id: str,
+    today: date,
+    session_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+) -> EnrolmentInputs:
+    """:func:`account`, :func:`course`, :func:`provider_status`, :func:`lots_of`,
+    :func:`training_session`, :func:`seats_taken` and ``enrolments_since`` in one
+    statement (one round trip where they took seven; each as those functions give it)."""
+    (row,) = await fetch_rows(
         session,
-        LotView,
-        "SELECT kind, amount, earmark, expires_at, revoked FROM payments.lots "
-        "WHERE account_id = :a",
-        {"a": account_id},
+        _INPUTS,
+        {
+            "account": account_id,
+            "course": course_id,
+            "provider": provider_id,
+            "session": session_id,
+            "holding": list(HOLDS_SEAT),
+            "since": since,
+        },
+    )
+    account, course, provider, lots, training, seats, proposed = row
+    found_course = CourseView(*course) if course is not None else None
+    return EnrolmentInputs(
+        account=AccountView(*account) if account is not None else None,
+        course=replace(found_course, tags=tuple(found_course.tags)) if found_course else None,
+        provider_status=provider_standing(provider[0], provider[1], today) if provider else None,
+        lots=[LotView(*lot) for lot in lots] if account is not None else [],
+        session=SessionView(*training) if training is not None else None,
+        seats_taken=int(seats),
+        proposed_since=int(proposed),
     )
