@@ -38,8 +38,9 @@ async def propose(provider_id: str, cmd: ProposeEnrolment, ctx: Context) -> Enro
     proposes); the learner has to confirm it."""
     session, now = ctx.session, ctx.now
     # seats and the hourly allowance are counted under these locks (always in this order)
-    await rows.lock_key(session, f"payments:session:{cmd.session_id}")
-    await rows.lock_key(session, f"payments:provider:{provider_id}")
+    await rows.lock_key(
+        session, f"payments:session:{cmd.session_id}", f"payments:provider:{provider_id}"
+    )
     read = await read_models.enrolment_inputs(
         session,
         account_id=cmd.account_id,

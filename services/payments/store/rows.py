@@ -10,7 +10,6 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.domain.claims import Claim
@@ -146,9 +145,14 @@ async def save(session: AsyncSession, before: R, after: R) -> None:
     )
 
 
-async def lock_key(session: AsyncSession, key: str) -> None:
-    """Serialise decisions that must see each other (seats, velocity, payout runs)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+async def lock_key(session: AsyncSession, *keys: str) -> None:
+    """Serialise decisions that must see each other (seats, velocity, payout runs): each
+    key's lock, in the order given (one statement; the rows of ``unnest`` come in order)."""
+    await execute(
+        session,
+        "SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM unnest(:keys::text[]) AS k",
+        {"keys": list(keys)},
+    )
 
 
 async def page(
