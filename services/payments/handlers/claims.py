@@ -42,10 +42,12 @@ async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
         ends_at=enrolment.ends_at,
         now=now,
     )
-    reservation = (
-        await rows.get(session, Reservation, enrolment.reservation_id, lock=True)
-        if enrolment.reservation_id is not None
-        else None
+    reservation, earlier, provider_status = await store.submission_inputs(
+        session,
+        reservation_id=enrolment.reservation_id,
+        enrolment_id=cmd.enrolment_id,
+        provider_id=provider_id,
+        today=now.date(),
     )
     subject = submission.ClaimSubject(
         provider_id=enrolment.provider_id,
@@ -58,7 +60,6 @@ async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
         reservation_status=reservation.status if reservation else None,
         reserved_now=reservation.held if reservation else 0,
     )
-    earlier = [(c.milestone, c.status) for c in await store.claims_of(session, cmd.enrolment_id)]
     decision = submission.decide_claim(
         ctx.config,
         claimant=provider_id,
@@ -66,7 +67,7 @@ async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
         milestone=cmd.milestone,
         completion_rate=cmd.evidence.completion_rate,
         earlier_claims=earlier,
-        provider_status=await read_models.provider_status(session, provider_id, now.date()),
+        provider_status=provider_status,
         today=now.date(),
     )
     claim, events = submission.recorded(
@@ -83,11 +84,13 @@ async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
         actor=ctx.actor,
         now=now,
     )
+    if decision.status == "approved":
+        # the capture is asked for at once: the claim is stored as that leaves it
+        assert reservation is not None
+        claim, asked = rules.request_capture(claim, enrolment, reservation, now)
+        events = [*events, *asked]
     await rows.insert(session, claim)
     await ctx.emit(*events)
-    if decision.status == "approved":
-        assert reservation is not None
-        await request_capture(claim, enrolment, reservation, ctx)
     stored = await rows.get(session, Claim, claim.claim_id)
     assert stored is not None
     return stored

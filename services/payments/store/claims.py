@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import fields
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -23,7 +24,10 @@ from services.payments.domain.claims import (
     after,
 )
 from services.payments.domain.recoveries import Recovery
+from services.payments.domain.reservations import Reservation
+from services.payments.domain.views import provider_standing
 from services.payments.store.rows import many, one
+from shared.db import fetch_rows
 
 
 async def _claim(session: AsyncSession, where: str, params: Mapping[str, Any]) -> Claim | None:
@@ -34,6 +38,40 @@ async def _claim(session: AsyncSession, where: str, params: Mapping[str, Any]) -
 async def _claims(session: AsyncSession, where: str, params: Mapping[str, Any]) -> list[Claim]:
     """The claims ``where`` selects (the SQL condition, then any order and lock)."""
     return await many(session, Claim, f"SELECT * FROM payments.claims WHERE {where}", params)
+
+
+_SUBMISSION = (
+    f"SELECT (SELECT ROW({', '.join(f.name for f in fields(Reservation))}) "
+    "FROM payments.reservations WHERE reservation_id = :reservation FOR UPDATE), "
+    "ARRAY(SELECT ROW(milestone, status) FROM payments.claims "
+    "WHERE enrolment_id = :enrolment ORDER BY claimed_at), "
+    "(SELECT ROW(status, qa_valid_until) FROM payments.providers WHERE provider_id = :provider)"
+)
+
+
+async def submission_inputs(
+    session: AsyncSession,
+    *,
+    reservation_id: uuid.UUID | None,
+    enrolment_id: uuid.UUID,
+    provider_id: str,
+    today: date,
+) -> tuple[Reservation | None, list[tuple[str, str]], str | None]:
+    """What deciding a claim reads, in one statement: the enrolment's reservation (locked
+    until the transaction ends; None without one), the (milestone, status) of the
+    enrolment's earlier claims in the order they came, and the provider's standing today
+    (``read_models.provider_status``)."""
+    (row,) = await fetch_rows(
+        session,
+        _SUBMISSION,
+        {"reservation": reservation_id, "enrolment": enrolment_id, "provider": provider_id},
+    )
+    reservation, earlier, provider = row
+    return (
+        Reservation(*reservation) if reservation is not None else None,
+        [(milestone, status) for milestone, status in earlier],
+        provider_standing(provider[0], provider[1], today) if provider is not None else None,
+    )
 
 
 async def claims_of(session: AsyncSession, enrolment_id: uuid.UUID) -> list[Claim]:
