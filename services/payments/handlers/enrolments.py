@@ -82,7 +82,7 @@ async def propose(provider_id: str, cmd: ProposeEnrolment, ctx: Context) -> Enro
     if enrolment.status in rules.AWAITING_LEARNER:
         await ctx.emit(rules.proposed(enrolment))
     await ctx.emit(*followed)
-    return await load(session, enrolment.enrolment_id)
+    return enrolment  # inserted with every column: the row is the enrolment as it is here
 
 
 async def expire_if_due(enrolment: Enrolment, ctx: Context) -> Enrolment:
