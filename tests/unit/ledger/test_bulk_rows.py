@@ -1,6 +1,6 @@
-"""The bulk append (allocation run) builds its rows without ``Envelope`` or ``build_rows``:
-they must be the rows those would write — the same canonical form and chain, the same
-outbox body, the same projection rows."""
+"""Appends (the allocation run, group commits, consumers' batches) build their rows without
+``Envelope`` or ``build_rows``: they must be the rows those would write — the same canonical
+form and chain, the same outbox body, the same projection rows."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
+from services.ledger.commands import CaptureReservation, ReserveCredits
 from services.ledger.domain import EntitlementPolicy, replay
+from services.ledger.domain.decide import decide_folded
 from services.ledger.domain.policy import allocate_folded
 from services.ledger.domain.statutory import StatutoryTerms, statutory_grant
 from services.ledger.handlers import Ledger
@@ -21,11 +23,11 @@ from services.ledger.handlers.bulk import Columns, new_ids
 from services.ledger.store import batch as batch_store
 from services.ledger.store import projections
 from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
-from services.ledger.store.events import Head
+from services.ledger.store.events import Head, build_rows
 from shared.events import Envelope
-from shared.events.ledger import ProfileNoted, WalletOpened, WalletProfile
+from shared.events.ledger import LedgerEvent, ProfileNoted, WalletOpened, WalletProfile
 from shared.outbox import EventContext, Outbox
-from tests.unit.support.ledger import T0, uid
+from tests.unit.support.ledger import ACCOUNT, COURSE, T0, given, granted, opened, uid
 
 
 def _rows(rows: list[tuple[Any, ...]], types: dict[str, str]) -> list[dict[str, Any]]:
@@ -214,3 +216,66 @@ def test_new_ids_are_random_version_4_uuids() -> None:
         parsed = uuid.UUID(text)
         assert str(parsed) == text and parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize("pepper", [None, "a-pepper"])
+@pytest.mark.parametrize("key", [None, "key-1"])
+def test_a_commands_events_chained_with_its_own_cause_are_what_the_envelope_path_writes(
+    pepper: str | None, key: str | None
+) -> None:
+    # a reservation then a capture decided together for one wallet (as a group commit does),
+    # each with the event that caused it, the capture with its request's key
+    now = datetime(2030, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
+    ledger = Ledger(Outbox("ledger", actor_pepper=pepper))
+    ctx = ledger.context(None, EventContext(correlation_id=uid("batch"), actor="svc"), now=now)  # type: ignore[arg-type]
+    state = given(opened(), granted("lot", 50_000))
+    head = Head(state.version, f"{7:064x}")
+    reserve = ReserveCredits(
+        account_id=ACCOUNT,
+        reservation_id=uid("r"),
+        enrolment_id=uid("e"),
+        amount=30_000,
+        course=COURSE,
+    )
+    capture = CaptureReservation(account_id=ACCOUNT, reservation_id=uid("r"), amount=20_000)
+    causes = [
+        EventContext(correlation_id=uid("c1"), causation_id=uid("x1"), actor="learner:Zoë"),
+        EventContext(correlation_id=uid("c2"), causation_id=uid("x2"), actor="provider:p1"),
+    ]
+    columns = Columns(ctx)
+    decided: list[tuple[Head, LedgerEvent, EventContext, str | None]] = []
+    after, chained = state, head
+    for command, cause, request_key in zip((reserve, capture), causes, (None, key), strict=True):
+        events, after_command = decide_folded(after, command, now)
+        before_head = chained
+        chained = columns.chain(chained, events, cause, request_key)
+        assert chained.version == after_command.version == before_head.version + len(events)
+        decided += [(before_head, e, cause, request_key) for e in events]
+        after = after_command
+    columns.project(state, after, chained)
+
+    rows = _rows(columns.events, batch_store.EVENT_TYPES)
+    outbox = _rows(columns.outbox, batch_store.OUTBOX_TYPES)
+    assert len(rows) == len(outbox) == len(decided) >= 2
+    prev = head
+    for row, box, (_, event, cause, request_key) in zip(rows, outbox, decided, strict=True):
+        envelope = Envelope.from_bytes(box["body"])
+        expected = ledger.outbox.envelope(event, cause).model_copy(
+            update={"id": envelope.id, "time": envelope.time}
+        )
+        assert envelope == expected  # the cause's correlation, causation and actor
+        (built,) = build_rows(ACCOUNT, prev, [envelope], now, request_key)
+        assert row == {**built, "data": row["data"], "metadata": row["metadata"]}
+        assert json.loads(row["data"]) == json.loads(str(built["data"]))
+        assert json.loads(row["metadata"]) == json.loads(str(built["metadata"]))
+        assert json.loads(row["metadata"])["idempotency_key"] == request_key
+        prev = Head(row["version"], row["hash"])
+    assert prev == chained
+    # one wallet row for the batch, with the reservation's and the lot's rows as they end
+    wallets, lots, reservations = projections.changed_rows([(state, after, chained.hash)], now)
+    (fast,) = [dict(zip(projections.WALLET_COLUMNS, w, strict=True)) for w in columns.wallets]
+    (slow,) = wallets
+    slow_years = "{" + ",".join(str(y) for y in slow["years_granted"]) + "}"
+    assert fast == {**slow, "years_granted": slow_years}
+    assert columns.lots == lots and columns.reservations == reservations
+    assert reservations[0]["captured"] == 20_000 and reservations[0]["status"] == "captured"
