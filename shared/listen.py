@@ -86,8 +86,11 @@ _again: set[tuple[AsyncEngine, str]] = set()
 _ANNOUNCE = "SELECT set_config('synchronous_commit', 'off', true), pg_notify('{channel}', '')"
 
 
-def announce(engine: AsyncEngine, channel: str) -> None:
-    """Send a notice on ``channel`` soon (one for every call made while one is in flight)."""
+def announce(engine: object, channel: str) -> None:
+    """Send a notice on ``channel`` soon (one for every call made while one is in flight);
+    nothing where ``engine`` is not an asyncpg engine (no channel to be heard on)."""
+    if not isinstance(engine, AsyncEngine) or engine.dialect.driver != "asyncpg":
+        return
     key = (engine, channel)
     loop = asyncio.get_running_loop()
     task = _announcing.get(key)

@@ -149,8 +149,7 @@ class Outbox:
             # another relay turns out to be publishing when it tries (it announces then)
             self.unannounced = True
             return
-        if engine is not None and engine.dialect.driver == "asyncpg":
-            announce(engine, outbox_channel(self.service))
+        announce(engine, outbox_channel(self.service))
 
     async def wait(self, seconds: float) -> None:
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
@@ -205,9 +204,7 @@ class Relay:
                 # waiting relays would wake each other for ever)
                 if self.outbox.unannounced:
                     self.outbox.unannounced = False
-                    engine = self.sessions.kw.get("bind")
-                    if isinstance(engine, AsyncEngine) and engine.dialect.driver == "asyncpg":
-                        announce(engine, outbox_channel(schema))
+                    announce(self.sessions.kw.get("bind"), outbox_channel(schema))
                 return 0
             self.outbox.unannounced = False  # the batch reads every row committed so far
             rows = (

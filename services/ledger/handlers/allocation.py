@@ -191,7 +191,7 @@ async def _read_ahead(uow: UnitOfWork, cache: StateCache, after: uuid.UUID, limi
     writing). A wallet that changes before the batch locks it has another head there, and
     is read again under its lock: the cache is keyed by the head."""
     async with uow() as session:
-        heads = await event_store.heads_after(session, after, limit)
+        heads = await event_store.lock_heads_batch(session, after, limit, lock=False)
         missing = [account_id for account_id, head in heads if cache.get(account_id, head) is None]
         streams = await event_store.load_streams(session, missing)
     current = dict(heads)

@@ -89,9 +89,7 @@ class Columns:
         self.reservations: list[dict[str, Any]] = []
         self.outbox: list[tuple[Any, ...]] = []  # rows, in OUTBOX_TYPES' order
         self._meta: dict[tuple[EventContext, str | None], _Meta] = {}
-        batch = self.meta(ctx.events, None)
-        self.correlation, self.causation = batch.correlation, batch.causation
-        self.actor, self.metadata, self.metadata_text = batch.actor, batch.metadata, batch.text
+        self.batch = self.meta(ctx.events, None)  # the context's own: the allocation's
         self.recorded = rfc3339(ctx.now)
         self.sent = _json_instant(datetime.now(UTC))  # the envelopes' time, one per batch
         self.changed: list[tuple[uuid.UUID, Head, WalletState]] = []
@@ -139,7 +137,7 @@ class Columns:
                 _GRANTED_TYPE,
                 _GRANTED_SCHEMA,
                 data,
-                self.metadata_text,
+                self.batch.text,
                 now,
                 prev,
                 digest,
@@ -369,15 +367,16 @@ class _GrantText:
         )
         # data < event_id < metadata < recorded_at < schema_version < stream_id < type < version
         self.metadata = (
-            f'"metadata":{orjson.dumps(columns.metadata, option=_SORTED).decode()},'
+            f'"metadata":{orjson.dumps(columns.batch.metadata, option=_SORTED).decode()},'
             f'"recorded_at":{_json(columns.recorded)},"schema_version":{_GRANTED_SCHEMA:d},'
         )
         self.event_type = f'"type":{_json(_GRANTED_TYPE)},'
         # actor < causationid < correlationid < data < datacontenttype < id < schemaversion
         # < source < specversion < subject < time < type
         self.envelope = (
-            f'{{"actor":{_json(columns.actor)},"causationid":{_json(columns.causation)},'
-            f'"correlationid":{_json(columns.correlation)},'
+            f'{{"actor":{_json(columns.batch.actor)},'
+            f'"causationid":{_json(columns.batch.causation)},'
+            f'"correlationid":{_json(columns.batch.correlation)},'
         )
         outbox = ctx.outbox
         self.source = (

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.commands import CaptureReservation, Command, GrantCredits, ReserveCredits
-from services.ledger.domain import WalletState, decide, replay
+from services.ledger.domain import WalletState, replay
 from services.ledger.domain.decide import decide_folded
 from services.ledger.domain.errors import LedgerError
 from services.ledger.domain.reservations import capture_refused, reservation_refused
@@ -77,10 +77,10 @@ async def execute(command: Command, ctx: Context, *, idempotency_key: str | None
             raise result
         return result
     state, head = await load(command.account_id, ctx)
-    events = decide(state, command, ctx.now)
+    events, after = decide_folded(state, command, ctx.now)
     if not events:
         return Outcome([], state)
-    after = await _append(command.account_id, state, head, events, ctx, idempotency_key)
+    await _append(state, head, events, after, ctx, idempotency_key)
     return Outcome(events, after)
 
 
@@ -96,23 +96,23 @@ async def refuse(command: Command, error: LedgerError, ctx: Context) -> Outcome:
         event = reservation_refused(state, command, error, ctx.now)
     else:
         raise error
-    after = await _append(command.account_id, state, head, [event], ctx, None)
+    after = replay([event], state)
+    await _append(state, head, [event], after, ctx, None)
     return Outcome([event], after)
 
 
 async def _append(
-    account_id: uuid.UUID,
     state: WalletState,
     head: Head | None,
     events: Sequence[LedgerEvent],
+    after: WalletState,
     ctx: Context,
     idempotency_key: str | None,
-) -> WalletState:
-    after = replay(events, state)
+) -> None:
+    """Append one stream's ``events`` (``after``: the state they fold to) in one statement."""
     columns = Columns(ctx)
     columns.project(state, after, columns.chain(head, events, None, idempotency_key))
     await columns.write()
-    return after
 
 
 class Order(NamedTuple):

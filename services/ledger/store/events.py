@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.store.chain import GENESIS, canonical_bytes, chain_hash
-from shared.db import driver, fetch_all
+from shared.db import driver, fetch_all, locked
 from shared.events import Envelope, Event, UnknownEventType
 from shared.events.base import typed_payload
 from shared.events.ledger import LedgerEvent
@@ -178,28 +178,16 @@ async def entries(
 
 
 async def lock_heads_batch(
-    session: AsyncSession, after: uuid.UUID | None, limit: int
+    session: AsyncSession, after: uuid.UUID | None, limit: int, *, lock: bool = True
 ) -> list[tuple[uuid.UUID, Head]]:
-    """The next wallets by account id that may receive a statutory grant, locked."""
-    rows = await (await driver(session)).fetch(
-        "SELECT account_id, version, head_hash FROM ledger.wallets WHERE status IN "
-        "('open', 'suspended') AND account_id > $1 ORDER BY account_id LIMIT $2 FOR UPDATE",
-        after or uuid.UUID(int=0),
-        limit,
-    )
-    return [(r[0], Head(r[1], r[2])) for r in rows]
-
-
-async def heads_after(
-    session: AsyncSession, after: uuid.UUID, limit: int
-) -> list[tuple[uuid.UUID, Head]]:
-    """:func:`lock_heads_batch`'s wallets after ``after``, read without locking them."""
-    rows = await (await driver(session)).fetch(
+    """The next wallets by account id that may receive a statutory grant, locked (``lock``)
+    or only read (the allocation reading its next batch ahead)."""
+    sql = locked(
         "SELECT account_id, version, head_hash FROM ledger.wallets WHERE status IN "
         "('open', 'suspended') AND account_id > $1 ORDER BY account_id LIMIT $2",
-        after,
-        limit,
+        lock,
     )
+    rows = await (await driver(session)).fetch(sql, after or uuid.UUID(int=0), limit)
     return [(r[0], Head(r[1], r[2])) for r in rows]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
@@ -25,8 +24,8 @@ from services.payments.domain.claims import (
 )
 from services.payments.domain.recoveries import Recovery
 from services.payments.domain.reservations import Reservation
-from services.payments.domain.views import provider_standing
-from services.payments.store.rows import many, one
+from services.payments.store.read_models import PROVIDER_STANDING, standing
+from services.payments.store.rows import many, one, row_of
 from shared.db import fetch_rows
 
 
@@ -41,11 +40,10 @@ async def _claims(session: AsyncSession, where: str, params: Mapping[str, Any]) 
 
 
 _SUBMISSION = (
-    f"SELECT (SELECT ROW({', '.join(f.name for f in fields(Reservation))}) "
+    f"SELECT (SELECT {row_of(Reservation)} "
     "FROM payments.reservations WHERE reservation_id = :reservation FOR UPDATE), "
     "ARRAY(SELECT ROW(milestone, status) FROM payments.claims "
-    "WHERE enrolment_id = :enrolment ORDER BY claimed_at), "
-    "(SELECT ROW(status, qa_valid_until) FROM payments.providers WHERE provider_id = :provider)"
+    f"WHERE enrolment_id = :enrolment ORDER BY claimed_at), {PROVIDER_STANDING}"
 )
 
 
@@ -70,7 +68,7 @@ async def submission_inputs(
     return (
         Reservation(*reservation) if reservation is not None else None,
         [(milestone, status) for milestone, status in earlier],
-        provider_standing(provider[0], provider[1], today) if provider is not None else None,
+        standing(provider, today),
     )
 
 

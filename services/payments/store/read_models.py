@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from services.payments.domain.views import (
     SessionView,
     provider_standing,
 )
-from services.payments.store.rows import one, param
+from services.payments.store.rows import one, param, row_of
 from shared.db import driver, fetch_rows, update_row
 
 
@@ -310,18 +310,24 @@ class EnrolmentInputs:
     proposed_since: int  # by the provider since the instant given (0 without one)
 
 
-def _columns(kind: type) -> str:
-    return ", ".join(f.name for f in fields(kind))
+PROVIDER_STANDING = (
+    "(SELECT ROW(status, qa_valid_until) FROM payments.providers WHERE provider_id = :provider)"
+)
+"""The provider's standing as one value of a larger statement (see :func:`standing`)."""
+
+
+def standing(value: Any, today: date) -> str | None:
+    """:func:`provider_status` from the value :data:`PROVIDER_STANDING` selected."""
+    return provider_standing(value[0], value[1], today) if value is not None else None
 
 
 _INPUTS = (
-    f"SELECT (SELECT ROW({_columns(AccountView)}) FROM payments.accounts "
+    f"SELECT (SELECT {row_of(AccountView)} FROM payments.accounts "
     "WHERE account_id = :account), "
-    f"(SELECT ROW({_columns(CourseView)}) FROM payments.courses WHERE course_id = :course), "
-    "(SELECT ROW(status, qa_valid_until) FROM payments.providers "
-    "WHERE provider_id = :provider), "
-    f"ARRAY(SELECT ROW({_columns(LotView)}) FROM payments.lots WHERE account_id = :account), "
-    f"(SELECT ROW({_columns(SessionView)}) FROM payments.sessions WHERE session_id = :session), "
+    f"(SELECT {row_of(CourseView)} FROM payments.courses WHERE course_id = :course), "
+    f"{PROVIDER_STANDING}, "
+    f"ARRAY(SELECT {row_of(LotView)} FROM payments.lots WHERE account_id = :account), "
+    f"(SELECT {row_of(SessionView)} FROM payments.sessions WHERE session_id = :session), "
     "(SELECT count(*) FROM payments.enrolments "
     "WHERE session_id = :session AND status = ANY(:holding::text[])), "
     "(SELECT count(*) FROM payments.enrolments "
@@ -359,7 +365,7 @@ async def enrolment_inputs(
     return EnrolmentInputs(
         account=AccountView(*account) if account is not None else None,
         course=replace(found_course, tags=tuple(found_course.tags)) if found_course else None,
-        provider_status=provider_standing(provider[0], provider[1], today) if provider else None,
+        provider_status=standing(provider, today),
         lots=[LotView(*lot) for lot in lots] if account is not None else [],
         session=SessionView(*training) if training is not None else None,
         seats_taken=int(seats),

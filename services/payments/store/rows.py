@@ -51,6 +51,12 @@ def placeholder(column: str) -> str:
     return f"CAST(:{column} AS jsonb)" if column in JSON_COLUMNS else f":{column}"
 
 
+def row_of(kind: type) -> str:
+    """``ROW(...)`` of ``kind``'s fields in order: one typed value per row that a statement
+    can return beside others (asyncpg decodes it to a tuple: ``kind(*value)``)."""
+    return f"ROW({', '.join(f.name for f in fields(kind))})"
+
+
 def builder(kind: type[R]) -> Callable[..., R]:
     """``kind`` from a result row's columns (those the type does not name are left out)."""
     names = {f.name for f in fields(kind)}

@@ -190,8 +190,10 @@ async def test_a_wallet_changed_after_its_batch_was_read_ahead_is_granted_as_it_
     restarted = Ledger(Outbox("ledger"))  # its cache holds only what the read-ahead put
     # the second batch's states, read ahead as they stand now
     await _read_ahead(env.uow, restarted.cache, accounts[2], 3)
-    ahead = [restarted.cache._states.get(a) for a in accounts[3:]]
-    assert all(hit is not None and hit[0].version == 1 for hit in ahead)
+    async with env.sessions() as s:
+        heads = await event_store.lock_heads_batch(s, accounts[2], 3, lock=False)
+    assert [a for a, _ in heads] == accounts[3:]
+    assert all(h.version == 1 and restarted.cache.get(a, h) is not None for a, h in heads)
     # then another writer (its own cache) tops up a wallet of that batch
     async with transaction(env.sessions) as s:
         await execute(
