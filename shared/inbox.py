@@ -29,10 +29,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import dead_letters
-from shared.bus import Bus, Message, dlt_topic
+from shared.bus import Bus, Message, dlt_topic, type_hint
 from shared.db import is_transient, transaction
 from shared.events import Envelope, Event, model_for
-from shared.events.base import upcasts
+from shared.events.base import newer_types, upcasts
 from shared.inbox_batch import BatchHandler, RunFailed, apply_run, envelope_of
 from shared.inbox_join import Joiner
 from shared.logs import correlation_id
@@ -66,12 +66,14 @@ class EventConsumer:
         self.handlers: dict[str, Handler] = {}
         self.batch_handlers: dict[str, BatchHandler] = {}
         self.topics: set[str] = set()
+        self._ignored: dict[str, bool] = {}
 
     def on(self, event_type: type[Event]) -> Callable[[Handler], Handler]:
         """Register ``handler(session, envelope, payload)`` for one event type."""
 
         def register(fn: Handler) -> Handler:
             self.handlers[event_type.cloudevent_type()] = fn
+            self._ignored.clear()
             from shared.bus import topic_for
 
             self.topics.add(topic_for(event_type.topic))
@@ -88,6 +90,7 @@ class EventConsumer:
         def register(fn: BatchHandler) -> BatchHandler:
             for event_type in event_types:
                 self.batch_handlers[event_type.cloudevent_type()] = fn
+            self._ignored.clear()
             return fn
 
         return register
@@ -109,6 +112,12 @@ class EventConsumer:
             await self._apply_batch(messages, batched=False)
 
     async def _apply_batch(self, messages: Sequence[Message], *, batched: bool) -> None:
+        # what the relay's type header names as ignored is not read: nothing to apply (a
+        # run of events decided together goes on over it), and a batch of nothing else
+        # opens no transaction
+        messages = [m for m in messages if (hint := type_hint(m)) is None or not self.ignores(hint)]
+        if not messages:
+            return
         dead: list[Message] = []
         async with transaction(self.sessions) as session:
             failed: list[tuple[Message, str]] = []
@@ -133,6 +142,21 @@ class EventConsumer:
                     [Message(self.dead_letter_topic, m.key, m.value, m.headers) for m in dead]
                 )
                 DEAD_LETTERS.labels(self.service).inc(len(dead))
+
+    def ignores(self, ce_type: str) -> bool:
+        """Whether an event of ``ce_type`` is one this consumer knows and does not react to,
+        in any of its newer forms (:meth:`handle_one` would read it and do nothing). An
+        unknown type is not ignored: it is read, and parked."""
+        ignored = self._ignored.get(ce_type)
+        if ignored is None:
+            ignored = (
+                model_for(ce_type) is not None
+                and ce_type not in self.handlers
+                and ce_type not in self.batch_handlers
+                and not any(newer in self.handlers for newer in newer_types(ce_type))
+            )
+            self._ignored[ce_type] = ignored
+        return ignored
 
     async def _park(
         self, session: AsyncSession, message: Message, envelope: Envelope, reason: str

@@ -24,7 +24,7 @@ from typing import Any, overload
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.bus import Bus, Message, topic_for
+from shared.bus import TYPE_HEADER, Bus, Message, topic_for
 from shared.db import executemany
 from shared.event_context import EventContext as EventContext  # where callers find it
 from shared.events import Envelope, Event
@@ -252,7 +252,10 @@ class Relay:
     async def _publish(self, rows: Sequence[Any]) -> None:
         if rows:
             await self.bus.publish(
-                [Message(topic=r.topic, key=r.key, value=bytes(r.body)) for r in rows]
+                [
+                    Message(r.topic, r.key, bytes(r.body), ((TYPE_HEADER, r.type.encode()),))
+                    for r in rows
+                ]
             )
 
     async def _one_by_one(self, session: AsyncSession, rows: Sequence[Any]) -> list[int]:

@@ -5,6 +5,24 @@ per consumer group. The handler owns exactly-once effects (inbox + one transacti
 the transport only promises at-least-once delivery and per-key order.
 """
 
-from shared.bus.base import BatchHandler, Bus, Message, dlt_topic, set_topic_prefix, topic_for
+from shared.bus.base import (
+    TYPE_HEADER,
+    BatchHandler,
+    Bus,
+    Message,
+    dlt_topic,
+    set_topic_prefix,
+    topic_for,
+    type_hint,
+)
 
-__all__ = ["BatchHandler", "Bus", "Message", "dlt_topic", "set_topic_prefix", "topic_for"]
+__all__ = [
+    "TYPE_HEADER",
+    "BatchHandler",
+    "Bus",
+    "Message",
+    "dlt_topic",
+    "set_topic_prefix",
+    "topic_for",
+    "type_hint",
+]

@@ -36,6 +36,20 @@ class Message:
     offset: int | None = None
 
 
+TYPE_HEADER = "ce_type"
+"""The header the relay sets to the event's CloudEvents type (as the CloudEvents Kafka
+binding names it), beside the structured envelope in the value: a consumer skips an event
+it does not react to without reading the envelope."""
+
+
+def type_hint(message: Message) -> str | None:
+    """The event type the message's :data:`TYPE_HEADER` names, if it has one."""
+    for name, value in message.headers:
+        if name == TYPE_HEADER:
+            return value.decode(errors="replace")
+    return None
+
+
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
 

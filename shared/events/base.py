@@ -153,6 +153,20 @@ def upcasts(ce_type: str, data: dict[str, Any]) -> list[tuple[str, dict[str, Any
     return forms
 
 
+def newer_types(ce_type: str) -> list[str]:
+    """The types of the newer forms :func:`upcasts` leads ``ce_type`` to, oldest first
+    (without converting any data)."""
+    parsed = split_type(ce_type)
+    if parsed is None:
+        return []
+    name, version = parsed
+    types = []
+    while (name, version) in _UPCASTERS:
+        version += 1
+        types.append(f"{TYPE_PREFIX}{name}.v{version}")
+    return types
+
+
 def newest_form(ce_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The newest registered form of an event: itself when no upcaster leads further
     (the stored or sent form is never changed; only what is read from it)."""

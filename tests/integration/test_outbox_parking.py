@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ila.registry import all_definitions
 from services.payments.domain import payouts as rules
+from shared.bus import TYPE_HEADER
 from shared.bus.kafka import KafkaBus
 from shared.bus.topics import TopicSpec, ensure_topics
 from shared.db import make_engine, make_sessionmaker, transaction
@@ -51,6 +53,10 @@ async def topic(kafka_bootstrap: str) -> str:
 
 
 async def read_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
+    return [r.value for r in await read_records(bootstrap, topic, expected)]
+
+
+async def read_records(bootstrap: str, topic: str, expected: int) -> list[Any]:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -59,20 +65,43 @@ async def read_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
         fetch_max_bytes=50 * 1024 * 1024,
     )
     await consumer.start()
-    values: list[bytes] = []
+    records: list[Any] = []
     try:
         for _ in range(100):
             batches = await consumer.getmany(timeout_ms=300)
-            values += [r.value for recs in batches.values() for r in recs]
-            if len(values) >= expected:
+            records += [r for recs in batches.values() for r in recs]
+            if len(records) >= expected:
                 break
     finally:
         await consumer.stop()
-    return values
+    return records
 
 
 def parked_total() -> float:
     return REGISTRY.get_sample_value("ila_outbox_parked_total", {"service": "accounts"}) or 0.0
+
+
+async def test_each_event_goes_out_with_its_type_in_a_header(
+    engine: AsyncEngine, kafka_bootstrap: str, topic: str
+) -> None:
+    sessions = make_sessionmaker(engine)
+    outbox = Outbox("accounts", topic)
+    async with transaction(sessions) as session:
+        await outbox.add(
+            session,
+            [AccountSuspended(account_id=uuid.uuid4(), reason_code="other")],
+            EventContext.new("test"),
+        )
+    bus = KafkaBus(kafka_bootstrap)
+    await bus.start()
+    try:
+        assert await Relay(outbox, sessions, bus).publish_once() == 1
+    finally:
+        await bus.stop()
+    [record] = await read_records(kafka_bootstrap, topic, 1)
+    envelope = Envelope.from_bytes(record.value)
+    assert envelope.type == AccountSuspended.cloudevent_type()
+    assert list(record.headers) == [(TYPE_HEADER, envelope.type.encode())]
 
 
 async def test_a_row_the_broker_refuses_is_parked_and_the_rows_after_it_flow(

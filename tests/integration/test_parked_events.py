@@ -1,6 +1,7 @@
 """Events a consumer cannot read are parked, never dropped, and applied after an upgrade;
-older versions are brought up to date by upcasters. On the real PostgreSQL, through the
-inbox consumer every service uses."""
+older versions are brought up to date by upcasters; an event the relay's type header names
+as one the consumer does not react to is not read at all. On the real PostgreSQL, through
+the inbox consumer every service uses."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.bus import Message
+from shared.bus import TYPE_HEADER, Message
 from shared.bus.inprocess import InProcessBus
 from shared.db import make_engine, make_sessionmaker
 from shared.events import Envelope, Event, event
 from shared.events import base as events_base
 from shared.events.base import upcaster
 from shared.inbox import EventConsumer
-from shared.kernel_ddl import kernel_tables, parked_ddl
+from shared.kernel_ddl import dead_letters_ddl, kernel_tables, parked_ddl
 
 pytestmark = pytest.mark.postgres
 TOPIC = "ila.probe"
@@ -31,7 +32,7 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(db_url, pool_size=3)
     async with engine.begin() as conn:
         await conn.execute(text("CREATE SCHEMA probe"))
-        for ddl in [*kernel_tables("probe"), *parked_ddl("probe")]:
+        for ddl in [*kernel_tables("probe"), *parked_ddl("probe"), *dead_letters_ddl("probe")]:
             await conn.execute(text(ddl))
         await conn.execute(text("CREATE TABLE probe.effects (n bigserial, what text)"))
     yield engine
@@ -49,8 +50,11 @@ def clean_registry() -> Iterator[None]:
     events_base._UPCASTERS.update(upcasters)
 
 
-def raw(ce_type: str, data: dict[str, Any], event_id: uuid.UUID | None = None) -> Message:
-    """A message as a producer of another version would send it."""
+def raw(
+    ce_type: str, data: dict[str, Any], event_id: uuid.UUID | None = None, *, hint: bool = False
+) -> Message:
+    """A message as a producer of another version would send it (with the relay's type
+    header when ``hint``)."""
     eid = event_id or uuid.uuid4()
     envelope = Envelope(
         id=eid,
@@ -62,7 +66,8 @@ def raw(ce_type: str, data: dict[str, Any], event_id: uuid.UUID | None = None) -
         schemaversion=int(ce_type.rsplit(".v", 1)[1]),
         data=data,
     )
-    return Message(TOPIC, "k", envelope.to_bytes())
+    headers = ((TYPE_HEADER, ce_type.encode()),) if hint else ()
+    return Message(TOPIC, "k", envelope.to_bytes(), headers)
 
 
 def consumer(engine: AsyncEngine) -> EventConsumer:
@@ -153,3 +158,76 @@ async def test_an_older_version_is_upcast_for_a_consumer_of_the_newer(
     await c.handle_batch([raw("ila.probe.Amount.v1", {"cents": 500})])
     assert await effects(engine) == ['ila.probe.Amount.v2:{"amount":500,"currency":"EUR"}']
     assert await parked(engine) == []
+
+
+async def inbox(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return [r[0] for r in await conn.execute(text("SELECT type FROM probe.inbox"))]
+
+
+async def dead(engine: AsyncEngine) -> list[str | None]:
+    async with engine.connect() as conn:
+        return [r[0] for r in await conn.execute(text("SELECT type FROM probe.dead_letters"))]
+
+
+async def test_an_event_the_header_names_as_not_handled_here_is_not_read(
+    engine: AsyncEngine,
+) -> None:
+    @event("probe.Noise")
+    class Noise(Event):
+        def aggregate_id(self) -> str:
+            return "k"
+
+    @event("probe.Signal")
+    class Signal(Event):
+        n: int
+
+        def aggregate_id(self) -> str:
+            return "k"
+
+    c = consumer(engine)
+    record(c, Signal)
+    # the body is never parsed: were it read, it would be dead-lettered as unreadable
+    skipped = Message(TOPIC, "k", b"{not an envelope", ((TYPE_HEADER, b"ila.probe.Noise.v1"),))
+    await c.handle_batch([skipped, raw("ila.probe.Signal.v1", {"n": 1}, hint=True)])
+    assert await effects(engine) == ['ila.probe.Signal.v1:{"n":1}']
+    assert await inbox(engine) == ["ila.probe.Signal.v1"]
+    assert await dead(engine) == []
+
+    # without the header the same bytes are read, and dead-lettered
+    await c.handle_batch([Message(TOPIC, "k", b"{not an envelope")])
+    assert len(await dead(engine)) == 1
+
+
+async def test_a_header_never_skips_what_is_handled_in_a_newer_form_or_unknown(
+    engine: AsyncEngine,
+) -> None:
+    @event("probe.Amount")
+    class AmountV1(Event):
+        cents: int
+
+        def aggregate_id(self) -> str:
+            return "k"
+
+    @event("probe.Amount", version=2)
+    class AmountV2(Event):
+        amount: int
+
+        def aggregate_id(self) -> str:
+            return "k"
+
+    @upcaster("probe.Amount", 1)
+    def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+        return {"amount": data["cents"]}
+
+    c = consumer(engine)
+    record(c, AmountV2)
+    assert c.ignores("ila.probe.Amount.v1") is False
+    await c.handle_batch(
+        [
+            raw("ila.probe.Amount.v1", {"cents": 5}, hint=True),
+            raw("ila.probe.Later.v1", {"x": 1}, hint=True),
+        ]
+    )
+    assert await effects(engine) == ['ila.probe.Amount.v2:{"amount":5}']
+    assert await parked(engine) == ["ila.probe.Later.v1"]
