@@ -1,14 +1,16 @@
 """The in-process transport for the all-in-one mode.
 
-``publish`` runs every subscribed group's handler before it returns, so the relay marks
-an outbox row sent only after every consumer committed its effect: a crash at any point
-leaves the row unsent and it is delivered again (the inbox makes that harmless). Nobody
-consumes dead-letter topics in-process: the consumer keeps its dead letters in its service's
-``dead_letters`` table (:mod:`shared.dead_letters`), as it does over Kafka.
+``publish`` runs every subscribed group's handler (the groups side by side) before it
+returns, so the relay marks an outbox row sent only after every consumer committed its
+effect: a crash at any point leaves the row unsent and it is delivered again (the inbox
+makes that harmless). Nobody consumes dead-letter topics in-process: the consumer keeps its
+dead letters in its service's ``dead_letters`` table (:mod:`shared.dead_letters`), as it
+does over Kafka.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -32,7 +34,17 @@ class InProcessBus(Bus):
         return self._running
 
     async def publish(self, messages: Sequence[Message]) -> None:
+        """Hand ``messages`` to every subscribed group, the groups side by side (each its
+        own transaction on its own connection, as separate processes would over Kafka);
+        return once all are done, raising the first failure."""
+        runs = []
         for _group, topics, handler in self.subscriptions:
             batch = [m for m in messages if m.topic in topics]
             if batch:
-                await handler(batch)
+                runs.append(handler(batch))
+        if len(runs) == 1:
+            await runs[0]
+            return
+        for outcome in await asyncio.gather(*runs, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome

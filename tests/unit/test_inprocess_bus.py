@@ -1,0 +1,53 @@
+"""The in-process bus hands a batch to every subscribed group side by side and returns only
+once each is done; a group that fails is raised after the others finished (the relay then
+leaves the rows unsent, and the inboxes make the second delivery harmless)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from shared.bus import Message
+from shared.bus.inprocess import InProcessBus
+
+A, B = Message("ila.a", "k", b"1"), Message("ila.b", "k", b"2")
+
+
+async def test_groups_apply_side_by_side_and_each_gets_its_topics() -> None:
+    bus = InProcessBus()
+    seen: dict[str, list[Message]] = {}
+    both_started = asyncio.Barrier(2)
+
+    def group(name: str):  # type: ignore[no-untyped-def]
+        async def handle(batch: Sequence[Message]) -> None:
+            seen[name] = list(batch)
+            # one after the other, the first group would wait here for ever
+            await asyncio.wait_for(both_started.wait(), 2)
+
+        return handle
+
+    bus.subscribe("one", ["ila.a"], group("one"))
+    bus.subscribe("two", ["ila.a", "ila.b"], group("two"))
+    bus.subscribe("three", ["ila.c"], group("three"))
+    await bus.publish([A, B])
+    assert seen == {"one": [A], "two": [A, B]}
+
+
+async def test_a_failing_group_is_raised_once_the_others_are_done() -> None:
+    bus = InProcessBus()
+    finished: list[str] = []
+
+    async def fails(batch: Sequence[Message]) -> None:
+        raise RuntimeError("refused")
+
+    async def slow(batch: Sequence[Message]) -> None:
+        await asyncio.sleep(0.05)
+        finished.append("slow")
+
+    bus.subscribe("fails", ["ila.a"], fails)
+    bus.subscribe("slow", ["ila.a"], slow)
+    with pytest.raises(RuntimeError, match="refused"):
+        await bus.publish([A])
+    assert finished == ["slow"]
