@@ -26,6 +26,7 @@ from ila.dlq import dlq_app
 from ila.kafka_cli import grant_service_acls, kafka_app
 from ila.mail_sink import mail_app
 from ila.oidc_cli import oidc_app
+from shared import heap
 from shared.settings import PORTAL, PORTAL_PORT, SERVICE_PORTS, SERVICES, Settings, get_settings
 
 app = typer.Typer(help="Individual Learning Accounts back office", no_args_is_help=True)
@@ -43,6 +44,7 @@ def _serve(asgi: Any, host: str, port: int, log_level: str) -> None:
         typer.echo(f"ila: {exc}", err=True)
         raise typer.Exit(2) from exc
 
+    heap.settle()
     # uvloop and httptools: the event loop and HTTP parser in C (both pinned in pyproject)
     uvicorn.run(
         asgi,
