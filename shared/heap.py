@@ -5,16 +5,50 @@ pydantic and SQLAlchemy machinery) lives as long as the process. The cyclic coll
 walked all of it on each of its full passes: draining an allocation's events, the passes
 took about a third of the server's time, up to 350 ms each. :func:`settle` moves what
 exists once the app is built out of the collector's sight (``gc.freeze``): a full pass then
-walks only what was made since. Freed by reference counting as before, frozen objects are
-only never looked at for cycles.
+walks only what was made since. Frozen objects are still freed by reference counting; only
+their cycles are not looked for.
+
+A bulk job (the yearly allocation) makes and keeps many small objects a step: the wallet
+states it caches. :func:`paused` stops the collector during a step and sets what the step
+kept aside after it, so that later passes do not walk it again and again; :func:`thaw`
+ends the job with one full pass over everything, which reclaims any cycle set aside.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
+
+_settled = False
 
 
 def settle() -> None:
     """Collect once, then freeze what is left (call it once the app is built)."""
+    global _settled
     gc.collect()
     gc.freeze()
+    _settled = True
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """The collector stopped while the block runs; what exists after it is set aside
+    (frozen) before the collector runs again, as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def thaw() -> None:
+    """Bring what :func:`paused` set aside back under the collector and collect it all
+    once; a settled process then freezes what is left again."""
+    gc.unfreeze()
+    gc.collect()
+    if _settled:
+        gc.freeze()

@@ -1,24 +1,57 @@
 """A server settles its heap before it serves: what exists then is out of the cyclic
-collector's sight, and a full pass walks only what was made since."""
+collector's sight, and a full pass walks only what was made since. A bulk job's steps set
+aside what they keep, and the job's end collects it all once."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+
+import pytest
 
 from shared import heap
 
 
-def test_settle_freezes_what_exists_and_collects_later_cycles() -> None:
-    try:
-        heap.settle()
-        frozen = gc.get_freeze_count()
-        assert frozen > 1000  # at least the test run's own modules
-        before = len(gc.get_objects())
+@pytest.fixture(autouse=True)
+def unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(heap, "_settled", False)
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_settle_freezes_what_exists_and_later_cycles_are_still_collected() -> None:
+    heap.settle()
+    frozen = gc.get_freeze_count()
+    assert frozen > 1000  # at least the test run's own modules
+    cycle: list[object] = []
+    cycle.append(cycle)
+    del cycle
+    assert gc.collect() >= 1  # made after the freeze: still collected
+    assert gc.get_freeze_count() == frozen
+
+
+def test_a_paused_step_sets_aside_what_it_kept_and_thaw_collects_its_cycles() -> None:
+    enabled = gc.isenabled()
+    with heap.paused():
+        assert not gc.isenabled()
+        kept = [{"state": i} for i in range(1000)]
         cycle: list[object] = []
         cycle.append(cycle)
         del cycle
-        assert gc.collect() >= 1  # made after the freeze: still collected
-        assert len(gc.get_objects()) <= before
-        assert gc.get_freeze_count() == frozen
-    finally:
-        gc.unfreeze()
+    assert gc.isenabled() == enabled
+    assert gc.get_freeze_count() >= len(kept)
+    heap.thaw()
+    assert gc.get_freeze_count() == 0  # not settled: nothing frozen again
+    assert kept[999] == {"state": 999}
+
+
+def test_thaw_in_a_settled_process_freezes_again_after_collecting() -> None:
+    heap.settle()
+    with heap.paused():
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+    before = gc.get_freeze_count()
+    heap.thaw()
+    assert 0 < gc.get_freeze_count() < before  # the cycle is gone, the rest frozen again

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -41,6 +40,7 @@ from services.ledger.handlers.bulk import Columns, new_ids
 from services.ledger.store import events as event_store
 from services.ledger.store import runs
 from services.ledger.store.events import Head
+from shared import heap
 from shared.db import UnitOfWork
 from shared.outbox import EventContext
 
@@ -113,6 +113,8 @@ async def run_allocation(
     except Exception as exc:
         log.exception("allocation %s failed", allocation_id)
         await _fail(uow, allocation_id, "grant_failed", f"{type(exc).__name__}: {exc}")
+    finally:
+        heap.thaw()  # what each batch set aside (heap.paused) is collected again
 
 
 async def _fail(uow: UnitOfWork, allocation_id: uuid.UUID, code: str, reason: str) -> None:
@@ -145,7 +147,7 @@ async def _run(
                 ctx = ledger.context(
                     session, EventContext(correlation_id=allocation_id, actor=run["requested_by"])
                 )
-                with _collector_paused():
+                with heap.paused():
                     heads = await event_store.lock_heads_batch(session, run["cursor"], batch_size)
                     if ahead is not None:
                         await _settled(ahead)
@@ -201,21 +203,6 @@ async def _read_ahead(uow: UnitOfWork, cache: StateCache, after: uuid.UUID, limi
             cache.put(account_id, head, replay(r.payload() for r in rows))
         if i % YIELD_EVERY == 0:
             await asyncio.sleep(0)  # the batch's statements go out meanwhile
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while a batch is read and decided: it allocates
-    many small objects (states, events, rows), which set off collections whose passes over
-    every live object (the state cache among them) took a tenth of the run's time in the
-    profile. It runs again, as it was, once the batch is done."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 async def _grant(
