@@ -18,14 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus import TYPE_HEADER, Bus, Message, topic_for
-from shared.db import executemany
+from shared.db import driver, executemany
 from shared.event_context import EventContext as EventContext  # where callers find it
 from shared.events import Envelope, Event
 from shared.events.base import actor_fields
@@ -160,6 +161,17 @@ class Outbox:
         self._wake.clear()
 
 
+class OutboxRow(NamedTuple):
+    """An outbox row the relay publishes."""
+
+    id: int
+    topic: str
+    key: str
+    type: str
+    body: bytes
+    attempts: int
+
+
 class Relay:
     """Publishes a service's outbox to the bus, one batch at a time, in id order."""
 
@@ -207,15 +219,14 @@ class Relay:
                     announce(self.sessions.kw.get("bind"), outbox_channel(schema))
                 return 0
             self.outbox.unannounced = False  # the batch reads every row committed so far
-            rows = (
-                await session.execute(
-                    text(
-                        f'SELECT id, topic, key, type, body, attempts FROM "{schema}".outbox '
-                        "WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT :n"
-                    ),
-                    {"n": self.batch_size},
+            rows = [
+                OutboxRow(*r)
+                for r in await (await driver(session)).fetch(
+                    f'SELECT id, topic, key, type, body, attempts FROM "{schema}".outbox '
+                    "WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT $1",
+                    self.batch_size,
                 )
-            ).all()
+            ]
             if not rows:
                 OUTBOX_BACKLOG.labels(schema).set(0)
                 return 0
@@ -240,16 +251,15 @@ class Relay:
                 sent = set(await self._one_by_one(session, sendable))
             if self.fail_after_publish:
                 raise RelayCrash("relay stopped between publish and mark")
-            await session.execute(
-                text(f'UPDATE "{schema}".outbox SET sent_at = now() WHERE id = ANY(:ids)'),
-                {"ids": sorted(sent)},
+            await (await driver(session)).execute(
+                f'UPDATE "{schema}".outbox SET sent_at = now() WHERE id = ANY($1::bigint[])',
+                sorted(sent),
             )
-            for r in rows:
-                if r.id in sent:
-                    EVENTS_OUT.labels(schema, r.type).inc()
+            for ce_type, n in Counter(r.type for r in sendable if r.id in sent).items():
+                EVENTS_OUT.labels(schema, ce_type).inc(n)
         return len(rows) - len(sendable) + len(sent)
 
-    async def _publish(self, rows: Sequence[Any]) -> None:
+    async def _publish(self, rows: Sequence[OutboxRow]) -> None:
         if rows:
             await self.bus.publish(
                 [
@@ -258,7 +268,7 @@ class Relay:
                 ]
             )
 
-    async def _one_by_one(self, session: AsyncSession, rows: Sequence[Any]) -> list[int]:
+    async def _one_by_one(self, session: AsyncSession, rows: Sequence[OutboxRow]) -> list[int]:
         """Publish ``rows`` singly; the first that fails counts an attempt (parked after
         ``park_after``, then the rest go on; else the rest wait behind it, keeping order)."""
         sent: list[int] = []
@@ -294,7 +304,7 @@ class Relay:
             sent.append(r.id)
         return sent
 
-    async def _park(self, session: AsyncSession, row: Any, error: str) -> None:
+    async def _park(self, session: AsyncSession, row: OutboxRow, error: str) -> None:
         schema = self.outbox.service
         await session.execute(
             text(
