@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -98,12 +99,15 @@ async def _apply(
     )
     inserted = {r["event_id"] for r in rows}
     fresh: list[tuple[Message, Envelope]] = []
+    duplicates: Counter[str] = Counter()
     for message, envelope in run:
         if envelope.id in inserted:
             inserted.discard(envelope.id)  # a second copy in the same batch is a duplicate
             fresh.append((message, envelope))
         else:
-            EVENTS_IN.labels(service, envelope.type, "duplicate").inc()
+            duplicates[envelope.type] += 1
+    _count(service, "duplicate", duplicates)
+    applied: Counter[str] = Counter()
     errors: dict[int, str] = {}
     pending = list(range(len(fresh)))
     for attempt in range(1, consumer.max_attempts + 1):
@@ -126,7 +130,7 @@ async def _apply(
             for i, error in zip(slots, await handler(session, items), strict=True):
                 if error is None:
                     errors.pop(i, None)
-                    EVENTS_IN.labels(service, fresh[i][1].type, "applied").inc()
+                    applied[fresh[i][1].type] += 1
                 else:
                     errors[i] = f"{type(error).__name__}: {error}"
                     failed.append(i)
@@ -140,6 +144,7 @@ async def _apply(
             attempt,
             consumer.max_attempts,
         )
+    _count(service, "applied", applied)
     dead = []
     for i in pending:
         message, envelope = fresh[i]
@@ -153,6 +158,11 @@ async def _apply(
         EVENTS_IN.labels(service, envelope.type, "dead_lettered").inc()
         dead.append((message, errors[i]))
     return dead
+
+
+def _count(service: str, outcome: str, types: Counter[str]) -> None:
+    for ce_type, n in types.items():
+        EVENTS_IN.labels(service, ce_type, outcome).inc(n)
 
 
 def _by_handler(
