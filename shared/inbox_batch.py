@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import Message
+from shared.bus.inprocess import READ
 from shared.db import driver, is_transient
 from shared.events import Envelope, model_for
 from shared.metrics import EVENTS_IN
@@ -63,11 +64,21 @@ def rounds(keys: Sequence[Hashable]) -> list[list[int]]:
 
 
 def envelope_of(message: Message) -> Envelope | None:
-    """The message's envelope; None when it cannot be read (the single path dead-letters it)."""
+    """The message's envelope; None when it cannot be read (the single path dead-letters it).
+    Within one in-process delivery to several groups, read once for all of them."""
+    read = READ.get()
+    if read is not None:
+        known = read.get(id(message))
+        if known is not None and known[0] is message:
+            envelope: Envelope | None = known[1]
+            return envelope
     try:
-        return Envelope.from_bytes(message.value)
+        envelope = Envelope.from_bytes(message.value)
     except (ValidationError, ValueError):
-        return None
+        envelope = None
+    if read is not None:
+        read[id(message)] = (message, envelope)  # held: its id cannot name another meanwhile
+    return envelope
 
 
 async def apply_run(

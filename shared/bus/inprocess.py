@@ -13,10 +13,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextvars import ContextVar
+from typing import Any
 
 from shared.bus.base import Bus, Message
 
 log = logging.getLogger(__name__)
+
+READ: ContextVar[dict[int, tuple[Message, Any]] | None] = ContextVar(
+    "ila_inprocess_read", default=None
+)
+"""What the groups of one in-process delivery read from its messages, by message (the same
+objects reach every group): each message's envelope is parsed once, not once per group
+(:func:`shared.inbox_batch.envelope_of`). Set only while :meth:`InProcessBus.publish` runs."""
 
 
 class InProcessBus(Bus):
@@ -45,6 +54,11 @@ class InProcessBus(Bus):
         if len(runs) == 1:
             await runs[0]
             return
-        for outcome in await asyncio.gather(*runs, return_exceptions=True):
+        token = READ.set({})
+        try:
+            outcomes = await asyncio.gather(*runs, return_exceptions=True)
+        finally:
+            READ.reset(token)
+        for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome

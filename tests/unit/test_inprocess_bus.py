@@ -1,16 +1,20 @@
 """The in-process bus hands a batch to every subscribed group side by side and returns only
 once each is done; a group that fails is raised after the others finished (the relay then
-leaves the rows unsent, and the inboxes make the second delivery harmless)."""
+leaves the rows unsent, and the inboxes make the second delivery harmless). The groups of
+one delivery read each message's envelope once."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 
 import pytest
 
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
+from shared.events import Envelope
+from shared.inbox_batch import envelope_of
 
 A, B = Message("ila.a", "k", b"1"), Message("ila.b", "k", b"2")
 
@@ -51,3 +55,33 @@ async def test_a_failing_group_is_raised_once_the_others_are_done() -> None:
     with pytest.raises(RuntimeError, match="refused"):
         await bus.publish([A])
     assert finished == ["slow"]
+
+
+async def test_the_groups_of_one_delivery_read_each_envelope_once() -> None:
+    envelope = Envelope(
+        source="/ila/test",
+        type="ila.test.Probe.v1",
+        subject="k",
+        correlationid=uuid.uuid4(),
+        data={"n": 1},
+    )
+    message = Message("ila.a", "k", envelope.to_bytes())
+    unreadable = Message("ila.a", "k", b"{not an envelope")
+    bus = InProcessBus()
+    read: dict[str, list[Envelope | None]] = {}
+
+    def group(name: str):  # type: ignore[no-untyped-def]
+        async def handle(batch: Sequence[Message]) -> None:
+            read[name] = [envelope_of(m) for m in batch]
+            await asyncio.sleep(0)
+
+        return handle
+
+    bus.subscribe("one", ["ila.a"], group("one"))
+    bus.subscribe("two", ["ila.a"], group("two"))
+    await bus.publish([message, unreadable])
+    one, two = read["one"], read["two"]
+    assert one[0] is two[0] and one[0] == envelope  # parsed once, for both
+    assert one[1] is None and two[1] is None
+    # outside a delivery, each read parses again
+    assert envelope_of(message) is not envelope_of(message)
