@@ -139,32 +139,32 @@ def split_type(ce_type: str) -> tuple[str, int] | None:
     return (name, int(version)) if name and version.isdigit() else None
 
 
-def upcasts(ce_type: str, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Each newer form of an event the registered upcasters lead to, oldest first."""
+def _upcast_steps(ce_type: str) -> list[tuple[tuple[str, int], str]]:
+    """The registered upcasters from ``ce_type`` on, each with the type it leads to."""
     parsed = split_type(ce_type)
     if parsed is None:
         return []
     name, version = parsed
-    forms = []
+    steps = []
     while (name, version) in _UPCASTERS:
-        data = _UPCASTERS[(name, version)](dict(data))
+        steps.append(((name, version), f"{TYPE_PREFIX}{name}.v{version + 1}"))
         version += 1
-        forms.append((f"{TYPE_PREFIX}{name}.v{version}", data))
+    return steps
+
+
+def upcasts(ce_type: str, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each newer form of an event the registered upcasters lead to, oldest first."""
+    forms = []
+    for step, newer_type in _upcast_steps(ce_type):
+        data = _UPCASTERS[step](dict(data))
+        forms.append((newer_type, data))
     return forms
 
 
 def newer_types(ce_type: str) -> list[str]:
     """The types of the newer forms :func:`upcasts` leads ``ce_type`` to, oldest first
     (without converting any data)."""
-    parsed = split_type(ce_type)
-    if parsed is None:
-        return []
-    name, version = parsed
-    types = []
-    while (name, version) in _UPCASTERS:
-        version += 1
-        types.append(f"{TYPE_PREFIX}{name}.v{version}")
-    return types
+    return [newer_type for _, newer_type in _upcast_steps(ce_type)]
 
 
 def newest_form(ce_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
