@@ -3,10 +3,10 @@
 Everything a server holds from its start (modules, the routes, the events' schemas, the
 pydantic and SQLAlchemy machinery) lives as long as the process. The cyclic collector
 walked all of it on each of its full passes: draining 100k grants, the all-in-one server
-spent about a fifth of its time collecting, in full passes of up to 180 ms. :func:`settle` moves what
-exists once the app is built out of the collector's sight (``gc.freeze``): a full pass then
-walks only what was made since. Frozen objects are still freed by reference counting; only
-their cycles are not looked for.
+spent about a fifth of its time collecting, in full passes of up to 180 ms.
+:func:`settle` moves what exists once the app is built out of the collector's sight
+(``gc.freeze``): a full pass then walks only what was made since. Frozen objects are
+still freed by reference counting; only their cycles are not looked for.
 
 A bulk job (the yearly allocation) makes and keeps many small objects a step: the wallet
 states it caches. :func:`paused` stops the collector during a step and sets what the step
