@@ -20,12 +20,14 @@ from shared.bus.base import Bus, Message
 
 log = logging.getLogger(__name__)
 
-READ: ContextVar[dict[int, tuple[Message, Any]] | None] = ContextVar(
+READ: ContextVar[dict[int, tuple[object, Any]] | None] = ContextVar(
     "ila_inprocess_read", default=None
 )
-"""What the groups of one in-process delivery read from its messages, by message (the same
-objects reach every group): each message's envelope is parsed once, not once per group
-(:func:`shared.inbox_batch.envelope_of`). Set only while :meth:`InProcessBus.publish` runs."""
+"""What the groups of one in-process delivery read from its messages (the same objects
+reach every group), by the object read and holding it: each message's envelope is parsed,
+and each envelope's payload validated, once, not once per group
+(:func:`shared.inbox_batch.envelope_of`, :func:`~shared.inbox_batch.payload_of`). Set only
+while :meth:`InProcessBus.publish` runs."""
 
 
 class InProcessBus(Bus):

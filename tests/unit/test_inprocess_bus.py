@@ -1,7 +1,7 @@
 """The in-process bus hands a batch to every subscribed group side by side and returns only
 once each is done; a group that fails is raised after the others finished (the relay then
 leaves the rows unsent, and the inboxes make the second delivery harmless). The groups of
-one delivery read each message's envelope once."""
+one delivery read each message's envelope, and validate its payload, once."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
-from shared.events import Envelope
-from shared.inbox_batch import envelope_of
+from shared.events import Envelope, Event
+from shared.events.accounts import AccountSuspended
+from shared.inbox_batch import envelope_of, payload_of
 
 A, B = Message("ila.a", "k", b"1"), Message("ila.b", "k", b"2")
 
@@ -85,3 +86,24 @@ async def test_the_groups_of_one_delivery_read_each_envelope_once() -> None:
     assert one[1] is None and two[1] is None
     # outside a delivery, each read parses again
     assert envelope_of(message) is not envelope_of(message)
+
+
+async def test_the_groups_of_one_delivery_validate_each_payload_once() -> None:
+    event = AccountSuspended(account_id=uuid.uuid4(), reason_code="other")
+    message = Message("ila.a", "k", Envelope.wrap(event, source="/ila/test").to_bytes())
+    bus = InProcessBus()
+    payloads: list[Event] = []
+
+    async def handle(batch: Sequence[Message]) -> None:
+        envelope = envelope_of(batch[0])
+        assert envelope is not None
+        payloads.append(payload_of(envelope))
+        await asyncio.sleep(0)
+
+    bus.subscribe("one", ["ila.a"], handle)
+    bus.subscribe("two", ["ila.a"], handle)
+    await bus.publish([message])
+    assert payloads[0] is payloads[1] and payloads[0] == event
+    envelope = envelope_of(message)
+    assert envelope is not None
+    assert payload_of(envelope) is not payload_of(envelope)  # outside a delivery
