@@ -33,7 +33,7 @@ from shared.bus import Bus, Message, dlt_topic, type_hint
 from shared.db import is_transient, transaction
 from shared.events import Envelope, Event, model_for
 from shared.events.base import newer_types, upcasts
-from shared.inbox_batch import BatchHandler, RunFailed, apply_run, envelope_of
+from shared.inbox_batch import BatchHandler, RunFailed, apply_run, envelope_of, payload_of
 from shared.inbox_join import Joiner
 from shared.logs import correlation_id
 from shared.metrics import DEAD_LETTERS, EVENTS_IN
@@ -249,9 +249,7 @@ class EventConsumer:
             for attempt in range(1, self.max_attempts + 1):
                 try:
                     async with session.begin_nested():
-                        model = model_for(envelope.type)
-                        assert model is not None
-                        await handler(session, envelope, model.model_validate(envelope.data))
+                        await handler(session, envelope, payload_of(envelope))
                     EVENTS_IN.labels(self.service, envelope.type, "applied").inc()
                     return None
                 except Exception as exc:

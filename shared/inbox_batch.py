@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import Message
-from shared.bus.inprocess import READ
+from shared.bus.inprocess import read_once
 from shared.db import driver, is_transient
 from shared.events import Envelope, Event, model_for
 from shared.metrics import EVENTS_IN
@@ -66,37 +66,27 @@ def rounds(keys: Sequence[Hashable]) -> list[list[int]]:
 def envelope_of(message: Message) -> Envelope | None:
     """The message's envelope; None when it cannot be read (the single path dead-letters it).
     Within one in-process delivery to several groups, read once for all of them."""
-    read = READ.get()
-    if read is not None:
-        known = read.get(id(message))
-        if known is not None and known[0] is message:
-            envelope: Envelope | None = known[1]
-            return envelope
+    return read_once(message, lambda: _envelope(message))
+
+
+def _envelope(message: Message) -> Envelope | None:
     try:
-        envelope = Envelope.from_bytes(message.value)
+        return Envelope.from_bytes(message.value)
     except (ValidationError, ValueError):
-        envelope = None
-    if read is not None:
-        read[id(message)] = (message, envelope)  # held: its id cannot name another meanwhile
-    return envelope
+        return None
 
 
 def payload_of(envelope: Envelope) -> Event:
     """The envelope's payload, validated by its type's model (``AssertionError`` when the
     type has none). Within one in-process delivery to several groups, validated once for
     all of them (the events are frozen models)."""
-    read = READ.get()
-    if read is not None:
-        known = read.get(id(envelope))
-        if known is not None and known[0] is envelope:
-            shared: Event = known[1]
-            return shared
+    return read_once(envelope, lambda: _payload(envelope))
+
+
+def _payload(envelope: Envelope) -> Event:
     model = model_for(envelope.type)
     assert model is not None
-    payload = model.model_validate(envelope.data)
-    if read is not None:
-        read[id(envelope)] = (envelope, payload)
-    return payload
+    return model.model_validate(envelope.data)
 
 
 async def apply_run(

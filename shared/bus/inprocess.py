@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.bus.base import Bus, Message
 
@@ -24,10 +24,28 @@ READ: ContextVar[dict[int, tuple[object, Any]] | None] = ContextVar(
     "ila_inprocess_read", default=None
 )
 """What the groups of one in-process delivery read from its messages (the same objects
-reach every group), by the object read and holding it: each message's envelope is parsed,
-and each envelope's payload validated, once, not once per group
-(:func:`shared.inbox_batch.envelope_of`, :func:`~shared.inbox_batch.payload_of`). Set only
-while :meth:`InProcessBus.publish` runs."""
+reach every group), by the object read and holding it. Set only while
+:meth:`InProcessBus.publish` runs (see :func:`read_once`)."""
+
+T = TypeVar("T")
+
+
+def read_once(source: object, read: Callable[[], T]) -> T:
+    """``read()`` of ``source``, done once for all the groups of the delivery in progress:
+    each message's envelope is parsed, and each envelope's payload validated, once, not once
+    per group (:func:`shared.inbox_batch.envelope_of`, :func:`~shared.inbox_batch.payload_of`).
+    Outside a delivery, ``read()``. What raises is not kept. The entry holds ``source``, so
+    that its id cannot name another object while the entry exists."""
+    known = READ.get()
+    if known is None:
+        return read()
+    hit = known.get(id(source))
+    if hit is not None and hit[0] is source:
+        value: T = hit[1]
+        return value
+    value = read()
+    known[id(source)] = (source, value)
+    return value
 
 
 class InProcessBus(Bus):
