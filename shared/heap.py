@@ -21,6 +21,7 @@ import gc
 from collections.abc import Iterator
 
 _settled = False
+_set_aside = False  # whether paused() froze anything since the last thaw()
 
 
 def settle() -> None:
@@ -35,19 +36,26 @@ def settle() -> None:
 def paused() -> Iterator[None]:
     """The collector stopped while the block runs; what exists after it is set aside
     (frozen) before the collector runs again, as it was."""
+    global _set_aside
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         gc.freeze()
+        _set_aside = True
         if enabled:
             gc.enable()
 
 
 def thaw() -> None:
     """Bring what :func:`paused` set aside back under the collector and collect it all
-    once; a settled process then freezes what is left again."""
+    once; a settled process then freezes what is left again. Nothing to do when nothing was
+    set aside (a run that found another runner, or nothing to run)."""
+    global _set_aside
+    if not _set_aside:
+        return
+    _set_aside = False
     gc.unfreeze()
     gc.collect()
     if _settled:

@@ -15,6 +15,7 @@ from shared import heap
 @pytest.fixture(autouse=True)
 def unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(heap, "_settled", False)
+    monkeypatch.setattr(heap, "_set_aside", False)
     gc.unfreeze()
     yield
     gc.unfreeze()
@@ -55,3 +56,27 @@ def test_thaw_in_a_settled_process_freezes_again_after_collecting() -> None:
     before = gc.get_freeze_count()
     heap.thaw()
     assert 0 < gc.get_freeze_count() < before  # the cycle is gone, the rest frozen again
+
+
+def test_thaw_with_nothing_set_aside_does_not_collect() -> None:
+    heap.settle()
+    passes: list[object] = []
+
+    def seen(phase: str, info: dict[str, object]) -> None:
+        if phase == "start":
+            passes.append(info)
+
+    enabled = gc.isenabled()
+    gc.disable()  # only the passes thaw asks for are counted
+    gc.callbacks.append(seen)
+    try:
+        heap.thaw()  # e.g. a run that found another runner: no batch was set aside
+        assert passes == []
+        with heap.paused():
+            pass
+        heap.thaw()
+        assert len(passes) == 1
+    finally:
+        gc.callbacks.remove(seen)
+        if enabled:
+            gc.enable()
