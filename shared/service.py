@@ -35,6 +35,7 @@ from shared.logs import configure_logging
 from shared.ops import install_operations
 from shared.outbox import Outbox, Relay
 from shared.problems import install_problem_handlers
+from shared.routing import GatedRouter
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -241,9 +242,9 @@ def build_app(
     from shared.dead_letters_api import dead_letters_router
 
     for d in definitions:
-        # before the service's own routes: ``/v1/accounts/dead-letters`` is no account id
-        app.include_router(dead_letters_router(d.name))
-        app.include_router(d.router)
+        # the dead letters before the service's own routes: ``/v1/accounts/dead-letters``
+        # is no account id
+        app.include_router(GatedRouter(dead_letters_router(d.name), d.router))
     return app
 
 
