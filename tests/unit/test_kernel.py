@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -91,6 +92,52 @@ def test_a_token_signed_with_another_secret_is_refused() -> None:
     token = jwt.encode(_claims(), "another-secret-that-is-long-enough-xxxxxxxx", algorithm="HS256")
     with pytest.raises(Unauthorized):
         TokenVerifier(Settings()).verify(token)
+
+
+async def test_a_token_that_passed_is_remembered_and_a_refused_one_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = Settings()
+    verifier = TokenVerifier(s)
+    decoded: list[str] = []
+    real = jwt.decode
+
+    def counting(token: str, *args: object, **kwargs: object) -> object:
+        decoded.append(token)
+        return real(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    token = mint_token(s, role="agency", sub="x", agency_id="pes-fr")
+    first = await verifier.verify_async(token)
+    assert await verifier.verify_async(token) is first
+    assert decoded == [token]  # checked once
+    # a token differing in one character is another token, checked (and refused)
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await verifier.verify_async(tampered)
+    assert decoded == [token, tampered, tampered]
+
+
+async def test_a_remembered_token_is_not_taken_past_its_expiry() -> None:
+    s = Settings(jwt_leeway_seconds=0)
+    verifier = TokenVerifier(s)
+    token = jwt.encode(_claims(exp=int(time.time()) + 1), s.jwt_secret, algorithm="HS256")
+    assert (await verifier.verify_async(token)).role == "auditor"
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    await asyncio.sleep(max(0.0, expires - time.time()) + 0.2)
+    with pytest.raises(Unauthorized):
+        await verifier.verify_async(token)
+
+
+async def test_the_tokens_remembered_are_bounded() -> None:
+    s = Settings()
+    verifier = TokenVerifier(s)
+    verifier.REMEMBERED_AT_MOST = 2
+    tokens = [mint_token(s, role="learner", sub=str(uuid.uuid4())) for _ in range(3)]
+    for token in tokens:
+        await verifier.verify_async(token)
+    assert list(verifier._passed) == tokens[1:]
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
