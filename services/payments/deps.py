@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar, TypeVarTuple
 
-from fastapi import Depends
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,7 @@ from services.payments.store import read_models, rows
 from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal, Role, require
 from shared.clock import Clock
+from shared.conditional import RowWatch, answer
 from shared.errors import NotFoundError
 from shared.outbox import EventContext
 from shared.problems import Forbidden
@@ -152,6 +153,43 @@ async def load_scoped(
     the caller may see it; otherwise the 404 of a missing one (``<kind>_not_found``)."""
     row = await rows.get(session, kind, key, lock=lock)
     return await scoped(session, principal, row, kind.__name__.lower(), key)
+
+
+def watch(rt: ServiceRuntime, kind: type[Scoped]) -> RowWatch:
+    """The watch of ``kind``'s rows that the process's waiting reads share."""
+    table, key = rows.TABLES[kind]
+    found = rt.state.get(f"watch:{table}")
+    if not isinstance(found, RowWatch):
+        found = rt.state[f"watch:{table}"] = RowWatch(rt.sessions, f"payments.{table}", key)
+    return found
+
+
+async def read_scoped(
+    request: Request,
+    rt: ServiceRuntime,
+    principal: Principal,
+    kind: type[Scoped],
+    key: uuid.UUID,
+    shown_as: Callable[[Scoped], BaseModel],
+) -> Response:
+    """The enrolment or claim as ``shown_as`` shows it, as a conditional read that may wait
+    for a change (:func:`shared.conditional.answer`): what the saga's followers poll."""
+
+    async def read() -> bytes:
+        async with rt.sessions() as session:
+            found = await load_scoped(session, principal, kind, key)
+        return shown_as(found).model_dump_json().encode()
+
+    return await answer(request, read, watch(rt, kind), key)
+
+
+# the conditional reads' answers beside their 200 (OpenAPI)
+CONDITIONAL: dict[int | str, dict[str, Any]] = {
+    304: {
+        "description": "Not modified: the entity tag in If-None-Match is still current "
+        "(after waiting up to the seconds of Prefer: wait=<n>, at most 20, for a change)"
+    }
+}
 
 
 def context(rt: ServiceRuntime, session: AsyncSession, principal: Principal) -> Context:

@@ -151,11 +151,16 @@ async def list_claims(
     return ClaimPage(items=[public(c, rt.settings.currency) for c in page], next=nxt)
 
 
-@router.get("/{claim_id}", response_model=ClaimPublic)
-async def get_claim(claim_id: uuid.UUID, rt: Runtime, principal: ScopedReader) -> ClaimPublic:
-    async with rt.sessions() as session:
-        claim = await deps.load_scoped(session, principal, Claim, claim_id)
-    return public(claim, rt.settings.currency)
+@router.get("/{claim_id}", response_model=ClaimPublic, responses=deps.CONDITIONAL)
+async def get_claim(
+    claim_id: uuid.UUID, request: Request, rt: Runtime, principal: ScopedReader
+) -> Response:
+    """The claim, with an ``ETag``: sent back in ``If-None-Match``, it gets ``304`` while
+    the claim is unchanged, and with ``Prefer: wait=<seconds>`` (at most 20) the answer
+    waits for a change first: how to follow a claim to ``captured`` without polling."""
+    return await deps.read_scoped(
+        request, rt, principal, Claim, claim_id, lambda c: public(c, rt.settings.currency)
+    )
 
 
 @router.post("/{claim_id}/attest", response_model=ClaimPublic)

@@ -150,14 +150,18 @@ async def list_enrolments(
     return EnrolmentPage(items=[public(e, rt.settings.currency) for e in page], next=nxt)
 
 
-@router.get("/{enrolment_id}", response_model=EnrolmentPublic)
+@router.get("/{enrolment_id}", response_model=EnrolmentPublic, responses=deps.CONDITIONAL)
 async def get_enrolment(
-    enrolment_id: uuid.UUID, rt: Runtime, principal: ScopedReader
-) -> EnrolmentPublic:
-    """Status and amounts: covered by credit, co-payment (the participation fee included)."""
-    async with rt.sessions() as session:
-        enrolment = await deps.load_scoped(session, principal, Enrolment, enrolment_id)
-    return public(enrolment, rt.settings.currency)
+    enrolment_id: uuid.UUID, request: Request, rt: Runtime, principal: ScopedReader
+) -> Response:
+    """Status and amounts: covered by credit, co-payment (the participation fee included).
+
+    Answered with an ``ETag``; sent back in ``If-None-Match``, it gets ``304`` while the
+    enrolment is unchanged, and with ``Prefer: wait=<seconds>`` (at most 20) the answer
+    waits for a change first: how to follow an enrolment to ``confirmed`` without polling."""
+    return await deps.read_scoped(
+        request, rt, principal, Enrolment, enrolment_id, lambda e: public(e, rt.settings.currency)
+    )
 
 
 @router.post(
