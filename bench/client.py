@@ -5,7 +5,14 @@ machine of two cores that the server under test shares."""
 from __future__ import annotations
 
 import asyncio
+from typing import NamedTuple
 from urllib.parse import urlsplit
+
+
+class Answer(NamedTuple):
+    status: int
+    content: bytes
+    etag: str | None
 
 
 class Pool:
@@ -16,23 +23,22 @@ class Pool:
     def __init__(self, base: str, size: int) -> None:
         parsed = urlsplit(base)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
-        self.queue: asyncio.Queue[tuple[bytes, asyncio.Future[tuple[int, bytes]]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[bytes, asyncio.Future[Answer]]] = asyncio.Queue()
         self.workers = [asyncio.create_task(self._work()) for _ in range(size)]
 
     async def post(self, path: str, headers: dict[str, str], body: bytes) -> int:
         """POST ``body`` (JSON); the status code."""
-        status, _ = await self.request("POST", path, headers, body)
-        return status
+        return (await self.request("POST", path, headers, body)).status
 
     def request(
         self, method: str, path: str, headers: dict[str, str], body: bytes = b""
-    ) -> asyncio.Future[tuple[int, bytes]]:
-        """Queue a request; its future gives the status code and the body."""
+    ) -> asyncio.Future[Answer]:
+        """Queue a request; its future gives the status code, the body and the ETag."""
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         if body or method == "POST":
             lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
-        done: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self.queue.put_nowait((("\r\n".join(lines) + "\r\n\r\n").encode() + body, done))
         return done
 
@@ -46,18 +52,20 @@ class Pool:
                 reader, writer = conn
                 writer.write(raw)
                 status = int((await reader.readline()).split()[1])
-                length, close = 0, False
+                length, close, etag = 0, False, None
                 while (line := await reader.readline()) not in (b"\r\n", b""):
                     name, _, value = line.decode("latin-1").partition(":")
                     if name.lower() == "content-length":
                         length = int(value)
                     elif name.lower() == "connection" and "close" in value.lower():
                         close = True
+                    elif name.lower() == "etag":
+                        etag = value.strip()
                 content = await reader.readexactly(length)
                 if close:
                     writer.close()
                     conn = None
-                done.set_result((status, content))
+                done.set_result(Answer(status, content, etag))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -45,7 +45,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench.client import Pool
+from bench.client import Answer, Pool
 from bench.ledger import OUT, pgbench_tps
 from bench.payments import World, _all, _h, _percentile, setup
 from ila.kafka import start_broker, stop_broker
@@ -272,9 +272,9 @@ async def enrolments(
     answers: list[float] = []
     refused: list[str] = []
 
-    async def answered(at: float, sent: asyncio.Future[tuple[int, bytes]]) -> None:
+    async def answered(at: float, sent: asyncio.Future[Answer]) -> None:
         try:
-            status, _ = await sent
+            status = (await sent).status
         except Exception as exc:
             refused.append(type(exc).__name__)
             return
@@ -373,7 +373,9 @@ async def claims(
             }
             headers = {**owners[eid], "Idempotency-Key": str(uuid.uuid4())}
             pool = pools[k % len(pools)]
-            status, content = await pool.request("POST", "/v1/claims", headers, orjson.dumps(body))
+            status, content, _ = await pool.request(
+                "POST", "/v1/claims", headers, orjson.dumps(body)
+            )
             if status != 202:
                 refused.append(f"{status} {content[:200]!r}")
 

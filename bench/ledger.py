@@ -355,21 +355,29 @@ async def bench_http_reserve_capture(base: str, world: Any, clients: int, second
     today = str(world.start.date())
     pool = Pool(base, clients)
 
-    async def call(method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:
-        status, content = await pool.request(
+    async def send(method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:
+        answer = await pool.request(
             method, path, headers, b"" if body is None else orjson.dumps(body)
         )
-        if status >= 400:
-            raise RuntimeError(f"{method} {path} answered {status}: {content[:300]!r}")
-        return orjson.loads(content)
+        if answer.status >= 400:
+            raise RuntimeError(
+                f"{method} {path} answered {answer.status}: {answer.content[:300]!r}"
+            )
+        return answer
 
-    async def poll(path: str, headers: dict[str, str], wanted: str) -> None:
-        # backing off from 20 ms to 320 ms: 32 callers polling every 25 ms were most of
-        # what the server did, and starved the saga they waited for
-        pause = 0.02
-        while (await call("GET", path, headers))["status"] != wanted:
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.32)
+    async def call(method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:
+        return orjson.loads((await send(method, path, headers, body)).content)
+
+    async def follow(path: str, headers: dict[str, str], wanted: str) -> None:
+        # as a client following the saga would: each answer waits for the next change
+        # (``If-None-Match`` and ``Prefer: wait``), instead of polling
+        answer = await send("GET", path, headers)
+        while orjson.loads(answer.content)["status"] != wanted:
+            waited = await send(
+                "GET", path, {**headers, "If-None-Match": answer.etag, "Prefer": "wait=10"}
+            )
+            if waited.status == 200:
+                answer = waited
 
     done = 0
     stop = time.perf_counter() + seconds
@@ -383,7 +391,7 @@ async def bench_http_reserve_capture(base: str, world: Any, clients: int, second
             proposal = {**offer, "account_id": account}
             eid = (await call("POST", "/v1/enrolments", provider, proposal))["enrolment_id"]
             await call("POST", f"/v1/enrolments/{eid}/confirm", learners[account], {})
-            await poll(f"/v1/enrolments/{eid}", provider, "confirmed")
+            await follow(f"/v1/enrolments/{eid}", provider, "confirmed")
             claim = await call(
                 "POST",
                 "/v1/claims",
@@ -398,7 +406,7 @@ async def bench_http_reserve_capture(base: str, world: Any, clients: int, second
                     },
                 },
             )
-            await poll(f"/v1/claims/{claim['claim_id']}", provider, "captured")
+            await follow(f"/v1/claims/{claim['claim_id']}", provider, "captured")
             done += 1
             i += clients
 
