@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 
 from bench import catalogue, consumers, kafka, ledger
 
@@ -30,10 +31,16 @@ def main() -> None:
         default=1,
         help="kafka: payments processes in one consumer group (the others run one each)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="ledger: the all-in-one server's processes for the HTTP phases (ila run --workers)",
+    )
     args = parser.parse_args()
     accounts = args.accounts or (1_000_000 if args.full else 100_000)
     if args.only in (None, "ledger"):
-        asyncio.run(ledger.run(accounts=accounts, seconds=args.seconds))
+        asyncio.run(ledger.run(accounts=accounts, seconds=args.seconds, workers=args.workers))
     if args.only == "allocation":
         asyncio.run(ledger.run_allocation_only(accounts=accounts))
     if args.only == "verify":

@@ -64,21 +64,26 @@ def run(
     keep_db: Annotated[
         bool, typer.Option("--keep-db", help="leave the embedded PostgreSQL running on exit")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="server processes (default ILA_WORKERS or 1)"),
+    ] = None,
 ) -> None:
     """All four services in one process: embedded PostgreSQL, in-process events.
 
+    With ``--workers N`` there are N such processes on the one port, each the whole system
+    (as replicas are in service: each relay publishes what it takes to its own process's
+    consumers, the database deciding who takes what).
+
     The embedded PostgreSQL this command starts is stopped when it exits (Ctrl-C, SIGTERM);
     one that was already running (``make up``, another ``ila run``) is joined and left."""
-    from ila.mail_sink import dev_mail_router, start_for
-    from ila.postgres import embedded_postgres_url, embedded_running, stop_embedded
-    from ila.registry import all_definitions, everything
-    from shared.service import build_app
+    from ila.mail_sink import start_for
+    from ila.postgres import embedded_running, stop_embedded
 
     settings = get_settings()
-    if settings.kafka_bootstrap:
-        settings = settings.model_copy(update={"kafka_bootstrap": None})
     embedded = any(settings.database_url_for(s) is None for s in SERVICES)
     started_here = embedded and not embedded_running(settings.data_dir)
+    processes = workers or settings.workers
 
     def terminate(signum: int, frame: Any) -> None:
         # uvicorn shuts down on SIGTERM, then raises it again: end through ``finally``
@@ -89,20 +94,86 @@ def run(
     if sink is not None:
         settings = settings.model_copy(update={"smtp_host": sink.host, "smtp_port": sink.port})
     try:
-        asgi = build_app(
-            everything(),
-            settings,
-            all_topics=all_definitions(),
-            default_database_url=lambda: embedded_postgres_url(settings.data_dir),
-        )
-        if sink is not None:
-            asgi.include_router(dev_mail_router(sink))
-        _serve(asgi, settings.host, port or settings.port, settings.log_level)
+        if processes == 1:
+            _serve(
+                _whole_system(settings, sink),
+                settings.host,
+                port or settings.port,
+                settings.log_level,
+            )
+        else:
+            from ila.postgres import embedded_postgres_url
+
+            if embedded:  # started once, here: each process joins it
+                embedded_postgres_url(settings.data_dir)
+            if sink is not None:  # the processes send to the sink this one runs
+                os.environ["ILA_SMTP_HOST"] = sink.host
+                os.environ["ILA_SMTP_PORT"] = str(sink.port)
+                os.environ[_DEV_MAIL] = "1"
+            _serve_processes(processes, settings, port or settings.port)
     finally:
         if sink is not None:
             sink.stop()
         if started_here and not keep_db:
             stop_embedded(settings.data_dir)
+
+
+_DEV_MAIL = "ILA_RUN_DEV_MAIL"  # set by ``ila run --workers``: its processes show the sink's mail
+
+
+def _whole_system(settings: Settings, mail: Any) -> Any:
+    """The app of ``ila run``: every service on the in-process bus (``mail``: the sink
+    whose messages ``/dev/mail`` shows, or None)."""
+    from ila.mail_sink import dev_mail_router
+    from ila.postgres import embedded_postgres_url
+    from ila.registry import all_definitions, everything
+    from shared.service import build_app
+
+    if settings.kafka_bootstrap:
+        settings = settings.model_copy(update={"kafka_bootstrap": None})
+    asgi = build_app(
+        everything(),
+        settings,
+        all_topics=all_definitions(),
+        default_database_url=lambda: embedded_postgres_url(settings.data_dir),
+    )
+    if mail is not None:
+        asgi.include_router(dev_mail_router(mail))
+    return asgi
+
+
+def process_app() -> Any:
+    """One process of ``ila run --workers N`` (uvicorn calls this in each): the whole
+    system's app, the sink's mail read from its directory."""
+    from ila.mail_sink import MailFolder
+
+    settings = get_settings()
+    mail = MailFolder(settings.data_dir / "mail") if os.environ.get(_DEV_MAIL) else None
+    asgi = _whole_system(settings, mail)
+    heap.settle()
+    return asgi
+
+
+def _serve_processes(processes: int, settings: Settings, port: int) -> None:
+    import uvicorn
+
+    try:
+        settings.check_listen(settings.host)
+    except ValueError as exc:
+        typer.echo(f"ila: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    uvicorn.run(
+        "ila.cli:process_app",
+        factory=True,
+        workers=processes,
+        host=settings.host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        log_config=None,
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 @app.command()

@@ -135,6 +135,17 @@ class MailSink:
             return list(self.messages)
 
 
+class MailFolder:
+    """What a sink running in another process wrote to ``directory`` (``ila run
+    --workers``: the sink runs in the first process, the app in the others)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def received(self) -> list[Received]:
+        return read_directory(self.directory)
+
+
 def _free_port(host: str) -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
@@ -158,7 +169,7 @@ def read_directory(directory: Path) -> list[Received]:
     return found
 
 
-def dev_mail_router(sink: MailSink) -> APIRouter:
+def dev_mail_router(sink: MailSink | MailFolder) -> APIRouter:
     """``GET /dev/mail`` (a page) and ``GET /dev/mail.json``: what the sink received. Only
     ``ila run`` mounts it, and never with ``ILA_ENV=production``."""
     router = APIRouter(include_in_schema=False)

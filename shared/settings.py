@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
+    # ``ila run``'s server processes (each the whole system, all on ``port``)
+    workers: int = Field(default=1, ge=1, le=64)
     data_dir: Path = Path("var")
 
     # One URL for every service, or one per service (ILA_LEDGER_DATABASE_URL ...).
