@@ -35,7 +35,9 @@ app.add_typer(kafka_app, name="kafka")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _serve(asgi: Any, host: str, port: int, log_level: str) -> None:
+def _serve(asgi: Any, host: str, port: int, log_level: str, processes: int = 1) -> None:
+    """Serve ``asgi``; with several ``processes``, ``asgi`` names the factory each of them
+    calls (``module:function``)."""
     import uvicorn
 
     try:
@@ -44,7 +46,11 @@ def _serve(asgi: Any, host: str, port: int, log_level: str) -> None:
         typer.echo(f"ila: {exc}", err=True)
         raise typer.Exit(2) from exc
 
-    heap.settle()
+    several: dict[str, Any] = {}
+    if processes > 1:
+        several = {"factory": True, "workers": processes}
+    else:
+        heap.settle()
     # uvloop and httptools: the event loop and HTTP parser in C (both pinned in pyproject)
     uvicorn.run(
         asgi,
@@ -55,6 +61,7 @@ def _serve(asgi: Any, host: str, port: int, log_level: str) -> None:
         log_config=None,
         loop="uvloop",
         http="httptools",
+        **several,
     )
 
 
@@ -110,7 +117,8 @@ def run(
                 os.environ["ILA_SMTP_HOST"] = sink.host
                 os.environ["ILA_SMTP_PORT"] = str(sink.port)
                 os.environ[_DEV_MAIL] = "1"
-            _serve_processes(processes, settings, port or settings.port)
+            host, log_level = settings.host, settings.log_level
+            _serve("ila.cli:process_app", host, port or settings.port, log_level, processes)
     finally:
         if sink is not None:
             sink.stop()
@@ -152,28 +160,6 @@ def process_app() -> Any:
     asgi = _whole_system(settings, mail)
     heap.settle()
     return asgi
-
-
-def _serve_processes(processes: int, settings: Settings, port: int) -> None:
-    import uvicorn
-
-    try:
-        settings.check_listen(settings.host)
-    except ValueError as exc:
-        typer.echo(f"ila: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    uvicorn.run(
-        "ila.cli:process_app",
-        factory=True,
-        workers=processes,
-        host=settings.host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        log_config=None,
-        loop="uvloop",
-        http="httptools",
-    )
 
 
 @app.command()
