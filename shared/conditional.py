@@ -134,6 +134,7 @@ class RowWatch:
                     found = await fetch_rows(session, self._sql, {"keys": keys})
             except Exception as exc:  # the waiting requests answer at their deadline
                 log.warning("could not read the watched rows: %s", exc)
+                await asyncio.sleep(1.0)  # not a warning every tick while the database is away
                 continue
             now = {row["key"]: row["version"] for row in found}
             for key in keys:
@@ -147,14 +148,13 @@ async def answer(
     read: Callable[[], Awaitable[bytes]],
     watch: RowWatch,
     key: Hashable,
-    headers: dict[str, str] | None = None,
 ) -> Response:
     """``read()``'s JSON with its entity tag; ``304`` when ``If-None-Match`` names that tag,
     after waiting as ``Prefer: wait`` asks for the row ``key`` of ``watch`` to change."""
     wait = preferred_wait(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    extra: dict[str, Any] = dict(headers or {})
+    extra: dict[str, Any] = {}
     if wait:
         extra["Preference-Applied"] = f"wait={int(wait)}"
     while True:
