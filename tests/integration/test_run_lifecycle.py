@@ -110,14 +110,17 @@ def test_run_with_workers_serves_the_whole_system_from_each_and_stops(tmp_path: 
 
     def during(base: str, proc: subprocess.Popen[str]) -> None:
         servers.extend(_servers(proc.pid))
-        with httpx.Client(base_url=base, timeout=10) as c:
+        # a connection per request (no keep-alive): the kernel hands each to either process,
+        # where one kept-alive connection would stay with one of them
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(base_url=base, timeout=10, limits=fresh) as c:
             opened = []
-            for _ in range(6):  # the kernel hands the connections to either process
+            for _ in range(6):
                 r = c.post("/v1/accounts", headers=agency, json=account_body())
                 assert r.status_code == 201, r.text
                 opened.append(r.json()["account_id"])
             # each opening reaches the ledger through the relays and consumers of whichever
-            # process took it, and any process answers for every wallet
+            # process took it, and is read through whichever process takes the read
             deadline = time.monotonic() + 60
             for account in opened:
                 while True:
