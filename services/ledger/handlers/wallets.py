@@ -31,7 +31,16 @@ from shared.errors import DomainError
 from shared.events.ledger import LedgerEvent
 from shared.outbox import EventContext
 
-__all__ = ["Order", "Outcome", "append_many", "execute", "execute_many", "load", "refuse"]
+__all__ = [
+    "Order",
+    "Outcome",
+    "append_many",
+    "execute",
+    "execute_many",
+    "load",
+    "load_many",
+    "refuse",
+]
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,7 @@ async def execute_many(
     commands = [o.command for o in items]
     in_force = await cofunding.candidates(commands, ctx)
     book = await BudgetBook.lock(commands, ctx, {r.budget_id for r in in_force})
-    states = await _load_many(sorted({o.command.account_id for o in items}), ctx)
+    states = await load_many(sorted({o.command.account_id for o in items}), ctx)
     before = dict(states)
     results: list[Outcome | DomainError] = []
     columns = Columns(ctx)
@@ -181,7 +190,7 @@ async def execute_many(
     return results
 
 
-async def _load_many(
+async def load_many(
     account_ids: Sequence[uuid.UUID], ctx: Context
 ) -> dict[uuid.UUID, tuple[WalletState, Head | None]]:
     """Each account's state and head, every head locked (``account_ids`` sorted), with the
