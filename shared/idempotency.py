@@ -17,10 +17,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
+from shared.db import execute, fetch_rows
 from shared.problems import BadRequest, PreconditionRequired, Unprocessable
 from shared.service import ServiceRuntime
 
@@ -61,39 +61,34 @@ async def run_idempotent(
     scope = principal.actor
     async with rt.uow() as session:
         if key is not None:
-            inserted = await session.scalar(
-                text(
-                    f'INSERT INTO "{service}".idempotency (scope, key, request_hash, status) '
-                    "VALUES (:scope, :key, :hash, 0) ON CONFLICT DO NOTHING RETURNING key"
-                ),
+            inserted = await fetch_rows(
+                session,
+                f'INSERT INTO "{service}".idempotency (scope, key, request_hash, status) '
+                "VALUES (:scope, :key, :hash, 0) ON CONFLICT DO NOTHING RETURNING key",
                 {"scope": scope, "key": key, "hash": fingerprint},
             )
-            if inserted is None:
-                row = (
-                    await session.execute(
-                        text(
-                            "SELECT request_hash, status, body, headers "
-                            f'FROM "{service}".idempotency WHERE scope = :scope AND key = :key'
-                        ),
-                        {"scope": scope, "key": key},
-                    )
-                ).one()
-                if row.request_hash != fingerprint:
+            if not inserted:
+                (row,) = await fetch_rows(
+                    session,
+                    "SELECT request_hash, status, body, headers "
+                    f'FROM "{service}".idempotency WHERE scope = :scope AND key = :key',
+                    {"scope": scope, "key": key},
+                )
+                if row["request_hash"] != fingerprint:
                     raise Unprocessable(
                         "this Idempotency-Key was used with a different request",
                         extra={"idempotency_key": key},
                     )
-                headers = dict(row.headers or {})
+                headers = dict(row["headers"] or {})
                 headers["Idempotent-Replayed"] = "true"
-                return JSONResponse(row.body, status_code=row.status, headers=headers)
+                return JSONResponse(row["body"], status_code=row["status"], headers=headers)
         status, payload, headers = await effect(session)
         if key is not None:
-            await session.execute(
-                text(
-                    f'UPDATE "{service}".idempotency SET status = :status, '
-                    "body = CAST(:body AS jsonb), headers = CAST(:headers AS jsonb) "
-                    "WHERE scope = :scope AND key = :key"
-                ),
+            await execute(
+                session,
+                f'UPDATE "{service}".idempotency SET status = :status, '
+                "body = CAST(:body AS jsonb), headers = CAST(:headers AS jsonb) "
+                "WHERE scope = :scope AND key = :key",
                 {
                     "scope": scope,
                     "key": key,
@@ -158,13 +153,12 @@ async def claim_keys(
     if not claims:
         return []
     inserted = {
-        (r.scope, r.key)
-        for r in await session.execute(
-            text(
-                f'INSERT INTO "{service}".idempotency (scope, key, request_hash, status) '
-                "SELECT s, k, h, 0 FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), "
-                "CAST(:h AS text[])) AS c(s, k, h) ON CONFLICT DO NOTHING RETURNING scope, key"
-            ),
+        (r["scope"], r["key"])
+        for r in await fetch_rows(
+            session,
+            f'INSERT INTO "{service}".idempotency (scope, key, request_hash, status) '
+            "SELECT s, k, h, 0 FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), "
+            "CAST(:h AS text[])) AS c(s, k, h) ON CONFLICT DO NOTHING RETURNING scope, key",
             {
                 "s": [c.scope for c in claims],
                 "k": [c.key for c in claims],
@@ -175,21 +169,20 @@ async def claim_keys(
     taken = [c for c in claims if (c.scope, c.key) not in inserted]
     stored = {}
     if taken:
-        rows = await session.execute(
-            text(
-                "SELECT scope, key, request_hash, status, body, headers "
-                f'FROM "{service}".idempotency WHERE (scope, key) IN (SELECT * FROM '
-                "unnest(CAST(:s AS text[]), CAST(:k AS text[])))"
-            ),
+        rows = await fetch_rows(
+            session,
+            "SELECT scope, key, request_hash, status, body, headers "
+            f'FROM "{service}".idempotency WHERE (scope, key) IN (SELECT * FROM '
+            "unnest(CAST(:s AS text[]), CAST(:k AS text[])))",
             {"s": [c.scope for c in taken], "k": [c.key for c in taken]},
         )
-        stored = {(r.scope, r.key): r for r in rows}
+        stored = {(r["scope"], r["key"]): r for r in rows}
     out: list[Reply | Unprocessable | None] = []
     for c in claims:
         row = stored.get((c.scope, c.key))
         if (c.scope, c.key) in inserted:
             out.append(None)
-        elif row is None or row.request_hash != c.fingerprint:
+        elif row is None or row["request_hash"] != c.fingerprint:
             out.append(
                 Unprocessable(
                     "this Idempotency-Key was used with a different request",
@@ -197,8 +190,8 @@ async def claim_keys(
                 )
             )
         else:
-            headers = {**(row.headers or {}), "Idempotent-Replayed": "true"}
-            out.append(Reply(row.status, row.body, headers))
+            headers = {**(row["headers"] or {}), "Idempotent-Replayed": "true"}
+            out.append(Reply(row["status"], row["body"], headers))
     return out
 
 
@@ -211,13 +204,12 @@ async def settle_keys(
     """Store each reply with its key, and forget the keys of requests that failed (they
     changed nothing, so they may be retried with the same key). Two statements at most."""
     if replies:
-        await session.execute(
-            text(
-                f'UPDATE "{service}".idempotency AS i SET status = u.st, body = u.b::jsonb, '
-                "headers = u.hd::jsonb FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), "
-                "CAST(:st AS int[]), CAST(:b AS text[]), CAST(:hd AS text[])) "
-                "AS u(s, k, st, b, hd) WHERE i.scope = u.s AND i.key = u.k"
-            ),
+        await execute(
+            session,
+            f'UPDATE "{service}".idempotency AS i SET status = u.st, body = u.b::jsonb, '
+            "headers = u.hd::jsonb FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), "
+            "CAST(:st AS int[]), CAST(:b AS text[]), CAST(:hd AS text[])) "
+            "AS u(s, k, st, b, hd) WHERE i.scope = u.s AND i.key = u.k",
             {
                 "s": [c.scope for c, _ in replies],
                 "k": [c.key for c, _ in replies],
@@ -227,10 +219,9 @@ async def settle_keys(
             },
         )
     if failed:
-        await session.execute(
-            text(
-                f'DELETE FROM "{service}".idempotency WHERE (scope, key) IN (SELECT * FROM '
-                "unnest(CAST(:s AS text[]), CAST(:k AS text[])))"
-            ),
+        await execute(
+            session,
+            f'DELETE FROM "{service}".idempotency WHERE (scope, key) IN (SELECT * FROM '
+            "unnest(CAST(:s AS text[]), CAST(:k AS text[])))",
             {"s": [c.scope for c in failed], "k": [c.key for c in failed]},
         )
