@@ -28,6 +28,7 @@ from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.guidance import GuidancePlan
 from services.payments.domain.payouts import Payout, PayoutRun
 from services.payments.handlers import Context, Payments
+from services.payments.handlers.claim_commit import ClaimCommitter
 from services.payments.handlers.payees import not_found as payee_not_found
 from services.payments.store import read_models, rows
 from shared.approvals import FourEyes, Proposal
@@ -42,11 +43,12 @@ from shared.service import ServiceRuntime, components_of, runtime_of
 
 @dataclass(frozen=True)
 class Components:
-    """What payments' setup builds: the use cases' dependencies and the four-eyes
-    proposals guarding money."""
+    """What payments' setup builds: the use cases' dependencies, the four-eyes
+    proposals guarding money, and the group commit of claim submissions."""
 
     payments: Payments
     four_eyes: FourEyes
+    claims: ClaimCommitter
 
     @property
     def config(self) -> PaymentsConfig:

@@ -15,12 +15,18 @@ from services.payments.api import router
 from services.payments.config import PaymentsConfig
 from services.payments.deps import Components
 from services.payments.handlers import Payments, leave, payees, payouts
+from services.payments.handlers.claim_commit import ClaimCommitter
 from services.payments.handlers.holds import register_claim_approvals
 from services.payments.handlers.jobs import expire_forever
 from shared.approvals import FourEyes
 from shared.clock import Clock
 from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequested
-from shared.service import ServiceDefinition, ServiceRuntime
+from shared.service import ServiceDefinition, ServiceRuntime, components_of
+
+
+async def run_claim_commits(rt: ServiceRuntime) -> None:
+    """Decide the claims that arrive together in one transaction each."""
+    await components_of(rt, Components).claims.serve()
 
 
 def definition(
@@ -43,12 +49,18 @@ def definition(
         payees.register_actions(four_eyes, payments)
         consumers.register(rt.consumer, payments)
         leave.register(rt.consumer, payments)
-        return Components(payments, four_eyes)
+        claims = ClaimCommitter(
+            rt.uow,
+            payments,
+            size=rt.settings.ledger_batch_size,
+            window=rt.settings.ledger_batch_window_ms / 1000,
+        )
+        return Components(payments, four_eyes, claims)
 
     return ServiceDefinition(
         name="payments",
         title="ILA payments",
         router=router,
         setup=setup,
-        jobs=[expire_forever],
+        jobs=[expire_forever, run_claim_commits],
     )

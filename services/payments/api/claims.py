@@ -15,9 +15,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import deps
 from services.payments.commands import SubmitClaim
@@ -29,6 +28,7 @@ from services.payments.deps import (
     Provider,
     Runtime,
     ScopedReader,
+    ctx_for,
     shown,
 )
 from services.payments.domain.claims import (
@@ -39,7 +39,8 @@ from services.payments.domain.claims import (
     Milestone,
 )
 from services.payments.handlers import attestation, claims, holds
-from shared.idempotency import run_idempotent
+from services.payments.handlers.claims import ClaimOrder
+from shared.idempotency import Reply, claim_for
 from shared.links import decisions, follow
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
@@ -114,13 +115,18 @@ async def submit_claim(
     ``captured`` → ``in_payout`` → ``paid``), ``held`` or ``rejected`` with the reason. An
     approved or held claim waits for the learner's attestation (``attestation: pending``)."""
 
-    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        ctx = deps.context(rt, session, principal)
-        claim = await claims.submit(principal.provider_id or "", cmd, ctx)
-        reply = public(claim, rt.settings.currency).model_dump(mode="json")
-        return 202, reply, {"Location": f"/v1/claims/{claim.claim_id}"}
+    # decided with the claims that arrive together (group commit), its key stored in the
+    # same transaction
+    key = claim_for(rt.name, request, principal, cmd, required=True)
+    currency = rt.settings.currency
 
-    return await run_idempotent(rt, request, principal, cmd, effect, required=True)
+    def respond(claim: Claim) -> Reply:
+        body = public(claim, currency).model_dump(mode="json")
+        return Reply(202, body, {"Location": f"/v1/claims/{claim.claim_id}"})
+
+    order = ClaimOrder(principal.provider_id or "", cmd, ctx_for(principal))
+    reply = await deps.components(rt).claims.submit(order, respond, claim=key)
+    return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
 @router.get("", response_model=ClaimPage)

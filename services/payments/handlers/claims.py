@@ -7,6 +7,8 @@ reject it; an approved claim asks the ledger to capture; a hold is released unde
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,14 +23,57 @@ from services.payments.domain.reservations import Reservation
 from services.payments.handlers import Context
 from services.payments.store import claims as store
 from services.payments.store import read_models, rows
+from shared.errors import DomainError
 from shared.events.base import Event
+from shared.outbox import EventContext
 
 
-async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
-    """Record ``provider_id``'s claim with the rules' decision (``approved``, ``held`` or
-    ``rejected``); the claimant is the context's actor."""
-    session, now = ctx.session, ctx.now
-    enrolment = await rows.get(session, Enrolment, cmd.enrolment_id, lock=True)
+@dataclass(frozen=True)
+class ClaimOrder:
+    """One provider's claim in a batch, with what caused it (its claimant is the actor)."""
+
+    provider_id: str
+    command: SubmitClaim
+    events: EventContext
+
+
+async def submit_many(orders: Sequence[ClaimOrder], ctx: Context) -> list[Claim | DomainError]:
+    """Record each provider's claim with the rules' decision (``approved``, ``held`` or
+    ``rejected``), in the context's transaction, each with its own cause (its claimant is
+    that cause's actor). At most one claim per enrolment (the caller's to ensure: each
+    claim is decided on its enrolment's earlier claims). The enrolments are locked in one
+    statement, in key order; a refused claim is answered alone with its error; the claims
+    decided are written in one statement and their events in one more."""
+    session = ctx.session
+    enrolments = await rows.get_many(
+        session, Enrolment, {o.command.enrolment_id for o in orders}, lock=True
+    )
+    results: list[Claim | DomainError] = []
+    decided: list[Claim] = []
+    envelopes = []
+    for order in orders:
+        own = replace(ctx, events=order.events)
+        try:
+            claim, events = await _decided(
+                order.provider_id, order.command, enrolments.get(order.command.enrolment_id), own
+            )
+        except DomainError as refused:
+            results.append(refused)
+            continue
+        results.append(claim)
+        decided.append(claim)
+        envelopes += [ctx.outbox.envelope(e, order.events) for e in events]
+    await rows.insert_many(session, decided)
+    await ctx.outbox.add_envelopes(session, envelopes)
+    return results
+
+
+async def _decided(
+    provider_id: str, cmd: SubmitClaim, enrolment: Enrolment | None, ctx: Context
+) -> tuple[Claim, list[Event]]:
+    """The claim ``provider_id`` submits on ``enrolment`` (locked by the caller), with the
+    rules' decision, and its events; nothing written yet."""
+    now = ctx.now
     if enrolment is None or enrolment.provider_id != provider_id:
         # another provider's enrolment answers exactly like one that does not exist
         raise Unknown("enrolment_not_found", f"no enrolment {cmd.enrolment_id}")
@@ -43,7 +88,7 @@ async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
         now=now,
     )
     reservation, earlier, provider_status = await store.submission_inputs(
-        session,
+        ctx.session,
         reservation_id=enrolment.reservation_id,
         enrolment_id=cmd.enrolment_id,
         provider_id=provider_id,
@@ -89,9 +134,7 @@ async def submit(provider_id: str, cmd: SubmitClaim, ctx: Context) -> Claim:
         assert reservation is not None
         claim, asked = rules.request_capture(claim, enrolment, reservation, now)
         events = [*events, *asked]
-    await rows.insert(session, claim)  # every column: the row is the claim as it is here
-    await ctx.emit(*events)
-    return claim
+    return claim, list(events)
 
 
 async def request_capture(

@@ -137,6 +137,20 @@ async def insert(session: AsyncSession, row: DataclassInstance) -> None:
     )
 
 
+async def insert_many(session: AsyncSession, new_rows: Sequence[DataclassInstance]) -> None:
+    """:func:`insert` of many rows of one kind, in one pipelined statement."""
+    if not new_rows:
+        return
+    table, _ = TABLES[type(new_rows[0])]
+    names = [f.name for f in fields(new_rows[0])]
+    await execute(
+        session,
+        f"INSERT INTO payments.{table} ({', '.join(names)}) "
+        f"VALUES ({', '.join(placeholder(c) for c in names)})",
+        [{c: param(c, getattr(row, c)) for c in names} for row in new_rows],
+    )
+
+
 async def save(session: AsyncSession, before: R, after: R) -> None:
     """Write what a decision changed from ``before`` to ``after`` (nothing when nothing did)."""
     table, column = TABLES[type(after)]

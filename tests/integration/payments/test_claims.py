@@ -3,13 +3,16 @@ certified completion, the start milestone, and fraud holds."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
 
+from services.payments.deps import Components
 from shared.events.catalogue import SessionInfo
+from shared.service import components_of
 from tests.integration.support.payments import World, running
 from tests.support import eventually
 
@@ -258,3 +261,47 @@ async def test_a_completion_is_claimed_from_the_moment_the_session_ends(world: W
     world.clock.advance(timedelta(hours=2))
     r = await world.claim("p1", e["enrolment_id"], **evidence)
     assert r.status_code == 202 and r.json()["status"] == "approved", r.text
+
+
+async def test_claims_that_arrive_together_are_answered_each_alone(world: World) -> None:
+    """Claims posted together are decided in one transaction (group commit), each answered
+    alone: a refusal answers only its caller, a key sent twice gets one claim and the same
+    answer, and a second claim of an enrolment waits for the next batch, where it sees the
+    first (decided together, neither would see the other: the unique index on an
+    enrolment's milestone would then fail the batch, run again one claim at a time)."""
+    committer = components_of(world.app.state.runtimes["payments"], Components).claims
+    committer.window = 1.0  # wide enough that the claims below share a batch
+    first_account, first = await running(world)
+    second_account, second = await running(world)
+    one, two = str(first["enrolment_id"]), str(second["enrolment_id"])
+    batches = committer.batches
+    answers = await asyncio.gather(
+        world.claim("p1", one, rate=100, key="a"),
+        world.claim("p1", one, rate=100, key="b"),  # the same enrolment: the next batch
+        world.claim("p2", two, rate=100, key="c"),  # another provider's enrolment: 404
+        world.claim("p1", two, rate=50, key="d"),
+        world.claim("p1", two, rate=50, key="d"),  # the same request twice: one claim
+        world.claim("p1", str(uuid.uuid4()), rate=100, key="e"),  # no such enrolment
+    )
+    assert committer.batches - batches == 3  # three requests name the enrolment `two`
+    assert [r.status_code for r in answers] == [202, 202, 404, 202, 202, 404]
+    assert answers[2].json()["code"] == answers[5].json()["code"] == "enrolment_not_found"
+    # whichever came first is approved, the other sees it
+    approved, later = sorted((answers[0].json(), answers[1].json()), key=lambda c: c["status"])
+    assert (approved["status"], later["status"]) == ("approved", "rejected")
+    assert later["reason"] == "duplicate_claim"
+    assert answers[3].json() == answers[4].json()
+    assert {r.headers.get("Idempotent-Replayed") for r in answers[3:5]} == {"true", None}
+    await world.captured(approved["claim_id"])
+    await world.captured(answers[3].json()["claim_id"])
+    assert (await world.balance(first_account))["spent_total"] == 100_000
+    assert (await world.balance(second_account))["spent_total"] == 50_000
+    for enrolment_id, claims in ((one, 2), (two, 1)):
+        listed = await world.c.get(
+            "/v1/claims", params={"enrolment_id": enrolment_id}, headers=world.admin
+        )
+        assert len(listed.json()["items"]) == claims
+    # a refused request changed nothing, its key included: used again for another
+    # request, it is that request's (a kept key would answer 422)
+    again = await world.claim("p2", one, rate=100, key="c")
+    assert again.status_code == 404, again.text
