@@ -52,8 +52,8 @@ def definition(
         claims = ClaimCommitter(
             rt.uow,
             payments,
-            size=rt.settings.ledger_batch_size,
-            window=rt.settings.ledger_batch_window_ms / 1000,
+            size=rt.settings.claims_batch_size,
+            window=rt.settings.claims_batch_window_ms / 1000,
         )
         return Components(payments, four_eyes, claims)
 
