@@ -91,8 +91,9 @@ async def test_the_learner_answers_proposals_and_downloads_a_credential_in_a_bro
 
                     # confirm one proposal by clicking
                     card = page.locator(f"article[aria-labelledby='proposal-{yes}']")
-                    await card.get_by_role("button", name="Confirm").click()
-                    await page.wait_for_url(f"{base}/me")
+                    # the page is at /me already: wait for the navigation the form causes
+                    async with page.expect_navigation(url=f"{base}/me"):
+                        await card.get_by_role("button", name="Confirm").click()
                     assert "You confirmed your enrolment" in await main.inner_text()
                     await checked(page, "me-confirmed", size)
                     await w.settled(yes, "confirmed")
@@ -100,7 +101,8 @@ async def test_the_learner_answers_proposals_and_downloads_a_credential_in_a_bro
                     # refuse the other: a click on the phone, the keyboard alone on the desktop
                     refuse = page.locator(f"form[action='/me/enrolments/{no}/refuse'] button")
                     if size == "phone":
-                        await refuse.click()
+                        async with page.expect_navigation(url=f"{base}/me"):
+                            await refuse.click()
                     else:
                         await page.evaluate("() => document.activeElement.blur()")
                         for _ in range(200):
@@ -109,8 +111,8 @@ async def test_the_learner_answers_proposals_and_downloads_a_credential_in_a_bro
                                 break
                         else:
                             pytest.fail("Tab never reached the refuse button")
-                        await page.keyboard.press("Enter")
-                    await page.wait_for_url(f"{base}/me")
+                        async with page.expect_navigation(url=f"{base}/me"):
+                            await page.keyboard.press("Enter")
                     assert "You refused the proposal" in await main.inner_text()
                     assert (await w.enrolment(no))["status"] == "refused"
 
