@@ -80,7 +80,9 @@ class GroupCommit(ABC, Generic[W, O]):
     @abstractmethod
     async def decide(self, session: AsyncSession, works: Sequence[W]) -> list[O | DomainError]:
         """Decide and write every one of ``works`` in ``session``'s transaction: what each
-        gave, or the refusal of those the rules refused (which must have written nothing)."""
+        gave, or the refusal of those the rules refused (which wrote nothing, or only what
+        the refusal itself records, such as a proposal expired by a late consent: that is
+        committed with the batch, and the refused request's key is forgotten)."""
 
     def lane(self, work: W) -> Hashable | None:
         """Work of the same lane is never decided in the same batch (None: any batch)."""

@@ -101,9 +101,9 @@ class Settings(BaseSettings):
     # after its first command arrived
     ledger_batch_size: int = Field(default=256, ge=1, le=10_000)
     ledger_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
-    # the same for the claims payments receives (POST /v1/claims)
-    claims_batch_size: int = Field(default=256, ge=1, le=10_000)
-    claims_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
+    # the same in payments, for the claims and the learners' confirmations it receives
+    payments_batch_size: int = Field(default=256, ge=1, le=10_000)
+    payments_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
     # /readyz answers 503 when a consumer group lags by more messages than this (0: never)
     readiness_max_lag: int = Field(default=0, ge=0)
 

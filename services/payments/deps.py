@@ -28,7 +28,7 @@ from services.payments.domain.enrolments import Enrolment
 from services.payments.domain.guidance import GuidancePlan
 from services.payments.domain.payouts import Payout, PayoutRun
 from services.payments.handlers import Context, Payments
-from services.payments.handlers.claim_commit import ClaimCommitter
+from services.payments.handlers.group import ClaimCommitter, ConfirmCommitter
 from services.payments.handlers.payees import not_found as payee_not_found
 from services.payments.store import read_models, rows
 from shared.approvals import FourEyes, Proposal
@@ -44,11 +44,12 @@ from shared.service import ServiceRuntime, components_of, runtime_of
 @dataclass(frozen=True)
 class Components:
     """What payments' setup builds: the use cases' dependencies, the four-eyes
-    proposals guarding money, and the group commit of claim submissions."""
+    proposals guarding money, and the group commits of claims and confirmations."""
 
     payments: Payments
     four_eyes: FourEyes
     claims: ClaimCommitter
+    confirmations: ConfirmCommitter
 
     @property
     def config(self) -> PaymentsConfig:

@@ -8,6 +8,7 @@ built at import time.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from services.payments import consumers
@@ -15,7 +16,7 @@ from services.payments.api import router
 from services.payments.config import PaymentsConfig
 from services.payments.deps import Components
 from services.payments.handlers import Payments, leave, payees, payouts
-from services.payments.handlers.claim_commit import ClaimCommitter
+from services.payments.handlers.group import ClaimCommitter, ConfirmCommitter
 from services.payments.handlers.holds import register_claim_approvals
 from services.payments.handlers.jobs import expire_forever
 from shared.approvals import FourEyes
@@ -24,9 +25,11 @@ from shared.events.payments import PaymentsApprovalDecided, PaymentsApprovalRequ
 from shared.service import ServiceDefinition, ServiceRuntime, components_of
 
 
-async def run_claim_commits(rt: ServiceRuntime) -> None:
-    """Decide the claims that arrive together in one transaction each."""
-    await components_of(rt, Components).claims.serve()
+async def run_group_commits(rt: ServiceRuntime) -> None:
+    """Decide the claims, and the confirmations, that arrive together in one transaction
+    a batch."""
+    parts = components_of(rt, Components)
+    await asyncio.gather(parts.claims.serve(), parts.confirmations.serve())
 
 
 def definition(
@@ -49,18 +52,16 @@ def definition(
         payees.register_actions(four_eyes, payments)
         consumers.register(rt.consumer, payments)
         leave.register(rt.consumer, payments)
-        claims = ClaimCommitter(
-            rt.uow,
-            payments,
-            size=rt.settings.claims_batch_size,
-            window=rt.settings.claims_batch_window_ms / 1000,
-        )
-        return Components(payments, four_eyes, claims)
+        size = rt.settings.payments_batch_size
+        window = rt.settings.payments_batch_window_ms / 1000
+        claims = ClaimCommitter(rt.uow, payments, size=size, window=window)
+        confirmations = ConfirmCommitter(rt.uow, payments, size=size, window=window)
+        return Components(payments, four_eyes, claims, confirmations)
 
     return ServiceDefinition(
         name="payments",
         title="ILA payments",
         router=router,
         setup=setup,
-        jobs=[expire_forever, run_claim_commits],
+        jobs=[expire_forever, run_group_commits],
     )

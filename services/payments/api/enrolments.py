@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,13 +29,13 @@ from services.payments.deps import (
     ProviderOrLearner,
     Runtime,
     ScopedReader,
+    ctx_for,
     shown,
 )
-from services.payments.domain import enrolments as rules
 from services.payments.domain.enrolments import Canceller, Enrolment, EnrolmentStatus
-from services.payments.domain.errors import PaymentsError
 from services.payments.handlers import enrolments, holds
-from shared.idempotency import run_idempotent
+from services.payments.handlers.enrolments import ConfirmOrder
+from shared.idempotency import Reply, claim_for, run_idempotent
 from shared.links import decisions, follow
 from shared.service import ServiceRuntime
 
@@ -177,32 +177,20 @@ async def confirm(
     principal: Learner,
     cmd: ConfirmEnrolment | None = None,
 ) -> Response:
-    """The learner consents: credit is reserved (``reserving`` → ``confirmed``/``rejected``)."""
+    """The learner consents: credit is reserved (``reserving`` → ``confirmed``/``rejected``).
+    A consent after the deadline expires the proposal for good and is refused (409
+    ``confirmation_expired``)."""
     cmd = cmd or ConfirmEnrolment()
+    # decided with the confirmations that arrive together (group commit), its key (if any)
+    # stored in the same transaction
+    key = claim_for(rt.name, request, principal, cmd, required=False)
 
-    async def effect(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        ctx = deps.context(rt, session, principal)
-        before = await deps.load_scoped(session, principal, Enrolment, enrolment_id, lock=True)
-        if rules.expire_if_due(before, ctx.now) is not None:
-            raise _Expiring  # rolled back: the expiry is stored on its own, below
-        enrolment = await enrolments.confirm(before, cmd, ctx)
-        return 202, body(rt, enrolment), {"Location": f"/v1/enrolments/{enrolment_id}"}
+    def respond(enrolment: Enrolment) -> Reply:
+        return Reply(202, body(rt, enrolment), {"Location": f"/v1/enrolments/{enrolment_id}"})
 
-    try:
-        return await run_idempotent(rt, request, principal, cmd, effect)
-    except _Expiring:
-        pass
-    # a confirmation that comes too late expires the proposal for good, then is refused
-    async with rt.uow() as session:
-        before = await deps.load_scoped(session, principal, Enrolment, enrolment_id, lock=True)
-        after = await enrolments.expire_if_due(before, deps.context(rt, session, principal))
-    if after.status == "expired":
-        raise PaymentsError("confirmation_expired", "the confirmation period is over")
-    return await run_idempotent(rt, request, principal, cmd, effect)  # decided meanwhile
-
-
-class _Expiring(Exception):
-    """The proposal a confirmation names is past its deadline: it expires instead."""
+    order = ConfirmOrder(enrolment_id, principal.account_id, cmd, ctx_for(principal))
+    reply = await deps.components(rt).confirmations.submit(order, respond, claim=key)
+    return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
 @router.post("/{enrolment_id}/refuse", response_model=EnrolmentPublic)

@@ -6,7 +6,8 @@ new state and stages its events, in the caller's transaction."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,15 +16,17 @@ from services.payments.commands import ConfirmEnrolment, ProposeEnrolment
 from services.payments.domain import cancellation, guidance, proposal, reservations, resolution
 from services.payments.domain import enrolments as rules
 from services.payments.domain.enrolments import Canceller, Enrolment
-from services.payments.domain.errors import Unknown
+from services.payments.domain.errors import PaymentsError, Unknown
 from services.payments.domain.guidance import GuidancePlan
 from services.payments.domain.reservations import Reservation
 from services.payments.handlers import Context
 from services.payments.store import claims as claim_store
 from services.payments.store import enrolments as store
 from services.payments.store import read_models, rows
+from shared.errors import DomainError, NotFoundError
 from shared.events.base import Event
 from shared.events.payments import CancellationReason
+from shared.outbox import EventContext
 
 
 async def load(session: AsyncSession, enrolment_id: uuid.UUID, *, lock: bool = False) -> Enrolment:
@@ -93,14 +96,73 @@ async def expire_if_due(enrolment: Enrolment, ctx: Context) -> Enrolment:
     return await ctx.apply(enrolment, expired)
 
 
-async def confirm(enrolment: Enrolment, cmd: ConfirmEnrolment, ctx: Context) -> Enrolment:
-    """The learner consents: re-check, then ask the ledger to reserve (``reserving``)."""
+@dataclass(frozen=True)
+class ConfirmOrder:
+    """One learner's consent in a batch: the enrolment, the learner's account (a learner
+    confirms only their own; another's answers as a missing one) and what caused it."""
+
+    enrolment_id: uuid.UUID
+    account_id: uuid.UUID | None
+    command: ConfirmEnrolment
+    events: EventContext
+
+
+async def confirm_many(
+    orders: Sequence[ConfirmOrder], ctx: Context
+) -> list[Enrolment | DomainError]:
+    """The learners consent: each enrolment re-checked, then the ledger asked to reserve
+    (``reserving``), in the context's transaction, each with its own cause. At most one
+    order per enrolment (the caller's to ensure). The enrolments are locked in one
+    statement, in key order; a refused consent is answered alone with its error, and one
+    that comes after the deadline expires the proposal (stored with the batch) and is
+    refused; the reservations asked for, the enrolments and the events are written in one
+    statement each."""
+    session = ctx.session
+    found = await rows.get_many(session, Enrolment, {o.enrolment_id for o in orders}, lock=True)
+    results: list[Enrolment | DomainError] = []
+    moves: list[tuple[Enrolment, Enrolment]] = []
+    asked: list[Reservation] = []
+    envelopes = []
+    for order in orders:
+        before = found.get(order.enrolment_id)
+        if before is None or order.account_id is None or before.account_id != order.account_id:
+            # another learner's enrolment answers exactly like one that does not exist
+            missing = f"no enrolment {order.enrolment_id}"
+            results.append(NotFoundError(missing, code="enrolment_not_found"))
+            continue
+        refusal: DomainError | None = None
+        reservation: Reservation | None = None
+        expired = rules.expire_if_due(before, ctx.now)
+        if expired is not None:
+            # a consent that comes too late expires the proposal for good, and is refused
+            after, events = expired
+            refusal = PaymentsError("confirmation_expired", "the confirmation period is over")
+        else:
+            try:
+                own = replace(ctx, events=order.events)
+                after, events, reservation = await _consented(before, order.command, own)
+            except DomainError as refused:
+                results.append(refused)
+                continue
+        moves.append((before, after))
+        if reservation is not None:
+            asked.append(reservation)
+        envelopes += [ctx.outbox.envelope(e, order.events) for e in events]
+        results.append(refusal or after)
+    await rows.insert_many(session, asked)
+    await rows.save_many(session, moves)
+    await ctx.outbox.add_envelopes(session, envelopes)
+    return results
+
+
+async def _consented(
+    enrolment: Enrolment, cmd: ConfirmEnrolment, ctx: Context
+) -> tuple[Enrolment, list[Event], Reservation | None]:
+    """The enrolment after its learner's consent (re-checked), its events and the
+    reservation it asks the ledger for; nothing written yet."""
     if enrolment.status in rules.CONSENTED:
-        return enrolment  # consent given already: the saga is under way
+        return enrolment, [], None  # consent given already: the saga is under way
     session, now = ctx.session, ctx.now
-    expired = rules.expire_if_due(enrolment, now)
-    if expired is not None:
-        return await ctx.apply(enrolment, expired)
     rules.check_consent(enrolment, cmd.accept_co_payment)
     read = await read_models.enrolment_inputs(
         session,
@@ -109,7 +171,7 @@ async def confirm(enrolment: Enrolment, cmd: ConfirmEnrolment, ctx: Context) -> 
         provider_id=enrolment.provider_id,
         today=now.date(),
     )
-    decided = rules.consent(
+    after, events = rules.consent(
         ctx.config,
         enrolment,
         provider_status=read.provider_status,
@@ -120,21 +182,18 @@ async def confirm(enrolment: Enrolment, cmd: ConfirmEnrolment, ctx: Context) -> 
         reservation_id=uuid.uuid4(),
         now=now,
     )
-    after, _ = decided
-    if after.status == "reserving":
-        assert after.reservation_id is not None
-        await rows.insert(
-            session,
-            reservations.request(
-                reservation_id=after.reservation_id,
-                enrolment_id=after.enrolment_id,
-                account_id=after.account_id,
-                amount=after.requested,
-                up_to=after.accept_co_payment,
-                now=now,
-            ),
-        )
-    return await ctx.apply(enrolment, decided)
+    if after.status != "reserving":
+        return after, list(events), None
+    assert after.reservation_id is not None
+    reservation = reservations.request(
+        reservation_id=after.reservation_id,
+        enrolment_id=after.enrolment_id,
+        account_id=after.account_id,
+        amount=after.requested,
+        up_to=after.accept_co_payment,
+        now=now,
+    )
+    return after, list(events), reservation
 
 
 async def refuse(enrolment: Enrolment, ctx: Context) -> Enrolment:

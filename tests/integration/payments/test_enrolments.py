@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Awaitable
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from services.payments.config import PaymentsConfig
+from services.payments.deps import Components
 from services.payments.handlers.jobs import expire_forever, expire_once
 from services.payments.store import read_models
 from shared.events.catalogue import CourseWithdrawn
+from shared.service import components_of
 from tests.integration.support.payments import World
 from tests.support import eventually
 
@@ -328,3 +332,47 @@ async def test_the_background_job_expires_unconfirmed_proposals(world: World) ->
         with contextlib.suppress(asyncio.CancelledError):
             await job
     assert (await world.balance(account))["reserved"] == 0
+
+
+async def test_confirmations_that_arrive_together_are_answered_each_alone(world: World) -> None:
+    """Learners' confirmations posted together are decided in one transaction (group
+    commit), each answered alone: another learner's enrolment answers 404, a late one
+    expires its proposal and is refused, a key sent twice reserves once, and a second
+    confirmation of an enrolment waits for the next batch, where it finds the consent
+    given (decided together, both would have asked the ledger to reserve)."""
+    committer = components_of(world.rt, Components).confirmations
+    committer.window = 1.0  # wide enough that the confirmations below share a batch
+    mine, theirs = await world.account(credit=300_000), await world.account(credit=300_000)
+    course = await world.course("p1", price=100_000)
+    late = (await world.propose("p1", mine, course)).json()["enrolment_id"]
+    world.clock.advance(timedelta(hours=71))
+    first = (await world.propose("p1", mine, course)).json()["enrolment_id"]
+    second = (await world.propose("p1", theirs, course)).json()["enrolment_id"]
+    world.clock.advance(timedelta(hours=2))  # the first proposal's deadline passed
+
+    def confirm(account: str, enrolment_id: str, key: str) -> Awaitable[httpx.Response]:
+        headers = {**world.learner(account), "Idempotency-Key": key}
+        return world.c.post(f"/v1/enrolments/{enrolment_id}/confirm", headers=headers, json={})
+
+    batches = committer.batches
+    answers = await asyncio.gather(
+        confirm(mine, first, "a"),
+        confirm(mine, first, "b"),  # the same enrolment again: the next batch
+        confirm(theirs, first, "c"),  # another learner's enrolment: 404
+        confirm(theirs, second, "d"),
+        confirm(theirs, second, "d"),  # the same request twice: one consent
+        confirm(mine, late, "e"),  # past its deadline
+        confirm(mine, str(uuid.uuid4()), "f"),  # no such enrolment
+    )
+    assert committer.batches - batches == 3  # three requests name the enrolment `first`
+    assert [r.status_code for r in answers] == [202, 202, 404, 202, 202, 409, 404]
+    assert answers[2].json()["code"] == answers[6].json()["code"] == "enrolment_not_found"
+    assert answers[5].json()["code"] == "confirmation_expired"
+    assert {r.headers.get("Idempotent-Replayed") for r in answers[3:5]} == {"true", None}
+    assert (await world.enrolment(late))["status"] == "expired"
+    for enrolment_id in (first, second):
+        assert (await world.settled(enrolment_id))["status"] == "confirmed"
+    assert (await world.balance(mine))["reserved"] == 100_000
+    assert (await world.balance(theirs))["reserved"] == 100_000
+    asked = await world.outbox_types()
+    assert asked.count("ila.payments.EnrolmentRequested.v1") == 2
