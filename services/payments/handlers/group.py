@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,42 +22,40 @@ from shared.errors import DomainError
 from shared.group_commit import GroupCommit
 from shared.outbox import EventContext
 
-
-def _context(payments: Payments, session: AsyncSession) -> Context:
-    """A batch's context: its instant and the rules (each order has its own cause)."""
-    return payments.context(session, EventContext.new("payments"))
+W = TypeVar("W")
+O = TypeVar("O")  # noqa: E741
 
 
-class ClaimCommitter(GroupCommit[ClaimOrder, Claim]):
+class _InPayments(GroupCommit[W, O]):
     def __init__(
         self, uow: UnitOfWork, payments: Payments, *, size: int = 256, window: float = 0.002
     ) -> None:
         super().__init__(uow, service="payments", size=size, window=window)
         self.payments = payments
 
+    def context(self, session: AsyncSession) -> Context:
+        """A batch's context: its instant and the rules (each order has its own cause)."""
+        return self.payments.context(session, EventContext.new("payments"))
+
+
+class ClaimCommitter(_InPayments[ClaimOrder, Claim]):
     def lane(self, work: ClaimOrder) -> uuid.UUID:
         return work.command.enrolment_id
 
     async def decide(
         self, session: AsyncSession, works: Sequence[ClaimOrder]
     ) -> list[Claim | DomainError]:
-        return await submit_many(works, _context(self.payments, session))
+        return await submit_many(works, self.context(session))
 
 
-class ConfirmCommitter(GroupCommit[ConfirmOrder, Enrolment]):
-    def __init__(
-        self, uow: UnitOfWork, payments: Payments, *, size: int = 256, window: float = 0.002
-    ) -> None:
-        super().__init__(uow, service="payments", size=size, window=window)
-        self.payments = payments
-
+class ConfirmCommitter(_InPayments[ConfirmOrder, Enrolment]):
     def lane(self, work: ConfirmOrder) -> uuid.UUID:
         return work.enrolment_id
 
     async def decide(
         self, session: AsyncSession, works: Sequence[ConfirmOrder]
     ) -> list[Enrolment | DomainError]:
-        return await confirm_many(works, _context(self.payments, session))
+        return await confirm_many(works, self.context(session))
 
 
 __all__ = ["ClaimCommitter", "ConfirmCommitter"]
