@@ -53,57 +53,25 @@ async def run_idempotent(
     ``required`` (every POST that moves money): a request without the header is refused
     with 428 before anything is done, so a client retry can never move money twice.
     """
-    key = _key_of(request, required=required)
-    if isinstance(body, BaseModel):
-        body = body.model_dump(mode="json")
-    service = rt.name
-    fingerprint = request_fingerprint(request, body)
-    scope = principal.actor
+    claim = claim_for(rt.name, request, principal, body, required=required)
     async with rt.uow() as session:
-        if key is not None:
-            inserted = await fetch_rows(
-                session,
-                f'INSERT INTO "{service}".idempotency (scope, key, request_hash, status) '
-                "VALUES (:scope, :key, :hash, 0) ON CONFLICT DO NOTHING RETURNING key",
-                {"scope": scope, "key": key, "hash": fingerprint},
-            )
-            if not inserted:
-                (row,) = await fetch_rows(
-                    session,
-                    "SELECT request_hash, status, body, headers "
-                    f'FROM "{service}".idempotency WHERE scope = :scope AND key = :key',
-                    {"scope": scope, "key": key},
-                )
-                if row["request_hash"] != fingerprint:
-                    raise Unprocessable(
-                        "this Idempotency-Key was used with a different request",
-                        extra={"idempotency_key": key},
-                    )
-                headers = dict(row["headers"] or {})
-                headers["Idempotent-Replayed"] = "true"
-                return JSONResponse(row["body"], status_code=row["status"], headers=headers)
+        if claim is not None:
+            (held,) = await claim_keys(session, rt.name, [claim])
+            if isinstance(held, Unprocessable):
+                raise held
+            if held is not None:
+                return JSONResponse(held.body, status_code=held.status, headers=held.headers)
         status, payload, headers = await effect(session)
-        if key is not None:
-            await execute(
-                session,
-                f'UPDATE "{service}".idempotency SET status = :status, '
-                "body = CAST(:body AS jsonb), headers = CAST(:headers AS jsonb) "
-                "WHERE scope = :scope AND key = :key",
-                {
-                    "scope": scope,
-                    "key": key,
-                    "status": status,
-                    "body": json.dumps(payload, default=str),
-                    "headers": json.dumps(headers),
-                },
-            )
+        if claim is not None:
+            await settle_keys(session, rt.name, [(claim, Reply(status, payload, headers))], [])
     return JSONResponse(payload, status_code=status, headers=headers)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A request's ``Idempotency-Key``, for callers that store many keys at once (the
-    ledger's group commit): the same rules as :func:`run_idempotent`, in bulk."""
+    """A request's ``Idempotency-Key`` with what it guards (the request's fingerprint),
+    claimed by :func:`claim_keys` and settled by :func:`settle_keys`: by
+    :func:`run_idempotent` one at a time, by the group commits many at once."""
 
     service: str
     scope: str

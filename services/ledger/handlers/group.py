@@ -59,24 +59,9 @@ def _outcome_reply(outcome: Outcome) -> Reply:
 
 class GroupCommitter(GroupCommit[_Work, Outcome]):
     def __init__(
-        self,
-        uow: UnitOfWork,
-        ledger: Ledger,
-        *,
-        service: str = "ledger",
-        size: int = 256,
-        window: float = 0.002,
-        attempts: int = 5,
-        concurrency: int = 2,
+        self, uow: UnitOfWork, ledger: Ledger, *, size: int = 256, window: float = 0.002
     ) -> None:
-        super().__init__(
-            uow,
-            service=service,
-            size=size,
-            window=window,
-            attempts=attempts,
-            concurrency=concurrency,
-        )
+        super().__init__(uow, service="ledger", size=size, window=window)
         self.ledger = ledger
 
     async def submit(  # type: ignore[override]  # the grant route's arguments

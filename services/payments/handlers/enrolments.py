@@ -88,14 +88,6 @@ async def propose(provider_id: str, cmd: ProposeEnrolment, ctx: Context) -> Enro
     return enrolment  # inserted with every column: the row is the enrolment as it is here
 
 
-async def expire_if_due(enrolment: Enrolment, ctx: Context) -> Enrolment:
-    """The enrolment, expired when its confirmation deadline passed."""
-    expired = rules.expire_if_due(enrolment, ctx.now)
-    if expired is None:
-        return enrolment
-    return await ctx.apply(enrolment, expired)
-
-
 @dataclass(frozen=True)
 class ConfirmOrder:
     """One learner's consent in a batch: the enrolment, the learner's account (a learner

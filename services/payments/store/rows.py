@@ -127,18 +127,11 @@ async def save_many(session: AsyncSession, moves: Sequence[tuple[R, R]]) -> None
 
 
 async def insert(session: AsyncSession, row: DataclassInstance) -> None:
-    table, _ = TABLES[type(row)]
-    values = {f.name: getattr(row, f.name) for f in fields(row)}
-    await execute(
-        session,
-        f"INSERT INTO payments.{table} ({', '.join(values)}) "
-        f"VALUES ({', '.join(placeholder(c) for c in values)})",
-        {c: param(c, v) for c, v in values.items()},
-    )
+    await insert_many(session, [row])
 
 
 async def insert_many(session: AsyncSession, new_rows: Sequence[DataclassInstance]) -> None:
-    """:func:`insert` of many rows of one kind, in one pipelined statement."""
+    """Rows of one kind, every column, in one pipelined statement."""
     if not new_rows:
         return
     table, _ = TABLES[type(new_rows[0])]
