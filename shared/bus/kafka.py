@@ -2,7 +2,13 @@
 
 The producer is idempotent with ``acks=all``. Each consumer group reads with auto-commit
 off and commits a batch's offsets only after its handler returned, i.e. after the effects
-committed in PostgreSQL; when the handler fails the batch is read again.
+committed in PostgreSQL; when the handler fails the batch is read again. The commit is not
+waited for: the next batch is handled while it goes to the broker, and the offsets of the
+batches handled meanwhile go in one commit, at most one every ``commit_interval`` seconds
+(the last ones on stop). A crash between a handled batch and its commit only delivers the
+batch again, which the inbox ignores. Waiting for each commit cost every batch after it a
+round trip to the group's coordinator (7 ms at the median at 100 enrolments/s over the
+whole saga), and one commit per batch was a large part of the broker's work.
 
 Each group's loop is supervised: a commit refused after a rebalance or a seek on a partition
 that was just revoked is logged and the loop goes on (the records come again and the inbox
@@ -26,13 +32,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from shared.bus.base import BatchHandler, Bus, Message
 from shared.bus.security import PLAINTEXT, KafkaSecurity
 from shared.metrics import CONSUMER_RESTARTS
 
 log = logging.getLogger(__name__)
+
+FLUSH_TIMEOUT = 5.0  # seconds a stopping consumer waits for its last offsets' commit
 
 
 class KafkaBus(Bus):
@@ -43,6 +51,7 @@ class KafkaBus(Bus):
         client_id: str = "ila",
         max_batch: int = 500,
         retry_backoff: float = 1.0,
+        commit_interval: float = 0.2,
         metadata_max_age_ms: int = 10_000,
         security: KafkaSecurity = PLAINTEXT,
     ) -> None:
@@ -52,6 +61,7 @@ class KafkaBus(Bus):
         self.client_id = client_id
         self.max_batch = max_batch
         self.retry_backoff = retry_backoff
+        self.commit_interval = commit_interval
         self.metadata_max_age_ms = metadata_max_age_ms
         self._producer: AIOKafkaProducer | None = None
         self._consumers: dict[str, AIOKafkaConsumer] = {}
@@ -177,6 +187,15 @@ class KafkaBus(Bus):
         return lags
 
     async def _consume(self, group: str, consumer: AIOKafkaConsumer, handler: BatchHandler) -> None:
+        offsets = _Offsets(group, consumer, self.commit_interval)
+        try:
+            await self._batches(group, consumer, handler, offsets)
+        finally:
+            await offsets.flush()
+
+    async def _batches(
+        self, group: str, consumer: AIOKafkaConsumer, handler: BatchHandler, offsets: _Offsets
+    ) -> None:
         while not self._stopping.is_set():
             records = await consumer.getmany(timeout_ms=200, max_records=self.max_batch)
             if not records:
@@ -213,11 +232,53 @@ class KafkaBus(Bus):
                         log.warning("group %s lost %s before it could re-read it", group, tp)
                 await asyncio.sleep(self.retry_backoff)
                 continue
+            offsets.handled({tp: offset + 1 for tp, offset in last.items()})
+
+
+class _Offsets:
+    """A group's handled offsets, committed in the background: at most one commit in flight,
+    at most one every ``interval`` seconds, each carrying every offset handled before it."""
+
+    def __init__(self, group: str, consumer: AIOKafkaConsumer, interval: float) -> None:
+        self.group = group
+        self.consumer = consumer
+        self.interval = interval
+        self._pending: dict[TopicPartition, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._last = -interval
+        self._now = asyncio.Event()  # commit what is pending without waiting for the interval
+
+    def handled(self, offsets: dict[TopicPartition, int]) -> None:
+        self._pending.update(offsets)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._commit(), name=f"offsets-{self.group}")
+
+    async def flush(self) -> None:
+        """Commit what is pending now (the loop ends: stop, or a restart)."""
+        self._now.set()
+        if self._pending and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._commit())
+        if self._task is not None:
+            # bounded: a broker gone away must not hold up a stop
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(FLUSH_TIMEOUT):
+                    await asyncio.shield(self._task)
+
+    async def _commit(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            pause = self._last + self.interval - loop.time()
+            if pause > 0 and not self._now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await self._now.wait()
+            offsets, self._pending = self._pending, {}
+            self._last = loop.time()
             try:
-                await consumer.commit({tp: offset + 1 for tp, offset in last.items()})
+                await self.consumer.commit(offsets)
             except (CommitFailedError, IllegalStateError) as exc:
                 # a rebalance took the partitions: the effects are committed and the inbox
                 # will ignore the records when they are delivered again
-                log.warning("group %s could not commit after a rebalance: %s", group, exc)
-            except KafkaError as exc:
-                log.warning("group %s could not commit its offsets: %s", group, exc)
+                log.warning("group %s could not commit after a rebalance: %s", self.group, exc)
+            except Exception as exc:  # the records come again: late, not lost
+                log.warning("group %s could not commit its offsets: %s", self.group, exc)

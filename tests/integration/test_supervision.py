@@ -1,8 +1,10 @@
 """Nothing stops silently: a consumer loop that meets a refused commit goes on, one that
-dies is restarted, and /readyz says so while a group is down. On the real Kafka broker."""
+dies is restarted, and /readyz says so while a group is down. Offsets are committed behind
+the batches, never before them, and the last ones on stop. On the real Kafka broker."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -81,6 +83,44 @@ async def test_a_commit_refused_after_a_rebalance_does_not_end_the_consumer(
         assert bus.down() == [] and bus.restarts[group] == 0
     finally:
         await bus.stop()
+
+
+async def test_offsets_are_committed_behind_the_batches_and_the_last_ones_on_stop(
+    kafka_bootstrap: str, topic: str, producer: KafkaBus
+) -> None:
+    group = f"g{uuid.uuid4().hex[:6]}"
+    bus = KafkaBus(kafka_bootstrap, max_batch=4, commit_interval=0.3)
+    got = Collector()
+    bus.subscribe(group, [topic], got)
+    await bus.start()
+    commits: list[dict[Any, int]] = []
+    try:
+        consumer = bus._consumers[group]
+        real = consumer.commit
+
+        async def slow(offsets: Any = None) -> None:
+            await asyncio.sleep(0.5)  # a slow coordinator does not hold up the batches
+            await real(offsets)
+            commits.append(dict(offsets))
+
+        consumer.commit = slow  # type: ignore[method-assign]
+        await send(producer, topic, range(0, 40))
+        await eventually(lambda: _value(got.values), lambda v: wanted(range(0, 40)) <= v)
+        assert len(commits) <= 1, "ten batches of four were handled before the second commit"
+    finally:
+        await bus.stop()
+    # the stop committed every handled offset: the group's next consumer gets nothing again
+    assert sum(commits[-1].values()) == 40
+    again = KafkaBus(kafka_bootstrap)
+    seen = Collector()
+    again.subscribe(group, [topic], seen)
+    await again.start()
+    try:
+        await send(producer, topic, range(40, 45))
+        await eventually(lambda: _value(seen.values), lambda v: wanted(range(40, 45)) <= v)
+        assert seen.values == wanted(range(40, 45))
+    finally:
+        await again.stop()
 
 
 async def test_a_consumer_loop_that_dies_is_restarted_and_loses_nothing(
