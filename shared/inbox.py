@@ -54,8 +54,10 @@ class EventConsumer:
         retry_delay: float = 0.05,
         dead_letter_topic: str | None = None,
         join_concurrency: int = 2,
+        fetch_wait_ms: int = 0,
     ) -> None:
         self.service = service
+        self.fetch_wait_ms = fetch_wait_ms  # see ServiceDefinition.consumer_fetch_wait_ms
         # the partitions' batches that arrive together share a transaction (shared.inbox_join)
         self.joiner = Joiner(self._handle, concurrency=join_concurrency)
         self.sessions = sessions
@@ -97,7 +99,12 @@ class EventConsumer:
 
     def attach(self) -> None:
         if self.topics:
-            self.bus.subscribe(self.service, sorted(self.topics), self.handle_batch)
+            self.bus.subscribe(
+                self.service,
+                sorted(self.topics),
+                self.handle_batch,
+                fetch_wait_ms=self.fetch_wait_ms,
+            )
 
     async def handle_batch(self, messages: Sequence[Message]) -> None:
         """Apply a delivered batch (with the batches other partitions deliver meanwhile);

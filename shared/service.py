@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 
 Job = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
+# what a consumer of read models only waits for more events (ServiceDefinition): at 100
+# enrolments/s over Kafka, accounts' and catalogue's consumers applied two events a batch
+# and took a seventh of the machine's cores; fetching up to 50 ms of events at a time cut
+# that to a twentieth, and the saga's median from 80 to 52 ms
+PROJECTION_FETCH_WAIT_MS = 50
+
 
 @dataclass
 class ServiceDefinition:
@@ -58,6 +64,11 @@ class ServiceDefinition:
     db_role: str | None = None
     # request body limits larger than the default, by exact path (bulk uploads)
     body_limits: dict[str, int] = field(default_factory=dict)
+    # how long its consumer may wait for more events before the broker answers a fetch. 0
+    # for a service in a saga (each event is a step someone waits for); a service whose
+    # consumer only keeps read models applies fewer, larger batches, and leaves the cores
+    # to the saga's steps (Kafka only)
+    consumer_fetch_wait_ms: int = 0
 
 
 @dataclass
@@ -178,7 +189,11 @@ def build_app(
                     max_event_bytes=settings.outbox_max_event_bytes,
                 ),
                 consumer=EventConsumer(
-                    d.name, sessions, the_bus, max_attempts=settings.consumer_max_attempts
+                    d.name,
+                    sessions,
+                    the_bus,
+                    max_attempts=settings.consumer_max_attempts,
+                    fetch_wait_ms=d.consumer_fetch_wait_ms,
                 ),
             )
             built = d.setup(runtime)

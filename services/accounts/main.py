@@ -15,7 +15,12 @@ from services.accounts.deps import AccountsComponents
 from services.accounts.messages import scans
 from shared import mail
 from shared.clock import Clock
-from shared.service import ServiceDefinition, ServiceRuntime, components_of
+from shared.service import (
+    PROJECTION_FETCH_WAIT_MS,
+    ServiceDefinition,
+    ServiceRuntime,
+    components_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,4 +60,6 @@ def definition() -> ServiceDefinition:
             "/v1/accounts/imports": MAX_IMPORT_BYTES,
             "/v1/accounts/register-feed": MAX_FEED_BATCH_BYTES,
         },
+        # its consumer keeps the learners' read models: no saga step waits on it
+        consumer_fetch_wait_ms=PROJECTION_FETCH_WAIT_MS,
     )

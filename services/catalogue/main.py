@@ -14,7 +14,12 @@ from services.catalogue.api.verify_page import MAX_BODY_BYTES as VERIFY_PAGE_MAX
 from services.catalogue.deps import CatalogueComponents
 from shared import mail
 from shared.clock import Clock
-from shared.service import ServiceDefinition, ServiceRuntime, components_of
+from shared.service import (
+    PROJECTION_FETCH_WAIT_MS,
+    ServiceDefinition,
+    ServiceRuntime,
+    components_of,
+)
 
 VERIFY_MAX_BYTES = 64 * 1024
 
@@ -45,4 +50,6 @@ def definition() -> ServiceDefinition:
             "/v1/credentials/verify": VERIFY_MAX_BYTES,
             "/verify": VERIFY_PAGE_MAX_BYTES,
         },
+        # its consumer keeps read models and issues credentials: no saga step waits on it
+        consumer_fetch_wait_ms=PROJECTION_FETCH_WAIT_MS,
     )

@@ -58,10 +58,17 @@ class Bus(ABC):
 
     def __init__(self) -> None:
         self.subscriptions: list[tuple[str, tuple[str, ...], BatchHandler]] = []
+        self.fetch_waits: dict[str, int] = {}
 
-    def subscribe(self, group: str, topics: Sequence[str], handler: BatchHandler) -> None:
-        """Register before :meth:`start`."""
+    def subscribe(
+        self, group: str, topics: Sequence[str], handler: BatchHandler, *, fetch_wait_ms: int = 0
+    ) -> None:
+        """Register before :meth:`start`. ``fetch_wait_ms``: how long the transport may hold
+        a fetch back to deliver more in one batch (0: deliver what is there at once), for a
+        group no one waits on event by event."""
         self.subscriptions.append((group, tuple(topics), handler))
+        if fetch_wait_ms:
+            self.fetch_waits[group] = fetch_wait_ms
 
     @abstractmethod
     async def start(self) -> None: ...

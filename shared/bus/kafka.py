@@ -41,6 +41,7 @@ from shared.metrics import CONSUMER_RESTARTS
 log = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT = 5.0  # seconds a stopping consumer waits for its last offsets' commit
+LINGERING_FETCH_BYTES = 1 << 20  # a fetch a waiting group asks for: one partition's maximum
 
 
 class KafkaBus(Bus):
@@ -99,10 +100,20 @@ class KafkaBus(Bus):
             auto_offset_reset="earliest",
             max_poll_records=self.max_batch,
             metadata_max_age_ms=self.metadata_max_age_ms,
+            **self._fetching(group),
             **self.security.client_options(),
         )
         await consumer.start()
         return consumer
+
+    def _fetching(self, group: str) -> dict[str, int]:
+        """A group that may wait (``fetch_wait_ms``) asks the broker for a full fetch, which
+        the broker answers when the wait is over if it has less; any other group gets what
+        there is at once."""
+        wait = self.fetch_waits.get(group, 0)
+        if not wait:
+            return {}
+        return {"fetch_min_bytes": LINGERING_FETCH_BYTES, "fetch_max_wait_ms": wait}
 
     async def _supervise(self, group: str, topics: Sequence[str], handler: BatchHandler) -> None:
         pause = self.retry_backoff
