@@ -2,6 +2,10 @@
 temporary directory), an embedded PostgreSQL and the four services as separate processes
 (``ila serve``), all stopped at the end, also on error.
 
+0. A warm-up: enrolments confirmed at 100/s for ``WARMUP_SECONDS``, not measured. The
+   services' and the broker's first requests are slower than a running system's (the JVM
+   compiles the broker's hot paths as they come, each connection of a pool learns its
+   types), and a deployed system has served many before its first measured minute.
 1. Enrolment → confirmed, at 100/s then 500/s (``--seconds`` each): proposals made
    beforehand (a provider's proposal waits for the learner's consent), then learners confirm
    in an open loop, one arrival every 1/rate s whatever the answers. An enrolment's latency
@@ -55,6 +59,7 @@ from shared.events.base import TYPE_PREFIX
 from shared.settings import SERVICES, Settings
 
 RATES = (100.0, 500.0)
+WARMUP_SECONDS = 4.0
 ACCOUNTS = 100
 PROVIDERS = 20  # proposals for one session or of one provider are decided one at a time
 CLAIM_CLIENTS = 32
@@ -427,6 +432,7 @@ async def run(seconds: float = 10.0, profile: bool = False, replicas: int = 1) -
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpus": os.cpu_count(),
         "seconds_per_rate": seconds,
+        "warmup_seconds_at_100": WARMUP_SECONDS,
         "payments_replicas": replicas,
         "targets": TARGETS,
         "rates": {},
@@ -462,6 +468,21 @@ async def run(seconds: float = 10.0, profile: bool = False, replicas: int = 1) -
             learners = {a: _h(mint_token(settings, role="learner", sub=a)) for a in world.accounts}
             bases = [*urls.values(), *pays[1:]]
             confirmed: dict[str, dict[str, str]] = {}
+            print(f"warming up: enrolments at 100/s for {WARMUP_SECONDS:.0f}s ...", flush=True)
+            await quiet(c, bases)
+            warm, _ = await enrolments(
+                c,
+                world,
+                pays,
+                learners,
+                watch,
+                100.0,
+                WARMUP_SECONDS,
+                bases,
+                cpu,
+                contextlib.nullcontext(),
+            )
+            results["warmup"] = {k: warm[k] for k in ("confirmed", "latency_ms")}
             for rate in RATES:
                 print(f"enrolments confirmed at {rate:.0f}/s for {seconds:.0f}s ...", flush=True)
                 await quiet(c, bases)
