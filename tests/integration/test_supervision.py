@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from aiokafka.errors import CommitFailedError
 
 from ila.registry import all_definitions
 from services.ledger.main import definition as ledger
-from shared.bus import Message, set_topic_prefix
+from shared.bus import Message, set_topic_prefix, topic_for
 from shared.bus.kafka import KafkaBus
 from shared.bus.topics import TopicSpec, ensure_topics
 from shared.service import topic_specs
@@ -147,8 +147,16 @@ async def test_a_consumer_loop_that_dies_is_restarted_and_loses_nothing(
         await bus.stop()
 
 
+@pytest.fixture
+def own_prefix() -> Iterator[None]:
+    """The test sets the process's topic prefix: the tests after it get theirs back."""
+    previous = topic_for("")
+    yield
+    set_topic_prefix(previous)
+
+
 async def test_readyz_answers_503_while_a_consumer_group_is_down(
-    db_url: str, kafka_bootstrap: str
+    db_url: str, kafka_bootstrap: str, own_prefix: None
 ) -> None:
     settings = settings_for(
         db_url, kafka_bootstrap=kafka_bootstrap, kafka_topic_prefix=f"r{uuid.uuid4().hex[:6]}."
