@@ -468,35 +468,22 @@ async def run(seconds: float = 10.0, profile: bool = False, replicas: int = 1) -
             learners = {a: _h(mint_token(settings, role="learner", sub=a)) for a in world.accounts}
             bases = [*urls.values(), *pays[1:]]
             confirmed: dict[str, dict[str, str]] = {}
+
+            async def phase(
+                rate: float, lasting: float, sampled: Any
+            ) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+                await quiet(c, bases)
+                return await enrolments(
+                    c, world, pays, learners, watch, rate, lasting, bases, cpu, sampled
+                )
+
             print(f"warming up: enrolments at 100/s for {WARMUP_SECONDS:.0f}s ...", flush=True)
-            await quiet(c, bases)
-            warm, _ = await enrolments(
-                c,
-                world,
-                pays,
-                learners,
-                watch,
-                100.0,
-                WARMUP_SECONDS,
-                bases,
-                cpu,
-                contextlib.nullcontext(),
-            )
+            warm, _ = await phase(100.0, WARMUP_SECONDS, contextlib.nullcontext())
             results["warmup"] = {k: warm[k] for k in ("confirmed", "latency_ms")}
             for rate in RATES:
                 print(f"enrolments confirmed at {rate:.0f}/s for {seconds:.0f}s ...", flush=True)
-                await quiet(c, bases)
-                figures, ok = await enrolments(
-                    c,
-                    world,
-                    pays,
-                    learners,
-                    watch,
-                    rate,
-                    seconds,
-                    bases,
-                    cpu,
-                    profiled(pids, f"enrol{rate:.0f}", profile),
+                figures, ok = await phase(
+                    rate, seconds, profiled(pids, f"enrol{rate:.0f}", profile)
                 )
                 results["rates"][f"{rate:.0f}"] = figures
                 confirmed |= ok
