@@ -42,10 +42,11 @@ log = logging.getLogger(__name__)
 
 Job = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
-# what a consumer of read models only waits for more events (ServiceDefinition): at 100
-# enrolments/s over Kafka, accounts' and catalogue's consumers applied two events a batch
-# and took a seventh of the machine's cores; fetching up to 50 ms of events at a time cut
-# that to a twentieth, and the saga's median from 80 to 52 ms
+# how long a consumer that only keeps read models waits for more events
+# (ServiceDefinition.consumer_fetch_wait_ms): at 100 enrolments/s over Kafka, accounts' and
+# catalogue's consumers applied two events a transaction and took a seventh of the machine's
+# cores; fetching up to 50 ms of events at a time cut that to a twentieth, and the saga's
+# median from 80 to 52 ms
 PROJECTION_FETCH_WAIT_MS = 50
 
 
