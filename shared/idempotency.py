@@ -53,7 +53,7 @@ async def run_idempotent(
     ``required`` (every POST that moves money): a request without the header is refused
     with 428 before anything is done, so a client retry can never move money twice.
     """
-    claim = claim_for(rt.name, request, principal, body, required=required)
+    claim = claim_for(request, principal, body, required=required)
     async with rt.uow() as session:
         if claim is not None:
             (held,) = await claim_keys(session, rt.name, [claim])
@@ -73,7 +73,6 @@ class Claim:
     claimed by :func:`claim_keys` and settled by :func:`settle_keys`: by
     :func:`run_idempotent` one at a time, by the group commits many at once."""
 
-    service: str
     scope: str
     key: str
     fingerprint: str
@@ -101,16 +100,14 @@ class Reply:
     headers: dict[str, str]
 
 
-def claim_for(
-    service: str, request: Request, principal: Principal, body: Any, *, required: bool
-) -> Claim | None:
+def claim_for(request: Request, principal: Principal, body: Any, *, required: bool) -> Claim | None:
     """The request's claim (None without a key); 428 or 400 as :func:`run_idempotent`."""
     key = _key_of(request, required=required)
     if key is None:
         return None
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
-    return Claim(service, principal.actor, key, request_fingerprint(request, body))
+    return Claim(principal.actor, key, request_fingerprint(request, body))
 
 
 async def claim_keys(

@@ -118,7 +118,7 @@ async def grant(
 
     # decided with the grants that arrive together (group commit), its key stored in the
     # same transaction
-    claim = claim_for(rt.name, request, principal, body, required=True)
+    claim = claim_for(request, principal, body, required=True)
     lot_id = uuid.uuid4()
 
     def respond(outcome: Outcome) -> Reply:

@@ -180,7 +180,7 @@ async def grant_from_budget(
     """A top-up lot from the funder's budget of ``year`` (default: the current year),
     earmarked or not; ``Idempotency-Key`` required (428 without). Past what is left of the
     budget: 409 ``budget_exceeded`` (no budget: 409 ``no_budget``), and nothing changes."""
-    claim = claim_for(rt.name, request, principal, body, required=True)
+    claim = claim_for(request, principal, body, required=True)
     lot_id = uuid.uuid4()
     year = body.year or parts.clock.now().year
 

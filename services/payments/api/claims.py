@@ -117,7 +117,7 @@ async def submit_claim(
 
     # decided with the claims that arrive together (group commit), its key stored in the
     # same transaction
-    key = claim_for(rt.name, request, principal, cmd, required=True)
+    key = claim_for(request, principal, cmd, required=True)
     currency = rt.settings.currency
 
     def respond(claim: Claim) -> Reply:

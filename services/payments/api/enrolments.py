@@ -183,7 +183,7 @@ async def confirm(
     cmd = cmd or ConfirmEnrolment()
     # decided with the confirmations that arrive together (group commit), its key (if any)
     # stored in the same transaction
-    key = claim_for(rt.name, request, principal, cmd, required=False)
+    key = claim_for(request, principal, cmd, required=False)
 
     def respond(enrolment: Enrolment) -> Reply:
         return Reply(202, body(rt, enrolment), {"Location": f"/v1/enrolments/{enrolment_id}"})
