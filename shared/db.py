@@ -34,13 +34,15 @@ def make_engine(
     url: str,
     *,
     pool_size: int = 10,
+    max_overflow: int | None = None,
     sslmode: str | None = None,
     sslrootcert: Path | str | None = None,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An engine over asyncpg. TLS comes from ``sslmode``/``sslrootcert`` in the URL's query
     (libpq's names) or else from the arguments (``ILA_DB_SSLMODE``/``ILA_DB_SSLROOTCERT``);
-    see :func:`ssl_argument`."""
+    see :func:`ssl_argument`. ``max_overflow``: connections above the pool, opened at
+    checkout and closed at return (None: as many as the pool)."""
     parsed = make_url(url)
     query = dict(parsed.query)
     mode = query.pop("sslmode", None) or sslmode
@@ -56,7 +58,8 @@ def make_engine(
     # first statement instead; SQLAlchemy then discards every older connection of the pool,
     # the consumers and the relay retry (a lost connection is transient), and a request
     # answers 503 (shared.problems).
-    return create_async_engine(parsed, pool_size=pool_size, max_overflow=pool_size, **kwargs)
+    overflow = pool_size if max_overflow is None else max_overflow
+    return create_async_engine(parsed, pool_size=pool_size, max_overflow=overflow, **kwargs)
 
 
 def ssl_argument(mode: str | None, rootcert: Path | None) -> ssl_module.SSLContext | str | None:
@@ -147,8 +150,11 @@ def is_transient(exc: BaseException) -> bool:
     call asyncpg's ``executemany`` directly).
     """
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, PoolTimeout):  # no connection came back to the pool in time
         return True
     chain: list[BaseException] = [exc]
     orig = getattr(exc, "orig", None)

@@ -46,8 +46,13 @@ class ChannelListener:
             return False
         connection = await engine.connect()
         try:
-            driver = (await connection.get_raw_connection()).driver_connection
+            raw = await connection.get_raw_connection()
+            # out of the pool for good: its place there is free for the requests and
+            # transactions the pool is sized for (a fixed pool, ``db_max_overflow`` 0, would
+            # otherwise lose a connection to each service's relay)
+            driver = raw.driver_connection
             assert driver is not None
+            raw.detach()
             await driver.add_listener(self.channel, lambda *_: self.on_notice())
         except Exception as exc:
             await self._discard(connection)

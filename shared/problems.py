@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db import is_transient
@@ -135,6 +136,20 @@ PROBLEM_OF_STATUS: dict[int, type[Problem]] = {
 }
 
 
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("transient database error on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        problem_body(
+            503,
+            "Service unavailable",
+            "the database could not complete the request; nothing was changed, try again",
+            "unavailable",
+            request.url.path,
+        ),
+        {"Retry-After": "1"},
+    )
+
+
 def internal_error(request: Request) -> JSONResponse:
     """A 500 that hides the internals (they are in the log)."""
     return problem_response(
@@ -223,21 +238,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         if is_transient(exc):
             # a lost connection (the server restarted), a deadlock, a lock timeout: the
             # transaction was rolled back, and the same request may succeed in a moment
-            log.warning(
-                "transient database error on %s %s: %s", request.method, request.url.path, exc
-            )
-            return problem_response(
-                problem_body(
-                    503,
-                    "Service unavailable",
-                    "the database could not complete the request; nothing was changed, try again",
-                    "unavailable",
-                    request.url.path,
-                ),
-                {"Retry-After": "1"},
-            )
+            return _unavailable(request, exc)
         log.exception("database error on %s %s", request.method, request.url.path)
         return internal_error(request)
+
+    @app.exception_handler(PoolTimeout)
+    async def _no_connection(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # every connection of the pool stayed busy for db_pool_timeout: nothing was done
+        return _unavailable(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -158,15 +158,13 @@ def build_app(
                     fallback_url = await asyncio.to_thread(default_database_url)
                 url = fallback_url
             if url not in engines:
-                engines[url] = make_engine(
-                    url, pool_size=settings.db_pool_size, **settings.db_tls()
-                )
+                engines[url] = make_engine(url, **settings.db_pool(), **settings.db_tls())
             engine = engines[url]
             await migrate(engine, d.name)
             if d.db_role:
                 engine = make_engine(
                     url,
-                    pool_size=settings.db_pool_size,
+                    **settings.db_pool(),
                     connect_args={"server_settings": {"role": d.db_role}},
                     **settings.db_tls(),
                 )

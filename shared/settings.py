@@ -53,7 +53,13 @@ class Settings(BaseSettings):
     catalogue_database_url: str | None = None
     payments_database_url: str | None = None
     portal_database_url: str | None = None
-    db_pool_size: int = 10
+    # Each service's connections: a fixed pool; a request beyond it waits up to
+    # db_pool_timeout seconds for one to come back (then 503). Connections above the pool
+    # (db_max_overflow) are opened at checkout and closed at return: under steady load they
+    # cost a new server process per request.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
+    db_pool_timeout: float = Field(default=30.0, gt=0)
     # TLS to PostgreSQL (a ``sslmode``/``sslrootcert`` in a URL wins for that URL):
     # verify-full checks the server's chain against db_sslrootcert and its host name.
     db_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = None
@@ -261,6 +267,14 @@ class Settings(BaseSettings):
                 f"refusing to listen on {host!r} with development secrets "
                 f"({', '.join(secrets)}): listen on 127.0.0.1 (ILA_HOST) or set them"
             )
+
+    def db_pool(self) -> dict[str, Any]:
+        """``make_engine``'s pool arguments."""
+        return {
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_max_overflow,
+            "pool_timeout": self.db_pool_timeout,
+        }
 
     def db_tls(self) -> dict[str, Any]:
         """``make_engine``'s TLS arguments (a URL's own ``sslmode`` wins)."""

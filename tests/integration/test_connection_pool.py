@@ -1,0 +1,77 @@
+"""Each service's connections to PostgreSQL: a fixed pool that requests wait for, instead
+of connections opened for one request and closed after it; a request that gets none in
+time answers 503 and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import event, text
+
+from ila.registry import all_definitions
+from tests.integration.support.accounts import BODY, new_national_id
+from tests.support import bearer, running_app, settings_for
+
+pytestmark = pytest.mark.postgres
+
+
+def watched(engine: object) -> tuple[list[object], list[object]]:
+    """The connections ``engine``'s pool opens, and those it closes, from now on."""
+    pool = engine.sync_engine.pool  # type: ignore[attr-defined]
+    opened: list[object] = []
+    closed: list[object] = []
+    event.listen(pool, "connect", lambda conn, _record: opened.append(conn))
+    event.listen(pool, "close", lambda conn, _record: closed.append(conn))
+    return opened, closed
+
+
+async def test_requests_beyond_the_pool_wait_for_its_connections(db_url: str) -> None:
+    settings = settings_for(db_url, db_pool_size=2)
+    async with running_app(all_definitions(), settings, run_jobs=False) as (app, c):
+        agency = bearer(settings, "agency", agency_id="pes-fr")
+        engine = app.state.runtimes["accounts"].engine
+
+        created = await asyncio.gather(
+            *(
+                c.post(
+                    "/v1/accounts", json={**BODY, "national_id": new_national_id()}, headers=agency
+                )
+                for _ in range(4)
+            )
+        )
+        ids = [r.json()["account_id"] for r in created]
+
+        async def burst(n: int) -> None:
+            answers = await asyncio.gather(
+                *(c.get(f"/v1/accounts/{ids[i % len(ids)]}", headers=agency) for i in range(n))
+            )
+            assert [r.status_code for r in answers] == [200] * n, answers[0].text
+
+        await burst(4)  # the pool filled
+        opened, closed = watched(engine)
+        await burst(30)
+        # thirty reads at once over two connections: the others waited for one to come back
+        # (a pool with overflow opened one for each read beyond two, and closed it after)
+        assert closed == []
+        assert len(opened) <= 2
+
+
+async def test_a_request_that_gets_no_connection_in_time_answers_503(db_url: str) -> None:
+    settings = settings_for(db_url, db_pool_size=1, db_pool_timeout=0.3)
+    async with running_app(all_definitions(), settings, run_jobs=False) as (app, c):
+        agency = bearer(settings, "agency", agency_id="pes-fr")
+        engine = app.state.runtimes["accounts"].engine
+        body = {**BODY, "national_id": new_national_id()}
+        async with engine.connect() as held:  # the pool's only connection, kept busy
+            before = (await held.execute(text("SELECT count(*) FROM accounts.accounts"))).scalar()
+            r = await c.post("/v1/accounts", json=body, headers=agency)
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.headers["retry-after"] == "1"
+            assert r.json()["type"].endswith("/unavailable")
+        async with engine.connect() as conn:
+            after = (await conn.execute(text("SELECT count(*) FROM accounts.accounts"))).scalar()
+        assert after == before
+        # with the connection back, the same request goes through
+        assert (await c.post("/v1/accounts", json=body, headers=agency)).status_code == 201
