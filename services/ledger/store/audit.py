@@ -7,6 +7,7 @@ Two concurrent appends can commit out of position order, so a paging reader asks
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,40 +23,41 @@ async def horizon(session: AsyncSession) -> int:
     """A position such that every event at or below it has committed (or never will).
 
     Appenders hold ``APPEND_LOCK`` shared from before they draw a position until they
-    commit. Read the last position drawn first; if no appender holds the lock afterwards,
-    everything up to it is settled. Otherwise wait for the in-flight appenders (an
-    exclusive request waits for them and briefly holds back new ones), then read again.
+    commit. Read the last position drawn, then the transactions holding the lock: any that
+    drew a position up to it is among them. Once none of those holds it any more, everything
+    up to it is settled. The wait takes no lock and no second connection: appenders that
+    start meanwhile are not held back (they draw later positions), and a caller cancelled
+    at any moment leaves nothing behind.
     """
     last = await session.scalar(
         text(
             "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ledger.events_position_seq"
         )
     )
-    busy = await session.scalar(
+    waiting = await _appenders(session)
+    pause = HORIZON_POLL
+    while waiting:
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, HORIZON_POLL_MOST)
+        waiting &= await _appenders(session)
+    return int(last or 0)
+
+
+# appends hold the lock for a few milliseconds: look again soon, then less often
+HORIZON_POLL = 0.001
+HORIZON_POLL_MOST = 0.05
+
+
+async def _appenders(session: AsyncSession) -> set[str]:
+    """The transactions (virtual ids) of the other sessions holding the append lock."""
+    rows = await session.execute(
         text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :c "
-            "AND objid = :o AND granted AND pid <> pg_backend_pid()"
+            "SELECT virtualtransaction FROM pg_locks WHERE locktype = 'advisory' "
+            "AND classid = :c AND objid = :o AND granted AND pid <> pg_backend_pid()"
         ),
         {"c": APPEND_LOCK[0], "o": APPEND_LOCK[1]},
     )
-    if not busy:
-        return int(last or 0)
-    # wait for the in-flight appenders in a transaction of its own: the lock is
-    # transaction-scoped, so it goes with the transaction however this call ends (a
-    # cancelled request included) and can never be left behind to block every append
-    engine = (await session.connection()).engine
-    async with engine.connect() as conn, conn.begin():
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:c, :o)"),
-            {"c": APPEND_LOCK[0], "o": APPEND_LOCK[1]},
-        )
-        last = await conn.scalar(
-            text(
-                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
-                "FROM ledger.events_position_seq"
-            )
-        )
-    return int(last or 0)
+    return {r[0] for r in rows}
 
 
 async def events_page(session: AsyncSession, after: int, upto: int, limit: int) -> list[EventRow]:
