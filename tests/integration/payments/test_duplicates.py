@@ -103,6 +103,10 @@ async def test_rejections_and_releases_delivered_twice(world: World) -> None:
     from tests.support import eventually
 
     await eventually(lambda: world.balance(account), lambda b: b["reserved"] == 0)
+    # and payments has applied the ledger's answer (released), before the snapshot
+    await eventually(
+        lambda: world.enrolment(e["enrolment_id"]), lambda x: x["released"] == x["covered"]
+    )
     before = await snapshot(world, account, e["enrolment_id"])
     await twice(world, "ledger", await sent(world, "payments", "ReleaseRequested"))
     await twice(world, "payments", await sent(world, "ledger", "ReservationReleased"))
