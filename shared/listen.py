@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -28,6 +29,7 @@ class ChannelListener:
         self.on_notice = on_notice
         self.owner = owner
         self._connection: AsyncConnection | None = None
+        self._driver: Any = None  # the asyncpg connection that listens
 
     @property
     def listening(self) -> bool:
@@ -37,43 +39,47 @@ class ChannelListener:
         """Listening now (again after the server went away); False where the database
         cannot be heard this way, and the caller polls."""
         if self._connection is not None:
-            driver = (await self._connection.get_raw_connection()).driver_connection
-            if driver is not None and not driver.is_closed():
+            if self._driver is not None and not self._driver.is_closed():
                 return True
             await self.close()
         engine = self.sessions.kw.get("bind")
         if not isinstance(engine, AsyncEngine) or engine.dialect.driver != "asyncpg":
             return False
         connection = await engine.connect()
+        driver = None
         try:
             raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
             # out of the pool for good: its place there is free for the requests and
             # transactions the pool is sized for (a fixed pool, ``db_max_overflow`` 0, would
             # otherwise lose a connection to each service's relay)
-            driver = raw.driver_connection
-            assert driver is not None
             raw.detach()
             await driver.add_listener(self.channel, lambda *_: self.on_notice())
         except Exception as exc:
-            await self._discard(connection)
+            await self._discard(connection, driver)
             if is_transient(exc):
                 raise
             log.warning("%s polls instead of listening on %s: %s", self.owner, self.channel, exc)
             return False
-        self._connection = connection
+        self._connection, self._driver = connection, driver
         return True
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
+        driver, self._driver = self._driver, None
         if connection is not None:
-            await self._discard(connection)
+            await self._discard(connection, driver)
 
     @staticmethod
-    async def _discard(connection: AsyncConnection) -> None:
+    async def _discard(connection: AsyncConnection, driver: Any) -> None:
         with contextlib.suppress(Exception):
             await connection.invalidate()  # never back to the pool while it listens
         with contextlib.suppress(Exception):
             await connection.close()
+        if driver is not None:
+            with contextlib.suppress(Exception):
+                await driver.close(timeout=5)
 
 
 # Announcing: a service's relays in other processes (replicas, CLI commands' writers) hear

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import event, text
 
 from ila.registry import all_definitions
+from shared.kernel_ddl import outbox_channel
 from tests.integration.support.accounts import BODY, new_national_id
-from tests.support import bearer, running_app, settings_for
+from tests.support import bearer, eventually, running_app, settings_for
 
 pytestmark = pytest.mark.postgres
 
@@ -75,3 +76,33 @@ async def test_a_request_that_gets_no_connection_in_time_answers_503(db_url: str
         assert after == before
         # with the connection back, the same request goes through
         assert (await c.post("/v1/accounts", json=body, headers=agency)).status_code == 201
+
+
+async def listeners(engine: object, channel: str) -> set[int]:
+    """The server processes whose session listens on ``channel`` (its last statement)."""
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = await conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE query = :q"), {"q": f'LISTEN "{channel}"'}
+        )
+        return {r[0] for r in rows}
+
+
+async def test_a_relay_listens_on_one_connection_outside_the_pool(db_url: str) -> None:
+    settings = settings_for(db_url, db_pool_size=2)
+    async with running_app(all_definitions(), settings, run_jobs=False) as (app, c):
+        agency = bearer(settings, "agency", agency_id="pes-fr")
+        rt = app.state.runtimes["accounts"]
+        channel = outbox_channel("accounts")
+        first = await eventually(lambda: listeners(rt.engine, channel))
+        assert len(first) == 1
+        opened, closed = watched(rt.engine)
+        for _ in range(5):  # commits the relay hears, publishes and waits for again
+            r = await c.post(
+                "/v1/accounts", json={**BODY, "national_id": new_national_id()}, headers=agency
+            )
+            assert r.status_code == 201, r.text
+            await eventually(rt.relay.backlog, lambda n: n == 0)
+        # the same listening connection all along, and the pool's two others kept
+        assert await listeners(rt.engine, channel) == first
+        assert closed == []
+        assert len(opened) <= 2
