@@ -24,6 +24,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Hashable
+from functools import partial
 from typing import Any
 
 from fastapi import Request
@@ -93,10 +94,12 @@ class RowWatch:
         self._count = 0
         self._ticking: asyncio.Task[None] | None = None
 
-    async def version(self, key: Hashable) -> str | None:
-        """The row's version now (None when there is no row)."""
-        async with self.sessions() as session:
-            found = await fetch_rows(session, self._version_sql, {"key": key})
+    async def version(self, key: Hashable, session: AsyncSession | None = None) -> str | None:
+        """The row's version now (None when there is no row), in ``session`` when given."""
+        if session is None:
+            async with self.sessions() as own:
+                return await self.version(key, own)
+        found = await fetch_rows(session, self._version_sql, {"key": key})
         return found[0]["version"] if found else None
 
     async def changed(self, key: Hashable, since: str | None, seconds: float) -> bool:
@@ -143,14 +146,17 @@ class RowWatch:
                         future.set_result(None)
 
 
-async def answer(
-    request: Request,
-    read: Callable[[], Awaitable[bytes]],
-    watch: RowWatch,
-    key: Hashable,
-) -> Response:
-    """``read()``'s JSON with its entity tag; ``304`` when ``If-None-Match`` names that tag,
-    after waiting as ``Prefer: wait`` asks for the row ``key`` of ``watch`` to change."""
+Versioned = Callable[[AsyncSession], Awaitable[str | None]]
+Read = Callable[[Versioned | None], Awaitable[tuple[str | None, bytes]]]
+"""What :func:`answer` reads: given a ``versioned`` step (or None), a read that opens its
+session, awaits ``versioned(session)`` first when given, then reads and returns
+``(version, body)`` (the step's result, None without one; the JSON bytes)."""
+
+
+async def answer(request: Request, read: Read, watch: RowWatch, key: Hashable) -> Response:
+    """``read``'s JSON with its entity tag; ``304`` when ``If-None-Match`` names that tag,
+    after waiting as ``Prefer: wait`` asks for the row ``key`` of ``watch`` to change. The
+    row's version and the read share one transaction (one connection's round trips)."""
     wait = preferred_wait(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
@@ -159,8 +165,7 @@ async def answer(
         extra["Preference-Applied"] = f"wait={int(wait)}"
     while True:
         # the version before the read: a change after it is seen by the wait below
-        since = await watch.version(key) if wait else None
-        body = await read()
+        since, body = await read(partial(watch.version, key) if wait else None)
         tag = entity_tag(body)
         if not _none_match(request, tag):
             return Response(body, media_type="application/json", headers={**extra, "ETag": tag})
