@@ -35,7 +35,7 @@ from shared.db import fetch_rows
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MOST_WAIT", "RowWatch", "answer", "entity_tag", "preferred_wait"]
+__all__ = ["MOST_WAIT", "Read", "RowWatch", "Versioned", "answer", "entity_tag", "preferred_wait"]
 
 # the longest a request may wait: below the idle timeouts of the usual proxies (60 s), and
 # what a stopping server may take to finish the requests it holds
