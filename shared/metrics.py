@@ -14,6 +14,12 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 OUTBOX_BACKLOG = Gauge("ila_outbox_backlog", "Outbox rows not yet published", ["service"])
+DB_POOL = Gauge(
+    "ila_db_pool_connections",
+    "Connections of a service's pool, in use or idle (services sharing a database share one)",
+    ["service", "state"],
+)
+DB_POOL_SIZE = Gauge("ila_db_pool_size", "Connections a service's pool keeps", ["service"])
 CONSUMER_LAG = Gauge("ila_consumer_lag", "Messages not yet consumed", ["group"])
 CONSUMER_RESTARTS = Counter(
     "ila_consumer_restarts_total", "Consumer loops restarted after they stopped", ["group"]

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.bus import Bus
 from shared.logs import correlation_id
-from shared.metrics import CONSUMER_LAG, HTTP_LATENCY, HTTP_REQUESTS
+from shared.metrics import CONSUMER_LAG, DB_POOL, DB_POOL_SIZE, HTTP_LATENCY, HTTP_REQUESTS
 from shared.problems import ServiceUnavailable
 from shared.settings import Settings
 
@@ -148,7 +149,12 @@ def install_operations(app: FastAPI, label: str, settings: Settings) -> None:
     async def metrics(request: Request) -> Response:
         """Prometheus metrics."""
         runtimes: dict[str, ServiceRuntime] = getattr(request.app.state, "runtimes", {})
-        for rt in runtimes.values():
+        for name, rt in runtimes.items():
+            pool = rt.engine.sync_engine.pool
+            if isinstance(pool, QueuePool):
+                DB_POOL.labels(name, "in_use").set(pool.checkedout())
+                DB_POOL.labels(name, "idle").set(pool.checkedin())
+                DB_POOL_SIZE.labels(name).set(pool.size())
             with contextlib.suppress(Exception):
                 await rt.relay.backlog()
                 await rt.relay.parked()

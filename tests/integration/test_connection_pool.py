@@ -79,10 +79,14 @@ async def test_a_request_that_gets_no_connection_in_time_answers_503(db_url: str
 
 
 async def listeners(engine: object, channel: str) -> set[int]:
-    """The server processes whose session listens on ``channel`` (its last statement)."""
+    """The server processes whose session on this database listens on ``channel`` (its last
+    statement)."""
     async with engine.connect() as conn:  # type: ignore[attr-defined]
         rows = await conn.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE query = :q"), {"q": f'LISTEN "{channel}"'}
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE query = :q AND datname = current_database()"
+            ),
+            {"q": f'LISTEN "{channel}"'},
         )
         return {r[0] for r in rows}
 
@@ -106,3 +110,33 @@ async def test_a_relay_listens_on_one_connection_outside_the_pool(db_url: str) -
         assert await listeners(rt.engine, channel) == first
         assert closed == []
         assert len(opened) <= 2
+
+
+def gauge(metrics: str, name: str) -> float:
+    """The value of the sample ``name`` (with its labels) in ``/metrics``' text."""
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
+async def test_metrics_show_each_pool_in_use_and_idle(db_url: str) -> None:
+    settings = settings_for(db_url, db_pool_size=3)
+    async with running_app(all_definitions(), settings, run_jobs=False) as (app, c):
+        engine = app.state.runtimes["payments"].engine
+        size = 'ila_db_pool_size{service="payments"}'
+        in_use = 'ila_db_pool_connections{service="payments",state="in_use"}'
+        idle = 'ila_db_pool_connections{service="payments",state="idle"}'
+        before = (await c.get("/metrics")).text
+        assert gauge(before, size) == 3
+        async with engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            during = (await c.get("/metrics")).text
+            assert gauge(during, in_use) >= 1
+            assert gauge(during, in_use) + gauge(during, idle) <= 3
+
+        async def using() -> float:
+            return gauge((await c.get("/metrics")).text, in_use)
+
+        # given back (the relays and consumers take one now and then, and give it back)
+        await eventually(using, lambda n: n == 0)
