@@ -27,6 +27,19 @@ def watched(engine: object) -> tuple[list[object], list[object]]:
     return opened, closed
 
 
+async def listeners(engine: object, channel: str) -> set[int]:
+    """The server processes whose session on this database listens on ``channel`` (its last
+    statement)."""
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = await conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE query = :q AND datname = current_database()"
+            ),
+            {"q": f'LISTEN "{channel}"'},
+        )
+        return {r[0] for r in rows}
+
+
 async def test_requests_beyond_the_pool_wait_for_its_connections(db_url: str) -> None:
     settings = settings_for(db_url, db_pool_size=2)
     async with running_app(all_definitions(), settings, run_jobs=False) as (app, c):
@@ -49,6 +62,10 @@ async def test_requests_beyond_the_pool_wait_for_its_connections(db_url: str) ->
             )
             assert [r.status_code for r in answers] == [200] * n, answers[0].text
 
+        # every relay listening: each took its connection from the pool and detached it,
+        # and the pool's place is filled again on its next checkout
+        for name in app.state.runtimes:
+            await eventually(lambda n=name: listeners(engine, outbox_channel(n)))
         await burst(4)  # the pool filled
         opened, closed = watched(engine)
         await burst(30)
@@ -76,19 +93,6 @@ async def test_a_request_that_gets_no_connection_in_time_answers_503(db_url: str
         assert after == before
         # with the connection back, the same request goes through
         assert (await c.post("/v1/accounts", json=body, headers=agency)).status_code == 201
-
-
-async def listeners(engine: object, channel: str) -> set[int]:
-    """The server processes whose session on this database listens on ``channel`` (its last
-    statement)."""
-    async with engine.connect() as conn:  # type: ignore[attr-defined]
-        rows = await conn.execute(
-            text(
-                "SELECT pid FROM pg_stat_activity WHERE query = :q AND datname = current_database()"
-            ),
-            {"q": f'LISTEN "{channel}"'},
-        )
-        return {r[0] for r in rows}
 
 
 async def test_a_relay_listens_on_one_connection_outside_the_pool(db_url: str) -> None:
