@@ -24,7 +24,6 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Hashable
-from functools import partial
 from typing import Any
 
 from fastapi import Request
@@ -35,7 +34,7 @@ from shared.db import fetch_rows
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MOST_WAIT", "Read", "RowWatch", "Versioned", "answer", "entity_tag", "preferred_wait"]
+__all__ = ["MOST_WAIT", "RowWatch", "answer", "entity_tag", "preferred_wait"]
 
 # the longest a request may wait: below the idle timeouts of the usual proxies (60 s), and
 # what a stopping server may take to finish the requests it holds
@@ -146,17 +145,16 @@ class RowWatch:
                         future.set_result(None)
 
 
-Versioned = Callable[[AsyncSession], Awaitable[str | None]]
-Read = Callable[[Versioned | None], Awaitable[tuple[str | None, bytes]]]
-"""What :func:`answer` reads: given a ``versioned`` step (or None), a read that opens its
-session, awaits ``versioned(session)`` first when given, then reads and returns
-``(version, body)`` (the step's result, None without one; the JSON bytes)."""
-
-
-async def answer(request: Request, read: Read, watch: RowWatch, key: Hashable) -> Response:
-    """``read``'s JSON with its entity tag; ``304`` when ``If-None-Match`` names that tag,
-    after waiting as ``Prefer: wait`` asks for the row ``key`` of ``watch`` to change. The
-    row's version and the read share one transaction (one connection's round trips)."""
+async def answer(
+    request: Request,
+    read: Callable[[AsyncSession], Awaitable[bytes]],
+    watch: RowWatch,
+    key: Hashable,
+) -> Response:
+    """``read(session)``'s JSON with its entity tag; ``304`` when ``If-None-Match`` names
+    that tag, after waiting as ``Prefer: wait`` asks for the row ``key`` of ``watch`` to
+    change. The row's version and the read share one session of the watch's (one
+    transaction's round trips)."""
     wait = preferred_wait(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
@@ -165,7 +163,9 @@ async def answer(request: Request, read: Read, watch: RowWatch, key: Hashable) -
         extra["Preference-Applied"] = f"wait={int(wait)}"
     while True:
         # the version before the read: a change after it is seen by the wait below
-        since, body = await read(partial(watch.version, key) if wait else None)
+        async with watch.sessions() as session:
+            since = await watch.version(key, session) if wait else None
+            body = await read(session)
         tag = entity_tag(body)
         if not _none_match(request, tag):
             return Response(body, media_type="application/json", headers={**extra, "ETag": tag})

@@ -29,7 +29,9 @@ class ChannelListener:
         self.on_notice = on_notice
         self.owner = owner
         self._connection: AsyncConnection | None = None
-        self._driver: Any = None  # the asyncpg connection that listens
+        # the asyncpg connection that listens: once detached from the pool, the proxy above
+        # no longer names it
+        self._driver: Any = None
 
     @property
     def listening(self) -> bool:

@@ -34,7 +34,7 @@ from services.payments.store import read_models, rows
 from shared.approvals import FourEyes, Proposal
 from shared.auth import Principal, Role, require
 from shared.clock import Clock
-from shared.conditional import RowWatch, Versioned, answer
+from shared.conditional import RowWatch, answer
 from shared.errors import NotFoundError
 from shared.outbox import EventContext
 from shared.problems import Forbidden
@@ -178,11 +178,9 @@ async def read_scoped(
     """The enrolment or claim as ``shown_as`` shows it, as a conditional read that may wait
     for a change (:func:`shared.conditional.answer`): what the saga's followers poll."""
 
-    async def read(versioned: Versioned | None) -> tuple[str | None, bytes]:
-        async with rt.sessions() as session:
-            version = await versioned(session) if versioned is not None else None
-            found = await load_scoped(session, principal, kind, key)
-        return version, shown_as(found).model_dump_json().encode()
+    async def read(session: AsyncSession) -> bytes:
+        found = await load_scoped(session, principal, kind, key)
+        return shown_as(found).model_dump_json().encode()
 
     return await answer(request, read, watch(rt, kind), key)
 

@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ila.registry import all_definitions
 from shared.kernel_ddl import outbox_channel
@@ -17,9 +18,9 @@ from tests.support import bearer, eventually, running_app, settings_for
 pytestmark = pytest.mark.postgres
 
 
-def watched(engine: object) -> tuple[list[object], list[object]]:
+def watched(engine: AsyncEngine) -> tuple[list[object], list[object]]:
     """The connections ``engine``'s pool opens, and those it closes, from now on."""
-    pool = engine.sync_engine.pool  # type: ignore[attr-defined]
+    pool = engine.sync_engine.pool
     opened: list[object] = []
     closed: list[object] = []
     event.listen(pool, "connect", lambda conn, _record: opened.append(conn))
@@ -27,10 +28,10 @@ def watched(engine: object) -> tuple[list[object], list[object]]:
     return opened, closed
 
 
-async def listeners(engine: object, channel: str) -> set[int]:
+async def listeners(engine: AsyncEngine, channel: str) -> set[int]:
     """The server processes whose session on this database listens on ``channel`` (its last
     statement)."""
-    async with engine.connect() as conn:  # type: ignore[attr-defined]
+    async with engine.connect() as conn:
         rows = await conn.execute(
             text(
                 "SELECT pid FROM pg_stat_activity WHERE query = :q AND datname = current_database()"
