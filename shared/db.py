@@ -85,6 +85,19 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads alone, on ``engine``'s pool: each statement runs by itself
+    (autocommit), without the ``BEGIN`` and ``ROLLBACK`` round trips that a session's
+    transaction adds around them. Under READ COMMITTED, PostgreSQL's default and ours, a
+    transaction gives a read nothing more: each statement sees what was committed when it
+    started, in a transaction or not. Never for a write, a lock (``FOR UPDATE``, advisory
+    locks) or reads that must share one snapshot (REPEATABLE READ): those take
+    :func:`transaction`."""
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One unit of work: commits on success, rolls back on any exception."""

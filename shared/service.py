@@ -27,7 +27,7 @@ from shared.bus import Bus, set_topic_prefix, topic_for
 from shared.bus.base import dlt_topic
 from shared.bus.security import KafkaSecurity
 from shared.bus.topics import TopicSpec, ensure_topics
-from shared.db import make_engine, make_sessionmaker, migrate, transaction
+from shared.db import make_engine, make_read_sessionmaker, make_sessionmaker, migrate, transaction
 from shared.guards import BodyLimit, SecurityHeaders
 from shared.inbox import EventConsumer
 from shared.listen import announced
@@ -87,6 +87,11 @@ class ServiceRuntime:
     four_eyes: FourEyes | None = None
     # what the service's setup built; read it typed with :func:`components_of`
     components: object = None
+    # sessions for reads alone (no transaction: see shared.db.make_read_sessionmaker)
+    reads: async_sessionmaker[AsyncSession] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = make_read_sessionmaker(self.engine)
 
     def uow(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One transaction; the relay is woken after it commits."""

@@ -163,7 +163,7 @@ def watch(rt: ServiceRuntime, kind: type[Scoped]) -> RowWatch:
     table, key = rows.TABLES[kind]
     found = rt.state.get(f"watch:{table}")
     if not isinstance(found, RowWatch):
-        found = rt.state[f"watch:{table}"] = RowWatch(rt.sessions, f"payments.{table}", key)
+        found = rt.state[f"watch:{table}"] = RowWatch(rt.reads, f"payments.{table}", key)
     return found
 
 

@@ -92,7 +92,7 @@ async def search_courses(
     matches words as written and, stemmed, in each course's language. Facet
     counts cover the whole result, each facet counted without its own filter."""
     query = build_query(q, lang, eqf_level, isced, mode, region, max_price, limit, after)
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         result = await store.search(session, query, parts.clock.now().date(), parts.config.currency)
     return reply(query, result)
 
@@ -139,7 +139,7 @@ async def load_public_course(
     rt: ServiceRuntime, parts: CatalogueComponents, course_id: uuid.UUID
 ) -> PublicCourse:
     """A listed course (approved, of an eligible provider) as the public sees it."""
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         row = await store.public_course(session, course_id, parts.clock.now().date())
     if row is None:
         raise NotFound(f"no listed course {course_id}")

@@ -61,7 +61,7 @@ async def balance(
     as_of: datetime | None = None,
 ) -> Balance:
     """The wallet now, or at a past instant (``as_of``, RFC 3339) rebuilt from its events."""
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         await authorize_account(session, principal, account_id)
         if as_of is not None:
             if as_of.tzinfo is None:
@@ -102,7 +102,7 @@ async def entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EntriesPage:
     """The account's events in order, each with its hash and the previous hash."""
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         await authorize_account(session, principal, account_id)
         rows = await event_store.entries(session, account_id, after, limit)
     return EntriesPage(
