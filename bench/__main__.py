@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 
-from bench import catalogue, consumers, kafka, ledger
+from bench import catalogue, consumers, kafka, ledger, reads
 
 
 def main() -> None:
@@ -15,7 +15,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="1M accounts instead of 100k")
     parser.add_argument("--accounts", type=int, default=None, help="accounts to allocate")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of load phases")
-    phases = ["ledger", "allocation", "verify", "catalogue", "consumers", "kafka"]
+    phases = ["ledger", "allocation", "verify", "reads", "catalogue", "consumers", "kafka"]
     parser.add_argument(
         "--only", choices=phases, default=None, help="allocation, verify: that phase alone"
     )
@@ -35,7 +35,7 @@ def main() -> None:
         "--workers",
         type=int,
         default=min(2, os.cpu_count() or 1),
-        help="ledger: the all-in-one server's processes for the HTTP phases (ila run --workers)",
+        help="ledger, reads: the all-in-one server's processes (ila run --workers)",
     )
     args = parser.parse_args()
     accounts = args.accounts or (1_000_000 if args.full else 100_000)
@@ -45,6 +45,8 @@ def main() -> None:
         asyncio.run(ledger.run_allocation_only(accounts=accounts))
     if args.only == "verify":
         asyncio.run(ledger.run_verify_only(accounts=accounts))
+    if args.only in (None, "reads"):
+        reads.print_table(asyncio.run(reads.run(seconds=args.seconds, workers=args.workers)))
     if args.only in (None, "catalogue"):
         found = asyncio.run(catalogue.run())
         catalogue.print_table(found)
