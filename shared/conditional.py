@@ -153,8 +153,8 @@ async def answer(
 ) -> Response:
     """``read(session)``'s JSON with its entity tag; ``304`` when ``If-None-Match`` names
     that tag, after waiting as ``Prefer: wait`` asks for the row ``key`` of ``watch`` to
-    change. The row's version and the read share one session of the watch's (one
-    transaction's round trips)."""
+    change. The row's version and the read share one session of the watch's, one connection
+    of its pool (a service's reads: no transaction around them)."""
     wait = preferred_wait(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait

@@ -262,7 +262,7 @@ async def scoped_page(
     """A page of enrolments or claims, newest first, narrowed to the caller's scope; and
     the cursor of the next page."""
     scoped_filters = account_scope_filters(principal, **filters)
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         page = await rows.page(session, kind, scoped_filters, order=order, limit=limit, after=after)
     _, key = rows.TABLES[kind]
     return page, (str(getattr(page[-1], key)) if len(page) == limit else None)
