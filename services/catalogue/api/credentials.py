@@ -123,7 +123,7 @@ async def list_credentials(
         account_id = principal.account_id
     if account_id is None:
         raise BadRequest("account_id is required")
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         if not await reads_account(session, principal, account_id):
             raise NotFound(f"no account {account_id}")
         rows = await store.for_account(session, account_id)
@@ -155,7 +155,7 @@ async def get_credential(
     certifies, the agency that manages the learner's account and national roles. With
     ``?format=elm`` (or ``Accept: application/ld+json; profile=elm``): the same credential
     in the European Learning Model (EDC profile), the signed document alone."""
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         row = await store.get(session, credential_id)
         if row is None or not await reads_record(session, principal, row):
             raise NotFound(f"no credential {credential_id}")

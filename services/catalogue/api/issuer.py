@@ -64,7 +64,7 @@ async def status(
     rt: Runtime,
 ) -> Response:
     """The signed status list credential (revocation bits), as verifiers cache it."""
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         row = await list_store.get(session, list_id)
     if row is None or row.document is None or row.etag is None:
         raise NotFound(f"no status list {list_id}")

@@ -90,7 +90,7 @@ async def registry_page(
     except cursor.InvalidCursor:
         query = query_for(None)  # a stale or foreign cursor: start again
     currency = parts.config.currency
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         result = await store.search(session, query, parts.clock.now().date(), currency)
     next_url = None
     if result.after:

@@ -158,7 +158,7 @@ async def verify_page(
         credential_id = uuid.UUID(credential.strip())
     except ValueError:
         return _page(request, parts, 400, problem="bad_id")
-    async with rt.sessions() as session:
+    async with rt.reads() as session:
         row = await store.get(session, credential_id)
     if row is None:
         return _page(request, parts, 404, problem="unknown_id")
