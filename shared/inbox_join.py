@@ -77,6 +77,10 @@ class Joiner:
         except asyncio.CancelledError:
             for _, future in taken:
                 _settle(future, RuntimeError("the transaction this batch joined was cancelled"))
+                if not future.cancelled():
+                    # read here: the cancelled caller's own batch has no other reader, and
+                    # asyncio would log its failure as an error; a waiting caller still gets it
+                    future.exception()
             raise
         except Exception as exc:
             if len(taken) == 1:

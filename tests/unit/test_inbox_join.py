@@ -5,6 +5,7 @@ fails only the batch that makes it fail."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 
 import pytest
@@ -118,3 +119,27 @@ async def test_a_cancelled_transaction_fails_the_batches_that_joined_it() -> Non
     with pytest.raises(RuntimeError, match="cancelled"):
         await joined  # not committed: its caller is told so, and the bus delivers it again
     assert store.transactions == [[b"0-0"]]
+
+
+async def test_a_cancelled_transaction_leaves_no_unread_failure_behind() -> None:
+    """The cancelled caller's own batch is failed too, and nobody reads that failure: asyncio
+    would log it as an error ("Future exception was never retrieved") at every stop."""
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context["message"]))
+    try:
+        store = Store()
+        joiner = Joiner(store.apply, concurrency=1)
+        leader = asyncio.create_task(joiner.submit([Message("t", "p1", b"hold")]))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        leader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+        del leader
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
