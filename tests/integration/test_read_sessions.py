@@ -19,7 +19,6 @@ from tests.support import running_app, settings_for
 pytestmark = pytest.mark.postgres
 
 
-
 async def two_starts(session: AsyncSession) -> tuple[datetime, datetime]:
     """When the transaction of each of two statements, 20 ms apart, started."""
     first = (await session.execute(text("SELECT now()"))).scalar_one()
