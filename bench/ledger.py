@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,42 +151,40 @@ def allocation_figures(n: int, setup: float, elapsed: float, raw: float) -> dict
 
 
 def pgbench_tps(url: str, clients: int, seconds: float) -> float:
+    """pgbench: single-row inserts into a plain table with a uuid key."""
+    return pgbench(
+        url,
+        clients,
+        seconds,
+        setup="CREATE TABLE IF NOT EXISTS public.pgbench_rows (id uuid PRIMARY KEY, v int)",
+        script="INSERT INTO public.pgbench_rows (id, v) VALUES (gen_random_uuid(), :client_id);\n",
+    )
+
+
+def pgbench(
+    url: str, clients: int, seconds: float, *, setup: str, script: str, options: Sequence[str] = ()
+) -> float:
+    """pgbench's transactions a second: ``setup`` run once (psql), then ``script`` by
+    ``clients`` callers for ``seconds``, with pgbench's ``options``."""
     parsed = urlparse(url.replace("postgresql+asyncpg", "postgresql"))
     host = parse_qs(parsed.query)["host"][0]
     db = parsed.path.lstrip("/")
-    script = Path(tempfile.mkdtemp()) / "insert.sql"
-    script.write_text(
-        "INSERT INTO public.pgbench_rows (id, v) VALUES (gen_random_uuid(), :client_id);\n"
-    )
-    psql = [pg_bin("psql"), "-h", host, "-U", "postgres", "-d", db, "-q", "-c"]
+    connect = ["-h", host, "-U", "postgres"]
     subprocess.run(
-        [*psql, "CREATE TABLE IF NOT EXISTS public.pgbench_rows (id uuid PRIMARY KEY, v int)"],
-        check=True,
-        capture_output=True,
+        [pg_bin("psql"), *connect, "-d", db, "-q", "-c", setup], check=True, capture_output=True
     )
-    out = subprocess.run(
-        [
-            pg_bin("pgbench"),
-            "-h",
-            host,
-            "-U",
-            "postgres",
-            "-n",
-            "-f",
-            str(script),
-            "-c",
-            str(clients),
-            "-j",
-            str(min(clients, 2)),
-            "-T",
-            str(int(seconds)),
-            db,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    shutil.rmtree(script.parent, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp())
+    (folder / "script.sql").write_text(script)
+    load = ["-f", str(folder / "script.sql"), "-c", str(clients), "-j", str(min(clients, 2))]
+    try:
+        out = subprocess.run(
+            [pg_bin("pgbench"), *connect, "-n", *options, *load, "-T", str(int(seconds)), db],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     for line in out.splitlines():
         if line.startswith("tps ="):
             return float(line.split("=")[1].split()[0])

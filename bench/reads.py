@@ -9,16 +9,14 @@ import asyncio
 import json
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 from bench.client import Pool
-from bench.ledger import OUT, all_in_one, open_wallets, pg_bin, settled
+from bench.ledger import OUT, all_in_one, open_wallets, pgbench, settled
 from ila.postgres import embedded_postgres_url
 from services.ledger.handlers import Ledger
 from shared.auth import mint_token
@@ -31,39 +29,16 @@ ROWS = 100_000  # the reference table's rows
 
 def point_reads_per_s(url: str, clients: int, seconds: float) -> float:
     """pgbench: a row read by its primary key, each caller waiting for its answer."""
-    parsed = urlparse(url.replace("postgresql+asyncpg", "postgresql"))
-    host, db = parse_qs(parsed.query)["host"][0], parsed.path.lstrip("/")
-    psql = [pg_bin("psql"), "-h", host, "-U", "postgres", "-d", db, "-q", "-c"]
-    subprocess.run(
-        [
-            *psql,
-            "CREATE TABLE IF NOT EXISTS public.pgbench_reads (id int PRIMARY KEY, v int); "
-            f"INSERT INTO public.pgbench_reads SELECT i, i FROM generate_series(1, {ROWS}) i "
-            "ON CONFLICT DO NOTHING",
-        ],
-        check=True,
-        capture_output=True,
+    return pgbench(
+        url,
+        clients,
+        seconds,
+        setup="CREATE TABLE IF NOT EXISTS public.pgbench_reads (id int PRIMARY KEY, v int); "
+        f"INSERT INTO public.pgbench_reads SELECT i, i FROM generate_series(1, {ROWS}) i "
+        "ON CONFLICT DO NOTHING",
+        script=f"\\set id random(1, {ROWS})\nSELECT v FROM public.pgbench_reads WHERE id = :id;\n",
+        options=("-M", "prepared"),
     )
-    folder = Path(tempfile.mkdtemp())
-    script = folder / "read.sql"
-    script.write_text(
-        f"\\set id random(1, {ROWS})\nSELECT v FROM public.pgbench_reads WHERE id = :id;\n"
-    )
-    connect = ["-h", host, "-U", "postgres", "-n", "-M", "prepared"]
-    load = ["-f", str(script), "-c", str(clients), "-j", str(min(clients, 2))]
-    try:
-        out = subprocess.run(
-            [pg_bin("pgbench"), *connect, *load, "-T", str(int(seconds)), db],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    for line in out.splitlines():
-        if line.startswith("tps ="):
-            return float(line.split("=")[1].split()[0])
-    raise RuntimeError(f"pgbench printed no tps:\n{out}")
 
 
 async def read_balances(
