@@ -52,7 +52,7 @@ from aiokafka import AIOKafkaConsumer
 from bench.client import Answer, Pool
 from bench.ledger import OUT, pgbench_tps
 from bench.payments import World, _all, _h, _percentile, setup
-from ila.kafka import start_broker, stop_broker
+from ila.kafka import jvm_options, start_broker, stop_broker
 from ila.postgres import embedded_postgres_url
 from shared.auth import mint_token
 from shared.events.base import TYPE_PREFIX
@@ -434,6 +434,7 @@ async def run(seconds: float = 10.0, profile: bool = False, replicas: int = 1) -
         "seconds_per_rate": seconds,
         "warmup_seconds_at_100": WARMUP_SECONDS,
         "payments_replicas": replicas,
+        "broker_jvm_options": jvm_options(),
         "targets": TARGETS,
         "rates": {},
     }
@@ -526,6 +527,8 @@ def _ok(value: float | None, target: float, below: bool = True) -> str:
 def print_table(r: dict[str, Any]) -> None:
     n = r.get("payments_replicas", 1)
     print(f"\nover Kafka (`ila serve` per service, payments x{n}, one broker), {r['cpus']} CPUs")
+    if "broker_jvm_options" in r:
+        print(f"broker JVM: {' '.join(r['broker_jvm_options']) or 'the defaults'}")
     head = f"{'measure':<36}{'ours':>12}{'target':>12}{'met':>5}"
     print(head)
     print("-" * len(head))

@@ -16,7 +16,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from ila.kafka import STATE_FILE, KafkaBroker, start_broker, stop_broker, stop_from_workdir
+from ila.kafka import (
+    JVM_OPTIONS,
+    JVM_OPTIONS_ENV,
+    STATE_FILE,
+    KafkaBroker,
+    jvm_options,
+    start_broker,
+    stop_broker,
+    stop_from_workdir,
+)
 from ila.kafka_jars import fetch_jars
 from ila.kafka_probe import wait_ready
 from shared.bus.topics import TopicSpec, ensure_topics
@@ -46,6 +55,24 @@ def _port_open(port: int) -> bool:
 
 async def test_wait_ready_is_awaitable(broker: KafkaBroker) -> None:
     await wait_ready(broker.bootstrap, timeout=10.0)
+
+
+def test_the_broker_runs_with_the_configured_jvm_flags(broker: KafkaBroker) -> None:
+    assert broker.pid is not None
+    with open(f"/proc/{broker.pid}/cmdline", "rb") as f:
+        command = f.read().decode().split("\0")
+    heap = next(i for i, word in enumerate(command) if word.startswith("-Xmx"))
+    assert command[heap + 1 : command.index("-Djava.awt.headless=true")] == jvm_options()
+
+
+def test_jvm_flags_come_from_the_environment_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(JVM_OPTIONS_ENV, raising=False)
+    assert jvm_options() == list(JVM_OPTIONS)
+    assert "-XX:TieredStopAtLevel=1" in jvm_options()
+    monkeypatch.setenv(JVM_OPTIONS_ENV, "-XX:+UseSerialGC  -Dnote='two words'")
+    assert jvm_options() == ["-XX:+UseSerialGC", "-Dnote=two words"]
+    monkeypatch.setenv(JVM_OPTIONS_ENV, "")
+    assert jvm_options() == []
 
 
 async def test_idempotent_producer_and_consumer_round_trip(broker: KafkaBroker) -> None:
