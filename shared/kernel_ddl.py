@@ -148,6 +148,29 @@ def outbox_parking_downgrade(schema: str) -> list[str]:
     ]
 
 
+def outbox_bulk_ddl(schema: str) -> list[str]:
+    """Bulk rows (a yearly allocation's grants) give way to the others: the relay publishes
+    the unsent rows that are not bulk first, each after the unsent bulk rows of its key that
+    precede it, then bulk rows in id order (:class:`shared.outbox.Relay`)."""
+    s = f'"{schema}"'
+    return [
+        f"ALTER TABLE {s}.outbox ADD COLUMN bulk boolean NOT NULL DEFAULT false",
+        f"CREATE INDEX outbox_unsent_interactive ON {s}.outbox (id) "
+        "WHERE sent_at IS NULL AND parked_at IS NULL AND NOT bulk",
+        f"CREATE INDEX outbox_unsent_bulk_keys ON {s}.outbox (key, id) "
+        "WHERE sent_at IS NULL AND parked_at IS NULL AND bulk",
+    ]
+
+
+def outbox_bulk_downgrade(schema: str) -> list[str]:
+    s = f'"{schema}"'
+    return [
+        f"DROP INDEX {s}.outbox_unsent_bulk_keys",
+        f"DROP INDEX {s}.outbox_unsent_interactive",
+        f"ALTER TABLE {s}.outbox DROP COLUMN bulk",
+    ]
+
+
 def outbox_channel(schema: str) -> str:
     """The PostgreSQL channel a service's outbox announces new rows on."""
     return f"{schema}_outbox"

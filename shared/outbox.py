@@ -5,6 +5,13 @@ change. The :class:`Relay` publishes unsent rows in order, waits until the bus a
 them, then marks them sent. A crash between publishing and marking only republishes
 (consumers' inboxes make that harmless); nothing committed is ever lost.
 
+Rows written as bulk (a yearly allocation's grants, millions at once) give way to the
+others: each batch takes the rows that are not bulk first, each after the unsent bulk rows
+of its key that precede it, then the oldest bulk rows. Each key's rows keep their order,
+which is all a consumer may rely on (the bus keeps no order between keys either); a
+learner's reservation written during an allocation is published in the next batch, not
+after the allocation's backlog.
+
 The relay never blocks on one row: a row larger than the bus accepts is parked at once, and
 a row the bus refuses for a reason that is not transient (a broker down or a leader moving is
 transient, and only waits) is retried ``park_after`` times, then parked with its last error,
@@ -103,21 +110,29 @@ class Outbox:
         )
 
     async def add(
-        self, session: AsyncSession, payloads: Sequence[Event], ctx: EventContext
+        self,
+        session: AsyncSession,
+        payloads: Sequence[Event],
+        ctx: EventContext,
+        *,
+        bulk: bool = False,
     ) -> list[Envelope]:
-        """Stage events in the caller's transaction."""
+        """Stage events in the caller's transaction; ``bulk`` ones give way to the others
+        (see :class:`Relay`)."""
         envelopes = [self.envelope(p, ctx) for p in payloads]
-        await self.add_envelopes(session, envelopes)
+        await self.add_envelopes(session, envelopes, bulk=bulk)
         return envelopes
 
-    async def add_envelopes(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+    async def add_envelopes(
+        self, session: AsyncSession, envelopes: Sequence[Envelope], *, bulk: bool = False
+    ) -> None:
         if not envelopes:
             return
         await executemany(
             session,
-            f'INSERT INTO "{self.service}".outbox (event_id, topic, key, type, body) '
-            "VALUES ($1, $2, $3, $4, $5)",
-            [(e.id, self.topic, e.subject, e.type, e.to_bytes()) for e in envelopes],
+            f'INSERT INTO "{self.service}".outbox (event_id, topic, key, type, body, bulk) '
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            [(e.id, self.topic, e.subject, e.type, e.to_bytes(), bulk) for e in envelopes],
         )
         # wake the relay once the transaction is over (it re-reads committed rows only)
         session.sync_session.info.setdefault("outboxes", set()).add(self)
@@ -172,8 +187,28 @@ class OutboxRow(NamedTuple):
     attempts: int
 
 
+_NEXT_ROWS = (
+    "WITH i AS (SELECT id, topic, key, type, body, attempts FROM {outbox} "
+    "WHERE sent_at IS NULL AND parked_at IS NULL AND NOT bulk ORDER BY id LIMIT $1), "
+    "k AS (SELECT key, max(id) AS last FROM i GROUP BY key), "
+    "e AS (SELECT o.id, o.topic, o.key, o.type, o.body, o.attempts FROM {outbox} o "
+    "JOIN k ON o.key = k.key AND o.id < k.last "
+    "WHERE o.sent_at IS NULL AND o.parked_at IS NULL AND o.bulk), "
+    "b AS (SELECT id, topic, key, type, body, attempts FROM {outbox} "
+    "WHERE sent_at IS NULL AND parked_at IS NULL AND bulk ORDER BY id "
+    "LIMIT greatest($1 - (SELECT count(*) FROM i), 0)) "
+    "SELECT * FROM i UNION ALL SELECT * FROM e UNION ALL SELECT * FROM b ORDER BY id"
+)
+"""The relay's next batch (:meth:`Relay._next`): ``i`` the rows that are not bulk, ``e`` the
+bulk rows that precede one of them under its key, ``b`` the oldest bulk rows, only while
+``i`` left room (when ``i`` is full, a bulk row of ``b`` could pass a row of its key that
+``i`` did not take). A bulk row in both ``e`` and ``b`` comes twice, once kept."""
+
+
 class Relay:
-    """Publishes a service's outbox to the bus, one batch at a time, in id order."""
+    """Publishes a service's outbox to the bus, one batch at a time, in id order, bulk rows
+    (``Outbox.add(..., bulk=True)``, a yearly allocation's) after the others: a backlog of
+    them does not hold back the events that answer people."""
 
     def __init__(
         self,
@@ -219,14 +254,7 @@ class Relay:
                     announce(self.sessions.kw.get("bind"), outbox_channel(schema))
                 return 0
             self.outbox.unannounced = False  # the batch reads every row committed so far
-            rows = [
-                OutboxRow(*r)
-                for r in await (await driver(session)).fetch(
-                    f'SELECT id, topic, key, type, body, attempts FROM "{schema}".outbox '
-                    "WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT $1",
-                    self.batch_size,
-                )
-            ]
+            rows = await self._next(session)
             if not rows:
                 OUTBOX_BACKLOG.labels(schema).set(0)
                 return 0
@@ -258,6 +286,16 @@ class Relay:
             for ce_type, n in Counter(r.type for r in sendable if r.id in sent).items():
                 EVENTS_OUT.labels(schema, ce_type).inc(n)
         return len(rows) - len(sendable) + len(sent)
+
+    async def _next(self, session: AsyncSession) -> list[OutboxRow]:
+        """The next batch, in id order: the unsent rows that are not bulk (up to
+        ``batch_size``), with the unsent bulk rows of their keys that precede them; then, if
+        that left room, the oldest bulk rows. A key's rows keep their order; rows of
+        different keys may pass each other, as they do on the bus's partitions."""
+        found = await (await driver(session)).fetch(
+            _NEXT_ROWS.format(outbox=f'"{self.outbox.service}".outbox'), self.batch_size
+        )
+        return [OutboxRow(*r) for r in {r[0]: r for r in found}.values()]
 
     async def _publish(self, rows: Sequence[OutboxRow]) -> None:
         if rows:

@@ -28,6 +28,7 @@ class UseCaseContext(Generic[ConfigT]):
     def actor(self) -> str:
         return self.events.actor or ""
 
-    async def emit(self, *events: Event) -> None:
-        """Stage ``events`` in the caller's transaction."""
-        await self.outbox.add(self.session, events, self.events)
+    async def emit(self, *events: Event, bulk: bool = False) -> None:
+        """Stage ``events`` in the caller's transaction (``bulk``: they give way to the
+        others, :class:`shared.outbox.Relay`)."""
+        await self.outbox.add(self.session, events, self.events, bulk=bulk)

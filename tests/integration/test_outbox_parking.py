@@ -25,7 +25,7 @@ from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events import Envelope
 from shared.events.accounts import AccountSuspended
 from shared.events.payments import CLAIMS_PER_PART, PayoutSent
-from shared.kernel_ddl import kernel_tables, outbox_parking_ddl
+from shared.kernel_ddl import kernel_tables, outbox_bulk_ddl, outbox_parking_ddl
 from shared.outbox import DEFAULT_MAX_EVENT_BYTES, EventContext, Outbox, Relay
 from tests.support import eventually, running_app, settings_for
 
@@ -39,7 +39,11 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(db_url, pool_size=5)
     async with engine.begin() as conn:
         await conn.execute(text("CREATE SCHEMA accounts"))
-        for ddl in [*kernel_tables("accounts"), *outbox_parking_ddl("accounts")]:
+        for ddl in [
+            *kernel_tables("accounts"),
+            *outbox_parking_ddl("accounts"),
+            *outbox_bulk_ddl("accounts"),
+        ]:
             await conn.execute(text(ddl))
     yield engine
     await engine.dispose()

@@ -24,7 +24,7 @@ from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events import Envelope
 from shared.events.accounts import AccountOpened, AccountTransferred, NeedProfile
 from shared.inbox import EventConsumer
-from shared.kernel_ddl import dead_letters_ddl, kernel_tables, outbox_parking_ddl
+from shared.kernel_ddl import dead_letters_ddl, kernel_tables, outbox_bulk_ddl, outbox_parking_ddl
 from shared.outbox import EventContext, Outbox, Relay, RelayCrash
 from tests.support import eventually
 
@@ -41,6 +41,7 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
                 *kernel_tables(schema),
                 *dead_letters_ddl(schema),
                 *outbox_parking_ddl(schema),
+                *outbox_bulk_ddl(schema),
             ]:
                 await conn.execute(text(ddl))
         await conn.execute(

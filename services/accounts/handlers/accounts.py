@@ -171,12 +171,13 @@ async def insert_new(new: NewAccount, ctx: Context) -> Opened:
 
 async def open_many(accounts: list[NewAccount], ctx: Context) -> dict[str, Opened]:
     """Open many accounts in a few statements (bulk onboarding): by national id hash, the
-    account opened, or the one that already existed for that person (created=False).
+    account opened, or the one that already existed for that person (created=False). Their
+    events are bulk: the relay publishes the service's other events first.
     The accounts must have distinct national ids."""
     inserted = await store.insert_accounts(ctx.session, [a.row for a in accounts])
     new = [a for a in accounts if a.account_id in inserted]
     await keys.insert_keys(ctx.session, [(a.account_id, a.key) for a in new])
-    await ctx.emit(*(a.event for a in new))
+    await ctx.emit(*(a.event for a in new), bulk=True)
     result = {a.national_id_hash: Opened(a.account_id, True, a.event.agency_id) for a in new}
     others = [a.national_id_hash for a in accounts if a.account_id not in inserted]
     for nid_hash, (account_id, agency) in (

@@ -10,7 +10,8 @@ commits, and again after a restart.
 Each batch is one transaction: the wallets are locked, each decides its grant (the domain
 refuses a second grant for a year, and a unique index on the statutory lot per account and
 year backs it, every invariant checked on the state after), the events are appended a chunk
-of wallets a statement (events, projections and outbox rows together; the next chunk's rows
+of wallets a statement (events, projections and outbox rows together; the outbox rows are
+bulk, published after the ledger's other events, a learner's reservation; the next chunk's rows
 are built while the server writes the last; the next batch's wallet states are read and
 folded meanwhile, on a connection of their own, into the cache that the next batch checks
 against the heads it locks), and the run's cursor advances with them. A
@@ -225,7 +226,7 @@ async def _grant(
     writing: asyncio.Task[int] | None = None
     try:
         for start in range(0, len(heads), chunk):
-            columns = Columns(ctx)
+            columns = Columns(ctx, bulk=True)
             part = heads[start : start + chunk]
             ids = iter(new_ids(len(part)))
             for i, (account_id, head) in enumerate(part, 1):

@@ -81,8 +81,9 @@ def _wallet(after: WalletState, head_hash: str, now: datetime) -> tuple[Any, ...
 class Columns:
     """The columns of one ``batch.write_columns`` statement, filled stream by stream."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, bulk: bool = False) -> None:
         self.ctx = ctx
+        self.bulk = bulk  # the outbox rows give way to the others (shared.outbox.Relay)
         self.events: list[tuple[Any, ...]] = []  # rows, in EVENT_TYPES' order
         self.wallets: list[tuple[Any, ...]] = []
         self.lots: list[dict[str, Any]] = []
@@ -308,6 +309,7 @@ class Columns:
                 *batch_store.columns(self.reservations, projections.RESERVATION_COLUMNS),
                 *_transposed(self.outbox, batch_store.OUTBOX_TYPES),
             ],
+            bulk=self.bulk,
         )
         ctx.outbox.staged(ctx.session)
         for account_id, head, after in self.changed:

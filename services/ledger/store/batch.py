@@ -36,11 +36,16 @@ OUTBOX_TYPES = {"event_id": "uuid", "topic": "text", "key": "text", "type": "tex
 
 
 def _insert(
-    table: str, types: dict[str, str], first: int, upsert: tuple[str, ...] | None
+    table: str,
+    types: dict[str, str],
+    first: int,
+    upsert: tuple[str, ...] | None,
+    constants: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     """``INSERT ... SELECT FROM unnest(...)`` of ``types``' columns from parameters
-    ``$first...``; jsonb and array columns travel as text (an array of arrays would have to
-    be rectangular)."""
+    ``$first...`` (and of ``constants``' columns, each the same SQL value in every row);
+    jsonb and array columns travel as text (an array of arrays would have to be
+    rectangular)."""
     columns = list(types)
     params, picks = [], []
     for i, kind in enumerate(types.values()):
@@ -48,8 +53,10 @@ def _insert(
         params.append(f"${first + i}::{travels}[]")
         picks.append(f"c{i}::{kind}" if travels != kind else f"c{i}")
     aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+    names = [*columns, *(constants or {})]
+    picks += (constants or {}).values()
     sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(picks)} "
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(picks)} "
         f"FROM unnest({', '.join(params)}) WITH ORDINALITY AS t({aliases}, n) ORDER BY n"
     )
     if upsert is not None:
@@ -58,7 +65,7 @@ def _insert(
     return sql, first + len(columns)
 
 
-def _statement(outbox_table: str) -> str:
+def _statement(outbox_table: str, bulk: bool) -> str:
     parts, n = [], 1
     for name, table, types, upsert in (
         ("e", "ledger.events", EVENT_TYPES, None),
@@ -67,12 +74,13 @@ def _statement(outbox_table: str) -> str:
         ("r", "ledger.reservations", RESERVATION_COLUMNS, RESERVATION_CHANGES),
         ("o", outbox_table, OUTBOX_TYPES, None),
     ):
-        sql, n = _insert(table, types, n, upsert)
+        constants = {"bulk": "true"} if name == "o" and bulk else None
+        sql, n = _insert(table, types, n, upsert, constants)
         parts.append(f"{name} AS ({sql})")
     return "WITH " + ", ".join(parts) + " SELECT 1"
 
 
-_STATEMENTS: dict[str, str] = {}
+_STATEMENTS: dict[tuple[str, bool], str] = {}
 
 
 def columns(rows: Sequence[dict[str, Any]], types: dict[str, str]) -> list[list[Any]]:
@@ -110,10 +118,13 @@ async def write(
     )
 
 
-async def write_columns(session: AsyncSession, outbox_table: str, args: list[list[Any]]) -> None:
+async def write_columns(
+    session: AsyncSession, outbox_table: str, args: list[list[Any]], *, bulk: bool = False
+) -> None:
     """:func:`write` of rows already laid out as the statement's columns: the events',
-    wallets', lots', reservations' and outbox's, each table's in its order."""
-    sql = _STATEMENTS.get(outbox_table)
+    wallets', lots', reservations' and outbox's, each table's in its order. ``bulk``: the
+    outbox rows are bulk (they give way to the others, :class:`shared.outbox.Relay`)."""
+    sql = _STATEMENTS.get((outbox_table, bulk))
     if sql is None:
-        sql = _STATEMENTS[outbox_table] = _statement(outbox_table)
+        sql = _STATEMENTS[(outbox_table, bulk)] = _statement(outbox_table, bulk)
     await (await driver(session)).execute(sql, *args)

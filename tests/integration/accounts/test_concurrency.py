@@ -60,6 +60,7 @@ async def test_concurrent_opens_of_different_people_all_succeed(accounts: Accoun
     assert len({r.json()["account_id"] for r in replies}) == RACERS
     assert await accounts.count("accounts") == RACERS
     assert await accounts.count("outbox", "type = :t", t=event_type("AccountOpened")) == RACERS
+    assert await accounts.count("outbox", "bulk") == 0  # one by one: none gives way
 
 
 async def test_same_key_same_body_replays_the_first_answer(accounts: Accounts) -> None:

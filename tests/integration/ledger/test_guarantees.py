@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,14 +22,14 @@ from services.ledger.handlers.wallets import execute
 from services.ledger.store import audit as audit_reads
 from services.ledger.store import events as event_store
 from services.ledger.store import projections, runs
-from shared.bus import Message
+from shared.bus import Message, type_hint
 from shared.bus.inprocess import InProcessBus
 from shared.db import transaction
 from shared.events import Envelope
-from shared.events.ledger import CourseRef
+from shared.events.ledger import CourseRef, CreditsGranted, CreditsReserved
 from shared.events.payments import EnrolmentRequested
 from shared.inbox import EventConsumer
-from shared.outbox import EventContext, Outbox
+from shared.outbox import EventContext, Outbox, Relay
 from tests.integration.support.ledger import Env, open_wallet
 
 pytestmark = pytest.mark.postgres
@@ -213,6 +214,61 @@ async def test_a_wallet_changed_after_its_batch_was_read_ahead_is_granted_as_it_
         assert (await verify(s)).ok
     assert done is not None and done["status"] == "finished" and done["granted_count"] == 6
     assert wallet is not None and wallet["available"] == 50_700 and wallet["version"] == 3
+
+
+async def test_an_allocations_grants_give_way_to_a_reservation(env: Env) -> None:
+    accounts = sorted([await open_wallet(env) for _ in range(30)])
+    async with transaction(env.sessions) as s:  # the openings were published long ago
+        await s.execute(text("UPDATE ledger.outbox SET sent_at = now()"))
+    run, _ = await start_allocation(
+        env.uow, 2030, "admin:test", policy=EntitlementPolicy(year=2030)
+    )
+    await run_allocation(env.uow, env.ledger, run, batch_size=10)
+    learner = accounts[20]
+    async with transaction(env.sessions) as s:
+        outcome = await execute(
+            ReserveCredits(
+                account_id=learner,
+                reservation_id=uuid.uuid4(),
+                enrolment_id=uuid.uuid4(),
+                amount=1_000,
+                course=COURSE,
+            ),
+            env.ledger.context(s, EventContext.new("test")),
+        )
+        assert type(outcome.events[0]).__name__ == "CreditsReserved"
+        flags = dict(
+            (
+                await s.execute(
+                    text(
+                        "SELECT type, bool_and(bulk) FROM ledger.outbox "
+                        "WHERE sent_at IS NULL GROUP BY type"
+                    )
+                )
+            ).all()
+        )
+    granted, reserved = CreditsGranted.cloudevent_type(), CreditsReserved.cloudevent_type()
+    assert flags == {granted: True, reserved: False}
+    bus, published = InProcessBus(), []
+
+    async def collect(batch: Sequence[Message]) -> None:
+        published.append([(m.key, type_hint(m)) for m in batch])
+
+    bus.subscribe("probe", [env.ledger.outbox.topic], collect)
+    await bus.start()
+    relay = Relay(env.ledger.outbox, env.sessions, bus, batch_size=5)
+    await relay.publish_once()
+    # the reservation, after its wallet's grant (the 21st), and the 4 oldest grants
+    assert published[0] == [
+        *[(str(a), granted) for a in accounts[:4]],
+        (str(learner), granted),
+        (str(learner), reserved),
+    ]
+    await relay.drain()
+    sent = [item for batch in published for item in batch]
+    assert sorted(sent) == sorted(
+        [(str(a), granted) for a in accounts] + [(str(learner), reserved)]
+    )
 
 
 async def test_allocation_written_in_chunks_is_whole_or_not_at_all(env: Env) -> None:
