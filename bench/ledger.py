@@ -37,12 +37,12 @@ from bench.peer import load_append_per_s
 from ila.postgres import embedded_postgres_url
 from services.ledger import consumers
 from services.ledger.audit import verify
-from services.ledger.commands import OpenWallet
+from services.ledger.commands import OpenWallet, ReserveCredits
 from services.ledger.domain import EntitlementPolicy, WalletState, decide
 from services.ledger.domain.statutory import StatutoryTerms, statutory_event
 from services.ledger.handlers import Ledger
 from services.ledger.handlers.allocation import run_allocation, start_allocation
-from services.ledger.handlers.wallets import append_many, load_many
+from services.ledger.handlers.wallets import append_many, execute, load_many
 from shared.auth import mint_token
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
@@ -230,6 +230,51 @@ async def drained(sessions: Any, since: float, limit: float = 1800.0) -> dict[st
         "left": waiting,
         "applied_after_s": round(time.perf_counter() - since, 1),
     }
+
+
+async def reserved_during_drain(sessions: Any, after: float = 2.0) -> dict[str, Any]:
+    """``after`` s into the drain, a learner's reservation, written as the ledger's consumer
+    writes one: the seconds until every consumer applied it (its outbox row sent: the
+    in-process bus marks a row sent once every group applied it), and how many of the
+    allocation's events were still waiting then. The allocation's rows are bulk
+    (:class:`shared.outbox.Relay` publishes the others first)."""
+    await asyncio.sleep(after)
+    async with sessions() as s:
+        account = await s.scalar(text("SELECT account_id FROM ledger.wallets LIMIT 1"))
+    async with transaction(sessions) as s:
+        outcome = await execute(
+            ReserveCredits(
+                account_id=account,
+                reservation_id=uuid.uuid4(),
+                enrolment_id=uuid.uuid4(),
+                amount=10,
+                course=CourseRef(course_id=uuid.uuid4()),
+            ),
+            Ledger(Outbox("ledger")).context(s, EventContext.new("bench")),
+        )
+    written = time.perf_counter()
+    kind = type(outcome.events[0]).cloudevent_type()
+    async with sessions() as s:  # its row: near the table's end, found from there
+        row = await s.scalar(
+            text(
+                "SELECT id FROM ledger.outbox WHERE key = :k AND type = :t ORDER BY id DESC LIMIT 1"
+            ),
+            {"k": str(account), "t": kind},
+        )
+    sent = text("SELECT sent_at IS NOT NULL FROM ledger.outbox WHERE id = :id")
+    while True:
+        async with sessions() as s:
+            if await s.scalar(sent, {"id": row}):
+                applied = time.perf_counter() - written
+                waiting = await s.scalar(
+                    text("SELECT count(*) FROM ledger.outbox WHERE sent_at IS NULL")
+                )
+                return {
+                    "event": kind,
+                    "applied_after_s": round(applied, 3),
+                    "allocation_events_waiting": int(waiting or 0),
+                }
+        await asyncio.sleep(0.01)
 
 
 @asynccontextmanager
@@ -643,8 +688,11 @@ async def run_allocation_only(accounts: int) -> None:
         print(json.dumps(result, indent=2), flush=True)
         print("its events to every consumer (`ila run`) ...", flush=True)
         async with all_in_one(url):
-            result["drain"] = await drained(sessions, started)
+            result["drain"], result["reserved_during_drain"] = await asyncio.gather(
+                drained(sessions, started), reserved_during_drain(sessions)
+            )
         print(json.dumps(result["drain"], indent=2))
+        print("a reservation written during the drain:", result["reserved_during_drain"])
     finally:
         await engine.dispose()
         shutil.rmtree(root, ignore_errors=True)
