@@ -108,14 +108,16 @@ def embedded_running(data_dir: Path) -> bool:
     return True
 
 
-def stop_embedded(data_dir: Path) -> None:
-    """Stop the embedded PostgreSQL server on ``data_dir/postgres`` if one runs."""
+def stop_embedded(data_dir: Path, mode: str = "fast") -> None:
+    """Stop the embedded PostgreSQL server on ``data_dir/postgres`` if one runs. ``mode``
+    is pg_ctl's: ``fast`` ends with a checkpoint; ``immediate`` skips it, for a server
+    whose data is thrown away next (a crash recovery would follow a restart)."""
     if not embedded_running(data_dir):
         return
     user = "embedded_postgres" if os.geteuid() == 0 else None
     pgdata = (data_dir / "postgres").resolve()
     open_parents(pgdata)  # again: a concurrent pytest session tightens its temporary root
-    pg_ctl(["-w", "stop", "-m", "fast"], pgdata, user)
+    pg_ctl(["-w", "stop", "-m", mode], pgdata, user)
 
 
 def to_asyncpg_url(uri: str) -> str:

