@@ -171,3 +171,24 @@ class ExampleDatabase:
     def teardown(self) -> None:
         self.loop.run_until_complete(self.engine.dispose())
         self.loop.close()
+
+
+@asynccontextmanager
+async def outbox_schema(db_url: str, schema: str, pool_size: int) -> AsyncIterator[Any]:
+    """An engine on ``db_url`` whose database has ``schema`` with the kernel's tables and
+    the outbox as the migrations leave it (parking, bulk rows), and no service's own tables:
+    for the tests of the relay alone."""
+    from sqlalchemy import text
+
+    from shared.db import make_engine
+    from shared.kernel_ddl import kernel_tables, outbox_bulk_ddl, outbox_parking_ddl
+
+    engine = make_engine(db_url, pool_size=pool_size)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        for ddl in [*kernel_tables(schema), *outbox_parking_ddl(schema), *outbox_bulk_ddl(schema)]:
+            await conn.execute(text(ddl))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()

@@ -15,27 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
-from shared.db import make_engine, make_sessionmaker, transaction
+from shared.db import make_sessionmaker, transaction
 from shared.events.accounts import AccountSuspended
-from shared.kernel_ddl import kernel_tables, outbox_bulk_ddl, outbox_parking_ddl
 from shared.outbox import EventContext, Outbox, Relay
+from tests.support import outbox_schema
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(db_url, pool_size=3)
-    async with engine.begin() as conn:
-        await conn.execute(text("CREATE SCHEMA accounts"))
-        for ddl in [
-            *kernel_tables("accounts"),
-            *outbox_parking_ddl("accounts"),
-            *outbox_bulk_ddl("accounts"),
-        ]:
-            await conn.execute(text(ddl))
-    yield engine
-    await engine.dispose()
+    async with outbox_schema(db_url, "accounts", pool_size=3) as engine:
+        yield engine
 
 
 class Deliveries:

@@ -21,13 +21,12 @@ from services.payments.domain import payouts as rules
 from shared.bus import TYPE_HEADER
 from shared.bus.kafka import KafkaBus
 from shared.bus.topics import TopicSpec, ensure_topics
-from shared.db import make_engine, make_sessionmaker, transaction
+from shared.db import make_sessionmaker, transaction
 from shared.events import Envelope
 from shared.events.accounts import AccountSuspended
 from shared.events.payments import CLAIMS_PER_PART, PayoutSent
-from shared.kernel_ddl import kernel_tables, outbox_bulk_ddl, outbox_parking_ddl
 from shared.outbox import DEFAULT_MAX_EVENT_BYTES, EventContext, Outbox, Relay
-from tests.support import eventually, running_app, settings_for
+from tests.support import eventually, outbox_schema, running_app, settings_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -36,17 +35,8 @@ KAFKA_MESSAGE_LIMIT = 1024 * 1024
 
 @pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(db_url, pool_size=5)
-    async with engine.begin() as conn:
-        await conn.execute(text("CREATE SCHEMA accounts"))
-        for ddl in [
-            *kernel_tables("accounts"),
-            *outbox_parking_ddl("accounts"),
-            *outbox_bulk_ddl("accounts"),
-        ]:
-            await conn.execute(text(ddl))
-    yield engine
-    await engine.dispose()
+    async with outbox_schema(db_url, "accounts", pool_size=5) as engine:
+        yield engine
 
 
 @pytest.fixture
