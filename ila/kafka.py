@@ -48,10 +48,10 @@ The broker runs with the client compiler (C1) only. A broker started for a test 
 bench is young: with the default tiered compilation, its optimising compiler (C2) was still
 taking 0.13 of a core during the bench's phase at 100 enrolments a second, after its
 warm-up, beside the 0.17 its request threads took, on a machine that the services and
-PostgreSQL share. C1's
-code is slower than C2's, but it is compiled once and early: the broker then took 0.28-0.30
-of a core at that rate instead of 0.39-0.41, and it starts about half a second sooner. A
-broker that runs for weeks (``deploy/``) keeps the JVM's default compilers.
+PostgreSQL share. C1's code is slower than C2's, but it is compiled once and early: the
+broker then took 0.28-0.30 of a core at that rate instead of 0.39-0.41, and it starts about
+half a second sooner. A broker that runs for weeks (``deploy/``) keeps the JVM's default
+compilers.
 """
 
 

@@ -8,7 +8,7 @@ them, then marks them sent. A crash between publishing and marking only republis
 Rows written as bulk (a yearly allocation's grants, millions at once) give way to the
 others: each batch takes the rows that are not bulk first, each after the unsent bulk rows
 of its key that precede it, then the oldest bulk rows. Each key's rows keep their order,
-which is all a consumer may rely on (the bus keeps no order between keys either); a
+which is all a consumer may rely on (the bus keeps none between partitions either); a
 learner's reservation written during an allocation is published in the next batch, not
 after the allocation's backlog.
 

