@@ -5,8 +5,8 @@ change. The :class:`Relay` publishes unsent rows in order, waits until the bus a
 them, then marks them sent. A crash between publishing and marking only republishes
 (consumers' inboxes make that harmless); nothing committed is ever lost.
 
-Rows written as bulk (a yearly allocation's grants, millions at once) give way to the
-others: each batch takes the rows that are not bulk first, each after the unsent bulk rows
+Rows written as bulk (a yearly allocation's grants, millions at once; a wallet's opening)
+give way to the others: each batch takes the rows that are not bulk first, each after the unsent bulk rows
 of its key that precede it, then the oldest bulk rows. Each key's rows keep their order,
 which is all a consumer may rely on (the bus keeps none between partitions either); a
 learner's reservation written during an allocation is published in the next batch, not
@@ -142,7 +142,7 @@ class Outbox:
         its own (then :meth:`staged`)."""
         return [
             {"event_id": e.id, "topic": self.topic, "key": e.subject, "type": e.type}
-            | {"body": e.to_bytes()}
+            | {"body": e.to_bytes(), "bulk": False}
             for e in envelopes
         ]
 

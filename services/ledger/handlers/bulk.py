@@ -33,7 +33,7 @@ from services.ledger.store.chain import GENESIS, canonical_json, rfc3339
 from services.ledger.store.events import Head
 from shared.events import Envelope
 from shared.events.base import actor_fields
-from shared.events.ledger import CreditsGranted, LedgerEvent
+from shared.events.ledger import CreditsGranted, LedgerEvent, WalletOpened
 from shared.outbox import EventContext, Outbox
 
 _SORTED = orjson.OPT_SORT_KEYS
@@ -83,7 +83,8 @@ class Columns:
 
     def __init__(self, ctx: Context, *, bulk: bool = False) -> None:
         self.ctx = ctx
-        self.bulk = bulk  # the outbox rows give way to the others (shared.outbox.Relay)
+        # every outbox row bulk (the allocation's), else those of BULK_EVENTS only
+        self.bulk = bulk
         self.events: list[tuple[Any, ...]] = []  # rows, in EVENT_TYPES' order
         self.wallets: list[tuple[Any, ...]] = []
         self.lots: list[dict[str, Any]] = []
@@ -148,7 +149,9 @@ class Columns:
             f'{text.envelope}"data":{data},"datacontenttype":"application/json",'
             f'"id":"{event_id}",{text.source}"subject":"{account}",{text.sent}'
         )
-        self.outbox.append((event_id, text.topic, account, _GRANTED_TYPE, body.encode()))
+        self.outbox.append(
+            (event_id, text.topic, account, _GRANTED_TYPE, body.encode(), self.bulk)
+        )
         self.wallets.append(_wallet(after, digest, now))
         self.lots.append(
             {
@@ -266,7 +269,9 @@ class Columns:
                 },
                 option=_SORTED,
             )
-            ob.append((event_id, outbox.topic, subject, ce_type, body))
+            ob.append(
+                (event_id, outbox.topic, subject, ce_type, body, self.bulk or type(event) in BULK)
+            )
             prev = digest
         return Head(version, prev)
 
@@ -309,7 +314,6 @@ class Columns:
                 *batch_store.columns(self.reservations, projections.RESERVATION_COLUMNS),
                 *_transposed(self.outbox, batch_store.OUTBOX_TYPES),
             ],
-            bulk=self.bulk,
         )
         ctx.outbox.staged(ctx.session)
         for account_id, head, after in self.changed:
@@ -317,6 +321,11 @@ class Columns:
         return len(self.events)
 
 
+BULK: frozenset[type[LedgerEvent]] = frozenset({WalletOpened})
+"""Events whose outbox rows are always bulk (they give way to the others, see
+:class:`shared.outbox.Relay`): no service reacts to a wallet's opening, and they come by
+the million when agencies onboard their people. A later event of the same wallet still
+follows it (the relay keeps each key's order)."""
 _GRANTED_TYPE = CreditsGranted.cloudevent_type()
 _GRANTED_SCHEMA = CreditsGranted.schema_version
 if actor_fields(CreditsGranted):  # add_grant writes the payload as it is, no pseudonym

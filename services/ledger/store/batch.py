@@ -32,20 +32,22 @@ EVENT_TYPES = {
     "prev_hash": "text",
     "hash": "text",
 }
-OUTBOX_TYPES = {"event_id": "uuid", "topic": "text", "key": "text", "type": "text", "body": "bytea"}
+OUTBOX_TYPES = {
+    "event_id": "uuid",
+    "topic": "text",
+    "key": "text",
+    "type": "text",
+    "body": "bytea",
+    "bulk": "bool",
+}
 
 
 def _insert(
-    table: str,
-    types: dict[str, str],
-    first: int,
-    upsert: tuple[str, ...] | None,
-    constants: dict[str, str] | None = None,
+    table: str, types: dict[str, str], first: int, upsert: tuple[str, ...] | None
 ) -> tuple[str, int]:
     """``INSERT ... SELECT FROM unnest(...)`` of ``types``' columns from parameters
-    ``$first...`` (and of ``constants``' columns, each the same SQL value in every row);
-    jsonb and array columns travel as text (an array of arrays would have to be
-    rectangular)."""
+    ``$first...``; jsonb and array columns travel as text (an array of arrays would have to
+    be rectangular)."""
     columns = list(types)
     params, picks = [], []
     for i, kind in enumerate(types.values()):
@@ -53,10 +55,8 @@ def _insert(
         params.append(f"${first + i}::{travels}[]")
         picks.append(f"c{i}::{kind}" if travels != kind else f"c{i}")
     aliases = ", ".join(f"c{i}" for i in range(len(columns)))
-    names = [*columns, *(constants or {})]
-    picks += (constants or {}).values()
     sql = (
-        f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(picks)} "
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(picks)} "
         f"FROM unnest({', '.join(params)}) WITH ORDINALITY AS t({aliases}, n) ORDER BY n"
     )
     if upsert is not None:
@@ -65,7 +65,7 @@ def _insert(
     return sql, first + len(columns)
 
 
-def _statement(outbox_table: str, bulk: bool) -> str:
+def _statement(outbox_table: str) -> str:
     parts, n = [], 1
     for name, table, types, upsert in (
         ("e", "ledger.events", EVENT_TYPES, None),
@@ -74,13 +74,12 @@ def _statement(outbox_table: str, bulk: bool) -> str:
         ("r", "ledger.reservations", RESERVATION_COLUMNS, RESERVATION_CHANGES),
         ("o", outbox_table, OUTBOX_TYPES, None),
     ):
-        constants = {"bulk": "true"} if name == "o" and bulk else None
-        sql, n = _insert(table, types, n, upsert, constants)
+        sql, n = _insert(table, types, n, upsert)
         parts.append(f"{name} AS ({sql})")
     return "WITH " + ", ".join(parts) + " SELECT 1"
 
 
-_STATEMENTS: dict[tuple[str, bool], str] = {}
+_STATEMENTS: dict[str, str] = {}
 
 
 def columns(rows: Sequence[dict[str, Any]], types: dict[str, str]) -> list[list[Any]]:
@@ -118,13 +117,10 @@ async def write(
     )
 
 
-async def write_columns(
-    session: AsyncSession, outbox_table: str, args: list[list[Any]], *, bulk: bool = False
-) -> None:
+async def write_columns(session: AsyncSession, outbox_table: str, args: list[list[Any]]) -> None:
     """:func:`write` of rows already laid out as the statement's columns: the events',
-    wallets', lots', reservations' and outbox's, each table's in its order. ``bulk``: the
-    outbox rows are bulk (they give way to the others, :class:`shared.outbox.Relay`)."""
-    sql = _STATEMENTS.get((outbox_table, bulk))
+    wallets', lots', reservations' and outbox's, each table's in its order."""
+    sql = _STATEMENTS.get(outbox_table)
     if sql is None:
-        sql = _STATEMENTS[(outbox_table, bulk)] = _statement(outbox_table, bulk)
+        sql = _STATEMENTS[outbox_table] = _statement(outbox_table)
     await (await driver(session)).execute(sql, *args)

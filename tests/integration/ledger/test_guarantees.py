@@ -26,7 +26,7 @@ from shared.bus import Message, type_hint
 from shared.bus.inprocess import InProcessBus
 from shared.db import transaction
 from shared.events import Envelope
-from shared.events.ledger import CourseRef, CreditsGranted, CreditsReserved
+from shared.events.ledger import CourseRef, CreditsGranted, CreditsReserved, WalletOpened
 from shared.events.payments import EnrolmentRequested
 from shared.inbox import EventConsumer
 from shared.outbox import EventContext, Outbox, Relay
@@ -218,7 +218,10 @@ async def test_a_wallet_changed_after_its_batch_was_read_ahead_is_granted_as_it_
 
 async def test_an_allocations_grants_give_way_to_a_reservation(env: Env) -> None:
     accounts = sorted([await open_wallet(env) for _ in range(30)])
-    async with transaction(env.sessions) as s:  # the openings were published long ago
+    async with transaction(env.sessions) as s:
+        opened = (await s.execute(text("SELECT type, bulk FROM ledger.outbox"))).all()
+        assert opened == [(WalletOpened.cloudevent_type(), True)] * 30  # no one waits on them
+        # the openings were published long ago
         await s.execute(text("UPDATE ledger.outbox SET sent_at = now()"))
     run, _ = await start_allocation(
         env.uow, 2030, "admin:test", policy=EntitlementPolicy(year=2030)
