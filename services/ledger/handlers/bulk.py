@@ -83,7 +83,7 @@ class Columns:
 
     def __init__(self, ctx: Context, *, bulk: bool = False) -> None:
         self.ctx = ctx
-        # every outbox row bulk (the allocation's), else those of BULK_EVENTS only
+        # every outbox row bulk (the allocation's), else those of the BULK events only
         self.bulk = bulk
         self.events: list[tuple[Any, ...]] = []  # rows, in EVENT_TYPES' order
         self.wallets: list[tuple[Any, ...]] = []
