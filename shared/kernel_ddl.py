@@ -149,10 +149,10 @@ def outbox_parking_downgrade(schema: str) -> list[str]:
 
 
 def outbox_bulk_ddl(schema: str) -> list[str]:
-    """Bulk rows (a yearly allocation's grants, an agency's imported accounts) give way to
-    the others: the relay publishes the unsent rows that are not bulk first, each after the
-    unsent bulk rows of its key that precede it, then bulk rows in id order
-    (:class:`shared.outbox.Relay`)."""
+    """Bulk rows (a yearly allocation's grants, an agency's imported accounts, the ledger's
+    wallet openings) give way to the others: the relay publishes the unsent rows that are
+    not bulk first, each after the unsent bulk rows of its key that precede it, then bulk
+    rows in id order (:class:`shared.outbox.Relay`)."""
     s = f'"{schema}"'
     return [
         f"ALTER TABLE {s}.outbox ADD COLUMN bulk boolean NOT NULL DEFAULT false",

@@ -6,11 +6,11 @@ them, then marks them sent. A crash between publishing and marking only republis
 (consumers' inboxes make that harmless); nothing committed is ever lost.
 
 Rows written as bulk (a yearly allocation's grants, millions at once; a wallet's opening)
-give way to the others: each batch takes the rows that are not bulk first, each after the unsent bulk rows
-of its key that precede it, then the oldest bulk rows. Each key's rows keep their order,
-which is all a consumer may rely on (the bus keeps none between partitions either); a
-learner's reservation written during an allocation is published in the next batch, not
-after the allocation's backlog.
+give way to the others: each batch takes the rows that are not bulk first, each after the
+unsent bulk rows of its key that precede it, then the oldest bulk rows. Each key's rows
+keep their order, which is all a consumer may rely on (the bus keeps none between
+partitions either); a learner's reservation written during an allocation is published in
+the next batch, not after the allocation's backlog.
 
 The relay never blocks on one row: a row larger than the bus accepts is parked at once, and
 a row the bus refuses for a reason that is not transient (a broker down or a leader moving is
@@ -207,8 +207,8 @@ bulk rows that precede one of them under its key, ``b`` the oldest bulk rows, on
 
 class Relay:
     """Publishes a service's outbox to the bus, one batch at a time, in id order, bulk rows
-    (``Outbox.add(..., bulk=True)``, a yearly allocation's) after the others: a backlog of
-    them does not hold back the events that answer people."""
+    (the ``bulk`` column: a yearly allocation's, an import's) after the others: a backlog
+    of them does not hold back the events that answer people."""
 
     def __init__(
         self,
@@ -228,6 +228,7 @@ class Relay:
         self.idle_interval = idle_interval
         self.park_after = max(1, park_after)
         self.max_event_bytes = max_event_bytes
+        self._next_rows = _NEXT_ROWS.format(outbox=f'"{outbox.service}".outbox')
         self._task: asyncio.Task[None] | None = None
         self._listener = ChannelListener(
             sessions, outbox_channel(outbox.service), outbox.wake, outbox.service
@@ -292,9 +293,7 @@ class Relay:
         ``batch_size``), with the unsent bulk rows of their keys that precede them; then, if
         that left room, the oldest bulk rows. A key's rows keep their order; rows of
         different keys may pass each other, as they do on the bus's partitions."""
-        found = await (await driver(session)).fetch(
-            _NEXT_ROWS.format(outbox=f'"{self.outbox.service}".outbox'), self.batch_size
-        )
+        found = await (await driver(session)).fetch(self._next_rows, self.batch_size)
         return [OutboxRow(*r) for r in {r[0]: r for r in found}.values()]
 
     async def _publish(self, rows: Sequence[OutboxRow]) -> None:

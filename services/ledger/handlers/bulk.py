@@ -149,9 +149,7 @@ class Columns:
             f'{text.envelope}"data":{data},"datacontenttype":"application/json",'
             f'"id":"{event_id}",{text.source}"subject":"{account}",{text.sent}'
         )
-        self.outbox.append(
-            (event_id, text.topic, account, _GRANTED_TYPE, body.encode(), self.bulk)
-        )
+        self.outbox.append((event_id, text.topic, account, _GRANTED_TYPE, body.encode(), self.bulk))
         self.wallets.append(_wallet(after, digest, now))
         self.lots.append(
             {
