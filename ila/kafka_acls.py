@@ -5,7 +5,9 @@ Each service logs in as its own principal (``User:<service>``) and may:
 - write, create and describe its own topic ``<prefix><service>`` and its dead-letter
   topic ``<prefix><service>.dlt`` (creating them at start-up, ``ensure_topics``);
 - read and describe only the topics it consumes (:data:`READS`);
-- read (join, commit offsets in) its consumer group, named like the service.
+- read (join, commit offsets in) its consumer group, named like the service;
+- describe the consumer groups that read its topic (:func:`shared.bus.topics.readers`):
+  its relay reads how far behind they are, to hold back its bulk rows.
 
 ``User:audit`` (the ledger's replay, ``ila audit replay``) reads the ledger's topic
 with throw-away groups ``ila-audit-replay-*``. Nothing else is allowed: the broker runs with
@@ -24,16 +26,9 @@ from aiokafka.errors import for_code
 from aiokafka.protocol.admin import CreateAclsRequest
 
 from shared.bus.security import KafkaSecurity
+from shared.bus.topics import READS, readers
 from shared.settings import SERVICES
 
-# The topics each service consumes (EventConsumer.on in services/<svc>/consumers.py);
-# tests/unit/test_kafka_acls.py fails when this and the code disagree.
-READS: dict[str, tuple[str, ...]] = {
-    "accounts": ("catalogue", "ledger", "payments"),
-    "ledger": ("accounts", "payments"),
-    "catalogue": ("accounts", "payments"),
-    "payments": ("accounts", "catalogue", "ledger"),
-}
 AUDIT_GROUP_PREFIX = "ila-audit-replay-"
 
 Resource = Literal["topic", "group"]
@@ -71,6 +66,9 @@ def service_acls(service: str, prefix: str = "ila.", user: str | None = None) ->
         acls += [Acl(principal, "topic", f"{prefix}{source}", op) for op in ("READ", "DESCRIBE")]
     if READS[service]:
         acls.append(Acl(principal, "group", service, "READ"))
+    # the relay holds its bulk rows back while the groups reading its topic are behind
+    # (shared/outbox.py): it reads their committed offsets, nothing else of theirs
+    acls += [Acl(principal, "group", group, "DESCRIBE") for group in readers(service)]
     return acls
 
 

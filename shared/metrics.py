@@ -37,6 +37,12 @@ OUTBOX_PARKED = Counter(
     "Outbox rows the relay gave up on (too large, or refused by the bus too often)",
     ["service"],
 )
+OUTBOX_BULK_BEHIND = Gauge(
+    "ila_outbox_bulk_behind",
+    "Events of a service's topic its furthest-behind reader has not committed, as its relay "
+    "last measured them while bulk rows were flowing (it holds them back past the bound)",
+    ["service"],
+)
 OUTBOX_PARKED_NOW = Gauge(
     "ila_outbox_parked_rows", "Outbox rows parked and not yet resolved by an operator", ["service"]
 )

@@ -10,7 +10,11 @@ give way to the others: each batch takes the rows that are not bulk first, each 
 unsent bulk rows of its key that precede it, then the oldest bulk rows. Each key's rows
 keep their order, which is all a consumer may rely on (the bus keeps none between
 partitions either); a learner's reservation written during an allocation is published in
-the next batch, not after the allocation's backlog.
+the next batch, not after the allocation's backlog. On a bus that keeps a backlog of its own
+(Kafka), the relay also holds bulk rows back while the consumer groups that read its topic
+are more than ``max_bulk_lag`` events behind: a topic is read in order, and a reservation
+published behind a million grants would wait for all of them in every consumer. The
+backlog stays in the outbox, where the rows that answer people pass it.
 
 The relay never blocks on one row: a row larger than the bus accepts is parked at once, and
 a row the bus refuses for a reason that is not transient (a broker down or a leader moving is
@@ -42,6 +46,7 @@ from shared.listen import ChannelListener, announce
 from shared.metrics import (
     EVENTS_OUT,
     OUTBOX_BACKLOG,
+    OUTBOX_BULK_BEHIND,
     OUTBOX_PARKED,
     OUTBOX_PARKED_NOW,
     RELAY_RESTARTS,
@@ -55,6 +60,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_EVENT_BYTES = 900_000
 # how often a relay that hears its outbox's channel still looks, in case a notice was lost
 LISTENING_POLL = 5.0
+# how often a relay that publishes bulk rows measures how far behind its topic's readers are
+BULK_CHECK = 0.2
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -185,30 +192,37 @@ class OutboxRow(NamedTuple):
     type: str
     body: bytes
     attempts: int
+    bulk: bool
 
 
 _NEXT_ROWS = (
-    "WITH i AS (SELECT id, topic, key, type, body, attempts FROM {outbox} "
+    "WITH i AS (SELECT id, topic, key, type, body, attempts, bulk FROM {outbox} "
     "WHERE sent_at IS NULL AND parked_at IS NULL AND NOT bulk ORDER BY id LIMIT $1), "
     "k AS (SELECT key, max(id) AS last FROM i GROUP BY key), "
-    "e AS (SELECT o.id, o.topic, o.key, o.type, o.body, o.attempts FROM {outbox} o "
+    "e AS (SELECT o.id, o.topic, o.key, o.type, o.body, o.attempts, o.bulk FROM {outbox} o "
     "JOIN k ON o.key = k.key AND o.id < k.last "
     "WHERE o.sent_at IS NULL AND o.parked_at IS NULL AND o.bulk), "
-    "b AS (SELECT id, topic, key, type, body, attempts FROM {outbox} "
+    "b AS (SELECT id, topic, key, type, body, attempts, bulk FROM {outbox} "
     "WHERE sent_at IS NULL AND parked_at IS NULL AND bulk ORDER BY id "
-    "LIMIT greatest($1 - (SELECT count(*) FROM i), 0)) "
+    "LIMIT least(greatest($1 - (SELECT count(*) FROM i), 0), $2)) "
     "SELECT * FROM i UNION ALL SELECT * FROM e UNION ALL SELECT * FROM b ORDER BY id"
 )
 """The relay's next batch (:meth:`Relay._next`): ``i`` the rows that are not bulk, ``e`` the
 bulk rows that precede one of them under its key, ``b`` the oldest bulk rows, only while
 ``i`` left room (when ``i`` is full, a bulk row of ``b`` could pass a row of its key that
-``i`` did not take). A bulk row in both ``e`` and ``b`` comes twice, once kept."""
+``i`` did not take) and at most ``$2`` of them (the topic's readers are behind). A bulk row
+in both ``e`` and ``b`` comes twice, once kept."""
 
 
 class Relay:
     """Publishes a service's outbox to the bus, one batch at a time, in id order, bulk rows
     (the ``bulk`` column: a yearly allocation's, an import's) after the others: a backlog
-    of them does not hold back the events that answer people."""
+    of them does not hold back the events that answer people.
+
+    ``readers``: the consumer groups that read the outbox's topic. While bulk rows flow, the
+    relay measures every :data:`BULK_CHECK` seconds how far behind the furthest of them is
+    (:meth:`Bus.backlog`), counts what it published since, and publishes bulk rows only up
+    to ``max_bulk_lag`` (0: no bound)."""
 
     def __init__(
         self,
@@ -220,6 +234,8 @@ class Relay:
         idle_interval: float = 0.5,
         park_after: int = 5,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        readers: Sequence[str] = (),
+        max_bulk_lag: int = 0,
     ) -> None:
         self.outbox = outbox
         self.sessions = sessions
@@ -229,6 +245,13 @@ class Relay:
         self.park_after = max(1, park_after)
         self.max_event_bytes = max_event_bytes
         self._next_rows = _NEXT_ROWS.format(outbox=f'"{outbox.service}".outbox')
+        self.readers = tuple(readers)
+        self.max_bulk_lag = max_bulk_lag
+        self._bulk_flowing = False  # the last batch had bulk rows, or was held back
+        self._behind: int | None = None  # the readers' backlog: measured, plus sent since
+        self._measured_at = -BULK_CHECK
+        self._complained_at = -60.0
+        self.holding = False  # the last batch's bulk rows were bounded: the readers are behind
         self._task: asyncio.Task[None] | None = None
         self._listener = ChannelListener(
             sessions, outbox_channel(outbox.service), outbox.wake, outbox.service
@@ -239,6 +262,7 @@ class Relay:
         """Publish one batch; return how many rows it handled (published or parked; 0 when
         idle or not leader). A transient failure of the bus is raised (the caller waits)."""
         schema = self.outbox.service
+        room = await self._bulk_room()
         async with self.sessions() as session, session.begin():
             # Only one relay per service publishes at a time, which keeps per-key order
             # even with several replicas running.
@@ -255,7 +279,9 @@ class Relay:
                     announce(self.sessions.kw.get("bind"), outbox_channel(schema))
                 return 0
             self.outbox.unannounced = False  # the batch reads every row committed so far
-            rows = await self._next(session)
+            rows = await self._next(session, room)
+            self.holding = room < self.batch_size
+            self._bulk_flowing = self.holding or any(r.bulk for r in rows)
             if not rows:
                 OUTBOX_BACKLOG.labels(schema).set(0)
                 return 0
@@ -286,15 +312,49 @@ class Relay:
             )
             for ce_type, n in Counter(r.type for r in sendable if r.id in sent).items():
                 EVENTS_OUT.labels(schema, ce_type).inc(n)
+            if self._behind is not None:
+                self._behind += len(sent)
         return len(rows) - len(sendable) + len(sent)
 
-    async def _next(self, session: AsyncSession) -> list[OutboxRow]:
+    async def _next(self, session: AsyncSession, room: int) -> list[OutboxRow]:
         """The next batch, in id order: the unsent rows that are not bulk (up to
         ``batch_size``), with the unsent bulk rows of their keys that precede them; then, if
-        that left room, the oldest bulk rows. A key's rows keep their order; rows of
-        different keys may pass each other, as they do on the bus's partitions."""
-        found = await (await driver(session)).fetch(self._next_rows, self.batch_size)
+        that left room, the oldest bulk rows, at most ``room``. A key's rows keep their
+        order; rows of different keys may pass each other, as they do on the bus's
+        partitions."""
+        found = await (await driver(session)).fetch(self._next_rows, self.batch_size, room)
         return [OutboxRow(*r) for r in {r[0]: r for r in found}.values()]
+
+    async def _bulk_room(self) -> int:
+        """How many of the oldest bulk rows the next batch may take: ``batch_size``, or,
+        while bulk rows flow to readers that are behind, what ``max_bulk_lag`` leaves."""
+        if not (self.max_bulk_lag and self.readers and self._bulk_flowing):
+            self._behind = None
+            return self.batch_size
+        now = asyncio.get_running_loop().time()
+        if self._behind is None or now - self._measured_at >= BULK_CHECK:
+            self._measured_at = now
+            try:
+                self._behind = await self.bus.backlog(self.outbox.topic, self.readers)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # not knowing is no reason to stop the allocation: the bound is let go
+                self._behind = None
+                if now - self._complained_at >= 60:
+                    self._complained_at = now
+                    log.warning(
+                        "outbox relay of %s cannot tell how far behind %s are (%s); its bulk "
+                        "rows are not held back meanwhile",
+                        self.outbox.service,
+                        ", ".join(self.readers),
+                        f"{type(exc).__name__}: {exc}",
+                    )
+            if self._behind is not None:
+                OUTBOX_BULK_BEHIND.labels(self.outbox.service).set(self._behind)
+        if self._behind is None:
+            return self.batch_size
+        return max(0, min(self.batch_size, self.max_bulk_lag - self._behind))
 
     async def _publish(self, rows: Sequence[OutboxRow]) -> None:
         if rows:
@@ -413,8 +473,15 @@ class Relay:
                     if published < self.batch_size:
                         # woken at once by a commit in this process, or by the outbox's
                         # channel for rows other processes wrote (CLI commands, replicas);
-                        # the timeout is a safety net where the channel is not heard
-                        await self.outbox.wait(LISTENING_POLL if listening else self.idle_interval)
+                        # the timeout is a safety net where the channel is not heard. Bulk
+                        # rows held back are looked at again once the readers may have caught up
+                        await self.outbox.wait(
+                            BULK_CHECK
+                            if self.holding
+                            else LISTENING_POLL
+                            if listening
+                            else self.idle_interval
+                        )
                     pause = 1.0
                 except asyncio.CancelledError:
                     raise

@@ -26,7 +26,7 @@ from shared.auth import TokenVerifier
 from shared.bus import Bus, set_topic_prefix, topic_for
 from shared.bus.base import dlt_topic
 from shared.bus.security import KafkaSecurity
-from shared.bus.topics import TopicSpec, ensure_topics
+from shared.bus.topics import TopicSpec, ensure_topics, readers
 from shared.db import make_engine, make_read_sessionmaker, make_sessionmaker, migrate, transaction
 from shared.guards import BodyLimit, SecurityHeaders
 from shared.inbox import EventConsumer
@@ -191,6 +191,8 @@ def build_app(
                     idle_interval=settings.relay_idle_interval,
                     park_after=settings.relay_park_after,
                     max_event_bytes=settings.outbox_max_event_bytes,
+                    readers=readers(d.name),
+                    max_bulk_lag=settings.relay_bulk_max_lag,
                 ),
                 consumer=EventConsumer(
                     d.name,

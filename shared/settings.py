@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_idle_interval: float = 0.5
+    # while the consumer groups reading a service's topic are this many events behind, its
+    # relay holds its bulk rows (an allocation's) back in the outbox (0: no bound)
+    relay_bulk_max_lag: int = Field(default=20_000, ge=0)
     # an outbox row the bus refuses (not transiently) this many times is parked with an alert
     relay_park_after: int = Field(default=5, ge=1)
     # an event larger than this is parked at once (Kafka refuses records over ~1 MiB)

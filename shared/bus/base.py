@@ -91,3 +91,9 @@ class Bus(ABC):
     async def lag(self) -> dict[str, int]:
         """Messages not yet consumed, per consumer group (best effort)."""
         return {}
+
+    async def backlog(self, topic: str, groups: Sequence[str]) -> int | None:
+        """How many of ``topic``'s messages the furthest behind of ``groups`` has not yet
+        committed, wherever its consumers run; None when the transport holds no backlog (in
+        process, a published message is applied before ``publish`` returns)."""
+        return None

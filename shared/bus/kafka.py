@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from shared.bus.base import BatchHandler, Bus, Message
@@ -66,6 +67,10 @@ class KafkaBus(Bus):
         self.metadata_max_age_ms = metadata_max_age_ms
         self._producer: AIOKafkaProducer | None = None
         self._consumers: dict[str, AIOKafkaConsumer] = {}
+        # for :meth:`backlog`, made on its first call: a topic's end offsets (a consumer
+        # in no group) and other groups' committed offsets (an admin client)
+        self._offsets: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.restarts: dict[str, int] = {}
@@ -159,6 +164,13 @@ class KafkaBus(Bus):
             with contextlib.suppress(Exception):
                 await consumer.stop()
         self._consumers.clear()
+        if self._offsets is not None:
+            with contextlib.suppress(Exception):
+                await self._offsets.stop()
+        if self._admin is not None:
+            with contextlib.suppress(Exception):
+                await self._admin.close()
+        self._offsets = self._admin = None
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 await self._producer.stop()
@@ -196,6 +208,48 @@ class KafkaBus(Bus):
                         total += max(0, high - await consumer.position(tp))
             lags[group] = total
         return lags
+
+    async def backlog(self, topic: str, groups: Sequence[str]) -> int | None:
+        """The most any of ``groups`` has left to commit on ``topic``: each partition's end
+        offset less the group's committed one. A group that committed nothing on the topic
+        yet (a service not started) is left out; None when none of them did."""
+        if self._producer is None:
+            raise RuntimeError("bus not started")
+        if self._offsets is None:
+            offsets = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                client_id=f"{self.client_id}-backlog",
+                enable_auto_commit=False,
+                metadata_max_age_ms=self.metadata_max_age_ms,
+                **self.security.client_options(),
+            )
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap,
+                client_id=f"{self.client_id}-backlog",
+                metadata_max_age_ms=self.metadata_max_age_ms,
+                **self.security.client_options(),
+            )
+            await offsets.start()
+            try:
+                await admin.start()
+            except BaseException:
+                await offsets.stop()
+                raise
+            self._offsets, self._admin = offsets, admin
+        assert self._admin is not None
+        partitions = await self._producer.partitions_for(topic)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return None
+        ends = await self._offsets.end_offsets(tps)
+        worst: int | None = None
+        for group in groups:
+            committed = await self._admin.list_consumer_group_offsets(group, partitions=tps)
+            known = {tp: m.offset for tp, m in committed.items() if m.offset >= 0}
+            if known:
+                behind = sum(max(0, end - known.get(tp, 0)) for tp, end in ends.items())
+                worst = max(worst or 0, behind)
+        return worst
 
     async def _consume(self, group: str, consumer: AIOKafkaConsumer, handler: BatchHandler) -> None:
         offsets = _Offsets(group, consumer, self.commit_interval)

@@ -19,6 +19,21 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from shared.bus.security import PLAINTEXT, KafkaSecurity
 
+# The topics each service consumes (EventConsumer.on in services/<svc>/consumers.py);
+# tests/unit/test_transport_settings.py fails when this and the code disagree. Each
+# service's consumer group is named like the service.
+READS: dict[str, tuple[str, ...]] = {
+    "accounts": ("catalogue", "ledger", "payments"),
+    "ledger": ("accounts", "payments"),
+    "catalogue": ("accounts", "payments"),
+    "payments": ("accounts", "catalogue", "ledger"),
+}
+
+
+def readers(service: str) -> tuple[str, ...]:
+    """The consumer groups that read ``service``'s topic."""
+    return tuple(sorted(group for group, sources in READS.items() if service in sources))
+
 
 @dataclass(frozen=True)
 class TopicSpec:

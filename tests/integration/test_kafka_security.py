@@ -20,6 +20,7 @@ from ila.kafka import KafkaBroker
 from ila.kafka_acls import all_acls, grant
 from ila.kafka_secure import AUDIT
 from ila.tls import make_ca
+from shared.bus.kafka import KafkaBus
 from shared.bus.security import PLAINTEXT, KafkaSecurity
 from shared.bus.topics import TopicSpec, ensure_topics
 from shared.settings import SERVICES
@@ -129,6 +130,25 @@ async def test_a_service_reads_only_what_it_consumes_in_its_own_group(
     ):
         error = await _refused(_read(bootstrap, _as(secure_kafka, user), prefix + topic, group))
         assert "AuthorizationFailed" in repr(error), (user, topic, error)
+
+
+async def test_a_relay_reads_how_far_behind_its_topics_readers_are_and_no_more(
+    secure_kafka: KafkaBroker, prefix: str
+) -> None:
+    bootstrap, ledger = secure_kafka.bootstrap, _as(secure_kafka, "ledger")
+    await _send(bootstrap, ledger, f"{prefix}ledger")
+    await _read(bootstrap, _as(secure_kafka, "payments"), f"{prefix}ledger", "payments")
+    await _send(bootstrap, ledger, f"{prefix}ledger")  # one payments has not read
+    bus = KafkaBus(bootstrap, security=ledger)
+    await bus.start()
+    try:
+        # the ledger's relay holds its bulk rows back by what its readers left
+        assert await bus.backlog(f"{prefix}ledger", ["payments"]) == 1
+        # a group that does not read the ledger's topic is none of its business
+        error = await _refused(bus.backlog(f"{prefix}ledger", ["catalogue"]))
+        assert "AuthorizationFailed" in repr(error), error
+    finally:
+        await bus.stop()
 
 
 async def test_nobody_writes_without_a_login(secure_kafka: KafkaBroker, prefix: str) -> None:
