@@ -18,6 +18,16 @@ temporary directory), an embedded PostgreSQL and the four services as separate p
    as fast as they are accepted; captured/s = claims / (first post → last
    ``ledger.ReservationCaptured`` on the ledger topic), and until payments shows every claim
    captured.
+3. Enrolments after payments was down during an allocation (a deploy, a crash):
+   ``DRAIN_WALLETS`` more wallets opened (and their openings delivered); payments stopped;
+   a yearly allocation over every wallet, run by the bench into the ledger's database as
+   the ledger's worker runs one, while the ledger's relay publishes the grants, until its
+   outbox's backlog stops falling; payments started again. Once it is ready,
+   ``DRAIN_ENROLMENTS`` learners confirm an enrolment, one every 0.5 s: enrolment →
+   confirmed for each, and when every consumer group had applied every grant (no outbox
+   backlog, no lag), from the restart. A topic is read in order: with
+   ``ILA_RELAY_BULK_MAX_LAG=0`` every grant is on the ledger's topic when payments comes
+   back, ahead of the learners' reservations.
 
 Beside each phase: the CPU seconds each process spent (services, broker, PostgreSQL, the
 bench itself: they share the machine's cores). With ``--kafka-profile`` py-spy samples each
@@ -70,6 +80,8 @@ CAPTURED = "ledger.ReservationCaptured"
 REQUESTED = "payments.EnrolmentRequested"
 RESERVED = "ledger.CreditsReserved"
 HOPS = ("to_requested", "to_reserved", "to_confirmed")
+DRAIN_WALLETS = 100_000
+DRAIN_ENROLMENTS = 10
 
 
 class Watch:
@@ -421,6 +433,104 @@ async def claims(
     return result
 
 
+async def _ledger_backlog(sessions: Any) -> int:
+    from sqlalchemy import text
+
+    async with sessions() as s:
+        query = "SELECT count(*) FROM ledger.outbox WHERE sent_at IS NULL AND parked_at IS NULL"
+        return int(await s.scalar(text(query)) or 0)
+
+
+async def after_allocation(
+    c: httpx.AsyncClient,
+    url: str,
+    cluster: Any,
+    world: World,
+    learners: dict[str, dict[str, str]],
+    watch: Watch,
+    bases: list[str],
+) -> dict[str, Any]:
+    """Phase 3 (module docstring): enrolments confirmed while an allocation's backlog
+    drains."""
+    from bench.ledger import allocate, open_wallets
+    from services.ledger.handlers import Ledger
+    from shared.db import make_engine, make_sessionmaker
+    from shared.outbox import Outbox
+
+    pay = cluster.url("payments")
+    proposed = []
+    for k in range(DRAIN_ENROLMENTS):
+        account = world.accounts[k % len(world.accounts)]
+        provider, proposal = world.offers[k % len(world.offers)]
+        r = await c.post(
+            f"{pay}/v1/enrolments", headers=provider, json={**proposal, "account_id": account}
+        )
+        if r.status_code != 202:
+            raise RuntimeError(f"proposal refused: {r.status_code} {r.text[:300]}")
+        proposed.append((account, r.json()["enrolment_id"]))
+    engine = make_engine(url, pool_size=4)
+    try:
+        sessions = make_sessionmaker(engine)
+        outbox = Outbox("ledger", topic=f"{cluster.prefix}ledger")
+        t = time.perf_counter()
+        await open_wallets(sessions, Ledger(outbox), DRAIN_WALLETS)
+        result: dict[str, Any] = {
+            "wallets": DRAIN_WALLETS,
+            "started_quiet": await quiet(c, bases, 600.0),
+            "opened_and_delivered_s": round(time.perf_counter() - t, 1),
+        }
+        cluster.terminate("payments")
+        t = time.perf_counter()
+        seconds = await allocate(sessions, outbox)
+        # the ledger's relay publishes the grants meanwhile, until it has none left or
+        # holds the rest back: the outbox's backlog stops falling
+        left = await _ledger_backlog(sessions)
+        while True:
+            await asyncio.sleep(1.0)
+            now = await _ledger_backlog(sessions)
+            if now >= left:
+                break
+            left = now
+        result["payments_down_s"] = round(time.perf_counter() - t, 1)
+        result["held_in_outbox"] = left
+    finally:
+        await engine.dispose()
+    cluster.start("payments")
+    await cluster.ready("payments")
+    start = time.time()
+    scheduled: dict[str, float] = {}
+    pool = Pool(pay, 4)
+    try:
+        answers = []
+        for account, eid in proposed:
+            await asyncio.sleep(0.5)
+            scheduled[eid] = time.time()
+            answers.append(
+                pool.request("POST", f"/v1/enrolments/{eid}/confirm", learners[account], b"{}")
+            )
+        statuses = [(await a).status for a in answers]
+    finally:
+        await pool.close()
+    complete = await watch.until((CONFIRMED, REJECTED), set(scheduled), 600.0)
+    drained = await quiet(c, bases, 1800.0)
+    applied_after = time.time() - start
+    done = watch.seen[CONFIRMED]
+    latencies = [(done[e] - at) * 1000 for e, at in scheduled.items() if e in done]
+    return result | {
+        "allocation_s": round(seconds, 1),
+        "grants_per_s": round(DRAIN_WALLETS / seconds),
+        "confirm_statuses": sorted(set(statuses)),
+        "enrolments": len(scheduled),
+        "confirmed": len(latencies),
+        "undecided": 0 if complete else len(scheduled) - len(latencies),
+        "latency_ms": {
+            f"p{p}": round(_percentile(latencies, p), 1) if latencies else None for p in (50, 99)
+        }
+        | {"max": round(max(latencies), 1) if latencies else None},
+        "every_event_applied_after_s": round(applied_after, 1) if drained else None,
+    }
+
+
 async def run(seconds: float = 10.0, profile: bool = False, replicas: int = 1) -> dict[str, Any]:
     from tests.e2e.support import Cluster
 
@@ -497,6 +607,15 @@ async def run(seconds: float = 10.0, profile: bool = False, replicas: int = 1) -
             results["claims"]["cpu_cores"] = Cpu.spent(before, cpu.sample(), time.time() - t)
             results["claims"]["started_quiet"] = calm
             print(f"  {results['claims']}", flush=True)
+            bound = cluster.env.get("ILA_RELAY_BULK_MAX_LAG", settings.relay_bulk_max_lag)
+            print(
+                f"enrolments while an allocation of {DRAIN_WALLETS} wallets drains "
+                f"(ILA_RELAY_BULK_MAX_LAG={bound}) ...",
+                flush=True,
+            )
+            drain = await after_allocation(c, url, cluster, world, learners, watch, bases)
+            results["after_allocation"] = drain | {"relay_bulk_max_lag": int(bound)}
+            print(f"  {results['after_allocation']}", flush=True)
         with contextlib.suppress(Exception):
             results["reference_pgbench_insert_tps_8_clients"] = round(
                 await asyncio.to_thread(pgbench_tps, url, 8, 3), 1
@@ -554,6 +673,22 @@ def print_table(r: dict[str, Any]) -> None:
     )
     print(f"{'claims → captured (payments)':<36}{str(cl['captured_per_s_in_payments']) + '/s':>12}")
     print(f"{'claims accepted':<36}{str(cl['accepted_per_s']) + '/s':>12}")
+    d = r.get("after_allocation")
+    if d:
+        print(
+            f"payments back after an allocation of {d['wallets']:,} grants "
+            f"({d['held_in_outbox']:,} held in the outbox; bulk rows held past "
+            f"{d['relay_bulk_max_lag']:,} behind, 0: never):"
+        )
+        lat = d["latency_ms"]
+        for p in ("p50", "max"):
+            shown = f"{lat[p]:,.0f} ms" if lat[p] is not None else "-"
+            print(f"{'  enrolment → confirmed, ' + p:<36}{shown:>12}")
+        if d["confirmed"] < d["enrolments"]:
+            print(f"  {d['enrolments'] - d['confirmed']} of {d['enrolments']} not confirmed")
+        after = d["every_event_applied_after_s"]
+        shown = f"{after} s" if after is not None else "not within 30 min"
+        print(f"{'  every grant applied, from the restart':<36}{shown:>12}")
     tps = r.get("reference_pgbench_insert_tps_8_clients")
     if tps:
         print(f"reference, pgbench single-row inserts at 8 clients: {tps:,.0f} tps")

@@ -101,6 +101,16 @@ class Cluster:
         proc.wait(10)
         log.close()
 
+    def terminate(self, name: str) -> None:
+        """SIGTERM: the service stops as a deploy stops it (its consumers leave their groups)."""
+        proc, log = self.procs.pop(name)
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
     def stop(self) -> None:
         for proc, _ in self.procs.values():
             proc.terminate()
