@@ -60,8 +60,11 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_EVENT_BYTES = 900_000
 # how often a relay that hears its outbox's channel still looks, in case a notice was lost
 LISTENING_POLL = 5.0
-# how often a relay that publishes bulk rows measures how far behind its topic's readers are
+# how often a relay that publishes bulk rows measures how far behind its topic's readers are;
+# how long a measure may take, and how long after one that failed it tries again
 BULK_CHECK = 0.2
+BULK_MEASURE_TIMEOUT = 2.0
+BULK_RETRY = 10.0
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -249,7 +252,7 @@ class Relay:
         self.max_bulk_lag = max_bulk_lag
         self._bulk_flowing = False  # the last batch had bulk rows, or was held back
         self._behind: int | None = None  # the readers' backlog: measured, plus sent since
-        self._measured_at = -BULK_CHECK
+        self._measure_at = 0.0  # when to measure it again
         self._complained_at = -60.0
         self.holding = False  # the last batch's bulk rows were bounded: the readers are behind
         self._task: asyncio.Task[None] | None = None
@@ -332,23 +335,28 @@ class Relay:
             self._behind = None
             return self.batch_size
         now = asyncio.get_running_loop().time()
-        if self._behind is None or now - self._measured_at >= BULK_CHECK:
-            self._measured_at = now
+        if now >= self._measure_at:
+            self._measure_at = now + BULK_CHECK
             try:
-                self._behind = await self.bus.backlog(self.outbox.topic, self.readers)
+                async with asyncio.timeout(BULK_MEASURE_TIMEOUT):
+                    self._behind = await self.bus.backlog(self.outbox.topic, self.readers)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # not knowing is no reason to stop the allocation: the bound is let go
+                # not knowing is no reason to stop an allocation, nor to slow the relay
+                # down with a measure that fails at every batch: the bound is let go
+                # until the next try
                 self._behind = None
+                self._measure_at = now + BULK_RETRY
                 if now - self._complained_at >= 60:
                     self._complained_at = now
                     log.warning(
                         "outbox relay of %s cannot tell how far behind %s are (%s); its bulk "
-                        "rows are not held back meanwhile",
+                        "rows are not held back for the next %.0f s",
                         self.outbox.service,
                         ", ".join(self.readers),
                         f"{type(exc).__name__}: {exc}",
+                        BULK_RETRY,
                     )
             if self._behind is not None:
                 OUTBOX_BULK_BEHIND.labels(self.outbox.service).set(self._behind)

@@ -5,6 +5,7 @@ whose certificate the client cannot verify."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -23,7 +24,11 @@ from ila.tls import make_ca
 from shared.bus.kafka import KafkaBus
 from shared.bus.security import PLAINTEXT, KafkaSecurity
 from shared.bus.topics import TopicSpec, ensure_topics
+from shared.db import make_sessionmaker, transaction
+from shared.events.accounts import AccountSuspended
+from shared.outbox import EventContext, Outbox, Relay
 from shared.settings import SERVICES
+from tests.support import outbox_schema
 
 pytestmark = [
     pytest.mark.kafka,
@@ -149,6 +154,36 @@ async def test_a_relay_reads_how_far_behind_its_topics_readers_are_and_no_more(
         assert "AuthorizationFailed" in repr(error), error
     finally:
         await bus.stop()
+
+
+@pytest.mark.postgres
+async def test_a_relay_that_may_not_read_its_readers_offsets_publishes_without_the_bound(
+    secure_kafka: KafkaBroker, prefix: str, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the catalogue does not read the ledger's topic: the ledger may not describe its group
+    outbox = Outbox("ledger", topic=f"{prefix}ledger")
+    bus = KafkaBus(secure_kafka.bootstrap, security=_as(secure_kafka, "ledger"))
+    await bus.start()
+    try:
+        async with outbox_schema(db_url, "ledger", pool_size=2) as engine:
+            async with transaction(make_sessionmaker(engine)) as s:
+                for _ in range(30):
+                    event = AccountSuspended(account_id=uuid.uuid4(), reason_code="other")
+                    await outbox.add(s, [event], EventContext.new("test"), bulk=True)
+            relay = Relay(
+                outbox,
+                make_sessionmaker(engine),
+                bus,
+                batch_size=10,
+                readers=["catalogue"],
+                max_bulk_lag=5,
+            )
+            with caplog.at_level(logging.WARNING, logger="shared.outbox"):
+                assert await relay.drain() == 30  # an allocation is not stopped by it
+    finally:
+        await bus.stop()
+    assert "cannot tell how far behind catalogue are" in caplog.text
+    assert "GroupAuthorizationFailed" in caplog.text
 
 
 async def test_nobody_writes_without_a_login(secure_kafka: KafkaBroker, prefix: str) -> None:
