@@ -43,6 +43,7 @@ from services.ledger.domain.statutory import StatutoryTerms, statutory_event
 from services.ledger.handlers import Ledger
 from services.ledger.handlers.allocation import run_allocation, start_allocation
 from services.ledger.handlers.wallets import append_many, execute, load_many
+from shared import heap
 from shared.auth import mint_token
 from shared.bus import Message
 from shared.bus.inprocess import InProcessBus
@@ -625,7 +626,9 @@ async def run(accounts: int, seconds: float, workers: int = 1) -> None:
                 grants = await bench_http_grants(base, sample, clients, seconds)
             http[clients] = (grants, pairs)
     # the ledger alone and its references with the server stopped: while it runs, its
-    # relays and consumers take the ledger's events (and the machine's cores) as they come
+    # relays and consumers take the ledger's events (and the machine's cores) as they come.
+    # The process's heap settled first, as a server's is at its start (shared/heap.py)
+    heap.settle()
     ledger = await warmed(sessions, sample)
     for clients in (8, 32):
         print(f"{clients} callers, the ledger alone ...", flush=True)

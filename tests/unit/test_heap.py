@@ -16,9 +16,11 @@ from shared import heap
 def unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(heap, "_settled", False)
     monkeypatch.setattr(heap, "_set_aside", False)
+    threshold = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*threshold)
 
 
 def test_settle_freezes_what_exists_and_later_cycles_are_still_collected() -> None:
@@ -30,6 +32,26 @@ def test_settle_freezes_what_exists_and_later_cycles_are_still_collected() -> No
     del cycle
     assert gc.collect() >= 1  # made after the freeze: still collected
     assert gc.get_freeze_count() == frozen
+
+
+def test_settle_collects_the_young_generation_less_often() -> None:
+    older = gc.get_threshold()[1:]
+    heap.settle()
+    assert gc.get_threshold() == (heap.YOUNG, *older)
+    passes: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        kept = [[i] for i in range(heap.YOUNG // 2)]  # tracked objects, short of the threshold
+        assert passes == []
+        kept += [[i] for i in range(heap.YOUNG)]
+        assert passes  # past it: the collector ran
+    finally:
+        gc.callbacks.remove(seen)
 
 
 def test_a_paused_step_sets_aside_what_it_kept_and_thaw_collects_its_cycles() -> None:
