@@ -35,6 +35,7 @@ class Received:
     mail_from: str
     recipients: tuple[str, ...]
     raw: bytes
+    peer: str = ""  # the sending connection's address ("host:port"), one per SMTP session
 
     @property
     def message(self) -> EmailMessage:
@@ -77,6 +78,7 @@ class _Handler:
                 str(envelope.mail_from),
                 tuple(str(r) for r in envelope.rcpt_tos),
                 bytes(envelope.original_content or envelope.content),
+                ":".join(str(part) for part in (session.peer or ())[:2]),
             )
         )
         return "250 Message accepted for delivery"

@@ -8,7 +8,8 @@ scans again) queues one message. Events never carry an address or a name: the se
 resolves the recipient when it queues, and the body holds only what the recipient needs.
 
 The service's sender job (:func:`sender_job`) sends due rows: each in its own transaction,
-locked, sent, marked ``sent``; a row marked sent is never picked again. A failed send stays
+locked, sent, marked ``sent``; a row marked sent is never picked again. A run's messages go
+over one SMTP connection (:class:`Connection`). A failed send stays
 pending and is tried again after ``mail_retry_base_seconds * 2**(attempts-1)`` (capped). The
 ``Message-ID`` is derived from the row, so in the one case where a send succeeded but the
 mark was lost (the database failed in between) the second copy carries the same id.
@@ -26,9 +27,11 @@ the templates' strings with the pages').
 from __future__ import annotations
 
 import asyncio
+import functools
 import gettext
 import logging
 import smtplib
+import socket
 import ssl
 import uuid
 from collections.abc import Callable
@@ -218,14 +221,63 @@ def email_message(smtp: SmtpConfig, row: Any, now: datetime) -> EmailMessage:
     return message
 
 
-def deliver(smtp: SmtpConfig, message: EmailMessage) -> None:
-    """Send one message (blocking: run it in a thread)."""
-    with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
-        if smtp.starttls:
-            client.starttls(context=ssl.create_default_context())
-        if smtp.username:
-            client.login(smtp.username, smtp.password or "")
-        client.send_message(message)
+@functools.cache
+def _local_hostname() -> str:
+    """The name this host gives in ``EHLO`` (``smtplib`` would look it up, a reverse lookup
+    of the host's name, for every connection)."""
+    return socket.getfqdn()
+
+
+class Connection:
+    """One SMTP connection, opened for the first message and kept for the next ones of a
+    sender's run (blocking: its methods run in a thread). A message that fails closes it:
+    the next one opens a new connection."""
+
+    def __init__(self, smtp: SmtpConfig) -> None:
+        self.smtp = smtp
+        self._client: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        smtp = self.smtp
+        client = smtplib.SMTP(
+            smtp.host, smtp.port, local_hostname=_local_hostname(), timeout=smtp.timeout
+        )
+        try:
+            if smtp.starttls:
+                client.starttls(context=ssl.create_default_context())
+            if smtp.username:
+                client.login(smtp.username, smtp.password or "")
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def send(self, message: EmailMessage) -> None:
+        """Send one message; a connection the server closed since the last one is opened
+        again once (a relay's idle timeout is not a failed message)."""
+        reused = self._client is not None
+        try:
+            if self._client is None:
+                self._client = self._open()
+            self._client.send_message(message)
+        except smtplib.SMTPServerDisconnected:
+            self.close()
+            if not reused:
+                raise
+            self._client = self._open()
+            self.send(message)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
 
 
 async def send_due(
@@ -252,49 +304,66 @@ async def send_due(
         ).scalars()
         ids = list(due)
     sent = 0
-    for message_id in ids:
-        async with transaction(sessions) as session:
-            row = (
-                await session.execute(
-                    text(
-                        "SELECT message_id, kind, recipient, language, subject, body, attempts "
-                        f"FROM {table} WHERE message_id = :id AND status = 'pending' "
-                        "AND next_attempt_at <= :now FOR UPDATE SKIP LOCKED"
-                    ),
-                    {"id": message_id, "now": now},
-                )
-            ).one_or_none()
-            if row is None:
-                continue  # sent, erased or taken by another sender meanwhile
-            try:
-                await asyncio.to_thread(deliver, smtp, email_message(smtp, row, now))
-            except (smtplib.SMTPException, OSError) as exc:
-                attempts = row.attempts + 1
-                log.warning(
-                    "sending %s %s failed (attempt %d): %s", row.kind, message_id, attempts, exc
-                )
-                await session.execute(
-                    text(
-                        f"UPDATE {table} SET attempts = :a, last_error = :e, "
-                        "next_attempt_at = :next WHERE message_id = :id"
-                    ),
-                    {
-                        "id": message_id,
-                        "a": attempts,
-                        "e": f"{type(exc).__name__}: {exc}"[:500],
-                        "next": now + backoff.delay(attempts),
-                    },
-                )
-                continue
+    connection = Connection(smtp)
+    try:
+        for message_id in ids:
+            sent += await _send_one(sessions, table, connection, message_id, now, backoff)
+    finally:
+        await asyncio.to_thread(connection.close)
+    return sent
+
+
+async def _send_one(
+    sessions: async_sessionmaker[AsyncSession],
+    table: str,
+    connection: Connection,
+    message_id: Any,
+    now: datetime,
+    backoff: Backoff,
+) -> int:
+    """Send the message ``message_id`` if it is still due (1), else leave it (0)."""
+    smtp = connection.smtp
+    async with transaction(sessions) as session:
+        row = (
             await session.execute(
                 text(
-                    f"UPDATE {table} SET status = 'sent', sent_at = :now, attempts = attempts + 1, "
-                    "last_error = NULL WHERE message_id = :id"
+                    "SELECT message_id, kind, recipient, language, subject, body, attempts "
+                    f"FROM {table} WHERE message_id = :id AND status = 'pending' "
+                    "AND next_attempt_at <= :now FOR UPDATE SKIP LOCKED"
                 ),
                 {"id": message_id, "now": now},
             )
-            sent += 1
-    return sent
+        ).one_or_none()
+        if row is None:
+            return 0  # sent, erased or taken by another sender meanwhile
+        try:
+            await asyncio.to_thread(connection.send, email_message(smtp, row, now))
+        except (smtplib.SMTPException, OSError) as exc:
+            attempts = row.attempts + 1
+            log.warning(
+                "sending %s %s failed (attempt %d): %s", row.kind, message_id, attempts, exc
+            )
+            await session.execute(
+                text(
+                    f"UPDATE {table} SET attempts = :a, last_error = :e, "
+                    "next_attempt_at = :next WHERE message_id = :id"
+                ),
+                {
+                    "id": message_id,
+                    "a": attempts,
+                    "e": f"{type(exc).__name__}: {exc}"[:500],
+                    "next": now + backoff.delay(attempts),
+                },
+            )
+            return 0
+        await session.execute(
+            text(
+                f"UPDATE {table} SET status = 'sent', sent_at = :now, attempts = attempts + 1, "
+                "last_error = NULL WHERE message_id = :id"
+            ),
+            {"id": message_id, "now": now},
+        )
+    return 1
 
 
 def sender_job(clock_of: Callable[[ServiceRuntime], Clock] | None = None) -> Job:

@@ -9,10 +9,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from ila.mail_sink import MailSink, dev_mail_router, read_directory, start_for
+from shared.mail import Connection, SmtpConfig
 from shared.settings import Settings
+from tests.support import free_port
 
 
 def _send(port: int, subject: str) -> None:
@@ -69,3 +72,46 @@ def _prod() -> dict[str, str]:
         "actor_pepper": secret + "a",
         "accounts_kek": "k1:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     }
+
+
+def _message(subject: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "ila@example.org"
+    message["To"] = "learner@example.org"
+    message["Subject"] = subject
+    message.set_content("body")
+    return message
+
+
+def test_a_run_sends_its_messages_over_one_connection() -> None:
+    with MailSink() as sink:
+        connection = Connection(SmtpConfig("127.0.0.1", sink.port, "ila@example.org"))
+        for n in range(3):
+            connection.send(_message(f"message {n}"))
+        connection.close()
+        got = sink.received()
+        assert [m.subject for m in got] == ["message 0", "message 1", "message 2"]
+        assert len({m.peer for m in got}) == 1 and got[0].peer
+
+
+def test_a_connection_the_server_closed_is_opened_again_once() -> None:
+    port = free_port()
+    with MailSink(port=port) as first:
+        connection = Connection(SmtpConfig("127.0.0.1", port, "ila@example.org", timeout=5))
+        connection.send(_message("before"))
+    with MailSink(port=port) as second:  # the first server went away with the connection
+        connection.send(_message("after"))
+        connection.close()
+    assert [m.subject for m in first.received()] == ["before"]
+    assert [m.subject for m in second.received()] == ["after"]
+
+
+def test_a_failed_connection_raises_and_the_next_message_tries_anew() -> None:
+    port = free_port()  # nothing listens there yet
+    connection = Connection(SmtpConfig("127.0.0.1", port, "ila@example.org", timeout=5))
+    with pytest.raises(OSError):
+        connection.send(_message("lost"))
+    with MailSink(port=port) as sink:
+        connection.send(_message("sent"))
+        connection.close()
+    assert [m.subject for m in sink.received()] == ["sent"]
