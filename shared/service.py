@@ -35,7 +35,7 @@ from shared.logs import configure_logging
 from shared.ops import install_operations
 from shared.outbox import Outbox, Relay
 from shared.problems import install_problem_handlers
-from shared.routing import GatedRouter
+from shared.routing import GatedRouter, remember_routes_versions
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ def build_app(
     once, in a worker thread, when the app starts: the composition root passes the embedded
     server's); without one, such a service is a configuration error.
     """
+    remember_routes_versions()  # (shared.routing: FastAPI's per-request walk, done once)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from ila.registry import all_definitions, everything
 from shared import service
-from shared.routing import GatedRouter
+from shared.routing import GatedRouter, remember_routes_versions
 from shared.settings import Settings
 
 FILLER = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
@@ -129,3 +129,29 @@ async def test_a_gate_answers_no_match_only_for_paths_none_of_its_routes_match()
 
         gate.include_router(more)
         assert (await client.get("/v1/more")).json() == {"more": "yes"}
+
+
+async def test_remembered_route_versions_see_a_route_added_below_after_requests() -> None:
+    assert remember_routes_versions()
+    inner, outer = APIRouter(), APIRouter()
+
+    @inner.get("/a")
+    async def a() -> dict[str, str]:
+        return {"route": "a"}
+
+    outer.include_router(inner, prefix="/v1")
+    app = FastAPI()
+    app.include_router(outer)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ila.test") as client:
+        assert (await client.get("/v1/a")).json() == {"route": "a"}
+        assert (await client.get("/v1/b")).status_code == 404
+        before = outer._get_routes_version()
+
+        @inner.get("/b")  # two levels below the app, after it served requests
+        async def b() -> dict[str, str]:
+            return {"route": "b"}
+
+        assert (await client.get("/v1/b")).json() == {"route": "b"}
+    # the numbers are FastAPI's own walk's (``seen`` given: no memory)
+    assert outer._get_routes_version() == APIRouter._get_routes_version(outer, set()) > before
