@@ -34,7 +34,7 @@ import smtplib
 import socket
 import ssl
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import i18n
 from shared.clock import Clock
-from shared.db import transaction
+from shared.db import fetch_rows, transaction
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -95,12 +95,52 @@ async def queue(session: AsyncSession, schema: str, message: Outgoing) -> bool:
     return inserted is not None
 
 
+async def queue_many(session: AsyncSession, schema: str, messages: Sequence[Outgoing]) -> int:
+    """:func:`queue` of many messages in one statement (a fact twice: its first message);
+    how many were queued."""
+    if not messages:
+        return 0
+    rows = await fetch_rows(
+        session,
+        f'INSERT INTO "{schema}".outgoing_mail (message_id, fact_key, kind, person, '
+        "recipient, language, subject, body) SELECT i, f, k, p, t, l, s, b FROM unnest("
+        "CAST(:id AS uuid[]), "
+        "CAST(:fact AS text[]), CAST(:kind AS text[]), CAST(:person AS text[]), "
+        "CAST(:to AS text[]), CAST(:lang AS text[]), CAST(:subject AS text[]), "
+        "CAST(:body AS text[])) WITH ORDINALITY AS m(i, f, k, p, t, l, s, b, n) "
+        "ORDER BY n ON CONFLICT (fact_key) DO NOTHING RETURNING message_id",
+        {
+            "id": [uuid.uuid4() for _ in messages],
+            "fact": [m.fact_key for m in messages],
+            "kind": [m.kind for m in messages],
+            "person": [m.person for m in messages],
+            "to": [m.recipient for m in messages],
+            "lang": [m.language for m in messages],
+            "subject": [m.subject for m in messages],
+            "body": [m.body for m in messages],
+        },
+    )
+    return len(rows)
+
+
 async def has_message(session: AsyncSession, schema: str, fact_key: str) -> bool:
     """Whether the fact has a message already (a scan skips rendering it again)."""
     found = await session.scalar(
         text(f'SELECT 1 FROM "{schema}".outgoing_mail WHERE fact_key = :f'), {"f": fact_key}
     )
     return found is not None
+
+
+async def told(session: AsyncSession, schema: str, fact_keys: Sequence[str]) -> set[str]:
+    """The facts of ``fact_keys`` that have a message already (:func:`has_message` of many)."""
+    if not fact_keys:
+        return set()
+    rows = await fetch_rows(
+        session,
+        f'SELECT fact_key FROM "{schema}".outgoing_mail WHERE fact_key = ANY(:f)',
+        {"f": list(fact_keys)},
+    )
+    return {r["fact_key"] for r in rows}
 
 
 async def erase_person(session: AsyncSession, schema: str, person: str) -> int:

@@ -2,8 +2,8 @@
 enrolments say that a learner trained in a year (and in which ISCED-F field); an enrolment
 cancelled with nothing kept by the provider (no training given) counts no more.
 
-Consecutive ledger lot moves and answers to proposals of a fetched batch (an allocation's
-grants, the saga's reservations and captures) are applied together
+Consecutive ledger lot moves, proposals and answers to them of a fetched batch (an
+allocation's grants, the saga's proposals, reservations and captures) are applied together
 (:func:`services.accounts.batched.apply_many`); the others one at a time."""
 
 from __future__ import annotations
@@ -50,5 +50,5 @@ def register(consumer: EventConsumer, messenger: Messenger) -> None:
     async def applied_together(
         session: AsyncSession, items: Sequence[tuple[Envelope, Any]]
     ) -> list[BaseException | None]:
-        await batched.apply_many(session, items)
+        await batched.apply_many(session, items, messenger)
         return [None] * len(items)

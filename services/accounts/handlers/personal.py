@@ -83,20 +83,20 @@ def decrypt_personal(
     return data
 
 
-async def data_key(session: AsyncSession, keyring: Keyring, account_id: uuid.UUID) -> bytes | None:
-    wrapped = await keys.wrapped_key(session, account_id)
-    return None if wrapped is None else keyring.unwrap(account_id, wrapped)
-
-
 async def personal_data(
     session: AsyncSession, keyring: Keyring, row: AccountRow
 ) -> dict[str, Any] | None:
     """The account's personal data (need flags included), or None once erased."""
     if row.personal_ciphertext is None or row.personal_nonce is None:
         return None
-    key = await data_key(session, keyring, row.account_id)
-    if key is None:
+    return opened(keyring, row, await keys.wrapped_key(session, row.account_id))
+
+
+def opened(keyring: Keyring, row: AccountRow, wrapped: WrappedKey | None) -> dict[str, Any] | None:
+    """The account's personal data read with its stored key ``wrapped`` (None: erased)."""
+    if row.personal_ciphertext is None or row.personal_nonce is None or wrapped is None:
         return None
+    key = keyring.unwrap(row.account_id, wrapped)
     return decrypt_personal(key, row.account_id, row.personal_nonce, row.personal_ciphertext)
 
 

@@ -19,6 +19,7 @@ the texts. An account without an e-mail address, or erased, gets none.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,8 +27,9 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts.handlers.personal import Keyring, personal_data
+from services.accounts.handlers.personal import Keyring, opened
 from services.accounts.store import accounts as accounts_store
+from services.accounts.store import keys
 from services.accounts.store import messages as store
 from shared import mail
 from shared.settings import Settings
@@ -82,6 +84,20 @@ def stamp(value: datetime) -> str:
 
 
 @dataclass(frozen=True)
+class Tell:
+    """One fact to tell an account's holder: its kind, its key (once per fact) and what
+    its texts say."""
+
+    account_id: uuid.UUID
+    kind: Kind
+    fact_key: str
+    context: dict[str, Any]
+
+
+DEFAULTS = store.Preferences()
+
+
+@dataclass(frozen=True)
 class Messenger:
     """Queues a learner's messages (inside the caller's transaction)."""
 
@@ -104,32 +120,49 @@ class Messenger:
         """Queue the ``kind`` message of a fact for the account's holder, unless the fact
         has its message already, they turned the kind off, or there is no address; True
         when queued."""
-        if await mail.has_message(session, SCHEMA, fact_key):
-            return False
-        prefs = await store.preferences(session, account_id)
-        wanted = OPTIONAL.get(kind)
-        if wanted is not None and not getattr(prefs, wanted):
-            return False
-        row = await accounts_store.get(session, account_id)
-        if row is None or row.erased_at is not None:
-            return False
-        personal = await personal_data(session, self.keyring, row)
-        address = (personal or {}).get("email")
-        if not address:
-            return False
-        subject, body = self.templates.render(
-            kind, prefs.language, currency=self.rules.currency, **context
-        )
-        return await mail.queue(
-            session,
-            SCHEMA,
-            mail.Outgoing(
-                fact_key=fact_key,
-                kind=kind,
-                person=str(account_id),
-                recipient=address,
-                language=prefs.language,
-                subject=subject,
-                body=body,
-            ),
-        )
+        return await self.tell_many(session, [Tell(account_id, kind, fact_key, context)]) == 1
+
+    async def tell_many(self, session: AsyncSession, tells: Sequence[Tell]) -> int:
+        """:meth:`tell` of each of ``tells``, in a few statements whatever their number (a
+        fact told twice: its first telling); how many were queued."""
+        first: dict[str, Tell] = {}
+        for t in tells:
+            first.setdefault(t.fact_key, t)
+        known = await mail.told(session, SCHEMA, list(first))
+        todo = [t for key, t in first.items() if key not in known]
+        if not todo:
+            return 0
+        people = sorted({t.account_id for t in todo})
+        chosen = await store.preferences_of(session, people)
+        rows = await accounts_store.get_many(session, people)
+        wrapped = await keys.wrapped_keys(session, people)
+        messages, addresses = [], {}
+        for t in todo:
+            prefs = chosen.get(t.account_id, DEFAULTS)
+            wanted = OPTIONAL.get(t.kind)
+            if wanted is not None and not getattr(prefs, wanted):
+                continue
+            row = rows.get(t.account_id)
+            if row is None or row.erased_at is not None:
+                continue
+            if t.account_id not in addresses:
+                personal = opened(self.keyring, row, wrapped.get(t.account_id))
+                addresses[t.account_id] = (personal or {}).get("email")
+            address = addresses[t.account_id]
+            if not address:
+                continue
+            subject, body = self.templates.render(
+                t.kind, prefs.language, currency=self.rules.currency, **t.context
+            )
+            messages.append(
+                mail.Outgoing(
+                    fact_key=t.fact_key,
+                    kind=t.kind,
+                    person=str(t.account_id),
+                    recipient=address,
+                    language=prefs.language,
+                    subject=subject,
+                    body=body,
+                )
+            )
+        return await mail.queue_many(session, SCHEMA, messages)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts.messages import Messenger, moment, money, stamp
+from services.accounts.messages import Messenger, Tell, moment, money, stamp
 from services.accounts.store import messages as store
 from shared.events import Envelope
 from shared.events.catalogue import CredentialIssued
@@ -56,32 +56,8 @@ LOT_MOVES = (
 def register(consumer: EventConsumer, messenger: Messenger) -> None:
 
     async def proposed(session: AsyncSession, envelope: Envelope, e: EnrolmentProposed) -> None:
-        await store.put_proposal(
-            session,
-            store.Proposal(
-                enrolment_id=e.enrolment_id,
-                account_id=e.account_id,
-                provider_id=e.provider_id,
-                starts_on=e.starts_on,
-                ends_on=e.ends_on,
-                price=e.price,
-                co_payment=e.co_payment,
-                expires_at=e.expires_at,
-            ),
-        )
-        await messenger.tell(
-            session,
-            e.account_id,
-            "proposal_waiting",
-            f"proposal_waiting:{e.enrolment_id}:{stamp(e.expires_at)}",
-            provider_id=e.provider_id,
-            starts_on=e.starts_on.isoformat(),
-            ends_on=e.ends_on.isoformat(),
-            price=money(e.price, messenger.rules.currency),
-            co_payment=money(e.co_payment, messenger.rules.currency),
-            enrolment_id=str(e.enrolment_id),
-            deadline=moment(e.expires_at),
-        )
+        await store.put_proposal(session, proposal_of(e))
+        await messenger.tell_many(session, [waiting(e, messenger)])
 
     async def answer(session: AsyncSession, envelope: Envelope, e: Any) -> None:
         await store.answered(session, e.enrolment_id)
@@ -119,6 +95,40 @@ def register(consumer: EventConsumer, messenger: Messenger) -> None:
     consumer.on(CredentialIssued)(credential)
     for move in LOT_MOVES:
         consumer.on(move)(lot_moved)
+
+
+def proposal_of(e: EnrolmentProposed) -> store.Proposal:
+    """The proposal kept until it is answered."""
+    return store.Proposal(
+        enrolment_id=e.enrolment_id,
+        account_id=e.account_id,
+        provider_id=e.provider_id,
+        starts_on=e.starts_on,
+        ends_on=e.ends_on,
+        price=e.price,
+        co_payment=e.co_payment,
+        expires_at=e.expires_at,
+    )
+
+
+def waiting(e: EnrolmentProposed, messenger: Messenger) -> Tell:
+    """The message that tells the learner a proposal waits for their consent (once per
+    proposal and deadline)."""
+    currency = messenger.rules.currency
+    return Tell(
+        e.account_id,
+        "proposal_waiting",
+        f"proposal_waiting:{e.enrolment_id}:{stamp(e.expires_at)}",
+        {
+            "provider_id": e.provider_id,
+            "starts_on": e.starts_on.isoformat(),
+            "ends_on": e.ends_on.isoformat(),
+            "price": money(e.price, currency),
+            "co_payment": money(e.co_payment, currency),
+            "enrolment_id": str(e.enrolment_id),
+            "deadline": moment(e.expires_at),
+        },
+    )
 
 
 Move = tuple[uuid.UUID, int, int]

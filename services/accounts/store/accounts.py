@@ -169,6 +169,17 @@ async def get(
     return await fetch_one(session, AccountRow, locked(sql, lock), {"a": account_id})
 
 
+async def get_many(
+    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, AccountRow]:
+    """The rows of ``account_ids`` that exist, by id (one statement)."""
+    if not account_ids:
+        return {}
+    sql = f"SELECT {COLUMNS} FROM accounts.accounts WHERE account_id = ANY(:a)"
+    rows = await fetch_all(session, AccountRow, sql, {"a": list(account_ids)})
+    return {r.account_id: r for r in rows}
+
+
 async def update(session: AsyncSession, account_id: uuid.UUID, **fields: Any) -> None:
     await update_row(session, "accounts.accounts", "account_id", account_id, **fields)
 

@@ -7,12 +7,13 @@ key-encryption key."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import executemany, fetch_one
+from shared.db import executemany, fetch_one, fetch_rows
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,21 @@ async def insert_keys(session: AsyncSession, keys: list[tuple[uuid.UUID, Wrapped
 async def wrapped_key(session: AsyncSession, account_id: uuid.UUID) -> WrappedKey | None:
     sql = "SELECT kek_id, wrapped_key AS wrapped FROM accounts.personal_keys WHERE account_id = :a"
     return await fetch_one(session, WrappedKey, sql, {"a": account_id})
+
+
+async def wrapped_keys(
+    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, WrappedKey]:
+    """The stored data keys of ``account_ids`` (the erased have none), by account."""
+    if not account_ids:
+        return {}
+    rows = await fetch_rows(
+        session,
+        "SELECT account_id, kek_id, wrapped_key FROM accounts.personal_keys "
+        "WHERE account_id = ANY(:a)",
+        {"a": list(account_ids)},
+    )
+    return {r["account_id"]: WrappedKey(r["kek_id"], r["wrapped_key"]) for r in rows}
 
 
 async def wrapped_elsewhere(

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import driver, fetch_all, fetch_one
+from shared.db import driver, fetch_all, fetch_one, fetch_rows
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,27 @@ async def preferences(session: AsyncSession, account_id: uuid.UUID) -> Preferenc
         {"a": account_id},
     )
     return found or Preferences()
+
+
+async def preferences_of(
+    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Preferences]:
+    """:func:`preferences` of many accounts (those who chose nothing are left out: the
+    defaults)."""
+    if not account_ids:
+        return {}
+    rows = await fetch_rows(
+        session,
+        "SELECT account_id, language, consent_reminder, credit_expiry, credential_issued "
+        "FROM accounts.message_preferences WHERE account_id = ANY(:a)",
+        {"a": list(account_ids)},
+    )
+    return {
+        r["account_id"]: Preferences(
+            r["language"], r["consent_reminder"], r["credit_expiry"], r["credential_issued"]
+        )
+        for r in rows
+    }
 
 
 async def put_preferences(
@@ -95,6 +116,27 @@ async def put_proposal(session: AsyncSession, p: Proposal) -> None:
             "co": p.co_payment,
             "exp": p.expires_at,
         },
+    )
+
+
+async def put_proposals(session: AsyncSession, proposals: Sequence[Proposal]) -> None:
+    """Many :func:`put_proposal` in one statement (each enrolment at most once)."""
+    if not proposals:
+        return
+    await (await driver(session)).execute(
+        "INSERT INTO accounts.proposals (enrolment_id, account_id, provider_id, starts_on, "
+        "ends_on, price, co_payment, expires_at) SELECT * FROM unnest($1::uuid[], $2::uuid[], "
+        "$3::text[], $4::date[], $5::date[], $6::bigint[], $7::bigint[], $8::timestamptz[]) "
+        "ON CONFLICT (enrolment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, "
+        "answered = false WHERE proposals.expires_at <> EXCLUDED.expires_at",
+        [p.enrolment_id for p in proposals],
+        [p.account_id for p in proposals],
+        [p.provider_id for p in proposals],
+        [p.starts_on for p in proposals],
+        [p.ends_on for p in proposals],
+        [p.price for p in proposals],
+        [p.co_payment for p in proposals],
+        [p.expires_at for p in proposals],
     )
 
 

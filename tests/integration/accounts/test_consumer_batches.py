@@ -1,7 +1,8 @@
 """The accounts consumer applies a fetched batch of the ledger's lot moves and payments'
-answers together (``services.accounts.batched``): the result is what the same messages
-applied one at a time leave (lots kept for expiry notices, proposals answered, trainings of
-the statistics), each lot's and each enrolment's events in their order; a poisoned event in
+proposals and answers together (``services.accounts.batched``): the result is what the same
+messages applied one at a time leave (lots kept for expiry notices, proposals kept and
+answered, the learners' messages about them, trainings of the statistics), each lot's and
+each enrolment's events in their order; a poisoned event in
 the middle is dead-lettered alone while its neighbours are applied; a batch delivered twice
 changes nothing the second time. On the real PostgreSQL."""
 
@@ -14,9 +15,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ila.registry import definition
+from services.accounts.handlers.accounts import AccountsConfig
+from services.accounts.handlers.personal import encrypt_personal, new_key
+from services.accounts.store import accounts as accounts_store
+from services.accounts.store import messages as messages_store
 from shared.bus import Message, topic_for
 from shared.db import make_engine, migrate
 from shared.events import Envelope, Event
@@ -48,7 +53,8 @@ NOW = datetime(2031, 3, 1, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=400)
 A, B = uuid.UUID(int=1), uuid.UUID(int=2)
 L1, L2, L3, L4 = (uuid.UUID(int=100 + i) for i in range(1, 5))
-E1, E2, E3 = (uuid.UUID(int=10 + i) for i in range(1, 4))
+E1, E2, E3, E4, E5, E6, E7 = (uuid.UUID(int=10 + i) for i in range(1, 8))
+C, D = uuid.UUID(int=3), uuid.UUID(int=4)
 R1, R2 = uuid.UUID(int=31), uuid.UUID(int=32)
 COURSE, SESSION = uuid.UUID(int=21), uuid.UUID(int=22)
 
@@ -93,10 +99,10 @@ def reserved(account: uuid.UUID, *amounts: tuple[uuid.UUID, int]) -> CreditsRese
     )
 
 
-def outcome(kind: type[Event], eid: uuid.UUID, **extra: Any) -> Event:
+def outcome(kind: type[Event], eid: uuid.UUID, account_id: uuid.UUID = A, **extra: Any) -> Event:
     common = {
         "enrolment_id": eid,
-        "account_id": A,
+        "account_id": account_id,
         "provider_id": "p1",
         "course_id": COURSE,
         "session_id": SESSION,
@@ -107,19 +113,21 @@ def outcome(kind: type[Event], eid: uuid.UUID, **extra: Any) -> Event:
 CONFIRMED = {"price": 100, "covered": 100, "co_payment": 0, "participation_fee": 0}
 
 
-def proposed(eid: uuid.UUID) -> EnrolmentProposed:
+def proposed(
+    eid: uuid.UUID, account: uuid.UUID = A, days: int = 7, price: int = 100
+) -> EnrolmentProposed:
     return EnrolmentProposed(
         enrolment_id=eid,
-        account_id=A,
+        account_id=account,
         provider_id="p1",
         course_id=COURSE,
         course_version=1,
         session_id=SESSION,
         starts_on=date(2031, 4, 1),
         ends_on=date(2031, 4, 30),
-        price=100,
+        price=price,
         co_payment=0,
-        expires_at=NOW + timedelta(days=7),
+        expires_at=NOW + timedelta(days=days),
     )
 
 
@@ -128,6 +136,9 @@ def events() -> list[Event]:
     return [
         proposed(E1),
         proposed(E3),
+        proposed(E4, B, price=250),  # B has a language of their own
+        proposed(E5, C),  # C has no e-mail address: no message
+        proposed(E6, D),  # D is erased: no message
         # a move of lot 3 before its grant: it moves nothing (the lot is not kept yet)
         reserved(A, (L3, 50)),
         granted(A, L1, 1_000),
@@ -193,12 +204,25 @@ def events() -> list[Event]:
         ),
         outcome(EnrolmentRejected, E3, status="rejected", reason="x"),
         granted(A, L1, 9_999),  # the same lot told again: kept as it is
+        # E4 answered, then proposed again with a new deadline (it waits again, a second
+        # message), told again (nothing new), answered, proposed once more as it stands
+        outcome(EnrolmentRejected, E4, account_id=B, status="rejected", reason="x"),
+        proposed(E4, B, days=9, price=250),
+        proposed(E4, B, days=9, price=250),
+        outcome(EnrolmentRejected, E4, account_id=B, status="rejected", reason="x"),
+        proposed(E4, B, days=9, price=250),
+        # E7: answered before its proposal came (out of order): the proposal waits
+        outcome(EnrolmentRejected, E7, account_id=A, status="rejected", reason="x"),
+        proposed(E7),
     ]
 
 
 TABLES = {
     "lots": "SELECT * FROM accounts.credit_lots ORDER BY lot_id",
-    "proposals": "SELECT enrolment_id, answered FROM accounts.proposals ORDER BY enrolment_id",
+    "proposals": "SELECT enrolment_id, expires_at, answered FROM accounts.proposals "
+    "ORDER BY enrolment_id",
+    "mail": "SELECT fact_key, kind, person, recipient, language, subject, body "
+    "FROM accounts.outgoing_mail ORDER BY fact_key",
     "trainings": "SELECT * FROM accounts.trainings ORDER BY enrolment_id",
     "inbox": "SELECT event_id, type, topic, outcome, error FROM accounts.inbox ORDER BY event_id",
     "dead_letters": "SELECT event_id, error FROM accounts.dead_letters ORDER BY event_id",
@@ -226,12 +250,42 @@ class Service:
             }
 
 
+async def learners(engine: AsyncEngine) -> None:
+    """A and B with an e-mail address (B reads French), C without one, D erased."""
+    keyring = AccountsConfig.from_settings(Settings()).keyring
+    async with engine.begin() as conn:
+        session = AsyncSession(bind=conn)
+        for account, email in ((A, "a@example.org"), (B, "b@example.org"), (C, None), (D, "d@x")):
+            key = new_key()
+            personal = {"given_name": "N", "email": email} if email else {"given_name": "N"}
+            nonce, blob = encrypt_personal(key, account, personal)
+            row = {
+                "account_id": account,
+                "national_id_hash": f"hash-{account}",
+                "agency_id": "pes-fr",
+                "country": "FR",
+                "region": "FR-IDF",
+                "qualification_level": 3,
+                "employment_status": "employed",
+                "need_tier": "standard",
+                "personal_nonce": nonce,
+                "personal_ciphertext": blob,
+                "birth_year": 1990,
+                "opened_at": NOW,
+                "employer_id": None,
+            }
+            assert await accounts_store.insert_account(session, row, keyring.wrap(account, key))
+        await messages_store.put_preferences(session, B, messages_store.Preferences("fr"), NOW)
+        await accounts_store.mark_erased(session, D)
+
+
 @pytest.fixture
 async def engines(db_url: str, pg_admin_url: str) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
     one = make_engine(db_url, pool_size=2)
     two = make_engine(await create_database(pg_admin_url), pool_size=2)
     for engine in (one, two):
         await migrate(engine, "accounts")
+        await learners(engine)
     yield one, two
     for engine in (one, two):
         await engine.dispose()
@@ -256,7 +310,20 @@ async def test_a_batch_leaves_what_one_at_a_time_leaves(
         L3: (300, 300 - 100, 100 - 100),
         L4: (700, 500, 0),
     }
-    assert [r["answered"] for r in got["proposals"]] == [True, True]
+    assert [(r["enrolment_id"], r["answered"]) for r in got["proposals"]] == [
+        (E1, True),
+        (E3, True),
+        (E4, True),
+        (E5, False),
+        (E6, False),
+        (E7, False),
+    ]
+    # one message per proposal and deadline, to those with an address, in their language
+    assert [(m["fact_key"].split(":")[1], m["language"]) for m in got["mail"]] == sorted(
+        [(str(E1), "en"), (str(E3), "en"), (str(E4), "fr"), (str(E4), "fr"), (str(E7), "en")]
+    )
+    assert len({m["fact_key"] for m in got["mail"]}) == 5
+    assert all(m["kind"] == "proposal_waiting" for m in got["mail"])
     # E1 cancelled with nothing kept, then confirmed again; E2 cancelled with a share kept
     assert [(r["enrolment_id"], r["isced_field"]) for r in got["trainings"]] == [
         (E1, "0714"),
