@@ -104,6 +104,10 @@ async def test_a_relay_listens_on_one_connection_outside_the_pool(db_url: str) -
         channel = outbox_channel("accounts")
         first = await eventually(lambda: listeners(rt.engine, channel))
         assert len(first) == 1
+        # the services share the engine: every relay's listening connection taken (and
+        # detached) before the count starts, not one of them in the middle of it
+        for name in app.state.runtimes:
+            await eventually(lambda n=name: listeners(rt.engine, outbox_channel(n)))
         opened, closed = watched(rt.engine)
         for _ in range(5):  # commits the relay hears, publishes and waits for again
             r = await c.post(
