@@ -55,3 +55,40 @@ async def test_driver_statements_share_the_transaction_and_its_errors(db_url: st
             assert not _is_data_exception(timed_out.value)
     finally:
         await engine.dispose()
+
+
+async def test_one_session_s_next_transactions_run_on_the_driver_in_their_own(
+    db_url: str,
+) -> None:
+    """A session's next transaction (after a commit, a rollback, a savepoint rolled back),
+    begun by the driver or by SQLAlchemy, runs its driver statements inside itself, never
+    on their own nor on the connection of the transaction before."""
+    engine = make_engine(db_url, pool_size=2)
+    sessions = make_sessionmaker(engine)
+    try:
+        async with sessions() as s:
+            await s.execute(text("CREATE TABLE u (k int PRIMARY KEY)"))
+            await s.commit()
+        async with engine.connect() as one, engine.connect() as two:  # the pool holds two
+            await one.execute(text("SELECT 1"))
+            await two.execute(text("SELECT 1"))
+        async with sessions() as s:
+            await execute(s, "INSERT INTO u VALUES (:k)", {"k": 1})
+            await s.commit()
+            # a new transaction, begun by SQLAlchemy on the pool's other connection: the
+            # driver statements go there, and are rolled back with it
+            await s.execute(text("SELECT 1"))
+            await execute(s, "INSERT INTO u VALUES (:k)", {"k": 2})
+            await s.rollback()
+            await execute(s, "INSERT INTO u VALUES (:k)", {"k": 3})
+            async with s.begin_nested() as savepoint:
+                await execute(s, "INSERT INTO u VALUES (:k)", {"k": 4})
+                await savepoint.rollback()
+            await execute(s, "INSERT INTO u VALUES (:k)", {"k": 5})
+            await s.rollback()
+            await execute(s, "INSERT INTO u VALUES (:k)", {"k": 6})
+            await s.commit()
+        async with sessions() as s:
+            assert [r["k"] for r in await fetch_rows(s, "SELECT k FROM u ORDER BY k", {})] == [1, 6]
+    finally:
+        await engine.dispose()
