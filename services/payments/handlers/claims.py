@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,38 +43,51 @@ async def submit_many(orders: Sequence[ClaimOrder], ctx: Context) -> list[Claim 
     ``rejected``), in the context's transaction, each with its own cause (its claimant is
     that cause's actor). At most one claim per enrolment (the caller's to ensure: each
     claim is decided on its enrolment's earlier claims). The enrolments are locked in one
-    statement, in key order; a refused claim is answered alone with its error; the claims
-    decided are written in one statement and their events in one more."""
+    statement, in key order, and what the claims are decided on (their reservations, locked
+    in key order, their enrolments' earlier claims, their providers' standing) read in one
+    more; a refused claim is answered alone with its error; the claims decided are written
+    in one statement and their events in one more."""
     session = ctx.session
     enrolments = await rows.get_many(
         session, Enrolment, {o.command.enrolment_id for o in orders}, lock=True
     )
-    results: list[Claim | DomainError] = []
+    results: dict[int, Claim | DomainError] = {}
+    ready: list[tuple[int, Enrolment]] = []
+    for i, order in enumerate(orders):
+        enrolment = enrolments.get(order.command.enrolment_id)
+        try:
+            ready.append((i, _claimable(order.provider_id, order.command, enrolment, ctx.now)))
+        except DomainError as refused:
+            results[i] = refused
+    # what each claimable one is decided on, read in one statement for the batch
+    inputs = await store.submission_inputs_many(
+        session,
+        [(e.reservation_id, e.enrolment_id, orders[i].provider_id) for i, e in ready],
+        ctx.now.date(),
+    )
     decided: list[Claim] = []
     envelopes = []
-    for order in orders:
+    for (i, enrolment), read in zip(ready, inputs, strict=True):
+        order = orders[i]
         own = replace(ctx, events=order.events)
         try:
-            claim, events = await _decided(
-                order.provider_id, order.command, enrolments.get(order.command.enrolment_id), own
-            )
+            claim, events = _decided(order.provider_id, order.command, enrolment, read, own)
         except DomainError as refused:
-            results.append(refused)
+            results[i] = refused
             continue
-        results.append(claim)
+        results[i] = claim
         decided.append(claim)
         envelopes += [ctx.outbox.envelope(e, order.events) for e in events]
     await rows.insert_many(session, decided)
     await ctx.outbox.add_envelopes(session, envelopes)
-    return results
+    return [results[i] for i in range(len(orders))]
 
 
-async def _decided(
-    provider_id: str, cmd: SubmitClaim, enrolment: Enrolment | None, ctx: Context
-) -> tuple[Claim, list[Event]]:
-    """The claim ``provider_id`` submits on ``enrolment`` (locked by the caller), with the
-    rules' decision, and its events; nothing written yet."""
-    now = ctx.now
+def _claimable(
+    provider_id: str, cmd: SubmitClaim, enrolment: Enrolment | None, now: datetime
+) -> Enrolment:
+    """``enrolment`` (locked by the caller), when ``provider_id`` may claim on it with
+    ``cmd``'s evidence; else the refusal."""
     if enrolment is None or enrolment.provider_id != provider_id:
         # another provider's enrolment answers exactly like one that does not exist
         raise Unknown("enrolment_not_found", f"no enrolment {cmd.enrolment_id}")
@@ -87,13 +101,20 @@ async def _decided(
         ends_at=enrolment.ends_at,
         now=now,
     )
-    reservation, earlier, provider_status = await store.submission_inputs(
-        ctx.session,
-        reservation_id=enrolment.reservation_id,
-        enrolment_id=cmd.enrolment_id,
-        provider_id=provider_id,
-        today=now.date(),
-    )
+    return enrolment
+
+
+def _decided(
+    provider_id: str,
+    cmd: SubmitClaim,
+    enrolment: Enrolment,
+    read: store.Submission,
+    ctx: Context,
+) -> tuple[Claim, list[Event]]:
+    """The claim ``provider_id`` submits on ``enrolment`` (claimable), decided by the rules
+    on what was ``read`` for it, and its events; nothing written yet."""
+    now = ctx.now
+    reservation, earlier, provider_status = read
     subject = submission.ClaimSubject(
         provider_id=enrolment.provider_id,
         status=enrolment.status,

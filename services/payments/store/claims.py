@@ -39,12 +39,20 @@ async def _claims(session: AsyncSession, where: str, params: Mapping[str, Any]) 
     return await many(session, Claim, f"SELECT * FROM payments.claims WHERE {where}", params)
 
 
-_SUBMISSION = (
+_STANDING = PROVIDER_STANDING.replace(":provider", "i.p")  # each claim's provider
+_SUBMISSIONS = (
     f"SELECT (SELECT {row_of(Reservation)} "
-    "FROM payments.reservations WHERE reservation_id = :reservation FOR UPDATE), "
+    "FROM payments.reservations WHERE reservation_id = i.r FOR UPDATE), "
     "ARRAY(SELECT ROW(milestone, status) FROM payments.claims "
-    f"WHERE enrolment_id = :enrolment ORDER BY claimed_at), {PROVIDER_STANDING}"
+    f"WHERE enrolment_id = i.e ORDER BY claimed_at), {_STANDING} "
+    "FROM unnest(CAST(:r AS uuid[]), CAST(:e AS uuid[]), CAST(:p AS text[])) "
+    "WITH ORDINALITY AS i(r, e, p, n) ORDER BY n"
 )
+
+Submission = tuple[Reservation | None, list[tuple[str, str]], str | None]
+"""What deciding a claim reads: the enrolment's reservation (None without one), the
+(milestone, status) of the enrolment's earlier claims in the order they came, and the
+provider's standing (``read_models.provider_status``)."""
 
 
 async def submission_inputs(
@@ -54,22 +62,40 @@ async def submission_inputs(
     enrolment_id: uuid.UUID,
     provider_id: str,
     today: date,
-) -> tuple[Reservation | None, list[tuple[str, str]], str | None]:
-    """What deciding a claim reads, in one statement: the enrolment's reservation (locked
-    until the transaction ends; None without one), the (milestone, status) of the
-    enrolment's earlier claims in the order they came, and the provider's standing today
-    (``read_models.provider_status``)."""
-    (row,) = await fetch_rows(
+) -> Submission:
+    """What deciding one claim reads (:func:`submission_inputs_many` of one)."""
+    asks = [(reservation_id, enrolment_id, provider_id)]
+    return (await submission_inputs_many(session, asks, today))[0]
+
+
+async def submission_inputs_many(
+    session: AsyncSession,
+    asks: Sequence[tuple[uuid.UUID | None, uuid.UUID, str]],
+    today: date,
+) -> list[Submission]:
+    """What deciding each claim of ``asks`` (its enrolment's reservation, the enrolment, the
+    provider) reads, in one statement: the reservations locked until the transaction ends,
+    in key order; the providers' standing today."""
+    if not asks:
+        return []
+    order = sorted(range(len(asks)), key=lambda i: (asks[i][0] is None, str(asks[i][0])))
+    found = await fetch_rows(
         session,
-        _SUBMISSION,
-        {"reservation": reservation_id, "enrolment": enrolment_id, "provider": provider_id},
+        _SUBMISSIONS,
+        {
+            "r": [asks[i][0] for i in order],
+            "e": [asks[i][1] for i in order],
+            "p": [asks[i][2] for i in order],
+        },
     )
-    reservation, earlier, provider = row
-    return (
-        Reservation(*reservation) if reservation is not None else None,
-        [(milestone, status) for milestone, status in earlier],
-        standing(provider, today),
-    )
+    out: dict[int, Submission] = {}
+    for i, (reservation, earlier, provider) in zip(order, found, strict=True):
+        out[i] = (
+            Reservation(*reservation) if reservation is not None else None,
+            [(milestone, status) for milestone, status in earlier],
+            standing(provider, today),
+        )
+    return [out[i] for i in range(len(asks))]
 
 
 async def claims_of(session: AsyncSession, enrolment_id: uuid.UUID) -> list[Claim]:

@@ -11,6 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from services.payments.deps import Components
+from services.payments.domain.enrolments import Enrolment
+from services.payments.store import claims as claim_store
+from services.payments.store import rows
 from shared.events.catalogue import SessionInfo
 from shared.service import components_of
 from tests.integration.support.payments import World, running
@@ -305,3 +308,46 @@ async def test_claims_that_arrive_together_are_answered_each_alone(world: World)
     # request, it is that request's (a kept key would answer 422)
     again = await world.claim("p2", one, rate=100, key="c")
     assert again.status_code == 404, again.text
+
+
+async def test_a_batch_reads_what_each_claim_is_decided_on_as_one_at_a_time(
+    world: World,
+) -> None:
+    """What a batch of claims is decided on, read in one statement, is each claim's own:
+    its enrolment's reservation and earlier claims, its provider's standing, whatever the
+    order the batch names them in (the reservations are locked in key order)."""
+    rt = world.app.state.runtimes["payments"]
+    _, first = await running(world)
+    _, second = await running(world)
+    r = await world.claim("p1", str(second["enrolment_id"]), rate=50)
+    assert r.status_code == 202, r.text
+    today = date.today()
+    async with rt.uow() as session:
+        enrolments = await rows.get_many(
+            session,
+            Enrolment,
+            {uuid.UUID(str(first["enrolment_id"])), uuid.UUID(str(second["enrolment_id"]))},
+        )
+        one, two = (enrolments[uuid.UUID(str(e["enrolment_id"]))] for e in (first, second))
+        asks = [
+            (two.reservation_id, two.enrolment_id, "p1"),
+            (None, one.enrolment_id, "p2"),
+            (one.reservation_id, one.enrolment_id, "p1"),
+        ]
+        single = [
+            await claim_store.submission_inputs(
+                session, reservation_id=r, enrolment_id=e, provider_id=p, today=today
+            )
+            for r, e, p in asks
+        ]
+        for ordered in (asks, asks[::-1]):
+            together = await claim_store.submission_inputs_many(session, ordered, today)
+            expected = single if ordered is asks else single[::-1]
+            assert together == expected
+    (res_two, earlier_two, _), (none, earlier_none, _), (res_one, earlier_one, _) = single
+    assert (res_one.enrolment_id, res_two.enrolment_id, none) == (
+        one.enrolment_id,
+        two.enrolment_id,
+        None,
+    )
+    assert (earlier_one, earlier_none, earlier_two) == ([], [], [("completion", "approved")])
