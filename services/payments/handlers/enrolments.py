@@ -105,64 +105,80 @@ async def confirm_many(
     """The learners consent: each enrolment re-checked, then the ledger asked to reserve
     (``reserving``), in the context's transaction, each with its own cause. At most one
     order per enrolment (the caller's to ensure). The enrolments are locked in one
-    statement, in key order; a refused consent is answered alone with its error, and one
-    that comes after the deadline expires the proposal (stored with the batch) and is
-    refused; the reservations asked for, the enrolments and the events are written in one
-    statement each."""
+    statement, in key order, and the read models the consents are decided on (accounts,
+    courses, providers, lots) read in one more; a refused consent is answered alone with
+    its error, and one that comes after the deadline expires the proposal (stored with
+    the batch) and is refused; the reservations asked for, the enrolments and the events
+    are written in one statement each."""
     session = ctx.session
     found = await rows.get_many(session, Enrolment, {o.enrolment_id for o in orders}, lock=True)
-    results: list[Enrolment | DomainError] = []
-    moves: list[tuple[Enrolment, Enrolment]] = []
-    asked: list[Reservation] = []
-    envelopes = []
-    for order in orders:
+    results: dict[int, Enrolment | DomainError] = {}
+    decided: dict[int, tuple[Enrolment, list[Event], Reservation | None, DomainError | None]] = {}
+    consenting: list[int] = []  # those decided on their read models, read together below
+    for i, order in enumerate(orders):
         before = found.get(order.enrolment_id)
         if before is None or order.account_id is None or before.account_id != order.account_id:
             # another learner's enrolment answers exactly like one that does not exist
             missing = f"no enrolment {order.enrolment_id}"
-            results.append(NotFoundError(missing, code="enrolment_not_found"))
+            results[i] = NotFoundError(missing, code="enrolment_not_found")
             continue
-        refusal: DomainError | None = None
-        reservation: Reservation | None = None
         expired = rules.expire_if_due(before, ctx.now)
         if expired is not None:
             # a consent that comes too late expires the proposal for good, and is refused
             after, events = expired
-            refusal = PaymentsError("confirmation_expired", "the confirmation period is over")
+            late = PaymentsError("confirmation_expired", "the confirmation period is over")
+            decided[i] = (after, list(events), None, late)
+        elif before.status in rules.CONSENTED:
+            decided[i] = (before, [], None, None)  # consent given already: the saga is under way
         else:
             try:
-                own = replace(ctx, events=order.events)
-                after, events, reservation = await _consented(before, order.command, own)
+                rules.check_consent(before, order.command.accept_co_payment)
             except DomainError as refused:
-                results.append(refused)
+                results[i] = refused
                 continue
-        moves.append((before, after))
+            consenting.append(i)
+    reads = await read_models.enrolment_inputs_many(
+        session,
+        [_asked(found[orders[i].enrolment_id]) for i in consenting],
+        ctx.now.date(),
+    )
+    for i, read in zip(consenting, reads, strict=True):
+        order = orders[i]
+        try:
+            own = replace(ctx, events=order.events)
+            decided[i] = (*_consented(found[order.enrolment_id], order.command, read, own), None)
+        except DomainError as refused:
+            results[i] = refused
+    moves: list[tuple[Enrolment, Enrolment]] = []
+    asked: list[Reservation] = []
+    envelopes = []
+    for i, order in enumerate(orders):
+        if i not in decided:
+            continue
+        after, events, reservation, refusal = decided[i]
+        moves.append((found[order.enrolment_id], after))
         if reservation is not None:
             asked.append(reservation)
         envelopes += [ctx.outbox.envelope(e, order.events) for e in events]
-        results.append(refusal or after)
+        results[i] = refusal or after
     await rows.insert_many(session, asked)
     await rows.save_many(session, moves)
     await ctx.outbox.add_envelopes(session, envelopes)
-    return results
+    return [results[i] for i in range(len(orders))]
 
 
-async def _consented(
-    enrolment: Enrolment, cmd: ConfirmEnrolment, ctx: Context
+def _asked(enrolment: Enrolment) -> read_models.InputsAsked:
+    """What a learner's consent to ``enrolment`` is decided on."""
+    return read_models.InputsAsked(enrolment.account_id, enrolment.course_id, enrolment.provider_id)
+
+
+def _consented(
+    enrolment: Enrolment, cmd: ConfirmEnrolment, read: read_models.EnrolmentInputs, ctx: Context
 ) -> tuple[Enrolment, list[Event], Reservation | None]:
-    """The enrolment after its learner's consent (re-checked), its events and the
-    reservation it asks the ledger for; nothing written yet."""
-    if enrolment.status in rules.CONSENTED:
-        return enrolment, [], None  # consent given already: the saga is under way
-    session, now = ctx.session, ctx.now
-    rules.check_consent(enrolment, cmd.accept_co_payment)
-    read = await read_models.enrolment_inputs(
-        session,
-        account_id=enrolment.account_id,
-        course_id=enrolment.course_id,
-        provider_id=enrolment.provider_id,
-        today=now.date(),
-    )
+    """The enrolment after its learner's consent (checked), decided on the read models
+    ``read`` for it, its events and the reservation it asks the ledger for; nothing
+    written yet."""
+    now = ctx.now
     after, events = rules.consent(
         ctx.config,
         enrolment,

@@ -323,16 +323,32 @@ def standing(value: Any, today: date) -> str | None:
 
 _INPUTS = (
     f"SELECT (SELECT {row_of(AccountView)} FROM payments.accounts "
-    "WHERE account_id = :account), "
-    f"(SELECT {row_of(CourseView)} FROM payments.courses WHERE course_id = :course), "
-    f"{PROVIDER_STANDING}, "
-    f"ARRAY(SELECT {row_of(LotView)} FROM payments.lots WHERE account_id = :account), "
-    f"(SELECT {row_of(SessionView)} FROM payments.sessions WHERE session_id = :session), "
+    "WHERE account_id = i.in_account), "
+    f"(SELECT {row_of(CourseView)} FROM payments.courses WHERE course_id = i.in_course), "
+    f"{PROVIDER_STANDING.replace(':provider', 'i.in_provider')}, "
+    f"ARRAY(SELECT {row_of(LotView)} FROM payments.lots WHERE account_id = i.in_account), "
+    f"(SELECT {row_of(SessionView)} FROM payments.sessions "
+    "WHERE session_id = i.in_session), "
     "(SELECT count(*) FROM payments.enrolments "
-    "WHERE session_id = :session AND status = ANY(:holding::text[])), "
+    "WHERE session_id = i.in_session AND status = ANY(:holding::text[])), "
     "(SELECT count(*) FROM payments.enrolments "
-    "WHERE provider_id = :provider AND proposed_at > :since)"
+    "WHERE provider_id = i.in_provider AND proposed_at > i.in_since) "
+    "FROM unnest(CAST(:account AS uuid[]), CAST(:course AS uuid[]), "
+    "CAST(:provider AS text[]), CAST(:session AS uuid[]), CAST(:since AS timestamptz[])) "
+    "WITH ORDINALITY AS i(in_account, in_course, in_provider, in_session, in_since, in_n) "
+    "ORDER BY i.in_n"
 )
+
+
+@dataclass(frozen=True)
+class InputsAsked:
+    """What one decision on an enrolment reads (see :func:`enrolment_inputs`)."""
+
+    account_id: uuid.UUID
+    course_id: uuid.UUID
+    provider_id: str
+    session_id: uuid.UUID | None = None
+    since: datetime | None = None
 
 
 async def enrolment_inputs(
@@ -348,18 +364,33 @@ async def enrolment_inputs(
     """:func:`account`, :func:`course`, :func:`provider_status`, :func:`lots_of`,
     :func:`training_session`, :func:`seats_taken` and ``enrolments_since`` in one
     statement (one round trip where they took seven; each as those functions give it)."""
-    (row,) = await fetch_rows(
+    asked = InputsAsked(account_id, course_id, provider_id, session_id, since)
+    return (await enrolment_inputs_many(session, [asked], today))[0]
+
+
+async def enrolment_inputs_many(
+    session: AsyncSession, asks: Sequence[InputsAsked], today: date
+) -> list[EnrolmentInputs]:
+    """:func:`enrolment_inputs` of each of ``asks``, in one statement (a batch of the
+    learners' confirmations), in their order."""
+    if not asks:
+        return []
+    found = await fetch_rows(
         session,
         _INPUTS,
         {
-            "account": account_id,
-            "course": course_id,
-            "provider": provider_id,
-            "session": session_id,
+            "account": [a.account_id for a in asks],
+            "course": [a.course_id for a in asks],
+            "provider": [a.provider_id for a in asks],
+            "session": [a.session_id for a in asks],
+            "since": [a.since for a in asks],
             "holding": list(HOLDS_SEAT),
-            "since": since,
         },
     )
+    return [_inputs(row, today) for row in found]
+
+
+def _inputs(row: Any, today: date) -> EnrolmentInputs:
     account, course, provider, lots, training, seats, proposed = row
     found_course = CourseView(*course) if course is not None else None
     return EnrolmentInputs(

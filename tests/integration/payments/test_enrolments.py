@@ -376,3 +376,48 @@ async def test_confirmations_that_arrive_together_are_answered_each_alone(world:
     assert (await world.balance(theirs))["reserved"] == 100_000
     asked = await world.outbox_types()
     assert asked.count("ila.payments.EnrolmentRequested.v1") == 2
+
+
+async def test_a_batch_reads_each_enrolment_s_inputs_as_one_at_a_time(world: World) -> None:
+    """The read models a batch of consents is decided on, read in one statement, are each
+    one's own, in the order asked: an account's lots, a course, a provider's standing, a
+    session's seats and a provider's proposals since an instant (a proposal reads those)."""
+    mine, theirs = await world.account(credit=300_000), await world.account(credit=120_000)
+    course, session = await world.course("p1", price=100_000)
+    other, _ = await world.course("p2", price=50_000)
+    await world.propose("p1", mine, (course, session))
+    since = world.clock.now() - timedelta(hours=1)
+    asks = [
+        read_models.InputsAsked(
+            uuid.UUID(mine), uuid.UUID(course), "p1", uuid.UUID(session), since
+        ),
+        read_models.InputsAsked(uuid.UUID(theirs), uuid.UUID(other), "p2"),
+        read_models.InputsAsked(uuid.uuid4(), uuid.uuid4(), "nobody"),
+    ]
+    today = world.clock.now().date()
+    async with world.rt.uow() as s:
+        single = [
+            await read_models.enrolment_inputs(
+                s,
+                account_id=a.account_id,
+                course_id=a.course_id,
+                provider_id=a.provider_id,
+                today=today,
+                session_id=a.session_id,
+                since=a.since,
+            )
+            for a in asks
+        ]
+        assert await read_models.enrolment_inputs_many(s, asks, today) == single
+        assert await read_models.enrolment_inputs_many(s, asks[::-1], today) == single[::-1]
+    first, second, nobody = single
+    assert (first.seats_taken, first.proposed_since) == (1, 1)
+    assert sum(lot.amount for lot in first.lots) == 300_000
+    assert sum(lot.amount for lot in second.lots) == 120_000
+    assert (first.course is not None, second.course is not None) == (True, True)
+    assert (nobody.account, nobody.course, nobody.provider_status, nobody.lots) == (
+        None,
+        None,
+        None,
+        [],
+    )
