@@ -75,24 +75,7 @@ class Outgoing:
 
 async def queue(session: AsyncSession, schema: str, message: Outgoing) -> bool:
     """Queue ``message`` unless its fact has a message already; True when queued."""
-    inserted = await session.scalar(
-        text(
-            f'INSERT INTO "{schema}".outgoing_mail (message_id, fact_key, kind, person, '
-            "recipient, language, subject, body) VALUES (:id, :fact, :kind, :person, :to, "
-            ":lang, :subject, :body) ON CONFLICT (fact_key) DO NOTHING RETURNING message_id"
-        ),
-        {
-            "id": uuid.uuid4(),
-            "fact": message.fact_key,
-            "kind": message.kind,
-            "person": message.person,
-            "to": message.recipient,
-            "lang": message.language,
-            "subject": message.subject,
-            "body": message.body,
-        },
-    )
-    return inserted is not None
+    return await queue_many(session, schema, [message]) == 1
 
 
 async def queue_many(session: AsyncSession, schema: str, messages: Sequence[Outgoing]) -> int:
@@ -125,10 +108,7 @@ async def queue_many(session: AsyncSession, schema: str, messages: Sequence[Outg
 
 async def has_message(session: AsyncSession, schema: str, fact_key: str) -> bool:
     """Whether the fact has a message already (a scan skips rendering it again)."""
-    found = await session.scalar(
-        text(f'SELECT 1 FROM "{schema}".outgoing_mail WHERE fact_key = :f'), {"f": fact_key}
-    )
-    return found is not None
+    return bool(await told(session, schema, [fact_key]))
 
 
 async def told(session: AsyncSession, schema: str, fact_keys: Sequence[str]) -> set[str]:
@@ -299,13 +279,14 @@ class Connection:
         try:
             if self._client is None:
                 self._client = self._open()
-            self._client.send_message(message)
-        except smtplib.SMTPServerDisconnected:
-            self.close()
-            if not reused:
-                raise
-            self._client = self._open()
-            self.send(message)
+            try:
+                self._client.send_message(message)
+            except smtplib.SMTPServerDisconnected:
+                if not reused:
+                    raise
+                self.close()
+                self._client = self._open()
+                self._client.send_message(message)
         except BaseException:
             self.close()
             raise

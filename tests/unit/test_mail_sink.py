@@ -4,7 +4,10 @@ production or when an SMTP server is configured."""
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import socket
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -115,3 +118,28 @@ def test_a_failed_connection_raises_and_the_next_message_tries_anew() -> None:
         connection.send(_message("sent"))
         connection.close()
     assert [m.subject for m in sink.received()] == ["sent"]
+
+
+def test_a_server_that_keeps_dropping_the_connection_is_tried_again_once_only() -> None:
+    port = free_port()
+    with MailSink(port=port):
+        connection = Connection(SmtpConfig("127.0.0.1", port, "ila@example.org", timeout=5))
+        connection.send(_message("before"))
+    accepted = []
+    with socket.create_server(("127.0.0.1", port)) as server:
+        server.settimeout(5)
+
+        def drop_after_ehlo() -> None:  # greets, answers EHLO, then hangs up
+            with contextlib.suppress(OSError):
+                while True:
+                    peer, _ = server.accept()
+                    accepted.append(peer)
+                    with peer:
+                        peer.sendall(b"220 dropping\r\n")
+                        peer.recv(1024)
+                        peer.sendall(b"250 ok\r\n")
+
+        threading.Thread(target=drop_after_ehlo, daemon=True).start()
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            connection.send(_message("after"))
+    assert len(accepted) == 1  # the stale connection, then one new one: never a loop

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import executemany, fetch_one, fetch_rows
+from shared.db import executemany, fetch_rows
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ async def insert_keys(session: AsyncSession, keys: list[tuple[uuid.UUID, Wrapped
 
 
 async def wrapped_key(session: AsyncSession, account_id: uuid.UUID) -> WrappedKey | None:
-    sql = "SELECT kek_id, wrapped_key AS wrapped FROM accounts.personal_keys WHERE account_id = :a"
-    return await fetch_one(session, WrappedKey, sql, {"a": account_id})
+    return (await wrapped_keys(session, [account_id])).get(account_id)
 
 
 async def wrapped_keys(

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import driver, fetch_all, fetch_one, fetch_rows
+from shared.db import driver, fetch_all, fetch_rows
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,7 @@ class Preferences:
 
 
 async def preferences(session: AsyncSession, account_id: uuid.UUID) -> Preferences:
-    found = await fetch_one(
-        session,
-        Preferences,
-        "SELECT language, consent_reminder, credit_expiry, credential_issued "
-        "FROM accounts.message_preferences WHERE account_id = :a",
-        {"a": account_id},
-    )
-    return found or Preferences()
+    return (await preferences_of(session, [account_id])).get(account_id, Preferences())
 
 
 async def preferences_of(
@@ -99,28 +92,11 @@ class Proposal:
 async def put_proposal(session: AsyncSession, p: Proposal) -> None:
     """Note a proposal; the same one told again changes nothing (an answer stays), a new
     deadline (a held proposal released) waits for an answer again."""
-    await session.execute(
-        text(
-            "INSERT INTO accounts.proposals (enrolment_id, account_id, provider_id, starts_on, "
-            "ends_on, price, co_payment, expires_at) VALUES (:e, :a, :p, :s, :x, :price, :co, "
-            ":exp) ON CONFLICT (enrolment_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, "
-            "answered = false WHERE proposals.expires_at <> EXCLUDED.expires_at"
-        ),
-        {
-            "e": p.enrolment_id,
-            "a": p.account_id,
-            "p": p.provider_id,
-            "s": p.starts_on,
-            "x": p.ends_on,
-            "price": p.price,
-            "co": p.co_payment,
-            "exp": p.expires_at,
-        },
-    )
+    await put_proposals(session, [p])
 
 
 async def put_proposals(session: AsyncSession, proposals: Sequence[Proposal]) -> None:
-    """Many :func:`put_proposal` in one statement (each enrolment at most once)."""
+    """:func:`put_proposal` of many in one statement (each enrolment at most once)."""
     if not proposals:
         return
     await (await driver(session)).execute(
