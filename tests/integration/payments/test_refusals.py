@@ -146,6 +146,7 @@ async def test_a_reservation_refused_as_written_waits_for_an_operator(world: Wor
             text("SELECT id, body FROM payments.outbox WHERE type = :t AND sent_at IS NULL"),
             {"t": EnrolmentRequested.cloudevent_type()},
         )
+        rewritten = 0
         for row in rows:
             env = Envelope.from_bytes(bytes(row.body))
             env.data["expires_at"] = "2000-01-01T00:00:00Z"
@@ -153,6 +154,9 @@ async def test_a_reservation_refused_as_written_waits_for_an_operator(world: Wor
                 text("UPDATE payments.outbox SET body = :b WHERE id = :id"),
                 {"b": env.to_bytes(), "id": row.id},
             )
+            rewritten += 1
+    # the request is still unsent (no relay published it), so the ledger reads it rewritten
+    assert rewritten == 1, f"{rewritten} unsent reservation requests were rewritten"
     payments_rt.relay.start()
     ledger_rt.relay.start()
     refused = await world.settled(enrolment_id, "reservation_rejected")
