@@ -142,11 +142,14 @@ async def test_a_reservation_refused_as_written_waits_for_an_operator(world: Wor
     r = await world.confirm(account, enrolment_id)
     assert r.status_code == 202, r.text
     async with payments_rt.uow() as session:
-        rows = await session.execute(
-            text("SELECT id, body FROM payments.outbox WHERE type = :t AND sent_at IS NULL"),
-            {"t": EnrolmentRequested.cloudevent_type()},
-        )
-        rewritten = 0
+        rows = (
+            await session.execute(
+                text("SELECT id, body FROM payments.outbox WHERE type = :t AND sent_at IS NULL"),
+                {"t": EnrolmentRequested.cloudevent_type()},
+            )
+        ).all()
+        # the request is still unsent (no relay published it), so the ledger reads it rewritten
+        assert len(rows) == 1, f"{len(rows)} unsent reservation requests to rewrite"
         for row in rows:
             env = Envelope.from_bytes(bytes(row.body))
             env.data["expires_at"] = "2000-01-01T00:00:00Z"
@@ -154,9 +157,6 @@ async def test_a_reservation_refused_as_written_waits_for_an_operator(world: Wor
                 text("UPDATE payments.outbox SET body = :b WHERE id = :id"),
                 {"b": env.to_bytes(), "id": row.id},
             )
-            rewritten += 1
-    # the request is still unsent (no relay published it), so the ledger reads it rewritten
-    assert rewritten == 1, f"{rewritten} unsent reservation requests were rewritten"
     payments_rt.relay.start()
     ledger_rt.relay.start()
     refused = await world.settled(enrolment_id, "reservation_rejected")
