@@ -7,6 +7,7 @@ that schema). Nothing here knows any service's tables.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ import asyncpg
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -218,6 +220,35 @@ async def driver(session: AsyncSession) -> Any:
         # itself: a statement run on the driver before that would commit on its own
         await adapted._start_transaction()
     return raw.driver_connection
+
+
+@asynccontextmanager
+async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A connection of ``engine``'s pool as the driver's (asyncpg) own, for a caller that
+    runs its transactions on it directly, in as few round trips as it can (the outbox
+    relay: ``BEGIN`` sent with the first statement, ``COMMIT`` with the last). It goes back
+    to the pool outside any transaction: one the caller left open (failing, cancelled or
+    not) is rolled back, and a connection where that cannot be done (closed, or its
+    rollback failing) is discarded."""
+    async with engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        try:
+            yield raw
+        finally:
+            await _settle(connection, raw)
+
+
+async def _settle(connection: AsyncConnection, raw: Any) -> None:
+    """``raw``, the driver of ``connection``, outside any transaction (a transaction left
+    open is rolled back), or ``connection`` discarded when that cannot be done."""
+    settled = False
+    if not raw.is_closed():
+        with contextlib.suppress(Exception):
+            if raw.is_in_transaction():
+                await raw.execute("ROLLBACK")
+            settled = not raw.is_in_transaction()
+    if not settled:
+        await connection.invalidate()
 
 
 _NAMED = re.compile(r"(?<![:\w\\]):([A-Za-z_]\w*)")

@@ -37,7 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus import TYPE_HEADER, Bus, Message, topic_for
-from shared.db import driver, executemany
+from shared.db import executemany, pooled_driver
 from shared.event_context import EventContext as EventContext  # where callers find it
 from shared.events import Envelope, Event
 from shared.events.base import actor_fields
@@ -198,23 +198,37 @@ class OutboxRow(NamedTuple):
     bulk: bool
 
 
+_LEADER = "current_setting('ila.relay_leader', true) = 'true'"
 _NEXT_ROWS = (
     "WITH i AS (SELECT id, topic, key, type, body, attempts, bulk FROM {outbox} "
-    "WHERE sent_at IS NULL AND parked_at IS NULL AND NOT bulk ORDER BY id LIMIT $1), "
+    f"WHERE sent_at IS NULL AND parked_at IS NULL AND NOT bulk AND {_LEADER} "
+    "ORDER BY id LIMIT $1), "
     "k AS (SELECT key, max(id) AS last FROM i GROUP BY key), "
     "e AS (SELECT o.id, o.topic, o.key, o.type, o.body, o.attempts, o.bulk FROM {outbox} o "
     "JOIN k ON o.key = k.key AND o.id < k.last "
     "WHERE o.sent_at IS NULL AND o.parked_at IS NULL AND o.bulk), "
     "b AS (SELECT id, topic, key, type, body, attempts, bulk FROM {outbox} "
-    "WHERE sent_at IS NULL AND parked_at IS NULL AND bulk ORDER BY id "
-    "LIMIT least(greatest($1 - (SELECT count(*) FROM i), 0), $2)) "
-    "SELECT * FROM i UNION ALL SELECT * FROM e UNION ALL SELECT * FROM b ORDER BY id"
+    f"WHERE sent_at IS NULL AND parked_at IS NULL AND bulk AND {_LEADER} ORDER BY id "
+    "LIMIT least(greatest($1 - (SELECT count(*) FROM i), 0), $2)), "
+    "r AS (SELECT * FROM i UNION ALL SELECT * FROM e UNION ALL SELECT * FROM b) "
+    f"SELECT {_LEADER} AS leader, r.* FROM (SELECT 1) AS one LEFT JOIN r ON true ORDER BY r.id"
 )
-"""The relay's next batch (:meth:`Relay._next`): ``i`` the rows that are not bulk, ``e`` the
+"""The relay's next batch (:meth:`Relay.publish_once`): ``i`` the rows that are not bulk, ``e`` the
 bulk rows that precede one of them under its key, ``b`` the oldest bulk rows, only while
 ``i`` left room (when ``i`` is full, a bulk row of ``b`` could pass a row of its key that
 ``i`` did not take) and at most ``$2`` of them (the topic's readers are behind). A bulk row
-in both ``e`` and ``b`` comes twice, once kept."""
+in both ``e`` and ``b`` comes twice, once kept. Each row says whether this relay leads (took
+the lock in the transaction's first statement, :data:`_BEGIN`); one that does not reads no
+row, and gets one of nulls that says so, as it does when there is nothing to publish."""
+
+_BEGIN = (
+    "BEGIN; SELECT set_config('ila.relay_leader', "
+    "pg_try_advisory_xact_lock(hashtext('relay:{schema}'))::text, true)"
+)
+"""A relay's transaction opens, in one round trip, with the lock that makes it the one relay
+of its service that publishes, until it commits. The lock is taken in a statement of its
+own, before the rows are read: the read's snapshot then sees every row the previous
+leader marked sent before it let go."""
 
 
 class Relay:
@@ -248,6 +262,8 @@ class Relay:
         self.park_after = max(1, park_after)
         self.max_event_bytes = max_event_bytes
         self._next_rows = _NEXT_ROWS.format(outbox=f'"{outbox.service}".outbox')
+        self._begin = _BEGIN.format(schema=outbox.service)
+        self._engine: AsyncEngine = sessions.kw["bind"]
         self.readers = tuple(readers)
         self.max_bulk_lag = max_bulk_lag
         self._bulk_flowing = False  # the last batch had bulk rows, or was held back
@@ -263,29 +279,36 @@ class Relay:
 
     async def publish_once(self) -> int:
         """Publish one batch; return how many rows it handled (published or parked; 0 when
-        idle or not leader). A transient failure of the bus is raised (the caller waits)."""
+        idle or not leader). A transient failure of the bus is raised (the caller waits).
+
+        Three round trips a batch, on the pool's driver connection: the transaction opened
+        with the leader's lock (:data:`_BEGIN`), the rows read, and the rows marked sent
+        with the ``COMMIT``."""
         schema = self.outbox.service
         room = await self._bulk_room()
-        async with self.sessions() as session, session.begin():
+        async with pooled_driver(self._engine) as connection:
             # Only one relay per service publishes at a time, which keeps per-key order
             # even with several replicas running.
-            leader = await session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"), {"k": f"relay:{schema}"}
-            )
-            self.outbox.publishing = bool(leader)
+            await connection.execute(self._begin)
+            found = await connection.fetch(self._next_rows, self.batch_size, room)
+            leader = bool(found[0]["leader"])
+            self.outbox.publishing = leader
             if not leader:
+                await connection.execute("COMMIT")
                 # another relay publishes: rows this process committed unannounced may have
                 # missed its batch (a notice heard from others is not passed on: two
                 # waiting relays would wake each other for ever)
                 if self.outbox.unannounced:
                     self.outbox.unannounced = False
-                    announce(self.sessions.kw.get("bind"), outbox_channel(schema))
+                    announce(self._engine, outbox_channel(schema))
                 return 0
             self.outbox.unannounced = False  # the batch reads every row committed so far
-            rows = await self._next(session, room)
+            unique = {r["id"]: r for r in found if r["id"] is not None}  # a row of e and b: once
+            rows = [OutboxRow(*r[1:]) for r in unique.values()]
             self.holding = room < self.batch_size
             self._bulk_flowing = self.holding or any(r.bulk for r in rows)
             if not rows:
+                await connection.execute("COMMIT")
                 OUTBOX_BACKLOG.labels(schema).set(0)
                 return 0
             sendable = []
@@ -294,7 +317,7 @@ class Relay:
                     error = (
                         f"event of {len(r.body)} bytes exceeds the limit of {self.max_event_bytes}"
                     )
-                    await self._park(session, r, error)
+                    await self._park(connection, r, error)
                 else:
                     sendable.append(r)
             try:
@@ -306,27 +329,21 @@ class Relay:
                 if is_transient(exc):
                     raise
                 # one row (or more) is refused: find which, one at a time, in order
-                sent = set(await self._one_by_one(session, sendable))
+                sent = set(await self._one_by_one(connection, sendable))
             if self.fail_after_publish:
                 raise RelayCrash("relay stopped between publish and mark")
-            await (await driver(session)).execute(
-                f'UPDATE "{schema}".outbox SET sent_at = now() WHERE id = ANY($1::bigint[])',
-                sorted(sent),
+            # the ids are the table's own integers, written out: the mark and the COMMIT
+            # go in one round trip
+            marked = ",".join(str(int(i)) for i in sorted(sent))
+            await connection.execute(
+                f'UPDATE "{schema}".outbox SET sent_at = now() '
+                f"WHERE id = ANY('{{{marked}}}'::bigint[]); COMMIT"
             )
             for ce_type, n in Counter(r.type for r in sendable if r.id in sent).items():
                 EVENTS_OUT.labels(schema, ce_type).inc(n)
             if self._behind is not None:
                 self._behind += len(sent)
         return len(rows) - len(sendable) + len(sent)
-
-    async def _next(self, session: AsyncSession, room: int) -> list[OutboxRow]:
-        """The next batch, in id order: the unsent rows that are not bulk (up to
-        ``batch_size``), with the unsent bulk rows of their keys that precede them; then, if
-        that left room, the oldest bulk rows, at most ``room``. A key's rows keep their
-        order; rows of different keys may pass each other, as they do on the bus's
-        partitions."""
-        found = await (await driver(session)).fetch(self._next_rows, self.batch_size, room)
-        return [OutboxRow(*r) for r in {r[0]: r for r in found}.values()]
 
     async def _bulk_room(self) -> int:
         """How many of the oldest bulk rows the next batch may take: ``batch_size``, or,
@@ -373,7 +390,7 @@ class Relay:
                 ]
             )
 
-    async def _one_by_one(self, session: AsyncSession, rows: Sequence[OutboxRow]) -> list[int]:
+    async def _one_by_one(self, connection: Any, rows: Sequence[OutboxRow]) -> list[int]:
         """Publish ``rows`` singly; the first that fails counts an attempt (parked after
         ``park_after``, then the rest go on; else the rest wait behind it, keeping order)."""
         sent: list[int] = []
@@ -387,14 +404,13 @@ class Relay:
                     break
                 error = f"{type(exc).__name__}: {exc}"[:2000]
                 if r.attempts + 1 >= self.park_after:
-                    await self._park(session, r, error)
+                    await self._park(connection, r, error)
                     continue
-                await session.execute(
-                    text(
-                        f'UPDATE "{self.outbox.service}".outbox '
-                        "SET attempts = attempts + 1, last_error = :e WHERE id = :id"
-                    ),
-                    {"e": error, "id": r.id},
+                await connection.execute(
+                    f'UPDATE "{self.outbox.service}".outbox '
+                    "SET attempts = attempts + 1, last_error = $1 WHERE id = $2",
+                    error,
+                    r.id,
                 )
                 log.warning(
                     "outbox relay of %s: event %s (row %s) refused (%s), attempt %s of %s",
@@ -409,14 +425,13 @@ class Relay:
             sent.append(r.id)
         return sent
 
-    async def _park(self, session: AsyncSession, row: OutboxRow, error: str) -> None:
+    async def _park(self, connection: Any, row: OutboxRow, error: str) -> None:
         schema = self.outbox.service
-        await session.execute(
-            text(
-                f'UPDATE "{schema}".outbox SET parked_at = now(), attempts = attempts + 1, '
-                "last_error = :e WHERE id = :id"
-            ),
-            {"e": error, "id": row.id},
+        await connection.execute(
+            f'UPDATE "{schema}".outbox SET parked_at = now(), attempts = attempts + 1, '
+            "last_error = $1 WHERE id = $2",
+            error,
+            row.id,
         )
         OUTBOX_PARKED.labels(schema).inc()
         log.error(

@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from shared.db import execute, fetch_rows, is_transient, make_engine, make_sessionmaker
+from shared.db import (
+    execute,
+    fetch_rows,
+    is_transient,
+    make_engine,
+    make_sessionmaker,
+    pooled_driver,
+)
 from shared.problems import _is_data_exception
 
 pytestmark = pytest.mark.postgres
@@ -90,5 +99,58 @@ async def test_one_session_s_next_transactions_run_on_the_driver_in_their_own(
             await s.commit()
         async with sessions() as s:
             assert [r["k"] for r in await fetch_rows(s, "SELECT k FROM u ORDER BY k", {})] == [1, 6]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_pooled_driver_goes_back_outside_any_transaction_or_not_at_all(
+    db_url: str,
+) -> None:
+    """``pooled_driver`` (the relay's connection): whatever its caller left behind, a
+    connection is back in the pool outside any transaction. A transaction left open, by a
+    caller that failed, cancelled in the middle of a statement or that just returned, is
+    rolled back; a connection the server ended is discarded, never handed to the next."""
+    engine = make_engine(db_url, pool_size=1, max_overflow=0)
+    try:
+        async with pooled_driver(engine) as raw:
+            await raw.execute("CREATE TABLE w (k int PRIMARY KEY)")
+
+        with pytest.raises(RuntimeError, match="the caller fails"):
+            async with pooled_driver(engine) as raw:
+                await raw.execute("BEGIN; INSERT INTO w VALUES (1)")
+                raise RuntimeError("the caller fails")
+        async with pooled_driver(engine) as again:
+            assert again is raw  # the pool's one connection, kept
+            assert not again.is_in_transaction()
+            await again.execute("BEGIN; INSERT INTO w VALUES (2)")  # and left open
+        async with pooled_driver(engine) as again:
+            assert again is raw and not again.is_in_transaction()
+            assert await again.fetch("SELECT k FROM w") == []
+
+        used: list[Any] = []
+
+        async def sleeps() -> None:
+            async with pooled_driver(engine) as raw:
+                used.append(raw)
+                await raw.execute("BEGIN; INSERT INTO w VALUES (3)")
+                await raw.execute("SELECT pg_sleep(30)")
+
+        task = asyncio.create_task(sleeps())
+        await asyncio.sleep(0.5)
+        task.cancel()  # in the middle of a statement, a transaction open
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        async with pooled_driver(engine) as again:
+            assert not again.is_in_transaction()
+            assert await again.fetchval("SELECT count(*) FROM w") == 0
+
+        with pytest.raises(asyncpg.PostgresError):  # the server ends the connection
+            async with pooled_driver(engine) as gone:
+                await gone.execute("BEGIN; INSERT INTO w VALUES (4)")
+                await gone.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        assert gone.is_closed()
+        async with pooled_driver(engine) as fresh:  # discarded: a new one in its place
+            assert fresh is not gone and not fresh.is_in_transaction()
+            assert await fresh.fetchval("SELECT count(*) FROM w") == 0
     finally:
         await engine.dispose()
