@@ -7,7 +7,6 @@ that schema). Nothing here knows any service's tables.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -20,7 +19,6 @@ import asyncpg
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -227,28 +225,23 @@ async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
     """A connection of ``engine``'s pool as the driver's (asyncpg) own, for a caller that
     runs its transactions on it directly, in as few round trips as it can (the outbox
     relay: ``BEGIN`` sent with the first statement, ``COMMIT`` with the last). It goes back
-    to the pool outside any transaction: one the caller left open (failing, cancelled or
-    not) is rolled back, and a connection where that cannot be done (closed, or its
-    rollback failing) is discarded."""
+    to the pool outside any transaction. When the caller returns, a transaction it left
+    open is rolled back. When it raises, or is cancelled, the connection is discarded: a
+    statement may still be under way (a cancelled ``BEGIN`` the server has yet to answer),
+    and nothing on this side can tell where the connection will stand once it is answered."""
     async with engine.connect() as connection:
-        raw = (await connection.get_raw_connection()).driver_connection
+        raw: Any = (await connection.get_raw_connection()).driver_connection
         try:
             yield raw
-        finally:
-            await _settle(connection, raw)
-
-
-async def _settle(connection: AsyncConnection, raw: Any) -> None:
-    """``raw``, the driver of ``connection``, outside any transaction (a transaction left
-    open is rolled back), or ``connection`` discarded when that cannot be done."""
-    settled = False
-    if not raw.is_closed():
-        with contextlib.suppress(Exception):
-            if raw.is_in_transaction():
+        except BaseException:
+            await connection.invalidate()
+            raise
+        if raw.is_in_transaction():
+            try:
                 await raw.execute("ROLLBACK")
-            settled = not raw.is_in_transaction()
-    if not settled:
-        await connection.invalidate()
+            except BaseException:
+                await connection.invalidate()
+                raise
 
 
 _NAMED = re.compile(r"(?<![:\w\\]):([A-Za-z_]\w*)")

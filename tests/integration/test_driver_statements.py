@@ -106,50 +106,53 @@ async def test_one_session_s_next_transactions_run_on_the_driver_in_their_own(
 async def test_a_pooled_driver_goes_back_outside_any_transaction_or_not_at_all(
     db_url: str,
 ) -> None:
-    """``pooled_driver`` (the relay's connection): whatever its caller left behind, a
-    connection is back in the pool outside any transaction. A transaction left open, by a
-    caller that failed, cancelled in the middle of a statement or that just returned, is
-    rolled back; a connection the server ended is discarded, never handed to the next."""
+    """``pooled_driver`` (the relay's connection): a connection is back in the pool outside
+    any transaction, or not back at all. A transaction its caller left open is rolled back;
+    a caller that fails, is cancelled or loses its server has its connection discarded,
+    even when a statement it sent is still to be answered (a cancelled ``BEGIN`` would
+    otherwise leave the next user of the pool in a transaction it did not start)."""
     engine = make_engine(db_url, pool_size=1, max_overflow=0)
+    sessions = make_sessionmaker(engine)
     try:
         async with pooled_driver(engine) as raw:
             await raw.execute("CREATE TABLE w (k int PRIMARY KEY)")
-
-        with pytest.raises(RuntimeError, match="the caller fails"):
-            async with pooled_driver(engine) as raw:
-                await raw.execute("BEGIN; INSERT INTO w VALUES (1)")
-                raise RuntimeError("the caller fails")
         async with pooled_driver(engine) as again:
             assert again is raw  # the pool's one connection, kept
-            assert not again.is_in_transaction()
-            await again.execute("BEGIN; INSERT INTO w VALUES (2)")  # and left open
+            await again.execute("BEGIN; INSERT INTO w VALUES (1)")  # and left open
         async with pooled_driver(engine) as again:
             assert again is raw and not again.is_in_transaction()
             assert await again.fetch("SELECT k FROM w") == []
 
+        with pytest.raises(RuntimeError, match="the caller fails"):
+            async with pooled_driver(engine) as failed:
+                await failed.execute("BEGIN; INSERT INTO w VALUES (2)")
+                raise RuntimeError("the caller fails")
+        assert failed.is_closed()
+
         used: list[Any] = []
 
-        async def sleeps() -> None:
+        async def begins() -> None:
             async with pooled_driver(engine) as raw:
                 used.append(raw)
-                await raw.execute("BEGIN; INSERT INTO w VALUES (3)")
-                await raw.execute("SELECT pg_sleep(30)")
+                await raw.execute("BEGIN; INSERT INTO w VALUES (3); SELECT pg_sleep(0.5)")
 
-        task = asyncio.create_task(sleeps())
-        await asyncio.sleep(0.5)
-        task.cancel()  # in the middle of a statement, a transaction open
+        task = asyncio.create_task(begins())
+        await asyncio.sleep(0.1)
+        task.cancel()  # before the server answered
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
-        async with pooled_driver(engine) as again:
-            assert not again.is_in_transaction()
-            assert await again.fetchval("SELECT count(*) FROM w") == 0
+        await asyncio.sleep(1)  # the answer, had the connection been kept
+        assert used[0].is_closed()
+        async with sessions() as s:  # the next user of the pool starts its own transaction
+            assert (await s.execute(text("SELECT count(*) FROM w"))).scalar() == 0
+            await s.commit()
 
         with pytest.raises(asyncpg.PostgresError):  # the server ends the connection
             async with pooled_driver(engine) as gone:
                 await gone.execute("BEGIN; INSERT INTO w VALUES (4)")
                 await gone.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         assert gone.is_closed()
-        async with pooled_driver(engine) as fresh:  # discarded: a new one in its place
+        async with pooled_driver(engine) as fresh:
             assert fresh is not gone and not fresh.is_in_transaction()
             assert await fresh.fetchval("SELECT count(*) FROM w") == 0
     finally:
