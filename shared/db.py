@@ -223,12 +223,13 @@ async def driver(session: AsyncSession) -> Any:
 @asynccontextmanager
 async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
     """A connection of ``engine``'s pool as the driver's (asyncpg) own, for a caller that
-    runs its transactions on it directly, in as few round trips as it can (the outbox
-    relay: ``BEGIN`` sent with the first statement, ``COMMIT`` with the last). It goes back
-    to the pool outside any transaction. When the caller returns, a transaction it left
-    open is rolled back. When it raises, or is cancelled, the connection is discarded: a
-    statement may still be under way (a cancelled ``BEGIN`` the server has yet to answer),
-    and nothing on this side can tell where the connection will stand once it is answered."""
+    runs its statements on it directly, in as few round trips as it can (the outbox relay:
+    ``BEGIN`` sent with the first statement, ``COMMIT`` with the last; a notice on a
+    channel, a statement of its own). It goes back to the pool outside any transaction.
+    When the caller returns, a transaction it left open is rolled back. When it raises, or
+    is cancelled, the connection is discarded: a statement may still be under way (a
+    cancelled ``BEGIN`` the server has yet to answer), and nothing on this side can tell
+    where the connection will stand once it is answered."""
     async with engine.connect() as connection:
         raw: Any = (await connection.get_raw_connection()).driver_connection
         try:

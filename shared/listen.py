@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.db import is_transient
+from shared.db import is_transient, pooled_driver
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +118,7 @@ async def _announce(key: tuple[AsyncEngine, str]) -> None:
     while True:
         _again.discard(key)
         try:
-            async with engine.connect() as connection:
-                driver = (await connection.get_raw_connection()).driver_connection
-                assert driver is not None
+            async with pooled_driver(engine) as driver:
                 # outside any transaction: the statement is its own, one round trip
                 await driver.execute(_ANNOUNCE.format(channel=channel.replace("'", "''")))
         except Exception as exc:  # the listeners poll as well: late, not lost
