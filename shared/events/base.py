@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
+import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 TYPE_PREFIX = "ila."
@@ -236,9 +237,19 @@ class Envelope(BaseModel):
         return typed_payload(self.type, self.data)
 
     def to_bytes(self) -> bytes:
-        return json.dumps(
-            self.model_dump(mode="json"), separators=(",", ":"), sort_keys=True
-        ).encode()
+        """The envelope as compact UTF-8 JSON with its keys sorted.
+
+        orjson writes it about three times faster than the standard library; an integer
+        beyond 64 bits, which orjson refuses, falls back to the standard library's identical
+        form (same separators, same key order, text left unescaped).
+        """
+        document = self.model_dump(mode="json")
+        try:
+            return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            return json.dumps(
+                document, separators=(",", ":"), sort_keys=True, ensure_ascii=False
+            ).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:

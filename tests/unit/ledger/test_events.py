@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -58,6 +59,19 @@ def test_an_event_travels_in_its_envelope_and_comes_back_equal() -> None:
     envelope = Envelope.wrap(event, source="ledger")
     assert envelope.subject == str(ACCOUNT)
     assert Envelope.from_bytes(envelope.to_bytes()).payload() == event
+
+
+@pytest.mark.parametrize("actor", [None, "system", "learner:p-café", "agent:p-日本"])
+@pytest.mark.parametrize("extra", [0, 2**64, -(2**70)])
+def test_an_envelope_is_written_as_compact_sorted_utf8_json_whatever_it_holds(
+    actor: str | None, extra: int
+) -> None:
+    envelope = Envelope.wrap(granted("g1", 500), source="ledger", actor=actor)
+    envelope = envelope.model_copy(update={"data": {**envelope.data, "zz_extra": extra}})
+    document = envelope.model_dump(mode="json")
+    expected = json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    assert envelope.to_bytes() == expected.encode()
+    assert json.loads(envelope.to_bytes()) == document
 
 
 @pytest.mark.parametrize("amount", [100.0, "100", True, 0, -5])
