@@ -13,14 +13,17 @@ A route, a consumer or a job builds one context per transaction with
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.domain import WalletState
+from services.ledger.domain import WalletState, replay
+from services.ledger.store import events as event_store
 from services.ledger.store.events import Head
 from shared.clock import Clock
 from shared.outbox import EventContext, Outbox
@@ -47,6 +50,70 @@ class StateCache:
         self._states.move_to_end(account_id)
         while len(self._states) > self.capacity:
             self._states.popitem(last=False)
+
+    async def states(
+        self,
+        session: AsyncSession,
+        heads: Mapping[uuid.UUID, Head],
+        *,
+        strict: bool = True,
+        pause_every: int = 0,
+    ) -> dict[uuid.UUID, WalletState]:
+        """Each wallet's state at its head in ``heads``, read in one statement for all:
+
+        - the cached state, when the cache holds that head;
+        - else the cached state of an earlier head folded on with only the events after it
+          (another process appended meanwhile), when they continue its chain;
+        - else the whole stream replayed.
+
+        What is read must end at the head: a stream that does not raises (``strict``, read
+        under the wallets' locks) or is left out (read ahead without locks, where a wallet
+        may change meanwhile). With ``pause_every``, the event loop runs other tasks after
+        that many streams were folded."""
+        out: dict[uuid.UUID, WalletState] = {}
+        earlier: dict[uuid.UUID, tuple[Head, WalletState] | None] = {}
+        for account_id, head in heads.items():
+            hit = self._states.get(account_id)
+            if hit is not None and hit[0] == head:
+                self._states.move_to_end(account_id)
+                out[account_id] = hit[1]
+            else:
+                # a cached head of a transaction that rolled back is no start: its events
+                # are not the stream's, and the first event read does not continue it
+                earlier[account_id] = hit if hit and hit[0].version < head.version else None
+        after = {a: hit[0].version if hit else 0 for a, hit in earlier.items()}
+        again: list[uuid.UUID] = []
+        streams = await event_store.load_streams_after(session, after)
+        for i, (account_id, rows) in enumerate(streams.items(), 1):
+            if pause_every and i % pause_every == 0:
+                await asyncio.sleep(0)
+            start = earlier[account_id]
+            if start is not None and (not rows or rows[0].prev_hash != start[0].hash):
+                again.append(account_id)
+                continue
+            self._fold(out, account_id, heads[account_id], rows, start, strict)
+        if again:
+            whole = await event_store.load_streams_after(session, dict.fromkeys(again, 0))
+            for account_id, rows in whole.items():
+                self._fold(out, account_id, heads[account_id], rows, None, strict)
+        return out
+
+    def _fold(
+        self,
+        out: dict[uuid.UUID, WalletState],
+        account_id: uuid.UUID,
+        head: Head,
+        rows: Sequence[event_store.EventRow],
+        start: tuple[Head, WalletState] | None,
+        strict: bool,
+    ) -> None:
+        if not rows or rows[-1].hash != head.hash or rows[-1].version != head.version:
+            if strict:
+                raise RuntimeError(f"wallet {account_id} projection disagrees with its stream")
+            return
+        state = replay((r.payload() for r in rows), start[1] if start else None)
+        self.put(account_id, head, state)
+        out[account_id] = state
 
 
 @dataclass(frozen=True)

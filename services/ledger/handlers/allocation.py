@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ledger.domain import EntitlementPolicy, WalletState, replay
+from services.ledger.domain import EntitlementPolicy, WalletState
 from services.ledger.domain.statutory import StatutoryTerms, statutory_grant
 from services.ledger.handlers import Context, Ledger, StateCache
 from services.ledger.handlers.bulk import Columns, new_ids
@@ -195,15 +195,8 @@ async def _read_ahead(uow: UnitOfWork, cache: StateCache, after: uuid.UUID, limi
     is read again under its lock: the cache is keyed by the head."""
     async with uow() as session:
         heads = await event_store.lock_heads_batch(session, after, limit, lock=False)
-        missing = [account_id for account_id, head in heads if cache.get(account_id, head) is None]
-        streams = await event_store.load_streams(session, missing)
-    current = dict(heads)
-    for i, (account_id, rows) in enumerate(streams.items(), 1):
-        head = current[account_id]
-        if rows and rows[-1].hash == head.hash and rows[-1].version == head.version:
-            cache.put(account_id, head, replay(r.payload() for r in rows))
-        if i % YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # the batch's statements go out meanwhile
+        # the batch's statements go out while these are folded
+        await cache.states(session, dict(heads), strict=False, pause_every=YIELD_EVERY)
 
 
 async def _grant(
@@ -259,17 +252,7 @@ async def _grant(
 async def _states(
     heads: list[tuple[uuid.UUID, Head]], ctx: Context
 ) -> dict[uuid.UUID, WalletState]:
-    states: dict[uuid.UUID, WalletState] = {}
-    missing = []
-    for account_id, head in heads:
-        cached = ctx.cache.get(account_id, head)
-        if cached is None:
-            missing.append(account_id)
-        else:
-            states[account_id] = cached
-    for account_id, rows in (await event_store.load_streams(ctx.session, missing)).items():
-        states[account_id] = replay(r.payload() for r in rows)
-    return states
+    return await ctx.cache.states(ctx.session, dict(heads))
 
 
 async def open_run(

@@ -54,15 +54,7 @@ async def load(account_id: uuid.UUID, ctx: Context) -> tuple[WalletState, Head |
     head = await event_store.lock_head(ctx.session, account_id)
     if head is None:
         return WalletState(), None
-    cached = ctx.cache.get(account_id, head)
-    if cached is not None:
-        return cached, head
-    rows = await event_store.load_stream(ctx.session, account_id)
-    state = replay(r.payload() for r in rows)
-    if rows and rows[-1].hash != head.hash:
-        raise RuntimeError(f"wallet {account_id} projection disagrees with its stream")
-    ctx.cache.put(account_id, head, state)
-    return state, head
+    return (await ctx.cache.states(ctx.session, {account_id: head}))[account_id], head
 
 
 async def state_at(
@@ -196,20 +188,5 @@ async def load_many(
     """Each account's state and head, every head locked (``account_ids`` sorted), with the
     shared append lock."""
     heads = await event_store.lock_heads(ctx.session, account_ids)
-    out: dict[uuid.UUID, tuple[WalletState, Head | None]] = {}
-    misses = []
-    for account_id in account_ids:
-        head = heads.get(account_id)
-        cached = ctx.cache.get(account_id, head) if head is not None else WalletState()
-        if cached is None:
-            misses.append(account_id)
-        else:
-            out[account_id] = (cached, head)
-    for account_id, stream in (await event_store.load_streams(ctx.session, misses)).items():
-        head = heads[account_id]
-        state = replay(r.payload() for r in stream)
-        if not stream or stream[-1].hash != head.hash:
-            raise RuntimeError(f"wallet {account_id} projection disagrees with its stream")
-        ctx.cache.put(account_id, head, state)
-        out[account_id] = (state, head)
-    return out
+    states = await ctx.cache.states(ctx.session, heads)
+    return {a: (states[a], heads[a]) if a in heads else (WalletState(), None) for a in account_ids}

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import text
@@ -145,24 +146,34 @@ async def load_stream(
     return await fetch_all(session, EventRow, sql + " ORDER BY version", params)
 
 
-async def load_streams(
-    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+async def load_streams_after(
+    session: AsyncSession, after: Mapping[uuid.UUID, int]
 ) -> dict[uuid.UUID, list[EventRow]]:
-    out: dict[uuid.UUID, list[EventRow]] = {a: [] for a in account_ids}
-    if not account_ids:
+    """Each stream's events after the version ``after`` names for it (0: the whole stream),
+    in version order, all in one statement."""
+    out: dict[uuid.UUID, list[EventRow]] = {a: [] for a in after}
+    if not after:
         return out
+    ids = list(after)
     # on the driver: a batch of streams is read per transaction by the allocation run and
     # group commits, where building rows through SQLAlchemy showed in the profile
-    for record in await (await driver(session)).fetch(LOAD_STREAMS, list(account_ids)):
+    conn = await driver(session)
+    for record in await conn.fetch(LOAD_STREAMS_AFTER, ids, [after[a] for a in ids]):
         row = EventRow(*record)
         out[row.stream_id].append(row)
+    for rows in out.values():
+        rows.sort(key=_version)  # in order already as the index gives them: a pass each
     return out
 
 
-LOAD_STREAMS = (
-    f"SELECT {EVENT_COLUMNS} FROM ledger.events WHERE stream_id = ANY($1::uuid[]) "
-    "ORDER BY stream_id, version"
+_version = attrgetter("version")
+
+
+LOAD_STREAMS_AFTER = (
+    f"SELECT {EVENT_COLUMNS} FROM unnest($1::uuid[], $2::int[]) AS s(sid, after_version) "
+    "JOIN ledger.events ON stream_id = sid AND version > after_version"
 )
+"""Without ``ORDER BY``: sorting a batch's rows in the database took longer than the join."""
 
 
 async def entries(
