@@ -63,7 +63,7 @@ def test_an_event_travels_in_its_envelope_and_comes_back_equal() -> None:
 
 @pytest.mark.parametrize("actor", [None, "system", "learner:p-café", "agent:p-日本"])
 @pytest.mark.parametrize("extra", [0, 2**64, -(2**70)])
-def test_an_envelope_is_written_as_compact_sorted_utf8_json_whatever_it_holds(
+def test_an_envelope_is_compact_sorted_utf8_json_for_any_actor_and_any_size_of_integer(
     actor: str | None, extra: int
 ) -> None:
     envelope = Envelope.wrap(granted("g1", 500), source="ledger", actor=actor)
