@@ -50,7 +50,7 @@ def canonical_json(doc: Any, *, plain: bool = False) -> bytes:
         try:
             return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
-            pass  # beyond 64 bits, or a lone surrogate: json.dumps refuses that below
+            pass  # an integer beyond 64 bits (written below), a lone surrogate (refused below)
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
