@@ -239,7 +239,11 @@ class Relay:
     ``readers``: the consumer groups that read the outbox's topic. While bulk rows flow, the
     relay measures every :data:`BULK_CHECK` seconds how far behind the furthest of them is
     (:meth:`Bus.backlog`), counts what it published since, and publishes bulk rows only up
-    to ``max_bulk_lag`` (0: no bound)."""
+    to ``max_bulk_lag`` (0: no bound).
+
+    ``pipeline_seconds``: how long one transaction of :meth:`publish` may go on taking full
+    batches (a backlog) one after another, each read while the last is with the bus (0:
+    one batch a transaction). It bounds what a crash publishes again."""
 
     def __init__(
         self,
@@ -253,6 +257,7 @@ class Relay:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         readers: Sequence[str] = (),
         max_bulk_lag: int = 0,
+        pipeline_seconds: float = 1.0,
     ) -> None:
         self.outbox = outbox
         self.sessions = sessions
@@ -266,6 +271,7 @@ class Relay:
         self._engine: AsyncEngine = sessions.kw["bind"]
         self.readers = tuple(readers)
         self.max_bulk_lag = max_bulk_lag
+        self.pipeline_seconds = pipeline_seconds
         self._bulk_flowing = False  # the last batch had bulk rows, or was held back
         self._behind: int | None = None  # the readers' backlog: measured, plus sent since
         self._measure_at = 0.0  # when to measure it again
@@ -284,16 +290,27 @@ class Relay:
         Three round trips a batch, on the pool's driver connection: the transaction opened
         with the leader's lock (:data:`_BEGIN`), the rows read, and the rows marked sent
         with the ``COMMIT``."""
+        return await self.publish(0.0)
+
+    async def publish(self, seconds: float) -> int:
+        """Publish the next batch, as :meth:`publish_once`; while the batches come full (a
+        backlog), go on with the next ones for up to ``seconds``, in the same transaction
+        and so under the same lock: each is marked sent as it is read, and handed to the bus
+        while the next one is read and marked, and the transaction commits once the bus took
+        the last. Reading and marking then no longer hold up the bus, which is the slowest
+        of the three. The marks are only durable with the commit, after the bus took every
+        batch, so a crash or a transient failure of the bus before it publishes them all
+        again (consumers' inboxes make that harmless). Return how many rows were handled."""
         schema = self.outbox.service
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
         room = await self._bulk_room()
         async with pooled_driver(self._engine) as connection:
             # Only one relay per service publishes at a time, which keeps per-key order
             # even with several replicas running.
             await connection.execute(self._begin)
-            found = await connection.fetch(self._next_rows, self.batch_size, room)
-            leader = bool(found[0]["leader"])
-            self.outbox.publishing = leader
-            if not leader:
+            batch = await self._read(connection, room)
+            if batch is None:
                 await connection.execute("COMMIT")
                 # another relay publishes: rows this process committed unannounced may have
                 # missed its batch (a notice heard from others is not passed on: two
@@ -303,23 +320,15 @@ class Relay:
                     announce(self._engine, outbox_channel(schema))
                 return 0
             self.outbox.unannounced = False  # the batch reads every row committed so far
-            unique = {r["id"]: r for r in found if r["id"] is not None}  # a row of e and b: once
-            rows = [OutboxRow(*r[1:]) for r in unique.values()]
-            self.holding = room < self.batch_size
-            self._bulk_flowing = self.holding or any(r.bulk for r in rows)
-            if not rows:
+            if not batch:
                 await connection.execute("COMMIT")
                 OUTBOX_BACKLOG.labels(schema).set(0)
                 return 0
-            sendable = []
-            for r in rows:
-                if len(r.body) > self.max_event_bytes:
-                    error = (
-                        f"event of {len(r.body)} bytes exceeds the limit of {self.max_event_bytes}"
-                    )
-                    await self._park(connection, r, error)
-                else:
-                    sendable.append(r)
+            sendable = await self._sendable(connection, batch)
+            handled = len(batch) - len(sendable)
+            if len(batch) >= self.batch_size and loop.time() < deadline:
+                await self._mark(connection, [r.id for r in sendable], sent=True)
+                return handled + await self._pipeline(connection, batch, sendable, deadline)
             try:
                 await self._publish(sendable)
                 sent = {r.id for r in sendable}
@@ -339,11 +348,97 @@ class Relay:
                 f'UPDATE "{schema}".outbox SET sent_at = now() '
                 f"WHERE id = ANY('{{{marked}}}'::bigint[]); COMMIT"
             )
-            for ce_type, n in Counter(r.type for r in sendable if r.id in sent).items():
-                EVENTS_OUT.labels(schema, ce_type).inc(n)
-            if self._behind is not None:
-                self._behind += len(sent)
-        return len(rows) - len(sendable) + len(sent)
+            self._count(sendable, sent)
+        return handled + len(sent)
+
+    async def _pipeline(
+        self,
+        connection: Any,
+        batch: list[OutboxRow],
+        sendable: list[OutboxRow],
+        deadline: float,
+    ) -> int:
+        """:meth:`publish` past its first batch, whose ``sendable`` rows are marked: each
+        batch goes to the bus while the next one is read and marked; the transaction
+        commits once the bus took the last. Return how many rows were handled."""
+        loop = asyncio.get_running_loop()
+        handled = 0
+        while batch:
+            delivery = asyncio.create_task(self._publish(sendable))
+            try:
+                following: list[OutboxRow] = []
+                if len(batch) >= self.batch_size and loop.time() < deadline:
+                    following = await self._read(connection, await self._bulk_room()) or []
+                after = await self._sendable(connection, following)
+                handled += len(following) - len(after)
+                await self._mark(connection, [r.id for r in after], sent=True)
+            except BaseException:
+                delivery.cancel()
+                with contextlib.suppress(BaseException):
+                    await delivery
+                raise
+            try:
+                await delivery
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                # one row (or more) is refused: neither the batch's rows nor the next
+                # batch's are sent; find which are, one at a time, in order
+                unsent = [r.id for r in sendable] + [r.id for r in after]
+                await self._mark(connection, unsent, sent=False)
+                sent = set(await self._one_by_one(connection, sendable))
+                await self._mark(connection, sorted(sent), sent=True)
+                await connection.execute("COMMIT")
+                self._count(sendable, sent)
+                return handled + len(sent)
+            if self.fail_after_publish:
+                raise RelayCrash("relay stopped between publish and commit")
+            self._count(sendable, {r.id for r in sendable})
+            handled += len(sendable)
+            batch, sendable = following, after
+        await connection.execute("COMMIT")
+        return handled
+
+    async def _read(self, connection: Any, room: int) -> list[OutboxRow] | None:
+        """The next batch (:data:`_NEXT_ROWS`); None when another relay leads."""
+        found = await connection.fetch(self._next_rows, self.batch_size, room)
+        leader = bool(found[0]["leader"])
+        self.outbox.publishing = leader
+        if not leader:
+            return None
+        unique = {r["id"]: r for r in found if r["id"] is not None}  # a row of e and b: once
+        rows = [OutboxRow(*r[1:]) for r in unique.values()]
+        self.holding = room < self.batch_size
+        self._bulk_flowing = self.holding or any(r.bulk for r in rows)
+        return rows
+
+    async def _sendable(self, connection: Any, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+        """``rows`` but those too large for the bus, which are parked at once."""
+        sendable = []
+        for r in rows:
+            if len(r.body) > self.max_event_bytes:
+                error = f"event of {len(r.body)} bytes exceeds the limit of {self.max_event_bytes}"
+                await self._park(connection, r, error)
+            else:
+                sendable.append(r)
+        return sendable
+
+    async def _mark(self, connection: Any, ids: Sequence[int], *, sent: bool) -> None:
+        """Rows marked sent (or not sent again), in the relay's transaction."""
+        if ids:
+            await connection.execute(
+                f'UPDATE "{self.outbox.service}".outbox SET sent_at = '
+                f"{'now()' if sent else 'NULL'} WHERE id = ANY($1::bigint[])",
+                list(ids),
+            )
+
+    def _count(self, rows: Sequence[OutboxRow], sent: set[int]) -> None:
+        for ce_type, n in Counter(r.type for r in rows if r.id in sent).items():
+            EVENTS_OUT.labels(self.outbox.service, ce_type).inc(n)
+        if self._behind is not None:
+            self._behind += len(sent)
 
     async def _bulk_room(self) -> int:
         """How many of the oldest bulk rows the next batch may take: ``batch_size``, or,
@@ -482,7 +577,7 @@ class Relay:
 
     async def drain(self) -> int:
         total = 0
-        while n := await self.publish_once():
+        while n := await self.publish(self.pipeline_seconds):
             total += n
         return total
 
@@ -492,7 +587,7 @@ class Relay:
             while True:
                 try:
                     listening = await self._listener.ensure()
-                    published = await self.publish_once()
+                    published = await self.publish(self.pipeline_seconds)
                     if published < self.batch_size:
                         # woken at once by a commit in this process, or by the outbox's
                         # channel for rows other processes wrote (CLI commands, replicas);

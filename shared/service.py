@@ -194,6 +194,7 @@ def build_app(
                     max_event_bytes=settings.outbox_max_event_bytes,
                     readers=readers(d.name),
                     max_bulk_lag=settings.relay_bulk_max_lag,
+                    pipeline_seconds=settings.relay_pipeline_seconds,
                 ),
                 consumer=EventConsumer(
                     d.name,

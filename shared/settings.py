@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_idle_interval: float = 0.5
+    # while a relay has a backlog, one transaction of it takes full batches one after another
+    # for this long, reading and marking the next while the bus takes the last (0: one batch)
+    relay_pipeline_seconds: float = Field(default=1.0, ge=0, le=60)
     # while the consumer groups reading a service's topic are this many events behind, its
     # relay holds its bulk rows (an allocation's) back in the outbox (0: no bound)
     relay_bulk_max_lag: int = Field(default=20_000, ge=0)
