@@ -221,12 +221,15 @@ async def drained(sessions: Any, since: float, limit: float = 1800.0) -> dict[st
     ``since`` (the allocation's start) and from the call (the server up), how many events
     were drained, and their rate from the call."""
     called = time.perf_counter()
-    count = text("SELECT count(*) FROM ledger.outbox WHERE sent_at IS NULL")
-    # while it waits, only whether a row is left: counting them scans the whole outbox (in
-    # parallel, past a million rows), a core's worth of PostgreSQL taken from the drain
-    # (the oldest, as the relay reads them, by the index of unsent rows: a plain EXISTS may
-    # be planned as a scan from the table's start, past every row sent)
-    left = text("SELECT id FROM ledger.outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1")
+    count = text("SELECT count(*) FROM ledger.outbox WHERE sent_at IS NULL AND parked_at IS NULL")
+    # while it waits, only whether a row is left, found as the relay finds them (the index
+    # of rows neither sent nor parked): counting them, or a condition that index does not
+    # cover, scanned the outbox from its start past every row sent, up to a core of
+    # PostgreSQL taken from the drain it measured
+    left = text(
+        "SELECT id FROM ledger.outbox WHERE sent_at IS NULL AND parked_at IS NULL "
+        "ORDER BY id LIMIT 1"
+    )
     async with sessions() as s:
         first = int(await s.scalar(count) or 0)
     deadline = time.perf_counter() + limit
@@ -283,7 +286,7 @@ async def reserved_during_drain(sessions: Any, after: float = 2.0) -> dict[str, 
         ).one()
     seen = text("SELECT count(*) FROM payments.inbox WHERE event_id = :e")
     sent = text("SELECT sent_at IS NOT NULL FROM ledger.outbox WHERE id = :id")
-    waiting = text("SELECT count(*) FROM ledger.outbox WHERE sent_at IS NULL")
+    waiting = text("SELECT count(*) FROM ledger.outbox WHERE sent_at IS NULL AND parked_at IS NULL")
     applied: float | None = None
     while True:
         async with sessions() as s:
