@@ -326,7 +326,7 @@ class Relay:
                 return 0
             sendable = await self._sendable(connection, batch)
             handled = len(batch) - len(sendable)
-            if len(batch) >= self.batch_size and loop.time() < deadline:
+            if self._goes_on(batch, deadline):
                 await self._mark(connection, [r.id for r in sendable], sent=True)
                 return handled + await self._pipeline(connection, batch, sendable, deadline)
             try:
@@ -361,13 +361,12 @@ class Relay:
         """:meth:`publish` past its first batch, whose ``sendable`` rows are marked: each
         batch goes to the bus while the next one is read and marked; the transaction
         commits once the bus took the last. Return how many rows were handled."""
-        loop = asyncio.get_running_loop()
         handled = 0
         while batch:
             delivery = asyncio.create_task(self._publish(sendable))
             try:
                 following: list[OutboxRow] = []
-                if len(batch) >= self.batch_size and loop.time() < deadline:
+                if self._goes_on(batch, deadline):
                     following = await self._read(connection, await self._bulk_room()) or []
                 after = await self._sendable(connection, following)
                 handled += len(following) - len(after)
@@ -400,6 +399,16 @@ class Relay:
             batch, sendable = following, after
         await connection.execute("COMMIT")
         return handled
+
+    def _goes_on(self, batch: Sequence[OutboxRow], deadline: float) -> bool:
+        """Whether :meth:`publish` reads another batch in the same transaction after
+        ``batch``: it came full, time is left, and it holds no bulk row bounded by its
+        readers' backlog (over Kafka, a relay faster than them only fills their topic up to
+        ``max_bulk_lag`` sooner, and every event that answers a person then waits behind
+        that many bulk events in each reader)."""
+        if len(batch) < self.batch_size or asyncio.get_running_loop().time() >= deadline:
+            return False
+        return not (self.max_bulk_lag and self.readers and any(r.bulk for r in batch))
 
     async def _read(self, connection: Any, room: int) -> list[OutboxRow] | None:
         """The next batch (:data:`_NEXT_ROWS`); None when another relay leads."""

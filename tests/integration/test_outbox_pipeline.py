@@ -184,3 +184,32 @@ async def test_a_refused_row_mid_backlog_is_found_alone_and_the_batch_read_ahead
     assert [sent for *_, sent, _ in rows] == [True] * 130 + [False] + [True] * 319
     assert await relay.parked() == 1
     assert [m.key for m in probe.published()] == keys[:130] + keys[131:]
+
+
+async def test_bulk_rows_bounded_by_their_readers_backlog_go_one_batch_a_transaction(
+    engine: AsyncEngine,
+) -> None:
+    # over Kafka a relay faster than the topic's readers would only fill the topic up to the
+    # bound sooner, and every event that answers a person would wait behind all of it
+    outbox = Outbox("accounts")
+    await write(engine, outbox, [str(uuid.uuid4()) for _ in range(250)], bulk=True)
+    probe = Probe(engine, outbox)
+    await probe.bus.start()
+    relay = Relay(
+        outbox,
+        make_sessionmaker(engine),
+        probe.bus,
+        batch_size=100,
+        readers=["payments"],
+        max_bulk_lag=20_000,
+    )
+    assert await relay.publish(60.0) == 100
+    assert await committed_marks(engine) == 100
+    # rows that are not bulk still go on, batch after batch, in one transaction, up to the
+    # batch that takes bulk rows again (their last 50 and 50 of the 150 bulk rows left)
+    await write(engine, outbox, [str(uuid.uuid4()) for _ in range(250)], bulk=False)
+    assert await relay.publish(60.0) == 300
+    assert probe.marks_seen == [0, 100, 100, 100]
+    assert await relay.publish(60.0) == 100
+    assert probe.marks_seen[-1] == 400
+    assert await relay.publish(60.0) == 0
