@@ -403,12 +403,12 @@ class Relay:
     def _goes_on(self, batch: Sequence[OutboxRow], deadline: float) -> bool:
         """Whether :meth:`publish` reads another batch in the same transaction after
         ``batch``: it came full, time is left, and it holds no bulk row bounded by its
-        readers' backlog (over Kafka, a relay faster than them only fills their topic up to
-        ``max_bulk_lag`` sooner, and every event that answers a person then waits behind
-        that many bulk events in each reader)."""
+        readers' measured backlog (over Kafka, a relay faster than them only fills their
+        topic up to ``max_bulk_lag`` sooner, and every event that answers a person then
+        waits behind that many bulk events in each reader; in process there is no backlog)."""
         if len(batch) < self.batch_size or asyncio.get_running_loop().time() >= deadline:
             return False
-        return not (self.max_bulk_lag and self.readers and any(r.bulk for r in batch))
+        return self._behind is None or not any(r.bulk for r in batch)
 
     async def _read(self, connection: Any, room: int) -> list[OutboxRow] | None:
         """The next batch (:data:`_NEXT_ROWS`); None when another relay leads."""
