@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -79,6 +80,7 @@ class Probe:
         self, engine: AsyncEngine, outbox: Outbox, bus: InProcessBus | None = None
     ) -> None:
         self.engine = engine
+        self.outbox = outbox
         self.bus = bus or InProcessBus()
         self.batches: list[list[Message]] = []
         self.calls = 0
@@ -96,6 +98,12 @@ class Probe:
             raise ValueError("refused")
         self.batches.append(list(batch))
 
+    async def relay(self, **options: Any) -> Relay:
+        """A relay of the outbox onto this bus, started, in batches of 100."""
+        await self.bus.start()
+        sessions = make_sessionmaker(self.engine)
+        return Relay(self.outbox, sessions, self.bus, batch_size=100, **options)
+
     def published(self) -> list[Message]:
         return [m for batch in self.batches for m in batch]
 
@@ -108,8 +116,7 @@ async def test_a_backlog_goes_out_batch_after_batch_in_one_transaction_in_each_k
     await write(engine, outbox, keys[:420], bulk=True)
     await write(engine, outbox, keys[420:], bulk=False)
     probe = Probe(engine, outbox)
-    await probe.bus.start()
-    relay = Relay(outbox, make_sessionmaker(engine), probe.bus, batch_size=100)
+    relay = await probe.relay()
 
     assert await relay.publish(60.0) == 450
     rows = await stored(engine)
@@ -130,14 +137,13 @@ async def test_a_backlog_goes_out_batch_after_batch_in_one_transaction_in_each_k
     assert await relay.publish(60.0) == 0
 
 
-async def test_one_batch_at_a_time_without_a_backlog_or_without_seconds(
+async def test_publish_once_takes_one_batch_and_a_backlog_ends_with_its_partial_batch(
     engine: AsyncEngine,
 ) -> None:
     outbox = Outbox("accounts")
     await write(engine, outbox, [str(uuid.uuid4()) for _ in range(250)], bulk=False)
     probe = Probe(engine, outbox)
-    await probe.bus.start()
-    relay = Relay(outbox, make_sessionmaker(engine), probe.bus, batch_size=100)
+    relay = await probe.relay()
     assert await relay.publish_once() == 100  # no seconds: one batch, committed with its mark
     assert await committed_marks(engine) == 100
     assert await relay.publish(60.0) == 150  # a full batch, then the last 50
@@ -152,8 +158,7 @@ async def test_a_transient_failure_mid_backlog_publishes_the_transactions_batche
     await write(engine, outbox, [str(uuid.uuid4()) for _ in range(450)], bulk=True)
     probe = Probe(engine, outbox)
     probe.fail_call = 3
-    await probe.bus.start()
-    relay = Relay(outbox, make_sessionmaker(engine), probe.bus, batch_size=100)
+    relay = await probe.relay()
 
     with pytest.raises(ConnectionError):
         await relay.publish(60.0)
@@ -177,8 +182,7 @@ async def test_a_refused_row_mid_backlog_is_found_alone_and_the_batch_read_ahead
     refused = keys[130]  # in the second batch
     probe = Probe(engine, outbox)
     probe.refuse_key = refused
-    await probe.bus.start()
-    relay = Relay(outbox, make_sessionmaker(engine), probe.bus, batch_size=100, park_after=2)
+    relay = await probe.relay(park_after=2)
 
     # the first batch, then the second's thirty rows before the refused one, found one by one
     assert await relay.publish(60.0) == 130
@@ -201,20 +205,17 @@ async def test_bulk_rows_bounded_by_their_readers_backlog_go_one_batch_a_transac
     # over Kafka a relay faster than the topic's readers would only fill the topic up to the
     # bound sooner, and every event that answers a person would wait behind all of it
     outbox = Outbox("accounts")
-    sessions = make_sessionmaker(engine)
     await write(engine, outbox, [str(uuid.uuid4()) for _ in range(350)], bulk=True)
     probe = Probe(engine, outbox)
-    await probe.bus.start()
     bound = {"readers": ["payments"], "max_bulk_lag": 20_000}
-    relay = Relay(outbox, sessions, probe.bus, batch_size=100, **bound)  # type: ignore[arg-type]
+    relay = await probe.relay(**bound)
     # in process the bus keeps no backlog: batch after batch, as with rows that are not bulk
     assert await relay.publish(60.0) == 350
     assert probe.marks_seen == [0, 0, 0, 0]
 
     # a bus that keeps a backlog of its own (Kafka), its readers 1,000 events behind
     probe = Probe(engine, outbox, Backlogged())
-    await probe.bus.start()
-    relay = Relay(outbox, sessions, probe.bus, batch_size=100, **bound)  # type: ignore[arg-type]
+    relay = await probe.relay(**bound)
     await write(engine, outbox, [str(uuid.uuid4()) for _ in range(250)], bulk=True)
     # the first batch goes before any backlog is measured, the second is read as it goes;
     # measured, the bulk rows go one batch a transaction
