@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import make_url, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event, make_url, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -59,7 +59,26 @@ def make_engine(
     # the consumers and the relay retry (a lost connection is transient), and a request
     # answers 503 (shared.problems).
     overflow = pool_size if max_overflow is None else max_overflow
-    return create_async_engine(parsed, pool_size=pool_size, max_overflow=overflow, **kwargs)
+    engine = create_async_engine(parsed, pool_size=pool_size, max_overflow=overflow, **kwargs)
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_dirty)
+    return engine
+
+
+def _refuse_dirty(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A connection the pool is about to hand out that is still in a transaction is closed
+    instead (the server rolls it back), and another taken: the pool's reset on return only
+    ends a transaction that SQLAlchemy knows of. A task cancelled while its ``BEGIN`` was
+    unanswered leaves one SQLAlchemy does not: asyncpg has recorded it as the connection's
+    transaction and the server is in it. The next unit of work would run inside it as a
+    savepoint, and its commit, only releasing the savepoint, would commit nothing."""
+    driver_connection = getattr(dbapi_connection, "_connection", None)
+    if driver_connection is None:
+        return
+    if (
+        getattr(driver_connection, "_top_xact", None) is not None
+        or driver_connection.is_in_transaction()
+    ):
+        raise DisconnectionError("connection returned to the pool inside a transaction")
 
 
 def ssl_argument(mode: str | None, rootcert: Path | None) -> ssl_module.SSLContext | str | None:
@@ -216,7 +235,14 @@ async def driver(session: AsyncSession) -> Any:
     if getattr(adapted, "_transaction", False) is None:
         # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it runs
         # itself: a statement run on the driver before that would commit on its own
-        await adapted._start_transaction()
+        try:
+            await adapted._start_transaction()
+        except BaseException:
+            # cancelled before BEGIN was answered, the driver counts the transaction as
+            # begun and the server is in it, while SQLAlchemy does not: the connection
+            # would carry them into its next unit of work (see :func:`_refuse_dirty`)
+            await connection.invalidate()
+            raise
     return raw.driver_connection
 
 
