@@ -7,6 +7,7 @@ that schema). Nothing here knows any service's tables.
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -24,6 +25,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from shared.metrics import DB_DISCARDED
+
+log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
@@ -78,6 +83,8 @@ def _refuse_dirty(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         getattr(driver_connection, "_top_xact", None) is not None
         or driver_connection.is_in_transaction()
     ):
+        DB_DISCARDED.inc()
+        log.warning("a pooled connection was still inside a transaction: closed, another taken")
         raise DisconnectionError("connection returned to the pool inside a transaction")
 
 

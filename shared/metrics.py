@@ -20,6 +20,11 @@ DB_POOL = Gauge(
     ["service", "state"],
 )
 DB_POOL_SIZE = Gauge("ila_db_pool_size", "Connections a service's pool keeps", ["service"])
+DB_DISCARDED = Counter(
+    "ila_db_connections_discarded_total",
+    "Pooled connections closed at checkout because they were still inside a transaction "
+    "(a unit of work cancelled before its BEGIN was answered)",
+)
 CONSUMER_LAG = Gauge("ila_consumer_lag", "Messages not yet consumed", ["group"])
 CONSUMER_RESTARTS = Counter(
     "ila_consumer_restarts_total", "Consumer loops restarted after they stopped", ["group"]

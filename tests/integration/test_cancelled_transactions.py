@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from shared.db import driver, make_engine, make_sessionmaker, pooled_driver, transaction
@@ -87,10 +88,15 @@ async def test_a_unit_of_work_after_a_cancelled_one_commits_for_real(
 async def test_a_connection_left_in_a_transaction_is_not_handed_out_again(db_url: str) -> None:
     """Whatever left it so (a ``BEGIN`` cancelled before its answer, as above, or a
     transaction begun on the driver and never ended), a connection that is in a transaction
-    when the pool hands it out is closed instead (its transaction rolled back) and another
-    is opened."""
+    when the pool hands it out is closed instead (its transaction rolled back), counted on
+    ``/metrics``, and another is opened."""
     engine = make_engine(db_url, pool_size=1, max_overflow=0)
     sessions = make_sessionmaker(engine)
+
+    def discarded() -> float:
+        return REGISTRY.get_sample_value("ila_db_connections_discarded_total") or 0.0
+
+    before = discarded()
     try:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
@@ -104,6 +110,7 @@ async def test_a_connection_left_in_a_transaction_is_not_handed_out_again(db_url
             pid = (await s.execute(text("SELECT pg_backend_pid()"))).scalar_one()
             assert (await s.execute(text("SELECT 1"))).scalar_one() == 1
         assert pid != first
+        assert discarded() == before + 1
 
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
@@ -113,5 +120,6 @@ async def test_a_connection_left_in_a_transaction_is_not_handed_out_again(db_url
         async with pooled_driver(engine) as raw:
             assert not raw.is_in_transaction()
             assert raw.get_server_pid() != first
+        assert discarded() == before + 2
     finally:
         await engine.dispose()
