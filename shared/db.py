@@ -69,15 +69,15 @@ def make_engine(
     return engine
 
 
-def _refuse_dirty(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+def _refuse_dirty(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     """A connection the pool is about to hand out that is still in a transaction is closed
     instead (the server rolls it back), and another taken: the pool's reset on return only
     ends a transaction that SQLAlchemy knows of. A task cancelled while its ``BEGIN`` was
     unanswered leaves one SQLAlchemy does not: asyncpg has recorded it as the connection's
     transaction and the server is in it. The next unit of work would run inside it as a
     savepoint, and its commit, only releasing the savepoint, would commit nothing."""
-    driver_connection = getattr(dbapi_connection, "_connection", None)
-    if driver_connection is None:
+    driver_connection = record.driver_connection
+    if not isinstance(driver_connection, asyncpg.Connection):
         return
     if (
         getattr(driver_connection, "_top_xact", None) is not None
@@ -242,14 +242,9 @@ async def driver(session: AsyncSession) -> Any:
     if getattr(adapted, "_transaction", False) is None:
         # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it runs
         # itself: a statement run on the driver before that would commit on its own
-        try:
-            await adapted._start_transaction()
-        except BaseException:
-            # cancelled before BEGIN was answered, the driver counts the transaction as
-            # begun and the server is in it, while SQLAlchemy does not: the connection
-            # would carry them into its next unit of work (see :func:`_refuse_dirty`)
-            await connection.invalidate()
-            raise
+        # (cancelled before BEGIN is answered, it leaves a transaction SQLAlchemy does not
+        # know of: the pool refuses the connection at its next checkout, _refuse_dirty)
+        await adapted._start_transaction()
     return raw.driver_connection
 
 
