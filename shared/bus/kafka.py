@@ -33,15 +33,19 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, MessageSizeTooLargeError
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from shared.bus.base import BatchHandler, Bus, Message
+from shared.bus.partitioner import KeyPartitioner
 from shared.bus.security import PLAINTEXT, KafkaSecurity
 from shared.metrics import CONSUMER_RESTARTS
 
 log = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT = 5.0  # seconds a stopping consumer waits for its last offsets' commit
+MAX_REQUEST_BYTES = 1 << 20  # the largest message the producer sends (aiokafka's default)
 LINGERING_FETCH_BYTES = 1 << 20  # a fetch a waiting group asks for: one partition's maximum
 
 
@@ -66,6 +70,7 @@ class KafkaBus(Bus):
         self.commit_interval = commit_interval
         self.metadata_max_age_ms = metadata_max_age_ms
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = KeyPartitioner()
         self._consumers: dict[str, AIOKafkaConsumer] = {}
         # for :meth:`backlog`, made on its first call: a topic's end offsets (a consumer
         # in no group) and other groups' committed offsets (an admin client)
@@ -84,6 +89,8 @@ class KafkaBus(Bus):
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
+            partitioner=self._partitioner,
+            max_request_size=MAX_REQUEST_BYTES,
             metadata_max_age_ms=self.metadata_max_age_ms,
             **self.security.client_options(),
         )
@@ -186,14 +193,48 @@ class KafkaBus(Bus):
             return False
 
     async def publish(self, messages: Sequence[Message]) -> None:
-        if self._producer is None:
+        """Each partition's messages go to the producer as batches of their own, in the
+        order given, and all of them are acknowledged before this returns.
+
+        aiokafka's ``send`` takes one message at a time (a future, a lookup of the topic's
+        partitions and an accumulator append each): 24-30 µs of CPU a message against the
+        local broker, the larger part of the ledger relay's time in a bulk drain. Filling
+        one ``BatchBuilder`` per partition and handing it over whole took 11-14 µs in the
+        same measurement. The partition is the one ``send`` would choose
+        (:class:`KeyPartitioner`, also the producer's own partitioner)."""
+        producer = self._producer
+        if producer is None:
             raise RuntimeError("bus not started")
-        futures = [
-            await self._producer.send(
-                m.topic, m.value, key=m.key.encode(), headers=list(m.headers) or None
-            )
-            for m in messages
-        ]
+        records = []
+        for m in messages:
+            key, headers = m.key.encode(), list(m.headers)
+            # refused here, before anything is queued, as ``send`` refuses it: a batch the
+            # broker refuses leaves the idempotent producer's sequence numbers behind, and
+            # every later batch of the partition fails (OutOfOrderSequenceNumber)
+            size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, m.value, headers)
+            if size > MAX_REQUEST_BYTES:
+                raise MessageSizeTooLargeError(
+                    f"a message of {size} bytes exceeds the producer's {MAX_REQUEST_BYTES}"
+                )
+            records.append((m.topic, key, m.value, headers))
+        partitions: dict[str, list[int]] = {}
+        filling: dict[tuple[str, int], BatchBuilder] = {}
+        futures: list[asyncio.Future[Any]] = []
+        for topic, key, value, headers in records:
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = sorted(await producer.partitions_for(topic))
+            slot = (topic, self._partitioner(key, known, known))
+            batch = filling.get(slot)
+            if batch is not None:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is not None:
+                    continue
+                futures.append(await producer.send_batch(batch, topic, partition=slot[1]))
+            # a new batch takes its first message whatever its size
+            batch = filling[slot] = producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None, headers=headers)
+        for (topic, partition), batch in filling.items():
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
         if futures:
             await asyncio.gather(*futures)
 
