@@ -96,12 +96,12 @@ async def bench_allocation(engine: Any, sessions: Any, n: int) -> dict[str, Any]
     return allocation_figures(n, setup, await allocate(sessions), raw)
 
 
-async def allocate(sessions: Any, outbox: Outbox | None = None) -> float:
+async def allocate(sessions: Any, outbox: Outbox | None = None, year: int = 2030) -> float:
     """The seconds of one allocation run over every open wallet, from a cold cache (as
     after a restart); the policy is given, as an approved one would be. ``outbox``: the
     ledger's, where its topic is not the default one."""
     allocation_id, _ = await start_allocation(
-        unit_of_work(sessions), 2030, "admin:bench", policy=EntitlementPolicy(year=2030)
+        unit_of_work(sessions), year, "admin:bench", policy=EntitlementPolicy(year=year)
     )
     t = time.perf_counter()
     await run_allocation(unit_of_work(sessions), Ledger(outbox or Outbox("ledger")), allocation_id)
