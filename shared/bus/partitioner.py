@@ -3,11 +3,11 @@ of the key, positive, modulo the partitions), computed without aiokafka's byte-a
 loop.
 
 aiokafka's :class:`~aiokafka.partitioner.DefaultPartitioner` hashes each key in pure Python,
-one byte and one mask at a time: 7.9 µs for a 36-byte key here, about a fifth of the ledger
+one byte and one mask at a time: 6.5-7.9 µs for a 36-byte key here, 7% of the ledger
 relay's samples in a bulk drain over Kafka. This one reads the key's 4-byte words with one
 ``struct`` call and masks once per step: the same partitions (the tests compare both over
 keys of every length), so a key's events stay on one partition across producers and
-versions, in about a quarter of the time.
+versions, in 2.7 µs.
 """
 
 from __future__ import annotations
